@@ -1,0 +1,101 @@
+//! Typed errors with the context a user needs: which file, which field, what is wrong.
+//!
+//! Every error knows its exit code: `2` for usage and input errors (the caller gave us
+//! something we cannot use), `1` for failures of a check or verification and for
+//! environment failures such as a full disk.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An ocipack error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line or a project file asks for something impossible.
+    #[error("{0}")]
+    Usage(String),
+
+    /// An input (file, tree, tar, layout, timestamp, ...) is unusable.
+    #[error("{what}: {problem}")]
+    Input {
+        /// The input named as the user gave it (a path, an option, a field).
+        what: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// Reading an input failed.
+    #[error("{op} {path}: {source}", path = .path.display())]
+    InputIo {
+        /// What we were doing.
+        op: &'static str,
+        /// The input path.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Writing an output or another environment failure.
+    #[error("{op} {path}: {source}", path = .path.display())]
+    Io {
+        /// What we were doing.
+        op: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A check found differences or a verification found problems; the message is a summary.
+    #[error("{0}")]
+    CheckFailed(String),
+
+    /// Talking to a registry or another remote component failed.
+    #[error("{0}")]
+    Remote(String),
+}
+
+impl Error {
+    /// An unusable input, named.
+    pub fn input(what: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Input {
+            what: what.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// A usage error.
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Error::Usage(msg.into())
+    }
+
+    /// Wraps an I/O error that happened while reading an input.
+    pub fn input_io(op: &'static str, path: impl AsRef<Path>, source: io::Error) -> Self {
+        Error::InputIo {
+            op,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// Wraps an I/O error that happened while writing an output.
+    pub fn io(op: &'static str, path: impl AsRef<Path>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// The process exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Input { .. } | Error::InputIo { .. } => 2,
+            Error::Io { .. } | Error::CheckFailed(_) | Error::Remote(_) => 1,
+        }
+    }
+}
