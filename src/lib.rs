@@ -18,3 +18,6 @@ pub mod timestamp;
 pub mod tree;
 
 pub use error::{Error, Result};
+pub mod image;
+pub mod layer;
+pub mod layout;

@@ -1,1 +1,29 @@
-fn main() {}
+//! The `ocipack` command: arguments are parsed and resolved once, each subcommand calls one
+//! library function, and `main` prints the whole error chain and picks the exit code
+//! (2: usage or input error, 1: a failed check, verification or operation).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let mut msg = format!("ocipack: error: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !msg.contains(&text) {
+                    msg.push_str(&format!(": {text}"));
+                }
+                source = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Command-line definitions and dispatch.
+
+use clap::{Parser, Subcommand};
+
+use ocipack::Result;
+
+mod image;
+mod platform;
+
+/// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
+#[derive(Debug, Parser)]
+#[command(name = "ocipack", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build one image layout from files, a directory tree or a tar.
+    Image(Box<image::ImageArgs>),
+    /// Print the OCI platform of a bashbrew architecture name.
+    Platform(platform::PlatformArgs),
+}
+
+/// Runs the parsed command; returns the exit code for a run that completed.
+pub fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Image(a) => image::run(*a),
+        Command::Platform(a) => platform::run(a),
+    }
+}
+
+/// Parses `K=V`.
+pub fn key_value(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
