@@ -26,7 +26,12 @@ pub enum LayerEncoder<W: Write> {
 
 impl<W: Write> LayerEncoder<W> {
     /// An encoder for `compression` at `level` (the default when `None`), using `jobs` threads.
-    pub fn new(out: W, compression: Compression, level: Option<i32>, jobs: usize) -> io::Result<Self> {
+    pub fn new(
+        out: W,
+        compression: Compression,
+        level: Option<i32>,
+        jobs: usize,
+    ) -> io::Result<Self> {
         let jobs = jobs.max(1);
         let level = level.or(compression.default_level()).unwrap_or(0);
         Ok(match compression {
@@ -101,7 +106,10 @@ pub fn decompressing_reader<'a, R: BufRead + 'a>(mut r: R) -> io::Result<Box<dyn
 
 /// Wraps `r` in the decoder for `compression`. gzip members are read to the end of the
 /// stream (concatenated members, as `gzip -d` does).
-pub fn decoder<'a, R: BufRead + 'a>(r: R, compression: Compression) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decoder<'a, R: BufRead + 'a>(
+    r: R,
+    compression: Compression,
+) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match compression {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
@@ -117,8 +125,14 @@ mod tests {
         let mut x: u64 = 99;
         (0..n)
             .map(|i| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                if i % 3 == 0 { (x >> 33) as u8 } else { b'a' + (i % 13) as u8 }
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if i % 3 == 0 {
+                    (x >> 33) as u8
+                } else {
+                    b'a' + (i % 13) as u8
+                }
             })
             .collect()
     }
@@ -138,10 +152,16 @@ mod tests {
         for c in Compression::ALL {
             let reference = encode(c, &data, 1, data.len());
             for (jobs, chunk) in [(1, 999), (2, 1 << 20), (3, 4096), (16, 123_457)] {
-                assert!(encode(c, &data, jobs, chunk) == reference, "{c} jobs {jobs} chunk {chunk}");
+                assert!(
+                    encode(c, &data, jobs, chunk) == reference,
+                    "{c} jobs {jobs} chunk {chunk}"
+                );
             }
             let mut back = Vec::new();
-            decompressing_reader(&reference[..]).unwrap().read_to_end(&mut back).unwrap();
+            decompressing_reader(&reference[..])
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
             assert!(back == data, "{c} round trip");
             assert_eq!(sniff(&reference), c);
         }

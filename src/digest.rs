@@ -112,7 +112,12 @@ impl FromStr for Digest {
         let algorithm = match alg {
             "sha256" => Algorithm::Sha256,
             "sha512" => Algorithm::Sha512,
-            other => return Err(DigestError::UnknownAlgorithm(s.to_string(), other.to_string())),
+            other => {
+                return Err(DigestError::UnknownAlgorithm(
+                    s.to_string(),
+                    other.to_string(),
+                ));
+            }
         };
         if enc.len() != algorithm.hex_len() {
             return Err(DigestError::Encoding(
@@ -125,7 +130,10 @@ impl FromStr for Digest {
                 ),
             ));
         }
-        if !enc.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !enc
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestError::Encoding(
                 s.to_string(),
                 "the encoded part must be lowercase hexadecimal".to_string(),
@@ -305,6 +313,10 @@ mod tests {
     fn sha512_known_value() {
         let mut h = Hasher::new(Algorithm::Sha512);
         h.update(b"");
-        assert!(h.finish().to_string().starts_with("sha512:cf83e1357eefb8bd"));
+        assert!(
+            h.finish()
+                .to_string()
+                .starts_with("sha512:cf83e1357eefb8bd")
+        );
     }
 }

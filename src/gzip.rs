@@ -37,7 +37,11 @@ fn deflate_block(dict: &[u8], block: &[u8], level: u32, last: bool) -> io::Resul
         c.set_dictionary(dict)
             .map_err(|e| io::Error::other(format!("deflate dictionary: {e}")))?;
     }
-    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
     // Room for the worst case (stored blocks) so that one call normally does it all.
     let mut out = Vec::with_capacity(block.len() + block.len() / 8 + 1024);
     loop {
@@ -154,9 +158,17 @@ impl<W: Write> GzipEncoder<W> {
                 while pool.in_flight >= pool.max_in_flight {
                     Self::collect_one(pool, &mut self.out, &mut self.next_out)?;
                 }
-                let tx = pool.jobs.as_ref().ok_or_else(|| io::Error::other("gzip pool closed"))?;
-                tx.send(Job { seq, dict, block, last })
-                    .map_err(|_| io::Error::other("gzip worker stopped"))?;
+                let tx = pool
+                    .jobs
+                    .as_ref()
+                    .ok_or_else(|| io::Error::other("gzip pool closed"))?;
+                tx.send(Job {
+                    seq,
+                    dict,
+                    block,
+                    last,
+                })
+                .map_err(|_| io::Error::other("gzip worker stopped"))?;
                 pool.in_flight += 1;
             }
         }
@@ -256,10 +268,16 @@ mod tests {
         let data = sample(3 * BLOCK_SIZE + 4321);
         let reference = gz(&data, 1, data.len());
         for (jobs, chunk) in [(1, 1), (1, 4097), (2, 65536), (4, 1000), (16, 777_777)] {
-            assert_eq!(gz(&data, jobs, chunk), reference, "jobs {jobs} chunk {chunk}");
+            assert_eq!(
+                gz(&data, jobs, chunk),
+                reference,
+                "jobs {jobs} chunk {chunk}"
+            );
         }
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&reference[..]).read_to_end(&mut back).unwrap();
+        flate2::read::GzDecoder::new(&reference[..])
+            .read_to_end(&mut back)
+            .unwrap();
         assert_eq!(back, data);
         assert_eq!(&reference[..10], &HEADER);
     }
@@ -270,7 +288,9 @@ mod tests {
             let data = sample(n);
             let z = gz(&data, 2, 5000);
             let mut back = Vec::new();
-            flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut back).unwrap();
+            flate2::read::GzDecoder::new(&z[..])
+                .read_to_end(&mut back)
+                .unwrap();
             assert_eq!(back, data, "n={n}");
         }
     }

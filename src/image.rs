@@ -113,7 +113,11 @@ pub struct BuiltImage {
 
 /// Builds the layout into a staging directory beside `out` without touching `out`;
 /// the caller commits it ([`Staging::commit`]) or compares it.
-pub fn stage_image(spec: &ImageSpec, out: &Path, progress: Option<&AtomicU64>) -> Result<(Staging, BuiltImage)> {
+pub fn stage_image(
+    spec: &ImageSpec,
+    out: &Path,
+    progress: Option<&AtomicU64>,
+) -> Result<(Staging, BuiltImage)> {
     check_not_inside_inputs(spec, out)?;
     layout::check_target(out)?;
     if let Some(name) = &spec.descriptor_file {
@@ -187,7 +191,11 @@ pub fn stage_image(spec: &ImageSpec, out: &Path, progress: Option<&AtomicU64>) -
     if let Some(name) = &spec.descriptor_file {
         staging.write_json(name, &manifest_desc)?;
     }
-    staging.name_blob(spec.names, spec.encode.compression.layer_file_name(), &layer.digest)?;
+    staging.name_blob(
+        spec.names,
+        spec.encode.compression.layer_file_name(),
+        &layer.digest,
+    )?;
     staging.name_blob(spec.names, CONFIG_FILE_NAME, &config_desc.digest)?;
     staging.name_blob(spec.names, MANIFEST_FILE_NAME, &manifest_desc.digest)?;
 
@@ -201,15 +209,30 @@ pub fn stage_image(spec: &ImageSpec, out: &Path, progress: Option<&AtomicU64>) -
 }
 
 /// Builds the layout and swaps it into place at `out`. On any error `out` is untouched.
-pub fn build_image(spec: &ImageSpec, out: &Path, progress: Option<&AtomicU64>) -> Result<BuiltImage> {
+pub fn build_image(
+    spec: &ImageSpec,
+    out: &Path,
+    progress: Option<&AtomicU64>,
+) -> Result<BuiltImage> {
     let (staging, built) = stage_image(spec, out, progress)?;
     staging.commit(out)?;
     Ok(built)
 }
 
 fn check_descriptor_file_name(name: &str) -> Result<()> {
-    let reserved = ["index.json", "oci-layout", "blobs", CONFIG_FILE_NAME, MANIFEST_FILE_NAME];
-    if name.is_empty() || name.contains('/') || name.starts_with('.') || reserved.contains(&name) || name.starts_with("rootfs.tar") {
+    let reserved = [
+        "index.json",
+        "oci-layout",
+        "blobs",
+        CONFIG_FILE_NAME,
+        MANIFEST_FILE_NAME,
+    ];
+    if name.is_empty()
+        || name.contains('/')
+        || name.starts_with('.')
+        || reserved.contains(&name)
+        || name.starts_with("rootfs.tar")
+    {
         return Err(Error::input(
             format!("--descriptor-file {name:?}"),
             "must be a plain file name that no layout file uses",
@@ -239,7 +262,10 @@ fn check_not_inside_inputs(spec: &ImageSpec, out: &Path) -> Result<()> {
         if abs_in.starts_with(&abs_out) {
             return Err(Error::input(
                 format!("{opt} {}", path.display()),
-                format!("is inside the output {}, which a build replaces", out.display()),
+                format!(
+                    "is inside the output {}, which a build replaces",
+                    out.display()
+                ),
             ));
         }
     }
@@ -248,7 +274,8 @@ fn check_not_inside_inputs(spec: &ImageSpec, out: &Path) -> Result<()> {
 
 /// An absolute, symlink-resolved form of `p` (resolving the longest existing prefix).
 fn absolute(p: &Path) -> Result<PathBuf> {
-    let cwd = std::env::current_dir().map_err(|e| Error::io("reading current directory", ".", e))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("reading current directory", ".", e))?;
     let joined = cwd.join(p);
     let mut existing = joined.as_path();
     let mut rest = Vec::new();

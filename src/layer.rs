@@ -43,7 +43,11 @@ pub struct LayerInfo {
 impl LayerInfo {
     /// The layer's descriptor for a manifest.
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(self.compression.media_type(), self.digest.clone(), self.size)
+        Descriptor::new(
+            self.compression.media_type(),
+            self.digest.clone(),
+            self.size,
+        )
     }
 }
 
@@ -96,16 +100,21 @@ pub fn write_layer(
     let file = File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
     let io_err = |e: io::Error| Error::io("writing layer blob", &tmp, e);
     let sink = HashingWriter::new(BufWriter::with_capacity(1024 * 1024, file));
-    let mut encoder = LayerEncoder::new(sink, opts.compression, opts.level, opts.jobs).map_err(io_err)?;
+    let mut encoder =
+        LayerEncoder::new(sink, opts.compression, opts.level, opts.jobs).map_err(io_err)?;
     let mut diff = Hasher::sha256();
     let hash_uncompressed = opts.compression != Compression::None;
 
     let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
     let produced = std::thread::scope(|s| -> Result<()> {
         let producer = s.spawn(move || -> Result<()> {
-            let mut w = ChunkSender { tx, buf: Vec::with_capacity(CHUNK) };
+            let mut w = ChunkSender {
+                tx,
+                buf: Vec::with_capacity(CHUNK),
+            };
             let w = layer.write_tar(&mut w)?;
-            w.flush().map_err(|e| Error::io("writing layer", "tar stream", e))
+            w.flush()
+                .map_err(|e| Error::io("writing layer", "tar stream", e))
         });
         let mut consume = || -> io::Result<()> {
             for chunk in &rx {

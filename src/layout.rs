@@ -54,7 +54,9 @@ impl std::str::FromStr for NameStyle {
             "symlinks" => Ok(NameStyle::Symlinks),
             "files" => Ok(NameStyle::Files),
             "none" => Ok(NameStyle::None),
-            _ => Err(format!("unknown name style {s:?} (expected symlinks, files or none)")),
+            _ => Err(format!(
+                "unknown name style {s:?} (expected symlinks, files or none)"
+            )),
         }
     }
 }
@@ -115,7 +117,10 @@ impl Staging {
             let dir = parent.join(format!(".{base}.ocipack-{}-{n}", std::process::id()));
             match fs::create_dir(&dir) {
                 Ok(()) => {
-                    let staging = Staging { dir, committed: false };
+                    let staging = Staging {
+                        dir,
+                        committed: false,
+                    };
                     set_mode(&staging.dir, 0o755)?;
                     fs::create_dir_all(staging.blob_dir())
                         .map_err(|e| Error::io("creating", staging.blob_dir(), e))?;
@@ -148,7 +153,8 @@ impl Staging {
             .mode(0o644)
             .open(&path)
             .map_err(|e| Error::io("creating", &path, e))?;
-        f.write_all(bytes).map_err(|e| Error::io("writing", &path, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("writing", &path, e))?;
         // The mode must not depend on the umask of whoever builds.
         f.set_permissions(fs::Permissions::from_mode(0o644))
             .map_err(|e| Error::io("setting mode of", &path, e))?;

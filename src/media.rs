@@ -115,7 +115,9 @@ mod tests {
             assert_eq!(c.name().parse::<Compression>().unwrap(), c);
         }
         assert_eq!(
-            Compression::from_media_type("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"),
+            Compression::from_media_type(
+                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+            ),
             None
         );
     }

@@ -23,10 +23,18 @@ pub struct Platform {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     /// Operating system version (Windows only; never written by ocipack).
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
     /// Required OS features (never written by ocipack).
-    #[serde(rename = "os.features", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_features: Option<Vec<String>>,
 }
 
@@ -161,13 +169,26 @@ mod tests {
     #[test]
     fn unknown_arch_lists_known_ones() {
         let e = Platform::from_bashbrew_arch("x86").unwrap_err().to_string();
-        assert!(e.contains("x86") && e.contains("i386") && e.contains("arm64v8"), "{e}");
-        assert_eq!(Platform::from_bashbrew_arch("x86").unwrap_err().exit_code(), 2);
+        assert!(
+            e.contains("x86") && e.contains("i386") && e.contains("arm64v8"),
+            "{e}"
+        );
+        assert_eq!(
+            Platform::from_bashbrew_arch("x86").unwrap_err().exit_code(),
+            2
+        );
     }
 
     #[test]
     fn parse_rejects_malformed() {
-        for bad in ["linux", "linux/", "/amd64", "linux/amd64/v8/x", "Linux/amd64", "linux/am d64"] {
+        for bad in [
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v8/x",
+            "Linux/amd64",
+            "linux/am d64",
+        ] {
             assert!(bad.parse::<Platform>().is_err(), "{bad}");
         }
     }

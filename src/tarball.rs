@@ -204,11 +204,7 @@ fn encode_header(h: &Header, out: &mut Vec<u8>) -> io::Result<()> {
     }
 
     if !pax.is_empty() {
-        let base = h
-            .path
-            .rsplit(|&b| b == b'/')
-            .next()
-            .unwrap_or(&h.path[..]);
+        let base = h.path.rsplit(|&b| b == b'/').next().unwrap_or(&h.path[..]);
         let mut pax_name = b"PaxHeaders/".to_vec();
         pax_name.extend_from_slice(&base[..base.len().min(100 - pax_name.len())]);
         let block = ustar_block(
@@ -319,10 +315,16 @@ mod tests {
         f.uid = 5_000_000;
         f.xattrs = vec![("user.k".into(), b"v".to_vec())];
         w.append(&f, Some(&mut &b"hello"[..])).unwrap();
-        w.append(&hdr("d/l", Kind::Symlink(long_link.clone().into_bytes())), None)
-            .unwrap();
-        w.append(&hdr("d/h", Kind::Hardlink(long_name.clone().into_bytes())), None)
-            .unwrap();
+        w.append(
+            &hdr("d/l", Kind::Symlink(long_link.clone().into_bytes())),
+            None,
+        )
+        .unwrap();
+        w.append(
+            &hdr("d/h", Kind::Hardlink(long_name.clone().into_bytes())),
+            None,
+        )
+        .unwrap();
         w.append(&hdr("d/p", Kind::Fifo), None).unwrap();
         let bytes = w.finish().unwrap();
         assert_eq!(bytes.len() % 512, 0);
@@ -334,7 +336,9 @@ mod tests {
             let p = String::from_utf8(e.path_bytes().to_vec()).unwrap();
             let h = e.header().clone();
             let mut data = Vec::new();
-            let link = e.link_name_bytes().map(|l| String::from_utf8(l.to_vec()).unwrap());
+            let link = e
+                .link_name_bytes()
+                .map(|l| String::from_utf8(l.to_vec()).unwrap());
             let xattr = e
                 .pax_extensions()
                 .unwrap()

@@ -40,7 +40,10 @@ impl Timestamp {
                     )
                 })?;
                 Timestamp::from_unix(secs).map(Some).ok_or_else(|| {
-                    Error::input("SOURCE_DATE_EPOCH", format!("{v} is out of range (1970..9999)"))
+                    Error::input(
+                        "SOURCE_DATE_EPOCH",
+                        format!("{v} is out of range (1970..9999)"),
+                    )
                 })
             }
         }
@@ -57,7 +60,8 @@ impl FromStr for Timestamp {
             let secs: i64 = epoch
                 .parse()
                 .map_err(|_| bad("expected @ followed by whole seconds since 1970".into()))?;
-            return Timestamp::from_unix(secs).ok_or_else(|| bad("out of range (1970..9999)".into()));
+            return Timestamp::from_unix(secs)
+                .ok_or_else(|| bad("out of range (1970..9999)".into()));
         }
         let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
             bad(format!(
@@ -69,7 +73,8 @@ impl FromStr for Timestamp {
                 "fractional seconds are not supported (tar records whole seconds)".into(),
             ));
         }
-        Timestamp::from_unix(dt.unix_timestamp()).ok_or_else(|| bad("out of range (1970..9999)".into()))
+        Timestamp::from_unix(dt.unix_timestamp())
+            .ok_or_else(|| bad("out of range (1970..9999)".into()))
     }
 }
 
@@ -102,12 +107,24 @@ mod tests {
         let t2: Timestamp = "2025-01-22T01:32:32+02:00".parse().unwrap();
         assert_eq!(t, t2);
         assert_eq!("@1737502352".parse::<Timestamp>().unwrap(), t);
-        assert_eq!("@0".parse::<Timestamp>().unwrap().to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            "@0".parse::<Timestamp>().unwrap().to_string(),
+            "1970-01-01T00:00:00Z"
+        );
     }
 
     #[test]
     fn rejects_bad() {
-        for bad in ["", "yesterday", "2025-01-21", "2025-01-21T23:32:32", "@-1", "@x", "2025-01-21T23:32:32.5Z", "1969-12-31T23:59:59Z"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2025-01-21",
+            "2025-01-21T23:32:32",
+            "@-1",
+            "@x",
+            "2025-01-21T23:32:32.5Z",
+            "1969-12-31T23:59:59Z",
+        ] {
             let e = bad.parse::<Timestamp>().unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
         }

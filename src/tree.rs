@@ -152,7 +152,11 @@ impl Tree {
     }
 
     fn owner(&self, uid: u64, gid: u64) -> (u64, u64) {
-        if self.opts.preserve_owners { (uid, gid) } else { (0, 0) }
+        if self.opts.preserve_owners {
+            (uid, gid)
+        } else {
+            (0, 0)
+        }
     }
 
     /// Adds every entry below `dir` (not `dir` itself), without following symlinks.
@@ -168,7 +172,8 @@ impl Tree {
         let origin = format!("--rootfs {}", dir.display());
         let mut stack: Vec<(PathBuf, Vec<u8>)> = vec![(dir.to_path_buf(), Vec::new())];
         while let Some((abs, rel)) = stack.pop() {
-            let rd = fs::read_dir(&abs).map_err(|e| Error::input_io("reading directory", &abs, e))?;
+            let rd =
+                fs::read_dir(&abs).map_err(|e| Error::input_io("reading directory", &abs, e))?;
             for ent in rd {
                 let ent = ent.map_err(|e| Error::input_io("reading directory", &abs, e))?;
                 let name = ent.file_name();
@@ -210,8 +215,10 @@ impl Tree {
         } else if ft.is_fifo() {
             Kind::Fifo
         } else if ft.is_socket() {
-            self.warnings
-                .push(format!("{}: skipped a socket (sockets cannot be stored in a layer)", abs.display()));
+            self.warnings.push(format!(
+                "{}: skipped a socket (sockets cannot be stored in a layer)",
+                abs.display()
+            ));
             return Ok(None);
         } else if ft.is_char_device() || ft.is_block_device() {
             if !self.opts.devices {
@@ -229,14 +236,33 @@ impl Tree {
                 Kind::BlockDevice { major, minor }
             }
         } else {
-            return Err(Error::input(abs.display().to_string(), "has an unknown file type"));
+            return Err(Error::input(
+                abs.display().to_string(),
+                "has an unknown file type",
+            ));
         };
         // Symlink permission bits mean nothing on Linux and differ between filesystems.
-        let mode = if matches!(kind, Kind::Symlink(_)) { 0o777 } else { m.mode() & 0o7777 };
+        let mode = if matches!(kind, Kind::Symlink(_)) {
+            0o777
+        } else {
+            m.mode() & 0o7777
+        };
         let (uid, gid) = self.owner(u64::from(m.uid()), u64::from(m.gid()));
-        let xattrs = if self.opts.xattrs { read_xattrs(abs)? } else { Vec::new() };
+        let xattrs = if self.opts.xattrs {
+            read_xattrs(abs)?
+        } else {
+            Vec::new()
+        };
         Ok(Some(Node {
-            header: Header { path: rel, kind, mode, uid, gid, mtime: 0, xattrs },
+            header: Header {
+                path: rel,
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime: 0,
+                xattrs,
+            },
             source,
             origin: origin.to_string(),
             link_group,
@@ -252,7 +278,10 @@ impl Tree {
         let path = check_dest(dest).map_err(|p| Error::input(&what, p))?;
         let m = fs::metadata(src).map_err(|e| Error::input_io("reading", src, e))?;
         if !m.is_file() {
-            return Err(Error::input(src.display().to_string(), "is not a regular file"));
+            return Err(Error::input(
+                src.display().to_string(),
+                "is not a regular file",
+            ));
         }
         let mode = mode.unwrap_or(if m.mode() & 0o100 != 0 { 0o755 } else { 0o644 });
         self.insert(Node {
@@ -265,7 +294,9 @@ impl Tree {
                 mtime: 0,
                 xattrs: Vec::new(),
             },
-            source: Source::Disk(fs::canonicalize(src).map_err(|e| Error::input_io("reading", src, e))?),
+            source: Source::Disk(
+                fs::canonicalize(src).map_err(|e| Error::input_io("reading", src, e))?,
+            ),
             origin: what.clone(),
             link_group: None,
             mtime: Some(m.mtime()),
@@ -278,7 +309,9 @@ impl Tree {
         self.insert(Node {
             header: Header {
                 path,
-                kind: Kind::File { size: bytes.len() as u64 },
+                kind: Kind::File {
+                    size: bytes.len() as u64,
+                },
                 mode,
                 uid: 0,
                 gid: 0,
@@ -312,12 +345,17 @@ impl Tree {
             let mut entry = entry.map_err(|e| Error::input(&what, format!("corrupt tar: {e}")))?;
             let raw = entry.path_bytes().into_owned();
             let path = normalize_path(&raw, false).map_err(|p| {
-                Error::input(&what, format!("entry {:?} {p}", String::from_utf8_lossy(&raw)))
+                Error::input(
+                    &what,
+                    format!("entry {:?} {p}", String::from_utf8_lossy(&raw)),
+                )
             })?;
             let h = entry.header();
             let et = h.entry_type();
             let num = |r: io::Result<u64>, field: &str| {
-                r.map_err(|e| Error::input(&what, format!("entry {}: bad {field}: {e}", show(&path))))
+                r.map_err(|e| {
+                    Error::input(&what, format!("entry {}: bad {field}: {e}", show(&path)))
+                })
             };
             let mode = num(h.mode().map(u64::from), "mode")? as u32 & 0o7777;
             let (uid, gid) = (num(h.uid(), "uid")?, num(h.gid(), "gid")?);
@@ -375,11 +413,27 @@ impl Tree {
                     ));
                 }
             };
-            let xattrs = if self.opts.xattrs { tar_xattrs(&mut entry) } else { Vec::new() };
-            let mode = if matches!(kind, Kind::Symlink(_)) { 0o777 } else { mode };
+            let xattrs = if self.opts.xattrs {
+                tar_xattrs(&mut entry)
+            } else {
+                Vec::new()
+            };
+            let mode = if matches!(kind, Kind::Symlink(_)) {
+                0o777
+            } else {
+                mode
+            };
             let (uid, gid) = self.owner(uid, gid);
             self.insert(Node {
-                header: Header { path, kind, mode, uid, gid, mtime: 0, xattrs },
+                header: Header {
+                    path,
+                    kind,
+                    mode,
+                    uid,
+                    gid,
+                    mtime: 0,
+                    xattrs,
+                },
                 source,
                 origin: what.clone(),
                 link_group: None,
@@ -392,7 +446,11 @@ impl Tree {
             let tnode = self.nodes.get(&target).ok_or_else(|| {
                 Error::input(
                     &what,
-                    format!("hard link {} points to {}, which is not in the archive", show(&link), show(&target)),
+                    format!(
+                        "hard link {} points to {}, which is not in the archive",
+                        show(&link),
+                        show(&target)
+                    ),
                 )
             })?;
             let (size, source, group) = match (&tnode.header.kind, &tnode.source) {
@@ -400,7 +458,11 @@ impl Tree {
                 _ => {
                     return Err(Error::input(
                         &what,
-                        format!("hard link {} points to {}, which is not a regular file", show(&link), show(&target)),
+                        format!(
+                            "hard link {} points to {}, which is not a regular file",
+                            show(&link),
+                            show(&target)
+                        ),
                     ));
                 }
             };
@@ -444,9 +506,13 @@ impl Tree {
         let offset = self.spool_len;
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| Error::io("writing spool file", &*spool_path, e))?;
-        let n = io::copy(&mut r.take(size), f).map_err(|e| Error::input(what, format!("reading content: {e}")))?;
+        let n = io::copy(&mut r.take(size), f)
+            .map_err(|e| Error::input(what, format!("reading content: {e}")))?;
         if n != size {
-            return Err(Error::input(what, format!("truncated: an entry promised {size} bytes, {n} followed")));
+            return Err(Error::input(
+                what,
+                format!("truncated: an entry promised {size} bytes, {n} followed"),
+            ));
         }
         self.spool_len += size;
         Ok(offset)
@@ -467,7 +533,11 @@ impl Tree {
                     Some(n) => {
                         return Err(Error::input(
                             show(p),
-                            format!("its parent {} (from {}) is not a directory", show(parent), n.origin),
+                            format!(
+                                "its parent {} (from {}) is not a directory",
+                                show(parent),
+                                n.origin
+                            ),
                         ));
                     }
                     None => {
@@ -510,7 +580,11 @@ impl Tree {
             }
             entries.push((node.header, node.source));
         }
-        Ok(Layer { entries, spool: self.spool.map(|(f, _)| f), warnings: self.warnings })
+        Ok(Layer {
+            entries,
+            spool: self.spool.map(|(f, _)| f),
+            warnings: self.warnings,
+        })
     }
 }
 
@@ -522,10 +596,8 @@ fn tar_xattrs<R: Read>(e: &mut tar::Entry<'_, R>) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     if let Ok(Some(exts)) = e.pax_extensions() {
         for x in exts.flatten() {
-            if let Ok(k) = x.key() {
-                if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
-                    out.push((name.to_string(), x.value_bytes().to_vec()));
-                }
+            if let Some(name) = x.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                out.push((name.to_string(), x.value_bytes().to_vec()));
             }
         }
     }
@@ -592,7 +664,13 @@ impl Layer {
     pub fn content_bytes(&self) -> u64 {
         self.entries
             .iter()
-            .map(|(h, _)| if let Kind::File { size } = h.kind { size } else { 0 })
+            .map(|(h, _)| {
+                if let Kind::File { size } = h.kind {
+                    size
+                } else {
+                    0
+                }
+            })
             .sum()
     }
 
@@ -619,15 +697,27 @@ impl Layer {
                     continue;
                 }
                 Source::Spool(off) => {
-                    let f = self.spool.as_ref().ok_or_else(|| Error::usage("internal: spool file missing"))?;
-                    let size = if let Kind::File { size } = h.kind { size } else { 0 };
-                    let mut r = SpoolReader { file: f, pos: *off, left: size };
+                    let f = self
+                        .spool
+                        .as_ref()
+                        .ok_or_else(|| Error::usage("internal: spool file missing"))?;
+                    let size = if let Kind::File { size } = h.kind {
+                        size
+                    } else {
+                        0
+                    };
+                    let mut r = SpoolReader {
+                        file: f,
+                        pos: *off,
+                        left: size,
+                    };
                     tw.append(h, Some(&mut r))
                 }
             };
             res.map_err(|e| Error::io("writing layer entry", show(&h.path), e))?;
         }
-        tw.finish().map_err(|e| Error::io("writing layer", "tar end", e))
+        tw.finish()
+            .map_err(|e| Error::io("writing layer", "tar end", e))
     }
 }
 
@@ -639,7 +729,9 @@ struct SpoolReader<'a> {
 
 impl Read for SpoolReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         if want == 0 {
             return Ok(0);
         }
@@ -656,7 +748,10 @@ mod tests {
 
     #[test]
     fn normalize() {
-        assert_eq!(normalize_path(b"./usr//bin/x/", false).unwrap(), b"usr/bin/x");
+        assert_eq!(
+            normalize_path(b"./usr//bin/x/", false).unwrap(),
+            b"usr/bin/x"
+        );
         assert_eq!(normalize_path(b"/usr/bin", true).unwrap(), b"usr/bin");
         assert!(normalize_path(b"/etc/passwd", false).is_err());
         assert!(normalize_path(b"a/../../etc", false).is_err());

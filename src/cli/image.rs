@@ -19,8 +19,10 @@ use super::key_value;
 
 /// Arguments of `ocipack image`.
 #[derive(Debug, Args)]
-#[command(after_help = "Without --created, SOURCE_DATE_EPOCH is used; without both, it is an error.\n\
-The wall clock and the host platform are never used.")]
+#[command(
+    after_help = "Without --created, SOURCE_DATE_EPOCH is used; without both, it is an error.\n\
+The wall clock and the host platform are never used."
+)]
 pub struct ImageArgs {
     /// A directory whose whole tree becomes the layer (repeatable).
     #[arg(long, value_name = "DIR", help_heading = "Inputs")]
@@ -33,17 +35,32 @@ pub struct ImageArgs {
     tar: Vec<PathBuf>,
 
     /// bashbrew architecture name (amd64, arm32v7, arm64v8, i386, ...).
-    #[arg(long, value_name = "A", conflicts_with = "platform", help_heading = "Platform")]
+    #[arg(
+        long,
+        value_name = "A",
+        conflicts_with = "platform",
+        help_heading = "Platform"
+    )]
     arch: Option<String>,
     /// Explicit platform OS/ARCH[/VARIANT].
     #[arg(long, value_name = "P", help_heading = "Platform")]
     platform: Option<String>,
 
     /// Entrypoint, one argv element per use.
-    #[arg(long, value_name = "ARG", allow_hyphen_values = true, help_heading = "Config")]
+    #[arg(
+        long,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        help_heading = "Config"
+    )]
     entrypoint: Vec<String>,
     /// Cmd, one argv element per use.
-    #[arg(long, value_name = "ARG", allow_hyphen_values = true, help_heading = "Config")]
+    #[arg(
+        long,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        help_heading = "Config"
+    )]
     cmd: Vec<String>,
     /// Environment variable (default: the PATH `docker build` gives a scratch image).
     #[arg(long, value_name = "K=V", help_heading = "Config")]
@@ -125,7 +142,9 @@ pub fn resolve_created(created: Option<&str>) -> Result<Timestamp> {
     }
     let sde = std::env::var("SOURCE_DATE_EPOCH").ok();
     Timestamp::from_source_date_epoch(sde.as_deref())?.ok_or_else(|| {
-        Error::usage("no creation time: pass --created TIME (RFC 3339 or @EPOCH) or set SOURCE_DATE_EPOCH")
+        Error::usage(
+            "no creation time: pass --created TIME (RFC 3339 or @EPOCH) or set SOURCE_DATE_EPOCH",
+        )
     })
 }
 
@@ -134,7 +153,9 @@ pub fn resolve_jobs(jobs: Option<usize>) -> Result<usize> {
     match jobs {
         Some(0) => Err(Error::usage("--jobs must be at least 1")),
         Some(n) => Ok(n),
-        None => Ok(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
     }
 }
 
@@ -144,15 +165,22 @@ pub fn resolve_level(c: Compression, level: Option<i32>) -> Result<Option<i32>> 
         (None, _) => Ok(None),
         (Some(_), None) => Err(Error::usage("--level applies to gzip and zstd only")),
         (Some(l), Some((lo, hi))) if (lo..=hi).contains(&l) => Ok(Some(l)),
-        (Some(l), Some((lo, hi))) => Err(Error::usage(format!("--level {l}: {c} levels are {lo} to {hi}"))),
+        (Some(l), Some((lo, hi))) => Err(Error::usage(format!(
+            "--level {l}: {c} levels are {lo} to {hi}"
+        ))),
     }
 }
 
 fn parse_file_spec(s: &str) -> Result<Input> {
     let bad = |why: &str| Error::input(format!("--file {s:?}"), why.to_string());
     let mut parts = s.splitn(3, ':');
-    let src = parts.next().filter(|p| !p.is_empty()).ok_or_else(|| bad("expected SRC:DEST[:MODE]"))?;
-    let dest = parts.next().ok_or_else(|| bad("expected SRC:DEST[:MODE]"))?;
+    let src = parts
+        .next()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| bad("expected SRC:DEST[:MODE]"))?;
+    let dest = parts
+        .next()
+        .ok_or_else(|| bad("expected SRC:DEST[:MODE]"))?;
     let mode = parts
         .next()
         .map(|m| {
@@ -162,14 +190,21 @@ fn parse_file_spec(s: &str) -> Result<Input> {
                 .ok_or_else(|| bad("MODE must be octal, at most 7777 (e.g. 0755)"))
         })
         .transpose()?;
-    Ok(Input::File { src: PathBuf::from(src), dest: dest.to_string(), mode })
+    Ok(Input::File {
+        src: PathBuf::from(src),
+        dest: dest.to_string(),
+        mode,
+    })
 }
 
 fn parse_port(s: &str) -> Result<String> {
     let (port, proto) = s.split_once('/').unwrap_or((s, "tcp"));
     let ok_port = port.parse::<u16>().map(|p| p > 0).unwrap_or(false);
     if !ok_port || !["tcp", "udp", "sctp"].contains(&proto) {
-        return Err(Error::input(format!("--expose {s:?}"), "expected PORT[/tcp|udp|sctp] with PORT 1-65535"));
+        return Err(Error::input(
+            format!("--expose {s:?}"),
+            "expected PORT[/tcp|udp|sctp] with PORT 1-65535",
+        ));
     }
     Ok(format!("{port}/{proto}"))
 }
@@ -202,7 +237,9 @@ fn build_spec(a: &ImageArgs) -> Result<ImageSpec> {
         inputs.push(parse_file_spec(f)?);
     }
     if inputs.is_empty() {
-        return Err(Error::usage("no input: pass --rootfs DIR, --file SRC:DEST or --tar FILE"));
+        return Err(Error::usage(
+            "no input: pass --rootfs DIR, --file SRC:DEST or --tar FILE",
+        ));
     }
     let created = resolve_created(a.created.as_deref())?;
     let compression: Compression = a.compression.parse().map_err(Error::usage)?;
@@ -237,7 +274,11 @@ fn build_spec(a: &ImageArgs) -> Result<ImageSpec> {
         inputs,
         tree: TreeOptions {
             created,
-            mtime: if a.mtime == "fixed" { MtimeMode::Fixed } else { MtimeMode::Clamp },
+            mtime: if a.mtime == "fixed" {
+                MtimeMode::Fixed
+            } else {
+                MtimeMode::Clamp
+            },
             preserve_owners: a.preserve_owners,
             xattrs: a.xattrs,
             devices: a.devices,
