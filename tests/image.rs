@@ -1172,3 +1172,88 @@ fn skopeo_and_umoci_accept_the_output() {
         fs::read(tree.join("etc/motd")).unwrap()
     );
 }
+
+#[test]
+fn hard_links_in_an_input_tar_point_to_the_first_name_in_stream_order() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("z-original"), b"shared").unwrap();
+    fs::hard_link(src.join("z-original"), src.join("a-link")).unwrap();
+    let input = t.path().join("in.tar");
+    // GNU tar stores z-original first and a-link as a link to it; sorted, a-link comes first.
+    let st = Command::new("tar")
+        .arg("-cf")
+        .arg(&input)
+        .arg("-C")
+        .arg(&src)
+        .args(["z-original", "a-link"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = t.path().join("out");
+    assert_exit(
+        &run(&[
+            "image",
+            "--tar",
+            input.to_str().unwrap(),
+            "--arch",
+            "amd64",
+            "--created",
+            CREATED,
+            "--compression",
+            "none",
+            "-o",
+            out.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let l = gnu_tar_listing(&out.join("rootfs.tar"));
+    assert!(
+        l[0].starts_with("-rw") && l[0].ends_with(" 6 2025-01-21 23:32:32 a-link"),
+        "{l:?}"
+    );
+    assert!(
+        l[1].starts_with("hrw") && l[1].ends_with("z-original link to a-link"),
+        "{l:?}"
+    );
+}
+
+#[test]
+fn xattrs_only_when_asked_for() {
+    // A filesystem with user xattrs: the target directory (tmpfs may lack them).
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    let f = tree.join("f");
+    fs::write(&f, b"x").unwrap();
+    if let Err(e) =
+        rustix::fs::lsetxattr(&f, "user.ocipack", b"yes", rustix::fs::XattrFlags::empty())
+    {
+        eprintln!("SKIPPED: this filesystem refuses user xattrs ({e})");
+        return;
+    }
+    let has_xattr = |layer: &Path| {
+        let bytes = fs::read(layer).unwrap();
+        let mut ar = tar::Archive::new(&bytes[..]);
+        let mut found = false;
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if let Some(exts) = e.pax_extensions().unwrap() {
+                found |= exts.flatten().any(|x| {
+                    x.key() == Ok("SCHILY.xattr.user.ocipack") && x.value_bytes() == b"yes"
+                });
+            }
+        }
+        found
+    };
+    let plain = t.path().join("plain");
+    assert_exit(&build(&tree, &plain, &["--compression", "none"]), 0);
+    assert!(!has_xattr(&plain.join("rootfs.tar")));
+    let with = t.path().join("with");
+    assert_exit(
+        &build(&tree, &with, &["--compression", "none", "--xattrs"]),
+        0,
+    );
+    assert!(has_xattr(&with.join("rootfs.tar")));
+}
