@@ -118,6 +118,7 @@ pub fn stage_image(
     out: &Path,
     progress: Option<&AtomicU64>,
 ) -> Result<(Staging, BuiltImage)> {
+    check_level(spec.encode)?;
     check_not_inside_inputs(spec, out)?;
     layout::check_target(out)?;
     if let Some(name) = &spec.descriptor_file {
@@ -217,6 +218,20 @@ pub fn build_image(
     let (staging, built) = stage_image(spec, out, progress)?;
     staging.commit(out)?;
     Ok(built)
+}
+
+fn check_level(e: EncodeOptions) -> Result<()> {
+    match (e.level, e.compression.level_range()) {
+        (None, _) => Ok(()),
+        (Some(l), Some((lo, hi))) if (lo..=hi).contains(&l) => Ok(()),
+        (Some(l), Some((lo, hi))) => Err(Error::usage(format!(
+            "compression level {l}: {} levels are {lo} to {hi}",
+            e.compression
+        ))),
+        (Some(_), None) => Err(Error::usage(
+            "a compression level applies to gzip and zstd only",
+        )),
+    }
 }
 
 fn check_descriptor_file_name(name: &str) -> Result<()> {

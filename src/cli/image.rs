@@ -159,18 +159,6 @@ pub fn resolve_jobs(jobs: Option<usize>) -> Result<usize> {
     }
 }
 
-/// Checks `--level` against the compression's range.
-pub fn resolve_level(c: Compression, level: Option<i32>) -> Result<Option<i32>> {
-    match (level, c.level_range()) {
-        (None, _) => Ok(None),
-        (Some(_), None) => Err(Error::usage("--level applies to gzip and zstd only")),
-        (Some(l), Some((lo, hi))) if (lo..=hi).contains(&l) => Ok(Some(l)),
-        (Some(l), Some((lo, hi))) => Err(Error::usage(format!(
-            "--level {l}: {c} levels are {lo} to {hi}"
-        ))),
-    }
-}
-
 fn parse_file_spec(s: &str) -> Result<Input> {
     let bad = |why: &str| Error::input(format!("--file {s:?}"), why.to_string());
     let mut parts = s.splitn(3, ':');
@@ -288,7 +276,7 @@ fn build_spec(a: &ImageArgs) -> Result<ImageSpec> {
         created_by: a.created_by.clone(),
         encode: EncodeOptions {
             compression,
-            level: resolve_level(compression, a.level)?,
+            level: a.level,
             jobs: resolve_jobs(a.jobs)?,
         },
         ref_name: a.ref_name.clone(),
