@@ -370,8 +370,10 @@ impl Tree {
                     Error::input(&what, format!("entry {} has no link target", show(&path)))
                 })
             };
-            if path.is_empty() {
-                // The archive's root ("./"): the runtime creates it.
+            if path.is_empty() || et == tar::EntryType::XGlobalHeader {
+                // The archive's root ("./") is created by the runtime; a pax global header
+                // (git archive writes one holding the commit id) only carries metadata that
+                // ocipack normalises away.
                 continue;
             }
             let mut source = Source::Nothing;

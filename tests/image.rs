@@ -1257,3 +1257,63 @@ fn xattrs_only_when_asked_for() {
     );
     assert!(has_xattr(&with.join("rootfs.tar")));
 }
+
+#[test]
+fn git_archive_tarballs_are_accepted() {
+    if !common::require_tool("git") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    fs::create_dir(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .env("GIT_AUTHOR_DATE", "@1700000000 +0000")
+            .env("GIT_COMMITTER_DATE", "@1700000000 +0000")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    git(&["init", "-q"]);
+    fs::write(repo.join("hello"), b"hi\n").unwrap();
+    git(&["add", "hello"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "x",
+    ]);
+    let archive = t.path().join("src.tar");
+    fs::write(&archive, git(&["archive", "--format=tar", "HEAD"])).unwrap();
+    let out = t.path().join("out");
+    assert_exit(
+        &run(&[
+            "image",
+            "--tar",
+            archive.to_str().unwrap(),
+            "--arch",
+            "amd64",
+            "--created",
+            CREATED,
+            "--compression",
+            "none",
+            "-o",
+            out.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let l = gnu_tar_listing(&out.join("rootfs.tar"));
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert!(l[0].ends_with(" hello"), "{l:?}");
+}
