@@ -216,8 +216,33 @@ pub fn build_image(
     progress: Option<&AtomicU64>,
 ) -> Result<BuiltImage> {
     let (staging, built) = stage_image(spec, out, progress)?;
+    verify_staged(&staging, spec)?;
     staging.commit(out)?;
     Ok(built)
+}
+
+/// Verifies a staged layout from disk, as `ocipack verify` would (and against the spec's
+/// platform), so that a layout which fails verification is never renamed into place.
+pub fn verify_staged(staging: &Staging, spec: &ImageSpec) -> Result<()> {
+    let opts = crate::verify::VerifyOptions {
+        file: spec.descriptor_file.clone(),
+        expect: Some((spec.platform.clone(), "the build's platform".into())),
+        arch_from_path: false,
+    };
+    let report = crate::verify::verify_layout(staging.path(), &opts)?;
+    if report.is_ok() {
+        return Ok(());
+    }
+    let errors: Vec<String> = report
+        .problems
+        .iter()
+        .filter(|p| p.severity == crate::verify::Severity::Error)
+        .map(ToString::to_string)
+        .collect();
+    Err(Error::CheckFailed(format!(
+        "the built layout fails verification, so it was not written: {}",
+        errors.join("; ")
+    )))
 }
 
 fn check_level(e: EncodeOptions) -> Result<()> {

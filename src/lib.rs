@@ -21,3 +21,4 @@ pub use error::{Error, Result};
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod verify;

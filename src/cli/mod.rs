@@ -6,6 +6,7 @@ use ocipack::Result;
 
 mod image;
 mod platform;
+mod verify;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
 #[derive(Debug, Parser)]
@@ -21,6 +22,8 @@ enum Command {
     Image(Box<image::ImageArgs>),
     /// Print the OCI platform of a bashbrew architecture name.
     Platform(platform::PlatformArgs),
+    /// Check that layouts are valid, complete and safe; report every problem.
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the parsed command; returns the exit code for a run that completed.
@@ -28,6 +31,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Image(a) => image::run(*a),
         Command::Platform(a) => platform::run(a),
+        Command::Verify(a) => verify::run(a),
     }
 }
 
