@@ -266,7 +266,11 @@ pub fn scan<R: Read>(r: R, opts: &ScanOptions) -> Scan {
             let message = if t.count == 1 {
                 msg
             } else {
-                format!("{} {}; the first: {msg}", t.count, rule.summary())
+                format!(
+                    "{} {}; the first is this one: {msg}",
+                    t.count,
+                    rule.summary()
+                )
             };
             findings.push(Finding {
                 error: false,
@@ -720,28 +724,19 @@ impl<R: Read> Scanner<'_, R> {
             if let Some(prev) = &self.previous
                 && path < prev
             {
-                let msg = format!("{} comes after {}", show(path), show(prev));
+                let msg = format!("comes after {:?}", show(prev));
                 self.note(Rule::Unsorted, path, msg);
             }
             self.previous = Some(path.clone());
         }
         if uid != 0 || gid != 0 {
-            self.note(
-                Rule::Owner,
-                &name,
-                format!("{} is owned by {uid}:{gid}", show(&name)),
-            );
+            self.note(Rule::Owner, &name, format!("owned by {uid}:{gid}"));
         }
         if !uname.is_empty() || !gname.is_empty() {
             self.note(
                 Rule::OwnerName,
                 &name,
-                format!(
-                    "{} has user/group names {:?}:{:?}",
-                    show(&name),
-                    show(&uname),
-                    show(&gname)
-                ),
+                format!("user/group names {:?}:{:?}", show(&uname), show(&gname)),
             );
         }
         if let Some(created) = self.opts.created
@@ -750,10 +745,7 @@ impl<R: Read> Scanner<'_, R> {
             self.note(
                 Rule::MtimeAfterCreated,
                 &name,
-                format!(
-                    "{} has mtime {mtime}, after created ({created})",
-                    show(&name)
-                ),
+                format!("mtime {mtime} is after the image's created ({created})"),
             );
         }
         let mut hasher = (self.opts.hash_contents && kind == EntryKind::File).then(Hasher::sha256);
