@@ -18,6 +18,7 @@ pub mod timestamp;
 pub mod tree;
 
 pub use error::{Error, Result};
+pub mod diff;
 pub mod image;
 pub mod layer;
 pub mod layout;

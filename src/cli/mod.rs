@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use ocipack::Result;
 
+mod diff;
 mod image;
 mod platform;
 mod verify;
@@ -22,6 +23,8 @@ enum Command {
     Image(Box<image::ImageArgs>),
     /// Print the OCI platform of a bashbrew architecture name.
     Platform(platform::PlatformArgs),
+    /// Explain how two layouts differ, most specific first.
+    Diff(diff::DiffArgs),
     /// Check that layouts are valid, complete and safe; report every problem.
     Verify(verify::VerifyArgs),
 }
@@ -32,6 +35,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Image(a) => image::run(*a),
         Command::Platform(a) => platform::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Diff(a) => diff::run(a),
     }
 }
 
