@@ -3,6 +3,8 @@
 //! seconds (a watchdog kills a verify that blocks), without panicking.
 
 mod common;
+#[path = "../fuzz/fuzz_targets/invariants.rs"]
+mod invariants;
 mod layouts;
 
 use std::fs;
@@ -12,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use common::ocipack;
+use common::{ocipack, repo};
 use layouts::{CREATED, CREATED_UNIX, Layout, Tar, run_guarded, sha, tar_header, verify};
 
 // ---------------------------------------------------------------- good layouts
@@ -716,4 +718,42 @@ fn a_staged_layout_that_fails_verification_is_an_error() {
     assert_eq!(e.exit_code(), 1);
     assert!(e.to_string().contains("fails verification"), "{e}");
     assert!(e.to_string().contains("tampered or corrupt"), "{e}");
+}
+
+// ---------------------------------------------------------------- fuzz seeds and regressions
+
+/// The fuzz targets' invariants over every committed seed and regression input
+/// (fuzz/seeds/*; run `cargo +nightly fuzz run json fuzz/seeds/json` to find more).
+#[test]
+fn fuzz_seeds_and_regressions_hold_the_invariants() {
+    use ocipack::verify::docs::{Document, check_document};
+    let seeds = repo().join("fuzz/seeds");
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 2] = [("json", invariants::json), ("layer", invariants::layer)];
+    for (target, check) in targets {
+        let mut n = 0;
+        for e in fs::read_dir(seeds.join(target)).unwrap() {
+            let bytes = fs::read(e.unwrap().path()).unwrap();
+            check(&bytes);
+            n += 1;
+        }
+        assert!(n >= 3, "{target}: only {n} seeds");
+    }
+    // The seeds themselves are valid documents and layers, so the round trips and the
+    // entry invariants above really ran on accepted input.
+    for (kind, file) in [
+        (Document::OciLayout, "oci-layout.json"),
+        (Document::Index, "index.json"),
+        (Document::Descriptor, "descriptor.json"),
+        (Document::Manifest, "manifest.json"),
+        (Document::Config, "config.json"),
+    ] {
+        let bytes = fs::read(seeds.join("json").join(file)).unwrap();
+        assert_eq!(check_document(kind, &bytes), [], "{file}");
+    }
+    for c in ["none", "gzip", "zstd"] {
+        let bytes = fs::read(seeds.join("layer").join(format!("layer-{c}"))).unwrap();
+        let scans = ocipack::verify::scan_layer_bytes(&bytes);
+        assert!(scans.iter().any(|s| s.is_ok() && s.count == 5), "layer-{c}");
+    }
 }

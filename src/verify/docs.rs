@@ -6,8 +6,11 @@
 //! structs of [`crate::spec`]. When decoding fails, each descriptor inside the document is
 //! decoded on its own, so that every bad descriptor is reported with its JSON path.
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::media::{self, Compression};
@@ -55,6 +58,57 @@ pub fn join_key(path: &str, key: &str) -> String {
     }
 }
 
+/// Any JSON value in which no object repeats a key. Parsers disagree on which of two
+/// equal keys wins (and serde's maps silently keep the last), so a repeated key is an
+/// error, not an ambiguity.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut keys = BTreeSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !keys.insert(k.clone()) {
+                return Err(de::Error::custom(format!("duplicate key {k:?}")));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
+    }
+}
+
 /// Parses `bytes` as JSON and decodes it strictly as `T`. Problems go to `p` under `file`.
 pub(crate) fn decode<T: DeserializeOwned>(
     p: &mut Problems,
@@ -62,6 +116,10 @@ pub(crate) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     descriptors: &[&str],
 ) -> Option<(T, Value)> {
+    if let Err(e) = serde_json::from_slice::<NoDuplicateKeys>(bytes) {
+        p.error(file, None, format!("not valid JSON: {e}"));
+        return None;
+    }
     let value: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -365,6 +423,23 @@ mod tests {
             m[1].contains("manifests[2]") && m[1].contains("unknown field `extra`"),
             "{m:?}"
         );
+    }
+
+    #[test]
+    fn repeated_keys_are_errors() {
+        let m = messages(
+            Document::OciLayout,
+            r#"{"imageLayoutVersion":"1.0.0","imageLayoutVersion":"9"}"#,
+        );
+        assert!(
+            m[0].contains("duplicate key \"imageLayoutVersion\""),
+            "{m:?}"
+        );
+        let m = messages(
+            Document::Config,
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Labels":{"a":"1","a":"2"}}}"#,
+        );
+        assert!(m[0].contains("duplicate key \"a\""), "{m:?}");
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::media::Compression;
 use crate::platform::Platform;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 
-use docs::{Document, join_key};
+use docs::join_key;
 use safe::{EntryType, OpenError, Root};
 use tarscan::{Entry, ScanOptions};
 
@@ -993,13 +993,19 @@ fn stream_layer(
                         hasher: Hasher::sha256(),
                         error: None,
                     };
-                    scan = tarscan::scan(&mut hr, opts);
-                    // The scan reports a read error it meets itself.
-                    let scan_saw_error = hr.error.is_some();
+                    // Few large reads from the decoder, whatever the sizes the scan asks for.
+                    let mut buffered = io::BufReader::with_capacity(256 * 1024, &mut hr);
+                    scan = tarscan::scan(&mut buffered, opts);
                     // Whatever the scan saw, the diff_id covers every byte of the stream.
-                    let drained = io::copy(&mut hr, &mut io::sink());
+                    let drained = io::copy(&mut buffered, &mut io::sink());
+                    drop(buffered);
+                    let scan_saw_error = scan
+                        .findings
+                        .iter()
+                        .any(|f| f.message.starts_with(tarscan::READ_ERROR));
                     match (&hr.error, drained) {
                         (Some(e), _) => {
+                            // The scan reports a read error it met itself.
                             if !scan_saw_error {
                                 format_error = Some(format!(
                                     "the {compression} stream is corrupt or truncated: {e}"
@@ -1040,11 +1046,6 @@ fn describe(c: Compression) -> &'static str {
         Compression::Gzip => "gzip",
         Compression::Zstd => "zstd",
     }
-}
-
-/// Checks a JSON document on its own (see [`docs::check_document`]).
-pub fn check_document(kind: Document, bytes: &[u8]) -> Vec<Problem> {
-    docs::check_document(kind, bytes)
 }
 
 /// Scans arbitrary bytes as a layer of each compression, as verify would. Public for

@@ -27,6 +27,9 @@ pub const MAX_LISTED: usize = 10;
 
 const BLOCK: usize = 512;
 
+/// How the message of a scan stopped by a read (decompression) error begins.
+pub const READ_ERROR: &str = "the layer cannot be decompressed or read";
+
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EntryKind {
@@ -229,7 +232,7 @@ pub fn scan<R: Read>(r: R, opts: &ScanOptions) -> Scan {
         Ok(()) => None,
         Err(Stop::Format(m)) => Some(m),
         Err(Stop::Io(e)) => Some(format!(
-            "the layer cannot be decompressed or read after {} bytes of tar: {e}",
+            "{READ_ERROR} after {} bytes of tar: {e}",
             s.input.pos
         )),
     };
@@ -410,12 +413,13 @@ impl<R: Read> Scanner<'_, R> {
         }
     }
 
-    /// Reads `n` bytes (content or padding), hashing them into `hasher` if given.
+    /// Reads `n` bytes (content or padding), hashing them into `hasher` if given. `what`
+    /// names them in an error (the name of an entry's content, else padding).
     fn skip(
         &mut self,
         mut n: u64,
         mut hasher: Option<&mut Hasher>,
-        what: &str,
+        what: Option<&[u8]>,
     ) -> Result<(), Stop> {
         while n > 0 {
             let want = self.buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
@@ -427,6 +431,10 @@ impl<R: Read> Scanner<'_, R> {
                 h.update(&self.buf[..got]);
             }
             if got < want {
+                let what = match what {
+                    Some(name) => format!("the content of {}", show(name)),
+                    None => "padding".to_string(),
+                };
                 return Err(Stop::Format(format!(
                     "truncated: the stream ends inside {what} ({} bytes missing)",
                     n - got as u64
@@ -452,7 +460,7 @@ impl<R: Read> Scanner<'_, R> {
                 "truncated: the stream ends inside a {what} header"
             )));
         }
-        self.skip(padding(size), None, "padding")?;
+        self.skip(padding(size), None, None)?;
         Ok(data)
     }
 
@@ -649,11 +657,7 @@ impl<R: Read> Scanner<'_, R> {
                     ),
                 );
                 self.out.count += 1;
-                return self.skip(
-                    size.saturating_add(padding(size)),
-                    None,
-                    "an entry's content",
-                );
+                return self.skip(size.saturating_add(padding(size)), None, Some(&name));
             }
         };
         self.out.count += 1;
@@ -749,12 +753,8 @@ impl<R: Read> Scanner<'_, R> {
             );
         }
         let mut hasher = (self.opts.hash_contents && kind == EntryKind::File).then(Hasher::sha256);
-        self.skip(
-            data_size,
-            hasher.as_mut(),
-            &format!("the content of {}", show(&name)),
-        )?;
-        self.skip(padding(data_size), None, "padding")?;
+        self.skip(data_size, hasher.as_mut(), Some(&name))?;
+        self.skip(padding(data_size), None, None)?;
         if self.opts.keep_entries {
             let device = matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice)
                 .then(|| -> Result<(u64, u64), Stop> {
