@@ -18,6 +18,11 @@ pub mod timestamp;
 pub mod tree;
 
 pub use error::{Error, Result};
+pub mod build;
+pub mod gitinfo;
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod library;
+pub mod project;
+pub mod windows;

@@ -4,7 +4,9 @@ use clap::{Parser, Subcommand};
 
 use ocipack::Result;
 
+mod build;
 mod image;
+mod library;
 mod platform;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
@@ -21,6 +23,10 @@ enum Command {
     Image(Box<image::ImageArgs>),
     /// Print the OCI platform of a bashbrew architecture name.
     Platform(platform::PlatformArgs),
+    /// Build every output of a project (ocipack.toml): layouts and Windows Dockerfiles.
+    Build(build::BuildArgs),
+    /// Print the Docker Official Images library file of a project.
+    Library(library::LibraryArgs),
 }
 
 /// Runs the parsed command; returns the exit code for a run that completed.
@@ -28,6 +34,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Image(a) => image::run(*a),
         Command::Platform(a) => platform::run(a),
+        Command::Build(a) => build::run(a),
+        Command::Library(a) => library::run(a),
     }
 }
 
