@@ -158,9 +158,9 @@ impl Git {
             return Err(Error::input(
                 what,
                 format!(
-                    "cannot be dated: this is a shallow clone, and its history is cut off at \
-                     commit {}, which would wrongly be named as the last change; fetch the \
-                     full history (git fetch --unshallow)",
+                    "cannot be dated: this is a shallow clone whose history is cut off at \
+                     commit {}, which git names as the last change whether or not it is; \
+                     fetch the full history (git fetch --unshallow)",
                     commit.id
                 ),
             ));
