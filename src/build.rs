@@ -192,6 +192,9 @@ impl Plan {
 
     /// Builds everything, then swaps every output into place.
     pub fn build(&self) -> Result<BuildReport> {
+        for w in &self.windows {
+            windows::check_target(&w.output)?;
+        }
         let staged = self.stage_images()?;
         let win_staged = self
             .windows
@@ -277,29 +280,28 @@ impl Plan {
     /// that are removed; nothing on disk changes.
     pub fn compare_compression(&self) -> Result<Vec<CompressionSizes>> {
         let results = parallel_map(&self.images, self.jobs, |t| {
-            let mut sizes = Vec::new();
-            for c in [Compression::Gzip, Compression::Zstd] {
+            let layer = |c: Compression| -> Result<LayerInfo> {
                 let mut spec = t.spec.clone();
                 if spec.encode.compression != c {
                     spec.encode.compression = c;
                     spec.encode.level = None;
                 }
-                let (staging, built) = image::stage_image(&spec, &t.output, None)?;
-                drop(staging);
-                sizes.push(built.layer);
-            }
-            Ok(sizes)
+                // The staging directory is removed when dropped, here.
+                let (_staging, built) = image::stage_image(&spec, &t.output, None)?;
+                Ok(built.layer)
+            };
+            Ok((layer(Compression::Gzip)?, layer(Compression::Zstd)?))
         });
         let mut out = Vec::new();
         for (t, r) in self.images.iter().zip(results) {
-            let layers: Vec<LayerInfo> = r?;
+            let (gz, zs) = r?;
             out.push(CompressionSizes {
                 arch: t.arch.clone(),
-                uncompressed: layers[0].uncompressed_size,
-                gzip: layers[0].size,
-                gzip_level: level_used(&layers[0], &t.spec),
-                zstd: layers[1].size,
-                zstd_level: level_used(&layers[1], &t.spec),
+                uncompressed: gz.uncompressed_size,
+                gzip: gz.size,
+                gzip_level: level_used(&gz, &t.spec),
+                zstd: zs.size,
+                zstd_level: level_used(&zs, &t.spec),
             });
         }
         Ok(out)

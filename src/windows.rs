@@ -55,10 +55,8 @@ pub struct StagedDir {
 }
 
 impl StagedDir {
-    /// Writes `files` (mode 0644) into a new hidden directory beside `out`, after checking
-    /// that `out` may be replaced ([`check_target`]).
+    /// Writes `files` (mode 0644) into a new hidden directory beside `out`.
     pub fn new(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<StagedDir> {
-        check_target(out)?;
         let parent = match out.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -212,9 +210,10 @@ mod tests {
             "no staging left"
         );
         fs::write(out.join("notes"), b"mine").unwrap();
-        let Err(e) = StagedDir::new(&out, &files) else {
-            panic!("a directory with a foreign file was accepted");
-        };
+        let e = StagedDir::new(&out, &files)
+            .unwrap()
+            .commit(&out)
+            .unwrap_err();
         assert!(e.to_string().contains("notes"), "{e}");
         assert_eq!(fs::read(out.join("notes")).unwrap(), b"mine");
     }

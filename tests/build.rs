@@ -383,6 +383,7 @@ fn check_passes_on_identical_outputs_and_lists_each_difference() {
     std::os::unix::fs::symlink("blobs/sha256/nowhere", oci.join("image-config.json")).unwrap();
     fs::remove_file(oci.join("rootfs.tar.gz")).unwrap();
     fs::write(p.join("amd64/nanoserver-ltsc2025/hello.txt"), b"other\n").unwrap();
+    fs::write(p.join("amd64/nanoserver-ltsc2025/notes.md"), b"").unwrap();
     let before = snapshot(&p);
 
     let o = build(&p, &["--check"]);
@@ -406,6 +407,7 @@ fn check_passes_on_identical_outputs_and_lists_each_difference() {
         "{out}"
     );
     assert!(out.contains("hello.txt: different bytes"), "{out}");
+    assert!(out.contains("notes.md: extra"), "{out}");
     assert!(
         stderr(&o).contains("2 of 3 outputs differ"),
         "{}",
@@ -423,7 +425,9 @@ fn check_passes_on_identical_outputs_and_lists_each_difference() {
     assert_eq!(v[0]["identical"], true);
     assert_eq!(v[1]["identical"], false);
 
-    // A rebuild repairs everything.
+    // A rebuild repairs everything (once the foreign file is gone: it is not ours to delete).
+    assert_exit(&build(&p, &[]), 2);
+    fs::remove_file(p.join("amd64/nanoserver-ltsc2025/notes.md")).unwrap();
     assert_exit(&build(&p, &[]), 0);
     assert_exit(&build(&p, &["--check"]), 0);
 }
