@@ -416,10 +416,7 @@ fn write_archive<W: Write>(
 }
 
 fn layer_error(image: &LayoutImage, d: &Descriptor, e: io::Error) -> Error {
-    image.bad(
-        &format!("layer {}", d.digest),
-        format!("cannot decompress: {e}"),
-    )
+    image.bad(&format!("layer {}", d.digest), e.to_string())
 }
 
 /// Decompresses a layer once to learn its size, checking the blob digest and the diff_id.

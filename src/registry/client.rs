@@ -405,4 +405,57 @@ mod tests {
             "repository%3Aa%2Fb%3Apull%2Cpush"
         );
     }
+
+    #[test]
+    fn plain_http_only_for_loopback_or_when_asked() {
+        let t = Duration::from_secs(1);
+        let client = |r: &str, plain| Client::new(&r.parse().unwrap(), plain, None, t);
+        assert_eq!(client("example.org/x", false).base, "https://example.org");
+        assert_eq!(
+            client("example.org:5000/x", true).base,
+            "http://example.org:5000"
+        );
+        assert_eq!(
+            client("localhost:5000/x", false).base,
+            "http://localhost:5000"
+        );
+        assert_eq!(
+            client("127.0.0.1:5000/x", false).base,
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            client("hello-world", false).base,
+            "https://registry-1.docker.io"
+        );
+        assert_eq!(
+            client("127.0.0.1:5000/a/b", false).url("blobs/uploads/"),
+            "http://127.0.0.1:5000/v2/a/b/blobs/uploads/"
+        );
+        let c = client("127.0.0.1:5000/a", false);
+        assert_eq!(c.resolve("/v2/a/x?y"), "http://127.0.0.1:5000/v2/a/x?y");
+        assert_eq!(c.resolve("https://cdn.example/u"), "https://cdn.example/u");
+    }
+
+    #[test]
+    fn messages_never_carry_secrets() {
+        let creds = Credentials::new("alice", "hunter2-pw");
+        let basic = creds.basic_authorization();
+        let c = Client::new(
+            &"127.0.0.1:1/x".parse().unwrap(),
+            false,
+            Some(creds),
+            Duration::from_secs(1),
+        );
+        let e = c.fail(
+            "step",
+            &format!("echoed hunter2-pw and {basic}\nsecond line"),
+        );
+        let text = e.to_string();
+        assert!(
+            !text.contains("hunter2-pw") && !text.contains(&basic),
+            "{text}"
+        );
+        assert!(text.starts_with("pushing to 127.0.0.1:1/x: step: echoed <redacted>"));
+        assert!(!text.contains('\n'));
+    }
 }
