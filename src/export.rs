@@ -112,7 +112,7 @@ pub fn export(
         ArchiveFormat::DockerArchive => repo_tags(&image, tags)?,
         ArchiveFormat::OciArchive => Vec::new(),
     };
-    match dest {
+    let (digest, size) = match dest {
         Destination::Stdout => {
             let stdout = io::stdout();
             if stdout.is_terminal() {
@@ -122,13 +122,7 @@ pub fn export(
             }
             let out = BufWriter::with_capacity(1 << 20, stdout.lock());
             let (_, digest, size) = write_archive(&image, format, &tags, out, Path::new("-"))?;
-            Ok(ExportReport {
-                format,
-                manifest: image.entry.digest.clone(),
-                tags,
-                digest,
-                size,
-            })
+            (digest, size)
         }
         Destination::File(path) => {
             let tmp = TempFile::create(path)?;
@@ -137,15 +131,16 @@ pub fn export(
             out.into_inner()
                 .map_err(|e| Error::io("writing", path, e.into_error()))?;
             tmp.commit(path)?;
-            Ok(ExportReport {
-                format,
-                manifest: image.entry.digest.clone(),
-                tags,
-                digest,
-                size,
-            })
+            (digest, size)
         }
-    }
+    };
+    Ok(ExportReport {
+        format,
+        manifest: image.entry.digest.clone(),
+        tags,
+        digest,
+        size,
+    })
 }
 
 /// A temporary file beside the target, removed unless committed.
@@ -318,7 +313,7 @@ fn write_archive<W: Write>(
         ArchiveFormat::DockerArchive => {
             let cfg = &image.manifest.config;
             let config_name = format!("{}.json", cfg.digest.hex());
-            members.push((config_name.clone(), Member::Blob(cfg)));
+            members.push((config_name.clone(), Member::Bytes(&image.config_bytes)));
             let diff_ids = &image.config.rootfs.diff_ids;
             if diff_ids.len() != image.manifest.layers.len() {
                 return Err(image.bad(
