@@ -18,6 +18,9 @@ pub mod timestamp;
 pub mod tree;
 
 pub use error::{Error, Result};
+pub mod export;
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod registry;
+pub mod source;

@@ -4,8 +4,10 @@ use clap::{Parser, Subcommand};
 
 use ocipack::Result;
 
+mod export;
 mod image;
 mod platform;
+mod push;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
 #[derive(Debug, Parser)]
@@ -21,6 +23,10 @@ enum Command {
     Image(Box<image::ImageArgs>),
     /// Print the OCI platform of a bashbrew architecture name.
     Platform(platform::PlatformArgs),
+    /// Push a layout's image to a registry, byte for byte (same manifest digest).
+    Push(push::PushArgs),
+    /// Write a layout as one reproducible oci-archive or docker-archive tar.
+    Export(export::ExportArgs),
 }
 
 /// Runs the parsed command; returns the exit code for a run that completed.
@@ -28,6 +34,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Image(a) => image::run(*a),
         Command::Platform(a) => platform::run(a),
+        Command::Push(a) => push::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 
