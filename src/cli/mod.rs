@@ -5,9 +5,11 @@ use clap::{Parser, Subcommand};
 use ocipack::Result;
 
 mod build;
+mod export;
 mod image;
 mod library;
 mod platform;
+mod push;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
 #[derive(Debug, Parser)]
@@ -27,6 +29,10 @@ enum Command {
     Build(build::BuildArgs),
     /// Print the Docker Official Images library file of a project.
     Library(library::LibraryArgs),
+    /// Push a layout's image to a registry, byte for byte (same manifest digest).
+    Push(push::PushArgs),
+    /// Write a layout as one reproducible oci-archive or docker-archive tar.
+    Export(export::ExportArgs),
 }
 
 /// Runs the parsed command; returns the exit code for a run that completed.
@@ -36,6 +42,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Platform(a) => platform::run(a),
         Command::Build(a) => build::run(a),
         Command::Library(a) => library::run(a),
+        Command::Push(a) => push::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 
