@@ -174,10 +174,13 @@ pub fn stage_image(
     let mut manifest_desc = staging.write_json_blob(media::MANIFEST, &manifest)?;
     manifest_desc.platform = Some(spec.platform.clone());
     if let Some(name) = &spec.ref_name {
-        manifest_desc.annotations = Some(BTreeMap::from([
-            (ANNOTATION_CONTAINERD_NAME.to_string(), name.clone()),
-            (ANNOTATION_REF_NAME.to_string(), name.clone()),
-        ]));
+        let mut annotations = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), name.clone())]);
+        // containerd (and `ctr import`) expects a full image reference here; a bare tag
+        // such as `latest` is only meaningful as the OCI ref name.
+        if name.contains(['/', ':']) {
+            annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.clone());
+        }
+        manifest_desc.annotations = Some(annotations);
     }
     let index = Index {
         schema_version: 2,
