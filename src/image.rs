@@ -111,8 +111,9 @@ pub struct BuiltImage {
     pub warnings: Vec<String>,
 }
 
-/// Builds the layout into a staging directory beside `out` without touching `out`;
-/// the caller commits it ([`Staging::commit`]) or compares it.
+/// Builds the layout into a staging directory beside `out` without touching `out`, and
+/// verifies it from disk ([`verify_staged`]); the caller commits it ([`Staging::commit`])
+/// or compares it.
 pub fn stage_image(
     spec: &ImageSpec,
     out: &Path,
@@ -174,10 +175,13 @@ pub fn stage_image(
     let mut manifest_desc = staging.write_json_blob(media::MANIFEST, &manifest)?;
     manifest_desc.platform = Some(spec.platform.clone());
     if let Some(name) = &spec.ref_name {
-        manifest_desc.annotations = Some(BTreeMap::from([
-            (ANNOTATION_CONTAINERD_NAME.to_string(), name.clone()),
-            (ANNOTATION_REF_NAME.to_string(), name.clone()),
-        ]));
+        let mut annotations = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), name.clone())]);
+        // containerd (and `ctr import`) expects a full image reference here; a bare tag
+        // such as `latest` is only meaningful as the OCI ref name.
+        if name.contains(['/', ':']) {
+            annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.clone());
+        }
+        manifest_desc.annotations = Some(annotations);
     }
     let index = Index {
         schema_version: 2,
@@ -199,6 +203,7 @@ pub fn stage_image(
     )?;
     staging.name_blob(spec.names, CONFIG_FILE_NAME, &config_desc.digest)?;
     staging.name_blob(spec.names, MANIFEST_FILE_NAME, &manifest_desc.digest)?;
+    verify_staged(&staging, spec)?;
 
     let built = BuiltImage {
         manifest: manifest_desc,
@@ -216,7 +221,6 @@ pub fn build_image(
     progress: Option<&AtomicU64>,
 ) -> Result<BuiltImage> {
     let (staging, built) = stage_image(spec, out, progress)?;
-    verify_staged(&staging, spec)?;
     staging.commit(out)?;
     Ok(built)
 }

@@ -18,8 +18,16 @@ pub mod timestamp;
 pub mod tree;
 
 pub use error::{Error, Result};
+pub mod build;
 pub mod diff;
+pub mod export;
+pub mod gitinfo;
 pub mod image;
 pub mod layer;
 pub mod layout;
+pub mod library;
+pub mod project;
+pub mod registry;
+pub mod source;
 pub mod verify;
+pub mod windows;

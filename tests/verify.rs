@@ -723,7 +723,7 @@ fn a_staged_layout_that_fails_verification_is_an_error() {
 // ---------------------------------------------------------------- fuzz seeds and regressions
 
 /// The fuzz targets' invariants over every committed seed and regression input
-/// (fuzz/seeds/*; run `cargo +nightly fuzz run json fuzz/seeds/json` to find more).
+/// (fuzz/seeds/*; fuzz/Cargo.toml says how to run the fuzzer to find more).
 #[test]
 fn fuzz_seeds_and_regressions_hold_the_invariants() {
     use ocipack::verify::docs::{Document, check_document};

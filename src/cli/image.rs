@@ -115,7 +115,7 @@ pub struct ImageArgs {
     /// Worker threads (the output never depends on it).
     #[arg(short = 'j', long, help_heading = "Output")]
     jobs: Option<usize>,
-    /// Name on the index entry (org.opencontainers.image.ref.name and io.containerd.image.name).
+    /// Name on the index entry: org.opencontainers.image.ref.name, and io.containerd.image.name when it is a full reference (has / or :).
     #[arg(long, value_name = "NAME", help_heading = "Output")]
     ref_name: Option<String>,
     /// Manifest annotation (repeatable; none by default).

@@ -4,9 +4,13 @@ use clap::{Parser, Subcommand};
 
 use ocipack::Result;
 
+mod build;
 mod diff;
+mod export;
 mod image;
+mod library;
 mod platform;
+mod push;
 mod verify;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
@@ -23,6 +27,14 @@ enum Command {
     Image(Box<image::ImageArgs>),
     /// Print the OCI platform of a bashbrew architecture name.
     Platform(platform::PlatformArgs),
+    /// Build every output of a project (ocipack.toml): layouts and Windows Dockerfiles.
+    Build(build::BuildArgs),
+    /// Print the Docker Official Images library file of a project.
+    Library(library::LibraryArgs),
+    /// Push a layout's image to a registry, byte for byte (same manifest digest).
+    Push(push::PushArgs),
+    /// Write a layout as one reproducible oci-archive or docker-archive tar.
+    Export(export::ExportArgs),
     /// Explain how two layouts differ, most specific first.
     Diff(diff::DiffArgs),
     /// Check that layouts are valid, complete and safe; report every problem.
@@ -34,6 +46,10 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Image(a) => image::run(*a),
         Command::Platform(a) => platform::run(a),
+        Command::Build(a) => build::run(a),
+        Command::Library(a) => library::run(a),
+        Command::Push(a) => push::run(a),
+        Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Diff(a) => diff::run(a),
     }

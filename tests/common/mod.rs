@@ -70,3 +70,267 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, (bool, Vec<u8>
     }
     out
 }
+
+/// Runs `cmd` to completion, killing it after `limit`; panics on a timeout.
+pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    // Drain the pipes on threads so that a chatty child cannot block.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).ok();
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).ok();
+        v
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A CNCF distribution registry (Debian's `docker-registry`) on a free 127.0.0.1 port,
+/// storing into its own temporary directory, with its log in a file; killed on drop.
+pub struct Registry {
+    child: std::process::Child,
+    /// The port it listens on.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    /// Files the configuration names (the htpasswd file).
+    _files: Option<tempfile::TempDir>,
+}
+
+impl Registry {
+    /// An anonymous registry.
+    pub fn start() -> Registry {
+        Registry::start_with("")
+    }
+
+    /// A registry that requires basic authentication as `user`/`password` (bcrypt htpasswd).
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        let o = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd runs");
+        assert!(o.status.success(), "htpasswd failed");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("htpasswd");
+        std::fs::write(&file, &o.stdout).unwrap();
+        let auth = format!(
+            "auth:\n  htpasswd:\n    realm: ocipack-test\n    path: {}\n",
+            file.display()
+        );
+        let mut r = Registry::start_with(&auth);
+        r._files = Some(dir);
+        r
+    }
+
+    fn start_with(extra: &str) -> Registry {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let config = dir.path().join("registry.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: info\n\
+                     storage:\n  filesystem:\n    rootdirectory: {}\n\
+                     http:\n  addr: 127.0.0.1:{port}\n{extra}",
+                    dir.path().join("data").display()
+                ),
+            )
+            .unwrap();
+            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("docker-registry starts");
+            let mut r = Registry {
+                child,
+                port,
+                dir,
+                _files: None,
+            };
+            if r.wait_ready() {
+                return r;
+            }
+            // Most likely the port was taken in the meantime: try another one.
+        }
+        panic!("docker-registry did not start on any of 5 ports");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        use std::io::{Read, Write};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .ok();
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut head = [0u8; 12];
+                if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") {
+                    return true;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The registry's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Access-log lines of requests `METHOD PATH…` whose path starts with `path_prefix`.
+    pub fn requests(&self, method: &str, path_prefix: &str) -> usize {
+        let needle = format!("\"{method} {path_prefix}");
+        self.log().lines().filter(|l| l.contains(&needle)).count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// podman with everything in a temporary directory, set up the way that works on these
+/// machines: runc, cgroupfs, vfs storage, no default ulimits (CONTAINERS_CONF).
+pub struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    /// A fresh, empty podman store.
+    pub fn new() -> Podman {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\ndefault_ulimits = []\n",
+        )
+        .unwrap();
+        Podman { dir }
+    }
+
+    /// A `podman` command using this store.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
+            .arg("--root")
+            .arg(self.dir.path().join("storage"))
+            .arg("--runroot")
+            .arg(self.dir.path().join("run"))
+            .args([
+                "--runtime",
+                "runc",
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+            ]);
+        c
+    }
+
+    /// Runs podman with `args` (at most 5 minutes), asserting success; returns stdout.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let o = run_bounded(self.cmd().args(args), std::time::Duration::from_secs(300));
+        assert!(
+            o.status.success(),
+            "podman {args:?} failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+/// Builds the amd64 hello-world layout from `examples/hello-world/amd64/hello` at `out`,
+/// with `extra` arguments (e.g. `--ref-name`, `--compression`); returns the manifest digest.
+pub fn build_hello(out: &Path, extra: &[&str]) -> String {
+    let hello = repo().join("examples/hello-world/amd64/hello");
+    let mut args = vec![
+        "image".to_string(),
+        "--file".into(),
+        format!("{}:/hello:0755", hello.display()),
+        "--arch".into(),
+        "amd64".into(),
+        "--cmd".into(),
+        "/hello".into(),
+        "--created".into(),
+        "@1700000000".into(),
+        "-o".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = ocipack().args(&args).output().unwrap();
+    assert_exit(&o, 0);
+    index_digest(out)
+}
+
+/// The digest of the single manifest listed in a layout's index.json.
+pub fn index_digest(layout: &Path) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `sha256:` and the hex SHA-256 of `bytes` (computed with coreutils' sha256sum).
+pub fn sha256sum(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut c = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(bytes).unwrap();
+    let o = c.wait_with_output().unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}

@@ -1,0 +1,668 @@
+//! `ocipack build`: every output of a project — one OCI layout per architecture and one
+//! Dockerfile directory per Windows variant — built, checked against the disk, or measured.
+//!
+//! Architectures are built in parallel (at most `jobs` at a time, the remaining workers
+//! going to compression), each into a staging directory beside its output. Only when every
+//! output has been built are they swapped into place, so a failure in one architecture
+//! changes nothing on disk. The bytes never depend on `jobs`.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::{Error, Result};
+use crate::gitinfo::Git;
+use crate::image::{self, BuiltImage, ImageSpec};
+use crate::layer::LayerInfo;
+use crate::layout::Staging;
+use crate::media::Compression;
+use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
+use crate::timestamp::Timestamp;
+use crate::windows::{self, StagedDir};
+
+/// What to build and with what.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Architectures to build (bashbrew names; `windows-amd64` selects the Windows
+    /// variants); empty: everything the project declares.
+    pub arches: Vec<String>,
+    /// Worker threads (at least 1); never changes the bytes.
+    pub jobs: usize,
+    /// The value of `SOURCE_DATE_EPOCH`, for `created = "SOURCE_DATE_EPOCH"`.
+    pub source_date_epoch: Option<String>,
+}
+
+/// One architecture's layout to build.
+#[derive(Debug, Clone)]
+pub struct ArchTarget {
+    /// The bashbrew architecture.
+    pub arch: String,
+    /// The layout directory.
+    pub output: PathBuf,
+    /// Everything that decides its bytes.
+    pub spec: ImageSpec,
+}
+
+/// One Windows variant's directory to write.
+#[derive(Debug, Clone)]
+pub struct WindowsTarget {
+    /// The variant.
+    pub variant: WindowsVariant,
+    /// The directory.
+    pub output: PathBuf,
+    /// Its files, by name.
+    pub files: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// Every output of one run, resolved: paths, specs (with `created`), file contents.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The layouts, in the project's architecture order.
+    pub images: Vec<ArchTarget>,
+    /// The Windows directories, in the project's variant order.
+    pub windows: Vec<WindowsTarget>,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+/// A built (or checked) layout.
+#[derive(Debug, Clone)]
+pub struct ArchResult {
+    /// The bashbrew architecture.
+    pub arch: String,
+    /// The layout directory.
+    pub output: PathBuf,
+    /// The image's `created`.
+    pub created: Timestamp,
+    /// What was built.
+    pub built: BuiltImage,
+}
+
+/// What `build` wrote.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// The layouts.
+    pub images: Vec<ArchResult>,
+    /// The Windows directories written.
+    pub windows: Vec<WindowsTarget>,
+}
+
+impl Plan {
+    /// Resolves the outputs `opts` selects: expands templates, reads the Windows text and
+    /// obtains each architecture's `created` from its source.
+    pub fn new(project: &Project, opts: &BuildOptions) -> Result<Plan> {
+        if opts.jobs == 0 {
+            return Err(Error::usage("--jobs must be at least 1"));
+        }
+        let file = project.dir.join(crate::project::PROJECT_FILE);
+        for a in &opts.arches {
+            let known = project.architectures.contains(a)
+                || (a == WINDOWS_ARCH && project.windows.is_some());
+            if !known {
+                let mut all = project.architectures.clone();
+                if project.windows.is_some() {
+                    all.push(WINDOWS_ARCH.into());
+                }
+                return Err(Error::usage(format!(
+                    "--arch {a}: {} declares only {}",
+                    file.display(),
+                    all.join(", ")
+                )));
+            }
+        }
+        let selected = |a: &str| opts.arches.is_empty() || opts.arches.iter().any(|x| x == a);
+        let arches: Vec<&String> = project
+            .architectures
+            .iter()
+            .filter(|a| selected(a))
+            .collect();
+
+        let workers = opts.jobs.min(arches.len()).max(1);
+        let encode_jobs = (opts.jobs / workers).max(1);
+        let git = (project.created == CreatedSource::Git && !arches.is_empty())
+            .then(|| Git::open(&project.dir))
+            .transpose()?;
+        let mut images = Vec::new();
+        for arch in arches {
+            let created = match (project.created, &git) {
+                (CreatedSource::Fixed(t), _) => t,
+                (CreatedSource::SourceDateEpoch, _) => Timestamp::from_source_date_epoch(
+                    opts.source_date_epoch.as_deref(),
+                )?
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "{}: created = \"SOURCE_DATE_EPOCH\", but SOURCE_DATE_EPOCH is not set",
+                        file.display()
+                    ))
+                })?,
+                (CreatedSource::Git, Some(g)) => {
+                    let paths = project.input_paths(arch);
+                    let what = format!(
+                        "created = \"git\": the inputs of {arch} ({})",
+                        paths.join(", ")
+                    );
+                    g.last_change(&what, &paths)?.time
+                }
+                (CreatedSource::Git, None) => {
+                    return Err(Error::usage("created = \"git\" needs a git work tree"));
+                }
+            };
+            images.push(ArchTarget {
+                arch: arch.clone(),
+                output: project.output_dir(arch),
+                spec: project.image_spec(arch, created, encode_jobs)?,
+            });
+        }
+
+        let mut win = Vec::new();
+        if let Some(w) = project.windows.as_ref().filter(|_| selected(WINDOWS_ARCH)) {
+            let text_path = project.dir.join(&w.text);
+            let text = fs::read(&text_path)
+                .map_err(|e| Error::input_io("reading [windows] text", &text_path, e))?;
+            for v in &w.variants {
+                win.push(WindowsTarget {
+                    variant: v.clone(),
+                    output: project
+                        .dir
+                        .join(crate::project::expand(&w.output, "variant", &v.name)),
+                    files: windows::render(v, &text, &w.text)?,
+                });
+            }
+        }
+        Ok(Plan {
+            images,
+            windows: win,
+            jobs: opts.jobs,
+        })
+    }
+
+    /// Stages every layout in parallel; the first error (in architecture order) if any
+    /// failed, after every staging directory is removed.
+    fn stage_images(&self) -> Result<Vec<(Staging, BuiltImage)>> {
+        let results = parallel_map(&self.images, self.jobs, |t| {
+            if let Some(parent) = t.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+            }
+            image::stage_image(&t.spec, &t.output, None)
+        });
+        results.into_iter().collect()
+    }
+
+    /// Builds everything, then swaps every output into place.
+    pub fn build(&self) -> Result<BuildReport> {
+        for w in &self.windows {
+            windows::check_target(&w.output)?;
+        }
+        let staged = self.stage_images()?;
+        let win_staged = self
+            .windows
+            .iter()
+            .map(|w| StagedDir::new(&w.output, &w.files))
+            .collect::<Result<Vec<_>>>()?;
+        let mut images = Vec::new();
+        for (t, (staging, built)) in self.images.iter().zip(staged) {
+            staging.commit(&t.output)?;
+            images.push(ArchResult {
+                arch: t.arch.clone(),
+                output: t.output.clone(),
+                created: t.spec.created(),
+                built,
+            });
+        }
+        for (w, staged) in self.windows.iter().zip(win_staged) {
+            staged.commit(&w.output)?;
+        }
+        Ok(BuildReport {
+            images,
+            windows: self.windows.clone(),
+        })
+    }
+
+    /// Builds everything into staging directories and compares each, byte for byte, with
+    /// what is on disk. Nothing on disk changes.
+    pub fn check(&self) -> Result<Vec<OutputCheck>> {
+        let mut checks = Vec::new();
+        let staged = parallel_map(&self.images, self.jobs, |t| {
+            let parent_missing = t
+                .output
+                .parent()
+                .is_some_and(|p| !p.as_os_str().is_empty() && !p.is_dir());
+            if parent_missing {
+                return Ok(None);
+            }
+            image::stage_image(&t.spec, &t.output, None).map(Some)
+        });
+        for (t, s) in self.images.iter().zip(staged) {
+            let (differences, explanation) = match s? {
+                None => (vec![Difference::whole_output_missing()], Vec::new()),
+                Some((staging, _)) => {
+                    let d = compare_trees(staging.path(), &t.output)?;
+                    let explanation = if d.is_empty() {
+                        Vec::new()
+                    } else {
+                        explain_layout_difference(staging.path(), &t.output)
+                    };
+                    (d, explanation)
+                }
+            };
+            checks.push(OutputCheck {
+                label: t.arch.clone(),
+                output: t.output.clone(),
+                differences,
+                explanation,
+            });
+        }
+        for w in &self.windows {
+            let parent_missing = w
+                .output
+                .parent()
+                .is_some_and(|p| !p.as_os_str().is_empty() && !p.is_dir());
+            let differences = if parent_missing {
+                vec![Difference::whole_output_missing()]
+            } else {
+                let staged = StagedDir::new(&w.output, &w.files)?;
+                compare_trees(staged.path(), &w.output)?
+            };
+            checks.push(OutputCheck {
+                label: format!("{WINDOWS_ARCH} {}", w.variant.name),
+                output: w.output.clone(),
+                differences,
+                explanation: Vec::new(),
+            });
+        }
+        Ok(checks)
+    }
+
+    /// Per architecture, the layer's size uncompressed, gzip and zstd (default levels,
+    /// except the project's level for its own compression). Built in staging directories
+    /// that are removed; nothing on disk changes.
+    pub fn compare_compression(&self) -> Result<Vec<CompressionSizes>> {
+        let results = parallel_map(&self.images, self.jobs, |t| {
+            let layer = |c: Compression| -> Result<LayerInfo> {
+                let mut spec = t.spec.clone();
+                if spec.encode.compression != c {
+                    spec.encode.compression = c;
+                    spec.encode.level = None;
+                }
+                // The staging directory is removed when dropped, here.
+                let (_staging, built) = image::stage_image(&spec, &t.output, None)?;
+                Ok(built.layer)
+            };
+            Ok((layer(Compression::Gzip)?, layer(Compression::Zstd)?))
+        });
+        let mut out = Vec::new();
+        for (t, r) in self.images.iter().zip(results) {
+            let (gz, zs) = r?;
+            out.push(CompressionSizes {
+                arch: t.arch.clone(),
+                uncompressed: gz.uncompressed_size,
+                gzip: gz.size,
+                gzip_level: level_used(&gz, &t.spec),
+                zstd: zs.size,
+                zstd_level: level_used(&zs, &t.spec),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// `ocipack build DIR`: builds every selected output of the project in `dir` and swaps
+/// them into place.
+pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
+    Plan::new(&Project::load(dir)?, opts)?.build()
+}
+
+/// `ocipack build --check DIR`: compares a fresh build with the disk (see [`Plan::check`]).
+pub fn check_project(dir: &Path, opts: &BuildOptions) -> Result<Vec<OutputCheck>> {
+    Plan::new(&Project::load(dir)?, opts)?.check()
+}
+
+/// `ocipack build --compare-compression DIR` (see [`Plan::compare_compression`]).
+pub fn compare_project_compression(
+    dir: &Path,
+    opts: &BuildOptions,
+) -> Result<Vec<CompressionSizes>> {
+    Plan::new(&Project::load(dir)?, opts)?.compare_compression()
+}
+
+fn level_used(layer: &LayerInfo, spec: &ImageSpec) -> i32 {
+    let own = (spec.encode.compression == layer.compression)
+        .then_some(spec.encode.level)
+        .flatten();
+    own.or(layer.compression.default_level()).unwrap_or(0)
+}
+
+/// Layer sizes of one architecture under each compression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressionSizes {
+    /// The bashbrew architecture.
+    pub arch: String,
+    /// The tar's size.
+    pub uncompressed: u64,
+    /// The gzip layer's size.
+    pub gzip: u64,
+    /// The gzip level used.
+    pub gzip_level: i32,
+    /// The zstd layer's size.
+    pub zstd: u64,
+    /// The zstd level used.
+    pub zstd_level: i32,
+}
+
+/// The result of checking one output.
+#[derive(Debug, Clone)]
+pub struct OutputCheck {
+    /// `amd64`, or `windows-amd64 nanoserver-ltsc2025`.
+    pub label: String,
+    /// The output directory.
+    pub output: PathBuf,
+    /// How the disk differs from a fresh build; empty if identical.
+    pub differences: Vec<Difference>,
+    /// Further lines explaining what the differences mean (for layouts).
+    pub explanation: Vec<String>,
+}
+
+/// Hook for an explanation of differing layouts (which config field, which layer entry).
+/// The single place where a layout diff (`verify::diff_layouts`, issue 4) plugs in: its
+/// lines are printed after the list of differing files. Until then: nothing to add.
+fn explain_layout_difference(_fresh: &Path, _on_disk: &Path) -> Vec<String> {
+    Vec::new()
+}
+
+/// How one path differs between a fresh build and the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiffKind {
+    /// A fresh build has it; the disk does not.
+    Missing,
+    /// The disk has it; a fresh build does not.
+    Extra,
+    /// Both are regular files with different contents.
+    DifferentBytes,
+    /// Both are symlinks with different targets.
+    DifferentLinkTarget {
+        /// The fresh build's target.
+        expected: String,
+        /// The target on disk.
+        actual: String,
+    },
+    /// Different kinds of file.
+    DifferentType {
+        /// The fresh build's kind.
+        expected: &'static str,
+        /// The kind on disk.
+        actual: &'static str,
+    },
+}
+
+/// One differing path, relative to the output (empty: the output itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The path inside the output.
+    pub path: String,
+    /// How it differs.
+    pub kind: DiffKind,
+}
+
+impl Difference {
+    fn whole_output_missing() -> Difference {
+        Difference {
+            path: String::new(),
+            kind: DiffKind::Missing,
+        }
+    }
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = if self.path.is_empty() {
+            "(the output directory)"
+        } else {
+            &self.path
+        };
+        match &self.kind {
+            DiffKind::Missing => write!(f, "{path}: missing (a fresh build writes it)"),
+            DiffKind::Extra => write!(f, "{path}: extra (a fresh build does not write it)"),
+            DiffKind::DifferentBytes => write!(f, "{path}: different bytes"),
+            DiffKind::DifferentLinkTarget { expected, actual } => write!(
+                f,
+                "{path}: different link target ({actual}, a fresh build has {expected})"
+            ),
+            DiffKind::DifferentType { expected, actual } => write!(
+                f,
+                "{path}: different file type ({actual}, a fresh build has a {expected})"
+            ),
+        }
+    }
+}
+
+/// Compares two directory trees: file types, regular file bytes, symlink targets. Modes
+/// and times are not compared (git records neither beyond the executable bit).
+pub fn compare_trees(expected: &Path, actual: &Path) -> Result<Vec<Difference>> {
+    let mut out = Vec::new();
+    match fs::symlink_metadata(actual) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            out.push(Difference::whole_output_missing());
+            return Ok(out);
+        }
+        Err(e) => return Err(Error::input_io("reading", actual, e)),
+        Ok(m) if !m.is_dir() => {
+            out.push(Difference {
+                path: String::new(),
+                kind: DiffKind::DifferentType {
+                    expected: "directory",
+                    actual: kind_name(&m),
+                },
+            });
+            return Ok(out);
+        }
+        Ok(_) => {}
+    }
+    compare_dir(expected, actual, "", &mut out)?;
+    Ok(out)
+}
+
+fn kind_name(m: &fs::Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_symlink() {
+        "symlink"
+    } else if t.is_dir() {
+        "directory"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
+}
+
+fn sorted_names(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
+    let mut names = fs::read_dir(dir)
+        .map_err(|e| Error::input_io("reading directory", dir, e))?
+        .map(|e| {
+            e.map(|e| e.file_name())
+                .map_err(|e| Error::input_io("reading directory", dir, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    names.sort();
+    Ok(names)
+}
+
+fn compare_dir(exp: &Path, act: &Path, rel: &str, out: &mut Vec<Difference>) -> Result<()> {
+    let exp_names = sorted_names(exp)?;
+    let act_names = sorted_names(act)?;
+    let mut all: Vec<&std::ffi::OsString> = exp_names.iter().chain(&act_names).collect();
+    all.sort();
+    all.dedup();
+    for name in all {
+        let path = if rel.is_empty() {
+            name.to_string_lossy().into_owned()
+        } else {
+            format!("{rel}/{}", name.to_string_lossy())
+        };
+        let (e, a) = (exp.join(name), act.join(name));
+        let em = fs::symlink_metadata(&e).ok();
+        let am = fs::symlink_metadata(&a).ok();
+        let kind = match (&em, &am) {
+            (Some(_), None) => Some(DiffKind::Missing),
+            (None, Some(_)) => Some(DiffKind::Extra),
+            (None, None) => None,
+            (Some(em), Some(am)) if kind_name(em) != kind_name(am) => {
+                Some(DiffKind::DifferentType {
+                    expected: kind_name(em),
+                    actual: kind_name(am),
+                })
+            }
+            (Some(em), Some(_)) if em.is_dir() => {
+                compare_dir(&e, &a, &path, out)?;
+                None
+            }
+            (Some(em), Some(_)) if em.file_type().is_symlink() => {
+                let read = |p: &Path| {
+                    fs::read_link(p)
+                        .map(|t| t.to_string_lossy().into_owned())
+                        .map_err(|err| Error::input_io("reading symlink", p, err))
+                };
+                let (te, ta) = (read(&e)?, read(&a)?);
+                (te != ta).then_some(DiffKind::DifferentLinkTarget {
+                    expected: te,
+                    actual: ta,
+                })
+            }
+            (Some(em), Some(am)) if em.is_file() => {
+                (em.len() != am.len() || !same_bytes(&e, &a)?).then_some(DiffKind::DifferentBytes)
+            }
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            out.push(Difference { path, kind });
+        }
+    }
+    Ok(())
+}
+
+fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    let open = |p: &Path| fs::File::open(p).map_err(|e| Error::input_io("reading", p, e));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let mut ba = vec![0u8; 64 * 1024];
+    let mut bb = vec![0u8; 64 * 1024];
+    loop {
+        let n = read_full(&mut fa, &mut ba).map_err(|e| Error::input_io("reading", a, e))?;
+        let m = read_full(&mut fb, &mut bb).map_err(|e| Error::input_io("reading", b, e))?;
+        if n != m || ba[..n] != bb[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Runs `f` on every item with at most `workers` threads; results in item order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Vec<Result<R>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(Error::usage("a build worker stopped unexpectedly")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn compare_trees_lists_each_kind_of_difference() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        for d in [&a, &b] {
+            fs::create_dir_all(d.join("blobs/sha256")).unwrap();
+            fs::write(d.join("same"), b"x").unwrap();
+            fs::write(d.join("blobs/sha256/f"), b"1").unwrap();
+        }
+        fs::write(a.join("only-fresh"), b"").unwrap();
+        fs::write(b.join("only-disk"), b"").unwrap();
+        fs::write(a.join("bytes"), b"abc").unwrap();
+        fs::write(b.join("bytes"), b"abd").unwrap();
+        symlink("blobs/sha256/f", a.join("link")).unwrap();
+        symlink("blobs/sha256/g", b.join("link")).unwrap();
+        fs::write(a.join("kind"), b"").unwrap();
+        symlink("same", b.join("kind")).unwrap();
+        fs::write(b.join("blobs/sha256/f"), b"2").unwrap();
+
+        let d = compare_trees(&a, &b).unwrap();
+        let shown: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "blobs/sha256/f: different bytes",
+                "bytes: different bytes",
+                "kind: different file type (symlink, a fresh build has a regular file)",
+                "link: different link target (blobs/sha256/g, a fresh build has blobs/sha256/f)",
+                "only-disk: extra (a fresh build does not write it)",
+                "only-fresh: missing (a fresh build writes it)",
+            ]
+        );
+        assert!(compare_trees(&a, &a).unwrap().is_empty());
+        let gone = compare_trees(&a, &t.path().join("none")).unwrap();
+        assert_eq!(gone, [Difference::whole_output_missing()]);
+    }
+
+    #[test]
+    fn parallel_map_keeps_order_and_bounds_workers() {
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let items: Vec<usize> = (0..20).collect();
+        let r = parallel_map(&items, 3, |i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            running.fetch_sub(1, Ordering::SeqCst);
+            if *i == 7 {
+                Err(Error::usage("seven"))
+            } else {
+                Ok(i * 2)
+            }
+        });
+        assert!(peak.load(Ordering::SeqCst) <= 3);
+        assert_eq!(r.len(), 20);
+        assert_eq!(*r[19].as_ref().unwrap(), 38);
+        assert!(r[7].is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! `ocipack build [DIR]`: every output of a project (see `ocipack::build`).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use ocipack::build::{self, BuildOptions, OutputCheck};
+use ocipack::cjson;
+use ocipack::error::{Error, Result};
+
+use super::image::resolve_jobs;
+
+/// Arguments of `ocipack build`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Outputs are staged beside their targets and swapped into place only \
+when every architecture has been built. The bytes never depend on --jobs."
+)]
+pub struct BuildArgs {
+    /// The project directory (holding ocipack.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Build only this architecture (repeatable; windows-amd64 selects the Windows variants).
+    #[arg(long, value_name = "A")]
+    arch: Vec<String>,
+    /// Worker threads (default: the machine's parallelism).
+    #[arg(short = 'j', long)]
+    jobs: Option<usize>,
+    /// Build into temporary directories and compare with the disk: exit 0 if identical,
+    /// 1 listing each difference.
+    #[arg(long, conflicts_with = "compare_compression")]
+    check: bool,
+    /// Print each architecture's layer size uncompressed, gzip and zstd; writes nothing.
+    #[arg(long)]
+    compare_compression: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    println!("{}", String::from_utf8_lossy(&cjson::to_vec(v)?));
+    Ok(())
+}
+
+pub fn run(a: BuildArgs) -> Result<u8> {
+    let opts = BuildOptions {
+        arches: a.arch.clone(),
+        jobs: resolve_jobs(a.jobs)?,
+        source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+    };
+    if a.check {
+        return report_check(&a, &build::check_project(&a.dir, &opts)?);
+    }
+    if a.compare_compression {
+        let sizes = build::compare_project_compression(&a.dir, &opts)?;
+        if a.json {
+            let rows: Vec<_> = sizes
+                .iter()
+                .map(|s| {
+                    json!({
+                        "arch": s.arch,
+                        "uncompressed": s.uncompressed,
+                        "gzip": {"size": s.gzip, "level": s.gzip_level},
+                        "zstd": {"size": s.zstd, "level": s.zstd_level},
+                    })
+                })
+                .collect();
+            print_json(&json!(rows))?;
+        } else {
+            println!(
+                "{:<10} {:>14} {:>14} {:>14}",
+                "arch", "uncompressed", "gzip", "zstd"
+            );
+            for s in &sizes {
+                println!(
+                    "{:<10} {:>14} {:>14} {:>14}",
+                    s.arch,
+                    s.uncompressed,
+                    format!("{} (-{})", s.gzip, s.gzip_level),
+                    format!("{} (-{})", s.zstd, s.zstd_level)
+                );
+            }
+        }
+        return Ok(0);
+    }
+
+    let report = build::build_project(&a.dir, &opts)?;
+    for img in &report.images {
+        for w in &img.built.warnings {
+            eprintln!("ocipack: warning: {}: {w}", img.arch);
+        }
+    }
+    if a.json {
+        let images: Vec<_> = report
+            .images
+            .iter()
+            .map(|i| {
+                json!({
+                    "arch": i.arch,
+                    "output": i.output.display().to_string(),
+                    "created": i.created.to_string(),
+                    "manifest": i.built.manifest,
+                    "layer": {
+                        "digest": i.built.layer.digest,
+                        "size": i.built.layer.size,
+                        "diffID": i.built.layer.diff_id,
+                        "uncompressedSize": i.built.layer.uncompressed_size,
+                        "mediaType": i.built.layer.compression.media_type(),
+                    },
+                })
+            })
+            .collect();
+        let windows: Vec<_> = report
+            .windows
+            .iter()
+            .map(|w| {
+                json!({
+                    "variant": w.variant.name,
+                    "output": w.output.display().to_string(),
+                    "files": w.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        print_json(&json!({"images": images, "windows": windows}))?;
+    } else {
+        for i in &report.images {
+            println!(
+                "{:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
+                i.arch,
+                i.built.manifest.digest,
+                i.built.layer.size,
+                i.built.layer.compression,
+                i.built.layer.uncompressed_size,
+                i.created,
+                i.output.display()
+            );
+        }
+        for w in &report.windows {
+            let files: Vec<&str> = w.files.iter().map(|(n, _)| *n).collect();
+            println!(
+                "{} {}  {}  {}",
+                ocipack::project::WINDOWS_ARCH,
+                w.variant.name,
+                files.join(", "),
+                w.output.display()
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn report_check(a: &BuildArgs, checks: &[OutputCheck]) -> Result<u8> {
+    let differing = checks.iter().filter(|c| !c.differences.is_empty()).count();
+    if a.json {
+        let rows: Vec<_> = checks
+            .iter()
+            .map(|c| {
+                json!({
+                    "output": c.output.display().to_string(),
+                    "label": c.label,
+                    "identical": c.differences.is_empty(),
+                    "differences": c.differences.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+                    "explanation": c.explanation,
+                })
+            })
+            .collect();
+        print_json(&json!(rows))?;
+    } else {
+        for c in checks {
+            let status = if c.differences.is_empty() {
+                "same"
+            } else {
+                "DIFFERS"
+            };
+            println!("{status:<8} {:<9} {}", c.label, c.output.display());
+            for d in &c.differences {
+                println!("         {d}");
+            }
+            for line in &c.explanation {
+                println!("         {line}");
+            }
+        }
+    }
+    if differing == 0 {
+        return Ok(0);
+    }
+    Err(Error::CheckFailed(format!(
+        "check failed: {differing} of {} outputs differ from a fresh build; \
+         `ocipack build {}` rewrites them",
+        checks.len(),
+        a.dir.display()
+    )))
+}

@@ -1,0 +1,108 @@
+//! `ocipack push LAYOUT REFERENCE`
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use ocipack::error::{Error, Result};
+use ocipack::registry::{self, Credentials, PushOptions, Reference};
+
+/// Arguments of `ocipack push`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints the pushed manifest digest (the one in index.json) on stdout.\n\
+Credentials: --username with --password-stdin, else the `auths` entry of the Docker config\n\
+file ($DOCKER_CONFIG/config.json or ~/.docker/config.json), else none. Credential helpers are\n\
+not run. Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP."
+)]
+pub struct PushArgs {
+    /// The layout directory; its index.json must list exactly one image manifest.
+    layout: PathBuf,
+    /// Where to push: [REGISTRY/]REPOSITORY[:TAG][@DIGEST] (tag default: latest).
+    reference: String,
+    /// Also put the manifest under this tag (repeatable).
+    #[arg(long, value_name = "TAG")]
+    also_tag: Vec<String>,
+    /// Use plain HTTP even though the registry is not on loopback.
+    #[arg(long)]
+    plain_http: bool,
+    /// User name for the registry (the password is read from stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password from standard input (one line).
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// Upload blobs in chunks of this many bytes (default: one request per blob, chunks
+    /// only if the registry refuses that as too large).
+    #[arg(long, value_name = "BYTES")]
+    chunk_size: Option<u64>,
+    /// Give up when the registry is silent for this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    timeout: u64,
+    /// Print the result as JSON (digest, tags, and each blob: uploaded or already there).
+    #[arg(long)]
+    json: bool,
+}
+
+fn read_password() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut s)
+        .map_err(|e| Error::input_io("reading the password from", "stdin", e))?;
+    let p = s
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&s);
+    if p.is_empty() {
+        return Err(Error::usage("--password-stdin: standard input is empty"));
+    }
+    Ok(p.to_string())
+}
+
+pub fn run(a: PushArgs) -> Result<u8> {
+    let reference: Reference = a.reference.parse()?;
+    if a.timeout == 0 {
+        return Err(Error::usage("--timeout must be at least 1 second"));
+    }
+    let credentials = match (&a.username, a.password_stdin) {
+        (Some(u), true) => Some(Credentials::new(u.clone(), read_password()?)),
+        _ => None,
+    };
+    let opts = PushOptions {
+        also_tags: a.also_tag.clone(),
+        plain_http: a.plain_http,
+        credentials,
+        chunk_size: a.chunk_size,
+        timeout: Duration::from_secs(a.timeout),
+    };
+    let report = registry::push(&a.layout, &reference, &opts)?;
+    if a.json {
+        println!(
+            "{}",
+            String::from_utf8_lossy(&ocipack::cjson::to_vec(&report)?)
+        );
+    } else {
+        let uploaded = report.blobs.iter().filter(|b| b.uploaded).count();
+        eprintln!(
+            "ocipack: pushed {} as {}: {} blobs uploaded, {} already present",
+            report.digest,
+            if report.tags.is_empty() {
+                report.repository.clone()
+            } else {
+                report
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", report.repository))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            uploaded,
+            report.blobs.len() - uploaded
+        );
+        println!("{}", report.digest);
+    }
+    Ok(0)
+}

@@ -1,0 +1,463 @@
+//! `ocipack export`: a layout's image as one reproducible tar archive.
+//!
+//! Two formats:
+//! - **oci-archive** (what `skopeo`'s `oci-archive:` reads): `oci-layout`, `index.json`
+//!   (both byte for byte) and the blobs the image references under `blobs/<alg>/<hex>`,
+//!   plus the two directory entries. Readable names (`rootfs.tar.gz`, …) and any other file
+//!   of the layout are left out, so the archive holds no symlink.
+//! - **docker-archive** (what `docker load` and `podman load` read): `<config hex>.json`
+//!   (the config blob byte for byte), one *uncompressed* layer tar per layer named
+//!   `<diff_id hex>.tar`, and `manifest.json`: `[{"Config", "RepoTags", "Layers"}]`.
+//!   RepoTags come from `--tag`, else from the index entry's `io.containerd.image.name` or
+//!   `org.opencontainers.image.ref.name` annotation when that is a name (contains `/` or
+//!   `:`; a bare word is an OCI tag, not an image name); else the list is empty, which both
+//!   loaders accept (the image is loaded untagged). Names are written fully qualified
+//!   (`docker.io/library/hello-world:latest`): `docker load` reads that as `hello-world`,
+//!   and `podman load` would otherwise file a short name under `localhost/`.
+//!
+//! Both archives are written with [`crate::tarball::TarWriter`] (ustar, entries sorted by
+//! name, owner 0:0, directories 0755, files 0644) and every mtime set to the image config's
+//! `created` time (0, the epoch, if it has none ocipack can read), so the archive is a
+//! function of the layout alone.
+//!
+//! A layer tar's header needs its uncompressed size before its content, and a config
+//! records only the diff_id. Compressed layers are therefore decompressed twice: once to
+//! count (and check the diff_id), once to stream into the archive (checked again). This
+//! costs CPU rather than a temporary copy of every layer on disk, and keeps `-o -`
+//! streaming. Every blob is verified while it is read; a mismatch fails the export.
+
+use std::cell::Cell;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::cjson;
+use crate::compress;
+use crate::digest::{Digest, HashingWriter};
+use crate::error::{Error, Result};
+use crate::media::Compression;
+use crate::registry::Reference;
+use crate::source::{LayoutImage, Verified};
+use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
+use crate::tarball::{Header, Kind, TarWriter};
+use crate::timestamp::Timestamp;
+
+/// The archive format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ArchiveFormat {
+    /// An OCI image layout in a tar.
+    #[serde(rename = "oci-archive")]
+    OciArchive,
+    /// The `docker save` format.
+    #[serde(rename = "docker-archive")]
+    DockerArchive,
+}
+
+impl FromStr for ArchiveFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "oci-archive" => Ok(ArchiveFormat::OciArchive),
+            "docker-archive" => Ok(ArchiveFormat::DockerArchive),
+            _ => Err(Error::usage(format!(
+                "unknown archive format {s:?} (expected oci-archive or docker-archive)"
+            ))),
+        }
+    }
+}
+
+/// Where the archive goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Standard output (refused when it is a terminal).
+    Stdout,
+    /// A file, written beside itself and renamed into place when complete.
+    File(PathBuf),
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportReport {
+    /// The format.
+    pub format: ArchiveFormat,
+    /// The image's manifest digest.
+    pub manifest: Digest,
+    /// The RepoTags written (docker-archive only).
+    pub tags: Vec<String>,
+    /// The archive's SHA-256.
+    pub digest: Digest,
+    /// The archive's size in bytes.
+    pub size: u64,
+}
+
+/// Writes the image of the layout at `layout` as an archive of `format` to `dest`.
+/// `tags` are docker-archive RepoTags (refused for oci-archive).
+pub fn export(
+    layout: &Path,
+    format: ArchiveFormat,
+    tags: &[String],
+    dest: &Destination,
+) -> Result<ExportReport> {
+    if format == ArchiveFormat::OciArchive && !tags.is_empty() {
+        return Err(Error::usage(
+            "--tag applies to docker-archive only (an oci-archive keeps the layout's index.json as it is)",
+        ));
+    }
+    let image = LayoutImage::open(layout)?;
+    let tags = match format {
+        ArchiveFormat::DockerArchive => repo_tags(&image, tags)?,
+        ArchiveFormat::OciArchive => Vec::new(),
+    };
+    let (digest, size) = match dest {
+        Destination::Stdout => {
+            let stdout = io::stdout();
+            if stdout.is_terminal() {
+                return Err(Error::usage(
+                    "refusing to write a tar archive to a terminal (redirect it, or use -o FILE)",
+                ));
+            }
+            let out = BufWriter::with_capacity(1 << 20, stdout.lock());
+            let (_, digest, size) = write_archive(&image, format, &tags, out, Path::new("-"))?;
+            (digest, size)
+        }
+        Destination::File(path) => {
+            let tmp = TempFile::create(path)?;
+            let out = BufWriter::with_capacity(1 << 20, &tmp.file);
+            let (out, digest, size) = write_archive(&image, format, &tags, out, path)?;
+            out.into_inner()
+                .map_err(|e| Error::io("writing", path, e.into_error()))?;
+            tmp.commit(path)?;
+            (digest, size)
+        }
+    };
+    Ok(ExportReport {
+        format,
+        manifest: image.entry.digest.clone(),
+        tags,
+        digest,
+        size,
+    })
+}
+
+/// A temporary file beside the target, removed unless committed.
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    committed: bool,
+}
+
+impl TempFile {
+    fn create(target: &Path) -> Result<TempFile> {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let base = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| Error::usage(format!("-o {}: not a file name", target.display())))?;
+        if target.is_dir() {
+            return Err(Error::usage(format!(
+                "-o {}: is a directory",
+                target.display()
+            )));
+        }
+        let path = parent.join(format!(".{base}.ocipack-{}.tmp", std::process::id()));
+        let file = File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
+        Ok(TempFile {
+            path,
+            file,
+            committed: false,
+        })
+    }
+
+    fn commit(mut self, target: &Path) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io("syncing", &self.path, e))?;
+        fs::rename(&self.path, target).map_err(|e| Error::io("renaming into place", target, e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The RepoTags: `--tag` values, else the index entry's name annotation, in Docker's short form.
+fn repo_tags(image: &LayoutImage, given: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if given.is_empty() {
+        let annotations = image.entry.annotations.as_ref();
+        let name = [ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME]
+            .iter()
+            .filter_map(|k| annotations.and_then(|a| a.get(*k)))
+            .find(|v| v.contains(['/', ':']));
+        if let Some(n) = name {
+            let r: Reference = n.parse().map_err(|e| {
+                image.bad(
+                    "index.json",
+                    format!("annotation {n:?} is not an image name: {e}"),
+                )
+            })?;
+            if r.digest.is_none() {
+                out.push(qualified_name(&r));
+            }
+        }
+        return Ok(out);
+    }
+    for t in given {
+        let r: Reference = t.parse()?;
+        if r.digest.is_some() {
+            return Err(Error::input(
+                format!("--tag {t:?}"),
+                "a RepoTag has a tag, not a digest",
+            ));
+        }
+        let s = qualified_name(&r);
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// The fully qualified `registry/repository:tag`, so that `docker load` and `podman load`
+/// agree on the name (podman puts short names under `localhost/`).
+fn qualified_name(r: &Reference) -> String {
+    format!("{}:{}", r.name(), r.tag.as_deref().unwrap_or("latest"))
+}
+
+/// A writer that records whether writing failed, to tell output errors from input errors.
+struct Tracked<W> {
+    inner: W,
+    failed: Rc<Cell<bool>>,
+}
+
+impl<W: Write> Write for Tracked<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf).inspect_err(|_| self.failed.set(true))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().inspect_err(|_| self.failed.set(true))
+    }
+}
+
+type Archive<W> = TarWriter<HashingWriter<Tracked<W>>>;
+
+fn header(path: &str, kind: Kind, mtime: u64) -> Header {
+    let mode = if kind == Kind::Dir { 0o755 } else { 0o644 };
+    Header {
+        path: path.as_bytes().to_vec(),
+        kind,
+        mode,
+        uid: 0,
+        gid: 0,
+        mtime,
+        xattrs: Vec::new(),
+    }
+}
+
+/// One archive member: its name and where its bytes come from.
+enum Member<'a> {
+    Dir,
+    Bytes(&'a [u8]),
+    Blob(&'a Descriptor),
+    Layer {
+        desc: &'a Descriptor,
+        diff_id: &'a Digest,
+        compression: Compression,
+        size: u64,
+    },
+}
+
+fn write_archive<W: Write>(
+    image: &LayoutImage,
+    format: ArchiveFormat,
+    tags: &[String],
+    out: W,
+    dest: &Path,
+) -> Result<(W, Digest, u64)> {
+    let mtime = image
+        .config
+        .created
+        .as_deref()
+        .and_then(|c| c.parse::<Timestamp>().ok())
+        .map_or(0, |t| t.unix() as u64);
+    let manifest_json;
+    let mut members: Vec<(String, Member)> = Vec::new();
+    match format {
+        ArchiveFormat::OciArchive => {
+            members.push(("oci-layout".into(), Member::Bytes(&image.oci_layout_bytes)));
+            members.push(("index.json".into(), Member::Bytes(&image.index_bytes)));
+            members.push(("blobs".into(), Member::Dir));
+            let mut blobs: Vec<&Descriptor> = vec![&image.entry];
+            blobs.extend(image.blobs());
+            for d in blobs {
+                let alg_dir = format!("blobs/{}", d.digest.algorithm().name());
+                if !members.iter().any(|(n, _)| *n == alg_dir) {
+                    members.push((alg_dir, Member::Dir));
+                }
+                members.push((d.digest.blob_path(), Member::Blob(d)));
+            }
+        }
+        ArchiveFormat::DockerArchive => {
+            let cfg = &image.manifest.config;
+            let config_name = format!("{}.json", cfg.digest.hex());
+            members.push((config_name.clone(), Member::Bytes(&image.config_bytes)));
+            let diff_ids = &image.config.rootfs.diff_ids;
+            if diff_ids.len() != image.manifest.layers.len() {
+                return Err(image.bad(
+                    &format!("config {}", cfg.digest),
+                    format!(
+                        "rootfs.diff_ids lists {} layers, the manifest {}",
+                        diff_ids.len(),
+                        image.manifest.layers.len()
+                    ),
+                ));
+            }
+            let mut layer_names = Vec::new();
+            for (desc, diff_id) in image.manifest.layers.iter().zip(diff_ids) {
+                let name = format!("{}.tar", diff_id.hex());
+                layer_names.push(name.clone());
+                if members.iter().any(|(n, _)| *n == name) {
+                    continue;
+                }
+                let compression = image.layer_compression(desc)?;
+                let size = uncompressed_size(image, desc, diff_id, compression)?;
+                members.push((
+                    name,
+                    Member::Layer {
+                        desc,
+                        diff_id,
+                        compression,
+                        size,
+                    },
+                ));
+            }
+            manifest_json = cjson::to_vec(&[serde_json::json!({
+                "Config": config_name,
+                "RepoTags": tags,
+                "Layers": layer_names,
+            })])?;
+            members.push(("manifest.json".into(), Member::Bytes(&manifest_json)));
+        }
+    }
+    members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+
+    let failed = Rc::new(Cell::new(false));
+    let mut tar: Archive<W> = TarWriter::new(HashingWriter::new(Tracked {
+        inner: out,
+        failed: failed.clone(),
+    }));
+    // An error while appending is the output's if a write failed, else the layout's.
+    let classify = |e: io::Error| {
+        if failed.get() {
+            Error::io("writing", dest, e)
+        } else {
+            Error::input(format!("layout {}", image.shown()), e.to_string())
+        }
+    };
+    for (name, member) in &members {
+        let result = match member {
+            Member::Dir => tar.append(&header(name, Kind::Dir, mtime), None),
+            Member::Bytes(b) => tar.append(
+                &header(
+                    name,
+                    Kind::File {
+                        size: b.len() as u64,
+                    },
+                    mtime,
+                ),
+                Some(&mut &b[..]),
+            ),
+            Member::Blob(d) => {
+                let mut r = image.open_blob(d)?;
+                let h = header(name, Kind::File { size: r.size() }, mtime);
+                tar.append(&h, Some(&mut r))
+            }
+            Member::Layer {
+                desc,
+                diff_id,
+                compression,
+                size,
+            } => {
+                let mut blob = image.open_blob(desc)?;
+                let decoded = compress::decoder(BufReader::new(&mut blob), *compression)
+                    .map_err(|e| layer_error(image, desc, e))?;
+                let what = format!("layer {} uncompressed", desc.digest);
+                let mut r = Verified::new(decoded, (*diff_id).clone(), *size, what);
+                tar.append(
+                    &header(name, Kind::File { size: *size }, mtime),
+                    Some(&mut r),
+                )
+            }
+        };
+        result.map_err(classify)?;
+    }
+    let hashing = tar.finish().map_err(|e| Error::io("writing", dest, e))?;
+    let (mut tracked, digest, size) = hashing.finish();
+    tracked.flush().map_err(|e| Error::io("writing", dest, e))?;
+    Ok((tracked.inner, digest, size))
+}
+
+fn layer_error(image: &LayoutImage, d: &Descriptor, e: io::Error) -> Error {
+    image.bad(&format!("layer {}", d.digest), e.to_string())
+}
+
+/// Decompresses a layer once to learn its size, checking the blob digest and the diff_id.
+fn uncompressed_size(
+    image: &LayoutImage,
+    d: &Descriptor,
+    diff_id: &Digest,
+    compression: Compression,
+) -> Result<u64> {
+    let mut blob = image.open_blob(d)?;
+    if compression == Compression::None {
+        if d.digest != *diff_id {
+            return Err(image.bad(
+                &format!("layer {}", d.digest),
+                format!("is uncompressed, but its config diff_id is {diff_id}"),
+            ));
+        }
+        return Ok(blob.size());
+    }
+    let mut buffered = BufReader::new(&mut blob);
+    let mut sink = HashingWriter::new(io::sink());
+    {
+        let mut decoded =
+            compress::decoder(&mut buffered, compression).map_err(|e| layer_error(image, d, e))?;
+        io::copy(&mut decoded, &mut sink).map_err(|e| layer_error(image, d, e))?;
+    }
+    // Whatever follows the compressed stream is part of the blob: read it so that the
+    // blob's digest is checked.
+    loop {
+        let n = buffered
+            .fill_buf()
+            .map_err(|e| layer_error(image, d, e))?
+            .len();
+        if n == 0 {
+            break;
+        }
+        buffered.consume(n);
+    }
+    drop(buffered);
+    blob.check().map_err(|e| layer_error(image, d, e))?;
+    let (_, got, size) = sink.finish();
+    if got != *diff_id {
+        return Err(image.bad(
+            &format!("layer {}", d.digest),
+            format!("decompresses to {got}, but its config diff_id is {diff_id}"),
+        ));
+    }
+    Ok(size)
+}

@@ -1,0 +1,170 @@
+//! What git knows about a project: the newest commit touching some paths, whether they have
+//! uncommitted changes, and where the project sits in its repository.
+//!
+//! Everything goes through the `git` command (pathspecs taken literally). A question git
+//! cannot answer truthfully is an error, never a guess: uncommitted changes, paths never
+//! committed, and a shallow clone whose cut-off commit is the one that would be named (its
+//! missing parent makes it look as if it touched everything).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::timestamp::Timestamp;
+
+/// A commit: its id and committer time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The full commit id.
+    pub id: String,
+    /// The committer time.
+    pub time: Timestamp,
+}
+
+/// A directory inside a git work tree.
+#[derive(Debug, Clone)]
+pub struct Git {
+    dir: PathBuf,
+    prefix: String,
+}
+
+impl Git {
+    /// Opens the work tree holding `dir`; an error if `dir` is not inside one.
+    pub fn open(dir: &Path) -> Result<Git> {
+        let mut git = Git {
+            dir: dir.to_path_buf(),
+            prefix: String::new(),
+        };
+        let out = git.run_raw(&["rev-parse", "--show-prefix"])?;
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::input(
+                dir.display().to_string(),
+                format!(
+                    "is not inside a git work tree ({})",
+                    why.lines().next().unwrap_or("git rev-parse failed").trim()
+                ),
+            ));
+        }
+        git.prefix = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+        Ok(git)
+    }
+
+    /// The directory's path relative to the repository root, empty or ending in `/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn run_raw(&self, args: &[&str]) -> Result<std::process::Output> {
+        Command::new("git")
+            .arg("-C")
+            .arg(&self.dir)
+            .args(args)
+            .env("GIT_LITERAL_PATHSPECS", "1")
+            .output()
+            .map_err(|e| Error::io("running", "git", e))
+    }
+
+    /// Runs git; its stdout, or an error quoting its stderr.
+    fn run(&self, args: &[&str], paths: &[String]) -> Result<String> {
+        let mut all: Vec<&str> = args.to_vec();
+        if !paths.is_empty() {
+            all.push("--");
+            all.extend(paths.iter().map(String::as_str));
+        }
+        let out = self.run_raw(&all)?;
+        if !out.status.success() {
+            return Err(Error::input(
+                format!("git {} (in {})", args.join(" "), self.dir.display()),
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        String::from_utf8(out.stdout).map_err(|_| {
+            Error::input(
+                format!("git {}", args.join(" ")),
+                "printed something that is not UTF-8",
+            )
+        })
+    }
+
+    /// `git status --porcelain` lines for `paths` (relative to the directory): modified,
+    /// staged, deleted or untracked. Empty when everything is committed.
+    pub fn uncommitted(&self, paths: &[String]) -> Result<Vec<String>> {
+        let out = self.run(
+            &[
+                "--no-optional-locks",
+                "status",
+                "--porcelain",
+                "--untracked-files=all",
+            ],
+            paths,
+        )?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
+    /// The commits at which a shallow clone's history is cut off (empty if not shallow).
+    pub fn shallow_boundaries(&self) -> Result<Vec<String>> {
+        let shallow = self.run(&["rev-parse", "--is-shallow-repository"], &[])?;
+        if shallow.trim() != "true" {
+            return Ok(Vec::new());
+        }
+        let file = self.run(&["rev-parse", "--git-path", "shallow"], &[])?;
+        let file = self.dir.join(file.trim());
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| Error::input_io("reading shallow list", &file, e))?;
+        Ok(text.lines().map(|l| l.trim().to_string()).collect())
+    }
+
+    /// The newest commit (from `HEAD`) touching any of `paths`, if any.
+    pub fn newest_commit(&self, paths: &[String]) -> Result<Option<Commit>> {
+        let out = self.run(&["log", "-1", "--format=%H %ct", "HEAD"], paths)?;
+        let Some(line) = out.lines().next() else {
+            return Ok(None);
+        };
+        let bad = || Error::input("git log", format!("unexpected output {line:?}"));
+        let (id, secs) = line.split_once(' ').ok_or_else(bad)?;
+        let time = secs
+            .parse::<i64>()
+            .ok()
+            .and_then(Timestamp::from_unix)
+            .ok_or_else(bad)?;
+        Ok(Some(Commit {
+            id: id.to_string(),
+            time,
+        }))
+    }
+
+    /// The newest commit touching `paths`, checked to tell the truth about them: `what`
+    /// names the paths in errors (uncommitted changes, never committed, shallow clone).
+    pub fn last_change(&self, what: &str, paths: &[String]) -> Result<Commit> {
+        let dirty = self.uncommitted(paths)?;
+        if !dirty.is_empty() {
+            return Err(Error::input(
+                what,
+                format!(
+                    "has uncommitted changes, so no commit describes it (git status: {}); \
+                     commit them first",
+                    dirty.join("; ")
+                ),
+            ));
+        }
+        let commit = self.newest_commit(paths)?.ok_or_else(|| {
+            Error::input(
+                what,
+                format!("was never committed ({} in git history)", paths.join(", ")),
+            )
+        })?;
+        if self.shallow_boundaries()?.contains(&commit.id) {
+            return Err(Error::input(
+                what,
+                format!(
+                    "cannot be dated: this is a shallow clone whose history is cut off at \
+                     commit {}, which git names as the last change whether or not it is; \
+                     fetch the full history (git fetch --unshallow)",
+                    commit.id
+                ),
+            ));
+        }
+        Ok(commit)
+    }
+}

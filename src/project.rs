@@ -1,0 +1,1124 @@
+//! `ocipack.toml`: the project file that `ocipack build` and `ocipack library` read.
+//!
+//! The file is strict: a key ocipack does not know is an error naming the key and its line,
+//! and so is every value it cannot use. Paths are relative to the project directory (the
+//! directory holding the file). Path templates expand `{arch}` (the bashbrew architecture
+//! name; inputs and `output`) and `{variant}` (`[windows] output`); any other `{…}` is an
+//! error. See the README for the meaning of every key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Result};
+use crate::image::{self, ImageSpec, Input};
+use crate::layer::EncodeOptions;
+use crate::layout::NameStyle;
+use crate::media::Compression;
+use crate::platform::Platform;
+use crate::spec::ContainerConfig;
+use crate::timestamp::Timestamp;
+use crate::tree::{MtimeMode, TreeOptions};
+
+/// The project file's name inside the project directory.
+pub const PROJECT_FILE: &str = "ocipack.toml";
+/// The layout path template used when `output` is not given.
+pub const DEFAULT_OUTPUT: &str = "{arch}/oci";
+/// The Windows output template used when `[windows] output` is not given.
+pub const DEFAULT_WINDOWS_OUTPUT: &str = "amd64/{variant}";
+/// The bashbrew architecture of every Windows variant.
+pub const WINDOWS_ARCH: &str = "windows-amd64";
+
+/// Where an image's `created` time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreatedSource {
+    /// A fixed time written in the project file.
+    Fixed(Timestamp),
+    /// The `SOURCE_DATE_EPOCH` environment variable at build time (an error if unset).
+    SourceDateEpoch,
+    /// Per architecture, the committer time of the newest commit touching that
+    /// architecture's inputs (an error for uncommitted inputs or a shallow clone).
+    Git,
+}
+
+/// One `[[input]]`, its paths still templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputTemplate {
+    /// `source` placed at `dest`, with an optional mode.
+    File {
+        /// Path template of the file on disk.
+        source: String,
+        /// Absolute path in the image.
+        dest: String,
+        /// Permission bits (default: 0755 if its owner may execute it, else 0644).
+        mode: Option<u32>,
+    },
+    /// `rootfs`: a directory whose whole tree becomes part of the layer.
+    Rootfs(String),
+    /// `tar`: an existing tar, re-packed entry by entry.
+    Tar(String),
+}
+
+impl InputTemplate {
+    /// The path template on disk.
+    pub fn path_template(&self) -> &str {
+        match self {
+            InputTemplate::File { source, .. } => source,
+            InputTemplate::Rootfs(p) | InputTemplate::Tar(p) => p,
+        }
+    }
+}
+
+/// The `[image]` table: everything about an image except its inputs and `created`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSettings {
+    /// `cmd`.
+    pub cmd: Option<Vec<String>>,
+    /// `entrypoint`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `env`, added after the default PATH.
+    pub env: Vec<String>,
+    /// `default-env`: add the PATH `docker build` gives a scratch image (default true).
+    pub default_env: bool,
+    /// `workdir`.
+    pub workdir: Option<String>,
+    /// `user`.
+    pub user: Option<String>,
+    /// `labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `stop-signal`.
+    pub stop_signal: Option<String>,
+    /// `created-by`: text of a single history entry.
+    pub created_by: Option<String>,
+    /// `annotations` on the manifest.
+    pub annotations: BTreeMap<String, String>,
+    /// `compression` (default gzip).
+    pub compression: Compression,
+    /// `level` (default: the compression's default).
+    pub level: Option<i32>,
+    /// `names` (default symlinks).
+    pub names: NameStyle,
+    /// `ref-name` on the index entry.
+    pub ref_name: Option<String>,
+    /// `descriptor-file`.
+    pub descriptor_file: Option<String>,
+    /// `mtime` (default fixed: a checkout's mtimes mean nothing).
+    pub mtime: MtimeMode,
+}
+
+/// A Windows variant such as `nanoserver-ltsc2025`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowsVariant {
+    /// The variant's name: `<image>-<tag>`, also its `Constraints:` value and tag.
+    pub name: String,
+    /// The base image: `mcr.microsoft.com/windows/<image>:<tag>`.
+    pub from: String,
+}
+
+impl WindowsVariant {
+    /// Parses `nanoserver-<tag>` or `servercore-<tag>`.
+    pub fn parse(name: &str) -> std::result::Result<WindowsVariant, String> {
+        let (image, tag) = name
+            .split_once('-')
+            .ok_or("expected <image>-<tag>, e.g. nanoserver-ltsc2025")?;
+        if !["nanoserver", "servercore"].contains(&image) {
+            return Err(format!(
+                "unknown Windows base image {image:?} (expected nanoserver or servercore)"
+            ));
+        }
+        let tag_ok = !tag.is_empty()
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.');
+        if !tag_ok {
+            return Err(format!(
+                "tag {tag:?} must be lowercase letters, digits and dots"
+            ));
+        }
+        Ok(WindowsVariant {
+            name: name.to_string(),
+            from: format!("mcr.microsoft.com/windows/{image}:{tag}"),
+        })
+    }
+}
+
+/// The `[windows]` table: Dockerfile-based Windows images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowsSettings {
+    /// `variants`, in the order given.
+    pub variants: Vec<WindowsVariant>,
+    /// `text`: the message source, relative to the project directory; its `{arch}`
+    /// placeholders become `windows-amd64`.
+    pub text: String,
+    /// `output` template (default `amd64/{variant}`).
+    pub output: String,
+}
+
+/// The `[library]` table: what `ocipack library` needs beyond the layouts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibrarySettings {
+    /// `maintainers`, each `Name <email> (@github)`.
+    pub maintainers: Vec<String>,
+    /// `git-repo`.
+    pub git_repo: String,
+    /// `tags` of the Linux entry.
+    pub tags: Vec<String>,
+    /// `shared-tags` of the Linux entry.
+    pub shared_tags: Vec<String>,
+    /// `windows-shared-tags` of each Windows entry (default: `shared-tags`).
+    pub windows_shared_tags: Vec<String>,
+}
+
+/// A parsed, validated project file.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project directory.
+    pub dir: PathBuf,
+    /// `name`.
+    pub name: String,
+    /// `created`.
+    pub created: CreatedSource,
+    /// `architectures`, bashbrew names, in the order given.
+    pub architectures: Vec<String>,
+    /// `output` template.
+    pub output: String,
+    /// `[image]`.
+    pub image: ImageSettings,
+    /// `[[input]]`, in the order given.
+    pub inputs: Vec<InputTemplate>,
+    /// `[windows]`.
+    pub windows: Option<WindowsSettings>,
+    /// `[library]`.
+    pub library: Option<LibrarySettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawProject {
+    name: Spanned<String>,
+    created: Spanned<toml::Value>,
+    architectures: Spanned<Vec<Spanned<String>>>,
+    output: Option<Spanned<String>>,
+    #[serde(default)]
+    image: RawImage,
+    #[serde(default)]
+    input: Vec<Spanned<RawInput>>,
+    windows: Option<Spanned<RawWindows>>,
+    library: Option<Spanned<RawLibrary>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawImage {
+    cmd: Option<Vec<String>>,
+    entrypoint: Option<Vec<String>>,
+    env: Option<Vec<Spanned<String>>>,
+    default_env: Option<bool>,
+    workdir: Option<String>,
+    user: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    stop_signal: Option<String>,
+    created_by: Option<String>,
+    annotations: Option<BTreeMap<String, String>>,
+    compression: Option<Spanned<String>>,
+    level: Option<Spanned<i64>>,
+    names: Option<Spanned<String>>,
+    ref_name: Option<Spanned<String>>,
+    descriptor_file: Option<Spanned<String>>,
+    mtime: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawInput {
+    source: Option<Spanned<String>>,
+    dest: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    rootfs: Option<Spanned<String>>,
+    tar: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawWindows {
+    variants: Spanned<Vec<Spanned<String>>>,
+    text: Spanned<String>,
+    output: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLibrary {
+    maintainers: Spanned<Vec<Spanned<String>>>,
+    git_repo: Spanned<String>,
+    tags: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    shared_tags: Vec<Spanned<String>>,
+    windows_shared_tags: Option<Vec<Spanned<String>>>,
+}
+
+/// Error reporting against the project file's text.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// An input error at `span`: `FILE:LINE`, then `key: problem`.
+    fn err(&self, span: Range<usize>, key: &str, problem: impl std::fmt::Display) -> Error {
+        Error::input(
+            format!("{}:{}", self.path.display(), self.line(span.start)),
+            format!("{key}: {problem}"),
+        )
+    }
+
+    fn err_at<T>(&self, v: &Spanned<T>, key: &str, problem: impl std::fmt::Display) -> Error {
+        self.err(v.span(), key, problem)
+    }
+}
+
+impl Project {
+    /// Reads and validates `DIR/ocipack.toml`.
+    pub fn load(dir: &Path) -> Result<Project> {
+        let path = dir.join(PROJECT_FILE);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::input_io("reading project file", &path, e))?;
+        Project::parse(&text, &path, dir)
+    }
+
+    /// Parses and validates the project file text `text` read from `path` in `dir`.
+    pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Project> {
+        let src = Source { path, text };
+        let raw: RawProject = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| src.line(s.start)).unwrap_or(1);
+            let msg = e.message().replace("unknown field", "unknown key");
+            Error::input(format!("{}:{line}", path.display()), msg)
+        })?;
+
+        let name = raw.name.get_ref().clone();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(src.err_at(&raw.name, "name", "must be a non-empty word"));
+        }
+        let created = parse_created(&src, &raw.created)?;
+
+        let mut architectures = Vec::new();
+        for a in raw.architectures.get_ref() {
+            let arch = a.get_ref();
+            let platform = Platform::from_bashbrew_arch(arch)
+                .map_err(|e| src.err_at(a, "architectures", e))?;
+            if platform.os != "linux" {
+                return Err(src.err_at(
+                    a,
+                    "architectures",
+                    format!("{arch} images are Dockerfile-based: list them in [windows]"),
+                ));
+            }
+            if architectures.contains(arch) {
+                return Err(src.err_at(a, "architectures", format!("{arch} is listed twice")));
+            }
+            architectures.push(arch.clone());
+        }
+        if architectures.is_empty() {
+            return Err(src.err_at(&raw.architectures, "architectures", "is empty"));
+        }
+
+        let output = match &raw.output {
+            Some(o) => {
+                check_output_template(o.get_ref(), "arch", architectures.len())
+                    .map_err(|p| src.err_at(o, "output", p))?;
+                o.get_ref().clone()
+            }
+            None => DEFAULT_OUTPUT.to_string(),
+        };
+
+        let image = parse_image(&src, raw.image)?;
+        let mut inputs = Vec::new();
+        for i in &raw.input {
+            inputs.push(parse_input(&src, i)?);
+        }
+        if inputs.is_empty() {
+            return Err(Error::input(
+                path.display().to_string(),
+                "no [[input]]: an image needs at least one input",
+            ));
+        }
+        let windows = raw
+            .windows
+            .as_ref()
+            .map(|w| parse_windows(&src, w))
+            .transpose()?;
+        let library = raw
+            .library
+            .as_ref()
+            .map(|l| parse_library(&src, l))
+            .transpose()?;
+
+        let project = Project {
+            dir: dir.to_path_buf(),
+            name,
+            created,
+            architectures,
+            output,
+            image,
+            inputs,
+            windows,
+            library,
+        };
+        project.check_paths_disjoint()?;
+        Ok(project)
+    }
+
+    /// The layout directory of `arch`, relative to the project directory.
+    pub fn output_rel(&self, arch: &str) -> String {
+        expand(&self.output, "arch", arch)
+    }
+
+    /// The layout directory of `arch`.
+    pub fn output_dir(&self, arch: &str) -> PathBuf {
+        self.dir.join(self.output_rel(arch))
+    }
+
+    /// The input paths of `arch`, relative to the project directory.
+    pub fn input_paths(&self, arch: &str) -> Vec<String> {
+        self.inputs
+            .iter()
+            .map(|i| expand(i.path_template(), "arch", arch))
+            .collect()
+    }
+
+    /// The image spec of `arch`, with `created` and the compression worker count given.
+    pub fn image_spec(&self, arch: &str, created: Timestamp, jobs: usize) -> Result<ImageSpec> {
+        let platform = Platform::from_bashbrew_arch(arch)?;
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|i| {
+                let path = self.dir.join(expand(i.path_template(), "arch", arch));
+                match i {
+                    InputTemplate::File { dest, mode, .. } => Input::File {
+                        src: path,
+                        dest: dest.clone(),
+                        mode: *mode,
+                    },
+                    InputTemplate::Rootfs(_) => Input::Rootfs(path),
+                    InputTemplate::Tar(_) => Input::Tar(path),
+                }
+            })
+            .collect();
+        let s = &self.image;
+        let mut env = Vec::new();
+        if s.default_env && !s.env.iter().any(|e| e.starts_with("PATH=")) {
+            env.extend(image::default_env(&platform));
+        }
+        env.extend(s.env.iter().cloned());
+        let config = ContainerConfig {
+            user: s.user.clone(),
+            env: (!env.is_empty()).then_some(env),
+            entrypoint: s.entrypoint.clone(),
+            cmd: s.cmd.clone(),
+            working_dir: s.workdir.clone(),
+            labels: (!s.labels.is_empty()).then(|| s.labels.clone()),
+            stop_signal: s.stop_signal.clone(),
+            ..ContainerConfig::default()
+        };
+        Ok(ImageSpec {
+            inputs,
+            tree: TreeOptions {
+                created,
+                mtime: s.mtime,
+                preserve_owners: false,
+                xattrs: false,
+                devices: false,
+            },
+            platform,
+            config,
+            created_by: s.created_by.clone(),
+            encode: EncodeOptions {
+                compression: s.compression,
+                level: s.level,
+                jobs,
+            },
+            ref_name: s.ref_name.clone(),
+            annotations: s.annotations.clone(),
+            names: s.names,
+            descriptor_file: s.descriptor_file.clone(),
+        })
+    }
+
+    /// The Windows output of `variant`, relative to the project directory.
+    pub fn windows_output_rel(&self, variant: &str) -> Option<String> {
+        self.windows
+            .as_ref()
+            .map(|w| expand(&w.output, "variant", variant))
+    }
+
+    /// Every output (layouts, then Windows directories), relative to the project directory.
+    pub fn all_outputs_rel(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .architectures
+            .iter()
+            .map(|a| self.output_rel(a))
+            .collect();
+        if let Some(w) = &self.windows {
+            out.extend(
+                w.variants
+                    .iter()
+                    .map(|v| expand(&w.output, "variant", &v.name)),
+            );
+        }
+        out
+    }
+
+    /// Refuses outputs that overlap each other or hold an input: a build replaces its
+    /// outputs whole, so it would delete another output or its own input.
+    fn check_paths_disjoint(&self) -> Result<()> {
+        let file = self.dir.join(PROJECT_FILE);
+        let outputs = self.all_outputs_rel();
+        let bad = |problem: String| Error::input(file.display().to_string(), problem);
+        for (i, a) in outputs.iter().enumerate() {
+            for b in &outputs[i + 1..] {
+                if Path::new(a).starts_with(b) || Path::new(b).starts_with(a) {
+                    return Err(bad(format!("outputs {a} and {b} overlap")));
+                }
+            }
+        }
+        let mut inputs: BTreeSet<String> = self
+            .architectures
+            .iter()
+            .flat_map(|a| self.input_paths(a))
+            .collect();
+        if let Some(w) = &self.windows {
+            inputs.insert(w.text.clone());
+        }
+        for input in &inputs {
+            let Some(norm) = lexical_normalize(input) else {
+                continue;
+            };
+            if norm.as_os_str().is_empty() {
+                return Err(bad(format!(
+                    "input {input} is the project directory, which holds the outputs"
+                )));
+            }
+            if let Some(o) = outputs.iter().find(|o| norm.starts_with(o)) {
+                return Err(bad(format!(
+                    "input {input} is inside the output {o}, which a build replaces"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_created(src: &Source, v: &Spanned<toml::Value>) -> Result<CreatedSource> {
+    let expected = "expected an RFC 3339 time (2026-01-02T03:04:05Z), \"@EPOCH\", \
+                    \"SOURCE_DATE_EPOCH\" or \"git\"";
+    let text = match v.get_ref() {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Datetime(d) if d.date.is_some() && d.time.is_some() && d.offset.is_some() => {
+            d.to_string()
+        }
+        toml::Value::Datetime(_) => {
+            return Err(src.err_at(
+                v,
+                "created",
+                "a date and time with an offset (Z or ±hh:mm) is needed",
+            ));
+        }
+        _ => return Err(src.err_at(v, "created", expected)),
+    };
+    match text.as_str() {
+        "git" => Ok(CreatedSource::Git),
+        "SOURCE_DATE_EPOCH" => Ok(CreatedSource::SourceDateEpoch),
+        t => t
+            .parse::<Timestamp>()
+            .map(CreatedSource::Fixed)
+            .map_err(|e| src.err_at(v, "created", format!("{e}; {expected}"))),
+    }
+}
+
+fn parse_image(src: &Source, raw: RawImage) -> Result<ImageSettings> {
+    let mut env = Vec::new();
+    for e in raw.env.unwrap_or_default() {
+        match e.get_ref().split_once('=') {
+            Some((k, _)) if !k.is_empty() => env.push(e.get_ref().clone()),
+            _ => return Err(src.err_at(&e, "image.env", "expected \"KEY=VALUE\"")),
+        }
+    }
+    let compression = match &raw.compression {
+        Some(c) => c
+            .get_ref()
+            .parse::<Compression>()
+            .map_err(|e| src.err_at(c, "image.compression", e))?,
+        None => Compression::Gzip,
+    };
+    let level = match &raw.level {
+        Some(l) => {
+            let range = compression.level_range().ok_or_else(|| {
+                src.err_at(l, "image.level", "a level applies to gzip and zstd only")
+            })?;
+            let n = i32::try_from(*l.get_ref())
+                .ok()
+                .filter(|n| (range.0..=range.1).contains(n))
+                .ok_or_else(|| {
+                    src.err_at(
+                        l,
+                        "image.level",
+                        format!("{compression} levels are {} to {}", range.0, range.1),
+                    )
+                })?;
+            Some(n)
+        }
+        None => None,
+    };
+    let names = match &raw.names {
+        Some(n) => n
+            .get_ref()
+            .parse::<NameStyle>()
+            .map_err(|e| src.err_at(n, "image.names", e))?,
+        None => NameStyle::Symlinks,
+    };
+    let mtime = match raw.mtime.as_ref().map(|m| (m, m.get_ref().as_str())) {
+        None | Some((_, "fixed")) => MtimeMode::Fixed,
+        Some((_, "clamp")) => MtimeMode::Clamp,
+        Some((m, other)) => {
+            return Err(src.err_at(
+                m,
+                "image.mtime",
+                format!("{other:?}: expected \"fixed\" or \"clamp\""),
+            ));
+        }
+    };
+    if let Some(r) = raw.ref_name.as_ref().filter(|r| r.get_ref().is_empty()) {
+        return Err(src.err_at(r, "image.ref-name", "is empty"));
+    }
+    if let Some(d) = &raw.descriptor_file {
+        let n = d.get_ref();
+        let reserved = ["index.json", "oci-layout", "blobs"];
+        if n.is_empty() || n.contains('/') || n.starts_with('.') || reserved.contains(&n.as_str()) {
+            return Err(src.err_at(
+                d,
+                "image.descriptor-file",
+                "must be a plain file name that no layout file uses",
+            ));
+        }
+    }
+    Ok(ImageSettings {
+        cmd: raw.cmd,
+        entrypoint: raw.entrypoint,
+        env,
+        default_env: raw.default_env.unwrap_or(true),
+        workdir: raw.workdir,
+        user: raw.user,
+        labels: raw.labels.unwrap_or_default(),
+        stop_signal: raw.stop_signal,
+        created_by: raw.created_by,
+        annotations: raw.annotations.unwrap_or_default(),
+        compression,
+        level,
+        names,
+        ref_name: raw.ref_name.map(|r| r.into_inner()),
+        descriptor_file: raw.descriptor_file.map(|d| d.into_inner()),
+        mtime,
+    })
+}
+
+fn parse_input(src: &Source, i: &Spanned<RawInput>) -> Result<InputTemplate> {
+    let r = i.get_ref();
+    let template = |v: &Spanned<String>, key: &str| -> Result<String> {
+        check_template(v.get_ref(), &["arch"])
+            .and_then(|()| check_relative(v.get_ref(), true))
+            .map_err(|p| src.err_at(v, key, p))?;
+        Ok(v.get_ref().clone())
+    };
+    let given = [r.source.is_some(), r.rootfs.is_some(), r.tar.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(src.err_at(
+            i,
+            "input",
+            "give exactly one of source (with dest), rootfs or tar",
+        ));
+    }
+    if let Some(s) = &r.source {
+        let dest = r
+            .dest
+            .as_ref()
+            .ok_or_else(|| src.err_at(i, "input", "source needs dest (a path in the image)"))?;
+        if !dest.get_ref().starts_with('/') || dest.get_ref().split('/').any(|c| c == "..") {
+            return Err(src.err_at(
+                dest,
+                "input.dest",
+                "must be an absolute path in the image without '..'",
+            ));
+        }
+        let mode = r
+            .mode
+            .as_ref()
+            .map(|m| {
+                u32::from_str_radix(m.get_ref(), 8)
+                    .ok()
+                    .filter(|v| *v <= 0o7777)
+                    .ok_or_else(|| {
+                        src.err_at(
+                            m,
+                            "input.mode",
+                            "must be an octal string at most \"7777\", e.g. \"0755\"",
+                        )
+                    })
+            })
+            .transpose()?;
+        return Ok(InputTemplate::File {
+            source: template(s, "input.source")?,
+            dest: dest.get_ref().clone(),
+            mode,
+        });
+    }
+    for (v, key) in [(&r.dest, "input.dest"), (&r.mode, "input.mode")] {
+        if let Some(v) = v {
+            return Err(src.err_at(v, key, "applies to source inputs only"));
+        }
+    }
+    match (&r.rootfs, &r.tar) {
+        (Some(d), _) => Ok(InputTemplate::Rootfs(template(d, "input.rootfs")?)),
+        (_, Some(t)) => Ok(InputTemplate::Tar(template(t, "input.tar")?)),
+        _ => Err(src.err_at(i, "input", "give one of source, rootfs or tar")),
+    }
+}
+
+fn parse_windows(src: &Source, w: &Spanned<RawWindows>) -> Result<WindowsSettings> {
+    let r = w.get_ref();
+    let mut variants: Vec<WindowsVariant> = Vec::new();
+    for v in r.variants.get_ref() {
+        let parsed =
+            WindowsVariant::parse(v.get_ref()).map_err(|e| src.err_at(v, "windows.variants", e))?;
+        if variants.iter().any(|x| x.name == parsed.name) {
+            return Err(src.err_at(v, "windows.variants", "listed twice"));
+        }
+        variants.push(parsed);
+    }
+    if variants.is_empty() {
+        return Err(src.err_at(&r.variants, "windows.variants", "is empty"));
+    }
+    check_template(r.text.get_ref(), &[])
+        .and_then(|()| check_relative(r.text.get_ref(), true))
+        .map_err(|p| src.err_at(&r.text, "windows.text", p))?;
+    let output = match &r.output {
+        Some(o) => {
+            check_output_template(o.get_ref(), "variant", variants.len())
+                .map_err(|p| src.err_at(o, "windows.output", p))?;
+            o.get_ref().clone()
+        }
+        None => DEFAULT_WINDOWS_OUTPUT.to_string(),
+    };
+    Ok(WindowsSettings {
+        variants,
+        text: r.text.get_ref().clone(),
+        output,
+    })
+}
+
+fn parse_library(src: &Source, l: &Spanned<RawLibrary>) -> Result<LibrarySettings> {
+    let r = l.get_ref();
+    let single_line = |v: &Spanned<String>, key: &str| -> Result<String> {
+        let s = v.get_ref();
+        if s.trim().is_empty() || s.contains(['\n', '\r']) || s.trim() != s {
+            return Err(src.err_at(v, key, "must be one non-empty line without outer spaces"));
+        }
+        Ok(s.clone())
+    };
+    let maintainers = r
+        .maintainers
+        .get_ref()
+        .iter()
+        .map(|m| single_line(m, "library.maintainers"))
+        .collect::<Result<Vec<_>>>()?;
+    if maintainers.is_empty() {
+        return Err(src.err_at(&r.maintainers, "library.maintainers", "is empty"));
+    }
+    let git_repo = single_line(&r.git_repo, "library.git-repo")?;
+    let tag_list = |list: &[Spanned<String>], key: &str| -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for t in list {
+            let s = t.get_ref();
+            let ok = !s.is_empty()
+                && s.len() <= 128
+                && !s.starts_with(['.', '-'])
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+            if !ok {
+                return Err(src.err_at(t, key, format!("{s:?} is not a valid tag")));
+            }
+            if out.contains(s) {
+                return Err(src.err_at(t, key, format!("{s} is listed twice")));
+            }
+            out.push(s.clone());
+        }
+        Ok(out)
+    };
+    let tags = tag_list(r.tags.get_ref(), "library.tags")?;
+    if tags.is_empty() {
+        return Err(src.err_at(&r.tags, "library.tags", "is empty"));
+    }
+    let shared_tags = tag_list(&r.shared_tags, "library.shared-tags")?;
+    let windows_shared_tags = match &r.windows_shared_tags {
+        Some(w) => tag_list(w, "library.windows-shared-tags")?,
+        None => shared_tags.clone(),
+    };
+    Ok(LibrarySettings {
+        maintainers,
+        git_repo,
+        tags,
+        shared_tags,
+        windows_shared_tags,
+    })
+}
+
+/// Replaces every `{name}` in `template` with `value`.
+pub fn expand(template: &str, name: &str, value: &str) -> String {
+    template.replace(&format!("{{{name}}}"), value)
+}
+
+/// Accepts only `{name}` placeholders from `allowed`, with balanced braces.
+fn check_template(t: &str, allowed: &[&str]) -> std::result::Result<(), String> {
+    let mut rest = t;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err(format!("{t:?} has an unmatched '}}'"));
+        }
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("{t:?} has an unmatched '{{'"))?;
+        let name = &after[..close];
+        if !allowed.contains(&name) {
+            let known = if allowed.is_empty() {
+                "none is allowed here".to_string()
+            } else {
+                format!(
+                    "known: {}",
+                    allowed
+                        .iter()
+                        .map(|a| format!("{{{a}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return Err(format!("unknown placeholder {{{name}}} ({known})"));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// A relative path; `..` only where `allow_parent` (inputs may live outside the project).
+fn check_relative(p: &str, allow_parent: bool) -> std::result::Result<(), String> {
+    if p.is_empty() {
+        return Err("is empty".into());
+    }
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir if allow_parent => {}
+            _ => {
+                return Err(format!(
+                    "{p:?} must be a relative path{}",
+                    if allow_parent { "" } else { " without '..'" }
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An output template: inside the project directory, never the directory itself, and
+/// distinct per `name` when there are several.
+fn check_output_template(t: &str, name: &str, count: usize) -> std::result::Result<(), String> {
+    check_template(t, &[name])?;
+    check_relative(t, false)?;
+    let strict = Path::new(t)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if !strict {
+        return Err(format!(
+            "{t:?} must name a directory below the project directory, without '.' parts"
+        ));
+    }
+    if count > 1 && !t.contains(&format!("{{{name}}}")) {
+        return Err(format!(
+            "{t:?} must contain {{{name}}}: each of the {count} outputs needs its own directory"
+        ));
+    }
+    Ok(())
+}
+
+/// `a/./b/../c` → `a/c`; `None` if it climbs above its start.
+fn lexical_normalize(p: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "hello-world"
+created = 2026-11-26T18:58:18Z
+architectures = ["amd64", "arm64v8"]
+
+[image]
+cmd = ["/hello"]
+ref-name = "latest"
+
+[[input]]
+source = "{arch}/hello"
+dest = "/hello"
+mode = "0755"
+
+[windows]
+variants = ["nanoserver-ltsc2025", "nanoserver-ltsc2022"]
+text = "greeting.txt"
+
+[library]
+maintainers = ["A <a@example.org> (@a)"]
+git-repo = "https://example.org/x.git"
+tags = ["linux"]
+shared-tags = ["latest"]
+"#;
+
+    fn parse(text: &str) -> Result<Project> {
+        Project::parse(text, Path::new("p/ocipack.toml"), Path::new("p"))
+    }
+
+    fn err(text: &str) -> String {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn parses_the_good_file() {
+        let p = parse(GOOD).unwrap();
+        assert_eq!(p.name, "hello-world");
+        assert_eq!(
+            p.created,
+            CreatedSource::Fixed("2026-11-26T18:58:18Z".parse().unwrap())
+        );
+        assert_eq!(p.architectures, ["amd64", "arm64v8"]);
+        assert_eq!(p.output_dir("arm64v8"), Path::new("p/arm64v8/oci"));
+        assert_eq!(p.input_paths("amd64"), ["amd64/hello"]);
+        assert_eq!(p.image.mtime, MtimeMode::Fixed);
+        assert_eq!(p.image.compression, Compression::Gzip);
+        let w = p.windows.as_ref().unwrap();
+        assert_eq!(
+            w.variants[1].from,
+            "mcr.microsoft.com/windows/nanoserver:ltsc2022"
+        );
+        assert_eq!(
+            p.windows_output_rel("nanoserver-ltsc2025").unwrap(),
+            "amd64/nanoserver-ltsc2025"
+        );
+        let lib = p.library.as_ref().unwrap();
+        assert_eq!(lib.windows_shared_tags, ["latest"]);
+
+        let spec = p
+            .image_spec("arm64v8", Timestamp::from_unix(5).unwrap(), 1)
+            .unwrap();
+        assert_eq!(spec.platform.to_string(), "linux/arm64/v8");
+        assert_eq!(
+            spec.config.env.as_deref(),
+            Some(&[image::DEFAULT_LINUX_PATH.to_string()][..])
+        );
+        assert_eq!(
+            spec.inputs,
+            [Input::File {
+                src: PathBuf::from("p/arm64v8/hello"),
+                dest: "/hello".into(),
+                mode: Some(0o755)
+            }]
+        );
+        assert_eq!(spec.ref_name.as_deref(), Some("latest"));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let text = GOOD.replace(
+            "ref-name = \"latest\"",
+            "ref-name = \"latest\"\nrefname = 1",
+        );
+        let e = err(&text);
+        assert!(e.starts_with("p/ocipack.toml:9:"), "{e}");
+        assert!(e.contains("unknown key `refname`"), "{e}");
+
+        let text = GOOD.replace("[library]", "[library]\ncolour = \"blue\"");
+        let e = err(&text);
+        assert!(
+            e.starts_with("p/ocipack.toml:20:") && e.contains("`colour`"),
+            "{e}"
+        );
+
+        let e = err(&format!("{GOOD}\n[extra]\nx = 1\n"));
+        assert!(
+            e.contains("`extra`") && e.starts_with("p/ocipack.toml:25:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_key_and_line() {
+        let cases = [
+            (
+                "created = 2026-11-26T18:58:18Z",
+                "created = \"yesterday\"",
+                3,
+                "created",
+            ),
+            (
+                "created = 2026-11-26T18:58:18Z",
+                "created = 2026-11-26",
+                3,
+                "created",
+            ),
+            ("\"arm64v8\"]", "\"arm64\"]", 4, "architectures"),
+            ("\"arm64v8\"]", "\"amd64\"]", 4, "listed twice"),
+            ("\"arm64v8\"]", "\"windows-amd64\"]", 4, "[windows]"),
+            ("mode = \"0755\"", "mode = \"rwx\"", 13, "input.mode"),
+            ("mode = \"0755\"", "mode = \"17777\"", 13, "input.mode"),
+            ("dest = \"/hello\"", "dest = \"hello\"", 12, "input.dest"),
+            (
+                "source = \"{arch}/hello\"",
+                "source = \"{os}/hello\"",
+                11,
+                "{os}",
+            ),
+            (
+                "cmd = [\"/hello\"]",
+                "compression = \"lz4\"",
+                7,
+                "image.compression",
+            ),
+            (
+                "cmd = [\"/hello\"]",
+                "level = 12",
+                7,
+                "gzip levels are 1 to 9",
+            ),
+            ("cmd = [\"/hello\"]", "mtime = \"now\"", 7, "image.mtime"),
+            ("cmd = [\"/hello\"]", "env = [\"NOEQUALS\"]", 7, "image.env"),
+            (
+                "\"nanoserver-ltsc2022\"",
+                "\"nanoserver\"",
+                16,
+                "windows.variants",
+            ),
+            (
+                "\"nanoserver-ltsc2022\"",
+                "\"desktop-ltsc2022\"",
+                16,
+                "windows.variants",
+            ),
+            (
+                "tags = [\"linux\"]",
+                "tags = [\"li nux\"]",
+                22,
+                "library.tags",
+            ),
+        ];
+        for (from, to, line, needle) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let e = err(&GOOD.replacen(from, to, 1));
+            assert!(
+                e.starts_with(&format!("p/ocipack.toml:{line}:")) && e.contains(needle),
+                "{to}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn created_sources() {
+        for (v, want) in [
+            ("\"git\"", CreatedSource::Git),
+            ("\"SOURCE_DATE_EPOCH\"", CreatedSource::SourceDateEpoch),
+            (
+                "\"@86400\"",
+                CreatedSource::Fixed(Timestamp::from_unix(86400).unwrap()),
+            ),
+            (
+                "\"1970-01-02T01:00:00+01:00\"",
+                CreatedSource::Fixed(Timestamp::from_unix(86400).unwrap()),
+            ),
+        ] {
+            let text = GOOD.replace("2026-11-26T18:58:18Z", v);
+            assert_eq!(parse(&text).unwrap().created, want, "{v}");
+        }
+    }
+
+    #[test]
+    fn outputs_must_be_distinct_and_not_hold_inputs() {
+        let e = err(&GOOD.replace("architectures", "output = \"oci\"\narchitectures"));
+        assert!(e.contains("must contain {arch}"), "{e}");
+        let e = err(&GOOD.replace("architectures", "output = \"../{arch}\"\narchitectures"));
+        assert!(e.contains("output"), "{e}");
+        let e = err(&GOOD.replace("architectures", "output = \"{arch}\"\narchitectures"));
+        assert!(
+            e.contains("overlap") || e.contains("inside the output"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "text = \"greeting.txt\"",
+            "text = \"greeting.txt\"\noutput = \"{variant}/../x\"",
+        ));
+        assert!(e.contains("windows.output"), "{e}");
+        let e = err(&GOOD.replace(
+            "text = \"greeting.txt\"",
+            "text = \"amd64/oci/greeting.txt\"",
+        ));
+        assert!(e.contains("inside the output amd64/oci"), "{e}");
+    }
+
+    #[test]
+    fn input_kinds() {
+        let text = GOOD.replace(
+            "source = \"{arch}/hello\"\ndest = \"/hello\"\nmode = \"0755\"",
+            "rootfs = \"{arch}/rootfs\"\n[[input]]\ntar = \"extra.tar\"",
+        );
+        let p = parse(&text).unwrap();
+        assert_eq!(
+            p.inputs,
+            [
+                InputTemplate::Rootfs("{arch}/rootfs".into()),
+                InputTemplate::Tar("extra.tar".into())
+            ]
+        );
+        let e = err(&GOOD.replace("mode = \"0755\"", "mode = \"0755\"\ntar = \"x.tar\""));
+        assert!(e.contains("exactly one"), "{e}");
+        let e = err(&GOOD.replace(
+            "[[input]]\nsource = \"{arch}/hello\"\ndest = \"/hello\"\nmode = \"0755\"\n",
+            "",
+        ));
+        assert!(e.contains("no [[input]]"), "{e}");
+    }
+}

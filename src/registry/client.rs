@@ -1,0 +1,461 @@
+//! A small HTTP client for one repository of one registry (OCI distribution API), built
+//! on `ureq`: authentication on demand, one-line errors that name the registry and the step,
+//! and no secret in any message.
+//!
+//! Authentication follows the challenge a registry sends with a 401: `Bearer` (fetch a token
+//! from the realm for `repository:NAME:pull,push`, with basic credentials if we have any)
+//! or `Basic` (send the credentials). Credentials are never sent unasked. A request is
+//! retried after authenticating only if none of its body was sent yet.
+
+use std::io::Read;
+use std::time::Duration;
+
+use serde::Deserialize;
+use ureq::http::{self, Response, StatusCode};
+use ureq::{Agent, SendBody};
+
+use crate::error::{Error, Result};
+use crate::source::Verified;
+
+use super::auth::{self, Credentials};
+use super::reference::{Reference, is_loopback_host};
+
+/// How much of an error response body is read to explain the error.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// The body of a request.
+pub(crate) enum Body<'a, R: Read> {
+    /// No body (`Content-Length: 0` for methods that carry one).
+    Empty,
+    /// In-memory bytes with their content type.
+    Bytes(&'a [u8], &'a str),
+    /// The next `len` bytes of a verified stream, as `application/octet-stream`.
+    Stream(&'a mut Verified<R>, u64),
+}
+
+impl<R: Read> Body<'_, R> {
+    fn position(&self) -> u64 {
+        match self {
+            Body::Stream(v, _) => v.position(),
+            _ => 0,
+        }
+    }
+}
+
+/// A connection to one repository.
+pub(crate) struct Client {
+    agent: Agent,
+    /// `http://host:port` or `https://host`.
+    base: String,
+    /// The host and port requests go to.
+    host: String,
+    repository: String,
+    /// `registry/repository`, the prefix of every message.
+    shown: String,
+    plain_http: bool,
+    credentials: Option<Credentials>,
+    authorization: Option<String>,
+    /// Strings that must never appear in a message.
+    secrets: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorsResponse {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEntry {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Client {
+    /// A client for `reference`'s repository. Plain HTTP is used for loopback registries
+    /// and, when `plain_http` is set, for any registry; HTTPS otherwise.
+    pub(crate) fn new(
+        reference: &Reference,
+        plain_http: bool,
+        credentials: Option<Credentials>,
+        timeout: Duration,
+    ) -> Client {
+        let host = reference.api_host().to_string();
+        let loopback = is_loopback_host(&host);
+        let scheme = if plain_http || loopback {
+            "http"
+        } else {
+            "https"
+        };
+        let mut config = Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(concat!("ocipack/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_per_read(Some(timeout))
+            .timeout_per_write(Some(timeout))
+            .max_redirects(5);
+        if loopback {
+            config = config.proxy(None);
+        }
+        let secrets = credentials
+            .iter()
+            .flat_map(|c| [c.password().to_string(), c.basic_authorization()])
+            .filter(|s| !s.is_empty())
+            .collect();
+        Client {
+            agent: config.build().new_agent(),
+            base: format!("{scheme}://{host}"),
+            host,
+            repository: reference.repository.clone(),
+            shown: reference.name(),
+            plain_http: plain_http || loopback,
+            credentials,
+            authorization: None,
+            secrets,
+        }
+    }
+
+    /// `https://host/v2/REPOSITORY/` followed by `rest`.
+    pub(crate) fn url(&self, rest: &str) -> String {
+        format!("{}/v2/{}/{rest}", self.base, self.repository)
+    }
+
+    /// Resolves a `Location` header against the registry.
+    pub(crate) fn resolve(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            format!("{}/{location}", self.base)
+        }
+    }
+
+    /// Sends one request; after a 401 it authenticates and retries once if no body byte
+    /// was sent. Returns the response whatever its status.
+    pub(crate) fn send<R: Read>(
+        &mut self,
+        step: &str,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        mut body: Body<'_, R>,
+    ) -> Result<Response<ureq::Body>> {
+        let mut retried = false;
+        loop {
+            let before = body.position();
+            let resp = self.send_once(step, method, url, headers, &mut body)?;
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && !retried
+                && body.position() == before
+                && self.authenticate(step, &resp)?
+            {
+                retried = true;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    fn send_once<R: Read>(
+        &self,
+        step: &str,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &mut Body<'_, R>,
+    ) -> Result<Response<ureq::Body>> {
+        let mut b = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if let Some(a) = &self.authorization
+            && same_host(url, &self.host)
+        {
+            b = b.header("Authorization", a.as_str());
+        }
+        let carries_body = matches!(method, "PUT" | "POST" | "PATCH");
+        let result = match body {
+            Body::Empty if carries_body => b
+                .header("Content-Length", "0")
+                .body(SendBody::none())
+                .map(|r| self.agent.run(r)),
+            Body::Empty => b.body(SendBody::none()).map(|r| self.agent.run(r)),
+            Body::Bytes(bytes, content_type) => b
+                .header("Content-Type", *content_type)
+                .body(*bytes)
+                .map(|r| self.agent.run(r)),
+            Body::Stream(reader, len) => {
+                let mut part = (&mut **reader).take(*len);
+                b.header("Content-Type", "application/octet-stream")
+                    .header("Content-Length", len.to_string())
+                    .header("Expect", "100-continue")
+                    .body(SendBody::from_reader(&mut part))
+                    .map(|r| self.agent.run(r))
+            }
+        };
+        match result {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(self.fail(step, &transport_message(e))),
+            Err(e) => Err(self.fail(step, &format!("invalid request: {e}"))),
+        }
+    }
+
+    /// Handles a 401: returns true if new authorization was obtained and a retry makes sense.
+    fn authenticate(&mut self, step: &str, resp: &Response<ureq::Body>) -> Result<bool> {
+        let header = resp
+            .headers()
+            .get_all("WWW-Authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let challenges = auth::parse_challenges(&header);
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            let Some(realm) = bearer.params.get("realm") else {
+                return Ok(false);
+            };
+            let token = self.fetch_token(step, realm, bearer)?;
+            let value = format!("Bearer {token}");
+            let changed = self.authorization.as_deref() != Some(value.as_str());
+            self.secrets.push(token);
+            self.authorization = Some(value);
+            return Ok(changed);
+        }
+        if challenges.iter().any(|c| c.scheme == "basic")
+            && let Some(creds) = &self.credentials
+        {
+            let value = creds.basic_authorization();
+            if self.authorization.as_deref() == Some(value.as_str()) {
+                return Ok(false);
+            }
+            self.authorization = Some(value);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn fetch_token(&mut self, step: &str, realm: &str, c: &auth::Challenge) -> Result<String> {
+        let step = format!("{step}: authenticating at {realm}");
+        let realm_host = host_of(realm);
+        if !realm.starts_with("https://") {
+            let insecure_ok =
+                realm.starts_with("http://") && (self.plain_http || is_loopback_host(&realm_host));
+            if !insecure_ok {
+                return Err(self.fail(
+                    &step,
+                    "the token realm is not an https:// URL (pass --plain-http to allow http)",
+                ));
+            }
+        }
+        let ours = format!("repository:{}:pull,push", self.repository);
+        let mut query = Vec::new();
+        if let Some(service) = c.params.get("service") {
+            query.push(format!("service={}", percent_encode(service)));
+        }
+        query.push(format!("scope={}", percent_encode(&ours)));
+        if let Some(scope) = c.params.get("scope").filter(|s| **s != ours) {
+            query.push(format!("scope={}", percent_encode(scope)));
+        }
+        let sep = if realm.contains('?') { '&' } else { '?' };
+        let url = format!("{realm}{sep}{}", query.join("&"));
+        let mut b = http::Request::builder().method("GET").uri(&url);
+        if let Some(creds) = &self.credentials {
+            b = b.header("Authorization", creds.basic_authorization());
+        }
+        let req = b
+            .body(SendBody::none())
+            .map_err(|e| self.fail(&step, &format!("invalid request: {e}")))?;
+        let mut resp = self
+            .agent
+            .run(req)
+            .map_err(|e| self.fail(&step, &transport_message(e)))?;
+        if resp.status() != StatusCode::OK {
+            return Err(self.status_error(&step, &mut resp));
+        }
+        let parsed: TokenResponse = resp
+            .body_mut()
+            .with_config()
+            .limit(1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            .map_err(|e| self.fail(&step, &format!("unreadable token response: {e}")))?;
+        parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| self.fail(&step, "the token response holds no token"))
+    }
+
+    /// An error for an unexpected response: `REGISTRY/REPO: STEP: 500 Internal Server Error: CODE: message`.
+    pub(crate) fn status_error(&self, step: &str, resp: &mut Response<ureq::Body>) -> Error {
+        let status = resp.status();
+        let mut msg = format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .trim_end()
+        .to_string();
+        if status == StatusCode::UNAUTHORIZED {
+            match &self.credentials {
+                None => msg.push_str(
+                    ": the registry requires credentials (pass --username and --password-stdin, \
+                     or log in so that the Docker config file has them)",
+                ),
+                Some(c) => msg.push_str(&format!(
+                    ": the credentials of user {:?} were not accepted",
+                    c.username
+                )),
+            }
+        } else if status == StatusCode::FORBIDDEN {
+            msg.push_str(": access denied");
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(ERROR_BODY_LIMIT)
+            .read_to_vec()
+            .unwrap_or_default();
+        if let Ok(e) = serde_json::from_slice::<ErrorsResponse>(&body)
+            && let Some(first) = e.errors.first()
+        {
+            let detail = format!("{}: {}", first.code, first.message);
+            let detail: String = detail
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect();
+            msg.push_str(&format!(" ({detail})"));
+        }
+        self.fail(step, &msg)
+    }
+
+    /// An error naming the registry and the step, with every secret removed.
+    pub(crate) fn fail(&self, step: &str, problem: &str) -> Error {
+        let mut text = format!("pushing to {}: {step}: {problem}", self.shown);
+        for s in &self.secrets {
+            text = text.replace(s.as_str(), "<redacted>");
+        }
+        Error::Remote(text.replace(['\n', '\r'], " "))
+    }
+}
+
+/// A transport error as one line (ureq's messages name the operation and the OS error).
+fn transport_message(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => io.to_string(),
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::HostNotFound => "host not found".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The `host[:port]` of an absolute URL.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+fn same_host(url: &str, host: &str) -> bool {
+    host_of(url) == host.to_ascii_lowercase()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            host_of("https://Auth.example:8443/token?x"),
+            "auth.example:8443"
+        );
+        assert!(same_host("http://127.0.0.1:5000/v2/", "127.0.0.1:5000"));
+        assert!(!same_host("http://127.0.0.1:5001/v2/", "127.0.0.1:5000"));
+        assert_eq!(
+            percent_encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_or_when_asked() {
+        let t = Duration::from_secs(1);
+        let client = |r: &str, plain| Client::new(&r.parse().unwrap(), plain, None, t);
+        assert_eq!(client("example.org/x", false).base, "https://example.org");
+        assert_eq!(
+            client("example.org:5000/x", true).base,
+            "http://example.org:5000"
+        );
+        assert_eq!(
+            client("localhost:5000/x", false).base,
+            "http://localhost:5000"
+        );
+        assert_eq!(
+            client("127.0.0.1:5000/x", false).base,
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            client("hello-world", false).base,
+            "https://registry-1.docker.io"
+        );
+        assert_eq!(
+            client("127.0.0.1:5000/a/b", false).url("blobs/uploads/"),
+            "http://127.0.0.1:5000/v2/a/b/blobs/uploads/"
+        );
+        let c = client("127.0.0.1:5000/a", false);
+        assert_eq!(c.resolve("/v2/a/x?y"), "http://127.0.0.1:5000/v2/a/x?y");
+        assert_eq!(c.resolve("https://cdn.example/u"), "https://cdn.example/u");
+    }
+
+    #[test]
+    fn messages_never_carry_secrets() {
+        let creds = Credentials::new("alice", "hunter2-pw");
+        let basic = creds.basic_authorization();
+        let c = Client::new(
+            &"127.0.0.1:1/x".parse().unwrap(),
+            false,
+            Some(creds),
+            Duration::from_secs(1),
+        );
+        let e = c.fail(
+            "step",
+            &format!("echoed hunter2-pw and {basic}\nsecond line"),
+        );
+        let text = e.to_string();
+        assert!(
+            !text.contains("hunter2-pw") && !text.contains(&basic),
+            "{text}"
+        );
+        assert!(text.starts_with("pushing to 127.0.0.1:1/x: step: echoed <redacted>"));
+        assert!(!text.contains('\n'));
+    }
+}

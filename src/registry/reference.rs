@@ -1,0 +1,318 @@
+//! Image references: `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, as docker and podman read them.
+//!
+//! The first path component is a registry when it contains `.` or `:`, is `localhost`, or
+//! has an uppercase letter; otherwise the registry is Docker Hub (`docker.io`), where a
+//! one-component repository gets the `library/` prefix. Repository components are
+//! lowercase alphanumerics joined by `.`, `_`, `__` or dashes; a tag is at most 128
+//! characters of `[A-Za-z0-9_.-]` not starting with `.` or `-`. Without tag or digest the
+//! tag is `latest`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use crate::digest::Digest;
+use crate::error::Error;
+
+/// Docker Hub's name in references.
+pub const DOCKER_HUB: &str = "docker.io";
+/// The host that serves Docker Hub's registry API.
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// A parsed image reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// `host[:port]`, `docker.io` for Docker Hub.
+    pub registry: String,
+    /// The repository path, e.g. `library/hello-world`.
+    pub repository: String,
+    /// The tag, if any (`latest` when neither tag nor digest was given).
+    pub tag: Option<String>,
+    /// The digest, if any.
+    pub digest: Option<Digest>,
+}
+
+impl Reference {
+    /// The host (and port) to talk to: `registry-1.docker.io` for Docker Hub.
+    pub fn api_host(&self) -> &str {
+        if self.registry == DOCKER_HUB {
+            DOCKER_HUB_API
+        } else {
+            &self.registry
+        }
+    }
+
+    /// `registry/repository`, without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// True if the registry is on this machine (`localhost`, 127.0.0.0/8, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_host(&self.registry)
+    }
+}
+
+/// True if `host[:port]` names this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+pub fn is_loopback_host(host_port: &str) -> bool {
+    let host = if let Some(rest) = host_port.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// True if `tag` is a valid tag.
+pub fn valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+fn valid_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: &u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(&b[0]) || !alnum(&b[b.len() - 1]) {
+        return false;
+    }
+    // Separators: one '.', one or two '_', or any number of '-', between alphanumerics.
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(&b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(&b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn valid_registry(r: &str) -> bool {
+    let (host_ok, port) = if let Some(rest) = r.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port = match after {
+            "" => None,
+            p => match p.strip_prefix(':') {
+                Some(p) => Some(p),
+                None => return false,
+            },
+        };
+        (host.parse::<std::net::Ipv6Addr>().is_ok(), port)
+    } else {
+        let (host, port) = match r.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (r, None),
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        };
+        (host.split('.').all(label_ok), port)
+    };
+    host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0))
+}
+
+impl FromStr for Reference {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = |why: &str| Error::input(format!("image reference {s:?}"), why.to_string());
+        let (rest, digest) =
+            match s.split_once('@') {
+                Some((r, d)) => (
+                    r,
+                    Some(d.parse::<Digest>().map_err(|e| {
+                        Error::input(format!("image reference {s:?}"), e.to_string())
+                    })?),
+                ),
+                None => (s, None),
+            };
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+            None => (rest, None),
+        };
+        if let Some(t) = tag
+            && !valid_tag(t)
+        {
+            return Err(bad(
+                "invalid tag: at most 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
+            ));
+        }
+        if name.len() > 255 {
+            return Err(bad("the name is longer than 255 characters"));
+        }
+        let (registry, path) = match name.split_once('/') {
+            Some((first, path))
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.bytes().any(|c| c.is_ascii_uppercase()) =>
+            {
+                if !valid_registry(first) {
+                    return Err(bad("invalid registry host[:port]"));
+                }
+                (first.to_string(), path.to_string())
+            }
+            _ => (DOCKER_HUB.to_string(), name.to_string()),
+        };
+        if !path.split('/').all(valid_component) {
+            return Err(bad(
+                "invalid repository: lowercase letters and digits, separated by '.', '_', '__', '-' or '/'",
+            ));
+        }
+        let repository = if registry == DOCKER_HUB && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
+        let tag = match (tag, &digest) {
+            (Some(t), _) => Some(t.to_string()),
+            (None, None) => Some("latest".to_string()),
+            (None, Some(_)) => None,
+        };
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Reference {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn registry_repository_tag() {
+        let r = parse("127.0.0.1:5055/hello");
+        assert_eq!(r.registry, "127.0.0.1:5055");
+        assert_eq!(r.repository, "hello");
+        assert_eq!(r.tag.as_deref(), Some("latest"));
+        assert!(r.is_loopback());
+        assert_eq!(r.to_string(), "127.0.0.1:5055/hello:latest");
+
+        let r = parse("localhost/a/b-c__d.e:v1.0_x");
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("localhost", "a/b-c__d.e")
+        );
+        assert_eq!(r.tag.as_deref(), Some("v1.0_x"));
+        assert!(r.is_loopback());
+
+        let r = parse("[::1]:5000/x:y");
+        assert_eq!(r.registry, "[::1]:5000");
+        assert!(r.is_loopback());
+
+        let r = parse("registry.example.org/team/app");
+        assert!(!r.is_loopback());
+        assert_eq!(r.api_host(), "registry.example.org");
+    }
+
+    #[test]
+    fn docker_hub_defaults() {
+        let r = parse("hello-world");
+        assert_eq!(r.registry, "docker.io");
+        assert_eq!(r.repository, "library/hello-world");
+        assert_eq!(r.api_host(), DOCKER_HUB_API);
+        let r = parse("someone/app:1");
+        assert_eq!(r.repository, "someone/app");
+        assert_eq!(r.tag.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn digests() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let r = parse(&format!("localhost:5000/x@{d}"));
+        assert_eq!(r.tag, None);
+        assert_eq!(r.digest.unwrap().to_string(), d);
+        let r = parse(&format!("localhost:5000/x:t@{d}"));
+        assert_eq!(r.tag.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn rejects_bad_references() {
+        for bad in [
+            "",
+            "Hello",
+            "localhost:5000/UPPER",
+            "a//b",
+            "a/",
+            "x:",
+            "x:-tag",
+            "x:.tag",
+            "a..b",
+            "a___b",
+            "-a",
+            "host:99999/x",
+            "host:/x",
+            "x@sha256:abc",
+            "[zz]:5000/x",
+        ] {
+            assert!(bad.parse::<Reference>().is_err(), "{bad:?} accepted");
+        }
+        assert!(
+            format!("x:{}", "t".repeat(129))
+                .parse::<Reference>()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:1",
+            "127.0.0.1:5",
+            "127.9.9.9",
+            "[::1]:80",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "example.org",
+            "10.0.0.1:5000",
+            "localhost.example.org",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+}
