@@ -33,17 +33,6 @@ pub enum Document {
     Config,
 }
 
-impl Document {
-    /// Every kind, for fuzzing and tests.
-    pub const ALL: [Document; 5] = [
-        Document::OciLayout,
-        Document::Index,
-        Document::Descriptor,
-        Document::Manifest,
-        Document::Config,
-    ];
-}
-
 /// Appends a member to a JSON path: `.key`, or `["key"]` when the key is not an identifier.
 pub fn join_key(path: &str, key: &str) -> String {
     let ident = !key.is_empty()

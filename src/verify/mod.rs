@@ -798,27 +798,20 @@ impl Verifier {
         };
         for (name, kind) in top {
             let rel = format!("blobs/{name}");
-            if kind == EntryType::Dir || (kind == EntryType::Symlink && self.is_dir(&rel)) {
-                match self.root.list_dir(&rel) {
-                    Ok(Some(files)) => {
-                        for (f, kind) in files {
-                            self.note_unreferenced(&format!("{rel}/{f}"), kind);
-                        }
+            // Algorithm directories (possibly reached through a symlink that stays inside).
+            let listed = match kind {
+                EntryType::Dir | EntryType::Symlink => self.root.list_dir(&rel).ok().flatten(),
+                _ => None,
+            };
+            match listed {
+                Some(files) => {
+                    for (f, kind) in files {
+                        self.note_unreferenced(&format!("{rel}/{f}"), kind);
                     }
-                    Ok(None) => {}
-                    Err(e) => self.p.error(&rel, None, e.to_string()),
                 }
-            } else {
-                self.note_unreferenced(&rel, kind);
+                None => self.note_unreferenced(&rel, kind),
             }
         }
-    }
-
-    fn is_dir(&self, rel: &str) -> bool {
-        self.root
-            .list_dir(rel)
-            .map(|d| d.is_some())
-            .unwrap_or(false)
     }
 
     fn note_unreferenced(&mut self, rel: &str, kind: EntryType) {

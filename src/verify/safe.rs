@@ -293,16 +293,6 @@ impl Root {
         })
     }
 
-    /// What `rel` is, without following a final symlink (intermediate ones are followed
-    /// inside the root); `None` if it does not exist.
-    pub fn entry_type(&self, rel: &str) -> Result<Option<EntryType>, OpenError> {
-        match self.resolve(rel.as_bytes(), false) {
-            Ok(r) => Ok(Some(entry_type(r.file_type))),
-            Err(OpenError::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The target of the symlink at `rel`.
     pub fn read_link(&self, rel: &str) -> Result<Vec<u8>, OpenError> {
         let r = self.resolve(rel.as_bytes(), false)?;
