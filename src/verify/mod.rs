@@ -341,6 +341,17 @@ struct Found {
     descriptor: Descriptor,
 }
 
+impl Found {
+    /// `index.json manifests[0]`, or the file alone for a whole-file descriptor.
+    fn place(&self) -> String {
+        if self.field.is_empty() {
+            self.file.clone()
+        } else {
+            format!("{} {}", self.file, self.field)
+        }
+    }
+}
+
 impl Verifier {
     fn run(&mut self, file: Option<&str>, expect: Option<&(Platform, String)>) -> Option<Image> {
         if let Some(bytes) = self.read_json_file("oci-layout")
@@ -484,7 +495,7 @@ impl Verifier {
         let d = &at.descriptor;
         let path = d.digest.blob_path();
         self.referenced.insert(path.clone());
-        let by = format!("the {what} referenced by {} {}", at.file, at.field);
+        let by = format!("the {what} referenced by {}", at.place());
         let Ok(declared) = u64::try_from(d.size) else {
             return None; // reported by check_descriptor
         };
@@ -525,8 +536,9 @@ impl Verifier {
                 &path,
                 None,
                 format!(
-                    "{} bytes, but {} {} declares size {declared}",
-                    opened.size, at.file, at.field
+                    "{} bytes, but {} declares size {declared}",
+                    opened.size,
+                    at.place()
                 ),
             );
             return None;
