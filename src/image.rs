@@ -111,8 +111,9 @@ pub struct BuiltImage {
     pub warnings: Vec<String>,
 }
 
-/// Builds the layout into a staging directory beside `out` without touching `out`;
-/// the caller commits it ([`Staging::commit`]) or compares it.
+/// Builds the layout into a staging directory beside `out` without touching `out`, and
+/// verifies it from disk ([`verify_staged`]); the caller commits it ([`Staging::commit`])
+/// or compares it.
 pub fn stage_image(
     spec: &ImageSpec,
     out: &Path,
@@ -202,6 +203,7 @@ pub fn stage_image(
     )?;
     staging.name_blob(spec.names, CONFIG_FILE_NAME, &config_desc.digest)?;
     staging.name_blob(spec.names, MANIFEST_FILE_NAME, &manifest_desc.digest)?;
+    verify_staged(&staging, spec)?;
 
     let built = BuiltImage {
         manifest: manifest_desc,
@@ -221,6 +223,30 @@ pub fn build_image(
     let (staging, built) = stage_image(spec, out, progress)?;
     staging.commit(out)?;
     Ok(built)
+}
+
+/// Verifies a staged layout from disk, as `ocipack verify` would (and against the spec's
+/// platform), so that a layout which fails verification is never renamed into place.
+pub fn verify_staged(staging: &Staging, spec: &ImageSpec) -> Result<()> {
+    let opts = crate::verify::VerifyOptions {
+        file: spec.descriptor_file.clone(),
+        expect: Some((spec.platform.clone(), "the build's platform".into())),
+        arch_from_path: false,
+    };
+    let report = crate::verify::verify_layout(staging.path(), &opts)?;
+    if report.is_ok() {
+        return Ok(());
+    }
+    let errors: Vec<String> = report
+        .problems
+        .iter()
+        .filter(|p| p.severity == crate::verify::Severity::Error)
+        .map(ToString::to_string)
+        .collect();
+    Err(Error::CheckFailed(format!(
+        "the built layout fails verification, so it was not written: {}",
+        errors.join("; ")
+    )))
 }
 
 fn check_level(e: EncodeOptions) -> Result<()> {

@@ -19,6 +19,7 @@ pub mod tree;
 
 pub use error::{Error, Result};
 pub mod build;
+pub mod diff;
 pub mod export;
 pub mod gitinfo;
 pub mod image;
@@ -28,4 +29,5 @@ pub mod library;
 pub mod project;
 pub mod registry;
 pub mod source;
+pub mod verify;
 pub mod windows;

@@ -5,11 +5,13 @@ use clap::{Parser, Subcommand};
 use ocipack::Result;
 
 mod build;
+mod diff;
 mod export;
 mod image;
 mod library;
 mod platform;
 mod push;
+mod verify;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
 #[derive(Debug, Parser)]
@@ -33,6 +35,10 @@ enum Command {
     Push(push::PushArgs),
     /// Write a layout as one reproducible oci-archive or docker-archive tar.
     Export(export::ExportArgs),
+    /// Explain how two layouts differ, most specific first.
+    Diff(diff::DiffArgs),
+    /// Check that layouts are valid, complete and safe; report every problem.
+    Verify(verify::VerifyArgs),
 }
 
 /// Runs the parsed command; returns the exit code for a run that completed.
@@ -44,6 +50,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Library(a) => library::run(a),
         Command::Push(a) => push::run(a),
         Command::Export(a) => export::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Diff(a) => diff::run(a),
     }
 }
 

@@ -1,0 +1,51 @@
+//! `ocipack diff A B [--file F | --file-a F --file-b F] [--json]`
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use ocipack::diff::{self, DiffOptions};
+use ocipack::{Result, cjson};
+
+/// Arguments of `ocipack diff`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 identical, 1 different, 2 usage error or a layout that fails verification.\n\
+Differences are listed most specific first; digests, sizes and diff_ids that only follow \
+from them come last."
+)]
+pub struct DiffArgs {
+    /// The first layout.
+    a: PathBuf,
+    /// The second layout.
+    b: PathBuf,
+    /// Descriptor file to use in both layouts (bashbrew's File:) instead of index.json's entry.
+    #[arg(long, value_name = "F")]
+    file: Option<String>,
+    /// Descriptor file to use in A.
+    #[arg(long, value_name = "F", conflicts_with = "file")]
+    file_a: Option<String>,
+    /// Descriptor file to use in B.
+    #[arg(long, value_name = "F", conflicts_with = "file")]
+    file_b: Option<String>,
+    /// Print the differences as one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: DiffArgs) -> Result<u8> {
+    let opts = DiffOptions {
+        file_a: a.file_a.or_else(|| a.file.clone()),
+        file_b: a.file_b.or(a.file),
+    };
+    let diffs = diff::diff_layouts_with(&a.a, &a.b, &opts)?;
+    if a.json {
+        let v = serde_json::json!({ "identical": diffs.is_empty(), "differences": diffs });
+        println!("{}", String::from_utf8_lossy(&cjson::to_vec(&v)?));
+    } else {
+        for d in &diffs {
+            println!("{d}");
+        }
+    }
+    Ok(if diffs.is_empty() { 0 } else { 1 })
+}

@@ -1,0 +1,639 @@
+//! `ocipack diff A B`: why two layouts differ, most specific first.
+//!
+//! Both layouts are read and verified by [`crate::verify::read_image`] (a layout that fails
+//! verification is refused: explaining it is `verify`'s job), then compared:
+//!
+//! 1. the JSON documents (`index.json`, a `--file` descriptor, manifest, config) field by
+//!    field, with JSON paths and both values;
+//! 2. each layer's tar entries: added, removed, changed (type, link target, size, content,
+//!    mode, owner, names, mtime, device, xattrs), or in a different order; same entries
+//!    with different tar bytes;
+//! 3. compression-only differences: same diff_id, different blob;
+//! 4. other layout files (readable names, their kind and target);
+//! 5. last, the digests, sizes and diff_ids that changed only because of the above.
+//!
+//! `ocipack build --check` uses [`diff_layouts`] to explain a mismatch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::digest::{Digest, Hasher};
+use crate::error::{Error, Result};
+use crate::timestamp::Timestamp;
+use crate::verify::docs::join_key;
+use crate::verify::safe::{EntryType, Root};
+use crate::verify::tarscan::Entry;
+use crate::verify::{self, Image, Severity, VerifyOptions};
+
+/// One difference between layout A and layout B.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Difference {
+    /// A JSON field differs, or exists on one side only (`a`/`b` are JSON text).
+    #[serde(rename_all = "camelCase")]
+    Field {
+        /// `index.json`, the descriptor file's name, `manifest` or `config`.
+        document: String,
+        /// The JSON path (`config.Env[0]`).
+        path: String,
+        /// The value in A, if present.
+        a: Option<String>,
+        /// The value in B, if present.
+        b: Option<String>,
+        /// True for digests, sizes and diff_ids, which change when what they describe does.
+        derived: bool,
+    },
+    /// An entry only in B.
+    #[serde(rename_all = "camelCase")]
+    EntryAdded {
+        /// Layer index.
+        layer: usize,
+        /// Entry path.
+        path: String,
+        /// What it is (`file, 12 bytes`).
+        what: String,
+    },
+    /// An entry only in A.
+    #[serde(rename_all = "camelCase")]
+    EntryRemoved {
+        /// Layer index.
+        layer: usize,
+        /// Entry path.
+        path: String,
+        /// What it was.
+        what: String,
+    },
+    /// A property of an entry present in both differs.
+    #[serde(rename_all = "camelCase")]
+    EntryChanged {
+        /// Layer index.
+        layer: usize,
+        /// Entry path.
+        path: String,
+        /// The property (`mode`, `content`, `mtime`, ...).
+        property: String,
+        /// Its value in A.
+        a: String,
+        /// Its value in B.
+        b: String,
+    },
+    /// The entries both layers have come in a different order.
+    #[serde(rename_all = "camelCase")]
+    EntryOrder {
+        /// Layer index.
+        layer: usize,
+        /// The first position (among common entries) where the order differs.
+        position: usize,
+        /// The entry A has there.
+        a: String,
+        /// The entry B has there.
+        b: String,
+    },
+    /// Same entries, different tar bytes (header encoding, padding, end marker).
+    #[serde(rename_all = "camelCase")]
+    TarEncoding {
+        /// Layer index.
+        layer: usize,
+        /// diff_id in A.
+        a: Digest,
+        /// diff_id in B.
+        b: Digest,
+    },
+    /// Same uncompressed tar, different blob: only the compressor's output differs.
+    #[serde(rename_all = "camelCase")]
+    Compression {
+        /// Layer index.
+        layer: usize,
+        /// The common diff_id.
+        diff_id: Digest,
+        /// The blob in A (`gzip, 123 bytes, sha256:…`).
+        a: String,
+        /// The blob in B.
+        b: String,
+    },
+    /// A layout file outside the documents differs (readable names, blob symlinks).
+    #[serde(rename_all = "camelCase")]
+    LayoutFile {
+        /// Path relative to the layout.
+        path: String,
+        /// What it is in A.
+        a: String,
+        /// What it is in B.
+        b: String,
+        /// True when it only points to (or holds) a blob that differs anyway.
+        derived: bool,
+    },
+}
+
+impl Difference {
+    /// True for differences that merely follow from others (digests, sizes, diff_ids,
+    /// readable names of changed blobs).
+    pub fn is_derived(&self) -> bool {
+        matches!(
+            self,
+            Difference::Field { derived: true, .. } | Difference::LayoutFile { derived: true, .. }
+        )
+    }
+
+    /// The layer entry concerned, if any.
+    pub fn entry_path(&self) -> Option<&str> {
+        match self {
+            Difference::EntryAdded { path, .. }
+            | Difference::EntryRemoved { path, .. }
+            | Difference::EntryChanged { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            _ if self.is_derived() => 6,
+            Difference::Field { .. } => 0,
+            Difference::EntryAdded { .. }
+            | Difference::EntryRemoved { .. }
+            | Difference::EntryChanged { .. } => 1,
+            Difference::EntryOrder { .. } => 2,
+            Difference::TarEncoding { .. } => 3,
+            Difference::Compression { .. } => 4,
+            Difference::LayoutFile { .. } => 5,
+        }
+    }
+}
+
+fn absent(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("(absent)")
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let follows = if self.is_derived() {
+            " (follows from the differences above)"
+        } else {
+            ""
+        };
+        match self {
+            Difference::Field {
+                document,
+                path,
+                a,
+                b,
+                ..
+            } => write!(
+                f,
+                "{document} {path}: {} → {}{follows}",
+                absent(a),
+                absent(b)
+            ),
+            Difference::EntryAdded { layer, path, what } => {
+                write!(f, "layer {layer}: + {path} ({what}) only in B")
+            }
+            Difference::EntryRemoved { layer, path, what } => {
+                write!(f, "layer {layer}: - {path} ({what}) only in A")
+            }
+            Difference::EntryChanged {
+                layer,
+                path,
+                property,
+                a,
+                b,
+            } => write!(f, "layer {layer}: {path}: {property} {a} → {b}"),
+            Difference::EntryOrder {
+                layer,
+                position,
+                a,
+                b,
+            } => write!(
+                f,
+                "layer {layer}: entry order differs from position {position}: A has {a}, B has {b}"
+            ),
+            Difference::TarEncoding { layer, a, b } => write!(
+                f,
+                "layer {layer}: same entries, different tar bytes (header encoding, padding or end marker): diff_id {a} → {b}"
+            ),
+            Difference::Compression {
+                layer,
+                diff_id,
+                a,
+                b,
+            } => write!(
+                f,
+                "layer {layer}: same files, different compressor output (diff_id {diff_id}): {a} → {b}"
+            ),
+            Difference::LayoutFile { path, a, b, .. } => {
+                write!(f, "layout file {path}: {a} → {b}{follows}")
+            }
+        }
+    }
+}
+
+/// Which image of each layout to compare.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// Descriptor file to use in A (bashbrew's `File:`) instead of index.json's only entry.
+    pub file_a: Option<String>,
+    /// Descriptor file to use in B.
+    pub file_b: Option<String>,
+}
+
+/// Compares the layouts `a` and `b` (each with its single image); empty when identical.
+pub fn diff_layouts(a: &Path, b: &Path) -> Result<Vec<Difference>> {
+    diff_layouts_with(a, b, &DiffOptions::default())
+}
+
+/// Compares the layouts `a` and `b`, choosing the images as `opts` says.
+pub fn diff_layouts_with(a: &Path, b: &Path, opts: &DiffOptions) -> Result<Vec<Difference>> {
+    let ia = read(a, opts.file_a.clone())?;
+    let ib = read(b, opts.file_b.clone())?;
+    let mut out = diff_images(&ia, &ib);
+    out.extend(diff_layout_files(a, &ia, b, &ib)?);
+    out.sort_by_key(Difference::rank);
+    Ok(out)
+}
+
+fn read(dir: &Path, file: Option<String>) -> Result<Image> {
+    let opts = VerifyOptions {
+        file,
+        expect: None,
+        arch_from_path: false,
+    };
+    let (report, image) = verify::read_image(dir, &opts, true)?;
+    let first_error = report
+        .problems
+        .iter()
+        .find(|p| p.severity == Severity::Error);
+    match (image, first_error) {
+        (Some(i), None) => Ok(i),
+        (_, first) => Err(Error::input(
+            format!("layout {}", dir.display()),
+            format!(
+                "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
+                report.errors(),
+                first.map(ToString::to_string).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// Compares two images read by [`verify::read_image`] (with entries kept).
+pub fn diff_images(a: &Image, b: &Image) -> Vec<Difference> {
+    let mut out = Vec::new();
+    diff_values(
+        "index.json",
+        String::new(),
+        Some(&a.index),
+        Some(&b.index),
+        &mut out,
+    );
+    match (&a.descriptor_file, &b.descriptor_file) {
+        (Some((na, va)), Some((_, vb))) => {
+            diff_values(na, String::new(), Some(va), Some(vb), &mut out)
+        }
+        (None, None) => {}
+        (fa, fb) => out.push(Difference::Field {
+            document: "descriptor file".into(),
+            path: String::new(),
+            a: fa.as_ref().map(|f| f.0.clone()),
+            b: fb.as_ref().map(|f| f.0.clone()),
+            derived: false,
+        }),
+    }
+    if a.descriptor.digest == b.descriptor.digest {
+        return out;
+    }
+    diff_values(
+        "manifest",
+        String::new(),
+        Some(&a.manifest_value),
+        Some(&b.manifest_value),
+        &mut out,
+    );
+    if a.manifest.config.digest != b.manifest.config.digest {
+        diff_values(
+            "config",
+            String::new(),
+            Some(&a.config_value),
+            Some(&b.config_value),
+            &mut out,
+        );
+    }
+    for (i, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
+        if la.descriptor.digest == lb.descriptor.digest {
+            continue;
+        }
+        if la.diff_id == lb.diff_id {
+            let show = |l: &verify::LayerContent| {
+                format!(
+                    "{}, {} bytes, {}",
+                    l.compression, l.descriptor.size, l.descriptor.digest
+                )
+            };
+            out.push(Difference::Compression {
+                layer: i,
+                diff_id: la.diff_id.clone(),
+                a: show(la),
+                b: show(lb),
+            });
+            continue;
+        }
+        let before = out.len();
+        diff_entries(i, &la.entries, &lb.entries, &mut out);
+        if out.len() == before {
+            out.push(Difference::TarEncoding {
+                layer: i,
+                a: la.diff_id.clone(),
+                b: lb.diff_id.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn is_derived_path(document: &str, path: &str) -> bool {
+    path.ends_with(".digest")
+        || path.ends_with(".size")
+        || path == "digest"
+        || path == "size"
+        || (document == "config" && path.starts_with("rootfs.diff_ids"))
+}
+
+fn diff_values(
+    document: &str,
+    path: String,
+    a: Option<&Value>,
+    b: Option<&Value>,
+    out: &mut Vec<Difference>,
+) {
+    match (a, b) {
+        (Some(Value::Object(ma)), Some(Value::Object(mb))) => {
+            let keys: BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+            for k in keys {
+                diff_values(document, join_key(&path, k), ma.get(k), mb.get(k), out);
+            }
+        }
+        (Some(Value::Array(va)), Some(Value::Array(vb))) => {
+            for i in 0..va.len().max(vb.len()) {
+                diff_values(document, format!("{path}[{i}]"), va.get(i), vb.get(i), out);
+            }
+        }
+        (x, y) if x != y => out.push(Difference::Field {
+            document: document.to_string(),
+            derived: is_derived_path(document, &path),
+            path,
+            a: x.map(Value::to_string),
+            b: y.map(Value::to_string),
+        }),
+        _ => {}
+    }
+}
+
+fn show_path(p: &[u8]) -> String {
+    String::from_utf8_lossy(p).into_owned()
+}
+
+fn what(e: &Entry) -> String {
+    match e.kind {
+        crate::verify::tarscan::EntryKind::File => format!("file, {} bytes", e.size),
+        k => match &e.link {
+            Some(l) => format!("{k} to {}", show_path(l)),
+            None => k.to_string(),
+        },
+    }
+}
+
+fn show_mtime(t: i64) -> String {
+    match Timestamp::from_unix(t) {
+        Some(ts) => format!("{t} ({ts})"),
+        None => t.to_string(),
+    }
+}
+
+fn entry_properties(e: &Entry) -> Vec<(&'static str, String)> {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "(none)".into());
+    vec![
+        ("type", e.kind.to_string()),
+        ("link target", opt(e.link.as_deref().map(show_path))),
+        ("size", e.size.to_string()),
+        ("content", opt(e.content.as_ref().map(ToString::to_string))),
+        ("mode", format!("{:04o}", e.mode)),
+        ("uid", e.uid.to_string()),
+        ("gid", e.gid.to_string()),
+        ("user name", format!("{:?}", show_path(&e.uname))),
+        ("group name", format!("{:?}", show_path(&e.gname))),
+        ("mtime", show_mtime(e.mtime)),
+        ("device", opt(e.device.map(|(ma, mi)| format!("{ma},{mi}")))),
+        (
+            "xattrs",
+            format!(
+                "{{{}}}",
+                e.xattrs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={:?}", show_path(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    ]
+}
+
+fn diff_entries(layer: usize, a: &[Entry], b: &[Entry], out: &mut Vec<Difference>) {
+    let ma: BTreeMap<&[u8], &Entry> = a.iter().map(|e| (e.path.as_slice(), e)).collect();
+    let mb: BTreeMap<&[u8], &Entry> = b.iter().map(|e| (e.path.as_slice(), e)).collect();
+    let paths: BTreeSet<&[u8]> = ma.keys().chain(mb.keys()).copied().collect();
+    for p in paths {
+        let path = show_path(p);
+        match (ma.get(p), mb.get(p)) {
+            (Some(ea), None) => out.push(Difference::EntryRemoved {
+                layer,
+                path,
+                what: what(ea),
+            }),
+            (None, Some(eb)) => out.push(Difference::EntryAdded {
+                layer,
+                path,
+                what: what(eb),
+            }),
+            (Some(ea), Some(eb)) => {
+                for ((property, va), (_, vb)) in
+                    entry_properties(ea).into_iter().zip(entry_properties(eb))
+                {
+                    if va != vb {
+                        out.push(Difference::EntryChanged {
+                            layer,
+                            path: path.clone(),
+                            property: property.to_string(),
+                            a: va,
+                            b: vb,
+                        });
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let order_a: Vec<&[u8]> = a
+        .iter()
+        .map(|e| e.path.as_slice())
+        .filter(|p| mb.contains_key(p))
+        .collect();
+    let order_b: Vec<&[u8]> = b
+        .iter()
+        .map(|e| e.path.as_slice())
+        .filter(|p| ma.contains_key(p))
+        .collect();
+    if let Some(position) = order_a.iter().zip(&order_b).position(|(x, y)| x != y) {
+        out.push(Difference::EntryOrder {
+            layer,
+            position,
+            a: show_path(order_a[position]),
+            b: show_path(order_b[position]),
+        });
+    }
+}
+
+/// What a layout file is, for comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FileDesc {
+    File(Option<Digest>),
+    Symlink(String),
+    Dir,
+    Other(&'static str),
+}
+
+impl fmt::Display for FileDesc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileDesc::File(Some(d)) => write!(f, "file {}", d.short()),
+            FileDesc::File(None) => f.write_str("file"),
+            FileDesc::Symlink(t) => write!(f, "symlink to {t}"),
+            FileDesc::Dir => f.write_str("directory"),
+            FileDesc::Other(k) => f.write_str(k),
+        }
+    }
+}
+
+/// The layout's own files: top-level entries (regular files hashed) and the kinds of the
+/// blobs both layouts have. Documents compared field by field are left out, unless their
+/// bytes differ while their values do not (formatting).
+fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>> {
+    let io = |e: verify::safe::OpenError| {
+        Error::input(format!("layout {}", root.path().display()), e.to_string())
+    };
+    let mut out = BTreeMap::new();
+    for dir in dirs {
+        let Some(list) = root.list_dir(dir).map_err(io)? else {
+            continue;
+        };
+        for (name, kind) in list {
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            let desc = match kind {
+                EntryType::Dir => FileDesc::Dir,
+                EntryType::Other(k) => FileDesc::Other(k),
+                EntryType::Symlink => FileDesc::Symlink(
+                    String::from_utf8_lossy(&root.read_link(&rel).map_err(io)?).into_owned(),
+                ),
+                // Blob files are named by their content: no need to hash them again.
+                EntryType::File if rel.starts_with("blobs/") => FileDesc::File(None),
+                EntryType::File => {
+                    let opened = root.open_file(&rel).map_err(io)?;
+                    let mut h = Hasher::sha256();
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let mut r = opened.file.take(opened.size);
+                    loop {
+                        let n = r
+                            .read(&mut buf)
+                            .map_err(|e| Error::input_io("reading", &rel, e))?;
+                        if n == 0 {
+                            break;
+                        }
+                        h.update(&buf[..n]);
+                    }
+                    FileDesc::File(Some(h.finish()))
+                }
+            };
+            out.insert(rel, desc);
+        }
+    }
+    Ok(out)
+}
+
+fn blob_digests(i: &Image) -> BTreeSet<String> {
+    [&i.descriptor, &i.manifest.config]
+        .into_iter()
+        .chain(&i.manifest.layers)
+        .map(|d| d.digest.to_string())
+        .collect()
+}
+
+fn diff_layout_files(a: &Path, ia: &Image, b: &Path, ib: &Image) -> Result<Vec<Difference>> {
+    let open = |p: &Path| Root::open(p).map_err(|e| Error::input_io("opening layout", p, e));
+    let (ra, rb) = (open(a)?, open(b)?);
+    let dirs = ["", "blobs", "blobs/sha256", "blobs/sha512"];
+    let (fa, fb) = (layout_files(&ra, &dirs)?, layout_files(&rb, &dirs)?);
+    let (da, db) = (blob_digests(ia), blob_digests(ib));
+    let blob_of = |d: &FileDesc, digests: &BTreeSet<String>| match d {
+        FileDesc::File(Some(h)) => digests.contains(&h.to_string()),
+        FileDesc::Symlink(t) => t.starts_with("blobs/"),
+        _ => false,
+    };
+    let docs: Vec<&str> = ["index.json"]
+        .into_iter()
+        .chain(ia.descriptor_file.as_ref().map(|f| f.0.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    let names: BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    for name in names {
+        let in_blobs = name.starts_with("blobs/");
+        let (x, y) = (fa.get(name), fb.get(name));
+        if x == y || (in_blobs && (x.is_none() || y.is_none())) {
+            // Blobs present on one side follow from the descriptors compared above.
+            continue;
+        }
+        let show = |d: Option<&FileDesc>| d.map_or("(absent)".to_string(), ToString::to_string);
+        if docs.contains(&name.as_str()) {
+            // Compared field by field; report only a difference of bytes alone.
+            let same_value = match name.as_str() {
+                "index.json" => ia.index == ib.index,
+                _ => {
+                    ia.descriptor_file.as_ref().map(|f| &f.1)
+                        == ib.descriptor_file.as_ref().map(|f| &f.1)
+                }
+            };
+            if same_value {
+                out.push(Difference::LayoutFile {
+                    path: name.clone(),
+                    a: show(x),
+                    b: format!(
+                        "{} (the same JSON value in other bytes: key order or whitespace)",
+                        show(y)
+                    ),
+                    derived: false,
+                });
+            }
+            continue;
+        }
+        let derived = match (x, y) {
+            (Some(x), Some(y)) => {
+                std::mem::discriminant(x) == std::mem::discriminant(y)
+                    && blob_of(x, &da)
+                    && blob_of(y, &db)
+            }
+            _ => false,
+        };
+        out.push(Difference::LayoutFile {
+            path: name.clone(),
+            a: show(x),
+            b: show(y),
+            derived,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,440 @@
+//! Decoding the layout's JSON documents strictly, and the checks that need nothing but
+//! the document itself.
+//!
+//! Bytes are first parsed into a [`Value`] (serde_json's recursion limit of 128 stops
+//! deeply nested input before it can exhaust the stack), then decoded into the strict
+//! structs of [`crate::spec`]. When decoding fails, each descriptor inside the document is
+//! decoded on its own, so that every bad descriptor is reported with its JSON path.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::media::{self, Compression};
+use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
+
+use super::Problems;
+
+/// The layout's JSON document kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    /// `oci-layout`.
+    OciLayout,
+    /// `index.json`.
+    Index,
+    /// A single-descriptor file (bashbrew's `File:`).
+    Descriptor,
+    /// An image manifest blob.
+    Manifest,
+    /// An image config blob.
+    Config,
+}
+
+/// Appends a member to a JSON path: `.key`, or `["key"]` when the key is not an identifier.
+pub fn join_key(path: &str, key: &str) -> String {
+    let ident = !key.is_empty()
+        && key
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()));
+    match (path.is_empty(), ident) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{path}.{key}"),
+        _ => format!("{path}[{}]", Value::String(key.to_string())),
+    }
+}
+
+/// Any JSON value in which no object repeats a key. Parsers disagree on which of two
+/// equal keys wins (and serde's maps silently keep the last), so a repeated key is an
+/// error, not an ambiguity.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut keys = BTreeSet::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if !keys.insert(k.clone()) {
+                return Err(de::Error::custom(format!("duplicate key {k:?}")));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
+    }
+}
+
+/// Parses `bytes` as JSON and decodes it strictly as `T`. Problems go to `p` under `file`.
+pub(crate) fn decode<T: DeserializeOwned>(
+    p: &mut Problems,
+    file: &str,
+    bytes: &[u8],
+    descriptors: &[&str],
+) -> Option<(T, Value)> {
+    if let Err(e) = serde_json::from_slice::<NoDuplicateKeys>(bytes) {
+        p.error(file, None, format!("not valid JSON: {e}"));
+        return None;
+    }
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            p.error(file, None, format!("not valid JSON: {e}"));
+            return None;
+        }
+    };
+    match T::deserialize(&value) {
+        Ok(t) => Some((t, value)),
+        Err(e) => {
+            // Find the descriptors that fail on their own, to name them precisely.
+            let mut located = false;
+            for key in descriptors {
+                match value.get(key) {
+                    Some(Value::Array(items)) => {
+                        for (i, item) in items.iter().enumerate() {
+                            if let Err(e) = Descriptor::deserialize(item) {
+                                p.error(file, Some(format!("{key}[{i}]")), e.to_string());
+                                located = true;
+                            }
+                        }
+                    }
+                    Some(item @ Value::Object(_)) => {
+                        if let Err(e) = Descriptor::deserialize(item) {
+                            p.error(file, Some(key.to_string()), e.to_string());
+                            located = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !located {
+                p.error(file, None, e.to_string());
+            }
+            None
+        }
+    }
+}
+
+/// Checks a descriptor's own fields (the blob behind it is checked elsewhere).
+pub(crate) fn check_descriptor(p: &mut Problems, file: &str, field: &str, d: &Descriptor) {
+    if d.size < 0 {
+        p.error(
+            file,
+            Some(join_key(field, "size")),
+            format!("negative size {}", d.size),
+        );
+    }
+    if d.urls.is_some() {
+        p.error(
+            file,
+            Some(join_key(field, "urls")),
+            "external blob locations (foreign layers) are not allowed: every blob must be in the layout",
+        );
+    }
+}
+
+pub(crate) fn check_oci_layout(p: &mut Problems, file: &str, l: &OciLayout) {
+    if l.image_layout_version != "1.0.0" {
+        p.error(
+            file,
+            Some("imageLayoutVersion".into()),
+            format!(
+                "version {:?}; the OCI image layout version is \"1.0.0\"",
+                l.image_layout_version
+            ),
+        );
+    }
+}
+
+pub(crate) fn check_index(p: &mut Problems, file: &str, index: &Index) {
+    if index.schema_version != 2 {
+        p.error(
+            file,
+            Some("schemaVersion".into()),
+            format!("schemaVersion {}; it must be 2", index.schema_version),
+        );
+    }
+    if let Some(mt) = &index.media_type
+        && mt != media::INDEX
+    {
+        p.error(
+            file,
+            Some("mediaType".into()),
+            format!("{mt:?}; an index is {:?}", media::INDEX),
+        );
+    }
+    for (i, d) in index.manifests.iter().enumerate() {
+        check_descriptor(p, file, &format!("manifests[{i}]"), d);
+    }
+}
+
+/// Checks the media type of a descriptor that must point to an image manifest.
+pub(crate) fn check_manifest_descriptor(
+    p: &mut Problems,
+    file: &str,
+    field: &str,
+    d: &Descriptor,
+) -> bool {
+    check_descriptor(p, file, field, d);
+    if d.media_type == media::MANIFEST {
+        return true;
+    }
+    let why = if d.media_type == media::INDEX {
+        " (a nested index)"
+    } else {
+        ""
+    };
+    p.error(
+        file,
+        Some(join_key(field, "mediaType")),
+        format!(
+            "{:?}{why}; the oci-import builder needs an image manifest, {:?}",
+            d.media_type,
+            media::MANIFEST
+        ),
+    );
+    false
+}
+
+pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest) {
+    if m.schema_version != 2 {
+        p.error(
+            file,
+            Some("schemaVersion".into()),
+            format!("schemaVersion {}; it must be 2", m.schema_version),
+        );
+    }
+    if let Some(mt) = &m.media_type
+        && mt != media::MANIFEST
+    {
+        p.error(
+            file,
+            Some("mediaType".into()),
+            format!("{mt:?}; an image manifest is {:?}", media::MANIFEST),
+        );
+    }
+    check_descriptor(p, file, "config", &m.config);
+    if m.config.media_type != media::CONFIG {
+        p.error(
+            file,
+            Some("config.mediaType".into()),
+            format!(
+                "{:?}; an image config is {:?}",
+                m.config.media_type,
+                media::CONFIG
+            ),
+        );
+    }
+    for (i, l) in m.layers.iter().enumerate() {
+        let field = format!("layers[{i}]");
+        check_descriptor(p, file, &field, l);
+        if Compression::from_media_type(&l.media_type).is_none() {
+            p.error(
+                file,
+                Some(format!("{field}.mediaType")),
+                format!(
+                    "{:?} is not a layer type the oci-import builder accepts (only {}, {} and {})",
+                    l.media_type,
+                    media::LAYER_TAR,
+                    media::LAYER_TAR_GZIP,
+                    media::LAYER_TAR_ZSTD
+                ),
+            );
+        }
+    }
+}
+
+/// Checks an image config; returns its `created` as Unix seconds when it is valid.
+pub(crate) fn check_config(
+    p: &mut Problems,
+    file: &str,
+    c: &ImageConfig,
+    layers: Option<usize>,
+) -> Option<i64> {
+    if c.rootfs.kind != "layers" {
+        p.error(
+            file,
+            Some("rootfs.type".into()),
+            format!("{:?}; it must be \"layers\"", c.rootfs.kind),
+        );
+    }
+    if let Some(n) = layers
+        && n != c.rootfs.diff_ids.len()
+    {
+        p.error(
+            file,
+            Some("rootfs.diff_ids".into()),
+            format!(
+                "{} diff_ids for {n} layers in the manifest",
+                c.rootfs.diff_ids.len()
+            ),
+        );
+    }
+    for (field, v) in [("architecture", &c.architecture), ("os", &c.os)] {
+        if v.is_empty() {
+            p.error(file, Some(field.into()), "empty");
+        }
+    }
+    let created = c.created.as_deref().and_then(|s| {
+        match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+            Ok(t) => Some(t.unix_timestamp()),
+            Err(e) => {
+                p.error(
+                    file,
+                    Some("created".into()),
+                    format!("{s:?} is not an RFC 3339 time: {e}"),
+                );
+                None
+            }
+        }
+    });
+    if let Some(h) = &c.history {
+        let non_empty = h.iter().filter(|e| e.empty_layer != Some(true)).count();
+        if let Some(n) = layers
+            && non_empty != n
+        {
+            p.warn(
+                file,
+                Some("history".into()),
+                format!(
+                    "{non_empty} history entries create layers, but the manifest has {n} layers"
+                ),
+            );
+        }
+    }
+    created
+}
+
+/// Decodes and checks one document on its own, as verify does before following its
+/// references. Public for fuzzing: it must never panic, whatever the bytes.
+pub fn check_document(kind: Document, bytes: &[u8]) -> Vec<super::Problem> {
+    let mut p = Problems::default();
+    let file = "document";
+    match kind {
+        Document::OciLayout => {
+            if let Some((l, _)) = decode::<OciLayout>(&mut p, file, bytes, &[]) {
+                check_oci_layout(&mut p, file, &l);
+            }
+        }
+        Document::Index => {
+            if let Some((i, _)) = decode::<Index>(&mut p, file, bytes, &["manifests", "subject"]) {
+                check_index(&mut p, file, &i);
+            }
+        }
+        Document::Descriptor => {
+            if let Some((d, _)) = decode::<Descriptor>(&mut p, file, bytes, &[]) {
+                check_manifest_descriptor(&mut p, file, "", &d);
+            }
+        }
+        Document::Manifest => {
+            if let Some((m, _)) =
+                decode::<Manifest>(&mut p, file, bytes, &["config", "layers", "subject"])
+            {
+                check_manifest(&mut p, file, &m);
+            }
+        }
+        Document::Config => {
+            if let Some((c, _)) = decode::<ImageConfig>(&mut p, file, bytes, &[]) {
+                check_config(&mut p, file, &c, None);
+            }
+        }
+    }
+    p.into_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(kind: Document, json: &str) -> Vec<String> {
+        check_document(kind, json.as_bytes())
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(join_key("", "config"), "config");
+        assert_eq!(join_key("manifests[0]", "size"), "manifests[0].size");
+        assert_eq!(
+            join_key("annotations", "org.opencontainers.image.ref.name"),
+            "annotations[\"org.opencontainers.image.ref.name\"]"
+        );
+    }
+
+    #[test]
+    fn every_bad_descriptor_is_named() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let json = format!(
+            r#"{{"schemaVersion":2,"manifests":[
+              {{"mediaType":"m","digest":"sha256:ABC","size":1}},
+              {{"mediaType":"m","digest":"{d}","size":1}},
+              {{"mediaType":"m","digest":"{d}","size":1,"extra":true}}]}}"#
+        );
+        let m = messages(Document::Index, &json);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].contains("manifests[0]: invalid digest"), "{m:?}");
+        assert!(
+            m[1].contains("manifests[2]") && m[1].contains("unknown field `extra`"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn repeated_keys_are_errors() {
+        let m = messages(
+            Document::OciLayout,
+            r#"{"imageLayoutVersion":"1.0.0","imageLayoutVersion":"9"}"#,
+        );
+        assert!(
+            m[0].contains("duplicate key \"imageLayoutVersion\""),
+            "{m:?}"
+        );
+        let m = messages(
+            Document::Config,
+            r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Labels":{"a":"1","a":"2"}}}"#,
+        );
+        assert!(m[0].contains("duplicate key \"a\""), "{m:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(200_000);
+        let m = messages(Document::Index, &deep);
+        assert!(m[0].contains("recursion limit exceeded"), "{m:?}");
+    }
+}

@@ -1,0 +1,759 @@
+//! `ocipack verify`: good layouts pass, and a corpus of broken and hostile layouts, written
+//! here one rule at a time, each fail with exit 1 and a message naming the problem, within
+//! seconds (a watchdog kills a verify that blocks), without panicking.
+
+mod common;
+#[path = "../fuzz/fuzz_targets/invariants.rs"]
+mod invariants;
+mod layouts;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use common::{ocipack, repo};
+use layouts::{CREATED, CREATED_UNIX, Layout, Tar, run_guarded, sha, tar_header, verify};
+
+// ---------------------------------------------------------------- good layouts
+
+#[test]
+fn built_layouts_are_valid_for_every_compression_and_name_style() {
+    for (extra, wants) in [
+        (vec!["--compression", "gzip"], vec!["valid (linux/amd64)"]),
+        (vec!["--compression", "zstd"], vec!["valid (linux/amd64)"]),
+        (vec!["--compression", "none"], vec!["valid (linux/amd64)"]),
+        (vec!["--names", "symlinks"], vec!["valid (linux/amd64)"]),
+        (
+            vec!["--names", "files"],
+            vec![
+                "warning: blobs/sha256/",
+                "go-containerregistry ≥ 0.21.7 (crane) refuses symlinked blobs",
+                "→ ../../rootfs.tar.gz",
+                "valid (linux/amd64, 3 warnings)",
+            ],
+        ),
+    ] {
+        let l = Layout::build(&extra);
+        l.verify(&[]).assert(0, &wants);
+        l.verify(&["--arch", "amd64"])
+            .assert(0, &["checked against linux/amd64 from --arch amd64"]);
+    }
+}
+
+#[test]
+fn descriptor_file_is_used_with_file_option() {
+    let l = Layout::build(&["--descriptor-file", "image.json"]);
+    l.verify(&["--file", "image.json"]).assert(0, &["valid"]);
+    l.verify(&["--file", "missing.json"])
+        .assert(1, &["error: missing.json: does not exist"]);
+    // A descriptor file pointing at a config blob instead of a manifest.
+    let mut d = l.json("image.json");
+    d["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+    fs::write(l.path("image.json"), serde_json::to_vec(&d).unwrap()).unwrap();
+    l.verify(&["--file", "image.json"])
+        .assert(1, &["image.json: mediaType", "needs an image manifest"]);
+}
+
+#[test]
+fn json_report_is_one_document() {
+    let l = Layout::build(&[]);
+    let mut c = l.index();
+    c["manifests"][0]["platform"]["architecture"] = json!("arm64");
+    l.set_index(&c);
+    let out = l.verify(&["--json"]);
+    assert_eq!(out.code, 1);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["valid"], json!(false));
+    let p = &v["layouts"][0]["problems"][0];
+    assert_eq!(p["severity"], json!("error"));
+    assert_eq!(p["file"], json!("index.json"));
+    assert_eq!(p["field"], json!("manifests[0].platform.architecture"));
+    assert_eq!(v["layouts"][0]["platform"], json!("linux/amd64"));
+}
+
+#[test]
+fn several_layouts_one_bad_gives_exit_1() {
+    let good = Layout::build(&[]);
+    let bad = Layout::build(&[]);
+    fs::remove_file(bad.path("oci-layout")).unwrap();
+    let mut c = ocipack();
+    c.arg("verify").arg(&good.dir).arg(&bad.dir);
+    let out = run_guarded(c);
+    out.assert(
+        1,
+        &[
+            "valid (linux/amd64)",
+            "oci-layout: does not exist",
+            "INVALID: 1 error",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- usage errors
+
+#[test]
+fn usage_errors_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    verify(&[], &t.path().join("nope")).assert(2, &["does not exist"]);
+    let f = t.path().join("file");
+    fs::write(&f, b"x").unwrap();
+    verify(&[], &f).assert(2, &["is not a directory"]);
+    verify(&["--arch", "x86"], t.path()).assert(2, &["not a bashbrew architecture"]);
+}
+
+// ---------------------------------------------------------------- layout files
+
+#[test]
+fn missing_or_wrong_oci_layout() {
+    let l = Layout::build(&[]);
+    fs::write(l.path("oci-layout"), br#"{"imageLayoutVersion":"2.0.0"}"#).unwrap();
+    l.verify(&[])
+        .assert(1, &["oci-layout: imageLayoutVersion", "\"2.0.0\""]);
+    fs::remove_file(l.path("oci-layout")).unwrap();
+    l.verify(&[]).assert(1, &["oci-layout: does not exist"]);
+}
+
+#[test]
+fn index_unknown_field_and_schema_version() {
+    let l = Layout::build(&[]);
+    let mut i = l.index();
+    i["foo"] = json!(1);
+    l.set_index(&i);
+    l.verify(&[])
+        .assert(1, &["index.json: unknown field `foo`"]);
+    let mut i = l.index();
+    i.as_object_mut().unwrap().remove("foo");
+    i["schemaVersion"] = json!(3);
+    l.set_index(&i);
+    l.verify(&[]).assert(
+        1,
+        &["index.json: schemaVersion: schemaVersion 3; it must be 2"],
+    );
+}
+
+#[test]
+fn two_manifests_or_none() {
+    let l = Layout::build(&[]);
+    let mut i = l.index();
+    let m = i["manifests"][0].clone();
+    i["manifests"] = json!([m.clone(), m]);
+    l.set_index(&i);
+    l.verify(&[]).assert(
+        1,
+        &["index.json: manifests: 2 manifests; the oci-import builder needs exactly one"],
+    );
+    i["manifests"] = json!([]);
+    l.set_index(&i);
+    l.verify(&[])
+        .assert(1, &["index.json: manifests: no manifest"]);
+}
+
+#[test]
+fn bad_digests_and_sizes_are_named_by_path() {
+    let l = Layout::build(&[]);
+    let good = l.index();
+    let d = l.manifest_digest();
+    for (digest, want) in [
+        (
+            d.to_uppercase().replace("SHA256", "sha256"),
+            "lowercase hexadecimal",
+        ),
+        (d.replace("sha256:", "md5:"), "unknown algorithm \"md5\""),
+        (d[..40].to_string(), "hex digits, sha256 expects 64"),
+        ("sha256:../../../etc/passwd".to_string(), "invalid digest"),
+    ] {
+        let mut i = good.clone();
+        i["manifests"][0]["digest"] = json!(digest);
+        l.set_index(&i);
+        l.verify(&[])
+            .assert(1, &["index.json: manifests[0]: invalid digest", want]);
+    }
+    let mut i = good.clone();
+    i["manifests"][0]["size"] = json!(-5);
+    l.set_index(&i);
+    l.verify(&[])
+        .assert(1, &["index.json: manifests[0].size: negative size -5"]);
+}
+
+#[test]
+fn huge_size_claims_allocate_nothing() {
+    let l = Layout::build(&[]);
+    let mut m = l.manifest();
+    m["layers"][0]["size"] = json!(1_000_000_000_000_000u64);
+    l.set_manifest(&m);
+    l.verify(&[])
+        .assert(1, &["but blobs/sha256/", "declares size 1000000000000000"]);
+
+    let l = Layout::build(&[]);
+    let mut i = l.index();
+    i["manifests"][0]["size"] = json!(1_000_000_000_000_000u64);
+    l.set_index(&i);
+    l.verify(&[]).assert(
+        1,
+        &["index.json: manifests[0].size: the manifest claims 1000000000000000 bytes, more than the 4194304"],
+    );
+}
+
+#[test]
+fn oversized_and_deeply_nested_json() {
+    let l = Layout::build(&[]);
+    let deep = "[".repeat(200_000) + &"]".repeat(200_000);
+    fs::write(l.path("index.json"), &deep).unwrap();
+    l.verify(&[])
+        .assert(1, &["index.json: not valid JSON: recursion limit exceeded"]);
+
+    let l = Layout::build(&[]);
+    l.set_config_bytes(format!("{{\"a\":{}}}", "{\"a\":".repeat(200_000)).as_bytes());
+    l.verify(&[])
+        .assert(1, &["not valid JSON: recursion limit exceeded"]);
+
+    let l = Layout::build(&[]);
+    let mut big = l.index().to_string().into_bytes();
+    big.extend(std::iter::repeat_n(b' ', 5 * 1024 * 1024));
+    fs::write(l.path("index.json"), big).unwrap();
+    l.verify(&[])
+        .assert(1, &["index.json: ", "more than the 4194304 verify reads"]);
+}
+
+// ---------------------------------------------------------------- blob integrity
+
+#[test]
+fn tampered_bytes_same_size() {
+    for what in ["layer", "config", "manifest"] {
+        let l = Layout::build(&[]);
+        let p = match what {
+            "layer" => l.layer_path(),
+            "config" => l.config_path(),
+            _ => Layout::blob_path(&l.manifest_digest()),
+        };
+        let mut b = fs::read(l.path(&p)).unwrap();
+        let mid = b.len() / 2;
+        b[mid] ^= if what == "layer" { 0x01 } else { 0x20 };
+        fs::write(l.path(&p), b).unwrap();
+        l.verify(&[]).assert(
+            1,
+            &[
+                &format!("{p}: the content hashes to sha256:"),
+                "(tampered or corrupt)",
+            ],
+        );
+    }
+}
+
+#[test]
+fn missing_blob_and_truncated_blob() {
+    let l = Layout::build(&[]);
+    let p = l.config_path();
+    fs::remove_file(l.path(&p)).unwrap();
+    l.verify(&[]).assert(
+        1,
+        &[&format!("{p}: the config referenced by"), "is missing"],
+    );
+
+    let l = Layout::build(&[]);
+    let p = l.layer_path();
+    let b = fs::read(l.path(&p)).unwrap();
+    fs::write(l.path(&p), &b[..b.len() - 10]).unwrap();
+    l.verify(&[]).assert(1, &[&p, "declares size"]);
+}
+
+#[test]
+fn wrong_diff_id_and_diff_id_count() {
+    let l = Layout::build(&[]);
+    let mut c = l.config();
+    c["rootfs"]["diff_ids"][0] = json!(sha(b"something else"));
+    l.set_config(&c);
+    l.verify(&[]).assert(
+        1,
+        &[
+            "rootfs.diff_ids[0]",
+            "but layer 0 (blobs/sha256/",
+            "decompresses to sha256:",
+        ],
+    );
+
+    let mut c = l.config();
+    c["rootfs"]["diff_ids"] = json!([sha(b"a"), sha(b"b")]);
+    l.set_config(&c);
+    l.verify(&[])
+        .assert(1, &["rootfs.diff_ids: 2 diff_ids for 1 layers"]);
+}
+
+#[test]
+fn foreign_and_docker_layer_media_types() {
+    for mt in [
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    ] {
+        let l = Layout::build(&[]);
+        let mut m = l.manifest();
+        m["layers"][0]["mediaType"] = json!(mt);
+        l.set_manifest(&m);
+        l.verify(&[]).assert(
+            1,
+            &[
+                "layers[0].mediaType",
+                mt,
+                "is not a layer type the oci-import builder accepts",
+            ],
+        );
+    }
+    let l = Layout::build(&[]);
+    let mut m = l.manifest();
+    m["layers"][0]["urls"] = json!(["https://example.invalid/layer"]);
+    l.set_manifest(&m);
+    l.verify(&[])
+        .assert(1, &["layers[0].urls: external blob locations"]);
+}
+
+#[test]
+fn wrong_config_and_manifest_media_types() {
+    let l = Layout::build(&[]);
+    let mut m = l.manifest();
+    m["config"]["mediaType"] = json!("application/vnd.docker.container.image.v1+json");
+    l.set_manifest(&m);
+    l.verify(&[])
+        .assert(1, &["config.mediaType", "an image config is"]);
+
+    let l = Layout::build(&[]);
+    let mut i = l.index();
+    i["manifests"][0]["mediaType"] = json!("application/vnd.oci.image.index.v1+json");
+    l.set_index(&i);
+    l.verify(&[])
+        .assert(1, &["manifests[0].mediaType", "(a nested index)"]);
+}
+
+#[test]
+fn unknown_fields_in_manifest_and_config() {
+    let l = Layout::build(&[]);
+    let mut c = l.config();
+    c["config"]["Healthcheck"] = json!({});
+    l.set_config(&c);
+    l.verify(&[]).assert(1, &["unknown field `Healthcheck`"]);
+
+    let l = Layout::build(&[]);
+    let mut m = l.manifest();
+    m["layers"][0]["extra"] = json!(true);
+    l.set_manifest(&m);
+    l.verify(&[])
+        .assert(1, &[": layers[0]: unknown field `extra`"]);
+}
+
+// ---------------------------------------------------------------- layer streams
+
+#[test]
+fn truncated_and_corrupt_streams() {
+    for (compression, want) in [
+        ("gzip", "cannot be decompressed or read after"),
+        ("zstd", "cannot be decompressed or read after"),
+        ("none", "truncated: the stream ends inside"),
+    ] {
+        let l = Layout::build(&["--compression", compression]);
+        let p = l.layer_path();
+        let b = fs::read(l.path(&p)).unwrap();
+        let mt = l.manifest()["layers"][0]["mediaType"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let cut = b[..b.len() / 2].to_vec();
+        let (d, n) = l.write_blob(&cut);
+        fs::remove_file(l.path(&p)).unwrap();
+        let mut m = l.manifest();
+        m["layers"][0] = json!({"mediaType": mt, "digest": d, "size": n});
+        l.set_manifest(&m);
+        l.verify(&[]).assert(1, &[want]);
+    }
+}
+
+#[test]
+fn media_type_that_lies_about_compression() {
+    let l = Layout::build(&["--compression", "zstd"]);
+    let mut m = l.manifest();
+    m["layers"][0]["mediaType"] = json!("application/vnd.oci.image.layer.v1.tar+gzip");
+    l.set_manifest(&m);
+    l.verify(&[]).assert(1, &["the bytes are zstd but the media type application/vnd.oci.image.layer.v1.tar+gzip says gzip"]);
+}
+
+#[test]
+fn unsafe_tar_entries() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "absolute",
+            Tar::default().file("/etc/passwd", b"x").end(),
+            "the entry name is absolute",
+        ),
+        (
+            "dotdot",
+            Tar::default().file("a/../../etc/x", b"x").end(),
+            "the entry name contains a '..' component",
+        ),
+        (
+            "duplicate",
+            Tar::default()
+                .file("a", b"1")
+                .file("b", b"2")
+                .file("./a", b"3")
+                .end(),
+            "the same path appears again",
+        ),
+        (
+            "hardlink to later",
+            Tar::default()
+                .raw(tar_header(b"a", b'1', 0, b"b", 0, CREATED_UNIX))
+                .file("b", b"x")
+                .end(),
+            "hard link to \"b\", which is not an earlier entry",
+        ),
+        (
+            "hardlink outside",
+            Tar::default()
+                .raw(tar_header(b"a", b'1', 0, b"../etc/shadow", 0, CREATED_UNIX))
+                .end(),
+            "hard link target \"../etc/shadow\" contains a '..' component",
+        ),
+        (
+            "directory with data",
+            Tar::default()
+                .raw(tar_header(b"d/", b'5', 512, b"", 0, CREATED_UNIX))
+                .raw(vec![0x41; 512])
+                .end(),
+            "readers disagree on whether data follows",
+        ),
+        (
+            "sparse",
+            Tar::default()
+                .raw(tar_header(b"s", b'S', 0, b"", 0, CREATED_UNIX))
+                .end(),
+            "entry type 'S' is not one of the types an OCI layer may contain",
+        ),
+        (
+            "hidden data after the end marker",
+            {
+                let mut t = Tar::default().file("a", b"x").end();
+                t.extend(Tar::default().file("hidden", b"evil").end());
+                t
+            },
+            "data after the end-of-archive marker",
+        ),
+        (
+            "not a tar",
+            vec![0x42; 4096],
+            "tar header checksum mismatch",
+        ),
+    ];
+    for (name, tar, want) in cases {
+        let l = Layout::build(&[]);
+        l.set_tar_layer(&tar);
+        let out = l.verify(&[]);
+        assert_eq!(out.code, 1, "{name}: {}", out.stdout);
+        assert!(
+            out.stdout.contains(want),
+            "{name}: {want:?} not in\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn reproducibility_smells_are_warnings() {
+    let mut owned = tar_header(b"b", b'0', 0, b"", 1000, CREATED_UNIX);
+    // A user name.
+    owned[265..270].copy_from_slice(b"alice");
+    let sum_fix = |h: &mut Vec<u8>| {
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    };
+    sum_fix(&mut owned);
+    let tar = Tar::default()
+        .file("c", b"")
+        .raw(owned)
+        .raw(tar_header(b"d", b'0', 0, b"", 0, CREATED_UNIX + 3600))
+        .end();
+    let l = Layout::build(&[]);
+    l.set_tar_layer(&tar);
+    l.verify(&[]).assert(
+        0,
+        &[
+            "warning: ",
+            "tar entry \"b\": owned by 1000:0",
+            "tar entry \"b\": user/group names \"alice\":\"\"",
+            "tar entry \"b\": comes after \"c\"",
+            "tar entry \"d\": mtime 1737505952 is after the image's created (1737502352)",
+            "valid (linux/amd64, 4 warnings)",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- platform
+
+#[test]
+fn platform_mismatches() {
+    let l = Layout::build(&[]);
+    let mut c = l.config();
+    c["architecture"] = json!("arm64");
+    c["variant"] = json!("v8");
+    l.set_config(&c);
+    l.verify(&[]).assert(
+        1,
+        &[
+            "index.json: manifests[0].platform.architecture: \"amd64\" here, but the config",
+            "says \"arm64\"",
+            "manifests[0].platform.variant: (absent) here",
+        ],
+    );
+    l.verify(&["--arch", "amd64"]).assert(
+        1,
+        &["the image is linux/arm64/v8, but --arch amd64 means linux/amd64"],
+    );
+
+    let l = Layout::build(&[]);
+    l.verify(&["--arch", "arm64v8"]).assert(
+        1,
+        &[
+            "architecture: the image is linux/amd64, but --arch arm64v8 means linux/arm64/v8",
+            "index.json: manifests[0].platform: linux/amd64, but --arch arm64v8 means linux/arm64/v8",
+        ],
+    );
+}
+
+#[test]
+fn arch_is_taken_from_the_layout_path() {
+    let l = Layout::build_in("hello-world/arm64v8", &[]);
+    l.verify(&[]).assert(
+        1,
+        &["the image is linux/amd64, but the path component \"arm64v8\" means linux/arm64/v8"],
+    );
+    // --arch wins over the path.
+    l.verify(&["--arch", "amd64"]).assert(0, &["valid"]);
+    let l = Layout::build_in("hello-world/amd64", &[]);
+    l.verify(&[]).assert(
+        0,
+        &["checked against linux/amd64 from the path component \"amd64\""],
+    );
+}
+
+// ---------------------------------------------------------------- filesystem safety
+
+/// Replaces the layer blob with `make(path)`, keeping everything else as built.
+fn replace_layer(l: &Layout, make: impl FnOnce(&Path)) -> String {
+    let p = l.layer_path();
+    fs::remove_file(l.path(&p)).unwrap();
+    make(&l.path(&p));
+    p
+}
+
+#[test]
+fn symlink_escapes_are_refused_even_to_the_right_bytes() {
+    // The link points at a copy of the real blob outside the layout: following it would
+    // pass, so only refusing to leave the layout gives the error.
+    let l = Layout::build(&[]);
+    let p = l.layer_path();
+    let outside = l.t.path().join("outside-copy");
+    fs::copy(l.path(&p), &outside).unwrap();
+    replace_layer(&l, |at| symlink("../../../../outside-copy", at).unwrap());
+    l.verify(&[]).assert(
+        1,
+        &[
+            &p,
+            "climbs out of the layout; verify never leaves the layout",
+        ],
+    );
+
+    let l = Layout::build(&[]);
+    let p = l.layer_path();
+    let outside = l.t.path().join("outside-copy");
+    fs::copy(l.path(&p), &outside).unwrap();
+    replace_layer(&l, |at| symlink(&outside, at).unwrap());
+    l.verify(&[]).assert(1, &[&p, "has the absolute target"]);
+
+    // blobs/ itself a symlink out of the layout.
+    let l = Layout::build(&[]);
+    let moved = l.t.path().join("blobs-elsewhere");
+    fs::rename(l.path("blobs"), &moved).unwrap();
+    symlink(&moved, l.path("blobs")).unwrap();
+    l.verify(&[])
+        .assert(1, &["symlink blobs has the absolute target"]);
+}
+
+#[test]
+fn symlink_loops_fail_fast() {
+    let l = Layout::build(&[]);
+    let p = replace_layer(&l, |at| {
+        let name = at.file_name().unwrap().to_str().unwrap().to_string();
+        symlink(format!("{name}.b"), at).unwrap();
+        symlink(&name, at.with_file_name(format!("{name}.b"))).unwrap();
+    });
+    l.verify(&[]).assert(1, &[&p, "symlink loop"]);
+
+    let l = Layout::build(&[]);
+    let p = replace_layer(&l, |at| symlink(".", at).unwrap());
+    l.verify(&[])
+        .assert(1, &[&p, "is a directory, not a regular file"]);
+}
+
+#[test]
+fn symlinks_inside_the_layout_are_followed_with_a_note() {
+    let l = Layout::build(&[]);
+    let p = l.layer_path();
+    fs::rename(l.path(&p), l.path("layer.bin")).unwrap();
+    symlink("../../layer.bin", l.path(&p)).unwrap();
+    l.verify(&[]).assert(
+        0,
+        &[
+            "the blob is a symlink (→ ../../layer.bin)",
+            "crane",
+            "valid",
+        ],
+    );
+}
+
+#[test]
+fn fifo_device_and_directory_blobs_never_block() {
+    let l = Layout::build(&[]);
+    let p = replace_layer(&l, |at| {
+        let st = Command::new("mkfifo").arg(at).status().unwrap();
+        assert!(st.success());
+    });
+    l.verify(&[])
+        .assert(1, &[&p, "is a FIFO, not a regular file"]);
+
+    let l = Layout::build(&[]);
+    let p = replace_layer(&l, |at| fs::create_dir(at).unwrap());
+    l.verify(&[])
+        .assert(1, &[&p, "is a directory, not a regular file"]);
+
+    // A FIFO as index.json, and a FIFO reached through a symlink.
+    let l = Layout::build(&[]);
+    fs::remove_file(l.path("index.json")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(l.path("index.json"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    l.verify(&[]).assert(1, &["index.json: is a FIFO"]);
+
+    // A character device (needs root to create; CI runs as root).
+    let l = Layout::build(&[]);
+    let p = l.layer_path();
+    fs::remove_file(l.path(&p)).unwrap();
+    let made = Command::new("mknod")
+        .arg(l.path(&p))
+        .args(["c", "1", "3"])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    if made {
+        l.verify(&[])
+            .assert(1, &[&p, "is a character device, not a regular file"]);
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("mknod failed under CI=true (CI runs as root)");
+    } else {
+        eprintln!("SKIPPED: the device case (mknod needs root)");
+    }
+}
+
+#[test]
+fn unreferenced_blob_files_are_reported() {
+    let l = Layout::build(&[]);
+    fs::write(l.path("blobs/sha256/stray"), b"x").unwrap();
+    fs::create_dir(l.path("blobs/sha512")).unwrap();
+    symlink("../../index.json", l.path("blobs/sha512/link")).unwrap();
+    l.verify(&[]).assert(
+        0,
+        &[
+            "warning: blobs/sha256/stray: unreferenced file",
+            "warning: blobs/sha512/link: unreferenced symlink to \"../../index.json\"",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- builds verify their output
+
+#[test]
+fn a_staged_layout_that_fails_verification_is_an_error() {
+    use ocipack::image::{ImageSpec, Input, stage_image, verify_staged};
+    let t = tempfile::tempdir().unwrap();
+    let spec = ImageSpec {
+        inputs: vec![Input::Bytes {
+            dest: "/hello".into(),
+            bytes: b"hello".to_vec(),
+            mode: 0o755,
+        }],
+        tree: ocipack::tree::TreeOptions {
+            created: CREATED.parse().unwrap(),
+            mtime: ocipack::tree::MtimeMode::Clamp,
+            preserve_owners: false,
+            xattrs: false,
+            devices: false,
+        },
+        platform: "linux/amd64".parse().unwrap(),
+        config: Default::default(),
+        created_by: None,
+        encode: ocipack::layer::EncodeOptions {
+            compression: ocipack::media::Compression::Gzip,
+            level: None,
+            jobs: 1,
+        },
+        ref_name: None,
+        annotations: Default::default(),
+        names: ocipack::layout::NameStyle::None,
+        descriptor_file: None,
+    };
+    let out = t.path().join("oci");
+    let (staging, built) = stage_image(&spec, &out, None).unwrap();
+    verify_staged(&staging, &spec).unwrap();
+    let blob = staging.path().join(built.layer.digest.blob_path());
+    let mut b = fs::read(&blob).unwrap();
+    b[20] ^= 1;
+    fs::write(&blob, b).unwrap();
+    let e = verify_staged(&staging, &spec).unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    assert!(e.to_string().contains("fails verification"), "{e}");
+    assert!(e.to_string().contains("tampered or corrupt"), "{e}");
+}
+
+// ---------------------------------------------------------------- fuzz seeds and regressions
+
+/// The fuzz targets' invariants over every committed seed and regression input
+/// (fuzz/seeds/*; fuzz/Cargo.toml says how to run the fuzzer to find more).
+#[test]
+fn fuzz_seeds_and_regressions_hold_the_invariants() {
+    use ocipack::verify::docs::{Document, check_document};
+    let seeds = repo().join("fuzz/seeds");
+    type Check = fn(&[u8]);
+    let targets: [(&str, Check); 2] = [("json", invariants::json), ("layer", invariants::layer)];
+    for (target, check) in targets {
+        let mut n = 0;
+        for e in fs::read_dir(seeds.join(target)).unwrap() {
+            let bytes = fs::read(e.unwrap().path()).unwrap();
+            check(&bytes);
+            n += 1;
+        }
+        assert!(n >= 3, "{target}: only {n} seeds");
+    }
+    // The seeds themselves are valid documents and layers, so the round trips and the
+    // entry invariants above really ran on accepted input.
+    for (kind, file) in [
+        (Document::OciLayout, "oci-layout.json"),
+        (Document::Index, "index.json"),
+        (Document::Descriptor, "descriptor.json"),
+        (Document::Manifest, "manifest.json"),
+        (Document::Config, "config.json"),
+    ] {
+        let bytes = fs::read(seeds.join("json").join(file)).unwrap();
+        assert_eq!(check_document(kind, &bytes), [], "{file}");
+    }
+    for c in ["none", "gzip", "zstd"] {
+        let bytes = fs::read(seeds.join("layer").join(format!("layer-{c}"))).unwrap();
+        let scans = ocipack::verify::scan_layer_bytes(&bytes);
+        assert!(scans.iter().any(|s| s.is_ok() && s.count == 5), "layer-{c}");
+    }
+}
