@@ -24,7 +24,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use rustix::fs::OFlags;
@@ -33,6 +32,7 @@ use crate::compress::LayerEncoder;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::media::Compression;
+use crate::progress::Progress;
 use crate::spec::Descriptor;
 use crate::tree::Layer;
 
@@ -260,13 +260,17 @@ fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
 }
 
 /// Streams `layer` as a tar, encodes it and stores it as a blob in `blob_dir`
-/// (`blobs/sha256` of a layout). `progress`, if given, counts uncompressed bytes.
+/// (`blobs/sha256` of a layout). `progress`, if given, gets the estimated total and
+/// counts the uncompressed bytes as they pass.
 pub fn write_layer(
     layer: &Layer,
     opts: EncodeOptions,
     blob_dir: &Path,
-    progress: Option<&AtomicU64>,
+    progress: Option<&Progress>,
 ) -> Result<LayerInfo> {
+    if let Some(p) = progress {
+        p.set_total(layer.content_bytes());
+    }
     let tmp = blob_dir.join(".layer.partial");
     let (file, direct) = create_blob_file(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
     let io_err = |e: io::Error| Error::io("writing layer blob", &tmp, e);
@@ -309,7 +313,7 @@ pub fn write_layer(
             for buf in &tar_rx {
                 diff.update(buf.data());
                 if let Some(p) = progress {
-                    p.fetch_add(buf.len as u64, Ordering::Relaxed);
+                    p.add(buf.len as u64);
                 }
                 match &mut encoder {
                     Some(e) => {
@@ -439,7 +443,7 @@ mod tests {
             let tar = l.write_tar(Vec::new()).unwrap();
             for c in Compression::ALL {
                 let dir = tempfile::tempdir().unwrap();
-                let progress = AtomicU64::new(0);
+                let progress = Progress::new();
                 let opts = EncodeOptions {
                     compression: c,
                     level: None,
@@ -457,7 +461,8 @@ mod tests {
                 assert!(back == tar, "{c}: the blob does not decode to the tar");
                 assert_eq!(info.diff_id, Digest::sha256_of(&tar));
                 assert_eq!(info.uncompressed_size, tar.len() as u64);
-                assert_eq!(progress.load(Ordering::Relaxed), tar.len() as u64);
+                assert_eq!(progress.done(), tar.len() as u64);
+                assert_eq!(progress.total(), l.content_bytes());
                 let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
                 assert_eq!(names.len(), 1, "{c}: a temporary file was left");
             }
