@@ -13,7 +13,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the generator's output changes, so that cached trees are rebuilt.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// splitmix64: tiny, fast and fully specified.
 struct Rng(u64);
@@ -36,10 +36,11 @@ impl Rng {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// Log-uniform integer in [lo, hi).
-    fn log_uniform(&mut self, lo: u64, hi: u64) -> u64 {
-        let (a, b) = ((lo as f64).ln(), (hi as f64).ln());
-        (a + (b - a) * self.unit()).exp() as u64
+    /// A size spread evenly over the powers of two from 2^lo to 2^hi (inclusive), uniform
+    /// within each (integers only: no libm whose last bits could differ between machines).
+    fn log_uniform(&mut self, lo: u32, hi: u32) -> u64 {
+        let e = lo + self.below(u64::from(hi - lo + 1)) as u32;
+        (1u64 << e) + self.below(1u64 << e)
     }
 
     /// An index in [0, n) skewed towards 0 (roughly Zipf-like), as word use is.
@@ -167,9 +168,9 @@ fn generate(dir: &Path, total: u64) -> std::io::Result<(u64, u64)> {
         };
         // Mostly small and medium files, a few large ones.
         let size = if g.rng.below(100) == 0 {
-            g.rng.log_uniform(4 << 20, 32 << 20)
+            g.rng.log_uniform(22, 24) // 4 to 32 MiB
         } else {
-            g.rng.log_uniform(16, 2 << 20)
+            g.rng.log_uniform(4, 20) // 16 bytes to 2 MiB
         }
         .min(total - bytes) as usize;
         let path = dir.join(format!("{sub}/f{files:05}.{ext}"));

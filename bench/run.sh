@@ -2,10 +2,10 @@
 # bench/run.sh [TREE] - times `ocipack image` against the shell pipelines a maintainer would
 # otherwise use, on the same tree in the same run, and prints a Markdown table.
 #
-#   TREE      directory to pack (default: a generated ~1 GiB tree, cached in target/bench-tree)
+#   TREE      directory to pack (default: a generated tree, cached in target/bench-tree-1024m)
 #   RUNS=n    time every command n times and report the median (default 1)
 #   JOBS=n    threads for ocipack, pigz and zstd (default: nproc)
-#   SIZE_MIB  size of the generated tree (default 1024)
+#   SIZE_MIB  size in MiB of the generated tree (default 1024: ~3300 files)
 #
 # Needs GNU tar, gzip, pigz, zstd, coreutils, awk, jq and GNU time (/usr/bin/time, Debian `time`).
 # The page cache is warmed with one untimed read of the tree before anything is timed.
@@ -26,23 +26,26 @@ ocipack="$root/target/release/ocipack"
 if [ $# -ge 1 ]; then
 	tree=$(cd "$1" && pwd)
 else
-	tree="$root/target/bench-tree"
+	tree="$root/target/bench-tree-${SIZE_MIB:-1024}m"
 	"$root/target/release/examples/bench-tree" "$tree" "${SIZE_MIB:-1024}"
 fi
 rm -rf "$work"
 mkdir -p "$work/hello"
 
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 echo "bench: warming the page cache with one read of $tree" >&2
 tar -C "$tree" -cf - . | cat >/dev/null
 
 tar_cmd="tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@$epoch --clamp-mtime -C '$tree' -c ."
 
-# measure NAME COMMAND: runs COMMAND (bash) $runs times; records the median wall time and
-# its CPU time and peak RSS (of the largest single process) in $work/NAME.time.
+# measure NAME COMMAND [SETUP]: runs COMMAND (bash) $runs times, each after an untimed
+# SETUP; records the median wall time with its CPU time and peak RSS (of the largest
+# single process) in $work/NAME.time.
 measure() {
-	local name=$1 cmd=$2 i
+	local name=$1 cmd=$2 setup=${3:-true} i
 	echo "bench: $name" >&2
 	for ((i = 0; i < runs; i++)); do
+		bash -c "$setup"
 		/usr/bin/time -f '%e %U %S %M' -o "$work/$name.t$i" bash -c "set -eo pipefail; $cmd"
 	done
 	cat "$work/$name".t* | sort -n | sed -n "$(((runs + 1) / 2))p" >"$work/$name.time"
@@ -57,8 +60,10 @@ measure tar-zstd "$tar_cmd | tee >($sha) | zstd -q -3 -T$jobs | tee >(wc -c >'$w
 bash -c "$tar_cmd" | wc -c >"$work/tar-sha256.size"
 
 for c in none gzip zstd; do
+	# Each run writes a new layout rather than replacing (deleting) the previous one.
 	measure "ocipack-$c" "'$ocipack' image --rootfs '$tree' --arch amd64 --created @$epoch \
-		--compression $c -j $jobs -o '$work/layout-$c' --json >'$work/ocipack-$c.json'"
+		--compression $c -j $jobs -o '$work/layout-$c' --json >'$work/ocipack-$c.json'" \
+		"rm -rf '$work/layout-$c'"
 	jq -r .layer.size "$work/ocipack-$c.json" >"$work/ocipack-$c.size"
 done
 input=$(jq -r .layer.uncompressedSize "$work/ocipack-none.json")
@@ -67,7 +72,8 @@ input=$(jq -r .layer.uncompressedSize "$work/ocipack-none.json")
 hello="$root/examples/hello-world"
 arches=$(sed -n 's/^ARCHES := //p' "$hello/Makefile")
 measure hello-world "for a in $arches; do '$ocipack' image --file '$hello/'\$a/hello:/hello:0755 \
-	--arch \$a --cmd /hello --created @$epoch -o '$work/hello/'\$a >/dev/null; done"
+	--arch \$a --cmd /hello --created @$epoch -o '$work/hello/'\$a >/dev/null; done" \
+	"rm -rf '$work/hello/'*"
 
 field() { cut -d' ' -f"$2" "$work/$1.time"; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
@@ -87,7 +93,8 @@ row() { # NAME LABEL [REFERENCE...]: one table row; ocipack's speed-up over each
 
 echo
 echo "Tree: $tree, tar stream $input bytes; $jobs threads for ocipack, pigz and zstd;"
-echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); median of $runs run(s)."
+echo "$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); median of $runs run(s);" \
+	"load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end (other work skews times, not CPU)."
 echo
 echo "| command | time (s) | MB/s | output bytes | output/input | CPU (s) | peak RSS (MiB) | ocipack speed-up |"
 echo "|---|---|---|---|---|---|---|---|"
