@@ -179,7 +179,7 @@ impl<W: Write> GzipEncoder<W> {
         let mut job = Job {
             seq: self.seq,
             buf: std::mem::replace(&mut self.cur, next),
-            dict_len: std::mem::replace(&mut self.dict_len, 0),
+            dict_len: self.dict_len,
             last,
             out,
         };
