@@ -13,6 +13,14 @@ use crate::media::Compression;
 
 /// Size of the fixed chunks handed to the zstd encoder.
 const ZSTD_CHUNK: usize = 1024 * 1024;
+/// Most zstd workers used, whatever `jobs` says: each costs about 15 MiB (at level 3, an
+/// 8 MiB job, its output and a context), and peak memory must stay under 256 MiB.
+/// 8 workers compress about as fast as one thread computes the diff_id's SHA-256, which
+/// bounds the pipeline anyway. The output does not depend on the number of workers.
+pub const ZSTD_MAX_WORKERS: usize = 8;
+/// Most gzip workers used: each costs about 4 MiB of peak memory (blocks in flight,
+/// deflate state, allocator overhead), and 32 of them already outrun the SHA-256.
+pub const GZIP_MAX_WORKERS: usize = 32;
 
 /// A compressor for one layer, writing into `W`.
 pub enum LayerEncoder<W: Write> {
@@ -25,7 +33,8 @@ pub enum LayerEncoder<W: Write> {
 }
 
 impl<W: Write> LayerEncoder<W> {
-    /// An encoder for `compression` at `level` (the default when `None`), using `jobs` threads.
+    /// An encoder for `compression` at `level` (the default when `None`), using `jobs`
+    /// threads (at most [`GZIP_MAX_WORKERS`] or [`ZSTD_MAX_WORKERS`]).
     pub fn new(
         out: W,
         compression: Compression,
@@ -36,10 +45,14 @@ impl<W: Write> LayerEncoder<W> {
         let level = level.or(compression.default_level()).unwrap_or(0);
         Ok(match compression {
             Compression::None => LayerEncoder::None(out),
-            Compression::Gzip => LayerEncoder::Gzip(GzipEncoder::new(out, level as u32, jobs)),
+            Compression::Gzip => LayerEncoder::Gzip(GzipEncoder::new(
+                out,
+                level as u32,
+                jobs.min(GZIP_MAX_WORKERS),
+            )),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(out, level)?;
-                e.multithread(jobs as u32)?;
+                e.multithread(jobs.min(ZSTD_MAX_WORKERS) as u32)?;
                 e.include_checksum(true)?;
                 LayerEncoder::Zstd(Box::new(e), Vec::with_capacity(ZSTD_CHUNK))
             }

@@ -30,8 +30,16 @@ pub const DICT_SIZE: usize = 32 * 1024;
 
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 
-/// Compresses one block: a pure function of its arguments.
-fn deflate_block(dict: &[u8], block: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
+/// Compresses `block` into `out` (emptied first): a pure function of the other arguments.
+/// (The room `out` already has does not matter: the stream never depends on how much
+/// output space deflate is given, only on the input and the flushes.)
+fn deflate_block(
+    dict: &[u8],
+    block: &[u8],
+    level: u32,
+    last: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
     let mut c = Compress::new(Level::new(level), false);
     if !dict.is_empty() {
         c.set_dictionary(dict)
@@ -42,28 +50,39 @@ fn deflate_block(dict: &[u8], block: &[u8], level: u32, last: bool) -> io::Resul
     } else {
         FlushCompress::Sync
     };
+    out.clear();
     // Room for the worst case (stored blocks) so that one call normally does it all.
-    let mut out = Vec::with_capacity(block.len() + block.len() / 8 + 1024);
+    out.reserve(block.len() + block.len() / 8 + 1024);
     loop {
         let consumed = c.total_in() as usize;
         let status = c
-            .compress_vec(&block[consumed..], &mut out, flush)
+            .compress_vec(&block[consumed..], out, flush)
             .map_err(|e| io::Error::other(format!("deflate: {e}")))?;
         let done_input = c.total_in() as usize == block.len();
         let room_left = out.len() < out.capacity();
         match status {
-            Status::StreamEnd => return Ok(out),
-            _ if !last && done_input && room_left => return Ok(out),
+            Status::StreamEnd => return Ok(()),
+            _ if !last && done_input && room_left => return Ok(()),
             _ => out.reserve(64 * 1024),
         }
     }
 }
 
+/// One block to compress: `buf` holds the dictionary (`dict_len` bytes) then the block.
+/// The buffers travel to a worker and back, and are reused for later blocks.
 struct Job {
     seq: u64,
-    dict: Vec<u8>,
-    block: Vec<u8>,
+    buf: Vec<u8>,
+    dict_len: usize,
     last: bool,
+    out: Vec<u8>,
+}
+
+impl Job {
+    fn run(&mut self, level: u32) -> io::Result<()> {
+        let (dict, block) = self.buf.split_at(self.dict_len);
+        deflate_block(dict, block, level, self.last, &mut self.out)
+    }
 }
 
 /// A `Write` that gzips everything written to it into `W`, in ocipack's block format.
@@ -72,19 +91,22 @@ pub struct GzipEncoder<W: Write> {
     level: u32,
     crc: crc32fast::Hasher,
     len: u64,
-    block: Vec<u8>,
-    dict: Vec<u8>,
+    /// The block being filled, after its dictionary.
+    cur: Vec<u8>,
+    dict_len: usize,
     seq: u64,
     next_out: u64,
+    /// Buffers given back by finished jobs: (input, output) pairs.
+    spare: Vec<(Vec<u8>, Vec<u8>)>,
     pool: Option<Pool>,
     header_written: bool,
 }
 
 struct Pool {
     jobs: Option<mpsc::SyncSender<Job>>,
-    results: mpsc::Receiver<(u64, io::Result<Vec<u8>>)>,
+    results: mpsc::Receiver<(Job, io::Result<()>)>,
     workers: Vec<thread::JoinHandle<()>>,
-    pending: BTreeMap<u64, Vec<u8>>,
+    pending: BTreeMap<u64, Job>,
     in_flight: usize,
     max_in_flight: usize,
 }
@@ -106,9 +128,9 @@ impl<W: Write> GzipEncoder<W> {
                                 Ok(guard) => guard.recv(),
                                 Err(_) => return,
                             };
-                            let Ok(job) = job else { return };
-                            let r = deflate_block(&job.dict, &job.block, level, job.last);
-                            if tx.send((job.seq, r)).is_err() {
+                            let Ok(mut job) = job else { return };
+                            let r = job.run(level);
+                            if tx.send((job, r)).is_err() {
                                 return;
                             }
                         }
@@ -129,10 +151,11 @@ impl<W: Write> GzipEncoder<W> {
             level,
             crc: crc32fast::Hasher::new(),
             len: 0,
-            block: Vec::with_capacity(BLOCK_SIZE),
-            dict: Vec::new(),
+            cur: Vec::with_capacity(DICT_SIZE + BLOCK_SIZE),
+            dict_len: 0,
             seq: 0,
             next_out: 0,
+            spare: Vec::new(),
             pool,
             header_written: false,
         }
@@ -143,48 +166,65 @@ impl<W: Write> GzipEncoder<W> {
             self.out.write_all(&HEADER)?;
             self.header_written = true;
         }
-        let block = std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK_SIZE));
-        let next_dict = block[block.len().saturating_sub(DICT_SIZE)..].to_vec();
-        let dict = std::mem::replace(&mut self.dict, next_dict);
-        let seq = self.seq;
+        let (mut next, out) = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| (Vec::with_capacity(DICT_SIZE + BLOCK_SIZE), Vec::new()));
+        // The next block's dictionary: the last 32 KiB of this one (every block but the
+        // last is full, so the dictionary never reaches further back).
+        next.clear();
+        next.extend_from_slice(
+            &self.cur[self.cur.len().saturating_sub(DICT_SIZE).max(self.dict_len)..],
+        );
+        let mut job = Job {
+            seq: self.seq,
+            buf: std::mem::replace(&mut self.cur, next),
+            dict_len: self.dict_len,
+            last,
+            out,
+        };
+        self.dict_len = self.cur.len();
         self.seq += 1;
         match &mut self.pool {
             None => {
-                let bytes = deflate_block(&dict, &block, self.level, last)?;
-                self.out.write_all(&bytes)?;
+                job.run(self.level)?;
+                self.out.write_all(&job.out)?;
                 self.next_out += 1;
+                self.spare.push((job.buf, job.out));
             }
             Some(pool) => {
                 while pool.in_flight >= pool.max_in_flight {
-                    Self::collect_one(pool, &mut self.out, &mut self.next_out)?;
+                    Self::collect_one(pool, &mut self.out, &mut self.next_out, &mut self.spare)?;
                 }
                 let tx = pool
                     .jobs
                     .as_ref()
                     .ok_or_else(|| io::Error::other("gzip pool closed"))?;
-                tx.send(Job {
-                    seq,
-                    dict,
-                    block,
-                    last,
-                })
-                .map_err(|_| io::Error::other("gzip worker stopped"))?;
+                tx.send(job)
+                    .map_err(|_| io::Error::other("gzip worker stopped"))?;
                 pool.in_flight += 1;
             }
         }
         Ok(())
     }
 
-    fn collect_one(pool: &mut Pool, out: &mut W, next_out: &mut u64) -> io::Result<()> {
-        let (seq, res) = pool
+    fn collect_one(
+        pool: &mut Pool,
+        out: &mut W,
+        next_out: &mut u64,
+        spare: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> io::Result<()> {
+        let (job, res) = pool
             .results
             .recv()
             .map_err(|_| io::Error::other("gzip worker stopped"))?;
-        pool.pending.insert(seq, res?);
-        while let Some(bytes) = pool.pending.remove(next_out) {
-            out.write_all(&bytes)?;
+        res?;
+        pool.pending.insert(job.seq, job);
+        while let Some(job) = pool.pending.remove(next_out) {
+            out.write_all(&job.out)?;
             *next_out += 1;
             pool.in_flight -= 1;
+            spare.push((job.buf, job.out));
         }
         Ok(())
     }
@@ -194,7 +234,12 @@ impl<W: Write> GzipEncoder<W> {
         self.submit(true)?;
         if let Some(mut pool) = self.pool.take() {
             while pool.in_flight > 0 {
-                Self::collect_one(&mut pool, &mut self.out, &mut self.next_out)?;
+                Self::collect_one(
+                    &mut pool,
+                    &mut self.out,
+                    &mut self.next_out,
+                    &mut self.spare,
+                )?;
             }
         }
         let crc = self.crc.clone().finalize();
@@ -206,11 +251,11 @@ impl<W: Write> GzipEncoder<W> {
 
 impl<W: Write> Write for GzipEncoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len().min(BLOCK_SIZE - self.block.len());
-        self.block.extend_from_slice(&buf[..n]);
+        let n = buf.len().min(BLOCK_SIZE - (self.cur.len() - self.dict_len));
+        self.cur.extend_from_slice(&buf[..n]);
         self.crc.update(&buf[..n]);
         self.len += n as u64;
-        if self.block.len() == BLOCK_SIZE {
+        if self.cur.len() - self.dict_len == BLOCK_SIZE {
             self.submit(false)?;
         }
         Ok(n)

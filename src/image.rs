@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 
 use crate::error::{Error, Result};
 use crate::layer::{self, EncodeOptions, LayerInfo};
 use crate::layout::{self, NameStyle, Staging};
 use crate::media;
 use crate::platform::Platform;
+use crate::progress::Progress;
 use crate::spec::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ContainerConfig, Descriptor, History,
     ImageConfig, Index, Manifest, RootFs,
@@ -117,7 +117,7 @@ pub struct BuiltImage {
 pub fn stage_image(
     spec: &ImageSpec,
     out: &Path,
-    progress: Option<&AtomicU64>,
+    progress: Option<&Progress>,
 ) -> Result<(Staging, BuiltImage)> {
     check_level(spec.encode)?;
     check_not_inside_inputs(spec, out)?;
@@ -218,7 +218,7 @@ pub fn stage_image(
 pub fn build_image(
     spec: &ImageSpec,
     out: &Path,
-    progress: Option<&AtomicU64>,
+    progress: Option<&Progress>,
 ) -> Result<BuiltImage> {
     let (staging, built) = stage_image(spec, out, progress)?;
     staging.commit(out)?;

@@ -1,29 +1,49 @@
 //! Encoding a layer: tar stream → diff_id hash → compressor → digest hash → blob file,
-//! in one pass over the inputs.
+//! in one pass over the inputs, pipelined across threads.
 //!
-//! The tar is produced on its own thread and handed over in fixed-size chunks; the calling
-//! thread hashes the uncompressed stream (the diff_id) and feeds the compressor, whose
-//! output is hashed (the digest) and written to a temporary file that is renamed to its
-//! digest. Nothing is buffered whole and nothing is decompressed to learn a diff_id.
-//! For an uncompressed layer the digest *is* the diff_id, so the stream is hashed once.
+//! Three stages run at once, linked by bounded channels:
+//! - the *tar thread* streams the layer's entries into fixed-size buffers;
+//! - the *calling thread* hashes the uncompressed stream (the diff_id) and feeds the
+//!   compressor, whose own workers compress in parallel;
+//! - the *writer thread* hashes the compressed stream (the digest) and writes it to a
+//!   temporary file, renamed to its digest once complete and fsynced.
+//!
+//! For an uncompressed layer the digest *is* the diff_id: the calling thread hashes each
+//! buffer once and hands that same buffer to the writer, so hashing and writing overlap.
+//! Buffers come from fixed pools and go back to them after use: nothing is buffered whole,
+//! memory stays constant whatever the layer size, and nothing is decompressed to learn a
+//! diff_id. Scheduling never changes the bytes: encoders see the same stream in the same
+//! fixed-size pieces whatever the timing.
+//!
+//! The blob is written with direct I/O (`O_DIRECT`) where the filesystem allows it: it is
+//! written once and not read back by this process, and copying it through the page cache
+//! was measured to cost more CPU than hashing it. Buffers and file offsets are aligned for
+//! that; whenever the kernel refuses a direct write, writing goes on through the page cache.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use rustix::fs::OFlags;
 
 use crate::compress::LayerEncoder;
-use crate::digest::{Digest, Hasher, HashingWriter};
+use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::media::Compression;
+use crate::progress::Progress;
 use crate::spec::Descriptor;
 use crate::tree::Layer;
 
-/// Bytes per chunk handed from the tar thread to the hashing/compressing thread.
+/// Bytes per buffer passed between the stages (a multiple of [`ALIGN`]).
 const CHUNK: usize = 1024 * 1024;
-/// Chunks allowed in flight between the two threads (bounds memory).
-const CHUNKS_IN_FLIGHT: usize = 8;
+/// Alignment of buffer addresses and file offsets, as direct I/O requires.
+const ALIGN: usize = 4096;
+/// Buffers carrying the uncompressed stream (memory: `INPUT_BUFFERS × CHUNK`).
+const INPUT_BUFFERS: usize = 8;
+/// Buffers carrying the compressed stream to the writer.
+const OUTPUT_BUFFERS: usize = 4;
 
 /// What writing a layer produced: the getters of a layer, nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,94 +82,267 @@ pub struct EncodeOptions {
     pub jobs: usize,
 }
 
-struct ChunkSender {
-    tx: mpsc::SyncSender<Vec<u8>>,
-    buf: Vec<u8>,
+/// A buffer of up to [`CHUNK`] bytes whose data starts at an [`ALIGN`]ed address.
+struct Buf {
+    mem: Box<[u8]>,
+    start: usize,
+    len: usize,
 }
 
-impl Write for ChunkSender {
+impl Buf {
+    fn new() -> Buf {
+        let mem = vec![0u8; CHUNK + ALIGN].into_boxed_slice();
+        // `align_offset` may in principle decline (usize::MAX): such a buffer is simply
+        // not aligned, and the writer falls back to the page cache when it meets it.
+        let start = match mem.as_ptr().align_offset(ALIGN) {
+            o if o < ALIGN => o,
+            _ => 0,
+        };
+        Buf { mem, start, len: 0 }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+
+    /// Appends what fits of `data`; returns how much that was.
+    fn push(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(CHUNK - self.len);
+        let at = self.start + self.len;
+        self.mem[at..at + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        n
+    }
+}
+
+/// A fixed set of `n` buffers: take one by receiving, give it back by sending.
+fn pool(n: usize) -> (SyncSender<Buf>, Receiver<Buf>) {
+    let (tx, rx) = mpsc::sync_channel(n);
+    for _ in 0..n {
+        // Cannot fail: the receiver is alive and the channel holds `n`.
+        let _ = tx.send(Buf::new());
+    }
+    (tx, rx)
+}
+
+fn stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "layer pipeline stopped")
+}
+
+/// A `Write` that fills buffers from a pool and sends each full one on; only the last
+/// buffer ([`BufSender::finish`]) may be partial, so every other one is exactly [`CHUNK`]
+/// bytes at a [`CHUNK`]-aligned stream offset.
+struct BufSender {
+    free: Receiver<Buf>,
+    next: SyncSender<Buf>,
+    cur: Option<Buf>,
+}
+
+impl BufSender {
+    fn new(free: Receiver<Buf>, next: SyncSender<Buf>) -> Self {
+        BufSender {
+            free,
+            next,
+            cur: None,
+        }
+    }
+
+    /// Sends the last, partial buffer.
+    fn finish(mut self) -> io::Result<()> {
+        match self.cur.take() {
+            Some(buf) if buf.len > 0 => self.next.send(buf).map_err(|_| stopped()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Write for BufSender {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.flush()?;
+        let buf = match &mut self.cur {
+            Some(b) => b,
+            None => {
+                let mut b = self.free.recv().map_err(|_| stopped())?;
+                b.len = 0;
+                self.cur.insert(b)
+            }
+        };
+        let n = buf.push(data);
+        if buf.len == CHUNK
+            && let Some(full) = self.cur.take()
+        {
+            self.next.send(full).map_err(|_| stopped())?;
         }
         Ok(n)
     }
 
+    /// Does nothing: a partial buffer is sent only by `finish`.
     fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-            self.tx
-                .send(full)
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "layer encoder stopped"))?;
-        }
         Ok(())
     }
 }
 
+/// Opens the blob file for writing, with direct I/O if the filesystem accepts it.
+fn create_blob_file(path: &Path) -> io::Result<(File, bool)> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    match opts
+        .clone()
+        .custom_flags(OFlags::DIRECT.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => Ok((f, true)),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+            Ok((opts.open(path)?, false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Turns direct I/O off for the rest of the file.
+fn stop_direct(file: &File, direct: &mut bool) -> io::Result<()> {
+    if *direct {
+        let flags = rustix::fs::fcntl_getfl(file)?;
+        rustix::fs::fcntl_setfl(file, flags - OFlags::DIRECT)?;
+        *direct = false;
+    }
+    Ok(())
+}
+
+/// Writes all of `data`, giving up direct I/O when the kernel refuses it or when what is
+/// left is no longer aligned (the last, partial buffer; a short write).
+fn write_all(mut file: &File, mut data: &[u8], direct: &mut bool) -> io::Result<()> {
+    let aligned =
+        |d: &[u8]| d.len().is_multiple_of(ALIGN) && (d.as_ptr() as usize).is_multiple_of(ALIGN);
+    while !data.is_empty() {
+        if !aligned(data) {
+            stop_direct(file, direct)?;
+        }
+        match file.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if *direct && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) =>
+            {
+                stop_direct(file, direct)?
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The writer thread: hashes (if asked) and writes every buffer, gives it back, and
+/// fsyncs the file at the end. Returns the digest (if hashed) and the size.
+fn write_blob(
+    file: File,
+    mut direct: bool,
+    bufs: Receiver<Buf>,
+    back: SyncSender<Buf>,
+    mut hasher: Option<Hasher>,
+) -> io::Result<(Option<Digest>, u64)> {
+    let mut size = 0u64;
+    for buf in bufs {
+        if let Some(h) = &mut hasher {
+            h.update(buf.data());
+        }
+        write_all(&file, buf.data(), &mut direct)?;
+        size += buf.len as u64;
+        // The pool's owner may already be gone at the end of the stream.
+        let _ = back.send(buf);
+    }
+    file.sync_all()?;
+    Ok((hasher.map(Hasher::finish), size))
+}
+
+fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
+    r.map_err(|_| Error::usage(format!("internal: the {what} thread panicked")))
+}
+
 /// Streams `layer` as a tar, encodes it and stores it as a blob in `blob_dir`
-/// (`blobs/sha256` of a layout). `progress`, if given, counts uncompressed bytes.
+/// (`blobs/sha256` of a layout). `progress`, if given, gets the estimated total and
+/// counts the uncompressed bytes as they pass.
 pub fn write_layer(
     layer: &Layer,
     opts: EncodeOptions,
     blob_dir: &Path,
-    progress: Option<&AtomicU64>,
+    progress: Option<&Progress>,
 ) -> Result<LayerInfo> {
+    if let Some(p) = progress {
+        p.set_total(layer.content_bytes());
+    }
     let tmp = blob_dir.join(".layer.partial");
-    let file = File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
+    let (file, direct) = create_blob_file(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
     let io_err = |e: io::Error| Error::io("writing layer blob", &tmp, e);
-    let sink = HashingWriter::new(BufWriter::with_capacity(1024 * 1024, file));
-    let mut encoder =
-        LayerEncoder::new(sink, opts.compression, opts.level, opts.jobs).map_err(io_err)?;
-    let mut diff = Hasher::sha256();
-    let hash_uncompressed = opts.compression != Compression::None;
+    let compressed = opts.compression != Compression::None;
 
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-    let produced = std::thread::scope(|s| -> Result<()> {
+    let (in_free_tx, in_free_rx) = pool(INPUT_BUFFERS);
+    let (out_free_tx, out_free_rx) = pool(if compressed { OUTPUT_BUFFERS } else { 0 });
+    let (tar_tx, tar_rx) = mpsc::sync_channel::<Buf>(INPUT_BUFFERS);
+    let (blob_tx, blob_rx) = mpsc::sync_channel::<Buf>(INPUT_BUFFERS);
+
+    let (diff, written, produced) = std::thread::scope(|s| {
         let producer = s.spawn(move || -> Result<()> {
-            let mut w = ChunkSender {
-                tx,
-                buf: Vec::with_capacity(CHUNK),
-            };
-            let w = layer.write_tar(&mut w)?;
-            w.flush()
+            let w = layer.write_tar(BufSender::new(in_free_rx, tar_tx))?;
+            w.finish()
                 .map_err(|e| Error::io("writing layer", "tar stream", e))
         });
-        let mut consume = || -> io::Result<()> {
-            for chunk in &rx {
-                if hash_uncompressed {
-                    diff.update(&chunk);
-                }
-                encoder.write_all(&chunk)?;
+        // Uncompressed buffers go to the writer and back to the tar thread's pool;
+        // compressed ones circulate between the encoder's output and the writer.
+        let back = if compressed {
+            out_free_tx
+        } else {
+            in_free_tx.clone()
+        };
+        let hasher = compressed.then(Hasher::sha256);
+        let writer = s.spawn(move || write_blob(file, direct, blob_rx, back, hasher));
+
+        let consume = || -> io::Result<Hasher> {
+            let mut diff = Hasher::sha256();
+            let mut encoder = if compressed {
+                let sink = BufSender::new(out_free_rx, blob_tx.clone());
+                Some(LayerEncoder::new(
+                    sink,
+                    opts.compression,
+                    opts.level,
+                    opts.jobs,
+                )?)
+            } else {
+                None
+            };
+            for buf in &tar_rx {
+                diff.update(buf.data());
                 if let Some(p) = progress {
-                    p.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    p.add(buf.len as u64);
+                }
+                match &mut encoder {
+                    Some(e) => {
+                        e.write_all(buf.data())?;
+                        let _ = in_free_tx.send(buf);
+                    }
+                    None => blob_tx.send(buf).map_err(|_| stopped())?,
                 }
             }
-            Ok(())
+            if let Some(e) = encoder {
+                e.finish()?.finish()?;
+            }
+            Ok(diff)
         };
-        let consumed = consume();
-        // Dropping the receiver unblocks a producer that is still sending.
-        drop(rx);
-        let produced = producer
-            .join()
-            .map_err(|_| Error::usage("internal: the tar thread panicked"))?;
-        produced?;
-        consumed.map_err(io_err)
+        let diff = consume();
+        // Closing our ends lets the other threads finish, or stop if we failed.
+        drop((tar_rx, blob_tx, in_free_tx));
+        let written = joined(writer.join(), "blob writer");
+        let produced = joined(producer.join(), "tar");
+        (diff, written, produced)
     });
-    produced?;
-
-    let sink = encoder.finish().map_err(io_err)?;
-    let (buf, digest, size) = sink.finish();
-    let file = buf.into_inner().map_err(|e| io_err(e.into_error()))?;
-    file.sync_all().map_err(io_err)?;
-    drop(file);
-    let (diff_id, uncompressed_size) = if hash_uncompressed {
-        let n = diff.len();
-        (diff.finish(), n)
-    } else {
-        (digest.clone(), size)
-    };
+    // Report the cause, not its echoes: a failed writer stops the calling thread, which
+    // stops the tar thread; a tar thread that fails on its own stops nobody else.
+    let (digest, size) = written?.map_err(io_err)?;
+    let diff = diff.map_err(io_err)?;
+    produced??;
+    let uncompressed_size = diff.len();
+    let diff_id = diff.finish();
+    let digest = digest.unwrap_or_else(|| diff_id.clone());
     let dest = blob_dir.join(digest.hex());
     fs::rename(&tmp, &dest).map_err(|e| Error::io("renaming", &dest, e))?;
     Ok(LayerInfo {
@@ -159,4 +352,121 @@ pub fn write_layer(
         diff_id,
         uncompressed_size,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::Timestamp;
+    use crate::tree::{MtimeMode, Tree, TreeOptions};
+    use std::io::Read;
+
+    fn data(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..n)
+            .map(|i| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                if (i / 5000) % 2 == 0 {
+                    b"layer text "[i % 11]
+                } else {
+                    (x >> 56) as u8
+                }
+            })
+            .collect()
+    }
+
+    /// Sends `bytes` through a `BufSender` in writes of `piece` bytes to the writer thread.
+    fn through_writer(bytes: &[u8], piece: usize) -> (Vec<u8>, Digest, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let (file, direct) = create_blob_file(&path).unwrap();
+        let (free_tx, free_rx) = pool(3);
+        let (tx, rx) = mpsc::sync_channel(3);
+        let writer = std::thread::spawn(move || {
+            write_blob(file, direct, rx, free_tx, Some(Hasher::sha256()))
+        });
+        let mut sender = BufSender::new(free_rx, tx);
+        for p in bytes.chunks(piece) {
+            sender.write_all(p).unwrap();
+            sender.flush().unwrap();
+        }
+        sender.finish().unwrap();
+        let (digest, size) = writer.join().unwrap().unwrap();
+        (fs::read(&path).unwrap(), digest.unwrap(), size)
+    }
+
+    #[test]
+    fn writer_stores_any_length_and_write_pattern_exactly() {
+        for n in [0, 1, ALIGN - 1, ALIGN, CHUNK, CHUNK + 1, 3 * CHUNK - 5] {
+            let bytes = data(n, n as u64);
+            for piece in [1000, 4096, CHUNK + 7] {
+                let (stored, digest, size) = through_writer(&bytes, piece);
+                assert!(stored == bytes, "n {n} piece {piece}");
+                assert_eq!(digest, Digest::sha256_of(&bytes));
+                assert_eq!(size, n as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn misaligned_data_falls_back_to_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let (file, mut direct) = create_blob_file(&path).unwrap();
+        let bytes = data(3 * ALIGN + 1, 7);
+        write_all(&file, &bytes[1..], &mut direct).unwrap();
+        assert!(!direct);
+        assert_eq!(fs::read(&path).unwrap(), &bytes[1..]);
+    }
+
+    fn layer(sizes: &[usize]) -> Layer {
+        let mut t = Tree::new(TreeOptions {
+            created: "@1700000000".parse::<Timestamp>().unwrap(),
+            mtime: MtimeMode::Clamp,
+            preserve_owners: false,
+            xattrs: false,
+            devices: false,
+        });
+        for (i, &n) in sizes.iter().enumerate() {
+            t.add_bytes(&format!("/d/f{i}"), data(n, i as u64), 0o644)
+                .unwrap();
+        }
+        t.finish().unwrap()
+    }
+
+    #[test]
+    fn blob_is_named_by_its_digest_and_decodes_to_the_diff_id() {
+        // Two headers, the content and the end marker: exactly one buffer.
+        let exact = layer(&[CHUNK - 2 * 512 - 1024]);
+        let bigger = layer(&[10, 3 * CHUNK + 100, 700_000, 0]);
+        for l in [&exact, &bigger] {
+            let tar = l.write_tar(Vec::new()).unwrap();
+            for c in Compression::ALL {
+                let dir = tempfile::tempdir().unwrap();
+                let progress = Progress::new();
+                let opts = EncodeOptions {
+                    compression: c,
+                    level: None,
+                    jobs: 2,
+                };
+                let info = write_layer(l, opts, dir.path(), Some(&progress)).unwrap();
+                let blob = fs::read(dir.path().join(info.digest.hex())).unwrap();
+                assert_eq!(Digest::sha256_of(&blob), info.digest, "{c}");
+                assert_eq!(blob.len() as u64, info.size);
+                let mut back = Vec::new();
+                crate::compress::decompressing_reader(&blob[..])
+                    .unwrap()
+                    .read_to_end(&mut back)
+                    .unwrap();
+                assert!(back == tar, "{c}: the blob does not decode to the tar");
+                assert_eq!(info.diff_id, Digest::sha256_of(&tar));
+                assert_eq!(info.uncompressed_size, tar.len() as u64);
+                assert_eq!(progress.done(), tar.len() as u64);
+                assert_eq!(progress.total(), l.content_bytes());
+                let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+                assert_eq!(names.len(), 1, "{c}: a temporary file was left");
+            }
+        }
+        assert_eq!(exact.write_tar(Vec::new()).unwrap().len(), CHUNK);
+    }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gzip;
 pub mod media;
 pub mod platform;
+pub mod progress;
 pub mod spec;
 pub mod tarball;
 pub mod timestamp;

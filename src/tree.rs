@@ -684,18 +684,18 @@ impl Layer {
                 Source::Nothing => tw.append(h, None),
                 Source::Bytes(b) => tw.append(h, Some(&mut &b[..])),
                 Source::Disk(p) => {
-                    let f = fs::OpenOptions::new()
+                    let mut f = fs::OpenOptions::new()
                         .read(true)
                         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                         .open(p)
                         .map_err(|e| Error::input_io("opening", p, e))?;
-                    tw.append(h, Some(&mut BufReader::with_capacity(256 * 1024, f)))
-                        .map_err(|e| match e.kind() {
-                            io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
-                                Error::input(p.display().to_string(), e.to_string())
-                            }
-                            _ => Error::input_io("reading", p, e),
-                        })?;
+                    // Unbuffered: the tar writer already reads in large pieces.
+                    tw.append(h, Some(&mut f)).map_err(|e| match e.kind() {
+                        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
+                            Error::input(p.display().to_string(), e.to_string())
+                        }
+                        _ => Error::input_io("reading", p, e),
+                    })?;
                     continue;
                 }
                 Source::Spool(off) => {

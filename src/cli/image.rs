@@ -11,6 +11,7 @@ use ocipack::layer::EncodeOptions;
 use ocipack::layout::NameStyle;
 use ocipack::media::Compression;
 use ocipack::platform::Platform;
+use ocipack::progress::{self, Progress};
 use ocipack::spec::{ContainerConfig, Empty};
 use ocipack::timestamp::Timestamp;
 use ocipack::tree::{MtimeMode, TreeOptions};
@@ -133,6 +134,9 @@ pub struct ImageArgs {
     /// Print the result as JSON.
     #[arg(long, help_heading = "Output")]
     json: bool,
+    /// No progress line (it is shown only when stdout and stderr are terminals).
+    #[arg(short = 'q', long, help_heading = "Output")]
+    quiet: bool,
 }
 
 /// Resolves `--created` / SOURCE_DATE_EPOCH, the only two sources.
@@ -288,7 +292,10 @@ fn build_spec(a: &ImageArgs) -> Result<ImageSpec> {
 
 pub fn run(a: ImageArgs) -> Result<u8> {
     let spec = build_spec(&a)?;
-    let built = image::build_image(&spec, &a.output, None)?;
+    let progress = Progress::new();
+    let built = progress::report_while(progress::wanted_here(a.quiet), &progress, || {
+        image::build_image(&spec, &a.output, Some(&progress))
+    })?;
     for w in &built.warnings {
         eprintln!("ocipack: warning: {w}");
     }
