@@ -364,11 +364,13 @@ pub struct OutputCheck {
     pub explanation: Vec<String>,
 }
 
-/// Hook for an explanation of differing layouts (which config field, which layer entry).
-/// The single place where a layout diff (`verify::diff_layouts`, issue 4) plugs in: its
-/// lines are printed after the list of differing files. Until then: nothing to add.
-fn explain_layout_difference(_fresh: &Path, _on_disk: &Path) -> Vec<String> {
-    Vec::new()
+/// Explains differing layouts (which config field, which layer entry) with
+/// [`crate::diff::diff_layouts`]; its lines are printed after the list of differing files.
+fn explain_layout_difference(fresh: &Path, on_disk: &Path) -> Vec<String> {
+    match crate::diff::diff_layouts(on_disk, fresh) {
+        Ok(d) => d.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![format!("cannot compare: {e}")],
+    }
 }
 
 /// How one path differs between a fresh build and the disk.

@@ -148,7 +148,11 @@ fn every_layout_is_read_by_skopeo_and_unpacked_by_umoci() {
         let p = ocipack::platform::Platform::from_bashbrew_arch(arch).unwrap();
         assert_eq!(v["Os"], p.os, "{arch}");
         assert_eq!(v["Architecture"], p.architecture, "{arch}");
-        assert_eq!(v["Created"].as_str(), Some(project_created().as_str()), "{arch}");
+        assert_eq!(
+            v["Created"].as_str(),
+            Some(project_created().as_str()),
+            "{arch}"
+        );
         // This skopeo's summary has no variant: read it from the config skopeo returns.
         let o = Command::new("skopeo")
             .args(["inspect", "--config", "--raw", &image])
