@@ -218,26 +218,34 @@ impl Staging {
                 .map_err(|e| Error::io("syncing", &d, e))?;
         }
         check_target(out)?;
-        if out.exists() {
-            rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                &self.dir,
-                rustix::fs::CWD,
-                out,
-                rustix::fs::RenameFlags::EXCHANGE,
-            )
-            .map_err(|e| Error::io("replacing", out, e.into()))?;
-            // self.dir now holds the previous layout; Drop removes it.
-        } else {
-            fs::rename(&self.dir, out).map_err(|e| Error::io("renaming into place", out, e))?;
-            self.committed = true;
-        }
+        // When `out` existed, self.dir now holds its previous contents; Drop removes them.
+        self.committed = swap_into_place(&self.dir, out)?;
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             File::open(parent)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| Error::io("syncing", parent, e))?;
         }
         Ok(())
+    }
+}
+
+/// Moves the directory `staged` to `out`: one `rename` when `out` does not exist (returns
+/// true: `staged` is gone), else one atomic `renameat2(RENAME_EXCHANGE)` (returns false:
+/// `staged` now holds what `out` held, for the caller to remove).
+pub(crate) fn swap_into_place(staged: &Path, out: &Path) -> Result<bool> {
+    if out.exists() {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            staged,
+            rustix::fs::CWD,
+            out,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+        .map_err(|e| Error::io("replacing", out, e.into()))?;
+        Ok(false)
+    } else {
+        fs::rename(staged, out).map_err(|e| Error::io("renaming into place", out, e))?;
+        Ok(true)
     }
 }
 

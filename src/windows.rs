@@ -108,20 +108,8 @@ impl StagedDir {
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io("syncing", &self.dir, e))?;
         check_target(out)?;
-        if out.exists() {
-            rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                &self.dir,
-                rustix::fs::CWD,
-                out,
-                rustix::fs::RenameFlags::EXCHANGE,
-            )
-            .map_err(|e| Error::io("replacing", out, e.into()))?;
-            // self.dir now holds the previous directory; Drop removes it.
-        } else {
-            fs::rename(&self.dir, out).map_err(|e| Error::io("renaming into place", out, e))?;
-            self.committed = true;
-        }
+        // When `out` existed, self.dir now holds its previous contents; Drop removes them.
+        self.committed = crate::layout::swap_into_place(&self.dir, out)?;
         Ok(())
     }
 }
