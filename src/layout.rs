@@ -146,19 +146,7 @@ impl Staging {
 
     /// Writes a file at `name` (relative), mode 0644, fsynced.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.dir.join(name);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| Error::io("creating", &path, e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io("writing", &path, e))?;
-        // The mode must not depend on the umask of whoever builds.
-        f.set_permissions(fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io("setting mode of", &path, e))?;
-        f.sync_all().map_err(|e| Error::io("syncing", &path, e))
+        write_new_file(&self.dir.join(name), bytes)
     }
 
     /// Writes a JSON document in the canonical form as a blob; returns its descriptor.
@@ -227,6 +215,22 @@ impl Staging {
         }
         Ok(())
     }
+}
+
+/// Creates `path` (which must not exist) holding `bytes`, mode 0644 whatever the umask of
+/// whoever builds, and fsyncs it.
+pub(crate) fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| Error::io("creating", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("writing", path, e))?;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(|e| Error::io("setting mode of", path, e))?;
+    f.sync_all().map_err(|e| Error::io("syncing", path, e))
 }
 
 /// Moves the directory `staged` to `out`: one `rename` when `out` does not exist (returns

@@ -7,9 +7,8 @@
 //! LF line breaks as such). Like layouts, the directory is staged beside its target and
 //! swapped into place whole.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -81,18 +80,7 @@ impl StagedDir {
         };
         set_mode(&staged.dir, 0o755)?;
         for (name, bytes) in files {
-            let path = staged.dir.join(name);
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&path)
-                .map_err(|e| Error::io("creating", &path, e))?;
-            f.write_all(bytes)
-                .map_err(|e| Error::io("writing", &path, e))?;
-            f.set_permissions(fs::Permissions::from_mode(0o644))
-                .map_err(|e| Error::io("setting mode of", &path, e))?;
-            f.sync_all().map_err(|e| Error::io("syncing", &path, e))?;
+            crate::layout::write_new_file(&staged.dir.join(name), bytes)?;
         }
         Ok(staged)
     }
