@@ -24,10 +24,10 @@ use serde_json::Value;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::store::root::{EntryType, Root};
+use crate::tar::read::Entry;
 use crate::timestamp::Timestamp;
 use crate::verify::docs::join_key;
-use crate::verify::safe::{EntryType, Root};
-use crate::verify::tarscan::Entry;
 use crate::verify::{self, Image, Severity, VerifyOptions};
 
 /// One difference between layout A and layout B.
@@ -397,7 +397,7 @@ fn show_path(p: &[u8]) -> String {
 
 fn what(e: &Entry) -> String {
     match e.kind {
-        crate::verify::tarscan::EntryKind::File => format!("file, {} bytes", e.size),
+        crate::tar::read::EntryKind::File => format!("file, {} bytes", e.size),
         k => match &e.link {
             Some(l) => format!("{k} to {}", show_path(l)),
             None => k.to_string(),
@@ -520,7 +520,7 @@ impl fmt::Display for FileDesc {
 /// blobs both layouts have. Documents compared field by field are left out, unless their
 /// bytes differ while their values do not (formatting).
 fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>> {
-    let io = |e: verify::safe::OpenError| {
+    let io = |e: crate::store::root::OpenError| {
         Error::input(format!("layout {}", root.path().display()), e.to_string())
     };
     let mut out = BTreeMap::new();

@@ -15,7 +15,7 @@
 //!   (`docker.io/library/hello-world:latest`): `docker load` reads that as `hello-world`,
 //!   and `podman load` would otherwise file a short name under `localhost/`.
 //!
-//! Both archives are written with [`crate::tarball::TarWriter`] (ustar, entries sorted by
+//! Both archives are written with [`crate::tar::write::TarWriter`] (ustar, entries sorted by
 //! name, owner 0:0, directories 0755, files 0644) and every mtime set to the image config's
 //! `created` time (0, the epoch, if it has none ocipack can read), so the archive is a
 //! function of the layout alone.
@@ -43,7 +43,7 @@ use crate::media::Compression;
 use crate::registry::Reference;
 use crate::source::{LayoutImage, Verified};
 use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
-use crate::tarball::{Header, Kind, TarWriter};
+use crate::tar::write::{Header, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
 /// The archive format.

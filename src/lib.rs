@@ -14,7 +14,8 @@ pub mod media;
 pub mod platform;
 pub mod progress;
 pub mod spec;
-pub mod tarball;
+pub mod store;
+pub mod tar;
 pub mod timestamp;
 pub mod tree;
 

@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 
 use ocipack::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
+use ocipack::tar::read::EntryKind;
 use ocipack::verify::docs::{Document, check_document};
 use ocipack::verify::scan_layer_bytes;
-use ocipack::verify::tarscan::EntryKind;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

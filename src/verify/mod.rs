@@ -20,8 +20,6 @@
 //!   unreferenced files in `blobs/`.
 
 pub mod docs;
-pub mod safe;
-pub mod tarscan;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -40,9 +38,9 @@ use crate::media::Compression;
 use crate::platform::Platform;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 
+use crate::store::root::{EntryType, OpenError, Root};
+use crate::tar::read::{self as tarscan, Entry, ScanOptions};
 use docs::join_key;
-use safe::{EntryType, OpenError, Root};
-use tarscan::{Entry, ScanOptions};
 
 /// The largest JSON document verify reads (`index.json`, descriptors, manifests, configs).
 pub const MAX_JSON: u64 = 4 * 1024 * 1024;

@@ -1,0 +1,3 @@
+//! The guarded filesystem layer: every file ocipack reads or writes goes through it.
+
+pub mod root;

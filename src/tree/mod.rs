@@ -1,0 +1,396 @@
+//! Collecting a layer's entries from the inputs: a directory tree, single files, an existing tar.
+//!
+//! Inputs are gathered into a sorted map first and only then streamed out, so the tar's
+//! order depends on nothing but path bytes: not on `readdir` order, not on the order in
+//! which inputs were given, not on the machine. Every normalisation below says why it exists.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::tar::write::{Header, Kind, TarWriter};
+use crate::timestamp::Timestamp;
+
+mod disk;
+mod tar;
+
+/// How entry mtimes are derived from `created`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MtimeMode {
+    /// `min(file mtime, created)`, like `tar --clamp-mtime`: files touched by a checkout after
+    /// `created` all get `created`, older files keep their real time.
+    #[default]
+    Clamp,
+    /// Every entry gets `created`.
+    Fixed,
+}
+
+/// Options that decide how inputs become entries.
+#[derive(Debug, Clone)]
+pub struct TreeOptions {
+    /// The image's creation time; the upper bound of every mtime.
+    pub created: Timestamp,
+    /// How mtimes are derived.
+    pub mtime: MtimeMode,
+    /// Keep numeric uid/gid from the inputs (names are always dropped); otherwise 0:0.
+    pub preserve_owners: bool,
+    /// Keep extended attributes (as pax `SCHILY.xattr.*` records).
+    pub xattrs: bool,
+    /// Keep character and block devices (otherwise skipped with a warning).
+    pub devices: bool,
+}
+
+/// Where a file's bytes come from when the tar is written.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A file on disk, opened without following symlinks and checked to have the recorded size.
+    Disk(PathBuf),
+    /// A range of the spool file holding the contents of an input tar.
+    Spool(u64),
+    /// Bytes held in memory (small generated files).
+    Bytes(std::sync::Arc<[u8]>),
+    /// No content (not a regular file).
+    Nothing,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    header: Header,
+    source: Source,
+    /// Which input defined this entry, for error messages.
+    origin: String,
+    /// Entries sharing a key are one file with several names (hard links).
+    link_group: Option<(u64, u64)>,
+    /// The entry's own mtime before clamping (None: use `created`).
+    mtime: Option<i64>,
+}
+
+/// The entries of one layer, sorted by path bytes.
+pub struct Tree {
+    opts: TreeOptions,
+    nodes: BTreeMap<Vec<u8>, Node>,
+    spool: Option<(File, PathBuf)>,
+    spool_len: u64,
+    next_group: u64,
+    warnings: Vec<String>,
+}
+
+/// Normalises a path inside the image: `/usr/bin/x`, `./usr/bin/x/` and `usr//bin/x` all
+/// become `usr/bin/x`. `..` is refused (it could climb out of the container's root when
+/// extracted); absolute names are refused when `allow_absolute` is false (tar inputs).
+pub fn normalize_path(raw: &[u8], allow_absolute: bool) -> std::result::Result<Vec<u8>, String> {
+    if raw.contains(&0) {
+        return Err("contains a NUL byte".into());
+    }
+    if !allow_absolute && raw.first() == Some(&b'/') {
+        return Err("is absolute".into());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for comp in raw.split(|&b| b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => return Err("contains a '..' component".into()),
+            c => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn show(p: &[u8]) -> String {
+    format!("/{}", String::from_utf8_lossy(p))
+}
+
+impl Tree {
+    /// An empty tree.
+    pub fn new(opts: TreeOptions) -> Self {
+        Tree {
+            opts,
+            nodes: BTreeMap::new(),
+            spool: None,
+            spool_len: 0,
+            next_group: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Warnings collected so far (skipped sockets, devices, ...).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Number of entries, implicit parent directories not yet included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True if no entry was added.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn insert(&mut self, node: Node) -> Result<()> {
+        let path = node.header.path.clone();
+        if let Some(prev) = self.nodes.get(&path) {
+            // The same directory named by two inputs is one directory; the first definition
+            // wins. Anything else is ambiguous and refused rather than silently overridden.
+            if prev.header.kind == Kind::Dir && node.header.kind == Kind::Dir {
+                return Ok(());
+            }
+            return Err(Error::input(
+                show(&path),
+                format!("given twice, by {} and by {}", prev.origin, node.origin),
+            ));
+        }
+        self.nodes.insert(path, node);
+        Ok(())
+    }
+
+    fn owner(&self, uid: u64, gid: u64) -> (u64, u64) {
+        if self.opts.preserve_owners {
+            (uid, gid)
+        } else {
+            (0, 0)
+        }
+    }
+
+    /// Adds a file whose bytes are given (for generated content), owner 0:0, mtime `created`.
+    pub fn add_bytes(&mut self, dest: &str, bytes: Vec<u8>, mode: u32) -> Result<()> {
+        let path = check_dest(dest).map_err(|p| Error::input(dest, p))?;
+        self.insert(Node {
+            header: Header {
+                path,
+                kind: Kind::File {
+                    size: bytes.len() as u64,
+                },
+                mode,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+                xattrs: Vec::new(),
+            },
+            source: Source::Bytes(bytes.into()),
+            origin: format!("generated {dest}"),
+            link_group: None,
+            mtime: None,
+        })
+    }
+
+    /// Completes the tree (implicit parent directories, clamped mtimes, hard links resolved
+    /// to the first name in sorted order) and returns the entries in stream order.
+    pub fn finish(mut self) -> Result<Layer> {
+        let created = self.opts.created.unix();
+        // Implicit parents: 0755, owner 0:0, mtime = created.
+        let paths: Vec<Vec<u8>> = self.nodes.keys().cloned().collect();
+        for p in &paths {
+            let mut parent = p.as_slice();
+            while let Some(i) = parent.iter().rposition(|&b| b == b'/') {
+                parent = &parent[..i];
+                match self.nodes.get(parent) {
+                    Some(n) if n.header.kind == Kind::Dir => break,
+                    Some(n) => {
+                        return Err(Error::input(
+                            show(p),
+                            format!(
+                                "its parent {} (from {}) is not a directory",
+                                show(parent),
+                                n.origin
+                            ),
+                        ));
+                    }
+                    None => {
+                        self.nodes.insert(
+                            parent.to_vec(),
+                            Node {
+                                header: Header {
+                                    path: parent.to_vec(),
+                                    kind: Kind::Dir,
+                                    mode: 0o755,
+                                    uid: 0,
+                                    gid: 0,
+                                    mtime: 0,
+                                    xattrs: Vec::new(),
+                                },
+                                source: Source::Nothing,
+                                origin: "an implicit parent directory".into(),
+                                link_group: None,
+                                mtime: None,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let mut first_of_group: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+        let mut entries = Vec::with_capacity(self.nodes.len());
+        for (path, mut node) in std::mem::take(&mut self.nodes) {
+            node.header.mtime = match (self.opts.mtime, node.mtime) {
+                (MtimeMode::Clamp, Some(m)) => m.clamp(0, created) as u64,
+                _ => created as u64,
+            };
+            if let Some(g) = node.link_group {
+                if let Some(first) = first_of_group.get(&g) {
+                    node.header.kind = Kind::Hardlink(first.clone());
+                    node.source = Source::Nothing;
+                } else {
+                    first_of_group.insert(g, path.clone());
+                }
+            }
+            entries.push((node.header, node.source));
+        }
+        Ok(Layer {
+            entries,
+            spool: self.spool.map(|(f, _)| f),
+            warnings: self.warnings,
+        })
+    }
+}
+
+fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
+    if !dest.starts_with('/') {
+        return Err("DEST must be an absolute path in the image, like /hello".into());
+    }
+    if dest.split('/').any(|c| c == "..") {
+        return Err("DEST must not contain '..'".into());
+    }
+    if dest.ends_with('/') {
+        return Err("DEST must name a file, not a directory".into());
+    }
+    let p = normalize_path(dest.as_bytes(), true)?;
+    if p.is_empty() {
+        return Err("DEST must name a file below /".into());
+    }
+    Ok(p)
+}
+
+/// A finished, sorted list of entries, ready to be streamed as a tar.
+pub struct Layer {
+    entries: Vec<(Header, Source)>,
+    spool: Option<File>,
+    warnings: Vec<String>,
+}
+
+impl Layer {
+    /// The entry headers in stream order.
+    pub fn headers(&self) -> impl Iterator<Item = &Header> {
+        self.entries.iter().map(|(h, _)| h)
+    }
+
+    /// Warnings collected while reading the inputs.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Total size of file contents (an estimate of the tar size, for progress reports).
+    pub fn content_bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|(h, _)| {
+                if let Kind::File { size } = h.kind {
+                    size
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+
+    /// Streams the tar into `out` and returns it.
+    pub fn write_tar<W: Write>(&self, out: W) -> Result<W> {
+        let mut tw = TarWriter::new(out);
+        for (h, src) in &self.entries {
+            let res = match src {
+                Source::Nothing => tw.append(h, None),
+                Source::Bytes(b) => tw.append(h, Some(&mut &b[..])),
+                Source::Disk(p) => {
+                    let mut f = fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                        .open(p)
+                        .map_err(|e| Error::input_io("opening", p, e))?;
+                    // Unbuffered: the tar writer already reads in large pieces.
+                    tw.append(h, Some(&mut f)).map_err(|e| match e.kind() {
+                        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
+                            Error::input(p.display().to_string(), e.to_string())
+                        }
+                        _ => Error::input_io("reading", p, e),
+                    })?;
+                    continue;
+                }
+                Source::Spool(off) => {
+                    let f = self
+                        .spool
+                        .as_ref()
+                        .ok_or_else(|| Error::usage("internal: spool file missing"))?;
+                    let size = if let Kind::File { size } = h.kind {
+                        size
+                    } else {
+                        0
+                    };
+                    let mut r = SpoolReader {
+                        file: f,
+                        pos: *off,
+                        left: size,
+                    };
+                    tw.append(h, Some(&mut r))
+                }
+            };
+            res.map_err(|e| Error::io("writing layer entry", show(&h.path), e))?;
+        }
+        tw.finish()
+            .map_err(|e| Error::io("writing layer", "tar end", e))
+    }
+}
+
+struct SpoolReader<'a> {
+    file: &'a File,
+    pos: u64,
+    left: u64,
+}
+
+impl Read for SpoolReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize() {
+        assert_eq!(
+            normalize_path(b"./usr//bin/x/", false).unwrap(),
+            b"usr/bin/x"
+        );
+        assert_eq!(normalize_path(b"/usr/bin", true).unwrap(), b"usr/bin");
+        assert!(normalize_path(b"/etc/passwd", false).is_err());
+        assert!(normalize_path(b"a/../../etc", false).is_err());
+        assert!(normalize_path(b"..", false).is_err());
+    }
+
+    #[test]
+    fn dest_checks() {
+        assert_eq!(check_dest("/hello").unwrap(), b"hello");
+        for bad in ["hello", "/a/../b", "/", "/dir/"] {
+            assert!(check_dest(bad).is_err(), "{bad}");
+        }
+    }
+}
