@@ -27,7 +27,7 @@ pub enum Error {
     },
 
     /// Reading an input failed.
-    #[error("{op} {path}: {source}", path = .path.display())]
+    #[error("{op} {path}: {source}", path = crate::show::path(.path))]
     InputIo {
         /// What we were doing.
         op: &'static str,
@@ -39,7 +39,7 @@ pub enum Error {
     },
 
     /// Writing an output or another environment failure.
-    #[error("{op} {path}: {source}", path = .path.display())]
+    #[error("{op} {path}: {source}", path = crate::show::path(.path))]
     Io {
         /// What we were doing.
         op: &'static str,

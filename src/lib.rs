@@ -13,6 +13,7 @@ pub mod gzip;
 pub mod media;
 pub mod platform;
 pub mod progress;
+pub mod show;
 pub mod spec;
 pub mod store;
 pub mod tar;

@@ -22,7 +22,8 @@ fn main() -> ExitCode {
                 }
                 source = s.source();
             }
-            eprintln!("{msg}");
+            // Names inside were escaped where the message was made; this is the last net.
+            eprintln!("{}", ocipack::show::line(&msg));
             ExitCode::from(err.exit_code() as u8)
         }
     }
