@@ -36,12 +36,12 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::cjson;
-use crate::compress;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, Result};
+use crate::image::read::{LayoutImage, Verified};
+use crate::layer::compress;
 use crate::media::Compression;
 use crate::registry::Reference;
-use crate::source::{LayoutImage, Verified};
 use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
 use crate::tar::write::{Header, Kind, TarWriter};
 use crate::timestamp::Timestamp;

@@ -6,31 +6,23 @@
 //! on disk ([`layout`]), then verified from disk.
 
 pub mod cjson;
-pub mod compress;
+pub mod diff;
 pub mod digest;
 pub mod error;
-pub mod gzip;
+pub mod export;
+pub mod image;
+pub mod input;
+pub mod layer;
 pub mod media;
 pub mod platform;
 pub mod progress;
+pub mod project;
+pub mod registry;
 pub mod show;
 pub mod spec;
 pub mod store;
 pub mod tar;
 pub mod timestamp;
-pub mod tree;
+pub mod verify;
 
 pub use error::{Error, Result};
-pub mod build;
-pub mod diff;
-pub mod export;
-pub mod gitinfo;
-pub mod image;
-pub mod layer;
-pub mod layout;
-pub mod library;
-pub mod project;
-pub mod registry;
-pub mod source;
-pub mod verify;
-pub mod windows;

@@ -24,9 +24,9 @@ pub const LAYER_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub enum Compression {
     /// Stored as a plain tar.
     None,
-    /// gzip, in ocipack's deterministic block format (see [`crate::gzip`]).
+    /// gzip, in ocipack's deterministic block format (see [`crate::layer::gzip`]).
     Gzip,
-    /// zstd, always in libzstd's multithreaded mode (see [`crate::compress`]).
+    /// zstd, always in libzstd's multithreaded mode (see [`crate::layer::compress`]).
     Zstd,
 }
 

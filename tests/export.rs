@@ -159,10 +159,12 @@ fn docker_archive_has_config_uncompressed_layers_and_manifest() {
     let layer = &list[&format!("{}.tar", &diff_id[7..])].data;
     assert_eq!(Digest::sha256_of(layer).to_string(), diff_id);
     let mut gunzipped = Vec::new();
-    ocipack::compress::decompressing_reader(&fs::read(layout.join("rootfs.tar.gz")).unwrap()[..])
-        .unwrap()
-        .read_to_end(&mut gunzipped)
-        .unwrap();
+    ocipack::layer::compress::decompressing_reader(
+        &fs::read(layout.join("rootfs.tar.gz")).unwrap()[..],
+    )
+    .unwrap()
+    .read_to_end(&mut gunzipped)
+    .unwrap();
     assert!(*layer == gunzipped);
     let inner = members(layer);
     assert_eq!(inner.len(), 1);

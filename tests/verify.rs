@@ -679,7 +679,7 @@ fn unreferenced_blob_files_are_reported() {
 
 #[test]
 fn a_staged_layout_that_fails_verification_is_an_error() {
-    use ocipack::image::{ImageSpec, Input, stage_image, verify_staged};
+    use ocipack::image::build::{ImageSpec, Input, stage_image, verify_staged};
     let t = tempfile::tempdir().unwrap();
     let spec = ImageSpec {
         inputs: vec![Input::Bytes {
@@ -687,9 +687,9 @@ fn a_staged_layout_that_fails_verification_is_an_error() {
             bytes: b"hello".to_vec(),
             mode: 0o755,
         }],
-        tree: ocipack::tree::TreeOptions {
+        tree: ocipack::input::TreeOptions {
             created: CREATED.parse().unwrap(),
-            mtime: ocipack::tree::MtimeMode::Clamp,
+            mtime: ocipack::input::MtimeMode::Clamp,
             preserve_owners: false,
             xattrs: false,
             devices: false,
@@ -704,7 +704,7 @@ fn a_staged_layout_that_fails_verification_is_an_error() {
         },
         ref_name: None,
         annotations: Default::default(),
-        names: ocipack::layout::NameStyle::None,
+        names: ocipack::image::write::NameStyle::None,
         descriptor_file: None,
     };
     let out = t.path().join("oci");

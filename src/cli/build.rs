@@ -1,13 +1,13 @@
-//! `ocipack build [DIR]`: every output of a project (see `ocipack::build`).
+//! `ocipack build [DIR]`: every output of a project (see `ocipack::project::build`).
 
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
 
-use ocipack::build::{self, BuildOptions, OutputCheck};
 use ocipack::cjson;
 use ocipack::error::{Error, Result};
+use ocipack::project::build::{self as build, BuildOptions, OutputCheck};
 
 use super::image::resolve_jobs;
 

@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use clap::Args;
 
 use ocipack::error::{Error, Result};
-use ocipack::image::{self, ImageSpec, Input};
+use ocipack::image::build::{self as image, ImageSpec, Input};
+use ocipack::image::write::NameStyle;
+use ocipack::input::{MtimeMode, TreeOptions};
 use ocipack::layer::EncodeOptions;
-use ocipack::layout::NameStyle;
 use ocipack::media::Compression;
 use ocipack::platform::Platform;
 use ocipack::progress::{self, Progress};
 use ocipack::spec::{ContainerConfig, Empty};
 use ocipack::timestamp::Timestamp;
-use ocipack::tree::{MtimeMode, TreeOptions};
 
 use super::key_value;
 

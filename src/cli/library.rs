@@ -15,6 +15,6 @@ pub struct LibraryArgs {
 }
 
 pub fn run(a: LibraryArgs) -> Result<u8> {
-    print!("{}", ocipack::library::library(&a.dir)?);
+    print!("{}", ocipack::project::library::library(&a.dir)?);
     Ok(0)
 }

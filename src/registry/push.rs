@@ -20,7 +20,7 @@ use ureq::http::StatusCode;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::source::{LayoutImage, Verified};
+use crate::image::read::{LayoutImage, Verified};
 use crate::spec::Descriptor;
 
 use super::auth::{self, Credentials};

@@ -1,3 +1,4 @@
 //! The guarded filesystem layer: every file ocipack reads or writes goes through it.
 
 pub mod root;
+pub mod staging;

@@ -1,52 +1,77 @@
-//! Opening files inside a layout without ever leaving it and without ever blocking.
+//! Opening files beneath a directory without ever leaving it and without ever blocking.
 //!
-//! A layout is input from strangers: `blobs/sha256/…` may be a symlink to `/etc/shadow`, to
-//! `../../../x`, to itself, or a FIFO whose `open` would block forever. [`Root`] resolves
+//! Whatever ocipack reads from a directory it was given — a layout, which is input from
+//! strangers; a project whose outputs it will replace — may hold symlinks to `/etc/shadow`,
+//! to `../../../x`, to itself, or a FIFO whose `open` would block forever. [`Root`] resolves
 //! every path itself, one component at a time relative to directory descriptors: symlinks
-//! are read with `readlinkat`, absolute targets and targets that climb above the layout
-//! root are refused, the number of links followed is bounded (a loop is an error), and a
-//! file is opened with `O_NOFOLLOW | O_NONBLOCK` and checked with `fstat` to be a regular
-//! file before a single byte is read. The kernel never follows a symlink for us.
+//! are read with `readlinkat` and, depending on the root's [`Follow`] policy, either
+//! followed while they stay beneath the root (absolute targets and targets that climb above
+//! it are refused, the number of links followed is bounded, a loop is an error) or refused
+//! outright. A file is opened with `O_NOFOLLOW | O_NONBLOCK` and checked with `fstat` to be
+//! a regular file before a single byte is read. The kernel never follows a symlink for us.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
-use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+
+use crate::show;
 
 /// Symlinks followed while resolving one path before it is called a loop (Linux's limit).
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
-/// Why a path inside the layout could not be opened.
+/// What a [`Root`] does with symlinks met while resolving a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// Follow relative symlinks that stay beneath the root (layouts: readable names and
+    /// busybox-style blob symlinks are legitimate).
+    Inside,
+    /// Refuse every symlink (outputs of a project: a symlinked directory must never redirect
+    /// a write outside the project).
+    Never,
+}
+
+/// Why a path beneath the root could not be opened.
 #[derive(Debug)]
 pub enum OpenError {
     /// The path (or a symlink's target) does not exist.
     NotFound,
     /// A symlink has an absolute target.
     AbsoluteLink {
-        /// The symlink, relative to the layout root.
+        /// The symlink, relative to the root.
         link: String,
         /// Its target.
         target: String,
     },
-    /// Resolving climbs above the layout root.
+    /// Resolving climbs above the root.
     Escapes {
         /// The symlink whose target climbs out (or the path itself when it starts with `..`).
         link: String,
         /// The target.
         target: String,
     },
+    /// A symlink where the root's policy is [`Follow::Never`].
+    Symlink(String),
     /// More than [`MAX_SYMLINK_HOPS`] symlinks.
     Loop,
     /// A component that must be a directory is something else.
     NotADirectory(String),
     /// The final file is not a regular file.
     NotRegular(&'static str),
+    /// The file is larger than the caller reads.
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The most the caller reads.
+        limit: u64,
+    },
     /// The operating system refused.
     Io(io::Error),
 }
@@ -57,11 +82,15 @@ impl fmt::Display for OpenError {
             OpenError::NotFound => f.write_str("does not exist"),
             OpenError::AbsoluteLink { link, target } => write!(
                 f,
-                "symlink {link} has the absolute target {target:?}; verify never leaves the layout"
+                "symlink {link} has the absolute target {target}; ocipack never leaves the directory it was given"
             ),
             OpenError::Escapes { link, target } => write!(
                 f,
-                "symlink {link} → {target:?} climbs out of the layout; verify never leaves the layout"
+                "symlink {link} → {target} climbs out of the directory; ocipack never leaves the directory it was given"
+            ),
+            OpenError::Symlink(link) => write!(
+                f,
+                "{link} is a symlink; ocipack follows no symlink here, so that nothing outside the directory can be written or read"
             ),
             OpenError::Loop => write!(
                 f,
@@ -69,6 +98,9 @@ impl fmt::Display for OpenError {
             ),
             OpenError::NotADirectory(c) => write!(f, "{c} is not a directory"),
             OpenError::NotRegular(kind) => write!(f, "is a {kind}, not a regular file"),
+            OpenError::TooLarge { size, limit } => {
+                write!(f, "is {size} bytes, more than the {limit} ocipack reads")
+            }
             OpenError::Io(e) => write!(f, "cannot be opened: {e}"),
         }
     }
@@ -87,7 +119,7 @@ impl From<rustix::io::Errno> for OpenError {
     }
 }
 
-/// A regular file opened inside the layout.
+/// A regular file opened beneath the root.
 #[derive(Debug)]
 pub struct Opened {
     /// The open file (read-only).
@@ -111,14 +143,19 @@ pub enum EntryType {
     Other(&'static str),
 }
 
-/// The root directory of a layout, held open.
-#[derive(Debug)]
+/// A directory's entries: names (bytes) and types, sorted by name.
+pub type Listing = Vec<(Vec<u8>, EntryType)>;
+
+/// A directory held open; every path below it is resolved by [`Root`] itself.
+#[derive(Debug, Clone)]
 pub struct Root {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     path: PathBuf,
+    follow: Follow,
 }
 
-fn kind_name(t: FileType) -> &'static str {
+/// The name of a file type in messages.
+pub fn kind_name(t: FileType) -> &'static str {
     match t {
         FileType::RegularFile => "regular file",
         FileType::Directory => "directory",
@@ -140,20 +177,100 @@ fn entry_type(t: FileType) -> EntryType {
     }
 }
 
-fn show(components: &[Vec<u8>], last: &[u8]) -> String {
-    let mut s = String::new();
+fn shown(components: &[Vec<u8>], last: &[u8]) -> String {
+    let mut s = Vec::new();
     for c in components.iter().map(Vec::as_slice).chain([last]) {
         if !s.is_empty() {
-            s.push('/');
+            s.push(b'/');
         }
-        s.push_str(&String::from_utf8_lossy(c));
+        s.extend_from_slice(c);
     }
-    s
+    show::bytes(&s)
+}
+
+/// Opens the directory `name` in `dir` without following a symlink.
+fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Opens `name` in `dir` for reading if it is a regular file: `O_NOFOLLOW | O_NONBLOCK`, so
+/// that neither a symlink nor a FIFO nor a device is ever opened as a file, then `fstat`.
+pub(crate) fn open_regular_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(File, u64), OpenError> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )?;
+    regular(fd)
+}
+
+/// Checks with `fstat` that `fd` is a regular file, and clears `O_NONBLOCK` again.
+fn regular(fd: OwnedFd) -> Result<(File, u64), OpenError> {
+    let st = rustix::fs::fstat(&fd)?;
+    let ft = FileType::from_raw_mode(st.st_mode);
+    if ft != FileType::RegularFile {
+        return Err(OpenError::NotRegular(kind_name(ft)));
+    }
+    let flags = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+    Ok((File::from(fd), u64::try_from(st.st_size).unwrap_or(0)))
+}
+
+/// Reads all of an opened regular file, refusing more than `limit` bytes (also when the
+/// file grows while it is read).
+pub(crate) fn read_capped(mut file: File, size: u64, limit: u64) -> Result<Vec<u8>, OpenError> {
+    if size > limit {
+        return Err(OpenError::TooLarge { size, limit });
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    (&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(OpenError::Io)?;
+    if buf.len() as u64 > limit {
+        return Err(OpenError::TooLarge {
+            size: buf.len() as u64,
+            limit,
+        });
+    }
+    Ok(buf)
+}
+
+/// Reads a file the user named (`ocipack.toml`, a Docker config, a `--file` input's text):
+/// symlinks in the path the user wrote are followed, but the file itself is opened with
+/// `O_NONBLOCK` and must be a regular file of at most `limit` bytes, so that a FIFO blocks
+/// nothing and `/dev/zero` fills no memory.
+pub fn read_named(path: &Path, limit: u64) -> Result<Vec<u8>, OpenError> {
+    let (file, size) = open_named(path)?;
+    read_capped(file, size, limit)
+}
+
+/// Opens a regular file the user named (see [`read_named`]); returns it and its size.
+pub fn open_named(path: &Path) -> Result<(File, u64), OpenError> {
+    let fd = rustix::fs::openat(
+        rustix::fs::CWD,
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )?;
+    regular(fd)
 }
 
 impl Root {
-    /// Opens `dir` (which may itself be reached through symlinks: the user named it).
+    /// Opens `dir` (which may itself be reached through symlinks: the user named it);
+    /// symlinks beneath it are followed while they stay inside ([`Follow::Inside`]).
     pub fn open(dir: &Path) -> io::Result<Root> {
+        Root::open_with(dir, Follow::Inside)
+    }
+
+    /// Opens `dir` with the given symlink policy for paths beneath it.
+    pub fn open_with(dir: &Path, follow: Follow) -> io::Result<Root> {
         let fd = rustix::fs::openat(
             rustix::fs::CWD,
             dir,
@@ -161,14 +278,53 @@ impl Root {
             Mode::empty(),
         )?;
         Ok(Root {
-            fd,
+            fd: Arc::new(fd),
             path: dir.to_path_buf(),
+            follow,
         })
+    }
+
+    /// A root over an open directory descriptor; `path` names it in messages.
+    pub fn from_fd(fd: OwnedFd, path: &Path, follow: Follow) -> Root {
+        Root {
+            fd: Arc::new(fd),
+            path: path.to_path_buf(),
+            follow,
+        }
+    }
+
+    /// The same directory with another symlink policy.
+    pub fn with_follow(&self, follow: Follow) -> Root {
+        Root {
+            fd: self.fd.clone(),
+            path: self.path.clone(),
+            follow,
+        }
+    }
+
+    /// The same directory, refusing every symlink beneath it.
+    pub fn clone_strict(&self) -> Root {
+        self.with_follow(Follow::Never)
     }
 
     /// The directory as the caller named it.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// `rel` beneath the root, escaped for a message.
+    pub fn shown(&self, rel: &str) -> String {
+        show::path(&self.path.join(rel))
+    }
+
+    /// The directory's descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The symlink policy.
+    pub fn follow(&self) -> Follow {
+        self.follow
     }
 
     /// Resolves `rel` inside the root. Returns the descriptor of the directory holding the
@@ -184,7 +340,7 @@ impl Root {
         if rel.first() == Some(&b'/') {
             return Err(OpenError::AbsoluteLink {
                 link: "(the path itself)".into(),
-                target: String::from_utf8_lossy(rel).into_owned(),
+                target: show::bytes(rel),
             });
         }
         // dirs[i] is the descriptor of the directory named by names[..i].
@@ -199,12 +355,9 @@ impl Root {
             }
             if comp == b".." {
                 if names.pop().is_none() {
-                    let (link, target) = current_link.clone().unwrap_or_else(|| {
-                        (
-                            "(the path itself)".into(),
-                            String::from_utf8_lossy(rel).into_owned(),
-                        )
-                    });
+                    let (link, target) = current_link
+                        .clone()
+                        .unwrap_or_else(|| ("(the path itself)".into(), show::bytes(rel)));
                     return Err(OpenError::Escapes { link, target });
                 }
                 dirs.pop();
@@ -217,13 +370,16 @@ impl Root {
             let is_last = queue.is_empty();
             match ft {
                 FileType::Symlink if !is_last || follow_last => {
+                    let link = shown(&names, &comp);
+                    if self.follow == Follow::Never {
+                        return Err(OpenError::Symlink(link));
+                    }
                     hops += 1;
                     if hops > MAX_SYMLINK_HOPS {
                         return Err(OpenError::Loop);
                     }
                     let target = rustix::fs::readlinkat(dir, name, Vec::new())?.into_bytes();
-                    let link = show(&names, &comp);
-                    let target_s = String::from_utf8_lossy(&target).into_owned();
+                    let target_s = show::bytes(&target);
                     if target.first() == Some(&b'/') {
                         return Err(OpenError::AbsoluteLink {
                             link,
@@ -237,16 +393,10 @@ impl Root {
                     }
                 }
                 FileType::Directory if !is_last => {
-                    let fd = rustix::fs::openat(
-                        dir,
-                        name,
-                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )?;
-                    dirs.push(fd);
+                    dirs.push(open_dir_at(dir.as_fd(), name)?);
                     names.push(comp);
                 }
-                _ if !is_last => return Err(OpenError::NotADirectory(show(&names, &comp))),
+                _ if !is_last => return Err(OpenError::NotADirectory(shown(&names, &comp))),
                 _ => {
                     let parent = dirs.pop().ok_or(OpenError::Loop)?;
                     return Ok(Resolved {
@@ -268,29 +418,25 @@ impl Root {
         })
     }
 
-    /// Opens the regular file at `rel` (following symlinks that stay inside the root).
+    /// Opens the regular file at `rel` (following symlinks as the policy allows).
     pub fn open_file(&self, rel: &str) -> Result<Opened, OpenError> {
         let r = self.resolve(rel.as_bytes(), true)?;
         if r.file_type != FileType::RegularFile {
             // Never open a FIFO or a device: opening alone can block or have effects.
             return Err(OpenError::NotRegular(kind_name(r.file_type)));
         }
-        let fd = rustix::fs::openat(
-            &r.parent,
-            OsStr::from_bytes(&r.name),
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )?;
-        let st = rustix::fs::fstat(&fd)?;
-        let ft = FileType::from_raw_mode(st.st_mode);
-        if ft != FileType::RegularFile {
-            return Err(OpenError::NotRegular(kind_name(ft)));
-        }
+        let (file, size) = open_regular_at(r.parent.as_fd(), OsStr::from_bytes(&r.name))?;
         Ok(Opened {
-            file: File::from(fd),
-            size: u64::try_from(st.st_size).unwrap_or(0),
+            file,
+            size,
             symlinks: r.symlinks,
         })
+    }
+
+    /// Reads the regular file at `rel` whole, refusing more than `limit` bytes.
+    pub fn read(&self, rel: &str, limit: u64) -> Result<Vec<u8>, OpenError> {
+        let o = self.open_file(rel)?;
+        read_capped(o.file, o.size, limit)
     }
 
     /// The target of the symlink at `rel`.
@@ -299,23 +445,77 @@ impl Root {
         Ok(rustix::fs::readlinkat(&r.parent, OsStr::from_bytes(&r.name), Vec::new())?.into_bytes())
     }
 
+    /// What is at `rel`, without following a final symlink; `None` if nothing is.
+    pub fn entry_type(&self, rel: &str) -> Result<Option<EntryType>, OpenError> {
+        match self.resolve(rel.as_bytes(), false) {
+            Ok(r) => Ok(Some(entry_type(r.file_type))),
+            Err(OpenError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The directory at `rel` as a root of its own (same policy). With `create`, missing
+    /// directories are created (mode 0755, whatever the umask) one component at a time.
+    pub fn subdir(&self, rel: &str, create: bool) -> Result<Root, OpenError> {
+        let mut cur = self.clone();
+        let mut walked = String::new();
+        for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            if !walked.is_empty() {
+                walked.push('/');
+            }
+            walked.push_str(comp);
+            if comp == ".." {
+                return Err(OpenError::Escapes {
+                    link: "(the path itself)".into(),
+                    target: show::text(rel),
+                });
+            }
+            let next = match cur.resolve(comp.as_bytes(), true) {
+                Err(OpenError::NotFound) if create => {
+                    match rustix::fs::mkdirat(cur.fd(), comp, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    let fd = open_dir_at(cur.fd(), OsStr::new(comp))?;
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755))?;
+                    fd
+                }
+                Err(e) => return Err(e),
+                Ok(r) if r.file_type == FileType::Directory => {
+                    open_dir_at(r.parent.as_fd(), OsStr::from_bytes(&r.name))?
+                }
+                Ok(_) => return Err(OpenError::NotADirectory(show::text(&walked))),
+            };
+            cur = Root {
+                fd: Arc::new(next),
+                path: cur.path.join(comp),
+                follow: self.follow,
+            };
+        }
+        Ok(cur)
+    }
+
     /// The entries of the directory at `rel` (names and types, not following symlinks),
     /// sorted by name; `None` if it does not exist.
     pub fn list_dir(&self, rel: &str) -> Result<Option<Vec<(String, EntryType)>>, OpenError> {
+        Ok(self.list_dir_bytes(rel)?.map(|v| {
+            v.into_iter()
+                .map(|(n, t)| (String::from_utf8_lossy(&n).into_owned(), t))
+                .collect()
+        }))
+    }
+
+    /// Like [`Root::list_dir`], with names as bytes.
+    pub fn list_dir_bytes(&self, rel: &str) -> Result<Option<Listing>, OpenError> {
         let r = match self.resolve(rel.as_bytes(), true) {
             Ok(r) => r,
             Err(OpenError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
         if r.file_type != FileType::Directory {
-            return Err(OpenError::NotADirectory(rel.to_string()));
+            return Err(OpenError::NotADirectory(show::text(rel)));
         }
-        let fd = rustix::fs::openat(
-            &r.parent,
-            OsStr::from_bytes(&r.name),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = open_dir_at(r.parent.as_fd(), OsStr::from_bytes(&r.name))?;
         let mut out = Vec::new();
         for entry in rustix::fs::Dir::read_from(fd.as_fd())? {
             let entry = entry?;
@@ -325,7 +525,7 @@ impl Root {
             }
             let st = rustix::fs::statat(&fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW)?;
             out.push((
-                String::from_utf8_lossy(name).into_owned(),
+                name.to_vec(),
                 entry_type(FileType::from_raw_mode(st.st_mode)),
             ));
         }

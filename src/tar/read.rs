@@ -18,7 +18,7 @@ use std::fmt;
 use std::io::{self, Read};
 
 use crate::digest::{Digest, Hasher};
-use crate::tree::normalize_path;
+use crate::input::normalize_path;
 
 /// The largest pax or GNU long-name header read.
 pub const MAX_EXTENSION: u64 = 1024 * 1024;

@@ -31,9 +31,9 @@ use std::sync::mpsc;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::compress;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};

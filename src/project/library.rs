@@ -7,7 +7,7 @@
 //! variant that has a Dockerfile on disk. Directories are relative to the repository root.
 
 use crate::error::{Error, Result};
-use crate::gitinfo::Git;
+use crate::project::git::Git;
 use crate::project::{PROJECT_FILE, Project, WINDOWS_ARCH};
 
 /// `ocipack library DIR`: the library file of the project in `dir`.
@@ -42,7 +42,7 @@ pub fn library_file(project: &Project) -> Result<String> {
             project
                 .dir
                 .join(&rel)
-                .join(crate::windows::DOCKERFILE)
+                .join(crate::project::windows::DOCKERFILE)
                 .is_file()
                 .then(|| (v.name.clone(), rel))
         })

@@ -13,15 +13,20 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod build;
+pub mod git;
+pub mod library;
+pub mod windows;
+
 use crate::error::{Error, Result};
-use crate::image::{self, ImageSpec, Input};
+use crate::image::build::{self as image, ImageSpec, Input};
+use crate::image::write::NameStyle;
+use crate::input::{MtimeMode, TreeOptions};
 use crate::layer::EncodeOptions;
-use crate::layout::NameStyle;
 use crate::media::Compression;
 use crate::platform::Platform;
 use crate::spec::ContainerConfig;
 use crate::timestamp::Timestamp;
-use crate::tree::{MtimeMode, TreeOptions};
 
 /// The project file's name inside the project directory.
 pub const PROJECT_FILE: &str = "ocipack.toml";

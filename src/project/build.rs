@@ -13,14 +13,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
-use crate::gitinfo::Git;
-use crate::image::{self, BuiltImage, ImageSpec};
+use crate::image::build::{self as image, BuiltImage, ImageSpec};
+use crate::image::write::Staging;
 use crate::layer::LayerInfo;
-use crate::layout::Staging;
 use crate::media::Compression;
+use crate::project::git::Git;
+use crate::project::windows::{self, StagedDir};
 use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
 use crate::timestamp::Timestamp;
-use crate::windows::{self, StagedDir};
 
 /// What to build and with what.
 #[derive(Debug, Clone, Default)]

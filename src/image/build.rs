@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::image::write::{self as layout, NameStyle, Staging};
+use crate::input::{Tree, TreeOptions};
 use crate::layer::{self, EncodeOptions, LayerInfo};
-use crate::layout::{self, NameStyle, Staging};
 use crate::media;
 use crate::platform::Platform;
 use crate::progress::Progress;
@@ -19,7 +20,6 @@ use crate::spec::{
     ImageConfig, Index, Manifest, RootFs,
 };
 use crate::timestamp::Timestamp;
-use crate::tree::{Tree, TreeOptions};
 
 /// The `PATH` that `docker build` gives an image built `FROM scratch` on Linux.
 pub const DEFAULT_LINUX_PATH: &str =

@@ -80,7 +80,7 @@ impl StagedDir {
         };
         set_mode(&staged.dir, 0o755)?;
         for (name, bytes) in files {
-            crate::layout::write_new_file(&staged.dir.join(name), bytes)?;
+            crate::image::write::write_new_file(&staged.dir.join(name), bytes)?;
         }
         Ok(staged)
     }
@@ -97,7 +97,7 @@ impl StagedDir {
             .map_err(|e| Error::io("syncing", &self.dir, e))?;
         check_target(out)?;
         // When `out` existed, self.dir now holds its previous contents; Drop removes them.
-        self.committed = crate::layout::swap_into_place(&self.dir, out)?;
+        self.committed = crate::image::write::swap_into_place(&self.dir, out)?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 
-use crate::gzip::GzipEncoder;
+use crate::layer::gzip::GzipEncoder;
 use crate::media::Compression;
 
 /// Size of the fixed chunks handed to the zstd encoder.

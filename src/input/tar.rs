@@ -18,7 +18,7 @@ impl Tree {
     pub fn add_tar(&mut self, tar_path: &Path, spool_dir: &Path) -> Result<()> {
         let what = format!("--tar {}", tar_path.display());
         let file = File::open(tar_path).map_err(|e| Error::input_io("opening", tar_path, e))?;
-        let reader = crate::compress::decompressing_reader(BufReader::new(file))
+        let reader = crate::layer::compress::decompressing_reader(BufReader::new(file))
             .map_err(|e| Error::input_io("reading", tar_path, e))?;
         let mut archive = tar::Archive::new(reader);
         let entries = archive

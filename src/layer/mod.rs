@@ -20,6 +20,9 @@
 //! was measured to cost more CPU than hashing it. Buffers and file offsets are aligned for
 //! that; whenever the kernel refuses a direct write, writing goes on through the page cache.
 
+pub mod compress;
+pub mod gzip;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -28,13 +31,13 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use rustix::fs::OFlags;
 
-use crate::compress::LayerEncoder;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::input::Layer;
+use crate::layer::compress::LayerEncoder;
 use crate::media::Compression;
 use crate::progress::Progress;
 use crate::spec::Descriptor;
-use crate::tree::Layer;
 
 /// Bytes per buffer passed between the stages (a multiple of [`ALIGN`]).
 const CHUNK: usize = 1024 * 1024;
@@ -357,8 +360,8 @@ pub fn write_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::{MtimeMode, Tree, TreeOptions};
     use crate::timestamp::Timestamp;
-    use crate::tree::{MtimeMode, Tree, TreeOptions};
     use std::io::Read;
 
     fn data(n: usize, seed: u64) -> Vec<u8> {
@@ -454,7 +457,7 @@ mod tests {
                 assert_eq!(Digest::sha256_of(&blob), info.digest, "{c}");
                 assert_eq!(blob.len() as u64, info.size);
                 let mut back = Vec::new();
-                crate::compress::decompressing_reader(&blob[..])
+                crate::layer::compress::decompressing_reader(&blob[..])
                     .unwrap()
                     .read_to_end(&mut back)
                     .unwrap();

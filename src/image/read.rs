@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
-use crate::layout::LAYOUT_VERSION;
+use crate::image::write::LAYOUT_VERSION;
 use crate::media::{self, Compression};
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 

@@ -1,0 +1,645 @@
+//! Staging: every output is assembled beside its target and swapped into place whole.
+//!
+//! Contract:
+//! - A [`Target`] is a directory held open plus a name in it. Project outputs are resolved
+//!   beneath the project directory one component at a time, refusing every symlink, so an
+//!   output can never land outside the project; the parent of a target the user named on
+//!   the command line is opened as the user wrote it. Every later operation (create, swap,
+//!   remove) is relative to that descriptor, never to a path.
+//! - A [`Staging`] (a directory or a file) is created exclusively beside its target under a
+//!   hidden name, `.<target>.ocipack-<pid>-<n>`, mode 0755/0644 whatever the umask, and held
+//!   `flock`ed by the process for as long as it exists.
+//! - [`Staging::commit`] makes the staged files durable, then replaces the target in one
+//!   `renameat2(RENAME_EXCHANGE)` (or one `rename` when the target does not exist): readers
+//!   see the old output or the new one, never a mixture. A staging dropped without a commit
+//!   removes itself.
+//! - SIGINT, SIGTERM and SIGHUP remove every live staging before the process dies of the
+//!   signal (a handler thread does it; commits and the handler exclude each other, so a
+//!   half-removed staging is never swapped in). SIGKILL cannot be caught: the next run on
+//!   the same target sweeps staging entries whose lock no live process holds.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
+
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
+
+use super::root::{EntryType, Follow, OpenError, Root, kind_name};
+use crate::error::{Error, Result};
+use crate::show;
+
+/// The most bytes of the target's name used in a staging name (names are at most 255).
+const MAX_BASE: usize = 200;
+
+/// Where an output goes: its parent directory, held open, and its name there.
+#[derive(Debug, Clone)]
+pub struct Target {
+    parent: Root,
+    name: OsString,
+}
+
+/// What a target currently is.
+#[derive(Debug)]
+pub enum Existing {
+    /// Nothing: the first build.
+    Missing,
+    /// A directory (opened, symlinks beneath it refused).
+    Dir(Root),
+    /// Something else: a file, a symlink, a FIFO, ...
+    Other(&'static str),
+}
+
+impl Target {
+    /// The target `out` as the user named it: its parent directory (which must exist) is
+    /// opened as written; `out` itself must be a plain name, never `.` or `..`.
+    pub fn at_path(out: &Path) -> Result<Target> {
+        let name = out.file_name().filter(|n| *n != "." && *n != "..");
+        let name = name.ok_or_else(|| {
+            Error::input(
+                format!("output {}", show::path(out)),
+                "must end in a file name (not /, . or ..)",
+            )
+        })?;
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let root = Root::open_with(parent, Follow::Never).map_err(|e| {
+            Error::input(
+                format!("output {}", show::path(out)),
+                format!(
+                    "its parent directory {} cannot be opened: {e}",
+                    show::path(parent)
+                ),
+            )
+        })?;
+        Ok(Target {
+            parent: root,
+            name: name.to_os_string(),
+        })
+    }
+
+    /// The target `rel` beneath `root` (a project directory): every component is resolved
+    /// without following symlinks, and missing parent directories are created when `create`.
+    /// `what` names the setting in errors (`ocipack.toml: output "amd64/oci"`).
+    pub fn beneath(root: &Root, rel: &str, create: bool, what: &str) -> Result<Target> {
+        let strict = root.clone_strict();
+        let (parent_rel, name) = match rel.trim_end_matches('/').rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None => ("", rel.trim_end_matches('/')),
+        };
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(Error::input(
+                what,
+                "must name a directory below the project",
+            ));
+        }
+        let parent = strict
+            .subdir(parent_rel, create)
+            .map_err(|e| Error::input(what, format!("{}: {e}", strict.shown(parent_rel))))?;
+        Ok(Target {
+            parent,
+            name: OsString::from(name),
+        })
+    }
+
+    /// The parent directory.
+    pub fn parent(&self) -> &Root {
+        &self.parent
+    }
+
+    /// The name in the parent directory.
+    pub fn name(&self) -> &OsStr {
+        &self.name
+    }
+
+    /// The target's path for messages (escaped).
+    pub fn shown(&self) -> String {
+        show::path(&self.parent.path().join(&self.name))
+    }
+
+    /// What is at the target now (a symlink is reported as such, never followed).
+    pub fn existing(&self) -> Result<Existing> {
+        let st = match rustix::fs::statat(self.parent.fd(), &self.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Err(rustix::io::Errno::NOENT) => return Ok(Existing::Missing),
+            Err(e) => {
+                return Err(Error::input_io(
+                    "inspecting output",
+                    self.parent.path().join(&self.name),
+                    e.into(),
+                ));
+            }
+            Ok(st) => st,
+        };
+        let ft = FileType::from_raw_mode(st.st_mode);
+        if ft != FileType::Directory {
+            return Ok(Existing::Other(kind_name(ft)));
+        }
+        self.parent
+            .clone_strict()
+            .subdir(&self.name.to_string_lossy(), false)
+            .map(Existing::Dir)
+            .map_err(|e| Error::input(format!("output {}", self.shown()), e.to_string()))
+    }
+
+    fn base(&self) -> Vec<u8> {
+        let b = self.name.as_bytes();
+        b[..b.len().min(MAX_BASE)].to_vec()
+    }
+
+    /// The prefix every staging name of this target starts with.
+    fn staging_prefix(&self) -> Vec<u8> {
+        let mut p = vec![b'.'];
+        p.extend_from_slice(&self.base());
+        p.extend_from_slice(b".ocipack-");
+        p
+    }
+}
+
+/// Whether a staging is a directory or a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// An output being assembled beside its target (see the module documentation).
+#[derive(Debug)]
+pub struct Staging {
+    parent: Root,
+    name: OsString,
+    kind: Kind,
+    /// The staged directory (its descriptor holds the lock), for directories.
+    dir: Option<Root>,
+    /// The lock, held for the staging's lifetime.
+    _lock: OwnedFd,
+    /// Files written, made durable at commit.
+    written: Vec<File>,
+    id: u64,
+    done: bool,
+}
+
+impl Staging {
+    /// A new, empty staging directory (mode 0755) beside `target`. Stale staging of dead
+    /// processes beside the same target is removed first.
+    pub fn dir(target: &Target) -> Result<Staging> {
+        Staging::create(target, Kind::Dir).map(|(s, _)| s)
+    }
+
+    /// A new, empty staging file (mode 0644) beside `target`, and the file open for writing.
+    pub fn file(target: &Target) -> Result<(Staging, File)> {
+        let (s, f) = Staging::create(target, Kind::File)?;
+        Ok((s, f.expect("a file staging has a file")))
+    }
+
+    fn create(target: &Target, kind: Kind) -> Result<(Staging, Option<File>)> {
+        sweep(target);
+        let parent = target.parent.clone_strict();
+        let io = |op, e: rustix::io::Errno| Error::io(op, parent.path(), e.into());
+        for n in 0..1000u32 {
+            let mut name = target.staging_prefix();
+            name.extend_from_slice(format!("{}-{n}", std::process::id()).as_bytes());
+            if kind == Kind::File {
+                name.extend_from_slice(b".tmp");
+            }
+            let name = OsString::from(OsStr::from_bytes(&name));
+            // Register before creating, so that a signal arriving in between removes it.
+            let id = register(&parent, &name);
+            let created = match kind {
+                Kind::Dir => rustix::fs::mkdirat(parent.fd(), &name, Mode::from_raw_mode(0o755))
+                    .and_then(|()| {
+                        rustix::fs::openat(
+                            parent.fd(),
+                            &name,
+                            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                    }),
+                Kind::File => rustix::fs::openat(
+                    parent.fd(),
+                    &name,
+                    OFlags::RDWR
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o644),
+                ),
+            };
+            let fd = match created {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::EXIST) => {
+                    unregister(id);
+                    continue;
+                }
+                Err(e) => {
+                    unregister(id);
+                    return Err(io("creating a staging entry in", e));
+                }
+            };
+            let mode = if kind == Kind::Dir { 0o755 } else { 0o644 };
+            let staging_fail = |e| {
+                let _ = remove_at(parent.fd(), &name);
+                unregister(id);
+                io("preparing a staging entry in", e)
+            };
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(staging_fail)?;
+            rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
+                .map_err(staging_fail)?;
+            let dup = rustix::io::dup(&fd).map_err(staging_fail)?;
+            let (file, dir) = match kind {
+                Kind::File => (Some(File::from(dup)), None),
+                Kind::Dir => (
+                    None,
+                    Some(Root::from_fd(
+                        dup,
+                        &parent.path().join(&name),
+                        Follow::Never,
+                    )),
+                ),
+            };
+            return Ok((
+                Staging {
+                    parent,
+                    name,
+                    kind,
+                    dir,
+                    _lock: fd,
+                    written: Vec::new(),
+                    id,
+                    done: false,
+                },
+                file,
+            ));
+        }
+        Err(Error::io(
+            "creating a staging entry in",
+            target.parent.path(),
+            std::io::Error::other("1000 names are taken"),
+        ))
+    }
+
+    /// The staged directory (symlinks beneath it are refused).
+    pub fn root(&self) -> &Root {
+        self.dir.as_ref().expect("a directory staging")
+    }
+
+    /// Creates the directory `rel` (mode 0755) inside the staged directory.
+    pub fn create_dir(&self, rel: &str) -> Result<()> {
+        self.root()
+            .subdir(rel, true)
+            .map(|_| ())
+            .map_err(|e| Error::io("creating", self.root().path().join(rel), open_io(e)))
+    }
+
+    /// Creates the file `rel` inside the staged directory, mode 0644 whatever the umask,
+    /// and returns it open for writing; it is made durable at commit.
+    pub fn create_file(&mut self, rel: &str) -> Result<File> {
+        self.create_file_with(rel, OFlags::empty())
+    }
+
+    /// Like [`Staging::create_file`], with extra open flags (`O_DIRECT`).
+    pub fn create_file_with(&mut self, rel: &str, extra: OFlags) -> Result<File> {
+        let path = self.root().path().join(rel);
+        let (dir, name) = self.dir_of(rel)?;
+        let fd = rustix::fs::openat(
+            dir.fd(),
+            &name,
+            OFlags::RDWR
+                | OFlags::CREATE
+                | OFlags::EXCL
+                | OFlags::NOFOLLOW
+                | OFlags::CLOEXEC
+                | extra,
+            Mode::from_raw_mode(0o644),
+        )
+        .map_err(|e| Error::io("creating", &path, e.into()))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))
+            .map_err(|e| Error::io("setting mode of", &path, e.into()))?;
+        let f = File::from(fd);
+        let keep = f.try_clone().map_err(|e| Error::io("creating", &path, e))?;
+        self.written.push(keep);
+        Ok(f)
+    }
+
+    /// Writes a new file `rel` holding `bytes`.
+    pub fn write_file(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let mut f = self.create_file(rel)?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("writing", self.root().path().join(rel), e))
+    }
+
+    /// Creates the symlink `rel` → `target` inside the staged directory.
+    pub fn symlink(&self, target: &str, rel: &str) -> Result<()> {
+        let (dir, name) = self.dir_of(rel)?;
+        rustix::fs::symlinkat(target, dir.fd(), &name)
+            .map_err(|e| Error::io("creating symlink", self.root().path().join(rel), e.into()))
+    }
+
+    /// Renames `from` to `to`, both inside the staged directory.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (fdir, fname) = self.dir_of(from)?;
+        let (tdir, tname) = self.dir_of(to)?;
+        rustix::fs::renameat(fdir.fd(), &fname, tdir.fd(), &tname)
+            .map_err(|e| Error::io("renaming", self.root().path().join(from), e.into()))
+    }
+
+    /// True if `rel` exists inside the staged directory.
+    pub fn exists(&self, rel: &str) -> bool {
+        matches!(self.root().entry_type(rel), Ok(Some(_)))
+    }
+
+    fn dir_of(&self, rel: &str) -> Result<(Root, OsString)> {
+        let (parent, name) = match rel.rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None => ("", rel),
+        };
+        let dir = self
+            .root()
+            .subdir(parent, false)
+            .map_err(|e| Error::io("opening", self.root().path().join(parent), open_io(e)))?;
+        Ok((dir, OsString::from(name)))
+    }
+
+    /// The staging's path, for messages and comparisons.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.parent.path().join(&self.name)
+    }
+
+    /// Makes the staged files and directories durable.
+    fn sync(&mut self) -> Result<()> {
+        for f in self.written.drain(..) {
+            f.sync_all()
+                .map_err(|e| Error::io("syncing", self.parent.path().join(&self.name), e))?;
+        }
+        if let Some(root) = &self.dir {
+            sync_dirs(root).map_err(|e| Error::io("syncing", root.path(), open_io(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Makes the staging durable and puts it in the place of `target` in one atomic step.
+    /// Returns what the target held before, for the caller to remove (dropping it does).
+    pub fn commit(mut self, target: &Target) -> Result<Replaced> {
+        self.sync()?;
+        let guard = live();
+        let exchanged = match rustix::fs::renameat_with(
+            self.parent.fd(),
+            &self.name,
+            target.parent.fd(),
+            &target.name,
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => false,
+            Err(rustix::io::Errno::EXIST) if self.kind == Kind::Dir => {
+                rustix::fs::renameat_with(
+                    self.parent.fd(),
+                    &self.name,
+                    target.parent.fd(),
+                    &target.name,
+                    RenameFlags::EXCHANGE,
+                )
+                .map_err(|e| {
+                    Error::io(
+                        "replacing",
+                        target.parent.path().join(&target.name),
+                        e.into(),
+                    )
+                })?;
+                true
+            }
+            Err(rustix::io::Errno::EXIST) => {
+                rustix::fs::renameat(
+                    self.parent.fd(),
+                    &self.name,
+                    target.parent.fd(),
+                    &target.name,
+                )
+                .map_err(|e| {
+                    Error::io(
+                        "replacing",
+                        target.parent.path().join(&target.name),
+                        e.into(),
+                    )
+                })?;
+                false
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    "renaming into place",
+                    target.parent.path().join(&target.name),
+                    e.into(),
+                ));
+            }
+        };
+        self.done = true;
+        drop(guard);
+        rustix::fs::fsync(target.parent.fd())
+            .map_err(|e| Error::io("syncing", target.parent.path(), e.into()))?;
+        if exchanged {
+            // The staging name now holds the previous output; it stays registered until removed.
+            Ok(Replaced {
+                entry: Some((self.parent.clone(), self.name.clone(), self.id)),
+            })
+        } else {
+            unregister(self.id);
+            Ok(Replaced { entry: None })
+        }
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut list = live();
+            let _ = remove_at(self.parent.fd(), &self.name);
+            unregister_locked(&mut list, self.id);
+        }
+    }
+}
+
+/// What a committed output replaced, still beside it under its staging name; removed by
+/// [`Replaced::remove`] or when dropped.
+#[derive(Debug)]
+pub struct Replaced {
+    entry: Option<(Root, OsString, u64)>,
+}
+
+impl Replaced {
+    /// Removes the previous output.
+    pub fn remove(mut self) {
+        self.remove_now();
+    }
+
+    fn remove_now(&mut self) {
+        if let Some((parent, name, id)) = self.entry.take() {
+            let _ = remove_at(parent.fd(), &name);
+            unregister(id);
+        }
+    }
+}
+
+impl Drop for Replaced {
+    fn drop(&mut self) {
+        self.remove_now();
+    }
+}
+
+fn open_io(e: OpenError) -> std::io::Error {
+    match e {
+        OpenError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+/// fsyncs every directory of a staged tree (they are few: `blobs`, `blobs/sha256`).
+fn sync_dirs(root: &Root) -> std::result::Result<(), OpenError> {
+    rustix::fs::fsync(root.fd())?;
+    if let Some(entries) = root.list_dir("")? {
+        for (name, t) in entries {
+            if t == EntryType::Dir {
+                sync_dirs(&root.subdir(&name, false)?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes `name` in `dir` and everything below it, never following a symlink.
+pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<()> {
+    remove_at_depth(dir, name, 0)
+}
+
+fn remove_at_depth(dir: BorrowedFd<'_>, name: &OsStr, depth: usize) -> rustix::io::Result<()> {
+    let st = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        other => other?,
+    };
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Err(rustix::io::Errno::NOENT) => Ok(()),
+            other => other,
+        };
+    }
+    if depth > 4096 {
+        return Err(rustix::io::Errno::LOOP);
+    }
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    // Collect names first: removing while iterating may skip entries.
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(fd.as_fd())? {
+        let entry = entry?;
+        let n = entry.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(OsString::from(OsStr::from_bytes(n)));
+        }
+    }
+    for n in &names {
+        remove_at_depth(fd.as_fd(), n, depth + 1)?;
+    }
+    match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Err(rustix::io::Errno::NOENT) => Ok(()),
+        other => other,
+    }
+}
+
+/// Removes staging entries beside `target` that no live process holds locked (left by a
+/// process killed with SIGKILL, or by a crash).
+fn sweep(target: &Target) {
+    let prefix = target.staging_prefix();
+    let Ok(Some(entries)) = target.parent.list_dir_bytes("") else {
+        return;
+    };
+    for (name, kind) in entries {
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let flags = match kind {
+            EntryType::Dir => OFlags::RDONLY | OFlags::DIRECTORY,
+            EntryType::File => OFlags::RDONLY | OFlags::NONBLOCK,
+            _ => continue,
+        };
+        let name = OsStr::from_bytes(&name);
+        let Ok(fd) = rustix::fs::openat(
+            target.parent.fd(),
+            name,
+            flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            continue;
+        };
+        if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            let _ = remove_at(target.parent.fd(), name);
+        }
+    }
+}
+
+// ---- The registry of live staging entries, and the signal handler that removes them.
+
+struct Live {
+    id: u64,
+    parent: Root,
+    name: OsString,
+}
+
+static LIVE: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static HANDLER: Once = Once::new();
+
+fn live() -> MutexGuard<'static, Vec<Live>> {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn register(parent: &Root, name: &OsStr) -> u64 {
+    install_handler();
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    live().push(Live {
+        id,
+        parent: parent.clone(),
+        name: name.to_os_string(),
+    });
+    id
+}
+
+fn unregister(id: u64) {
+    unregister_locked(&mut live(), id);
+}
+
+fn unregister_locked(list: &mut Vec<Live>, id: u64) {
+    list.retain(|l| l.id != id);
+}
+
+/// Installs, once, a thread that removes every live staging entry on SIGINT, SIGTERM or
+/// SIGHUP and then lets the signal end the process as it would have.
+fn install_handler() {
+    HANDLER.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("ocipack-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    // Held until the process ends: no commit can start after this point.
+                    let list = live();
+                    for l in list.iter() {
+                        let _ = remove_at(l.parent.fd(), &l.name);
+                    }
+                    let _ = signal_hook::low_level::emulate_default_handler(sig);
+                    std::process::exit(128 + sig);
+                }
+            });
+        drop(spawned);
+    });
+}
