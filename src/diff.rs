@@ -28,7 +28,7 @@ use crate::store::root::{EntryType, Root};
 use crate::tar::read::Entry;
 use crate::timestamp::Timestamp;
 use crate::verify::docs::join_key;
-use crate::verify::{self, Image, Severity, VerifyOptions};
+use crate::verify::{self, Checked, Severity, VerifyOptions};
 
 /// One difference between layout A and layout B.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -255,21 +255,21 @@ pub fn diff_layouts_with(a: &Path, b: &Path, opts: &DiffOptions) -> Result<Vec<D
     Ok(out)
 }
 
-fn read(dir: &Path, file: Option<String>) -> Result<Image> {
+fn read(dir: &Path, file: Option<String>) -> Result<Side> {
     let opts = VerifyOptions {
         file,
         expect: None,
         arch_from_path: false,
     };
-    let (report, image) = verify::read_image(dir, &opts, true)?;
+    let (report, checked) = verify::read_image(dir, &opts, true)?;
     let first_error = report
         .problems
         .iter()
         .find(|p| p.severity == Severity::Error);
-    match (image, first_error) {
-        (Some(i), None) => Ok(i),
+    match (checked, first_error) {
+        (Some(c), None) => Ok(Side::from(c)),
         (_, first) => Err(Error::input(
-            format!("layout {}", dir.display()),
+            format!("layout {}", crate::show::path(dir)),
             format!(
                 "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
                 report.errors(),
@@ -279,8 +279,37 @@ fn read(dir: &Path, file: Option<String>) -> Result<Image> {
     }
 }
 
+/// One side of a comparison: a verified image with its documents as JSON values.
+pub struct Side {
+    index: Value,
+    descriptor_file: Option<(String, Value)>,
+    descriptor: crate::spec::Descriptor,
+    manifest: crate::spec::Manifest,
+    manifest_value: Value,
+    config_value: Value,
+    layers: Vec<verify::LayerContent>,
+}
+
+impl From<Checked> for Side {
+    fn from(c: Checked) -> Side {
+        Side {
+            index: c.layout.index.as_ref().map_or(Value::Null, |i| i.json()),
+            descriptor_file: c
+                .layout
+                .descriptor_file
+                .as_ref()
+                .map(|(n, d)| (n.clone(), d.json())),
+            descriptor: c.image.entry.clone(),
+            manifest: c.image.manifest.value.clone(),
+            manifest_value: c.image.manifest.json(),
+            config_value: c.image.config.json(),
+            layers: c.layers,
+        }
+    }
+}
+
 /// Compares two images read by [`verify::read_image`] (with entries kept).
-pub fn diff_images(a: &Image, b: &Image) -> Vec<Difference> {
+pub fn diff_images(a: &Side, b: &Side) -> Vec<Difference> {
     let mut out = Vec::new();
     diff_values(
         "index.json",
@@ -565,7 +594,7 @@ fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>
     Ok(out)
 }
 
-fn blob_digests(i: &Image) -> BTreeSet<String> {
+fn blob_digests(i: &Side) -> BTreeSet<String> {
     [&i.descriptor, &i.manifest.config]
         .into_iter()
         .chain(&i.manifest.layers)
@@ -573,7 +602,7 @@ fn blob_digests(i: &Image) -> BTreeSet<String> {
         .collect()
 }
 
-fn diff_layout_files(a: &Path, ia: &Image, b: &Path, ib: &Image) -> Result<Vec<Difference>> {
+fn diff_layout_files(a: &Path, ia: &Side, b: &Path, ib: &Side) -> Result<Vec<Difference>> {
     let open = |p: &Path| Root::open(p).map_err(|e| Error::input_io("opening layout", p, e));
     let (ra, rb) = (open(a)?, open(b)?);
     let dirs = ["", "blobs", "blobs/sha256", "blobs/sha512"];

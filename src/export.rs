@@ -27,7 +27,7 @@
 //! streaming. Every blob is verified while it is read; a mismatch fails the export.
 
 use std::cell::Cell;
-use std::fs::{self, File};
+
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -38,11 +38,14 @@ use serde::Serialize;
 use crate::cjson;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, Result};
-use crate::image::read::{LayoutImage, Verified};
+use crate::image::Image;
+use crate::image::blob::Verified;
+use crate::image::read::LayoutRead;
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::registry::Reference;
 use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
+use crate::store::staging::{Existing, Staging, Target};
 use crate::tar::write::{Header, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
@@ -107,7 +110,7 @@ pub fn export(
             "--tag applies to docker-archive only (an oci-archive keeps the layout's index.json as it is)",
         ));
     }
-    let image = LayoutImage::open(layout)?;
+    let (read, image) = crate::image::read::read_image(layout, None)?;
     let tags = match format {
         ArchiveFormat::DockerArchive => repo_tags(&image, tags)?,
         ArchiveFormat::OciArchive => Vec::new(),
@@ -121,16 +124,26 @@ pub fn export(
                 ));
             }
             let out = BufWriter::with_capacity(1 << 20, stdout.lock());
-            let (_, digest, size) = write_archive(&image, format, &tags, out, Path::new("-"))?;
+            let (_, digest, size) =
+                write_archive(&read, &image, format, &tags, out, Path::new("-"))?;
             (digest, size)
         }
         Destination::File(path) => {
-            let tmp = TempFile::create(path)?;
-            let out = BufWriter::with_capacity(1 << 20, &tmp.file);
-            let (out, digest, size) = write_archive(&image, format, &tags, out, path)?;
+            let target = Target::at_path(path)?;
+            if let Existing::Dir(_) = target.existing()? {
+                return Err(Error::usage(format!(
+                    "-o {}: is a directory",
+                    crate::show::path(path)
+                )));
+            }
+            // A staging file beside the target: created exclusively, mode 0644, removed on
+            // an error or a signal, renamed into place once complete and durable.
+            let (staging, file) = Staging::file(&target)?;
+            let out = BufWriter::with_capacity(1 << 20, file);
+            let (out, digest, size) = write_archive(&read, &image, format, &tags, out, path)?;
             out.into_inner()
                 .map_err(|e| Error::io("writing", path, e.into_error()))?;
-            tmp.commit(path)?;
+            staging.commit(&target)?;
             (digest, size)
         }
     };
@@ -143,58 +156,8 @@ pub fn export(
     })
 }
 
-/// A temporary file beside the target, removed unless committed.
-struct TempFile {
-    path: PathBuf,
-    file: File,
-    committed: bool,
-}
-
-impl TempFile {
-    fn create(target: &Path) -> Result<TempFile> {
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let base = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| Error::usage(format!("-o {}: not a file name", target.display())))?;
-        if target.is_dir() {
-            return Err(Error::usage(format!(
-                "-o {}: is a directory",
-                target.display()
-            )));
-        }
-        let path = parent.join(format!(".{base}.ocipack-{}.tmp", std::process::id()));
-        let file = File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
-        Ok(TempFile {
-            path,
-            file,
-            committed: false,
-        })
-    }
-
-    fn commit(mut self, target: &Path) -> Result<()> {
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io("syncing", &self.path, e))?;
-        fs::rename(&self.path, target).map_err(|e| Error::io("renaming into place", target, e))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// The RepoTags: `--tag` values, else the index entry's name annotation, in Docker's short form.
-fn repo_tags(image: &LayoutImage, given: &[String]) -> Result<Vec<String>> {
+fn repo_tags(image: &Image, given: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     if given.is_empty() {
         let annotations = image.entry.annotations.as_ref();
@@ -281,24 +244,24 @@ enum Member<'a> {
 }
 
 fn write_archive<W: Write>(
-    image: &LayoutImage,
+    read: &LayoutRead,
+    image: &Image,
     format: ArchiveFormat,
     tags: &[String],
     out: W,
     dest: &Path,
 ) -> Result<(W, Digest, u64)> {
-    let mtime = image
-        .config
-        .created
-        .as_deref()
-        .and_then(|c| c.parse::<Timestamp>().ok())
-        .map_or(0, |t| t.unix() as u64);
+    let mtime = image.created().map_or(0, |t: Timestamp| t.unix() as u64);
     let manifest_json;
     let mut members: Vec<(String, Member)> = Vec::new();
     match format {
         ArchiveFormat::OciArchive => {
-            members.push(("oci-layout".into(), Member::Bytes(&image.oci_layout_bytes)));
-            members.push(("index.json".into(), Member::Bytes(&image.index_bytes)));
+            // read_image refuses a layout without both documents.
+            let (Some(oci_layout), Some(index)) = (&read.oci_layout, &read.index) else {
+                return Err(image.bad("index.json", "missing"));
+            };
+            members.push(("oci-layout".into(), Member::Bytes(&oci_layout.bytes)));
+            members.push(("index.json".into(), Member::Bytes(&index.bytes)));
             members.push(("blobs".into(), Member::Dir));
             let mut blobs: Vec<&Descriptor> = vec![&image.entry];
             blobs.extend(image.blobs());
@@ -311,22 +274,22 @@ fn write_archive<W: Write>(
             }
         }
         ArchiveFormat::DockerArchive => {
-            let cfg = &image.manifest.config;
+            let cfg = &image.manifest.value.config;
             let config_name = format!("{}.json", cfg.digest.hex());
-            members.push((config_name.clone(), Member::Bytes(&image.config_bytes)));
-            let diff_ids = &image.config.rootfs.diff_ids;
-            if diff_ids.len() != image.manifest.layers.len() {
+            members.push((config_name.clone(), Member::Bytes(&image.config.bytes)));
+            let diff_ids = image.diff_ids();
+            if diff_ids.len() != image.manifest.value.layers.len() {
                 return Err(image.bad(
                     &format!("config {}", cfg.digest),
                     format!(
                         "rootfs.diff_ids lists {} layers, the manifest {}",
                         diff_ids.len(),
-                        image.manifest.layers.len()
+                        image.manifest.value.layers.len()
                     ),
                 ));
             }
             let mut layer_names = Vec::new();
-            for (desc, diff_id) in image.manifest.layers.iter().zip(diff_ids) {
+            for (desc, diff_id) in image.manifest.value.layers.iter().zip(diff_ids) {
                 let name = format!("{}.tar", diff_id.hex());
                 layer_names.push(name.clone());
                 if members.iter().any(|(n, _)| *n == name) {
@@ -364,7 +327,10 @@ fn write_archive<W: Write>(
         if failed.get() {
             Error::io("writing", dest, e)
         } else {
-            Error::input(format!("layout {}", image.shown()), e.to_string())
+            Error::input(
+                format!("layout {}", crate::show::path(image.layout().path())),
+                e.to_string(),
+            )
         }
     };
     for (name, member) in &members {
@@ -410,13 +376,13 @@ fn write_archive<W: Write>(
     Ok((tracked.inner, digest, size))
 }
 
-fn layer_error(image: &LayoutImage, d: &Descriptor, e: io::Error) -> Error {
+fn layer_error(image: &Image, d: &Descriptor, e: io::Error) -> Error {
     image.bad(&format!("layer {}", d.digest), e.to_string())
 }
 
 /// Decompresses a layer once to learn its size, checking the blob digest and the diff_id.
 fn uncompressed_size(
-    image: &LayoutImage,
+    image: &Image,
     d: &Descriptor,
     diff_id: &Digest,
     compression: Compression,

@@ -8,7 +8,20 @@ use clap::Parser;
 
 mod cli;
 
+/// Raises the soft limit on open files to the hard limit (at most 65536): input trees are
+/// read through one directory descriptor per level, up to 1024 levels deep.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    let want = l.maximum.map_or(65536, |m| m.min(65536));
+    if l.current.is_some_and(|c| c < want) {
+        l.current = Some(want);
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
 fn main() -> ExitCode {
+    raise_open_file_limit();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),

@@ -18,6 +18,9 @@ pub struct Timestamp(i64);
 const MAX_SECONDS: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00Z.
+    pub const EPOCH: Timestamp = Timestamp(0);
+
     /// A timestamp from Unix seconds; `None` outside 1970..=9999.
     pub fn from_unix(secs: i64) -> Option<Timestamp> {
         (0..=MAX_SECONDS).contains(&secs).then_some(Timestamp(secs))

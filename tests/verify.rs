@@ -143,7 +143,7 @@ fn two_manifests_or_none() {
     l.set_index(&i);
     l.verify(&[]).assert(
         1,
-        &["index.json: manifests: 2 manifests; the oci-import builder needs exactly one"],
+        &["index.json: manifests: lists 2 manifests; the oci-import builder needs exactly one"],
     );
     i["manifests"] = json!([]);
     l.set_index(&i);
@@ -560,7 +560,7 @@ fn symlink_escapes_are_refused_even_to_the_right_bytes() {
         1,
         &[
             &p,
-            "climbs out of the layout; verify never leaves the layout",
+            "climbs out of the directory; ocipack never leaves the directory it was given",
         ],
     );
 
@@ -675,17 +675,22 @@ fn unreferenced_blob_files_are_reported() {
     );
 }
 
-// ---------------------------------------------------------------- builds verify their output
+// ---------------------------------------------------------------- builds and their output
 
+/// The builder checks its documents in memory with verify's rules; what it stages passes
+/// `verify` from disk, and the same layout with one flipped byte does not.
 #[test]
-fn a_staged_layout_that_fails_verification_is_an_error() {
-    use ocipack::image::build::{ImageSpec, Input, stage_image, verify_staged};
+fn a_staged_layout_verifies_from_disk_and_a_flipped_byte_is_found() {
+    use ocipack::image::build::{ImageSpec, Input, InputSource, stage_image};
     let t = tempfile::tempdir().unwrap();
     let spec = ImageSpec {
-        inputs: vec![Input::Bytes {
-            dest: "/hello".into(),
-            bytes: b"hello".to_vec(),
-            mode: 0o755,
+        inputs: vec![Input {
+            source: InputSource::Bytes {
+                dest: "/hello".into(),
+                bytes: b"hello".to_vec(),
+                mode: 0o755,
+            },
+            origin: "a test".into(),
         }],
         tree: ocipack::input::TreeOptions {
             created: CREATED.parse().unwrap(),
@@ -708,16 +713,23 @@ fn a_staged_layout_that_fails_verification_is_an_error() {
         descriptor_file: None,
     };
     let out = t.path().join("oci");
-    let (staging, built) = stage_image(&spec, &out, None).unwrap();
-    verify_staged(&staging, &spec).unwrap();
-    let blob = staging.path().join(built.layer.digest.blob_path());
+    let target = ocipack::store::staging::Target::at_path(&out).unwrap();
+    let (staging, built) = stage_image(&spec, &target, None).unwrap();
+    let opts = ocipack::verify::VerifyOptions::default();
+    let staged = staging.root().path().to_path_buf();
+    let report = ocipack::verify::verify_layout(&staged, &opts).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let blob = staged.join(built.layer.digest.blob_path());
     let mut b = fs::read(&blob).unwrap();
     b[20] ^= 1;
     fs::write(&blob, b).unwrap();
-    let e = verify_staged(&staging, &spec).unwrap_err();
-    assert_eq!(e.exit_code(), 1);
-    assert!(e.to_string().contains("fails verification"), "{e}");
-    assert!(e.to_string().contains("tampered or corrupt"), "{e}");
+    let report = ocipack::verify::verify_layout(&staged, &opts).unwrap();
+    assert!(!report.is_ok());
+    let text: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        text.iter().any(|p| p.contains("tampered or corrupt")),
+        "{text:?}"
+    );
 }
 
 // ---------------------------------------------------------------- fuzz seeds and regressions

@@ -99,9 +99,9 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             .map(|i| {
                 json!({
                     "arch": i.arch,
-                    "output": i.output.display().to_string(),
+                    "output": i.output.to_string_lossy(),
                     "created": i.created.to_string(),
-                    "manifest": i.built.manifest,
+                    "manifest": i.built.image.entry,
                     "layer": {
                         "digest": i.built.layer.digest,
                         "size": i.built.layer.size,
@@ -118,7 +118,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             .map(|w| {
                 json!({
                     "variant": w.variant.name,
-                    "output": w.output.display().to_string(),
+                    "output": w.output.to_string_lossy(),
                     "files": w.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
                 })
             })
@@ -129,12 +129,12 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             println!(
                 "{:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
                 i.arch,
-                i.built.manifest.digest,
+                i.built.image.entry.digest,
                 i.built.layer.size,
                 i.built.layer.compression,
                 i.built.layer.uncompressed_size,
                 i.created,
-                i.output.display()
+                ocipack::show::path(&i.output)
             );
         }
         for w in &report.windows {
@@ -144,7 +144,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 ocipack::project::WINDOWS_ARCH,
                 w.variant.name,
                 files.join(", "),
-                w.output.display()
+                ocipack::show::path(&w.output)
             );
         }
     }
@@ -158,7 +158,7 @@ fn report_check(a: &BuildArgs, checks: &[OutputCheck]) -> Result<u8> {
             .iter()
             .map(|c| {
                 json!({
-                    "output": c.output.display().to_string(),
+                    "output": c.output.to_string_lossy(),
                     "label": c.label,
                     "identical": c.differences.is_empty(),
                     "differences": c.differences.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
@@ -174,7 +174,11 @@ fn report_check(a: &BuildArgs, checks: &[OutputCheck]) -> Result<u8> {
             } else {
                 "DIFFERS"
             };
-            println!("{status:<8} {:<9} {}", c.label, c.output.display());
+            println!(
+                "{status:<8} {:<9} {}",
+                c.label,
+                ocipack::show::path(&c.output)
+            );
             for d in &c.differences {
                 println!("         {d}");
             }
@@ -190,6 +194,6 @@ fn report_check(a: &BuildArgs, checks: &[OutputCheck]) -> Result<u8> {
         "check failed: {differing} of {} outputs differ from a fresh build; \
          `ocipack build {}` rewrites them",
         checks.len(),
-        a.dir.display()
+        ocipack::show::path(&a.dir)
     )))
 }

@@ -46,7 +46,7 @@ pub fn run(a: ExportArgs) -> Result<u8> {
     } else {
         format!(
             "{}: {} {} ({} bytes)",
-            a.output.display(),
+            ocipack::show::path(&a.output),
             a.format,
             report.digest,
             report.size

@@ -1,22 +1,16 @@
 //! `ocipack image`: one layout from files.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use ocipack::error::{Error, Result};
-use ocipack::image::build::{self as image, ImageSpec, Input};
-use ocipack::image::write::NameStyle;
-use ocipack::input::{MtimeMode, TreeOptions};
-use ocipack::layer::EncodeOptions;
-use ocipack::media::Compression;
-use ocipack::platform::Platform;
+use ocipack::image::build::{self as image, ImageSpec};
+use ocipack::input::MtimeMode;
 use ocipack::progress::{self, Progress};
-use ocipack::spec::{ContainerConfig, Empty};
+use ocipack::settings::{Context, InputSetting, Origin, Set, Settings};
+use ocipack::show;
 use ocipack::timestamp::Timestamp;
-
-use super::key_value;
 
 /// Arguments of `ocipack image`.
 #[derive(Debug, Args)]
@@ -94,9 +88,9 @@ pub struct ImageArgs {
     /// Creation time: RFC 3339 (2025-01-21T23:32:32Z) or @EPOCH.
     #[arg(long, value_name = "TIME", help_heading = "Reproducibility")]
     created: Option<String>,
-    /// Entry mtimes: clamp (min of file mtime and created) or fixed (all = created).
-    #[arg(long, value_name = "MODE", default_value = "clamp", value_parser = ["clamp", "fixed"], help_heading = "Reproducibility")]
-    mtime: String,
+    /// Entry mtimes: clamp (min of file mtime and created; the default) or fixed (all = created).
+    #[arg(long, value_name = "MODE", value_parser = ["clamp", "fixed"], help_heading = "Reproducibility")]
+    mtime: Option<String>,
     /// Keep numeric uid/gid of the inputs (names are always dropped); default 0:0.
     #[arg(long, help_heading = "Reproducibility")]
     preserve_owners: bool,
@@ -107,9 +101,9 @@ pub struct ImageArgs {
     #[arg(long, help_heading = "Reproducibility")]
     devices: bool,
 
-    /// Layer compression.
-    #[arg(long, default_value = "gzip", value_parser = ["none", "gzip", "zstd"], help_heading = "Output")]
-    compression: String,
+    /// Layer compression (default gzip).
+    #[arg(long, value_parser = ["none", "gzip", "zstd"], help_heading = "Output")]
+    compression: Option<String>,
     /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
     #[arg(long, help_heading = "Output")]
     level: Option<i32>,
@@ -123,8 +117,8 @@ pub struct ImageArgs {
     #[arg(long, value_name = "K=V", help_heading = "Output")]
     annotation: Vec<String>,
     /// Readable names: symlinks (to blobs; default), files (busybox style; crane >= 0.21.7 refuses it), none.
-    #[arg(long, default_value = "symlinks", value_parser = ["symlinks", "files", "none"], help_heading = "Output")]
-    names: String,
+    #[arg(long, value_parser = ["symlinks", "files", "none"], help_heading = "Output")]
+    names: Option<String>,
     /// Also write the index entry as a single-descriptor JSON file (for bashbrew's File:).
     #[arg(long, value_name = "NAME", help_heading = "Output")]
     descriptor_file: Option<String>,
@@ -163,130 +157,85 @@ pub fn resolve_jobs(jobs: Option<usize>) -> Result<usize> {
     }
 }
 
-fn parse_file_spec(s: &str) -> Result<Input> {
-    let bad = |why: &str| Error::input(format!("--file {s:?}"), why.to_string());
+/// `--file SRC:DEST[:MODE]` as an input setting (MODE is checked when settings resolve).
+fn parse_file_spec(s: &str) -> Result<InputSetting> {
+    let bad = || {
+        Error::input(
+            format!("--file \"{}\"", show::text(s)),
+            "expected SRC:DEST[:MODE]",
+        )
+    };
     let mut parts = s.splitn(3, ':');
-    let src = parts
-        .next()
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| bad("expected SRC:DEST[:MODE]"))?;
-    let dest = parts
-        .next()
-        .ok_or_else(|| bad("expected SRC:DEST[:MODE]"))?;
-    let mode = parts
-        .next()
-        .map(|m| {
-            u32::from_str_radix(m, 8)
-                .ok()
-                .filter(|v| *v <= 0o7777)
-                .ok_or_else(|| bad("MODE must be octal, at most 7777 (e.g. 0755)"))
-        })
-        .transpose()?;
-    Ok(Input::File {
-        src: PathBuf::from(src),
-        dest: dest.to_string(),
-        mode,
+    let src = parts.next().filter(|p| !p.is_empty()).ok_or_else(bad)?;
+    let dest = parts.next().ok_or_else(bad)?;
+    let at = || Origin::flag("file");
+    Ok(InputSetting::File {
+        source: PathBuf::from(src),
+        dest: Set::new(dest.to_string(), at()),
+        mode: parts.next().map(|m| Set::new(m.to_string(), at())),
     })
 }
 
-fn parse_port(s: &str) -> Result<String> {
-    let (port, proto) = s.split_once('/').unwrap_or((s, "tcp"));
-    let ok_port = port.parse::<u16>().map(|p| p > 0).unwrap_or(false);
-    if !ok_port || !["tcp", "udp", "sctp"].contains(&proto) {
-        return Err(Error::input(
-            format!("--expose {s:?}"),
-            "expected PORT[/tcp|udp|sctp] with PORT 1-65535",
-        ));
+/// The command line as settings: every flag with its name as the origin.
+fn settings(a: &ImageArgs) -> Result<Settings> {
+    let flag = Origin::flag;
+    let one = |v: &Option<String>, name: &str| v.clone().map(|v| Set::new(v, flag(name)));
+    let many = |v: &[String], name: &str| {
+        v.iter()
+            .map(|v| Set::new(v.clone(), flag(name)))
+            .collect::<Vec<_>>()
+    };
+    let argv = |v: &[String], name: &str| (!v.is_empty()).then(|| Set::new(v.to_vec(), flag(name)));
+    let on = |b: bool, name: &str| b.then(|| Set::new(true, flag(name)));
+    let mut inputs = Vec::new();
+    for r in &a.rootfs {
+        inputs.push(Set::new(InputSetting::Rootfs(r.clone()), flag("rootfs")));
     }
-    Ok(format!("{port}/{proto}"))
-}
-
-fn map_of(opt: &str, items: &[String]) -> Result<Option<BTreeMap<String, String>>> {
-    let mut m = BTreeMap::new();
-    for it in items {
-        let (k, v) = key_value(it).map_err(|e| Error::input(format!("--{opt}"), e))?;
-        if m.insert(k.clone(), v).is_some() {
-            return Err(Error::input(format!("--{opt} {k}"), "given twice"));
-        }
+    for t in &a.tar {
+        inputs.push(Set::new(InputSetting::Tar(t.clone()), flag("tar")));
     }
-    Ok((!m.is_empty()).then_some(m))
+    for f in &a.file {
+        inputs.push(Set::new(parse_file_spec(f)?, flag("file")));
+    }
+    Ok(Settings {
+        inputs,
+        arch: one(&a.arch, "arch"),
+        platform: one(&a.platform, "platform"),
+        entrypoint: argv(&a.entrypoint, "entrypoint"),
+        cmd: argv(&a.cmd, "cmd"),
+        env: many(&a.env, "env"),
+        default_env: a
+            .no_default_env
+            .then(|| Set::new(false, flag("no-default-env"))),
+        workdir: one(&a.workdir, "workdir"),
+        user: one(&a.user, "user"),
+        labels: many(&a.label, "label"),
+        expose: many(&a.expose, "expose"),
+        volumes: many(&a.volume, "volume"),
+        stop_signal: one(&a.stop_signal, "stop-signal"),
+        created_by: one(&a.created_by, "created-by"),
+        annotations: many(&a.annotation, "annotation"),
+        mtime: one(&a.mtime, "mtime"),
+        preserve_owners: on(a.preserve_owners, "preserve-owners"),
+        xattrs: on(a.xattrs, "xattrs"),
+        devices: on(a.devices, "devices"),
+        compression: one(&a.compression, "compression"),
+        level: a.level.map(|l| Set::new(i64::from(l), flag("level"))),
+        names: one(&a.names, "names"),
+        ref_name: one(&a.ref_name, "ref-name"),
+        descriptor_file: one(&a.descriptor_file, "descriptor-file"),
+    })
 }
 
 fn build_spec(a: &ImageArgs) -> Result<ImageSpec> {
-    let platform = match (&a.arch, &a.platform) {
-        (Some(arch), _) => Platform::from_bashbrew_arch(arch)?,
-        (None, Some(p)) => p.parse()?,
-        (None, None) => {
-            return Err(Error::usage(
-                "no platform: pass --arch (a bashbrew name such as amd64) or --platform OS/ARCH[/VARIANT]; \
-                 the host's platform is never assumed",
-            ));
-        }
-    };
-    let mut inputs: Vec<Input> = a.rootfs.iter().cloned().map(Input::Rootfs).collect();
-    inputs.extend(a.tar.iter().cloned().map(Input::Tar));
-    for f in &a.file {
-        inputs.push(parse_file_spec(f)?);
-    }
-    if inputs.is_empty() {
-        return Err(Error::usage(
-            "no input: pass --rootfs DIR, --file SRC:DEST or --tar FILE",
-        ));
-    }
+    let s = settings(a)?;
     let created = resolve_created(a.created.as_deref())?;
-    let compression: Compression = a.compression.parse().map_err(Error::usage)?;
-
-    let mut env = Vec::new();
-    for e in &a.env {
-        key_value(e).map_err(|m| Error::input("--env", m))?;
-    }
-    if !a.no_default_env && !a.env.iter().any(|e| e.starts_with("PATH=")) {
-        env.extend(image::default_env(&platform));
-    }
-    env.extend(a.env.iter().cloned());
-    let ports = a
-        .expose
-        .iter()
-        .map(|p| parse_port(p).map(|k| (k, Empty {})))
-        .collect::<Result<BTreeMap<_, _>>>()?;
-    let volumes: BTreeMap<String, Empty> = a.volume.iter().map(|v| (v.clone(), Empty {})).collect();
-    let config = ContainerConfig {
-        user: a.user.clone(),
-        exposed_ports: (!ports.is_empty()).then_some(ports),
-        env: (!env.is_empty()).then_some(env),
-        entrypoint: (!a.entrypoint.is_empty()).then(|| a.entrypoint.clone()),
-        cmd: (!a.cmd.is_empty()).then(|| a.cmd.clone()),
-        volumes: (!volumes.is_empty()).then_some(volumes),
-        working_dir: a.workdir.clone(),
-        labels: map_of("label", &a.label)?,
-        stop_signal: a.stop_signal.clone(),
-        args_escaped: None,
-    };
-    Ok(ImageSpec {
-        inputs,
-        tree: TreeOptions {
-            created,
-            mtime: if a.mtime == "fixed" {
-                MtimeMode::Fixed
-            } else {
-                MtimeMode::Clamp
-            },
-            preserve_owners: a.preserve_owners,
-            xattrs: a.xattrs,
-            devices: a.devices,
-        },
-        platform,
-        config,
-        created_by: a.created_by.clone(),
-        encode: EncodeOptions {
-            compression,
-            level: a.level,
-            jobs: resolve_jobs(a.jobs)?,
-        },
-        ref_name: a.ref_name.clone(),
-        annotations: map_of("annotation", &a.annotation)?.unwrap_or_default(),
-        names: a.names.parse::<NameStyle>().map_err(Error::usage)?,
-        descriptor_file: a.descriptor_file.clone(),
+    s.resolve(&Context {
+        base: Path::new(""),
+        arch: None,
+        created,
+        jobs: resolve_jobs(a.jobs)?,
+        default_mtime: MtimeMode::Clamp,
     })
 }
 
@@ -301,9 +250,9 @@ pub fn run(a: ImageArgs) -> Result<u8> {
     }
     if a.json {
         let v = serde_json::json!({
-            "layout": a.output.display().to_string(),
-            "manifest": built.manifest,
-            "config": built.config,
+            "layout": a.output.to_string_lossy(),
+            "manifest": built.image.entry,
+            "config": built.image.manifest.value.config,
             "layer": {
                 "digest": built.layer.digest,
                 "size": built.layer.size,
@@ -316,8 +265,8 @@ pub fn run(a: ImageArgs) -> Result<u8> {
     } else {
         println!(
             "{}: {} {} layer {} ({} bytes {}, {} bytes uncompressed)",
-            a.output.display(),
-            built.manifest.digest,
+            ocipack::show::path(&a.output),
+            built.image.entry.digest,
             spec.platform,
             built.layer.digest.short(),
             built.layer.size,

@@ -54,11 +54,3 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Diff(a) => diff::run(a),
     }
 }
-
-/// Parses `K=V`.
-pub fn key_value(s: &str) -> std::result::Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
-    }
-}

@@ -1,24 +1,30 @@
-//! From inputs to a finished single-image layout: the one function `ocipack image` calls.
+//! From inputs to a finished single-image layout: the builder.
 //!
-//! Order of work: check the target, stage a directory beside it, gather the inputs into a
-//! sorted tree, encode the layer in one pass, write config → manifest → index (each blob
-//! in the canonical JSON form), add readable names, verify the staged layout from disk,
-//! and swap it into place.
+//! Order of work, one way: check the target, stage a directory beside it, gather the inputs
+//! into a sorted tree, encode the layer in one pass (tar stream → diff_id → compressor →
+//! digest → blob), make config → manifest → index entry in the canonical JSON form, check
+//! them in memory with the same rules `ocipack verify` applies to a layout on disk, write
+//! them, add readable names, and swap the layout into place. Nothing written is read back:
+//! the model the builder returns ([`Image`]) is what it wrote.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::image::write::{self as layout, NameStyle, Staging};
+use crate::image::write::{LayoutWriter, NameStyle};
+use crate::image::{Doc, Image};
 use crate::input::{Tree, TreeOptions};
 use crate::layer::{self, EncodeOptions, LayerInfo};
 use crate::media;
 use crate::platform::Platform;
+use crate::problems::Problems;
 use crate::progress::Progress;
+use crate::show;
 use crate::spec::{
-    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ContainerConfig, Descriptor, History,
-    ImageConfig, Index, Manifest, RootFs,
+    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ContainerConfig, History, ImageConfig, Index,
+    Manifest, RootFs,
 };
+use crate::store::staging::{Replaced, Target};
 use crate::timestamp::Timestamp;
 
 /// The `PATH` that `docker build` gives an image built `FROM scratch` on Linux.
@@ -30,9 +36,9 @@ pub const CONFIG_FILE_NAME: &str = "image-config.json";
 /// The readable name of the image manifest in a layout.
 pub const MANIFEST_FILE_NAME: &str = "image-manifest.json";
 
-/// One input of the layer.
+/// Where one input of the layer comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
+pub enum InputSource {
     /// Everything below a directory.
     Rootfs(PathBuf),
     /// One file placed at an absolute path in the image, with an optional mode.
@@ -55,6 +61,16 @@ pub enum Input {
         /// Permission bits.
         mode: u32,
     },
+}
+
+/// One input of the layer, and how the user wrote it (for messages:
+/// `--rootfs "x"`, `p/ocipack.toml:12: input.rootfs "x"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Where its entries come from.
+    pub source: InputSource,
+    /// The setting and value as written.
+    pub origin: String,
 }
 
 /// Everything that decides an image's bytes. Two equal specs give identical layouts.
@@ -89,59 +105,109 @@ impl ImageSpec {
     }
 }
 
-/// The environment a scratch image starts with on `platform` (Linux: the default PATH).
-pub fn default_env(platform: &Platform) -> Vec<String> {
-    if platform.os == "linux" {
-        vec![DEFAULT_LINUX_PATH.to_string()]
-    } else {
-        Vec::new()
-    }
-}
-
 /// What was built.
 #[derive(Debug, Clone)]
 pub struct BuiltImage {
-    /// The index entry (manifest descriptor with platform and annotations).
-    pub manifest: Descriptor,
-    /// The config blob's descriptor.
-    pub config: Descriptor,
+    /// The image: its index entry (with platform and annotations), manifest and config,
+    /// blobs in the staged (later committed) layout.
+    pub image: Image,
     /// The layer.
     pub layer: LayerInfo,
     /// Warnings from reading the inputs.
     pub warnings: Vec<String>,
 }
 
-/// Builds the layout into a staging directory beside `out` without touching `out`, and
-/// verifies it from disk ([`verify_staged`]); the caller commits it ([`Staging::commit`])
-/// or compares it.
+/// Runs the test hook `OCIPACK_TEST_HOOK_AFTER_WALK` (debug builds only): a shell command run
+/// once after the inputs are walked and before any content is read, so that tests can change
+/// an input at exactly that moment, deterministically.
+fn test_hook_after_walk() {
+    #[cfg(debug_assertions)]
+    if let Some(cmd) = std::env::var_os("OCIPACK_TEST_HOOK_AFTER_WALK") {
+        let _ = std::process::Command::new("sh").arg("-c").arg(cmd).status();
+    }
+}
+
+/// Builds the layout into a staging directory beside `target` without touching `target`;
+/// the caller commits it ([`LayoutWriter::commit`]) or compares it.
 pub fn stage_image(
     spec: &ImageSpec,
-    out: &Path,
+    target: &Target,
     progress: Option<&Progress>,
-) -> Result<(Staging, BuiltImage)> {
-    check_level(spec.encode)?;
-    check_not_inside_inputs(spec, out)?;
-    layout::check_target(out)?;
-    if let Some(name) = &spec.descriptor_file {
-        check_descriptor_file_name(name)?;
-    }
-    let staging = Staging::new(out)?;
+) -> Result<(LayoutWriter, BuiltImage)> {
+    check_not_inside_inputs(spec, target)?;
+    let mut out = LayoutWriter::new(target)?;
 
     let mut tree = Tree::new(spec.tree.clone());
     for input in &spec.inputs {
-        match input {
-            Input::Rootfs(dir) => tree.add_rootfs(dir)?,
-            Input::File { src, dest, mode } => tree.add_file(src, dest, *mode)?,
-            Input::Tar(path) => tree.add_tar(path, staging.path())?,
-            Input::Bytes { dest, bytes, mode } => tree.add_bytes(dest, bytes.clone(), *mode)?,
+        let origin = &input.origin;
+        match &input.source {
+            InputSource::Rootfs(dir) => tree.add_rootfs(dir, origin)?,
+            InputSource::File { src, dest, mode } => tree.add_file(src, dest, *mode, origin)?,
+            InputSource::Tar(path) => tree.add_tar(path, out.root().path())?,
+            InputSource::Bytes { dest, bytes, mode } => {
+                tree.add_bytes(dest, bytes.clone(), *mode)?
+            }
         }
     }
     let entries = tree.finish()?;
-    let layer = layer::write_layer(&entries, spec.encode, &staging.blob_dir(), progress)?;
-    staging.fix_blob_mode(&layer.digest)?;
+    test_hook_after_walk();
+    let layer = layer::write_layer(&entries, spec.encode, &mut out, progress)?;
 
+    let image = describe(spec, &layer, out.root())?;
+    let mut problems = Problems::default();
+    let expect = (spec.platform.clone(), "the build's platform".to_string());
+    crate::verify::check_image(&mut problems, &image, "index.json", Some(&expect));
+    if problems.errors() > 0 {
+        let errors: Vec<String> = problems
+            .as_slice()
+            .iter()
+            .filter(|p| p.severity == crate::problems::Severity::Error)
+            .map(ToString::to_string)
+            .collect();
+        return Err(Error::CheckFailed(format!(
+            "the built image breaks the layout rules, so nothing was written: {}",
+            errors.join("; ")
+        )));
+    }
+    out.write_doc(&image.config)?;
+    out.write_doc(&image.manifest)?;
+    out.write_oci_layout()?;
+    let index = Doc::canonical(Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.into()),
+        artifact_type: None,
+        manifests: vec![image.entry.clone()],
+        subject: None,
+        annotations: None,
+    })?;
+    out.write_file("index.json", &index.bytes)?;
+    if let Some(name) = &spec.descriptor_file {
+        out.write_file(name, &Doc::canonical(image.entry.clone())?.bytes)?;
+    }
+    out.name_blob(
+        spec.names,
+        spec.encode.compression.layer_file_name(),
+        &layer.digest,
+    )?;
+    out.name_blob(spec.names, CONFIG_FILE_NAME, &image.config.digest())?;
+    out.name_blob(spec.names, MANIFEST_FILE_NAME, &image.entry.digest)?;
+
+    let built = BuiltImage {
+        image,
+        layer,
+        warnings: entries.warnings().to_vec(),
+    };
+    Ok((out, built))
+}
+
+/// The image's config, manifest and index entry for `layer`, in the canonical JSON form.
+fn describe(
+    spec: &ImageSpec,
+    layer: &LayerInfo,
+    blobs: &crate::store::root::Root,
+) -> Result<Image> {
     let created = spec.created().to_string();
-    let config = ImageConfig {
+    let config = Doc::canonical(ImageConfig {
         created: Some(created.clone()),
         author: None,
         architecture: spec.platform.architecture.clone(),
@@ -161,19 +227,18 @@ pub fn stage_image(
                 ..History::default()
             }]
         }),
-    };
-    let config_desc = staging.write_json_blob(media::CONFIG, &config)?;
-    let manifest = Manifest {
+    })?;
+    let manifest = Doc::canonical(Manifest {
         schema_version: 2,
         media_type: Some(media::MANIFEST.into()),
         artifact_type: None,
-        config: config_desc.clone(),
+        config: config.descriptor(media::CONFIG),
         layers: vec![layer.descriptor()],
         subject: None,
         annotations: (!spec.annotations.is_empty()).then(|| spec.annotations.clone()),
-    };
-    let mut manifest_desc = staging.write_json_blob(media::MANIFEST, &manifest)?;
-    manifest_desc.platform = Some(spec.platform.clone());
+    })?;
+    let mut entry = manifest.descriptor(media::MANIFEST);
+    entry.platform = Some(spec.platform.clone());
     if let Some(name) = &spec.ref_name {
         let mut annotations = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), name.clone())]);
         // containerd (and `ctr import`) expects a full image reference here; a bare tag
@@ -181,37 +246,9 @@ pub fn stage_image(
         if name.contains(['/', ':']) {
             annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.clone());
         }
-        manifest_desc.annotations = Some(annotations);
+        entry.annotations = Some(annotations);
     }
-    let index = Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![manifest_desc.clone()],
-        subject: None,
-        annotations: None,
-    };
-    staging.write_oci_layout()?;
-    staging.write_json("index.json", &index)?;
-    if let Some(name) = &spec.descriptor_file {
-        staging.write_json(name, &manifest_desc)?;
-    }
-    staging.name_blob(
-        spec.names,
-        spec.encode.compression.layer_file_name(),
-        &layer.digest,
-    )?;
-    staging.name_blob(spec.names, CONFIG_FILE_NAME, &config_desc.digest)?;
-    staging.name_blob(spec.names, MANIFEST_FILE_NAME, &manifest_desc.digest)?;
-    verify_staged(&staging, spec)?;
-
-    let built = BuiltImage {
-        manifest: manifest_desc,
-        config: config_desc,
-        layer,
-        warnings: entries.warnings().to_vec(),
-    };
-    Ok((staging, built))
+    Ok(Image::new(entry, manifest, config, blobs.clone()))
 }
 
 /// Builds the layout and swaps it into place at `out`. On any error `out` is untouched.
@@ -220,95 +257,38 @@ pub fn build_image(
     out: &Path,
     progress: Option<&Progress>,
 ) -> Result<BuiltImage> {
-    let (staging, built) = stage_image(spec, out, progress)?;
-    staging.commit(out)?;
+    let target = Target::at_path(out)?;
+    let (writer, built) = stage_image(spec, &target, progress)?;
+    let replaced: Replaced = writer.commit(&target)?;
+    replaced.remove();
     Ok(built)
-}
-
-/// Verifies a staged layout from disk, as `ocipack verify` would (and against the spec's
-/// platform), so that a layout which fails verification is never renamed into place.
-pub fn verify_staged(staging: &Staging, spec: &ImageSpec) -> Result<()> {
-    let opts = crate::verify::VerifyOptions {
-        file: spec.descriptor_file.clone(),
-        expect: Some((spec.platform.clone(), "the build's platform".into())),
-        arch_from_path: false,
-    };
-    let report = crate::verify::verify_layout(staging.path(), &opts)?;
-    if report.is_ok() {
-        return Ok(());
-    }
-    let errors: Vec<String> = report
-        .problems
-        .iter()
-        .filter(|p| p.severity == crate::verify::Severity::Error)
-        .map(ToString::to_string)
-        .collect();
-    Err(Error::CheckFailed(format!(
-        "the built layout fails verification, so it was not written: {}",
-        errors.join("; ")
-    )))
-}
-
-fn check_level(e: EncodeOptions) -> Result<()> {
-    match (e.level, e.compression.level_range()) {
-        (None, _) => Ok(()),
-        (Some(l), Some((lo, hi))) if (lo..=hi).contains(&l) => Ok(()),
-        (Some(l), Some((lo, hi))) => Err(Error::usage(format!(
-            "compression level {l}: {} levels are {lo} to {hi}",
-            e.compression
-        ))),
-        (Some(_), None) => Err(Error::usage(
-            "a compression level applies to gzip and zstd only",
-        )),
-    }
-}
-
-fn check_descriptor_file_name(name: &str) -> Result<()> {
-    let reserved = [
-        "index.json",
-        "oci-layout",
-        "blobs",
-        CONFIG_FILE_NAME,
-        MANIFEST_FILE_NAME,
-    ];
-    if name.is_empty()
-        || name.contains('/')
-        || name.starts_with('.')
-        || reserved.contains(&name)
-        || name.starts_with("rootfs.tar")
-    {
-        return Err(Error::input(
-            format!("--descriptor-file {name:?}"),
-            "must be a plain file name that no layout file uses",
-        ));
-    }
-    Ok(())
 }
 
 /// Refuses an output inside a `--rootfs` input (the build would read its own output) or an
 /// input inside the output (a rebuild would delete its own input).
-fn check_not_inside_inputs(spec: &ImageSpec, out: &Path) -> Result<()> {
+fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
+    let out = &target.parent().path().join(target.name());
     let abs_out = absolute(out)?;
     for input in &spec.inputs {
-        let (opt, path) = match input {
-            Input::Rootfs(p) => ("--rootfs", p),
-            Input::File { src, .. } => ("--file", src),
-            Input::Tar(p) => ("--tar", p),
-            Input::Bytes { .. } => continue,
+        let (tree, path) = match &input.source {
+            InputSource::Rootfs(p) => (true, p),
+            InputSource::File { src, .. } => (false, src),
+            InputSource::Tar(p) => (false, p),
+            InputSource::Bytes { .. } => continue,
         };
         let abs_in = absolute(path)?;
-        if opt == "--rootfs" && abs_out.starts_with(&abs_in) {
+        if tree && abs_out.starts_with(&abs_in) {
             return Err(Error::input(
-                format!("output {}", out.display()),
-                format!("is inside the input tree {opt} {}", path.display()),
+                format!("output {}", show::path(out)),
+                format!("is inside the input tree {}", input.origin),
             ));
         }
         if abs_in.starts_with(&abs_out) {
             return Err(Error::input(
-                format!("{opt} {}", path.display()),
+                input.origin.clone(),
                 format!(
                     "is inside the output {}, which a build replaces",
-                    out.display()
+                    show::path(out)
                 ),
             ));
         }

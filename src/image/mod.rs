@@ -1,5 +1,163 @@
-//! The image model: one OCI image, as the builder makes it and as a layout reader finds it.
+//! The image model: one OCI image, as the builder makes it and as the layout reader finds it.
+//!
+//! An [`Image`] is the descriptor that selects it (an `index.json` entry or a single-descriptor
+//! file), its manifest and config as decoded structs *and* their exact bytes ([`Doc`]), and
+//! verified access to its blobs. [`build`] returns one from inputs; [`read`] returns one from
+//! a layout on disk, trusting nothing. Every command works on this one type: `verify` is a set
+//! of rules over it, `diff` compares two, `push` and `export` stream its blobs, `build --check`
+//! compares a fresh one with the disk. No command keeps a reader of its own.
 
+pub mod blob;
 pub mod build;
 pub mod read;
 pub mod write;
+
+use std::fs::File;
+
+use serde::Serialize;
+
+use crate::cjson;
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::media::Compression;
+use crate::platform::Platform;
+use crate::show;
+use crate::spec::{Descriptor, ImageConfig, Manifest};
+use crate::store::root::Root;
+use crate::timestamp::Timestamp;
+
+use blob::Verified;
+
+/// A JSON document: its decoded value and the exact bytes it was decoded from (or written as).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doc<T> {
+    /// The decoded document.
+    pub value: T,
+    /// Its bytes, exactly.
+    pub bytes: Vec<u8>,
+}
+
+impl<T> Doc<T> {
+    /// The SHA-256 digest of the bytes.
+    pub fn digest(&self) -> Digest {
+        Digest::sha256_of(&self.bytes)
+    }
+
+    /// A descriptor of the bytes with `media_type`.
+    pub fn descriptor(&self, media_type: &str) -> Descriptor {
+        Descriptor::new(media_type, self.digest(), self.bytes.len() as u64)
+    }
+
+    /// The bytes as a generic JSON value (for field-by-field comparison).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl<T: Serialize> Doc<T> {
+    /// `value` in ocipack's canonical JSON form ([`crate::cjson`]).
+    pub fn canonical(value: T) -> Result<Doc<T>> {
+        let bytes = cjson::to_vec(&value)?;
+        Ok(Doc { value, bytes })
+    }
+}
+
+/// One image: its selecting descriptor, manifest, config and blobs.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The descriptor that selects the image (with its platform and annotations).
+    pub entry: Descriptor,
+    /// The manifest.
+    pub manifest: Doc<Manifest>,
+    /// The config.
+    pub config: Doc<ImageConfig>,
+    /// The layout directory holding the blobs (`blobs/<algorithm>/<hex>`).
+    blobs: Root,
+}
+
+impl Image {
+    /// An image whose blobs are in the layout directory `blobs`.
+    pub fn new(
+        entry: Descriptor,
+        manifest: Doc<Manifest>,
+        config: Doc<ImageConfig>,
+        blobs: Root,
+    ) -> Image {
+        Image {
+            entry,
+            manifest,
+            config,
+            blobs,
+        }
+    }
+
+    /// The layout directory the blobs are in.
+    pub fn layout(&self) -> &Root {
+        &self.blobs
+    }
+
+    /// The layer descriptors, base first.
+    pub fn layers(&self) -> &[Descriptor] {
+        &self.manifest.value.layers
+    }
+
+    /// The diff_ids of the layers, base first.
+    pub fn diff_ids(&self) -> &[Digest] {
+        &self.config.value.rootfs.diff_ids
+    }
+
+    /// The platform the config declares.
+    pub fn platform(&self) -> Platform {
+        let c = &self.config.value;
+        let mut p = c.platform();
+        p.os_version = c.os_version.clone();
+        p.os_features = c.os_features.clone();
+        p
+    }
+
+    /// The config's `created`, when it is a valid timestamp.
+    pub fn created(&self) -> Option<Timestamp> {
+        self.config.value.created.as_deref()?.parse().ok()
+    }
+
+    /// The blobs the manifest references, each once: the layers (base first), then the config.
+    pub fn blobs(&self) -> Vec<&Descriptor> {
+        let mut out: Vec<&Descriptor> = Vec::new();
+        for d in self.layers().iter().chain([&self.manifest.value.config]) {
+            if !out.iter().any(|o| o.digest == d.digest) {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// The compression a layer's media type declares.
+    pub fn layer_compression(&self, d: &Descriptor) -> Result<Compression> {
+        Compression::from_media_type(&d.media_type).ok_or_else(|| {
+            self.bad(
+                &format!("layer {}", d.digest),
+                format!(
+                    "mediaType {} is not an OCI tar layer (tar, tar+gzip, tar+zstd)",
+                    show::text(&d.media_type)
+                ),
+            )
+        })
+    }
+
+    /// Opens the blob of `d` for streaming: a regular file beneath the layout of exactly
+    /// the declared size, whose content is verified as it is read.
+    pub fn open_blob(&self, d: &Descriptor) -> Result<Verified<File>> {
+        let what = self.blobs.shown(&d.digest.blob_path());
+        blob::open_blob(&self.blobs, d)
+            .map(|b| b.verified(d, what.clone()))
+            .map_err(|e| Error::input(what, e.to_string()))
+    }
+
+    /// An input error about `what` in this image's layout.
+    pub fn bad(&self, what: &str, why: impl Into<String>) -> Error {
+        Error::input(
+            format!("{}: {what}", show::path(self.blobs.path())),
+            why.into(),
+        )
+    }
+}

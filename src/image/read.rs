@@ -1,446 +1,405 @@
-//! Reading the one image of a layout back, for pushing and exporting, trusting nothing.
+//! Reading a layout: the one reader of every command (verify, diff, push, export).
 //!
-//! A layout may come from anyone (a git checkout, an archive), so every byte is checked
-//! while it is read: `oci-layout` must say 1.0.0; `index.json`, the manifest and the config
-//! are decoded strictly; a blob is only opened through its digest, must stay inside the
-//! layout once symlinks are resolved, must be a regular file of the declared size, and is
-//! streamed through [`Verified`], which refuses to hand over the last bytes of content that
-//! does not hash to the expected digest. A consumer (an HTTP upload, a tar archive) therefore
-//! never completes with bytes that differ from what the descriptors promise.
+//! A layout may come from anyone (a git checkout, an archive), so nothing in it is trusted.
+//! Every file is opened through [`Root`] (never outside the layout, never a FIFO or a
+//! device); `oci-layout`, `index.json`, a single-descriptor file and every JSON blob are read
+//! with a bound of [`MAX_JSON`] bytes, decoded strictly (unknown fields and repeated keys are
+//! errors), and a blob's bytes must hash to its digest before it is decoded. Whatever cannot
+//! be read is recorded as a [`Problem`](crate::problems::Problem) naming the file and field,
+//! and reading goes on, so that `verify` can report every problem at once.
+//!
+//! The reader reads documents only. Layer contents are streamed by whoever needs them:
+//! `verify` checks them once per distinct blob, `push` and `export` stream them through
+//! [`Verified`](super::blob::Verified) readers that refuse to finish with wrong bytes.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::io;
+use std::path::Path;
 
-use crate::digest::{Digest, Hasher};
+use crate::digest::Hasher;
 use crate::error::{Error, Result};
-use crate::image::write::LAYOUT_VERSION;
-use crate::media::{self, Compression};
+use crate::media;
+use crate::problems::Problems;
+use crate::show;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
+use crate::store::root::{OpenError, Root};
+use crate::verify::docs::{self, join_key};
 
-/// The largest manifest or config ocipack reads into memory (the size registries accept
-/// for manifests, per the OCI distribution specification).
-pub const MAX_JSON_BLOB: u64 = 4 * 1024 * 1024;
+use super::blob::{self, BlobError, OpenedBlob};
+use super::{Doc, Image};
 
-/// The single image of a layout: its index entry, manifest and config, all verified.
+/// The largest JSON document read (`oci-layout`, `index.json`, descriptor files, manifests,
+/// configs): the size registries accept for manifests, per the OCI distribution spec.
+pub const MAX_JSON: u64 = 4 * 1024 * 1024;
+
+/// A descriptor and where it was found.
 #[derive(Debug, Clone)]
-pub struct LayoutImage {
-    store: BlobStore,
-    /// `oci-layout`, byte for byte.
-    pub oci_layout_bytes: Vec<u8>,
-    /// `index.json`, byte for byte.
-    pub index_bytes: Vec<u8>,
-    /// The `index.json` entry of the image.
-    pub entry: Descriptor,
-    /// The manifest blob, byte for byte.
-    pub manifest_bytes: Vec<u8>,
-    /// The decoded manifest.
-    pub manifest: Manifest,
-    /// The config blob, byte for byte.
-    pub config_bytes: Vec<u8>,
-    /// The decoded config.
-    pub config: ImageConfig,
+pub struct Found {
+    /// The file holding it, relative to the layout.
+    pub file: String,
+    /// Its JSON path in that file (empty: the whole file).
+    pub field: String,
+    /// The descriptor.
+    pub descriptor: Descriptor,
 }
 
-impl LayoutImage {
-    /// Opens the layout at `dir`: `index.json` must list exactly one image manifest.
-    pub fn open(dir: &Path) -> Result<LayoutImage> {
-        let shown = dir.display().to_string();
-        let root = fs::canonicalize(dir).map_err(|e| Error::input_io("opening layout", dir, e))?;
-        if !root.is_dir() {
-            return Err(Error::input(
-                format!("layout {shown}"),
-                "is not a directory",
-            ));
+impl Found {
+    /// `index.json manifests[0]`, or the file alone for a whole-file descriptor.
+    pub fn place(&self) -> String {
+        if self.field.is_empty() {
+            self.file.clone()
+        } else {
+            format!("{} {}", self.file, self.field)
         }
-        let bad = |file: &str, why: String| Error::input(format!("{shown}/{file}"), why);
+    }
+}
 
-        let oci_layout_bytes = read_small(&root, "oci-layout")?;
-        let oci_layout: OciLayout = decode(&oci_layout_bytes).map_err(|e| bad("oci-layout", e))?;
-        if oci_layout.image_layout_version != LAYOUT_VERSION {
-            return Err(bad(
-                "oci-layout",
-                format!(
-                    "imageLayoutVersion {:?}, expected {LAYOUT_VERSION:?}",
-                    oci_layout.image_layout_version
-                ),
-            ));
-        }
-        let index_bytes = read_small(&root, "index.json")?;
-        let index: Index = decode(&index_bytes).map_err(|e| bad("index.json", e))?;
-        if index.schema_version != 2 {
-            return Err(bad(
-                "index.json",
-                format!("schemaVersion {}, expected 2", index.schema_version),
-            ));
-        }
-        let entry = match index.manifests.as_slice() {
-            [one] => one.clone(),
-            many => {
-                return Err(bad(
-                    "index.json",
-                    format!(
-                        "lists {} manifests; ocipack pushes and exports layouts holding exactly one image",
-                        many.len()
-                    ),
-                ));
-            }
-        };
-        if entry.media_type != media::MANIFEST {
-            return Err(bad(
-                "index.json",
-                format!(
-                    "manifests[0].mediaType {:?}: only {} is supported",
-                    entry.media_type,
-                    media::MANIFEST
-                ),
-            ));
-        }
-        let store = BlobStore { root, shown };
-        let manifest_name = format!("manifest {}", entry.digest);
-        let manifest_bytes = store.read_json_blob(&entry)?;
-        let manifest: Manifest =
-            decode(&manifest_bytes).map_err(|e| store.bad(&manifest_name, e))?;
-        if manifest.schema_version != 2 {
-            return Err(store.bad(
-                &manifest_name,
-                format!("schemaVersion {}, expected 2", manifest.schema_version),
-            ));
-        }
-        if let Some(t) = manifest
-            .media_type
-            .as_deref()
-            .filter(|t| *t != media::MANIFEST)
-        {
-            return Err(store.bad(
-                &manifest_name,
-                format!(
-                    "mediaType {t:?} differs from the index entry's {}",
-                    media::MANIFEST
-                ),
-            ));
-        }
-        if manifest.config.media_type != media::CONFIG {
-            return Err(store.bad(
-                &manifest_name,
-                format!(
-                    "config.mediaType {:?}, expected {}",
-                    manifest.config.media_type,
-                    media::CONFIG
-                ),
-            ));
-        }
-        let config_bytes = store.read_json_blob(&manifest.config)?;
-        let config = decode(&config_bytes)
-            .map_err(|e| store.bad(&format!("config {}", manifest.config.digest), e))?;
-        Ok(LayoutImage {
-            store,
-            oci_layout_bytes,
-            index_bytes,
-            entry,
-            manifest_bytes,
-            manifest,
-            config_bytes,
-            config,
+/// One manifest descriptor of the layout and what could be read of its image.
+#[derive(Debug, Clone)]
+pub struct ImageRead {
+    /// The descriptor and where it was found.
+    pub found: Found,
+    /// The manifest blob's path, relative to the layout.
+    pub manifest_path: String,
+    /// The manifest, if it could be read, verified and decoded.
+    pub manifest: Option<Doc<Manifest>>,
+    /// The config blob's path.
+    pub config_path: String,
+    /// The config, if it could be read, verified and decoded.
+    pub config: Option<Doc<ImageConfig>>,
+}
+
+impl ImageRead {
+    /// The image, when both documents were read.
+    pub fn image(&self, root: &Root) -> Option<Image> {
+        Some(Image::new(
+            self.found.descriptor.clone(),
+            self.manifest.clone()?,
+            self.config.clone()?,
+            root.clone(),
+        ))
+    }
+}
+
+/// What reading a layout's documents found.
+#[derive(Debug, Clone)]
+pub struct LayoutRead {
+    /// The layout directory.
+    pub root: Root,
+    /// `oci-layout`.
+    pub oci_layout: Option<Doc<OciLayout>>,
+    /// `index.json`.
+    pub index: Option<Doc<Index>>,
+    /// The single-descriptor file used instead of `index.json`'s entry, by name.
+    pub descriptor_file: Option<(String, Doc<Descriptor>)>,
+    /// `index.json`'s manifest descriptors.
+    pub entries: Vec<Found>,
+    /// Every distinct descriptor of an image (the selected one first), and its documents.
+    pub images: Vec<ImageRead>,
+    /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry.
+    pub selected: Option<usize>,
+}
+
+impl LayoutRead {
+    /// The selected image, when its documents were read.
+    pub fn image(&self) -> Option<Image> {
+        self.images[self.selected?].image(&self.root)
+    }
+}
+
+/// A layout being read; problems go to [`Reader::problems`].
+#[derive(Debug)]
+pub struct Reader {
+    /// The layout directory.
+    pub root: Root,
+    /// Every problem found so far.
+    pub problems: Problems,
+    /// Blob paths some descriptor points to.
+    pub referenced: BTreeSet<String>,
+}
+
+impl Reader {
+    /// Opens the layout directory `dir`; a `dir` that is not a directory is an input error.
+    pub fn open(dir: &Path) -> Result<Reader> {
+        let root = Root::open(dir).map_err(|e| {
+            Error::input(
+                format!("layout {}", show::path(dir)),
+                match e.kind() {
+                    io::ErrorKind::NotFound => "does not exist".to_string(),
+                    io::ErrorKind::NotADirectory => "is not a directory".to_string(),
+                    _ => format!("cannot be opened: {e}"),
+                },
+            )
+        })?;
+        Ok(Reader {
+            root,
+            problems: Problems::default(),
+            referenced: BTreeSet::new(),
         })
     }
 
-    /// The layout directory as the user named it (for messages).
-    pub fn shown(&self) -> &str {
-        &self.store.shown
+    /// Reads the layout's documents: `oci-layout`, `index.json` (or the descriptor file
+    /// `file`), and the manifest and config of every image descriptor.
+    pub fn read(&mut self, file: Option<&str>) -> LayoutRead {
+        let oci_layout = self
+            .read_json_file("oci-layout")
+            .and_then(|bytes| self.decode::<OciLayout>("oci-layout", bytes, &[]));
+        let index = self
+            .read_json_file("index.json")
+            .and_then(|bytes| self.decode::<Index>("index.json", bytes, &["manifests", "subject"]));
+        let mut entries = Vec::new();
+        if let Some(index) = &index {
+            if let Some(s) = &index.value.subject {
+                self.referenced.insert(s.digest.blob_path());
+            }
+            for (i, d) in index.value.manifests.iter().enumerate() {
+                entries.push(Found {
+                    file: "index.json".into(),
+                    field: format!("manifests[{i}]"),
+                    descriptor: d.clone(),
+                });
+            }
+        }
+        let descriptor_file = file.and_then(|name| {
+            let bytes = self.read_json_file(name)?;
+            let doc = self.decode::<Descriptor>(name, bytes, &[])?;
+            Some((name.to_string(), doc))
+        });
+
+        let mut images = Vec::new();
+        let mut selected = None;
+        let mut seen = BTreeSet::new();
+        if let Some((name, d)) = &descriptor_file {
+            let found = Found {
+                file: name.clone(),
+                field: String::new(),
+                descriptor: d.value.clone(),
+            };
+            seen.insert(found.descriptor.digest.clone());
+            images.push(self.read_image(found));
+            selected = Some(0);
+        }
+        let single = file.is_none() && entries.len() == 1;
+        for found in &entries {
+            if !seen.insert(found.descriptor.digest.clone()) {
+                continue;
+            }
+            images.push(self.read_image(found.clone()));
+            if single {
+                selected = Some(images.len() - 1);
+            }
+        }
+        LayoutRead {
+            root: self.root.clone(),
+            oci_layout,
+            index,
+            descriptor_file,
+            entries,
+            images,
+            selected,
+        }
     }
 
-    /// The blobs the manifest references: the layers (base first), then the config.
-    /// A digest listed twice is returned once.
-    pub fn blobs(&self) -> Vec<&Descriptor> {
-        let mut out: Vec<&Descriptor> = Vec::new();
-        for d in self.manifest.layers.iter().chain([&self.manifest.config]) {
-            if !out.iter().any(|o| o.digest == d.digest) {
-                out.push(d);
-            }
+    fn decode<T: serde::de::DeserializeOwned>(
+        &mut self,
+        file: &str,
+        bytes: Vec<u8>,
+        descriptors: &[&str],
+    ) -> Option<Doc<T>> {
+        let (value, _) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
+        Some(Doc { value, bytes })
+    }
+
+    /// Reads the manifest and config an image descriptor points to. A descriptor of another
+    /// media type is not followed (the rules report it).
+    fn read_image(&mut self, found: Found) -> ImageRead {
+        let manifest_path = found.descriptor.digest.blob_path();
+        let mut out = ImageRead {
+            found,
+            manifest_path,
+            manifest: None,
+            config_path: String::new(),
+            config: None,
+        };
+        if out.found.descriptor.media_type != media::MANIFEST {
+            self.referenced.insert(out.manifest_path.clone());
+            return out;
+        }
+        let Some(bytes) = self.read_json_blob(&out.found, "manifest") else {
+            return out;
+        };
+        let path = out.manifest_path.clone();
+        out.manifest = self.decode::<Manifest>(&path, bytes, &["config", "layers", "subject"]);
+        let Some(manifest) = &out.manifest else {
+            return out;
+        };
+        if let Some(s) = &manifest.value.subject {
+            self.referenced.insert(s.digest.blob_path());
+        }
+        let config_at = Found {
+            file: path,
+            field: "config".into(),
+            descriptor: manifest.value.config.clone(),
+        };
+        out.config_path = config_at.descriptor.digest.blob_path();
+        if let Some(bytes) = self.read_json_blob(&config_at, "config") {
+            let cpath = out.config_path.clone();
+            out.config = self.decode::<ImageConfig>(&cpath, bytes, &[]);
         }
         out
     }
 
-    /// The declared size of `d`, refusing negative sizes.
-    pub fn size_of(&self, d: &Descriptor) -> Result<u64> {
-        self.store.size_of(d)
-    }
-
-    /// The compression of a layer, from its media type.
-    pub fn layer_compression(&self, d: &Descriptor) -> Result<Compression> {
-        Compression::from_media_type(&d.media_type).ok_or_else(|| {
-            self.store.bad(
-                &format!("layer {}", d.digest),
-                format!(
-                    "mediaType {:?} is not an OCI tar layer (tar, tar+gzip, tar+zstd)",
-                    d.media_type
-                ),
-            )
-        })
-    }
-
-    /// Opens the blob of `d` for streaming: the file must be a regular file inside the
-    /// layout of exactly the declared size; its content is verified as it is read.
-    pub fn open_blob(&self, d: &Descriptor) -> Result<Verified<File>> {
-        self.store.open_blob(d)
-    }
-
-    /// An error about `what` in this layout.
-    pub fn bad(&self, what: &str, why: impl Into<String>) -> Error {
-        self.store.bad(what, why)
-    }
-}
-
-/// Where a layout's blobs are, and how to name them in messages.
-#[derive(Debug, Clone)]
-struct BlobStore {
-    /// The layout directory, symlinks resolved.
-    root: PathBuf,
-    /// The layout directory as the user named it.
-    shown: String,
-}
-
-impl BlobStore {
-    fn size_of(&self, d: &Descriptor) -> Result<u64> {
-        u64::try_from(d.size).map_err(|_| {
-            self.bad(
-                &format!("descriptor {}", d.digest),
-                format!("negative size {}", d.size),
-            )
-        })
-    }
-
-    fn open_blob(&self, d: &Descriptor) -> Result<Verified<File>> {
-        let size = self.size_of(d)?;
-        let rel = d.digest.blob_path();
-        let what = format!("{}/{rel}", self.shown);
-        let real = fs::canonicalize(self.root.join(&rel))
-            .map_err(|e| Error::input_io("opening blob", &what, e))?;
-        if !real.starts_with(&self.root) {
-            return Err(Error::input(
-                what,
-                "resolves to a file outside the layout; refusing to read it",
-            ));
-        }
-        let file = File::open(&real).map_err(|e| Error::input_io("opening blob", &what, e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::input_io("inspecting blob", &what, e))?;
-        if !meta.is_file() {
-            return Err(Error::input(what, "is not a regular file"));
-        }
-        if meta.len() != size {
-            return Err(Error::input(
-                what,
-                format!("is {} bytes, its descriptor says {size}", meta.len()),
-            ));
-        }
-        Ok(Verified::new(file, d.digest.clone(), size, what))
-    }
-
-    /// Reads a small JSON blob whole, verified.
-    fn read_json_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
-        let size = self.size_of(d)?;
-        if size > MAX_JSON_BLOB {
-            return Err(self.bad(
-                &format!("descriptor {}", d.digest),
-                format!("size {size} exceeds the {MAX_JSON_BLOB}-byte limit for JSON documents"),
-            ));
-        }
-        let mut r = self.open_blob(d)?;
-        let mut buf = Vec::with_capacity(size as usize);
-        r.read_to_end(&mut buf)
-            .map_err(|e| Error::input(r.what().to_string(), e.to_string()))?;
-        Ok(buf)
-    }
-
-    fn bad(&self, what: &str, why: impl Into<String>) -> Error {
-        Error::input(format!("{}: {what}", self.shown), why)
-    }
-}
-
-fn read_small(root: &Path, name: &str) -> Result<Vec<u8>> {
-    let path = root.join(name);
-    let f = File::open(&path).map_err(|e| Error::input_io("reading", &path, e))?;
-    let mut buf = Vec::new();
-    f.take(MAX_JSON_BLOB + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::input_io("reading", &path, e))?;
-    if buf.len() as u64 > MAX_JSON_BLOB {
-        return Err(Error::input(
-            path.display().to_string(),
-            format!("larger than {MAX_JSON_BLOB} bytes"),
-        ));
-    }
-    Ok(buf)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid: {e}"))
-}
-
-/// A reader that yields exactly `size` bytes of `inner` and checks they hash to `expected`.
-///
-/// The check happens before the last bytes are returned: content that is shorter, longer
-/// or different makes the final `read` fail instead, so whatever consumes the stream never
-/// finishes with wrong bytes.
-pub struct Verified<R> {
-    inner: R,
-    expected: Digest,
-    size: u64,
-    hasher: Hasher,
-    what: String,
-    checked: bool,
-}
-
-impl<R: Read> Verified<R> {
-    /// Wraps `inner`, which must yield `size` bytes hashing to `expected`; `what` names the
-    /// content in errors.
-    pub fn new(inner: R, expected: Digest, size: u64, what: String) -> Self {
-        let hasher = Hasher::new(expected.algorithm());
-        Verified {
-            inner,
-            expected,
-            size,
-            hasher,
-            what,
-            checked: false,
-        }
-    }
-
-    /// Bytes handed out so far.
-    pub fn position(&self) -> u64 {
-        self.hasher.len()
-    }
-
-    /// The expected size.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// The content's name, for messages.
-    pub fn what(&self) -> &str {
-        &self.what
-    }
-
-    fn fail(&self, kind: io::ErrorKind, why: String) -> io::Error {
-        io::Error::new(kind, format!("{}: {why}", self.what))
-    }
-}
-
-impl<R: Read> Read for Verified<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.size - self.hasher.len();
-        if left == 0 {
-            self.check()?;
-            return Ok(0);
-        }
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(self.fail(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "ends after {} bytes, expected {}",
-                    self.hasher.len(),
-                    self.size
-                ),
-            ));
-        }
-        self.hasher.update(&buf[..n]);
-        if self.hasher.len() == self.size {
-            self.check()?;
-        }
-        Ok(n)
-    }
-}
-
-impl<R: Read> Verified<R> {
-    /// Checks, once all `size` bytes were read, that nothing follows and that the digest
-    /// matches; an error if fewer bytes were read. Reading to the end does it implicitly.
-    pub fn check(&mut self) -> io::Result<()> {
-        if self.checked {
-            return Ok(());
-        }
-        if self.hasher.len() != self.size {
-            return Err(self.fail(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "only {} of {} bytes were read",
-                    self.hasher.len(),
-                    self.size
-                ),
-            ));
-        }
-        let mut probe = [0u8; 1];
-        if self.inner.read(&mut probe)? != 0 {
-            return Err(self.fail(
-                io::ErrorKind::InvalidData,
-                format!("is longer than the expected {} bytes", self.size),
-            ));
-        }
-        let got = self.hasher.clone().finish();
-        if got != self.expected {
-            return Err(self.fail(
-                io::ErrorKind::InvalidData,
-                format!("content hashes to {got}, expected {}", self.expected),
-            ));
-        }
-        self.checked = true;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn drain(mut r: impl Read) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 3];
-        loop {
-            match r.read(&mut buf)? {
-                0 => return Ok(out),
-                n => out.extend_from_slice(&buf[..n]),
+    /// Reads a JSON file that is not a blob, bounded by [`MAX_JSON`].
+    fn read_json_file(&mut self, name: &str) -> Option<Vec<u8>> {
+        match self.root.read(name, MAX_JSON) {
+            Ok(b) => Some(b),
+            Err(OpenError::TooLarge { size, .. }) => {
+                self.problems.error(
+                    name,
+                    None,
+                    format!(
+                        "{size} bytes, more than the {MAX_JSON} verify reads of a JSON document"
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.problems.error(name, None, e.to_string());
+                None
             }
         }
     }
 
-    #[test]
-    fn verified_passes_exact_content() {
-        let data = b"hello, world";
-        let v = Verified::new(&data[..], Digest::sha256_of(data), 12, "x".into());
-        assert_eq!(drain(v).unwrap(), data);
+    /// Opens the blob a descriptor points to, checking type and size; records the problem
+    /// (and a warning for a symlinked blob, which go-containerregistry ≥ 0.21.7 refuses).
+    pub fn open_blob(&mut self, at: &Found, what: &str) -> Option<OpenedBlob> {
+        let d = &at.descriptor;
+        let path = d.digest.blob_path();
+        self.referenced.insert(path.clone());
+        let by = format!("the {what} referenced by {}", at.place());
+        let blob = match blob::open_blob(&self.root, d) {
+            Ok(b) => b,
+            // A negative size is reported by the descriptor rules.
+            Err(BlobError::NegativeSize(_)) => return None,
+            Err(BlobError::Size { actual, declared }) => {
+                self.problems.error(
+                    &path,
+                    None,
+                    format!(
+                        "{actual} bytes, but {} declares size {declared}",
+                        at.place()
+                    ),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.problems.error(&path, None, format!("{by} {e}"));
+                return None;
+            }
+        };
+        if !blob.opened.symlinks.is_empty() {
+            let chain: Vec<String> = blob
+                .opened
+                .symlinks
+                .iter()
+                .map(|(link, target)| {
+                    if *link == path {
+                        format!("→ {target}")
+                    } else {
+                        format!("{link} → {target}")
+                    }
+                })
+                .collect();
+            self.problems.warn(
+                &path,
+                None,
+                format!(
+                    "the blob is a symlink ({}): go-containerregistry ≥ 0.21.7 (crane) refuses symlinked blobs",
+                    chain.join(", ")
+                ),
+            );
+        }
+        Some(blob)
     }
 
-    #[test]
-    fn verified_withholds_the_end_of_wrong_content() {
-        let good = Digest::sha256_of(b"hello, world");
-        let mut v = Verified::new(&b"hello, WORLD"[..], good.clone(), 12, "blob".into());
-        let mut buf = [0u8; 8];
-        assert_eq!(v.read(&mut buf).unwrap(), 8);
-        let e = v.read(&mut buf).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        assert!(e.to_string().contains("blob: content hashes to"), "{e}");
+    /// Reads a JSON blob whole, checking its size and digest; `None` (with problems
+    /// recorded) unless it is exactly what the descriptor says.
+    fn read_json_blob(&mut self, at: &Found, what: &str) -> Option<Vec<u8>> {
+        let d = &at.descriptor;
+        if d.size > MAX_JSON as i64 {
+            self.referenced.insert(d.digest.blob_path());
+            self.problems.error(
+                &at.file,
+                Some(join_key(&at.field, "size")),
+                format!(
+                    "the {what} claims {} bytes, more than the {MAX_JSON} verify reads of a JSON document",
+                    d.size
+                ),
+            );
+            return None;
+        }
+        let blob = self.open_blob(at, what)?;
+        let path = blob.path;
+        let mut bytes = Vec::new();
+        let read = io::Read::read_to_end(
+            &mut io::Read::take(blob.opened.file, d.size as u64 + 1),
+            &mut bytes,
+        );
+        if let Err(e) = read {
+            self.problems
+                .error(&path, None, format!("cannot be read: {e}"));
+            return None;
+        }
+        if bytes.len() as u64 != d.size as u64 {
+            self.problems
+                .error(&path, None, "changed size while being read");
+            return None;
+        }
+        let mut h = Hasher::new(d.digest.algorithm());
+        h.update(&bytes);
+        let actual = h.finish();
+        if actual != d.digest {
+            self.problems.error(
+                &path,
+                None,
+                format!(
+                    "the content hashes to {actual}, not to its digest {} (tampered or corrupt)",
+                    d.digest
+                ),
+            );
+            return None;
+        }
+        Some(bytes)
+    }
+}
 
-        let e = drain(Verified::new(&b"hello"[..], good.clone(), 12, "b".into())).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
-        let e = drain(Verified::new(&b"hello, world!"[..], good, 12, "b".into())).unwrap_err();
-        assert!(e.to_string().contains("longer"), "{e}");
-        // An empty blob is checked too.
-        let e = drain(Verified::new(
-            &b""[..],
-            Digest::sha256_of(b"x"),
-            0,
-            "b".into(),
-        ))
-        .unwrap_err();
-        assert!(e.to_string().contains("hashes to"), "{e}");
-        let mut v = Verified::new(&b""[..], Digest::sha256_of(b""), 0, "b".into());
-        v.check().unwrap();
+/// The selected image of a valid layout, for the commands that consume one (`push`,
+/// `export`): the layout is read as `verify` reads it and its documents checked by the same
+/// rules; any error refuses it (exit 2) naming the first problem. Blob contents are verified
+/// later, while they are streamed.
+pub fn read_image(dir: &Path, file: Option<&str>) -> Result<(LayoutRead, Image)> {
+    let mut reader = Reader::open(dir)?;
+    let layout = reader.read(file);
+    crate::verify::check_documents(&mut reader.problems, &layout, None);
+    let refuse = |p: &Problems, why: String| {
+        Error::input(
+            format!("layout {}", show::path(dir)),
+            format!("{why}; `ocipack verify` explains{}", {
+                match p.first_error() {
+                    Some(e) => format!(" (the first of {} errors: {e})", p.errors()),
+                    None => String::new(),
+                }
+            }),
+        )
+    };
+    if reader.problems.errors() > 0 {
+        return Err(refuse(&reader.problems, "is not a valid layout".into()));
+    }
+    match layout.image() {
+        Some(image) => Ok((layout, image)),
+        None => Err(refuse(
+            &reader.problems,
+            "holds no single image to use".into(),
+        )),
     }
 }

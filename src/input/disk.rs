@@ -1,177 +1,174 @@
-//! Inputs read from the filesystem: directory trees and single files.
+//! Inputs read from the filesystem: directory trees and single files, through
+//! [`crate::store::walk`] and [`crate::store::root::open_named`] (never by path once walked).
 
-use std::fs;
-use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::FileType;
 
 use super::{Node, Source, Tree, check_dest};
 use crate::error::{Error, Result};
+use crate::show;
+use crate::store::root::open_named;
+use crate::store::walk::{InputTree, Stamp, WalkError};
 use crate::tar::write::{Header, Kind};
+
+/// A walk or read failure as an input error (exit 2).
+pub(super) fn walk_error(e: WalkError) -> Error {
+    match e {
+        WalkError::Io(path, e) => Error::input(path, format!("cannot be read: {e}")),
+        WalkError::Changed(..) | WalkError::TooDeep(_) => {
+            let text = e.to_string();
+            match text.split_once(": ") {
+                Some((what, problem)) => Error::input(what, problem),
+                None => Error::input("input", text),
+            }
+        }
+    }
+}
 
 impl Tree {
     /// Adds every entry below `dir` (not `dir` itself), without following symlinks.
-    /// Permission bits are kept as they are, including setuid, setgid and sticky.
-    pub fn add_rootfs(&mut self, dir: &Path) -> Result<()> {
-        let meta = fs::metadata(dir).map_err(|e| Error::input_io("reading --rootfs", dir, e))?;
-        if !meta.is_dir() {
-            return Err(Error::input(
-                format!("--rootfs {}", dir.display()),
-                "is not a directory",
-            ));
-        }
-        let origin = format!("--rootfs {}", dir.display());
-        let mut stack: Vec<(PathBuf, Vec<u8>)> = vec![(dir.to_path_buf(), Vec::new())];
-        while let Some((abs, rel)) = stack.pop() {
-            let rd =
-                fs::read_dir(&abs).map_err(|e| Error::input_io("reading directory", &abs, e))?;
-            for ent in rd {
-                let ent = ent.map_err(|e| Error::input_io("reading directory", &abs, e))?;
-                let name = ent.file_name();
-                let mut child_rel = rel.clone();
-                if !child_rel.is_empty() {
-                    child_rel.push(b'/');
+    /// Permission bits are kept as they are, including setuid, setgid and sticky. `origin`
+    /// names the input as the user wrote it (`--rootfs x`, `ocipack.toml:12: input.rootfs`).
+    pub fn add_rootfs(&mut self, dir: &std::path::Path, origin: &str) -> Result<()> {
+        let mut tree = InputTree::open(dir).map_err(|e| {
+            let why = match e.raw_os_error() {
+                Some(20) => "is not a directory".to_string(),
+                Some(2) => "does not exist".to_string(),
+                _ => format!("cannot be opened: {e}"),
+            };
+            Error::input(format!("{origin} {}", show::path(dir)), why)
+        })?;
+        let index = self.trees.len();
+        let mut nodes = Vec::new();
+        let mut warnings = Vec::new();
+        let opts = self.opts.clone();
+        tree.walk(opts.xattrs, &mut |w| {
+            let shown = || show::path(&dir.join(std::ffi::OsStr::from_bytes(&w.rel)));
+            let mut source = Source::Nothing;
+            let mut link_group = None;
+            let kind = match w.kind {
+                FileType::RegularFile => {
+                    source = Source::Disk {
+                        tree: index,
+                        rel: w.rel.clone(),
+                        stamp: w.stamp,
+                    };
+                    if w.nlink > 1 {
+                        link_group = Some((w.stamp.dev, w.stamp.ino));
+                    }
+                    Kind::File { size: w.stamp.size }
                 }
-                child_rel.extend_from_slice(name.as_bytes());
-                let child_abs = ent.path();
-                if let Some(node) = self.node_from_disk(&child_abs, child_rel.clone(), &origin)? {
-                    let is_dir = node.header.kind == Kind::Dir;
-                    self.insert(node)?;
-                    if is_dir {
-                        stack.push((child_abs, child_rel));
+                FileType::Directory => Kind::Dir,
+                FileType::Symlink => Kind::Symlink(w.link.clone().unwrap_or_default()),
+                FileType::Fifo => Kind::Fifo,
+                FileType::Socket => {
+                    warnings.push(format!(
+                        "{}: skipped a socket (sockets cannot be stored in a layer)",
+                        shown()
+                    ));
+                    return Ok(());
+                }
+                FileType::CharacterDevice | FileType::BlockDevice => {
+                    if !opts.devices {
+                        warnings.push(format!(
+                            "{}: skipped a device node (pass --devices to keep device nodes)",
+                            shown()
+                        ));
+                        return Ok(());
+                    }
+                    let (major, minor) = (rustix::fs::major(w.rdev), rustix::fs::minor(w.rdev));
+                    if w.kind == FileType::CharacterDevice {
+                        Kind::CharDevice { major, minor }
+                    } else {
+                        Kind::BlockDevice { major, minor }
                     }
                 }
-            }
+                FileType::Unknown => {
+                    return Err(WalkError::Changed(
+                        shown(),
+                        "has an unknown file type".into(),
+                    ));
+                }
+            };
+            // Symlink permission bits mean nothing on Linux and differ between filesystems.
+            let mode = if matches!(kind, Kind::Symlink(_)) {
+                0o777
+            } else {
+                w.mode
+            };
+            let (uid, gid) = if opts.preserve_owners {
+                (u64::from(w.uid), u64::from(w.gid))
+            } else {
+                (0, 0)
+            };
+            nodes.push(Node {
+                header: Header {
+                    path: w.rel,
+                    kind,
+                    mode,
+                    uid,
+                    gid,
+                    mtime: 0,
+                    xattrs: w.xattrs,
+                },
+                source,
+                origin: format!("{origin} {}", show::path(dir)),
+                link_group,
+                mtime: Some(w.stamp.mtime.0),
+            });
+            Ok(())
+        })
+        .map_err(walk_error)?;
+        self.trees.push(Arc::new(tree));
+        self.warnings.extend(warnings);
+        for node in nodes {
+            self.insert(node)?;
         }
         Ok(())
     }
 
-    fn node_from_disk(&mut self, abs: &Path, rel: Vec<u8>, origin: &str) -> Result<Option<Node>> {
-        let m = fs::symlink_metadata(abs).map_err(|e| Error::input_io("reading", abs, e))?;
-        let ft = m.file_type();
-        use std::os::unix::fs::FileTypeExt;
-        let mut source = Source::Nothing;
-        let mut link_group = None;
-        let kind = if ft.is_file() {
-            source = Source::Disk(abs.to_path_buf());
-            if m.nlink() > 1 {
-                link_group = Some((m.dev(), m.ino()));
-            }
-            Kind::File { size: m.len() }
-        } else if ft.is_dir() {
-            Kind::Dir
-        } else if ft.is_symlink() {
-            let t = fs::read_link(abs).map_err(|e| Error::input_io("reading symlink", abs, e))?;
-            Kind::Symlink(t.as_os_str().as_bytes().to_vec())
-        } else if ft.is_fifo() {
-            Kind::Fifo
-        } else if ft.is_socket() {
-            self.warnings.push(format!(
-                "{}: skipped a socket (sockets cannot be stored in a layer)",
-                abs.display()
-            ));
-            return Ok(None);
-        } else if ft.is_char_device() || ft.is_block_device() {
-            if !self.opts.devices {
-                self.warnings.push(format!(
-                    "{}: skipped a device node (pass --devices to keep device nodes)",
-                    abs.display()
-                ));
-                return Ok(None);
-            }
-            let rdev = m.rdev();
-            let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
-            if ft.is_char_device() {
-                Kind::CharDevice { major, minor }
-            } else {
-                Kind::BlockDevice { major, minor }
-            }
-        } else {
-            return Err(Error::input(
-                abs.display().to_string(),
-                "has an unknown file type",
-            ));
-        };
-        // Symlink permission bits mean nothing on Linux and differ between filesystems.
-        let mode = if matches!(kind, Kind::Symlink(_)) {
-            0o777
-        } else {
-            m.mode() & 0o7777
-        };
-        let (uid, gid) = self.owner(u64::from(m.uid()), u64::from(m.gid()));
-        let xattrs = if self.opts.xattrs {
-            read_xattrs(abs)?
-        } else {
-            Vec::new()
-        };
-        Ok(Some(Node {
-            header: Header {
-                path: rel,
-                kind,
-                mode,
-                uid,
-                gid,
-                mtime: 0,
-                xattrs,
-            },
-            source,
-            origin: origin.to_string(),
-            link_group,
-            mtime: Some(m.mtime()),
-        }))
-    }
-
     /// Adds one file from `src` at `dest` (an absolute path in the image). Without `mode`,
     /// the file gets 0755 if its owner may execute it, else 0644: the rest of its on-disk
-    /// bits depend on the umask of whoever checked it out. The owner is always 0:0.
-    pub fn add_file(&mut self, src: &Path, dest: &str, mode: Option<u32>) -> Result<()> {
-        let what = format!("--file {}:{dest}", src.display());
+    /// bits depend on the umask of whoever checked it out. The owner is always 0:0. The file
+    /// is opened now (a regular file, never a FIFO or a device) and read later through the
+    /// same descriptor, checked to be unchanged.
+    pub fn add_file(
+        &mut self,
+        src: &std::path::Path,
+        dest: &str,
+        mode: Option<u32>,
+        origin: &str,
+    ) -> Result<()> {
+        let what = format!("{origin} {}:{}", show::path(src), show::text(dest));
         let path = check_dest(dest).map_err(|p| Error::input(&what, p))?;
-        let m = fs::metadata(src).map_err(|e| Error::input_io("reading", src, e))?;
-        if !m.is_file() {
-            return Err(Error::input(
-                src.display().to_string(),
-                "is not a regular file",
-            ));
-        }
-        let mode = mode.unwrap_or(if m.mode() & 0o100 != 0 { 0o755 } else { 0o644 });
+        let (file, _) = open_named(src).map_err(|e| Error::input(&what, e.to_string()))?;
+        let st = rustix::fs::fstat(&file).map_err(|e| Error::input_io("reading", src, e.into()))?;
+        let stamp = Stamp::of(&st);
+        let mode = mode.unwrap_or(if st.st_mode & 0o100 != 0 {
+            0o755
+        } else {
+            0o644
+        });
         self.insert(Node {
             header: Header {
                 path,
-                kind: Kind::File { size: m.len() },
+                kind: Kind::File { size: stamp.size },
                 mode,
                 uid: 0,
                 gid: 0,
                 mtime: 0,
                 xattrs: Vec::new(),
             },
-            source: Source::Disk(
-                fs::canonicalize(src).map_err(|e| Error::input_io("reading", src, e))?,
-            ),
+            source: Source::Open {
+                file: Arc::new(file),
+                stamp,
+                shown: show::path(src),
+            },
             origin: what.clone(),
             link_group: None,
-            mtime: Some(m.mtime()),
+            mtime: Some(stamp.mtime.0),
         })
     }
-}
-
-fn read_xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
-    let err = |e: rustix::io::Errno| Error::input_io("reading xattrs of", path, io::Error::from(e));
-    let mut names = vec![0u8; 64 * 1024];
-    let n = match rustix::fs::llistxattr(path, &mut names[..]) {
-        Ok(n) => n,
-        Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
-        Err(e) => return Err(err(e)),
-    };
-    let mut out = Vec::new();
-    for name in names[..n].split(|&b| b == 0).filter(|s| !s.is_empty()) {
-        let name_str = String::from_utf8_lossy(name).into_owned();
-        let mut value = vec![0u8; 64 * 1024];
-        let len = rustix::fs::lgetxattr(path, name, &mut value[..]).map_err(err)?;
-        value.truncate(len);
-        out.push((name_str, value));
-    }
-    out.sort();
-    Ok(out)
 }

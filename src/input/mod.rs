@@ -5,12 +5,14 @@
 //! which inputs were given, not on the machine. Every normalisation below says why it exists.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::store::walk::{InputTree, Stamp, changed_message, unchanged};
 use crate::tar::write::{Header, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
@@ -46,8 +48,25 @@ pub struct TreeOptions {
 /// Where a file's bytes come from when the tar is written.
 #[derive(Debug, Clone)]
 enum Source {
-    /// A file on disk, opened without following symlinks and checked to have the recorded size.
-    Disk(PathBuf),
+    /// A file below an input tree, read through [`TreeReader`] and checked to be the file
+    /// the walk found, unchanged.
+    Disk {
+        /// Which of the tree's [`InputTree`]s.
+        tree: usize,
+        /// Its path below that tree.
+        rel: Vec<u8>,
+        /// What the walk found.
+        stamp: Stamp,
+    },
+    /// A file opened when it was added (`--file`), read from offset 0 and checked unchanged.
+    Open {
+        /// The open file.
+        file: Arc<File>,
+        /// What it was when opened.
+        stamp: Stamp,
+        /// Its name in messages.
+        shown: String,
+    },
     /// A range of the spool file holding the contents of an input tar.
     Spool(u64),
     /// Bytes held in memory (small generated files).
@@ -71,6 +90,8 @@ struct Node {
 /// The entries of one layer, sorted by path bytes.
 pub struct Tree {
     opts: TreeOptions,
+    /// The input trees read so far (`--rootfs`), held open.
+    trees: Vec<Arc<InputTree>>,
     nodes: BTreeMap<Vec<u8>, Node>,
     spool: Option<(File, PathBuf)>,
     spool_len: u64,
@@ -104,8 +125,9 @@ pub fn normalize_path(raw: &[u8], allow_absolute: bool) -> std::result::Result<V
     Ok(out)
 }
 
+/// An entry's path in the image, for messages (escaped).
 fn show(p: &[u8]) -> String {
-    format!("/{}", String::from_utf8_lossy(p))
+    format!("/{}", crate::show::bytes(p))
 }
 
 impl Tree {
@@ -113,6 +135,7 @@ impl Tree {
     pub fn new(opts: TreeOptions) -> Self {
         Tree {
             opts,
+            trees: Vec::new(),
             nodes: BTreeMap::new(),
             spool: None,
             spool_len: 0,
@@ -137,6 +160,12 @@ impl Tree {
     }
 
     fn insert(&mut self, node: Node) -> Result<()> {
+        crate::tar::check_name_limits(&node.header.path).map_err(|why| {
+            Error::input(
+                show(&node.header.path),
+                format!("the name {why} (from {})", node.origin),
+            )
+        })?;
         let path = node.header.path.clone();
         if let Some(prev) = self.nodes.get(&path) {
             // The same directory named by two inputs is one directory; the first definition
@@ -247,6 +276,7 @@ impl Tree {
         }
         Ok(Layer {
             entries,
+            trees: self.trees,
             spool: self.spool.map(|(f, _)| f),
             warnings: self.warnings,
         })
@@ -273,6 +303,7 @@ fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
 /// A finished, sorted list of entries, ready to be streamed as a tar.
 pub struct Layer {
     entries: Vec<(Header, Source)>,
+    trees: Vec<Arc<InputTree>>,
     spool: Option<File>,
     warnings: Vec<String>,
 }
@@ -305,23 +336,32 @@ impl Layer {
     /// Streams the tar into `out` and returns it.
     pub fn write_tar<W: Write>(&self, out: W) -> Result<W> {
         let mut tw = TarWriter::new(out);
+        let mut readers: Vec<_> = self.trees.iter().map(|t| t.reader()).collect();
         for (h, src) in &self.entries {
             let res = match src {
                 Source::Nothing => tw.append(h, None),
                 Source::Bytes(b) => tw.append(h, Some(&mut &b[..])),
-                Source::Disk(p) => {
-                    let mut f = fs::OpenOptions::new()
-                        .read(true)
-                        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                        .open(p)
-                        .map_err(|e| Error::input_io("opening", p, e))?;
+                Source::Disk { tree, rel, stamp } => {
+                    let r = &mut readers[*tree];
+                    let mut f = r.open(rel, stamp).map_err(disk::walk_error)?;
                     // Unbuffered: the tar writer already reads in large pieces.
-                    tw.append(h, Some(&mut f)).map_err(|e| match e.kind() {
-                        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
-                            Error::input(p.display().to_string(), e.to_string())
-                        }
-                        _ => Error::input_io("reading", p, e),
-                    })?;
+                    let shown = || self.trees[*tree].shown(rel);
+                    tw.append(h, Some(&mut f))
+                        .map_err(|e| content_error(e, &shown()))?;
+                    r.check_unchanged(rel, &f, stamp)
+                        .map_err(disk::walk_error)?;
+                    continue;
+                }
+                Source::Open { file, stamp, shown } => {
+                    let mut r = PositionReader {
+                        file,
+                        pos: 0,
+                        left: stamp.size,
+                    };
+                    tw.append(h, Some(&mut r))
+                        .map_err(|e| content_error(e, shown))?;
+                    unchanged(file, stamp)
+                        .map_err(|why| Error::input(shown, changed_message(&why)))?;
                     continue;
                 }
                 Source::Spool(off) => {
@@ -334,7 +374,7 @@ impl Layer {
                     } else {
                         0
                     };
-                    let mut r = SpoolReader {
+                    let mut r = PositionReader {
                         file: f,
                         pos: *off,
                         left: size,
@@ -349,13 +389,24 @@ impl Layer {
     }
 }
 
-struct SpoolReader<'a> {
+/// A file whose content ended early or grew while it was copied is an input that changed.
+fn content_error(e: io::Error, shown: &str) -> Error {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
+            Error::input(shown, format!("{e}; build again once the input is stable"))
+        }
+        _ => Error::input(shown, format!("cannot be read: {e}")),
+    }
+}
+
+/// Reads `left` bytes of a file from `pos` on, without moving its offset.
+struct PositionReader<'a> {
     file: &'a File,
     pos: u64,
     left: u64,
 }
 
-impl Read for SpoolReader<'_> {
+impl Read for PositionReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let want = buf
             .len()

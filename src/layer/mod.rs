@@ -23,16 +23,15 @@
 pub mod compress;
 pub mod gzip;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use rustix::fs::OFlags;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::image::write::LayoutWriter;
 use crate::input::Layer;
 use crate::layer::compress::LayerEncoder;
 use crate::media::Compression;
@@ -184,23 +183,6 @@ impl Write for BufSender {
     }
 }
 
-/// Opens the blob file for writing, with direct I/O if the filesystem accepts it.
-fn create_blob_file(path: &Path) -> io::Result<(File, bool)> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    match opts
-        .clone()
-        .custom_flags(OFlags::DIRECT.bits() as i32)
-        .open(path)
-    {
-        Ok(f) => Ok((f, true)),
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-            Ok((opts.open(path)?, false))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// Turns direct I/O off for the rest of the file.
 fn stop_direct(file: &File, direct: &mut bool) -> io::Result<()> {
     if *direct {
@@ -262,21 +244,21 @@ fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
     r.map_err(|_| Error::usage(format!("internal: the {what} thread panicked")))
 }
 
-/// Streams `layer` as a tar, encodes it and stores it as a blob in `blob_dir`
-/// (`blobs/sha256` of a layout). `progress`, if given, gets the estimated total and
-/// counts the uncompressed bytes as they pass.
+/// Streams `layer` as a tar, encodes it and stores it as a blob of the layout `out`.
+/// `progress`, if given, gets the estimated total and counts the uncompressed bytes as
+/// they pass.
 pub fn write_layer(
     layer: &Layer,
     opts: EncodeOptions,
-    blob_dir: &Path,
+    out: &mut LayoutWriter,
     progress: Option<&Progress>,
 ) -> Result<LayerInfo> {
     if let Some(p) = progress {
         p.set_total(layer.content_bytes());
     }
-    let tmp = blob_dir.join(".layer.partial");
-    let (file, direct) = create_blob_file(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-    let io_err = |e: io::Error| Error::io("writing layer blob", &tmp, e);
+    let (file, direct) = out.create_layer_file()?;
+    let shown = out.root().path().join("blobs/sha256");
+    let io_err = |e: io::Error| Error::io("writing layer blob", &shown, e);
     let compressed = opts.compression != Compression::None;
 
     let (in_free_tx, in_free_rx) = pool(INPUT_BUFFERS);
@@ -346,8 +328,7 @@ pub fn write_layer(
     let uncompressed_size = diff.len();
     let diff_id = diff.finish();
     let digest = digest.unwrap_or_else(|| diff_id.clone());
-    let dest = blob_dir.join(digest.hex());
-    fs::rename(&tmp, &dest).map_err(|e| Error::io("renaming", &dest, e))?;
+    out.finish_layer_file(&digest)?;
     Ok(LayerInfo {
         compression: opts.compression,
         digest,
@@ -362,7 +343,26 @@ mod tests {
     use super::*;
     use crate::input::{MtimeMode, Tree, TreeOptions};
     use crate::timestamp::Timestamp;
+    use std::fs;
     use std::io::Read;
+
+    /// Opens `path` for writing, with direct I/O if the filesystem accepts it.
+    fn create_blob_file(path: &std::path::Path) -> io::Result<(File, bool)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        match opts
+            .clone()
+            .custom_flags(OFlags::DIRECT.bits() as i32)
+            .open(path)
+        {
+            Ok(f) => Ok((f, true)),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                Ok((opts.open(path)?, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
 
     fn data(n: usize, seed: u64) -> Vec<u8> {
         let mut x = seed;
@@ -446,14 +446,18 @@ mod tests {
             let tar = l.write_tar(Vec::new()).unwrap();
             for c in Compression::ALL {
                 let dir = tempfile::tempdir().unwrap();
+                let target =
+                    crate::store::staging::Target::at_path(&dir.path().join("out")).unwrap();
+                let mut out = LayoutWriter::new(&target).unwrap();
                 let progress = Progress::new();
                 let opts = EncodeOptions {
                     compression: c,
                     level: None,
                     jobs: 2,
                 };
-                let info = write_layer(l, opts, dir.path(), Some(&progress)).unwrap();
-                let blob = fs::read(dir.path().join(info.digest.hex())).unwrap();
+                let info = write_layer(l, opts, &mut out, Some(&progress)).unwrap();
+                let blobs = out.root().path().join("blobs/sha256");
+                let blob = fs::read(blobs.join(info.digest.hex())).unwrap();
                 assert_eq!(Digest::sha256_of(&blob), info.digest, "{c}");
                 assert_eq!(blob.len() as u64, info.size);
                 let mut back = Vec::new();
@@ -466,7 +470,7 @@ mod tests {
                 assert_eq!(info.uncompressed_size, tar.len() as u64);
                 assert_eq!(progress.done(), tar.len() as u64);
                 assert_eq!(progress.total(), l.content_bytes());
-                let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+                let names: Vec<_> = fs::read_dir(&blobs).unwrap().collect();
                 assert_eq!(names.len(), 1, "{c}: a temporary file was left");
             }
         }

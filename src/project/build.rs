@@ -6,6 +6,7 @@
 //! output has been built are they swapped into place, so a failure in one architecture
 //! changes nothing on disk. The bytes never depend on `jobs`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -14,13 +15,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage, ImageSpec};
-use crate::image::write::Staging;
+use crate::image::write::LayoutWriter;
 use crate::layer::LayerInfo;
 use crate::media::Compression;
 use crate::project::git::Git;
-use crate::project::windows::{self, StagedDir};
+use crate::project::windows;
 use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
+use crate::show;
+use crate::store::root::{EntryType, Follow, Root, read_named};
+use crate::store::staging::{Existing, Target};
 use crate::timestamp::Timestamp;
+
+/// The largest `[windows] text` read.
+const MAX_TEXT: u64 = 1024 * 1024;
 
 /// What to build and with what.
 #[derive(Debug, Clone, Default)]
@@ -39,8 +46,10 @@ pub struct BuildOptions {
 pub struct ArchTarget {
     /// The bashbrew architecture.
     pub arch: String,
-    /// The layout directory.
+    /// The layout directory (for messages).
     pub output: PathBuf,
+    /// The layout directory relative to the project directory.
+    pub output_rel: String,
     /// Everything that decides its bytes.
     pub spec: ImageSpec,
 }
@@ -50,8 +59,10 @@ pub struct ArchTarget {
 pub struct WindowsTarget {
     /// The variant.
     pub variant: WindowsVariant,
-    /// The directory.
+    /// The directory (for messages).
     pub output: PathBuf,
+    /// The directory relative to the project directory.
+    pub output_rel: String,
     /// Its files, by name.
     pub files: Vec<(&'static str, Vec<u8>)>,
 }
@@ -65,6 +76,8 @@ pub struct Plan {
     pub windows: Vec<WindowsTarget>,
     /// Worker threads.
     pub jobs: usize,
+    /// The project directory; outputs are resolved beneath it, refusing every symlink.
+    pub root: Root,
 }
 
 /// A built (or checked) layout.
@@ -107,7 +120,7 @@ impl Plan {
                 }
                 return Err(Error::usage(format!(
                     "--arch {a}: {} declares only {}",
-                    file.display(),
+                    crate::show::path(&file),
                     all.join(", ")
                 )));
             }
@@ -134,7 +147,7 @@ impl Plan {
                 .ok_or_else(|| {
                     Error::usage(format!(
                         "{}: created = \"SOURCE_DATE_EPOCH\", but SOURCE_DATE_EPOCH is not set",
-                        file.display()
+                        crate::show::path(&file)
                     ))
                 })?,
                 (CreatedSource::Git, Some(g)) => {
@@ -152,6 +165,7 @@ impl Plan {
             images.push(ArchTarget {
                 arch: arch.clone(),
                 output: project.output_dir(arch),
+                output_rel: project.output_rel(arch),
                 spec: project.image_spec(arch, created, encode_jobs)?,
             });
         }
@@ -159,51 +173,75 @@ impl Plan {
         let mut win = Vec::new();
         if let Some(w) = project.windows.as_ref().filter(|_| selected(WINDOWS_ARCH)) {
             let text_path = project.dir.join(&w.text);
-            let text = fs::read(&text_path)
-                .map_err(|e| Error::input_io("reading [windows] text", &text_path, e))?;
+            let text = read_named(&text_path, MAX_TEXT).map_err(|e| {
+                Error::input(
+                    format!("[windows] text {}", show::path(&text_path)),
+                    e.to_string(),
+                )
+            })?;
             for v in &w.variants {
+                let rel = crate::project::expand(&w.output, "variant", &v.name);
                 win.push(WindowsTarget {
                     variant: v.clone(),
-                    output: project
-                        .dir
-                        .join(crate::project::expand(&w.output, "variant", &v.name)),
+                    output: project.dir.join(&rel),
+                    output_rel: rel,
                     files: windows::render(v, &text, &w.text)?,
                 });
             }
         }
+        let root = Root::open_with(&project.dir, Follow::Never)
+            .map_err(|e| Error::input_io("opening the project directory", &project.dir, e))?;
         Ok(Plan {
             images,
             windows: win,
             jobs: opts.jobs,
+            root,
         })
+    }
+
+    /// The target of a project output: beneath the project directory, every component
+    /// resolved without following a symlink; missing parents are created when `create`.
+    fn target(&self, rel: &str, create: bool) -> Result<Target> {
+        let what = format!(
+            "{}: output {}",
+            show::path(&self.root.path().join(crate::project::PROJECT_FILE)),
+            show::text(rel)
+        );
+        Target::beneath(&self.root, rel, create, &what)
     }
 
     /// Stages every layout in parallel; the first error (in architecture order) if any
     /// failed, after every staging directory is removed.
-    fn stage_images(&self) -> Result<Vec<(Staging, BuiltImage)>> {
+    fn stage_images(&self) -> Result<Vec<(Target, LayoutWriter, BuiltImage)>> {
         let results = parallel_map(&self.images, self.jobs, |t| {
-            if let Some(parent) = t.output.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-            }
-            image::stage_image(&t.spec, &t.output, None)
+            let target = self.target(&t.output_rel, true)?;
+            let (writer, built) = image::stage_image(&t.spec, &target, None)?;
+            Ok((target, writer, built))
         });
         results.into_iter().collect()
     }
 
     /// Builds everything, then swaps every output into place.
     pub fn build(&self) -> Result<BuildReport> {
-        for w in &self.windows {
-            windows::check_target(&w.output)?;
+        let win_targets = self
+            .windows
+            .iter()
+            .map(|w| self.target(&w.output_rel, true))
+            .collect::<Result<Vec<_>>>()?;
+        for t in &win_targets {
+            windows::check_target(t)?;
         }
         let staged = self.stage_images()?;
         let win_staged = self
             .windows
             .iter()
-            .map(|w| StagedDir::new(&w.output, &w.files))
+            .zip(&win_targets)
+            .map(|(w, t)| windows::stage(t, &w.files))
             .collect::<Result<Vec<_>>>()?;
         let mut images = Vec::new();
-        for (t, (staging, built)) in self.images.iter().zip(staged) {
-            staging.commit(&t.output)?;
+        let mut replaced = Vec::new();
+        for (t, (target, writer, built)) in self.images.iter().zip(staged) {
+            replaced.push(writer.commit(&target)?);
             images.push(ArchResult {
                 arch: t.arch.clone(),
                 output: t.output.clone(),
@@ -211,8 +249,12 @@ impl Plan {
                 built,
             });
         }
-        for (w, staged) in self.windows.iter().zip(win_staged) {
-            staged.commit(&w.output)?;
+        for (target, staged) in win_targets.iter().zip(win_staged) {
+            windows::check_target(target)?;
+            replaced.push(staged.commit(target)?);
+        }
+        for r in replaced {
+            r.remove();
         }
         Ok(BuildReport {
             images,
@@ -220,29 +262,38 @@ impl Plan {
         })
     }
 
+    /// The target of `rel` when its parent directory exists, for comparisons (nothing is
+    /// created); `None` when the output is missing with its parent.
+    fn existing_target(&self, rel: &str) -> Result<Option<Target>> {
+        let parent = rel.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p);
+        if let Some(p) = parent
+            && matches!(self.root.entry_type(p), Ok(None))
+        {
+            return Ok(None);
+        }
+        self.target(rel, false).map(Some)
+    }
+
     /// Builds everything into staging directories and compares each, byte for byte, with
     /// what is on disk. Nothing on disk changes.
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
         let staged = parallel_map(&self.images, self.jobs, |t| {
-            let parent_missing = t
-                .output
-                .parent()
-                .is_some_and(|p| !p.as_os_str().is_empty() && !p.is_dir());
-            if parent_missing {
+            let Some(target) = self.existing_target(&t.output_rel)? else {
                 return Ok(None);
-            }
-            image::stage_image(&t.spec, &t.output, None).map(Some)
+            };
+            let (writer, _) = image::stage_image(&t.spec, &target, None)?;
+            Ok(Some((target, writer)))
         });
         for (t, s) in self.images.iter().zip(staged) {
             let (differences, explanation) = match s? {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
-                Some((staging, _)) => {
-                    let d = compare_trees(staging.path(), &t.output)?;
+                Some((target, writer)) => {
+                    let d = compare_trees(writer.root(), &target)?;
                     let explanation = if d.is_empty() {
                         Vec::new()
                     } else {
-                        explain_layout_difference(staging.path(), &t.output)
+                        explain_layout_difference(writer.root().path(), &t.output)
                     };
                     (d, explanation)
                 }
@@ -255,15 +306,12 @@ impl Plan {
             });
         }
         for w in &self.windows {
-            let parent_missing = w
-                .output
-                .parent()
-                .is_some_and(|p| !p.as_os_str().is_empty() && !p.is_dir());
-            let differences = if parent_missing {
-                vec![Difference::whole_output_missing()]
-            } else {
-                let staged = StagedDir::new(&w.output, &w.files)?;
-                compare_trees(staged.path(), &w.output)?
+            let differences = match self.existing_target(&w.output_rel)? {
+                None => vec![Difference::whole_output_missing()],
+                Some(target) => {
+                    let staged = windows::stage(&target, &w.files)?;
+                    compare_trees(staged.root(), &target)?
+                }
             };
             checks.push(OutputCheck {
                 label: format!("{WINDOWS_ARCH} {}", w.variant.name),
@@ -280,6 +328,12 @@ impl Plan {
     /// that are removed; nothing on disk changes.
     pub fn compare_compression(&self) -> Result<Vec<CompressionSizes>> {
         let results = parallel_map(&self.images, self.jobs, |t| {
+            let Some(target) = self.existing_target(&t.output_rel)? else {
+                return Err(Error::input(
+                    show::path(&t.output),
+                    "its parent directory does not exist (run ocipack build first)",
+                ));
+            };
             let layer = |c: Compression| -> Result<LayerInfo> {
                 let mut spec = t.spec.clone();
                 if spec.encode.compression != c {
@@ -287,7 +341,7 @@ impl Plan {
                     spec.encode.level = None;
                 }
                 // The staging directory is removed when dropped, here.
-                let (_staging, built) = image::stage_image(&spec, &t.output, None)?;
+                let (_staging, built) = image::stage_image(&spec, &target, None)?;
                 Ok(built.layer)
             };
             Ok((layer(Compression::Gzip)?, layer(Compression::Zstd)?))
@@ -439,118 +493,104 @@ impl std::fmt::Display for Difference {
     }
 }
 
-/// Compares two directory trees: file types, regular file bytes, symlink targets. Modes
-/// and times are not compared (git records neither beyond the executable bit).
-pub fn compare_trees(expected: &Path, actual: &Path) -> Result<Vec<Difference>> {
+/// Compares a freshly staged output with the target on disk: file types, regular file
+/// bytes, symlink targets. Modes and times are not compared (git records neither beyond the
+/// executable bit). Both sides are read through [`Root`], following no symlink.
+pub fn compare_trees(expected: &Root, target: &Target) -> Result<Vec<Difference>> {
     let mut out = Vec::new();
-    match fs::symlink_metadata(actual) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            out.push(Difference::whole_output_missing());
-            return Ok(out);
-        }
-        Err(e) => return Err(Error::input_io("reading", actual, e)),
-        Ok(m) if !m.is_dir() => {
-            out.push(Difference {
-                path: String::new(),
-                kind: DiffKind::DifferentType {
-                    expected: "directory",
-                    actual: kind_name(&m),
-                },
-            });
-            return Ok(out);
-        }
-        Ok(_) => {}
+    match target.existing()? {
+        Existing::Missing => out.push(Difference::whole_output_missing()),
+        Existing::Other(kind) => out.push(Difference {
+            path: String::new(),
+            kind: DiffKind::DifferentType {
+                expected: "directory",
+                actual: kind,
+            },
+        }),
+        Existing::Dir(actual) => compare_dir(expected, &actual, "", &mut out)?,
     }
-    compare_dir(expected, actual, "", &mut out)?;
     Ok(out)
 }
 
-fn kind_name(m: &fs::Metadata) -> &'static str {
-    let t = m.file_type();
-    if t.is_symlink() {
-        "symlink"
-    } else if t.is_dir() {
-        "directory"
-    } else if t.is_file() {
-        "regular file"
-    } else {
-        "special file"
+fn kind_name(t: EntryType) -> &'static str {
+    match t {
+        EntryType::Symlink => "symlink",
+        EntryType::Dir => "directory",
+        EntryType::File => "regular file",
+        EntryType::Other(_) => "special file",
     }
 }
 
-fn sorted_names(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
-    let mut names = fs::read_dir(dir)
-        .map_err(|e| Error::input_io("reading directory", dir, e))?
-        .map(|e| {
-            e.map(|e| e.file_name())
-                .map_err(|e| Error::input_io("reading directory", dir, e))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    names.sort();
-    Ok(names)
-}
-
-fn compare_dir(exp: &Path, act: &Path, rel: &str, out: &mut Vec<Difference>) -> Result<()> {
-    let exp_names = sorted_names(exp)?;
-    let act_names = sorted_names(act)?;
-    let mut all: Vec<&std::ffi::OsString> = exp_names.iter().chain(&act_names).collect();
-    all.sort();
-    all.dedup();
-    for name in all {
+fn compare_dir(exp: &Root, act: &Root, rel: &str, out: &mut Vec<Difference>) -> Result<()> {
+    let list = |r: &Root| -> Result<BTreeMap<Vec<u8>, EntryType>> {
+        Ok(r.list_dir_bytes(rel)
+            .map_err(|e| Error::input(r.shown(rel), e.to_string()))?
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
+    };
+    let (e_list, a_list) = (list(exp)?, list(act)?);
+    let names: BTreeSet<&Vec<u8>> = e_list.keys().chain(a_list.keys()).collect();
+    for name in names {
+        let name_s = String::from_utf8_lossy(name).into_owned();
         let path = if rel.is_empty() {
-            name.to_string_lossy().into_owned()
+            name_s
         } else {
-            format!("{rel}/{}", name.to_string_lossy())
+            format!("{rel}/{name_s}")
         };
-        let (e, a) = (exp.join(name), act.join(name));
-        let em = fs::symlink_metadata(&e).ok();
-        let am = fs::symlink_metadata(&a).ok();
-        let kind = match (&em, &am) {
+        let kind = match (e_list.get(name), a_list.get(name)) {
             (Some(_), None) => Some(DiffKind::Missing),
             (None, Some(_)) => Some(DiffKind::Extra),
             (None, None) => None,
-            (Some(em), Some(am)) if kind_name(em) != kind_name(am) => {
-                Some(DiffKind::DifferentType {
-                    expected: kind_name(em),
-                    actual: kind_name(am),
-                })
-            }
-            (Some(em), Some(_)) if em.is_dir() => {
-                compare_dir(&e, &a, &path, out)?;
+            (Some(e), Some(a)) if kind_name(*e) != kind_name(*a) => Some(DiffKind::DifferentType {
+                expected: kind_name(*e),
+                actual: kind_name(*a),
+            }),
+            (Some(EntryType::Dir), Some(_)) => {
+                compare_dir(exp, act, &path, out)?;
                 None
             }
-            (Some(em), Some(_)) if em.file_type().is_symlink() => {
-                let read = |p: &Path| {
-                    fs::read_link(p)
-                        .map(|t| t.to_string_lossy().into_owned())
-                        .map_err(|err| Error::input_io("reading symlink", p, err))
+            (Some(EntryType::Symlink), Some(_)) => {
+                let read = |r: &Root| {
+                    r.read_link(&path)
+                        .map(|t| show::bytes(&t))
+                        .map_err(|e| Error::input(r.shown(&path), e.to_string()))
                 };
-                let (te, ta) = (read(&e)?, read(&a)?);
+                let (te, ta) = (read(exp)?, read(act)?);
                 (te != ta).then_some(DiffKind::DifferentLinkTarget {
                     expected: te,
                     actual: ta,
                 })
             }
-            (Some(em), Some(am)) if em.is_file() => {
-                (em.len() != am.len() || !same_bytes(&e, &a)?).then_some(DiffKind::DifferentBytes)
+            (Some(EntryType::File), Some(_)) => {
+                (!same_bytes(exp, act, &path)?).then_some(DiffKind::DifferentBytes)
             }
             _ => None,
         };
         if let Some(kind) = kind {
-            out.push(Difference { path, kind });
+            out.push(Difference {
+                path: show::text(&path),
+                kind,
+            });
         }
     }
     Ok(())
 }
 
-fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
-    let open = |p: &Path| fs::File::open(p).map_err(|e| Error::input_io("reading", p, e));
+fn same_bytes(a: &Root, b: &Root, rel: &str) -> Result<bool> {
+    let open = |r: &Root| {
+        r.open_file(rel)
+            .map_err(|e| Error::input(r.shown(rel), e.to_string()))
+    };
     let (mut fa, mut fb) = (open(a)?, open(b)?);
+    if fa.size != fb.size {
+        return Ok(false);
+    }
     let mut ba = vec![0u8; 64 * 1024];
     let mut bb = vec![0u8; 64 * 1024];
     loop {
-        let n = read_full(&mut fa, &mut ba).map_err(|e| Error::input_io("reading", a, e))?;
-        let m = read_full(&mut fb, &mut bb).map_err(|e| Error::input_io("reading", b, e))?;
+        let n = read_full(&mut fa.file, &mut ba).map_err(|e| Error::input_io("reading", rel, e))?;
+        let m = read_full(&mut fb.file, &mut bb).map_err(|e| Error::input_io("reading", rel, e))?;
         if n != m || ba[..n] != bb[..m] {
             return Ok(false);
         }
@@ -628,7 +668,9 @@ mod tests {
         symlink("same", b.join("kind")).unwrap();
         fs::write(b.join("blobs/sha256/f"), b"2").unwrap();
 
-        let d = compare_trees(&a, &b).unwrap();
+        let root = |p: &Path| Root::open_with(p, Follow::Never).unwrap();
+        let target = |p: &Path| Target::at_path(p).unwrap();
+        let d = compare_trees(&root(&a), &target(&b)).unwrap();
         let shown: Vec<String> = d.iter().map(|d| d.to_string()).collect();
         assert_eq!(
             shown,
@@ -641,8 +683,8 @@ mod tests {
                 "only-fresh: missing (a fresh build writes it)",
             ]
         );
-        assert!(compare_trees(&a, &a).unwrap().is_empty());
-        let gone = compare_trees(&a, &t.path().join("none")).unwrap();
+        assert!(compare_trees(&root(&a), &target(&a)).unwrap().is_empty());
+        let gone = compare_trees(&root(&a), &target(&t.path().join("none"))).unwrap();
         assert_eq!(gone, [Difference::whole_output_missing()]);
     }
 

@@ -39,7 +39,7 @@ impl Git {
         if !out.status.success() {
             let why = String::from_utf8_lossy(&out.stderr);
             return Err(Error::input(
-                dir.display().to_string(),
+                crate::show::path(dir),
                 format!(
                     "is not inside a git work tree ({})",
                     why.lines().next().unwrap_or("git rev-parse failed").trim()
@@ -75,7 +75,11 @@ impl Git {
         let out = self.run_raw(&all)?;
         if !out.status.success() {
             return Err(Error::input(
-                format!("git {} (in {})", args.join(" "), self.dir.display()),
+                format!(
+                    "git {} (in {})",
+                    args.join(" "),
+                    crate::show::path(&self.dir)
+                ),
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ));
         }
@@ -110,7 +114,9 @@ impl Git {
         }
         let file = self.run(&["rev-parse", "--git-path", "shallow"], &[])?;
         let file = self.dir.join(file.trim());
-        let text = std::fs::read_to_string(&file)
+        let text = crate::store::root::read_named(&file, 1024 * 1024)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|e| Error::input_io("reading shallow list", &file, e))?;
         Ok(text.lines().map(|l| l.trim().to_string()).collect())
     }

@@ -9,6 +9,7 @@
 use crate::error::{Error, Result};
 use crate::project::git::Git;
 use crate::project::{PROJECT_FILE, Project, WINDOWS_ARCH};
+use crate::store::root::EntryType;
 
 /// `ocipack library DIR`: the library file of the project in `dir`.
 pub fn library(dir: &std::path::Path) -> Result<String> {
@@ -22,16 +23,18 @@ pub fn library_file(project: &Project) -> Result<String> {
     let file = project.dir.join(PROJECT_FILE);
     let lib = project.library.as_ref().ok_or_else(|| {
         Error::input(
-            file.display().to_string(),
+            crate::show::path(&file),
             "has no [library] table (maintainers, git-repo, tags)",
         )
     })?;
     let git = Git::open(&project.dir)?;
+    let root = project.root()?;
+    let is_file = |rel: String| matches!(root.entry_type(&rel), Ok(Some(EntryType::File)));
 
     let arches: Vec<&String> = project
         .architectures
         .iter()
-        .filter(|a| project.output_dir(a).join("oci-layout").is_file())
+        .filter(|a| is_file(format!("{}/oci-layout", project.output_rel(a))))
         .collect();
     let variants: Vec<(String, String)> = project
         .windows
@@ -39,11 +42,7 @@ pub fn library_file(project: &Project) -> Result<String> {
         .flat_map(|w| &w.variants)
         .filter_map(|v| {
             let rel = project.windows_output_rel(&v.name)?;
-            project
-                .dir
-                .join(&rel)
-                .join(crate::project::windows::DOCKERFILE)
-                .is_file()
+            is_file(format!("{rel}/{}", crate::project::windows::DOCKERFILE))
                 .then(|| (v.name.clone(), rel))
         })
         .collect();
@@ -51,7 +50,7 @@ pub fn library_file(project: &Project) -> Result<String> {
     outputs.extend(variants.iter().map(|(_, rel)| rel.clone()));
     if outputs.is_empty() {
         return Err(Error::input(
-            file.display().to_string(),
+            crate::show::path(&file),
             "no output has been built yet; run `ocipack build` and commit the result",
         ));
     }
@@ -83,7 +82,8 @@ pub fn library_file(project: &Project) -> Result<String> {
         let file = project
             .image
             .descriptor_file
-            .as_deref()
+            .as_ref()
+            .map(|d| d.value.as_str())
             .unwrap_or("index.json");
         t.push_str(&format!("File: {file}\n"));
         for a in &arches {

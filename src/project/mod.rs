@@ -19,14 +19,16 @@ pub mod library;
 pub mod windows;
 
 use crate::error::{Error, Result};
-use crate::image::build::{self as image, ImageSpec, Input};
-use crate::image::write::NameStyle;
-use crate::input::{MtimeMode, TreeOptions};
-use crate::layer::EncodeOptions;
-use crate::media::Compression;
+use crate::image::build::ImageSpec;
+use crate::input::MtimeMode;
 use crate::platform::Platform;
-use crate::spec::ContainerConfig;
+use crate::settings::{Context, InputSetting, Origin, Set, Settings};
+use crate::show;
+use crate::store::root::read_named;
 use crate::timestamp::Timestamp;
+
+/// The largest project file read.
+pub const MAX_PROJECT_FILE: u64 = 1024 * 1024;
 
 /// The project file's name inside the project directory.
 pub const PROJECT_FILE: &str = "ocipack.toml";
@@ -47,71 +49,6 @@ pub enum CreatedSource {
     /// Per architecture, the committer time of the newest commit touching that
     /// architecture's inputs (an error for uncommitted inputs or a shallow clone).
     Git,
-}
-
-/// One `[[input]]`, its paths still templates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InputTemplate {
-    /// `source` placed at `dest`, with an optional mode.
-    File {
-        /// Path template of the file on disk.
-        source: String,
-        /// Absolute path in the image.
-        dest: String,
-        /// Permission bits (default: 0755 if its owner may execute it, else 0644).
-        mode: Option<u32>,
-    },
-    /// `rootfs`: a directory whose whole tree becomes part of the layer.
-    Rootfs(String),
-    /// `tar`: an existing tar, re-packed entry by entry.
-    Tar(String),
-}
-
-impl InputTemplate {
-    /// The path template on disk.
-    pub fn path_template(&self) -> &str {
-        match self {
-            InputTemplate::File { source, .. } => source,
-            InputTemplate::Rootfs(p) | InputTemplate::Tar(p) => p,
-        }
-    }
-}
-
-/// The `[image]` table: everything about an image except its inputs and `created`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageSettings {
-    /// `cmd`.
-    pub cmd: Option<Vec<String>>,
-    /// `entrypoint`.
-    pub entrypoint: Option<Vec<String>>,
-    /// `env`, added after the default PATH.
-    pub env: Vec<String>,
-    /// `default-env`: add the PATH `docker build` gives a scratch image (default true).
-    pub default_env: bool,
-    /// `workdir`.
-    pub workdir: Option<String>,
-    /// `user`.
-    pub user: Option<String>,
-    /// `labels`.
-    pub labels: BTreeMap<String, String>,
-    /// `stop-signal`.
-    pub stop_signal: Option<String>,
-    /// `created-by`: text of a single history entry.
-    pub created_by: Option<String>,
-    /// `annotations` on the manifest.
-    pub annotations: BTreeMap<String, String>,
-    /// `compression` (default gzip).
-    pub compression: Compression,
-    /// `level` (default: the compression's default).
-    pub level: Option<i32>,
-    /// `names` (default symlinks).
-    pub names: NameStyle,
-    /// `ref-name` on the index entry.
-    pub ref_name: Option<String>,
-    /// `descriptor-file`.
-    pub descriptor_file: Option<String>,
-    /// `mtime` (default fixed: a checkout's mtimes mean nothing).
-    pub mtime: MtimeMode,
 }
 
 /// A Windows variant such as `nanoserver-ltsc2025`.
@@ -190,10 +127,11 @@ pub struct Project {
     pub architectures: Vec<String>,
     /// `output` template.
     pub output: String,
-    /// `[image]`.
-    pub image: ImageSettings,
-    /// `[[input]]`, in the order given.
-    pub inputs: Vec<InputTemplate>,
+    /// `[image]` and `[[input]]`: the image settings of every architecture, as written
+    /// (validated at load time; resolved per architecture by [`Project::image_spec`]).
+    pub image: Settings,
+    /// The line of `architectures`, for messages about an architecture.
+    architectures_line: usize,
     /// `[windows]`.
     pub windows: Option<WindowsSettings>,
     /// `[library]`.
@@ -218,22 +156,27 @@ struct RawProject {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawImage {
-    cmd: Option<Vec<String>>,
-    entrypoint: Option<Vec<String>>,
+    cmd: Option<Spanned<Vec<String>>>,
+    entrypoint: Option<Spanned<Vec<String>>>,
     env: Option<Vec<Spanned<String>>>,
-    default_env: Option<bool>,
-    workdir: Option<String>,
-    user: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    stop_signal: Option<String>,
-    created_by: Option<String>,
-    annotations: Option<BTreeMap<String, String>>,
+    default_env: Option<Spanned<bool>>,
+    workdir: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    labels: Option<Spanned<BTreeMap<String, String>>>,
+    expose: Option<Vec<Spanned<String>>>,
+    volumes: Option<Vec<Spanned<String>>>,
+    stop_signal: Option<Spanned<String>>,
+    created_by: Option<Spanned<String>>,
+    annotations: Option<Spanned<BTreeMap<String, String>>>,
     compression: Option<Spanned<String>>,
     level: Option<Spanned<i64>>,
     names: Option<Spanned<String>>,
     ref_name: Option<Spanned<String>>,
     descriptor_file: Option<Spanned<String>>,
     mtime: Option<Spanned<String>>,
+    preserve_owners: Option<Spanned<bool>>,
+    xattrs: Option<Spanned<bool>>,
+    devices: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -284,9 +227,14 @@ impl Source<'_> {
     /// An input error at `span`: `FILE:LINE`, then `key: problem`.
     fn err(&self, span: Range<usize>, key: &str, problem: impl std::fmt::Display) -> Error {
         Error::input(
-            format!("{}:{}", self.path.display(), self.line(span.start)),
+            format!("{}:{}", crate::show::path(self.path), self.line(span.start)),
             format!("{key}: {problem}"),
         )
+    }
+
+    /// Where `key` at `span` was written, for [`Settings`].
+    fn origin(&self, span: Range<usize>, key: &str) -> Origin {
+        Origin::key(self.path, self.line(span.start), key)
     }
 
     fn err_at<T>(&self, v: &Spanned<T>, key: &str, problem: impl std::fmt::Display) -> Error {
@@ -298,8 +246,15 @@ impl Project {
     /// Reads and validates `DIR/ocipack.toml`.
     pub fn load(dir: &Path) -> Result<Project> {
         let path = dir.join(PROJECT_FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::input_io("reading project file", &path, e))?;
+        let bytes = read_named(&path, MAX_PROJECT_FILE).map_err(|e| {
+            Error::input(format!("project file {}", show::path(&path)), e.to_string())
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            Error::input(
+                format!("project file {}", show::path(&path)),
+                "is not UTF-8 text",
+            )
+        })?;
         Project::parse(&text, &path, dir)
     }
 
@@ -309,7 +264,7 @@ impl Project {
         let raw: RawProject = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| src.line(s.start)).unwrap_or(1);
             let msg = e.message().replace("unknown field", "unknown key");
-            Error::input(format!("{}:{line}", path.display()), msg)
+            Error::input(format!("{}:{line}", show::path(path)), show::text(&msg))
         })?;
 
         let name = raw.name.get_ref().clone();
@@ -348,14 +303,13 @@ impl Project {
             None => DEFAULT_OUTPUT.to_string(),
         };
 
-        let image = parse_image(&src, raw.image)?;
-        let mut inputs = Vec::new();
+        let mut image = parse_image(&src, raw.image);
         for i in &raw.input {
-            inputs.push(parse_input(&src, i)?);
+            image.inputs.push(parse_input(&src, i)?);
         }
-        if inputs.is_empty() {
+        if image.inputs.is_empty() {
             return Err(Error::input(
-                path.display().to_string(),
+                show::path(path),
                 "no [[input]]: an image needs at least one input",
             ));
         }
@@ -377,12 +331,21 @@ impl Project {
             architectures,
             output,
             image,
-            inputs,
+            architectures_line: src.line(raw.architectures.span().start),
             windows,
             library,
         };
+        // Every image setting is validated now, whatever the architecture or `created`.
+        project.image_spec(&project.architectures[0], Timestamp::EPOCH, 1)?;
         project.check_paths_disjoint()?;
         Ok(project)
+    }
+
+    /// The project directory, opened so that nothing beneath it is reached through a
+    /// symlink: outputs are resolved and inspected through it.
+    pub fn root(&self) -> Result<crate::store::root::Root> {
+        crate::store::root::Root::open_with(&self.dir, crate::store::root::Follow::Never)
+            .map_err(|e| Error::input_io("opening the project directory", &self.dir, e))
     }
 
     /// The layout directory of `arch`, relative to the project directory.
@@ -397,68 +360,27 @@ impl Project {
 
     /// The input paths of `arch`, relative to the project directory.
     pub fn input_paths(&self, arch: &str) -> Vec<String> {
-        self.inputs
-            .iter()
-            .map(|i| expand(i.path_template(), "arch", arch))
-            .collect()
+        self.image.input_paths(arch)
     }
 
-    /// The image spec of `arch`, with `created` and the compression worker count given.
+    /// The image spec of `arch`, with `created` and the compression worker count given:
+    /// the project's settings resolved by [`Settings::resolve`], like the command line's.
     pub fn image_spec(&self, arch: &str, created: Timestamp, jobs: usize) -> Result<ImageSpec> {
-        let platform = Platform::from_bashbrew_arch(arch)?;
-        let inputs = self
-            .inputs
-            .iter()
-            .map(|i| {
-                let path = self.dir.join(expand(i.path_template(), "arch", arch));
-                match i {
-                    InputTemplate::File { dest, mode, .. } => Input::File {
-                        src: path,
-                        dest: dest.clone(),
-                        mode: *mode,
-                    },
-                    InputTemplate::Rootfs(_) => Input::Rootfs(path),
-                    InputTemplate::Tar(_) => Input::Tar(path),
-                }
-            })
-            .collect();
-        let s = &self.image;
-        let mut env = Vec::new();
-        if s.default_env && !s.env.iter().any(|e| e.starts_with("PATH=")) {
-            env.extend(image::default_env(&platform));
-        }
-        env.extend(s.env.iter().cloned());
-        let config = ContainerConfig {
-            user: s.user.clone(),
-            env: (!env.is_empty()).then_some(env),
-            entrypoint: s.entrypoint.clone(),
-            cmd: s.cmd.clone(),
-            working_dir: s.workdir.clone(),
-            labels: (!s.labels.is_empty()).then(|| s.labels.clone()),
-            stop_signal: s.stop_signal.clone(),
-            ..ContainerConfig::default()
-        };
-        Ok(ImageSpec {
-            inputs,
-            tree: TreeOptions {
-                created,
-                mtime: s.mtime,
-                preserve_owners: false,
-                xattrs: false,
-                devices: false,
-            },
-            platform,
-            config,
-            created_by: s.created_by.clone(),
-            encode: EncodeOptions {
-                compression: s.compression,
-                level: s.level,
-                jobs,
-            },
-            ref_name: s.ref_name.clone(),
-            annotations: s.annotations.clone(),
-            names: s.names,
-            descriptor_file: s.descriptor_file.clone(),
+        let mut settings = self.image.clone();
+        settings.arch = Some(Set::new(
+            arch.to_string(),
+            Origin::key(
+                &self.dir.join(PROJECT_FILE),
+                self.architectures_line,
+                "architectures",
+            ),
+        ));
+        settings.resolve(&Context {
+            base: &self.dir,
+            arch: Some(arch),
+            created,
+            jobs,
+            default_mtime: MtimeMode::Fixed,
         })
     }
 
@@ -491,7 +413,7 @@ impl Project {
     fn check_paths_disjoint(&self) -> Result<()> {
         let file = self.dir.join(PROJECT_FILE);
         let outputs = self.all_outputs_rel();
-        let bad = |problem: String| Error::input(file.display().to_string(), problem);
+        let bad = |problem: String| Error::input(crate::show::path(&file), problem);
         for (i, a) in outputs.iter().enumerate() {
             for b in &outputs[i + 1..] {
                 if Path::new(a).starts_with(b) || Path::new(b).starts_with(a) {
@@ -553,100 +475,78 @@ fn parse_created(src: &Source, v: &Spanned<toml::Value>) -> Result<CreatedSource
     }
 }
 
-fn parse_image(src: &Source, raw: RawImage) -> Result<ImageSettings> {
-    let mut env = Vec::new();
-    for e in raw.env.unwrap_or_default() {
-        match e.get_ref().split_once('=') {
-            Some((k, _)) if !k.is_empty() => env.push(e.get_ref().clone()),
-            _ => return Err(src.err_at(&e, "image.env", "expected \"KEY=VALUE\"")),
-        }
+/// The `[image]` table as settings: values as written, each with its line (validated by
+/// [`Settings::resolve`], like the command line's).
+fn parse_image(src: &Source, raw: RawImage) -> Settings {
+    let at = |span: Range<usize>, key: &str| src.origin(span, &format!("image.{key}"));
+    fn one<T>(
+        v: Option<Spanned<T>>,
+        key: &str,
+        at: &dyn Fn(Range<usize>, &str) -> Origin,
+    ) -> Option<Set<T>> {
+        v.map(|v| {
+            let o = at(v.span(), key);
+            Set::new(v.into_inner(), o)
+        })
     }
-    let compression = match &raw.compression {
-        Some(c) => c
-            .get_ref()
-            .parse::<Compression>()
-            .map_err(|e| src.err_at(c, "image.compression", e))?,
-        None => Compression::Gzip,
-    };
-    let level = match &raw.level {
-        Some(l) => {
-            let range = compression.level_range().ok_or_else(|| {
-                src.err_at(l, "image.level", "a level applies to gzip and zstd only")
-            })?;
-            let n = i32::try_from(*l.get_ref())
-                .ok()
-                .filter(|n| (range.0..=range.1).contains(n))
-                .ok_or_else(|| {
-                    src.err_at(
-                        l,
-                        "image.level",
-                        format!("{compression} levels are {} to {}", range.0, range.1),
-                    )
-                })?;
-            Some(n)
-        }
-        None => None,
-    };
-    let names = match &raw.names {
-        Some(n) => n
-            .get_ref()
-            .parse::<NameStyle>()
-            .map_err(|e| src.err_at(n, "image.names", e))?,
-        None => NameStyle::Symlinks,
-    };
-    let mtime = match raw.mtime.as_ref().map(|m| (m, m.get_ref().as_str())) {
-        None | Some((_, "fixed")) => MtimeMode::Fixed,
-        Some((_, "clamp")) => MtimeMode::Clamp,
-        Some((m, other)) => {
-            return Err(src.err_at(
-                m,
-                "image.mtime",
-                format!("{other:?}: expected \"fixed\" or \"clamp\""),
-            ));
-        }
-    };
-    if let Some(r) = raw.ref_name.as_ref().filter(|r| r.get_ref().is_empty()) {
-        return Err(src.err_at(r, "image.ref-name", "is empty"));
+    fn many<T>(
+        v: Option<Vec<Spanned<T>>>,
+        key: &str,
+        at: &dyn Fn(Range<usize>, &str) -> Origin,
+    ) -> Vec<Set<T>> {
+        v.unwrap_or_default()
+            .into_iter()
+            .map(|v| {
+                let o = at(v.span(), key);
+                Set::new(v.into_inner(), o)
+            })
+            .collect()
     }
-    if let Some(d) = &raw.descriptor_file {
-        let n = d.get_ref();
-        let reserved = ["index.json", "oci-layout", "blobs"];
-        if n.is_empty() || n.contains('/') || n.starts_with('.') || reserved.contains(&n.as_str()) {
-            return Err(src.err_at(
-                d,
-                "image.descriptor-file",
-                "must be a plain file name that no layout file uses",
-            ));
-        }
+    fn table(
+        v: Option<Spanned<BTreeMap<String, String>>>,
+        key: &str,
+        at: &dyn Fn(Range<usize>, &str) -> Origin,
+    ) -> Vec<Set<String>> {
+        v.map(|t| {
+            let o = at(t.span(), key);
+            t.into_inner()
+                .into_iter()
+                .map(|(k, v)| Set::new(format!("{k}={v}"), o.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
     }
-    Ok(ImageSettings {
-        cmd: raw.cmd,
-        entrypoint: raw.entrypoint,
-        env,
-        default_env: raw.default_env.unwrap_or(true),
-        workdir: raw.workdir,
-        user: raw.user,
-        labels: raw.labels.unwrap_or_default(),
-        stop_signal: raw.stop_signal,
-        created_by: raw.created_by,
-        annotations: raw.annotations.unwrap_or_default(),
-        compression,
-        level,
-        names,
-        ref_name: raw.ref_name.map(|r| r.into_inner()),
-        descriptor_file: raw.descriptor_file.map(|d| d.into_inner()),
-        mtime,
-    })
+    Settings {
+        inputs: Vec::new(),
+        arch: None,
+        platform: None,
+        entrypoint: one(raw.entrypoint, "entrypoint", &at),
+        cmd: one(raw.cmd, "cmd", &at),
+        env: many(raw.env, "env", &at),
+        default_env: one(raw.default_env, "default-env", &at),
+        workdir: one(raw.workdir, "workdir", &at),
+        user: one(raw.user, "user", &at),
+        labels: table(raw.labels, "labels", &at),
+        expose: many(raw.expose, "expose", &at),
+        volumes: many(raw.volumes, "volumes", &at),
+        stop_signal: one(raw.stop_signal, "stop-signal", &at),
+        created_by: one(raw.created_by, "created-by", &at),
+        annotations: table(raw.annotations, "annotations", &at),
+        mtime: one(raw.mtime, "mtime", &at),
+        preserve_owners: one(raw.preserve_owners, "preserve-owners", &at),
+        xattrs: one(raw.xattrs, "xattrs", &at),
+        devices: one(raw.devices, "devices", &at),
+        compression: one(raw.compression, "compression", &at),
+        level: one(raw.level, "level", &at),
+        names: one(raw.names, "names", &at),
+        ref_name: one(raw.ref_name, "ref-name", &at),
+        descriptor_file: one(raw.descriptor_file, "descriptor-file", &at),
+    }
 }
 
-fn parse_input(src: &Source, i: &Spanned<RawInput>) -> Result<InputTemplate> {
+/// One `[[input]]` as a setting.
+fn parse_input(src: &Source, i: &Spanned<RawInput>) -> Result<Set<InputSetting>> {
     let r = i.get_ref();
-    let template = |v: &Spanned<String>, key: &str| -> Result<String> {
-        check_template(v.get_ref(), &["arch"])
-            .and_then(|()| check_relative(v.get_ref(), true))
-            .map_err(|p| src.err_at(v, key, p))?;
-        Ok(v.get_ref().clone())
-    };
     let given = [r.source.is_some(), r.rootfs.is_some(), r.tar.is_some()];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(src.err_at(
@@ -660,34 +560,20 @@ fn parse_input(src: &Source, i: &Spanned<RawInput>) -> Result<InputTemplate> {
             .dest
             .as_ref()
             .ok_or_else(|| src.err_at(i, "input", "source needs dest (a path in the image)"))?;
-        if !dest.get_ref().starts_with('/') || dest.get_ref().split('/').any(|c| c == "..") {
-            return Err(src.err_at(
-                dest,
-                "input.dest",
-                "must be an absolute path in the image without '..'",
-            ));
-        }
-        let mode = r
-            .mode
-            .as_ref()
-            .map(|m| {
-                u32::from_str_radix(m.get_ref(), 8)
-                    .ok()
-                    .filter(|v| *v <= 0o7777)
-                    .ok_or_else(|| {
-                        src.err_at(
-                            m,
-                            "input.mode",
-                            "must be an octal string at most \"7777\", e.g. \"0755\"",
-                        )
-                    })
-            })
-            .transpose()?;
-        return Ok(InputTemplate::File {
-            source: template(s, "input.source")?,
-            dest: dest.get_ref().clone(),
-            mode,
-        });
+        return Ok(Set::new(
+            InputSetting::File {
+                source: PathBuf::from(s.get_ref()),
+                dest: Set::new(
+                    dest.get_ref().clone(),
+                    src.origin(dest.span(), "input.dest"),
+                ),
+                mode: r
+                    .mode
+                    .as_ref()
+                    .map(|m| Set::new(m.get_ref().clone(), src.origin(m.span(), "input.mode"))),
+            },
+            src.origin(s.span(), "input.source"),
+        ));
     }
     for (v, key) in [(&r.dest, "input.dest"), (&r.mode, "input.mode")] {
         if let Some(v) = v {
@@ -695,8 +581,14 @@ fn parse_input(src: &Source, i: &Spanned<RawInput>) -> Result<InputTemplate> {
         }
     }
     match (&r.rootfs, &r.tar) {
-        (Some(d), _) => Ok(InputTemplate::Rootfs(template(d, "input.rootfs")?)),
-        (_, Some(t)) => Ok(InputTemplate::Tar(template(t, "input.tar")?)),
+        (Some(d), _) => Ok(Set::new(
+            InputSetting::Rootfs(PathBuf::from(d.get_ref())),
+            src.origin(d.span(), "input.rootfs"),
+        )),
+        (_, Some(t)) => Ok(Set::new(
+            InputSetting::Tar(PathBuf::from(t.get_ref())),
+            src.origin(t.span(), "input.tar"),
+        )),
         _ => Err(src.err_at(i, "input", "give one of source, rootfs or tar")),
     }
 }
@@ -935,8 +827,8 @@ shared-tags = ["latest"]
         assert_eq!(p.architectures, ["amd64", "arm64v8"]);
         assert_eq!(p.output_dir("arm64v8"), Path::new("p/arm64v8/oci"));
         assert_eq!(p.input_paths("amd64"), ["amd64/hello"]);
-        assert_eq!(p.image.mtime, MtimeMode::Fixed);
-        assert_eq!(p.image.compression, Compression::Gzip);
+        assert_eq!(p.image.mtime, None);
+        assert_eq!(p.image.compression, None);
         let w = p.windows.as_ref().unwrap();
         assert_eq!(
             w.variants[1].from,
@@ -953,17 +845,23 @@ shared-tags = ["latest"]
             .image_spec("arm64v8", Timestamp::from_unix(5).unwrap(), 1)
             .unwrap();
         assert_eq!(spec.platform.to_string(), "linux/arm64/v8");
+        assert_eq!(spec.tree.mtime, MtimeMode::Fixed);
+        assert_eq!(spec.encode.compression, crate::media::Compression::Gzip);
         assert_eq!(
             spec.config.env.as_deref(),
-            Some(&[image::DEFAULT_LINUX_PATH.to_string()][..])
+            Some(&[crate::image::build::DEFAULT_LINUX_PATH.to_string()][..])
         );
         assert_eq!(
-            spec.inputs,
-            [Input::File {
+            spec.inputs[0].source,
+            crate::image::build::InputSource::File {
                 src: PathBuf::from("p/arm64v8/hello"),
                 dest: "/hello".into(),
                 mode: Some(0o755)
-            }]
+            }
+        );
+        assert_eq!(
+            spec.inputs[0].origin,
+            "p/ocipack.toml:11: input.source \"arm64v8/hello\""
         );
         assert_eq!(spec.ref_name.as_deref(), Some("latest"));
     }
@@ -1111,11 +1009,12 @@ shared-tags = ["latest"]
             "rootfs = \"{arch}/rootfs\"\n[[input]]\ntar = \"extra.tar\"",
         );
         let p = parse(&text).unwrap();
+        let inputs: Vec<&InputSetting> = p.image.inputs.iter().map(|i| &i.value).collect();
         assert_eq!(
-            p.inputs,
+            inputs,
             [
-                InputTemplate::Rootfs("{arch}/rootfs".into()),
-                InputTemplate::Tar("extra.tar".into())
+                &InputSetting::Rootfs("{arch}/rootfs".into()),
+                &InputSetting::Tar("extra.tar".into())
             ]
         );
         let e = err(&GOOD.replace("mode = \"0755\"", "mode = \"0755\"\ntar = \"x.tar\""));

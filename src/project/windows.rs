@@ -7,12 +7,10 @@
 //! LF line breaks as such). Like layouts, the directory is staged beside its target and
 //! swapped into place whole.
 
-use std::fs::{self, File};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
 use crate::error::{Error, Result};
 use crate::project::{WINDOWS_ARCH, WindowsVariant};
+use crate::show;
+use crate::store::staging::{Existing, Staging, Target};
 
 /// The text file each Windows image prints.
 pub const TEXT_FILE: &str = "hello.txt";
@@ -47,101 +45,44 @@ pub fn render(
     ])
 }
 
-/// A variant directory being written beside its target; removed on drop unless committed.
-pub struct StagedDir {
-    dir: PathBuf,
-    committed: bool,
-}
-
-impl StagedDir {
-    /// Writes `files` (mode 0644) into a new hidden directory beside `out`.
-    pub fn new(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<StagedDir> {
-        let parent = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(|e| Error::io("creating", &parent, e))?;
-        let base = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "windows".into());
-        let mut n = 0u32;
-        let dir = loop {
-            let dir = parent.join(format!(".{base}.ocipack-{}-{n}", std::process::id()));
-            match fs::create_dir(&dir) {
-                Ok(()) => break dir,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                Err(e) => return Err(Error::io("creating", &dir, e)),
-            }
-        };
-        let staged = StagedDir {
-            dir,
-            committed: false,
-        };
-        set_mode(&staged.dir, 0o755)?;
-        for (name, bytes) in files {
-            crate::image::write::write_new_file(&staged.dir.join(name), bytes)?;
-        }
-        Ok(staged)
+/// Stages a variant directory holding `files` (mode 0644) beside `target`; the caller
+/// commits it after [`check_target`].
+pub fn stage(target: &Target, files: &[(&str, Vec<u8>)]) -> Result<Staging> {
+    let mut staged = Staging::dir(target)?;
+    for (name, bytes) in files {
+        staged.write_file(name, bytes)?;
     }
-
-    /// The staging directory.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Swaps the staged directory into place at `out` (see [`check_target`]).
-    pub fn commit(mut self, out: &Path) -> Result<()> {
-        File::open(&self.dir)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io("syncing", &self.dir, e))?;
-        check_target(out)?;
-        // When `out` existed, self.dir now holds its previous contents; Drop removes them.
-        self.committed = crate::image::write::swap_into_place(&self.dir, out)?;
-        Ok(())
-    }
-}
-
-impl Drop for StagedDir {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
+    Ok(staged)
 }
 
 /// Refuses to replace anything but a missing path or a directory holding nothing but the
 /// files a variant directory has.
-pub fn check_target(out: &Path) -> Result<()> {
-    match fs::symlink_metadata(out) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::input_io("inspecting output", out, e)),
-        Ok(m) if m.is_dir() => {
-            for ent in fs::read_dir(out).map_err(|e| Error::input_io("reading output", out, e))? {
-                let ent = ent.map_err(|e| Error::input_io("reading output", out, e))?;
-                let name = ent.file_name();
-                if name != DOCKERFILE && name != TEXT_FILE {
+pub fn check_target(target: &Target) -> Result<()> {
+    match target.existing()? {
+        Existing::Missing => Ok(()),
+        Existing::Dir(root) => {
+            let names = root
+                .list_dir_bytes("")
+                .map_err(|e| Error::input(format!("output {}", target.shown()), e.to_string()))?
+                .unwrap_or_default();
+            for (name, _) in names {
+                if name != DOCKERFILE.as_bytes() && name != TEXT_FILE.as_bytes() {
                     return Err(Error::input(
-                        format!("output {}", out.display()),
+                        format!("output {}", target.shown()),
                         format!(
                             "holds {}, which ocipack did not write; refusing to replace it",
-                            name.to_string_lossy()
+                            show::bytes(&name)
                         ),
                     ));
                 }
             }
             Ok(())
         }
-        Ok(_) => Err(Error::input(
-            format!("output {}", out.display()),
-            "exists and is not a directory",
+        Existing::Other(kind) => Err(Error::input(
+            format!("output {}", target.shown()),
+            format!("exists and is a {kind}, not a directory"),
         )),
     }
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io("setting mode of", path, e))
 }
 
 #[cfg(test)]
@@ -174,23 +115,25 @@ mod tests {
     fn staged_dir_replaces_only_variant_dirs() {
         let t = tempfile::tempdir().unwrap();
         let out = t.path().join("v");
+        let target = Target::at_path(&out).unwrap();
         let files = vec![("Dockerfile", b"x".to_vec()), ("hello.txt", b"y".to_vec())];
-        StagedDir::new(&out, &files).unwrap().commit(&out).unwrap();
-        assert_eq!(fs::read(out.join("hello.txt")).unwrap(), b"y");
+        stage(&target, &files).unwrap().commit(&target).unwrap();
+        assert_eq!(std::fs::read(out.join("hello.txt")).unwrap(), b"y");
         let files2 = vec![("Dockerfile", b"z".to_vec())];
-        StagedDir::new(&out, &files2).unwrap().commit(&out).unwrap();
+        stage(&target, &files2)
+            .unwrap()
+            .commit(&target)
+            .unwrap()
+            .remove();
         assert!(!out.join("hello.txt").exists());
         assert_eq!(
-            fs::read_dir(t.path()).unwrap().count(),
+            std::fs::read_dir(t.path()).unwrap().count(),
             1,
             "no staging left"
         );
-        fs::write(out.join("notes"), b"mine").unwrap();
-        let e = StagedDir::new(&out, &files)
-            .unwrap()
-            .commit(&out)
-            .unwrap_err();
+        std::fs::write(out.join("notes"), b"mine").unwrap();
+        let e = check_target(&target).unwrap_err();
         assert!(e.to_string().contains("notes"), "{e}");
-        assert_eq!(fs::read(out.join("notes")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(out.join("notes")).unwrap(), b"mine");
     }
 }

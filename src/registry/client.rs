@@ -15,7 +15,7 @@ use ureq::http::{self, Response, StatusCode};
 use ureq::{Agent, SendBody};
 
 use crate::error::{Error, Result};
-use crate::image::read::Verified;
+use crate::image::blob::Verified;
 
 use super::auth::{self, Credentials};
 use super::reference::{Reference, is_loopback_host};

@@ -20,7 +20,8 @@ use ureq::http::StatusCode;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::image::read::{LayoutImage, Verified};
+use crate::image::Image;
+use crate::image::blob::Verified;
 use crate::spec::Descriptor;
 
 use super::auth::{self, Credentials};
@@ -87,7 +88,7 @@ pub fn push(
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<PushReport> {
-    let image = LayoutImage::open(layout)?;
+    let (_, image) = crate::image::read::read_image(layout, None)?;
     let digest = image.entry.digest.clone();
     if let Some(d) = &reference.digest
         && *d != digest
@@ -119,7 +120,8 @@ pub fn push(
 
     let mut blobs = Vec::new();
     for d in image.blobs() {
-        let size = image.size_of(d)?;
+        // Sizes were checked by the reader's rules: never negative.
+        let size = u64::try_from(d.size).unwrap_or_default();
         let uploaded = if blob_exists(&mut client, d)? {
             false
         } else {
@@ -195,7 +197,7 @@ fn start_upload(client: &mut Client, d: &Descriptor) -> Result<(String, u64)> {
 
 fn upload_blob(
     client: &mut Client,
-    image: &LayoutImage,
+    image: &Image,
     d: &Descriptor,
     chunk_size: Option<u64>,
 ) -> Result<()> {
@@ -212,7 +214,7 @@ fn upload_blob(
 }
 
 /// One `PUT` with the whole blob; false if the registry refused it as too large.
-fn upload_monolithic(client: &mut Client, image: &LayoutImage, d: &Descriptor) -> Result<bool> {
+fn upload_monolithic(client: &mut Client, image: &Image, d: &Descriptor) -> Result<bool> {
     let (upload, _) = start_upload(client, d)?;
     let step = format!("uploading blob {}", d.digest);
     let mut reader = image.open_blob(d)?;
@@ -231,12 +233,7 @@ fn upload_monolithic(client: &mut Client, image: &LayoutImage, d: &Descriptor) -
 }
 
 /// `PATCH` chunks of `chunk` bytes (at least the registry's minimum), then the final `PUT`.
-fn upload_chunked(
-    client: &mut Client,
-    image: &LayoutImage,
-    d: &Descriptor,
-    chunk: u64,
-) -> Result<()> {
+fn upload_chunked(client: &mut Client, image: &Image, d: &Descriptor, chunk: u64) -> Result<()> {
     let (mut upload, min_chunk) = start_upload(client, d)?;
     let chunk = chunk.max(min_chunk).max(1);
     let mut reader: Verified<File> = image.open_blob(d)?;
@@ -275,7 +272,7 @@ fn upload_chunked(
     Ok(())
 }
 
-fn put_manifest(client: &mut Client, image: &LayoutImage, tag_or_digest: &str) -> Result<()> {
+fn put_manifest(client: &mut Client, image: &Image, tag_or_digest: &str) -> Result<()> {
     let digest = &image.entry.digest;
     let step = format!("pushing manifest {digest} as {tag_or_digest}");
     let url = client.url(&format!("manifests/{tag_or_digest}"));
@@ -284,7 +281,7 @@ fn put_manifest(client: &mut Client, image: &LayoutImage, tag_or_digest: &str) -
         "PUT",
         &url,
         &[],
-        Body::Bytes(&image.manifest_bytes, &image.entry.media_type),
+        Body::Bytes(&image.manifest.bytes, &image.entry.media_type),
     )?;
     if !resp.status().is_success() {
         return Err(client.status_error(&step, &mut resp));

@@ -2,3 +2,4 @@
 
 pub mod root;
 pub mod staging;
+pub mod walk;

@@ -251,7 +251,7 @@ impl Staging {
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(staging_fail)?;
             rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
                 .map_err(staging_fail)?;
-            let dup = rustix::io::dup(&fd).map_err(staging_fail)?;
+            let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(staging_fail)?;
             let (file, dir) = match kind {
                 Kind::File => (Some(File::from(dup)), None),
                 Kind::Dir => (
@@ -305,8 +305,16 @@ impl Staging {
 
     /// Like [`Staging::create_file`], with extra open flags (`O_DIRECT`).
     pub fn create_file_with(&mut self, rel: &str, extra: OFlags) -> Result<File> {
-        let path = self.root().path().join(rel);
-        let (dir, name) = self.dir_of(rel)?;
+        self.open_new(rel, extra)
+            .map_err(|e| Error::io("creating", self.root().path().join(rel), e))
+    }
+
+    /// Creates the file `rel` (mode 0644) with extra open flags; the operating system's
+    /// error as it is, so that a caller can retry without a flag the filesystem refuses.
+    pub fn open_new(&mut self, rel: &str, extra: OFlags) -> std::io::Result<File> {
+        let (dir, name) = self
+            .dir_of(rel)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let fd = rustix::fs::openat(
             dir.fd(),
             &name,
@@ -317,13 +325,10 @@ impl Staging {
                 | OFlags::CLOEXEC
                 | extra,
             Mode::from_raw_mode(0o644),
-        )
-        .map_err(|e| Error::io("creating", &path, e.into()))?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))
-            .map_err(|e| Error::io("setting mode of", &path, e.into()))?;
+        )?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
         let f = File::from(fd);
-        let keep = f.try_clone().map_err(|e| Error::io("creating", &path, e))?;
-        self.written.push(keep);
+        self.written.push(f.try_clone()?);
         Ok(f)
     }
 

@@ -2,125 +2,57 @@
 //!
 //! A layout committed to git is input from strangers. Verification reads it the way the
 //! Docker Official Images `oci-import` builder does, only stricter, and collects every
-//! problem instead of stopping at the first:
+//! problem instead of stopping at the first. Reading is [`crate::image::read`]'s job (the one
+//! reader of every command); this module is the set of rules over what it read:
 //!
 //! - `oci-layout` (version 1.0.0) and `index.json` (or a `--file` single descriptor),
 //!   decoded strictly ([`docs`]); exactly one image manifest.
 //! - Every descriptor's blob hashes to its digest and has its size, read with a bound of
 //!   the declared size (a size claim allocates nothing); JSON blobs are read only up to
 //!   [`MAX_JSON`].
-//! - Manifest and config decoded strictly; config and layer media types; each layer is
-//!   decompressed as a stream and hashed against its `diff_id`, and its tar entries are
-//!   checked ([`tarscan`]).
+//! - Manifest and config decoded strictly; config and layer media types; each distinct layer
+//!   blob is decompressed once as a stream and hashed against its `diff_id`, and its tar
+//!   entries are checked ([`crate::tar::read`]).
 //! - The platform of the index entry, of the config, and of `--arch` (or of a bashbrew
 //!   architecture name in the layout's path) agree.
-//! - Every file is opened through [`safe::Root`]: nothing outside the layout is ever read,
-//!   and nothing blocks.
+//! - Every file is opened through [`crate::store::root::Root`]: nothing outside the layout is
+//!   ever read, and nothing blocks.
 //! - Compatibility notes: symlinked blobs (go-containerregistry ≥ 0.21.7 refuses them) and
 //!   unreferenced files in `blobs/`.
+//!
+//! The document rules ([`check_documents`], [`check_image`]) are pure functions over the
+//! model: the builder runs them on the image it made, in memory, before writing anything.
 
 pub mod docs;
 
-use std::collections::BTreeSet;
-use std::fmt;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::digest::{Digest, Hasher};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::image::Image;
+use crate::image::read::{Found, ImageRead, LayoutRead, Reader};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
-use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
-
-use crate::store::root::{EntryType, OpenError, Root};
+use crate::spec::{Descriptor, ImageConfig};
+use crate::store::root::EntryType;
 use crate::tar::read::{self as tarscan, Entry, ScanOptions};
-use docs::join_key;
 
-/// The largest JSON document verify reads (`index.json`, descriptors, manifests, configs).
-pub const MAX_JSON: u64 = 4 * 1024 * 1024;
+pub use crate::image::read::MAX_JSON;
+pub use crate::problems::{Problem, Problems, Severity};
+
+use docs::join_key;
 
 /// Bytes per chunk handed from the blob-reading thread to the decompressing one.
 const CHUNK: usize = 1024 * 1024;
 /// Chunks in flight between the two threads.
 const CHUNKS_IN_FLIGHT: usize = 4;
-
-/// How serious a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The layout is not valid.
-    Error,
-    /// Valid, but a reproducibility smell or a compatibility note.
-    Warning,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        })
-    }
-}
-
-/// One problem: the file (relative to the layout), the field or entry, what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    /// Error or warning.
-    pub severity: Severity,
-    /// The file, relative to the layout (`index.json`, `blobs/sha256/…`).
-    pub file: String,
-    /// The JSON path (`manifests[0].platform.architecture`) or tar entry, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.severity, self.file)?;
-        if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// A collector of problems.
-#[derive(Debug, Default)]
-pub(crate) struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn push(&mut self, severity: Severity, file: &str, field: Option<String>, message: String) {
-        self.0.push(Problem {
-            severity,
-            file: file.to_string(),
-            field: field.filter(|f| !f.is_empty()),
-            message,
-        });
-    }
-
-    /// Records an error.
-    pub(crate) fn error(&mut self, file: &str, field: Option<String>, message: impl Into<String>) {
-        self.push(Severity::Error, file, field, message.into());
-    }
-
-    /// Records a warning.
-    pub(crate) fn warn(&mut self, file: &str, field: Option<String>, message: impl Into<String>) {
-        self.push(Severity::Warning, file, field, message.into());
-    }
-
-    pub(crate) fn into_vec(self) -> Vec<Problem> {
-        self.0
-    }
-}
 
 /// What to verify against.
 #[derive(Debug, Clone, Default)]
@@ -212,25 +144,14 @@ pub struct LayerContent {
     pub entries: Vec<Entry>,
 }
 
-/// One image read from a layout and verified: its documents (as decoded structs and as
-/// JSON values, for field-by-field comparison) and its layers.
+/// A layout read and verified: its documents, the selected image and its layers.
 #[derive(Debug, Clone)]
-pub struct Image {
-    /// `index.json` as a JSON value.
-    pub index: Value,
-    /// The `--file` descriptor file, by name and value, when one was used.
-    pub descriptor_file: Option<(String, Value)>,
-    /// The selected image's descriptor.
-    pub descriptor: Descriptor,
-    /// The manifest.
-    pub manifest: Manifest,
-    /// The manifest as a JSON value.
-    pub manifest_value: Value,
-    /// The config.
-    pub config: ImageConfig,
-    /// The config as a JSON value.
-    pub config_value: Value,
-    /// The layers, base first.
+pub struct Checked {
+    /// What was read.
+    pub layout: LayoutRead,
+    /// The selected image.
+    pub image: Image,
+    /// Its layers, base first, with their entries when asked for.
     pub layers: Vec<LayerContent>,
 }
 
@@ -261,48 +182,173 @@ pub fn verify_layout(dir: &Path, opts: &VerifyOptions) -> Result<Report> {
     read_image(dir, opts, false).map(|(r, _)| r)
 }
 
-/// Verifies the layout at `dir` and returns its single image when it could be read
+/// Verifies the layout at `dir` and returns its selected image when it could be read
 /// completely; with `keep_entries`, every layer's entries are kept and file contents hashed
 /// (for [`crate::diff`]).
 pub fn read_image(
     dir: &Path,
     opts: &VerifyOptions,
     keep_entries: bool,
-) -> Result<(Report, Option<Image>)> {
-    let root = Root::open(dir).map_err(|e| {
-        Error::input(
-            format!("layout {}", dir.display()),
-            match e.kind() {
-                io::ErrorKind::NotFound => "does not exist".to_string(),
-                _ if e.raw_os_error() == Some(20) => "is not a directory".to_string(),
-                _ => format!("cannot be opened: {e}"),
-            },
-        )
-    })?;
+) -> Result<(Report, Option<Checked>)> {
+    let mut reader = Reader::open(dir)?;
     let expect = match &opts.expect {
         Some(e) => Some(e.clone()),
         None if opts.arch_from_path => arch_from_path(dir),
         None => None,
     };
+    let layout = reader.read(opts.file.as_deref());
+    check_documents(&mut reader.problems, &layout, expect.as_ref());
     let mut v = Verifier {
-        root,
-        p: Problems::default(),
-        referenced: BTreeSet::new(),
+        reader,
         keep_entries,
+        checked: BTreeSet::new(),
+        layers: HashMap::new(),
     };
-    let image = v.run(opts.file.as_deref(), expect.as_ref());
-    let platform = image
-        .as_ref()
-        .map(|i| config_platform(&i.config).to_string());
-    let problems = v.p.into_vec();
+    let mut selected_layers = None;
+    for (n, img) in layout.images.iter().enumerate() {
+        let layers = v.check_blobs(img);
+        if Some(n) == layout.selected {
+            selected_layers = layers;
+        }
+    }
+    v.check_blob_dir();
+    let checked = match (layout.image(), selected_layers) {
+        (Some(image), Some(layers)) => Some(Checked {
+            layout: layout.clone(),
+            image,
+            layers,
+        }),
+        _ => None,
+    };
+    let platform = layout
+        .selected
+        .and_then(|n| layout.images[n].config.as_ref())
+        .map(|c| config_platform(&c.value).to_string());
+    let problems = v.reader.problems.into_vec();
     let report = Report {
-        layout: dir.display().to_string(),
+        layout: crate::show::path(dir),
         valid: !problems.iter().any(|p| p.severity == Severity::Error),
         platform,
         expected: expect.map(|(p, from)| format!("{p} from {from}")),
         problems,
     };
-    Ok((report, image))
+    Ok((report, checked))
+}
+
+/// The document rules over a layout as read: `oci-layout`, `index.json` (exactly one
+/// manifest unless a descriptor file selects the image), every image descriptor, manifest
+/// and config, and the selected image's platform against `expect`.
+pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(Platform, String)>) {
+    if let Some(l) = &layout.oci_layout {
+        docs::check_oci_layout(p, "oci-layout", &l.value);
+    }
+    if let Some(index) = &layout.index {
+        docs::check_index(p, "index.json", &index.value);
+    }
+    match &layout.descriptor_file {
+        Some((name, d))
+            if layout.index.is_some()
+                && !layout
+                    .entries
+                    .iter()
+                    .any(|e| e.descriptor.digest == d.value.digest) =>
+        {
+            p.warn(
+                name,
+                None,
+                format!(
+                    "{} is not listed in index.json: readers of index.json will not find it",
+                    d.value.digest
+                ),
+            );
+        }
+        Some(_) => {}
+        None if layout.index.is_some() => match layout.entries.len() {
+            1 => {}
+            0 => p.error(
+                "index.json",
+                Some("manifests".into()),
+                "no manifest; the oci-import builder needs exactly one",
+            ),
+            n => p.error(
+                "index.json",
+                Some("manifests".into()),
+                format!(
+                    "lists {n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor)"
+                ),
+            ),
+        },
+        None => {}
+    }
+    for (n, img) in layout.images.iter().enumerate() {
+        let expect = if Some(n) == layout.selected {
+            expect
+        } else {
+            None
+        };
+        check_image_read(p, img, expect);
+    }
+}
+
+/// The document rules over one image descriptor and what could be read of its image.
+fn check_image_read(p: &mut Problems, img: &ImageRead, expect: Option<&(Platform, String)>) {
+    let at = &img.found;
+    if !docs::check_manifest_descriptor(p, &at.file, &at.field, &at.descriptor) {
+        return;
+    }
+    let Some(manifest) = &img.manifest else {
+        return;
+    };
+    docs::check_manifest(p, &img.manifest_path, &manifest.value);
+    if let Some(config) = &img.config {
+        docs::check_config(
+            p,
+            &img.config_path,
+            &config.value,
+            Some(manifest.value.layers.len()),
+        );
+        check_platform(p, at, &img.config_path, &config.value, expect);
+    }
+}
+
+/// The document rules over an image in memory (what the builder runs on what it made):
+/// `entry` as found in `file`/`field`, its manifest, config and platform.
+pub fn check_image(
+    p: &mut Problems,
+    image: &Image,
+    file: &str,
+    expect: Option<&(Platform, String)>,
+) {
+    let img = ImageRead {
+        found: Found {
+            file: file.to_string(),
+            field: "manifests[0]".into(),
+            descriptor: image.entry.clone(),
+        },
+        manifest_path: image.entry.digest.blob_path(),
+        manifest: Some(image.manifest.clone()),
+        config_path: image.manifest.value.config.digest.blob_path(),
+        config: Some(image.config.clone()),
+    };
+    if image.manifest.digest() != image.entry.digest
+        || image.manifest.bytes.len() as i64 != image.entry.size
+    {
+        p.error(
+            file,
+            Some("manifests[0]".into()),
+            "the descriptor does not describe the manifest's bytes",
+        );
+    }
+    if image.config.digest() != image.manifest.value.config.digest
+        || image.config.bytes.len() as i64 != image.manifest.value.config.size
+    {
+        p.error(
+            &img.manifest_path,
+            Some("config".into()),
+            "the descriptor does not describe the config's bytes",
+        );
+    }
+    check_image_read(p, &img, expect);
 }
 
 /// The platform a bashbrew architecture name in `dir`'s path stands for (the component
@@ -317,360 +363,190 @@ pub fn arch_from_path(dir: &Path) -> Option<(Platform, String)> {
     })
 }
 
-fn config_platform(c: &ImageConfig) -> Platform {
+/// The platform a config declares, with its OS version and features.
+pub fn config_platform(c: &ImageConfig) -> Platform {
     let mut p = c.platform();
     p.os_version = c.os_version.clone();
     p.os_features = c.os_features.clone();
     p
 }
 
-struct Verifier {
-    root: Root,
-    p: Problems,
-    /// Blob paths some descriptor points to.
-    referenced: BTreeSet<String>,
-    keep_entries: bool,
-}
-
-/// A descriptor and where it was found.
-struct Found {
-    file: String,
-    field: String,
-    descriptor: Descriptor,
-}
-
-impl Found {
-    /// `index.json manifests[0]`, or the file alone for a whole-file descriptor.
-    fn place(&self) -> String {
-        if self.field.is_empty() {
-            self.file.clone()
-        } else {
-            format!("{} {}", self.file, self.field)
-        }
-    }
-}
-
-impl Verifier {
-    fn run(&mut self, file: Option<&str>, expect: Option<&(Platform, String)>) -> Option<Image> {
-        if let Some(bytes) = self.read_json_file("oci-layout")
-            && let Some((l, _)) = docs::decode::<OciLayout>(&mut self.p, "oci-layout", &bytes, &[])
-        {
-            docs::check_oci_layout(&mut self.p, "oci-layout", &l);
-        }
-        let index = self.read_index();
-        let index_value = index.as_ref().map(|(v, _)| v.clone());
-        let entries: Vec<Found> = index.map(|(_, f)| f).unwrap_or_default();
-
-        let mut selected: Option<(Found, Option<(String, Value)>)> = None;
-        if let Some(name) = file {
-            if let Some(bytes) = self.read_json_file(name)
-                && let Some((d, value)) = docs::decode::<Descriptor>(&mut self.p, name, &bytes, &[])
-            {
-                if index_value.is_some() && !entries.iter().any(|e| e.descriptor.digest == d.digest)
-                {
-                    self.p.warn(
-                        name,
-                        None,
+/// The platforms of the image descriptor, of the config and of the expectation agree.
+fn check_platform(
+    p: &mut Problems,
+    at: &Found,
+    cpath: &str,
+    config: &ImageConfig,
+    expect: Option<&(Platform, String)>,
+) {
+    let cp = config_platform(config);
+    match &at.descriptor.platform {
+        Some(ip) => {
+            let pairs: [(&str, Option<String>, Option<String>); 5] = [
+                ("os", Some(ip.os.clone()), Some(cp.os.clone())),
+                (
+                    "architecture",
+                    Some(ip.architecture.clone()),
+                    Some(cp.architecture.clone()),
+                ),
+                ("variant", ip.variant.clone(), cp.variant.clone()),
+                ("os.version", ip.os_version.clone(), cp.os_version.clone()),
+                (
+                    "os.features",
+                    ip.os_features.as_ref().map(|f| f.join(",")),
+                    cp.os_features.as_ref().map(|f| f.join(",")),
+                ),
+            ];
+            for (name, a, b) in pairs {
+                if a != b {
+                    p.error(
+                        &at.file,
+                        Some(join_key(&join_key(&at.field, "platform"), name)),
                         format!(
-                            "{} is not listed in index.json: readers of index.json will not find it",
-                            d.digest
+                            "{} here, but the config {cpath} says {}",
+                            show_opt(&a),
+                            show_opt(&b)
                         ),
                     );
                 }
-                selected = Some((
-                    Found {
-                        file: name.to_string(),
-                        field: String::new(),
-                        descriptor: d,
-                    },
-                    Some((name.to_string(), value)),
-                ));
-            }
-        } else if index_value.is_some() {
-            match entries.len() {
-                1 => {}
-                0 => self.p.error(
-                    "index.json",
-                    Some("manifests".into()),
-                    "no manifest; the oci-import builder needs exactly one",
-                ),
-                n => self.p.error(
-                    "index.json",
-                    Some("manifests".into()),
-                    format!(
-                        "{n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor)"
-                    ),
-                ),
             }
         }
-
-        let mut image = None;
-        let single = file.is_none() && entries.len() == 1;
-        let mut checked: BTreeSet<Digest> = BTreeSet::new();
-        if let Some((found, dfile)) = selected {
-            checked.insert(found.descriptor.digest.clone());
-            image = self.check_image(&found, expect).map(|mut i| {
-                i.descriptor_file = dfile;
-                i
-            });
-        }
-        for found in &entries {
-            if !checked.insert(found.descriptor.digest.clone()) {
-                continue;
-            }
-            let img = self.check_image(found, if single { expect } else { None });
-            if single {
-                image = img;
-            }
-        }
-        self.check_blob_dir();
-        let (image, index_value) = (image?, index_value?);
-        Some(Image {
-            index: index_value,
-            ..image
-        })
+        None => p.warn(
+            &at.file,
+            Some(at.field.clone()),
+            format!("no platform on the image's descriptor (the config says {cp})"),
+        ),
     }
-
-    fn read_index(&mut self) -> Option<(Value, Vec<Found>)> {
-        let bytes = self.read_json_file("index.json")?;
-        let (index, value) =
-            docs::decode::<Index>(&mut self.p, "index.json", &bytes, &["manifests", "subject"])?;
-        docs::check_index(&mut self.p, "index.json", &index);
-        if let Some(s) = &index.subject {
-            self.referenced.insert(s.digest.blob_path());
-        }
-        let found = index
-            .manifests
-            .into_iter()
-            .enumerate()
-            .map(|(i, descriptor)| Found {
-                file: "index.json".into(),
-                field: format!("manifests[{i}]"),
-                descriptor,
-            })
-            .collect();
-        Some((value, found))
-    }
-
-    /// Reads a JSON file that is not a blob, bounded by [`MAX_JSON`].
-    fn read_json_file(&mut self, name: &str) -> Option<Vec<u8>> {
-        let opened = match self.root.open_file(name) {
-            Ok(o) => o,
-            Err(e) => {
-                self.p.error(name, None, e.to_string());
-                return None;
-            }
+    if let Some((want, from)) = expect {
+        let same = |x: &Platform| {
+            x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
         };
-        if opened.size > MAX_JSON {
-            self.p.error(
-                name,
-                None,
-                format!(
-                    "{} bytes, more than the {MAX_JSON} verify reads of a JSON document",
-                    opened.size
-                ),
-            );
-            return None;
-        }
-        let mut bytes = Vec::new();
-        if let Err(e) = opened.file.take(MAX_JSON + 1).read_to_end(&mut bytes) {
-            self.p.error(name, None, format!("cannot be read: {e}"));
-            return None;
-        }
-        if bytes.len() as u64 > MAX_JSON {
-            self.p.error(
-                name,
-                None,
-                "grew beyond the JSON size limit while being read",
-            );
-            return None;
-        }
-        Some(bytes)
-    }
-
-    /// Opens the blob a descriptor points to and checks its size from `fstat`.
-    fn open_blob(&mut self, at: &Found, what: &str) -> Option<(String, File)> {
-        let d = &at.descriptor;
-        let path = d.digest.blob_path();
-        self.referenced.insert(path.clone());
-        let by = format!("the {what} referenced by {}", at.place());
-        let Ok(declared) = u64::try_from(d.size) else {
-            return None; // reported by check_descriptor
-        };
-        let opened = match self.root.open_file(&path) {
-            Ok(o) => o,
-            Err(e) => {
-                let msg = match e {
-                    OpenError::NotFound => format!("{by} is missing"),
-                    e => format!("{by}: {e}"),
-                };
-                self.p.error(&path, None, msg);
-                return None;
-            }
-        };
-        if !opened.symlinks.is_empty() {
-            let chain: Vec<String> = opened
-                .symlinks
-                .iter()
-                .map(|(link, target)| {
-                    if *link == path {
-                        format!("→ {target}")
-                    } else {
-                        format!("{link} → {target}")
-                    }
-                })
-                .collect();
-            self.p.warn(
-                &path,
-                None,
-                format!(
-                    "the blob is a symlink ({}): go-containerregistry ≥ 0.21.7 (crane) refuses symlinked blobs",
-                    chain.join(", ")
-                ),
+        if !same(&cp) {
+            p.error(
+                cpath,
+                Some("architecture".into()),
+                format!("the image is {cp}, but {from} means {want}"),
             );
         }
-        if opened.size != declared {
-            self.p.error(
-                &path,
-                None,
-                format!(
-                    "{} bytes, but {} declares size {declared}",
-                    opened.size,
-                    at.place()
-                ),
-            );
-            return None;
-        }
-        Some((path, opened.file))
-    }
-
-    /// Reads a JSON blob, checking its size and digest; `None` (with problems recorded)
-    /// unless it is exactly what the descriptor says.
-    fn read_json_blob(&mut self, at: &Found, what: &str) -> Option<(String, Vec<u8>)> {
-        let d = &at.descriptor;
-        if d.size > MAX_JSON as i64 {
-            self.referenced.insert(d.digest.blob_path());
-            self.p.error(
+        if let Some(ip) = &at.descriptor.platform
+            && !same(ip)
+        {
+            p.error(
                 &at.file,
-                Some(join_key(&at.field, "size")),
-                format!(
-                    "the {what} claims {} bytes, more than the {MAX_JSON} verify reads of a JSON document",
-                    d.size
-                ),
+                Some(join_key(&at.field, "platform")),
+                format!("{ip}, but {from} means {want}"),
             );
-            return None;
         }
-        let (path, file) = self.open_blob(at, what)?;
-        let mut bytes = Vec::new();
-        if let Err(e) = file.take(d.size as u64 + 1).read_to_end(&mut bytes) {
-            self.p.error(&path, None, format!("cannot be read: {e}"));
-            return None;
-        }
-        if bytes.len() as u64 != d.size as u64 {
-            self.p.error(&path, None, "changed size while being read");
-            return None;
-        }
-        let mut h = Hasher::new(d.digest.algorithm());
-        h.update(&bytes);
-        let actual = h.finish();
-        if actual != d.digest {
-            self.p.error(
-                &path,
-                None,
-                format!(
-                    "the content hashes to {actual}, not to its digest {} (tampered or corrupt)",
-                    d.digest
-                ),
-            );
-            return None;
-        }
-        Some((path, bytes))
     }
+}
 
-    fn check_image(&mut self, at: &Found, expect: Option<&(Platform, String)>) -> Option<Image> {
-        if !docs::check_manifest_descriptor(&mut self.p, &at.file, &at.field, &at.descriptor) {
-            // Still check that the blob is what the descriptor says.
-            self.check_blob_bytes(at, "blob");
+/// Checks the blobs of a layout's images, each distinct blob once.
+struct Verifier {
+    reader: Reader,
+    keep_entries: bool,
+    /// Blobs whose bytes were checked (non-layer blobs), by digest.
+    checked: BTreeSet<Digest>,
+    /// Each distinct layer blob's outcome, by digest and media type: its path, its
+    /// diff_id (when it could be decompressed) and its content (when its entries are valid).
+    layers: HashMap<(Digest, String), LayerOutcome>,
+}
+
+#[derive(Clone)]
+struct LayerOutcome {
+    path: String,
+    diff_id: Option<Digest>,
+    content: Option<LayerContent>,
+}
+
+impl Verifier {
+    /// Checks the blobs an image descriptor reaches: a non-manifest blob's bytes, or each
+    /// layer's content against the config's diff_ids. Returns the layers when all are valid.
+    fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
+        let Some(manifest) = &img.manifest else {
+            if img.found.descriptor.media_type != crate::media::MANIFEST {
+                self.check_blob_bytes(&img.found, "blob");
+            }
             return None;
-        }
-        let (mpath, bytes) = self.read_json_blob(at, "manifest")?;
-        let (manifest, manifest_value) = docs::decode::<Manifest>(
-            &mut self.p,
-            &mpath,
-            &bytes,
-            &["config", "layers", "subject"],
-        )?;
-        docs::check_manifest(&mut self.p, &mpath, &manifest);
-        if let Some(s) = &manifest.subject {
-            self.referenced.insert(s.digest.blob_path());
-        }
-        let config_at = Found {
-            file: mpath.clone(),
-            field: "config".into(),
-            descriptor: manifest.config.clone(),
         };
-        let config = self
-            .read_json_blob(&config_at, "config")
-            .and_then(|(cpath, bytes)| {
-                let (config, value) =
-                    docs::decode::<ImageConfig>(&mut self.p, &cpath, &bytes, &[])?;
-                let created =
-                    docs::check_config(&mut self.p, &cpath, &config, Some(manifest.layers.len()));
-                self.check_platform(at, &cpath, &config, expect);
-                Some((cpath, config, value, created))
-            });
-        let created = config.as_ref().and_then(|c| c.3);
+        let created = img
+            .config
+            .as_ref()
+            .and_then(|c| c.value.created.as_deref())
+            .and_then(|c| {
+                time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| t.unix_timestamp());
         let mut layers = Vec::new();
-        for (i, l) in manifest.layers.iter().enumerate() {
-            let layer_at = Found {
-                file: mpath.clone(),
+        for (i, l) in manifest.value.layers.iter().enumerate() {
+            let at = Found {
+                file: img.manifest_path.clone(),
                 field: format!("layers[{i}]"),
                 descriptor: l.clone(),
             };
             let Some(compression) = Compression::from_media_type(&l.media_type) else {
-                self.check_blob_bytes(&layer_at, "layer");
+                self.check_blob_bytes(&at, "layer");
                 continue;
             };
-            let want = config.as_ref().and_then(|c| {
-                c.1.rootfs
-                    .diff_ids
-                    .get(i)
-                    .cloned()
-                    .map(|d| (c.0.clone(), d))
-            });
-            if let Some(layer) = self.check_layer(&layer_at, i, compression, want, created) {
-                layers.push(layer);
+            let key = (l.digest.clone(), l.media_type.clone());
+            let outcome = match self.layers.get(&key) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = self.check_layer(&at, compression, created);
+                    self.layers.insert(key, o.clone());
+                    o
+                }
+            };
+            let want = img
+                .config
+                .as_ref()
+                .and_then(|c| c.value.rootfs.diff_ids.get(i));
+            if let (Some(want), Some(got)) = (want, &outcome.diff_id)
+                && want != got
+            {
+                self.reader.problems.error(
+                    &img.config_path,
+                    Some(format!("rootfs.diff_ids[{i}]")),
+                    format!(
+                        "{want}, but layer {i} ({}) decompresses to {got}",
+                        outcome.path
+                    ),
+                );
+                continue;
+            }
+            if let Some(c) = outcome.content {
+                layers.push(LayerContent {
+                    descriptor: l.clone(),
+                    ..c
+                });
             }
         }
-        let (_, config, config_value, _) = config?;
-        (layers.len() == manifest.layers.len()).then(|| Image {
-            index: Value::Null,
-            descriptor_file: None,
-            descriptor: at.descriptor.clone(),
-            manifest,
-            manifest_value,
-            config,
-            config_value,
-            layers,
-        })
+        (layers.len() == manifest.value.layers.len()).then_some(layers)
     }
 
-    /// Checks only that a blob has the descriptor's size and digest, streaming it.
+    /// Checks only that a blob has the descriptor's size and digest, streaming it (once).
     fn check_blob_bytes(&mut self, at: &Found, what: &str) {
-        let Some((path, file)) = self.open_blob(at, what) else {
+        if !self.checked.insert(at.descriptor.digest.clone()) {
+            return;
+        }
+        let Some(blob) = self.reader.open_blob(at, what) else {
             return;
         };
-        match read_blob(file, &at.descriptor, None) {
-            Ok((digest, n)) => self.check_digest(&path, at, &digest, n),
-            Err(e) => self.p.error(&path, None, format!("cannot be read: {e}")),
+        match read_blob(blob.opened.file, &at.descriptor, None) {
+            Ok((digest, n)) => self.check_digest(&blob.path, at, &digest, n),
+            Err(e) => self
+                .reader
+                .problems
+                .error(&blob.path, None, format!("cannot be read: {e}")),
         }
     }
 
     fn check_digest(&mut self, path: &str, at: &Found, actual: &Digest, n: u64) {
         if n != at.descriptor.size as u64 {
-            self.p.error(path, None, "changed size while being read");
+            self.reader
+                .problems
+                .error(path, None, "changed size while being read");
         } else if *actual != at.descriptor.digest {
-            self.p.error(
+            self.reader.problems.error(
                 path,
                 None,
                 format!(
@@ -681,128 +557,81 @@ impl Verifier {
         }
     }
 
-    fn check_platform(
-        &mut self,
-        at: &Found,
-        cpath: &str,
-        config: &ImageConfig,
-        expect: Option<&(Platform, String)>,
-    ) {
-        let cp = config_platform(config);
-        match &at.descriptor.platform {
-            Some(ip) => {
-                let pairs: [(&str, Option<String>, Option<String>); 5] = [
-                    ("os", Some(ip.os.clone()), Some(cp.os.clone())),
-                    (
-                        "architecture",
-                        Some(ip.architecture.clone()),
-                        Some(cp.architecture.clone()),
-                    ),
-                    ("variant", ip.variant.clone(), cp.variant.clone()),
-                    ("os.version", ip.os_version.clone(), cp.os_version.clone()),
-                    (
-                        "os.features",
-                        ip.os_features.as_ref().map(|f| f.join(",")),
-                        cp.os_features.as_ref().map(|f| f.join(",")),
-                    ),
-                ];
-                for (name, a, b) in pairs {
-                    if a != b {
-                        self.p.error(
-                            &at.file,
-                            Some(join_key(&join_key(&at.field, "platform"), name)),
-                            format!(
-                                "{} here, but the config {cpath} says {}",
-                                show_opt(&a),
-                                show_opt(&b)
-                            ),
-                        );
-                    }
-                }
-            }
-            None => self.p.warn(
-                &at.file,
-                Some(at.field.clone()),
-                format!("no platform on the image's descriptor (the config says {cp})"),
-            ),
-        }
-        if let Some((want, from)) = expect {
-            let same = |p: &Platform| {
-                p.os == want.os && p.architecture == want.architecture && p.variant == want.variant
-            };
-            if !same(&cp) {
-                self.p.error(
-                    cpath,
-                    Some("architecture".into()),
-                    format!("the image is {cp}, but {from} means {want}"),
-                );
-            }
-            if let Some(ip) = &at.descriptor.platform
-                && !same(ip)
-            {
-                self.p.error(
-                    &at.file,
-                    Some(join_key(&at.field, "platform")),
-                    format!("{ip}, but {from} means {want}"),
-                );
-            }
-        }
-    }
-
+    /// Streams one layer blob: digest, decompression, diff_id, tar entries.
     fn check_layer(
         &mut self,
         at: &Found,
-        index: usize,
         compression: Compression,
-        want: Option<(String, Digest)>,
         created: Option<i64>,
-    ) -> Option<LayerContent> {
-        let (path, file) = self.open_blob(at, "layer")?;
+    ) -> LayerOutcome {
+        let path = at.descriptor.digest.blob_path();
+        let Some(blob) = self.reader.open_blob(at, "layer") else {
+            return LayerOutcome {
+                path,
+                diff_id: None,
+                content: None,
+            };
+        };
         let opts = ScanOptions {
             created,
             keep_entries: self.keep_entries,
             hash_contents: self.keep_entries,
         };
-        let out = stream_layer(file, &at.descriptor, compression, &opts);
-        self.check_digest(&path, at, &out.digest, out.bytes);
+        let p = &mut self.reader.problems;
+        let out = stream_layer(blob.opened.file, &at.descriptor, compression, &opts);
+        if out.bytes != at.descriptor.size as u64 {
+            p.error(&path, None, "changed size while being read");
+        } else if out.digest != at.descriptor.digest {
+            p.error(
+                &path,
+                None,
+                format!(
+                    "the content hashes to {}, not to its digest {} (tampered or corrupt)",
+                    out.digest, at.descriptor.digest
+                ),
+            );
+        }
         if let Some(e) = &out.read_error {
-            self.p.error(&path, None, format!("cannot be read: {e}"));
+            p.error(&path, None, format!("cannot be read: {e}"));
         }
         if let Some(m) = &out.format_error {
-            self.p.error(&path, None, m.clone());
+            p.error(&path, None, m.clone());
         }
         for f in &out.scan.findings {
-            let field = f.entry.as_ref().map(|e| format!("tar entry {e:?}"));
+            let field = f
+                .entry
+                .as_ref()
+                .map(|e| format!("tar entry \"{}\"", crate::show::text(e)));
             if f.error {
-                self.p.error(&path, field, f.message.clone());
+                p.error(&path, field, f.message.clone());
             } else {
-                self.p.warn(&path, field, f.message.clone());
+                p.warn(&path, field, f.message.clone());
             }
         }
-        let diff_id = out.diff_id?;
-        match want {
-            Some((cpath, want)) if want != diff_id => self.p.error(
-                &cpath,
-                Some(format!("rootfs.diff_ids[{index}]")),
-                format!("{want}, but layer {index} ({path}) decompresses to {diff_id}"),
-            ),
-            _ => {}
+        let content = match (&out.diff_id, out.scan.is_ok()) {
+            (Some(d), true) => Some(LayerContent {
+                descriptor: at.descriptor.clone(),
+                compression,
+                diff_id: d.clone(),
+                entries: out.scan.entries,
+            }),
+            _ => None,
+        };
+        LayerOutcome {
+            path,
+            diff_id: out.diff_id,
+            content,
         }
-        out.scan.is_ok().then(|| LayerContent {
-            descriptor: at.descriptor.clone(),
-            compression,
-            diff_id,
-            entries: out.scan.entries,
-        })
     }
 
     /// Unreferenced files in `blobs/`.
     fn check_blob_dir(&mut self) {
-        let top = match self.root.list_dir("blobs") {
+        let root = self.reader.root.clone();
+        let top = match root.list_dir("blobs") {
             Ok(Some(t)) => t,
             Ok(None) => return, // every blob is reported missing already
             Err(e) => {
-                self.p.error("blobs", None, e.to_string());
+                self.reader.problems.error("blobs", None, e.to_string());
                 return;
             }
         };
@@ -810,7 +639,7 @@ impl Verifier {
             let rel = format!("blobs/{name}");
             // Algorithm directories (possibly reached through a symlink that stays inside).
             let listed = match kind {
-                EntryType::Dir | EntryType::Symlink => self.root.list_dir(&rel).ok().flatten(),
+                EntryType::Dir | EntryType::Symlink => root.list_dir(&rel).ok().flatten(),
                 _ => None,
             };
             match listed {
@@ -825,26 +654,25 @@ impl Verifier {
     }
 
     fn note_unreferenced(&mut self, rel: &str, kind: EntryType) {
-        if self.referenced.contains(rel) {
+        if self.reader.referenced.contains(rel) {
             return;
         }
         let what = match kind {
             EntryType::File => "file".to_string(),
             EntryType::Dir => "directory".to_string(),
-            EntryType::Symlink => match self.root.read_link(rel) {
-                Ok(t) => format!("symlink to {:?}", String::from_utf8_lossy(&t)),
+            EntryType::Symlink => match self.reader.root.read_link(rel) {
+                Ok(t) => format!("symlink to \"{}\"", crate::show::bytes(&t)),
                 Err(_) => "symlink".to_string(),
             },
             EntryType::Other(k) => k.to_string(),
         };
-        self.p.warn(
+        self.reader.problems.warn(
             rel,
             None,
             format!("unreferenced {what}: no descriptor points to it"),
         );
     }
 }
-
 fn show_opt(v: &Option<String>) -> String {
     match v {
         Some(s) => format!("{s:?}"),

@@ -1,0 +1,103 @@
+//! Every problem found in a layout, collected rather than stopping at the first.
+//!
+//! A [`Problem`] names the file (relative to the layout), the JSON path or tar entry, and
+//! what is wrong. Reading a layout ([`crate::image::read`]) and checking it
+//! ([`crate::verify`]) both record into one [`Problems`]; a consumer that needs a valid
+//! image refuses one with any error.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::show;
+
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The layout is not valid.
+    Error,
+    /// Valid, but a reproducibility smell or a compatibility note.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One problem: the file (relative to the layout), the field or entry, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The file, relative to the layout (`index.json`, `blobs/sha256/…`).
+    pub file: String,
+    /// The JSON path (`manifests[0].platform.architecture`) or tar entry, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.severity, self.file)?;
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A collector of problems.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, severity: Severity, file: &str, field: Option<String>, message: String) {
+        self.0.push(Problem {
+            severity,
+            file: show::text(file),
+            field: field.filter(|f| !f.is_empty()).map(|f| show::line(&f)),
+            message: show::line(&message),
+        });
+    }
+
+    /// Records an error.
+    pub fn error(&mut self, file: &str, field: Option<String>, message: impl Into<String>) {
+        self.push(Severity::Error, file, field, message.into());
+    }
+
+    /// Records a warning.
+    pub fn warn(&mut self, file: &str, field: Option<String>, message: impl Into<String>) {
+        self.push(Severity::Warning, file, field, message.into());
+    }
+
+    /// The problems, in the order found.
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.0
+    }
+
+    /// The problems so far.
+    pub fn as_slice(&self) -> &[Problem] {
+        &self.0
+    }
+
+    /// Number of errors so far.
+    pub fn errors(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
+    }
+
+    /// The first error, if any.
+    pub fn first_error(&self) -> Option<&Problem> {
+        self.0.iter().find(|p| p.severity == Severity::Error)
+    }
+}

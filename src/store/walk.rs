@@ -1,0 +1,509 @@
+//! Input trees (`--rootfs`, `[[input]] rootfs`), walked and read by directory descriptors.
+//!
+//! Contract: the tree's top directory is opened as the user named it; everything below is
+//! reached relative to its parent directory's descriptor with `O_NOFOLLOW`, so a symlink is
+//! recorded as a symlink and never followed, and what an entry is (type, size, owner, mode)
+//! comes from `fstat` of the descriptor just opened, never from a path. Special files are
+//! opened with `O_PATH` only: a FIFO or a device is never opened for reading.
+//!
+//! The walk records the identity (device, inode, size, mtime, ctime) of every directory and
+//! file. When the content is read later, every directory on the way is opened again with
+//! `O_NOFOLLOW` and must be the same directory, and the file must be the same file, unchanged;
+//! after the read it must still be unchanged. A directory swapped for a symlink, a file
+//! replaced or rewritten in place between the walk and the read, or while it is read, is an
+//! error naming the file — never a layer holding a file from elsewhere or a torn one.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags, Stat};
+
+use super::root::kind_name;
+use crate::show;
+
+/// The most components a name below a tree may have.
+pub const MAX_DEPTH: usize = 1024;
+
+/// What identifies a file's content at one moment: if any of these changed, so may have
+/// the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Size.
+    pub size: u64,
+    /// Modification time (seconds, nanoseconds).
+    pub mtime: (i64, i64),
+    /// Status change time (seconds, nanoseconds): changes on every write, even one that
+    /// restores the mtime.
+    pub ctime: (i64, i64),
+}
+
+impl Stamp {
+    /// The stamp of a `stat` result.
+    pub fn of(st: &Stat) -> Stamp {
+        Stamp {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
+        }
+    }
+
+    /// The stamp of an open file.
+    pub fn of_fd(fd: BorrowedFd<'_>) -> rustix::io::Result<Stamp> {
+        rustix::fs::fstat(fd).map(|st| Stamp::of(&st))
+    }
+}
+
+/// One entry found by the walk.
+#[derive(Debug, Clone)]
+pub struct Walked {
+    /// Its path below the tree (`usr/bin/env`).
+    pub rel: Vec<u8>,
+    /// What it is.
+    pub kind: FileType,
+    /// Permission bits including setuid, setgid and sticky.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Number of hard links.
+    pub nlink: u64,
+    /// Device number (devices only).
+    pub rdev: u64,
+    /// Identity and times.
+    pub stamp: Stamp,
+    /// A symlink's target.
+    pub link: Option<Vec<u8>>,
+    /// Extended attributes, sorted by name (when asked for).
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// Why a walk or a read failed.
+#[derive(Debug)]
+pub enum WalkError {
+    /// The operating system refused (the path, the error).
+    Io(String, std::io::Error),
+    /// Something changed between the walk and the read, or during the read (the path, what).
+    Changed(String, String),
+    /// A name deeper than [`MAX_DEPTH`] components.
+    TooDeep(String),
+}
+
+impl std::fmt::Display for WalkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WalkError::Io(p, e) => write!(f, "{p}: {e}"),
+            WalkError::Changed(p, what) => write!(f, "{p}: {}", changed_message(what)),
+            WalkError::TooDeep(p) => write!(
+                f,
+                "{p}: more than {MAX_DEPTH} directory levels; a layer's names are limited to {MAX_DEPTH} components"
+            ),
+        }
+    }
+}
+
+/// An input tree, held open.
+#[derive(Debug)]
+pub struct InputTree {
+    fd: OwnedFd,
+    path: PathBuf,
+    /// Every directory walked, by its path below the tree: (device, inode).
+    dirs: HashMap<Vec<u8>, (u64, u64)>,
+}
+
+fn join(rel: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut out = rel.to_vec();
+    if !out.is_empty() {
+        out.push(b'/');
+    }
+    out.extend_from_slice(name);
+    out
+}
+
+fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+impl InputTree {
+    /// Opens the directory `path` (as the user named it).
+    pub fn open(path: &Path) -> std::result::Result<InputTree, std::io::Error> {
+        let fd = rustix::fs::openat(
+            rustix::fs::CWD,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(InputTree {
+            fd,
+            path: path.to_path_buf(),
+            dirs: HashMap::new(),
+        })
+    }
+
+    /// The tree's top directory as the user named it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `rel` below the tree, escaped for a message.
+    pub fn shown(&self, rel: &[u8]) -> String {
+        show::path(&self.path.join(OsStr::from_bytes(rel)))
+    }
+
+    fn io(&self, rel: &[u8], e: impl Into<std::io::Error>) -> WalkError {
+        WalkError::Io(self.shown(rel), e.into())
+    }
+
+    /// Visits every entry below the tree (not the top directory itself), depth first, in
+    /// `readdir` order (callers sort), without following a symlink.
+    pub fn walk(
+        &mut self,
+        xattrs: bool,
+        visit: &mut dyn FnMut(Walked) -> std::result::Result<(), WalkError>,
+    ) -> std::result::Result<(), WalkError> {
+        let top = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).map_err(|e| self.io(b"", e))?;
+        let st = rustix::fs::fstat(&top).map_err(|e| self.io(b"", e))?;
+        self.dirs.insert(Vec::new(), (st.st_dev, st.st_ino));
+        self.walk_dir(top, Vec::new(), xattrs, visit)
+    }
+
+    fn walk_dir(
+        &mut self,
+        dir: OwnedFd,
+        rel: Vec<u8>,
+        xattrs: bool,
+        visit: &mut dyn FnMut(Walked) -> std::result::Result<(), WalkError>,
+    ) -> std::result::Result<(), WalkError> {
+        let mut names = Vec::new();
+        for entry in rustix::fs::Dir::read_from(dir.as_fd()).map_err(|e| self.io(&rel, e))? {
+            let entry = entry.map_err(|e| self.io(&rel, e))?;
+            let n = entry.file_name().to_bytes();
+            if n != b"." && n != b".." {
+                names.push(n.to_vec());
+            }
+        }
+        for name in names {
+            let child = join(&rel, &name);
+            if child.split(|&b| b == b'/').count() > MAX_DEPTH {
+                return Err(WalkError::TooDeep(self.shown(&child)));
+            }
+            let os = OsStr::from_bytes(&name);
+            // O_PATH: a FIFO or a device is not opened, a symlink is not followed.
+            let handle = match rustix::fs::openat(
+                &dir,
+                os,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(h) => h,
+                Err(rustix::io::Errno::NOENT) => {
+                    return Err(WalkError::Changed(
+                        self.shown(&child),
+                        "it disappeared".into(),
+                    ));
+                }
+                Err(e) => return Err(self.io(&child, e)),
+            };
+            let st = rustix::fs::fstat(&handle).map_err(|e| self.io(&child, e))?;
+            let kind = FileType::from_raw_mode(st.st_mode);
+            let link = if kind == FileType::Symlink {
+                Some(
+                    rustix::fs::readlinkat(&handle, "", Vec::new())
+                        .map_err(|e| self.io(&child, e))?
+                        .into_bytes(),
+                )
+            } else {
+                None
+            };
+            let sub = if kind == FileType::Directory {
+                let fd = open_dir_at(dir.as_fd(), os).map_err(|e| self.io(&child, e))?;
+                let again = rustix::fs::fstat(&fd).map_err(|e| self.io(&child, e))?;
+                if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+                    return Err(WalkError::Changed(
+                        self.shown(&child),
+                        "it was replaced".into(),
+                    ));
+                }
+                self.dirs.insert(child.clone(), (st.st_dev, st.st_ino));
+                Some(fd)
+            } else {
+                None
+            };
+            let attrs = if xattrs {
+                read_xattrs(dir.as_fd(), os, kind, sub.as_ref()).map_err(|e| self.io(&child, e))?
+            } else {
+                Vec::new()
+            };
+            visit(Walked {
+                rel: child.clone(),
+                kind,
+                mode: st.st_mode & 0o7777,
+                uid: st.st_uid,
+                gid: st.st_gid,
+                nlink: st.st_nlink,
+                rdev: st.st_rdev,
+                stamp: Stamp::of(&st),
+                link,
+                xattrs: attrs,
+            })?;
+            if let Some(fd) = sub {
+                self.walk_dir(fd, child, xattrs, visit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reader of the tree's files (it keeps the directories of the last file open).
+    pub fn reader(&self) -> TreeReader<'_> {
+        TreeReader {
+            tree: self,
+            chain: Vec::new(),
+        }
+    }
+}
+
+/// Reads the extended attributes of `name` in `dir`: through the open directory for a
+/// directory, through a file descriptor for a regular file, and through the parent's
+/// descriptor (`/proc/self/fd/N/name`, the last component not followed) for anything else.
+fn read_xattrs(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    kind: FileType,
+    sub: Option<&OwnedFd>,
+) -> rustix::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut names = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    enum Via {
+        Fd(OwnedFd),
+        Path(PathBuf),
+    }
+    let via = match (kind, sub) {
+        (FileType::Directory, Some(fd)) => Via::Fd(rustix::io::fcntl_dupfd_cloexec(fd, 0)?),
+        (FileType::RegularFile, _) => Via::Fd(rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        )?),
+        _ => {
+            use std::os::fd::AsRawFd;
+            Via::Path(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name))
+        }
+    };
+    let n = match &via {
+        Via::Fd(fd) => rustix::fs::flistxattr(fd, &mut names[..]),
+        Via::Path(p) => rustix::fs::llistxattr(p, &mut names[..]),
+    };
+    let n = match n {
+        Ok(n) => n,
+        Err(rustix::io::Errno::NOTSUP) => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for key in names[..n].split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        let mut value = vec![0u8; 64 * 1024];
+        let len = match &via {
+            Via::Fd(fd) => rustix::fs::fgetxattr(fd, key, &mut value[..])?,
+            Via::Path(p) => rustix::fs::lgetxattr(p, key, &mut value[..])?,
+        };
+        value.truncate(len);
+        out.push((String::from_utf8_lossy(key).into_owned(), value));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Opens files of an [`InputTree`] for reading, checking that nothing changed since the walk.
+pub struct TreeReader<'a> {
+    tree: &'a InputTree,
+    /// The directories of the last file opened: (path below the tree, descriptor).
+    chain: Vec<(Vec<u8>, OwnedFd)>,
+}
+
+impl TreeReader<'_> {
+    /// Opens the regular file `rel`, which the walk found with `stamp`: every directory on the
+    /// way must be the one walked, the file must be the same and unchanged.
+    pub fn open(&mut self, rel: &[u8], stamp: &Stamp) -> std::result::Result<File, WalkError> {
+        let tree = self.tree;
+        let changed = |what: &str| WalkError::Changed(tree.shown(rel), what.to_string());
+        let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&rel[..0], rel),
+        };
+        let comps: Vec<&[u8]> = parent
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
+        // Keep the directories this file shares with the last one.
+        let mut keep = 0;
+        let mut prefix = Vec::new();
+        for (i, c) in comps.iter().enumerate() {
+            prefix = join(&prefix, c);
+            match self.chain.get(i) {
+                Some((p, _)) if *p == prefix => keep = i + 1,
+                _ => break,
+            }
+        }
+        self.chain.truncate(keep);
+        let mut prefix = self
+            .chain
+            .last()
+            .map(|(p, _)| p.clone())
+            .unwrap_or_default();
+        for c in &comps[keep..] {
+            prefix = join(&prefix, c);
+            let at = match self.chain.last() {
+                Some((_, fd)) => fd.as_fd(),
+                None => tree.fd.as_fd(),
+            };
+            let fd = match open_dir_at(at, OsStr::from_bytes(c)) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {
+                    return Err(changed(&format!(
+                        "its directory {} was replaced by something else",
+                        tree.shown(&prefix)
+                    )));
+                }
+                Err(rustix::io::Errno::NOENT) => {
+                    return Err(changed(&format!(
+                        "its directory {} disappeared",
+                        tree.shown(&prefix)
+                    )));
+                }
+                Err(e) => return Err(tree.io(&prefix, e)),
+            };
+            let st = rustix::fs::fstat(&fd).map_err(|e| tree.io(&prefix, e))?;
+            if tree.dirs.get(&prefix) != Some(&(st.st_dev, st.st_ino)) {
+                return Err(changed(&format!(
+                    "its directory {} was replaced",
+                    tree.shown(&prefix)
+                )));
+            }
+            self.chain.push((prefix.clone(), fd));
+        }
+        let at = match self.chain.last() {
+            Some((_, fd)) => fd.as_fd(),
+            None => tree.fd.as_fd(),
+        };
+        let fd = match rustix::fs::openat(
+            at,
+            OsStr::from_bytes(name),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => return Err(changed("it was replaced by a symlink")),
+            Err(rustix::io::Errno::NOENT) => return Err(changed("it disappeared")),
+            Err(e) => return Err(tree.io(rel, e)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| tree.io(rel, e))?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        if kind != FileType::RegularFile {
+            return Err(changed(&format!(
+                "it was replaced by a {}",
+                kind_name(kind)
+            )));
+        }
+        let now = Stamp::of(&st);
+        if (now.dev, now.ino) != (stamp.dev, stamp.ino) {
+            return Err(changed("it was replaced"));
+        }
+        if now != *stamp {
+            return Err(changed("it was modified"));
+        }
+        let flags = rustix::fs::fcntl_getfl(&fd).map_err(|e| tree.io(rel, e))?;
+        rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK).map_err(|e| tree.io(rel, e))?;
+        Ok(File::from(fd))
+    }
+
+    /// Checks, after its content was read, that the file opened for `rel` is unchanged.
+    pub fn check_unchanged(
+        &self,
+        rel: &[u8],
+        file: &File,
+        stamp: &Stamp,
+    ) -> std::result::Result<(), WalkError> {
+        unchanged(file, stamp).map_err(|what| WalkError::Changed(self.tree.shown(rel), what))
+    }
+}
+
+/// The message for an input that changed during a build.
+pub fn changed_message(what: &str) -> String {
+    format!("changed while ocipack was building ({what}); build again once the input is stable")
+}
+
+/// `Err(what changed)` unless `file` still has `stamp`.
+pub fn unchanged(file: &File, stamp: &Stamp) -> std::result::Result<(), String> {
+    let now = Stamp::of_fd(file.as_fd()).map_err(|e| format!("it cannot be inspected ({e})"))?;
+    if now != *stamp {
+        return Err("it was modified while being read".to_string());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn walks_without_following_and_reads_unchanged_files() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("d/e")).unwrap();
+        std::fs::write(root.join("d/e/f"), b"data").unwrap();
+        std::fs::write(t.path().join("outside"), b"secret").unwrap();
+        std::os::unix::fs::symlink("../../outside", root.join("d/link")).unwrap();
+        let mut tree = InputTree::open(&root).unwrap();
+        let mut seen = Vec::new();
+        tree.walk(false, &mut |w| {
+            seen.push((w.rel.clone(), w.kind, w.stamp, w.link.clone()));
+            Ok(())
+        })
+        .unwrap();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        let names: Vec<&[u8]> = seen.iter().map(|s| s.0.as_slice()).collect();
+        assert_eq!(names, [&b"d"[..], b"d/e", b"d/e/f", b"d/link"]);
+        assert_eq!(seen[3].1, FileType::Symlink);
+        assert_eq!(seen[3].3.as_deref(), Some(&b"../../outside"[..]));
+
+        let stamp = seen[2].2;
+        let mut r = tree.reader();
+        let mut f = r.open(b"d/e/f", &stamp).unwrap();
+        let mut s = String::new();
+        f.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "data");
+        r.check_unchanged(b"d/e/f", &f, &stamp).unwrap();
+
+        // The directory swapped for a symlink to elsewhere: refused, nothing read.
+        std::fs::create_dir_all(t.path().join("elsewhere/e")).unwrap();
+        std::fs::write(t.path().join("elsewhere/e/f"), b"data").unwrap();
+        std::fs::rename(root.join("d"), root.join("d.orig")).unwrap();
+        std::os::unix::fs::symlink("../elsewhere", root.join("d")).unwrap();
+        let mut r = tree.reader();
+        let e = r.open(b"d/e/f", &stamp).unwrap_err();
+        assert!(matches!(e, WalkError::Changed(..)), "{e}");
+
+        // A file rewritten in place (same size): its ctime changed.
+        std::fs::remove_file(root.join("d")).unwrap();
+        std::fs::rename(root.join("d.orig"), root.join("d")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(root.join("d/e/f"), b"DATA").unwrap();
+        let e = tree.reader().open(b"d/e/f", &stamp).unwrap_err();
+        assert!(e.to_string().contains("modified"), "{e}");
+    }
+}
