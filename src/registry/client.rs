@@ -2,6 +2,12 @@
 //! on `ureq`: authentication on demand, one-line errors that name the registry and the step,
 //! and no secret in any message.
 //!
+//! The client owns a [`Redactor`] that knows every secret in play (the credentials from the
+//! start, each token as it is received) and builds every error of a push through it
+//! ([`Client::fail`]): whatever the registry or the token realm said — status, error body,
+//! header values, transport errors — is redacted, escaped and bounded there. Bodies from
+//! outside are never quoted through a JSON parser's error message.
+//!
 //! Authentication follows the challenge a registry sends with a 401: `Bearer` (fetch a token
 //! from the realm for `repository:NAME:pull,push`, with basic credentials if we have any)
 //! or `Basic` (send the credentials). Credentials are never sent unasked. A request is
@@ -18,10 +24,17 @@ use crate::error::{Error, Result};
 use crate::source::Verified;
 
 use super::auth::{self, Credentials};
+use super::redact::{self, Redactor};
 use super::reference::{Reference, is_loopback_host};
 
 /// How much of an error response body is read to explain the error.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// How much of a token response is read.
+const TOKEN_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// How many characters of a registry's error detail are shown.
+const DETAIL_LIMIT: usize = 300;
 
 /// The body of a request.
 pub(crate) enum Body<'a, R: Read> {
@@ -55,16 +68,8 @@ pub(crate) struct Client {
     plain_http: bool,
     credentials: Option<Credentials>,
     authorization: Option<String>,
-    /// Strings that must never appear in a message.
-    secrets: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    #[serde(default)]
-    token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
+    /// Every secret in play; every error goes through it.
+    redactor: Redactor,
 }
 
 #[derive(Deserialize)]
@@ -107,11 +112,7 @@ impl Client {
         if loopback {
             config = config.proxy(None);
         }
-        let secrets = credentials
-            .iter()
-            .flat_map(|c| [c.password().to_string(), c.basic_authorization()])
-            .filter(|s| !s.is_empty())
-            .collect();
+        let redactor = Redactor::for_credentials(credentials.as_ref());
         Client {
             agent: config.build().new_agent(),
             base: format!("{scheme}://{host}"),
@@ -121,7 +122,7 @@ impl Client {
             plain_http: plain_http || loopback,
             credentials,
             authorization: None,
-            secrets,
+            redactor,
         }
     }
 
@@ -228,7 +229,6 @@ impl Client {
             let token = self.fetch_token(step, realm, bearer)?;
             let value = format!("Bearer {token}");
             let changed = self.authorization.as_deref() != Some(value.as_str());
-            self.secrets.push(token);
             self.authorization = Some(value);
             return Ok(changed);
         }
@@ -283,19 +283,37 @@ impl Client {
         if resp.status() != StatusCode::OK {
             return Err(self.status_error(&step, &mut resp));
         }
-        let parsed: TokenResponse = resp
+        let body = resp
             .body_mut()
             .with_config()
-            .limit(1024 * 1024)
+            .limit(TOKEN_BODY_LIMIT)
             .read_to_vec()
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            .map_err(|e| self.fail(&step, &format!("unreadable token response: {e}")))?;
-        parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| self.fail(&step, "the token response holds no token"))
+            .map_err(|e| self.fail(&step, &transport_message(e)))?;
+        let token = self.read_token_response(&body);
+        token.ok_or_else(|| {
+            self.fail(
+                &step,
+                "the token response is not a JSON object with a token or access_token string",
+            )
+        })
+    }
+
+    /// The token in a token response; the redactor learns every token in it first (also
+    /// a refresh token). Nothing of the body is ever quoted.
+    fn read_token_response(&mut self, body: &[u8]) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let field = |name: &str| {
+            v.get(name)
+                .and_then(|t| t.as_str())
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+        };
+        for name in ["token", "access_token", "refresh_token"] {
+            if let Some(t) = field(name) {
+                self.redactor.add(&t);
+            }
+        }
+        field("token").or_else(|| field("access_token"))
     }
 
     /// An error for an unexpected response: `REGISTRY/REPO: STEP: 500 Internal Server Error: CODE: message`.
@@ -331,24 +349,21 @@ impl Client {
         if let Ok(e) = serde_json::from_slice::<ErrorsResponse>(&body)
             && let Some(first) = e.errors.first()
         {
-            let detail = format!("{}: {}", first.code, first.message);
-            let detail: String = detail
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect();
-            msg.push_str(&format!(" ({detail})"));
+            // Redacted before it is cut, so that the cut cannot leave a piece of a secret.
+            let detail = self
+                .redactor
+                .redact(&format!("{}: {}", first.code, first.message));
+            msg.push_str(&format!(" ({})", redact::bound(&detail, DETAIL_LIMIT)));
         }
         self.fail(step, &msg)
     }
 
-    /// An error naming the registry and the step, with every secret removed.
+    /// An error naming the registry and the step: the only way a push fails remotely. The
+    /// whole message goes through the redactor (secrets removed, control characters
+    /// escaped, length bounded), whatever the registry put into `step` or `problem`.
     pub(crate) fn fail(&self, step: &str, problem: &str) -> Error {
-        let mut text = format!("pushing to {}: {step}: {problem}", self.shown);
-        for s in &self.secrets {
-            text = text.replace(s.as_str(), "<redacted>");
-        }
-        Error::Remote(text.replace(['\n', '\r'], " "))
+        self.redactor
+            .error(&format!("pushing to {}: {step}: {problem}", self.shown))
     }
 }
 
@@ -376,7 +391,7 @@ fn same_host(url: &str, host: &str) -> bool {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -446,16 +461,24 @@ mod tests {
             Some(creds),
             Duration::from_secs(1),
         );
+        let b64 = basic.strip_prefix("Basic ").unwrap();
         let e = c.fail(
             "step",
-            &format!("echoed hunter2-pw and {basic}\nsecond line"),
+            &format!(
+                "echoed hunter2-pw and {basic}\nsecond line {b64} {}",
+                &b64[2..16]
+            ),
         );
         let text = e.to_string();
         assert!(
-            !text.contains("hunter2-pw") && !text.contains(&basic),
+            !text.contains("hunter2-pw") && !text.contains(b64) && !text.contains(&b64[2..16]),
             "{text}"
         );
         assert!(text.starts_with("pushing to 127.0.0.1:1/x: step: echoed <redacted>"));
+        assert!(
+            text.contains("\\nsecond line <redacted> <redacted>"),
+            "{text}"
+        );
         assert!(!text.contains('\n'));
     }
 }

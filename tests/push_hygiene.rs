@@ -1,0 +1,456 @@
+//! `ocipack push` against registries that misbehave: error bodies and headers that echo the
+//! credentials or tokens, Docker config files with malformed entries, and registries that
+//! trickle or withhold their answers. Served by a small scriptable HTTP server in the test
+//! process (one thread per connection, one request per connection).
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use common::{assert_exit, build_hello, ocipack, run_bounded};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------------------
+// The scriptable server.
+
+#[derive(Debug, Clone)]
+struct Req {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on one connection.
+struct Exchange {
+    req: Req,
+    conn: TcpStream,
+    reader: BufReader<TcpStream>,
+    port: u16,
+}
+
+impl Exchange {
+    /// The request body (after `100 Continue` when the client asked for it).
+    fn body(&mut self) -> Vec<u8> {
+        let len: usize = self
+            .req
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if self
+            .req
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        {
+            let _ = self.conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let mut body = vec![0u8; len];
+        let _ = self.reader.read_exact(&mut body);
+        body
+    }
+
+    fn respond(&mut self, status: u16, headers: &[(&str, String)], body: &[u8]) {
+        let mut head = format!("HTTP/1.1 {status} Whatever\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let _ = self.conn.write_all(head.as_bytes());
+        let _ = self.conn.write_all(body);
+    }
+}
+
+type Handler = dyn Fn(&mut Exchange) + Send + Sync;
+
+struct Server {
+    port: u16,
+    requests: Arc<Mutex<Vec<Req>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start(handler: impl Fn(&mut Exchange) + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (reqs, st) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (handler, reqs) = (handler.clone(), reqs.clone());
+                std::thread::spawn(move || {
+                    conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                    let Ok(read_half) = conn.try_clone() else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(read_half);
+                    let Some(req) = read_head(&mut reader) else {
+                        return;
+                    };
+                    reqs.lock().unwrap().push(req.clone());
+                    let mut ex = Exchange {
+                        req,
+                        conn,
+                        reader,
+                        port,
+                    };
+                    handler(&mut ex);
+                });
+            }
+        });
+        Server {
+            port,
+            requests,
+            stop,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<Req> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn read_head(r: &mut BufReader<TcpStream>) -> Option<Req> {
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Some(Req {
+        method,
+        path,
+        headers,
+    })
+}
+
+fn denied(message: &str) -> Vec<u8> {
+    serde_json::json!({"errors": [{"code": "DENIED", "message": message}]})
+        .to_string()
+        .into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn hello() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("hello");
+    build_hello(&layout, &[]);
+    (t, layout)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A Docker config directory holding `config` as config.json.
+fn docker_config(config: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("config.json"), config).unwrap();
+    d
+}
+
+fn push(layout: &Path, reference: &str, config_dir: &Path, extra: &[&str]) -> Output {
+    let mut c = ocipack();
+    c.env("DOCKER_CONFIG", config_dir)
+        .arg("push")
+        .arg(layout)
+        .arg(reference)
+        .args(extra);
+    run_bounded(&mut c, LIMIT)
+}
+
+/// Every form in which `user:password` travels, to look for in output.
+fn encodings(user_password: &str) -> Vec<String> {
+    let b = user_password.as_bytes();
+    vec![
+        STANDARD.encode(b),
+        STANDARD_NO_PAD.encode(b),
+        URL_SAFE.encode(b),
+        URL_SAFE_NO_PAD.encode(b),
+    ]
+}
+
+/// Asserts that `text` holds none of `secrets` and no 12-character piece of any of them.
+fn assert_clean(text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!text.contains(s.as_str()), "{s:?} in:\n{text}");
+        let chars: Vec<char> = s.chars().collect();
+        for w in chars.windows(12) {
+            let piece: String = w.iter().collect();
+            assert!(!text.contains(&piece), "{piece:?} (of {s:?}) in:\n{text}");
+        }
+    }
+}
+
+// A password whose base64 (with the user name) differs between the standard and URL-safe
+// alphabets, so that both forms are exercised.
+const USER: &str = "alice";
+const PASSWORD: &str = "p>?w~~?>S3cr3t-Echo-91";
+
+fn secrets() -> Vec<String> {
+    let up = format!("{USER}:{PASSWORD}");
+    let mut s = encodings(&up);
+    s.push(PASSWORD.to_string());
+    s.push(up);
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) Echoed credentials and tokens never reach the output.
+
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    /// `Authorization: Basic <base64>` as received.
+    Header,
+    /// The base64 alone.
+    Base64,
+    /// The base64 in the URL-safe alphabet, without padding.
+    UrlSafe,
+    /// The first 20 characters of the base64.
+    Prefix,
+    /// The password.
+    Password,
+    /// The base64, with control characters around it.
+    Control,
+    /// The base64 as the stored manifest digest (a header, not a body).
+    DigestHeader,
+}
+
+fn echo_basic(echo: Echo) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
+    move |ex: &mut Exchange| {
+        let Some(auth) = ex.req.header("authorization").map(str::to_string) else {
+            ex.respond(
+                401,
+                &[("WWW-Authenticate", r#"Basic realm="fake""#.to_string())],
+                b"",
+            );
+            return;
+        };
+        let b64 = auth.strip_prefix("Basic ").unwrap_or(&auth).to_string();
+        let url_safe = URL_SAFE_NO_PAD.encode(STANDARD.decode(&b64).unwrap_or_default());
+        let message = match echo {
+            Echo::Header => format!("you sent Authorization: {auth}"),
+            Echo::Base64 => format!("bad token {b64}"),
+            Echo::UrlSafe => format!("bad token {url_safe}"),
+            Echo::Prefix => format!("bad token {}...", &b64[..20]),
+            Echo::Password => format!("wrong password {PASSWORD}"),
+            Echo::Control => format!("line one\n\u{1b}[31m{b64}\u{1b}[0m\r\nline two"),
+            Echo::DigestHeader => {
+                if ex.req.method == "HEAD" {
+                    // Every blob is there: straight to the manifest.
+                    ex.respond(200, &[], b"");
+                } else {
+                    ex.body();
+                    ex.respond(201, &[("Docker-Content-Digest", b64)], b"");
+                }
+                return;
+            }
+        };
+        if ex.req.method == "HEAD" {
+            ex.respond(404, &[], b"");
+            return;
+        }
+        ex.body();
+        ex.respond(400, &[], &denied(&message));
+    }
+}
+
+#[test]
+fn credentials_echoed_by_the_registry_never_reach_stderr() {
+    let (_t, layout) = hello();
+    let up = format!("{USER}:{PASSWORD}");
+    assert_ne!(
+        STANDARD.encode(&up),
+        URL_SAFE.encode(&up),
+        "pick another password"
+    );
+    for echo in [
+        Echo::Header,
+        Echo::Base64,
+        Echo::UrlSafe,
+        Echo::Prefix,
+        Echo::Password,
+        Echo::Control,
+        Echo::DigestHeader,
+    ] {
+        let server = Server::start(echo_basic(echo));
+        let config = docker_config(&format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            server.host(),
+            STANDARD.encode(&up)
+        ));
+        let o = push(
+            &layout,
+            &format!("{}/hello:v1", server.host()),
+            config.path(),
+            &[],
+        );
+        assert_exit(&o, 1);
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        assert!(!e.contains('\u{1b}') && !e.contains('\r'), "{echo:?}: {e}");
+        assert_clean(&e, &secrets());
+        assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
+        // The credentials were sent (the echo is not a refusal of the wrong ones).
+        assert!(
+            server
+                .requests()
+                .iter()
+                .any(|r| r.header("authorization").is_some()),
+            "{echo:?}"
+        );
+        match echo {
+            Echo::DigestHeader => assert!(e.contains("stored the manifest as"), "{e}"),
+            _ => assert!(e.contains("400") && e.contains("DENIED"), "{echo:?}: {e}"),
+        }
+    }
+}
+
+/// A token realm on the same server: `/token` hands out `TOKEN` (and a refresh token) to the
+/// right basic credentials; the registry then echoes what it received.
+const TOKEN: &str = "bearer-Tok3n-a8f1c2e9d7b6";
+const REFRESH: &str = "refresh-Tok3n-55e1f0c9a2";
+
+#[derive(Clone, Copy, Debug)]
+enum TokenEcho {
+    /// The registry echoes `Authorization: Bearer <token>`.
+    Header,
+    /// The registry echoes the token alone.
+    Token,
+    /// The token realm refuses, echoing the basic credentials it received.
+    RealmEchoesBasic,
+    /// The token realm answers with a body that is not a token response, quoting the
+    /// credentials.
+    RealmGarbage,
+    /// The registry echoes the refresh token the realm handed out.
+    Refresh,
+}
+
+fn echo_bearer(echo: TokenEcho) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
+    move |ex: &mut Exchange| {
+        let auth = ex.req.header("authorization").unwrap_or("").to_string();
+        if ex.req.path.starts_with("/token") {
+            let b64 = auth.strip_prefix("Basic ").unwrap_or("").to_string();
+            match echo {
+                TokenEcho::RealmEchoesBasic => {
+                    let body = denied(&format!("who is {b64}? you sent {auth}"));
+                    ex.respond(401, &[], &body);
+                }
+                TokenEcho::RealmGarbage => {
+                    let body = format!(r#"{{"token": ["{b64}"], "expires_in": "{b64}"}}"#);
+                    ex.respond(200, &[], body.as_bytes());
+                }
+                _ => {
+                    let body = format!(r#"{{"token":"{TOKEN}","refresh_token":"{REFRESH}"}}"#);
+                    ex.respond(200, &[], body.as_bytes());
+                }
+            }
+            return;
+        }
+        if auth != format!("Bearer {TOKEN}") {
+            let challenge = format!(
+                r#"Bearer realm="http://127.0.0.1:{}/token",service="fake.test""#,
+                ex.port
+            );
+            ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+            return;
+        }
+        if ex.req.method == "HEAD" {
+            ex.respond(404, &[], b"");
+            return;
+        }
+        let message = match echo {
+            TokenEcho::Header => format!("you sent Authorization: {auth}"),
+            TokenEcho::Token => format!("token {TOKEN} expired"),
+            TokenEcho::Refresh => format!("use {REFRESH} instead"),
+            _ => unreachable!(),
+        };
+        ex.body();
+        ex.respond(400, &[], &denied(&message));
+    }
+}
+
+#[test]
+fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
+    let (_t, layout) = hello();
+    let up = format!("{USER}:{PASSWORD}");
+    let mut all = secrets();
+    all.extend([TOKEN.to_string(), REFRESH.to_string()]);
+    for echo in [
+        TokenEcho::Header,
+        TokenEcho::Token,
+        TokenEcho::RealmEchoesBasic,
+        TokenEcho::RealmGarbage,
+        TokenEcho::Refresh,
+    ] {
+        let server = Server::start(echo_bearer(echo));
+        let config = docker_config(&format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            server.host(),
+            STANDARD.encode(&up)
+        ));
+        let o = push(
+            &layout,
+            &format!("{}/hello:v1", server.host()),
+            config.path(),
+            &[],
+        );
+        assert_exit(&o, 1);
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        assert_clean(&e, &all);
+        match echo {
+            TokenEcho::RealmEchoesBasic | TokenEcho::RealmGarbage => {
+                assert!(e.contains("authenticating at http://127.0.0.1:"), "{e}")
+            }
+            _ => assert!(e.contains("DENIED"), "{echo:?}: {e}"),
+        }
+    }
+}
