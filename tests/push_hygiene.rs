@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use common::{assert_exit, build_hello, ocipack, run_bounded};
+use common::{Registry, assert_exit, build_hello, ocipack, run_bounded};
+use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -167,6 +168,27 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Req> {
         path,
         headers,
     })
+}
+
+/// Enough of the distribution API for a push that succeeds: every blob is missing, every
+/// upload and manifest is accepted.
+fn registry_ok(ex: &mut Exchange) {
+    let method = ex.req.method.clone();
+    let path = ex.req.path.clone();
+    if method == "HEAD" {
+        ex.respond(404, &[], b"");
+    } else if method == "POST" && path.contains("/blobs/uploads/") {
+        ex.respond(202, &[("Location", "/upload/1".to_string())], b"");
+    } else if method == "PUT" && path.starts_with("/upload/") {
+        ex.body();
+        ex.respond(201, &[], b"");
+    } else if method == "PUT" && path.contains("/manifests/") {
+        let body = ex.body();
+        let d = Digest::sha256_of(&body).to_string();
+        ex.respond(201, &[("Docker-Content-Digest", d)], b"");
+    } else {
+        ex.respond(404, &[], b"");
+    }
 }
 
 fn denied(message: &str) -> Vec<u8> {
@@ -453,4 +475,136 @@ fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
             _ => assert!(e.contains("DENIED"), "{echo:?}: {e}"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) Docker config files: other registries' entries are never looked at; a malformed
+// entry for the target is one clear error that quotes no value.
+
+fn tools(names: &[&str]) -> bool {
+    names.iter().all(|t| common::require_tool(t))
+}
+
+#[test]
+fn malformed_entries_for_other_registries_are_ignored() {
+    if !tools(&["docker-registry", "htpasswd"]) {
+        return;
+    }
+    let password = "Target-Pw-4c1d8e";
+    let reg = Registry::start_with_htpasswd("alice", password);
+    let (_t, layout) = hello();
+    let other_up = format!("bob:{PASSWORD}");
+    let other = STANDARD.encode(&other_up);
+    let mine = STANDARD.encode(format!("alice:{password}"));
+    let target = format!(r#""http://{}":{{"auth":"{mine}"}}"#, reg.host());
+    let mut forbidden = encodings(&other_up);
+    forbidden.extend([PASSWORD.to_string(), other_up.clone()]);
+    for (i, entry) in [
+        format!(r#""other.example:5000":"{other}""#),
+        r#""other.example:5000":{"auth":5}"#.to_string(),
+        format!(r#""other.example:5000":{{"auth":"{other}","username":5}}"#),
+        format!(r#""other.example:5000":["{other}"]"#),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let config = docker_config(&format!(
+            r#"{{"auths":{{{entry},{target}}},"credHelpers":{{"other.example:5000":5}}}}"#
+        ));
+        let o = push(
+            &layout,
+            &format!("{}/private/hello:{i}", reg.host()),
+            config.path(),
+            &[],
+        );
+        assert_exit(&o, 0);
+        assert_clean(&stderr(&o), &forbidden);
+    }
+}
+
+#[test]
+fn a_malformed_entry_for_the_target_registry_is_named_without_its_value() {
+    let (_t, layout) = hello();
+    let server = Server::start(registry_ok);
+    let host = server.host();
+    let b64 = STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    // Each config, and what the error must name.
+    for (config, names) in [
+        (
+            format!(r#"{{"auths":{{"{host}":"{b64}"}}}}"#),
+            vec!["auths".to_string(), host.clone()],
+        ),
+        (
+            format!(r#"{{"auths":{{"{host}":{{"auth":5}}}}}}"#),
+            vec!["auths".to_string(), host.clone(), "auth".to_string()],
+        ),
+        (
+            format!(r#"{{"auths":{{"http://{host}":{{"auth":"{b64}","username":5}}}}}}"#),
+            vec![
+                format!("auths"),
+                format!("http://{host}"),
+                "username".into(),
+            ],
+        ),
+        (
+            format!(r#"{{"auths":{{"{host}":{{"auth":"{b64}!"}}}}}}"#),
+            vec!["auths".to_string(), host.clone(), "auth".to_string()],
+        ),
+        (format!(r#"{{"auths":"{b64}"}}"#), vec!["auths".to_string()]),
+        (
+            format!(r#"{{"auths":{{"{host}":{{"auth":"{b64}"}}"#),
+            vec!["JSON".to_string()],
+        ),
+        (format!(r#"["{b64}"]"#), vec!["JSON object".to_string()]),
+    ] {
+        let dir = docker_config(&config);
+        let o = push(&layout, &format!("{host}/hello:v1"), dir.path(), &[]);
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{config}: {e}");
+        assert!(e.contains("config.json"), "{e}");
+        for n in &names {
+            assert!(e.contains(n.as_str()), "{config}: {n:?} not in {e}");
+        }
+        assert_clean(&e, &secrets());
+    }
+    assert!(server.requests().is_empty(), "nothing is sent");
+}
+
+#[test]
+fn a_docker_config_that_is_a_fifo_or_endless_is_refused_at_once() {
+    let (_t, layout) = hello();
+    let server = Server::start(registry_ok);
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("fifo");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let big = d.path().join("big");
+    fs::create_dir(&big).unwrap();
+    fs::write(
+        big.join("config.json"),
+        format!(r#"{{"auths":{{}},"pad":"{}"}}"#, "x".repeat(2 << 20)),
+    )
+    .unwrap();
+    for (name, target) in [
+        ("fifo", fifo.as_path()),
+        ("zero", Path::new("/dev/zero")),
+        ("dir", d.path()),
+    ] {
+        let dir = d.path().join(format!("config-{name}"));
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(target, dir.join("config.json")).unwrap();
+        let start = Instant::now();
+        let o = push(&layout, &format!("{}/hello:v1", server.host()), &dir, &[]);
+        assert_exit(&o, 2);
+        assert!(start.elapsed() < Duration::from_secs(20), "{name}");
+        assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+    }
+    let o = push(&layout, &format!("{}/hello:v1", server.host()), &big, &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+    assert!(server.requests().is_empty(), "nothing is sent");
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod client;
+pub mod docker;
 pub mod push;
 mod redact;
 pub mod reference;

@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 use crate::source::{LayoutImage, Verified};
 use crate::spec::Descriptor;
 
-use super::auth::{self, Credentials};
+use super::auth::Credentials;
 use super::client::{Body, Client};
+use super::docker;
 use super::reference::{Reference, valid_tag};
 
 /// Chunk size used after a registry refused a monolithic upload.
@@ -113,7 +114,7 @@ pub fn push(
     }
     let credentials = match &opts.credentials {
         Some(c) => Some(c.clone()),
-        None => auth::from_docker_config(&reference.registry)?,
+        None => docker::credentials_for(&reference.registry)?,
     };
     let mut client = Client::new(reference, opts.plain_http, credentials, opts.timeout);
 

@@ -2,9 +2,10 @@
 //!
 //! Every text that came from a registry, a token realm, a credential helper or a Docker
 //! config file — status texts, error bodies, header values, transport error messages, token
-//! responses, keys — reaches an [`Error`] only through [`Redactor::error`], the only
-//! constructor of registry errors (a unit test checks that no other file of this module
-//! builds `Error::Remote`). Each message is:
+//! responses, keys — reaches an [`Error`] only through [`Redactor::error`] (a failure,
+//! exit code 1) or [`Redactor::input`] (an unusable config file, exit code 2), the only
+//! constructors of registry errors (a unit test checks that no other file of this module
+//! builds `Error::Remote`, and that the config reader builds no `Error::Input`). Each message is:
 //!
 //! 1. **redacted**: every secret in play is replaced by `<redacted>`, in every form in which it
 //!    travels — as is, percent-encoded, and base64 in the standard and URL-safe alphabets,
@@ -174,6 +175,14 @@ impl Redactor {
     pub fn error(&self, message: &str) -> Error {
         Error::Remote(self.clean(message, MAX_MESSAGE))
     }
+
+    /// An unusable Docker config file at `path` (exit code 2), `problem` cleaned.
+    pub fn input(&self, path: &std::path::Path, problem: &str) -> Error {
+        Error::input(
+            format!("Docker config file {}", crate::show::path(path)),
+            self.clean(problem, MAX_MESSAGE / 2),
+        )
+    }
 }
 
 /// The first `max` characters of `s`, and `…` if anything was cut.
@@ -307,11 +316,17 @@ mod tests {
             ("push.rs", include_str!("push.rs")),
             ("reference.rs", include_str!("reference.rs")),
             ("mod.rs", include_str!("mod.rs")),
+            ("docker.rs", include_str!("docker.rs")),
         ] {
             assert!(
                 !src.contains(concat!("Error::", "Remote")),
                 "{name} builds a registry error without the redactor"
             );
+        }
+        // What is read from a config file becomes an error only through the redactor.
+        let docker = include_str!("docker.rs");
+        for constructor in [concat!("Error::", "input("), concat!("Error::", "Input")] {
+            assert!(!docker.contains(constructor), "docker.rs: {constructor}");
         }
     }
 }
