@@ -77,6 +77,23 @@ impl Exchange {
         let _ = self.conn.write_all(head.as_bytes());
         let _ = self.conn.write_all(body);
     }
+
+    /// Writes `bytes` one per second until the client goes away.
+    fn trickle(&mut self, bytes: &[u8]) {
+        for b in bytes.iter().cycle() {
+            if self.conn.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    /// Keeps the connection open without a word until the client closes it.
+    fn silence(&mut self) {
+        self.conn.set_read_timeout(None).ok();
+        let mut buf = [0u8; 1024];
+        while matches!(self.reader.read(&mut buf), Ok(n) if n > 0) {}
+    }
 }
 
 type Handler = dyn Fn(&mut Exchange) + Send + Sync;
@@ -607,4 +624,179 @@ fn a_docker_config_that_is_a_fifo_or_endless_is_refused_at_once() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
     assert!(server.requests().is_empty(), "nothing is sent");
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) Deadlines: a registry that trickles or withholds its answer cannot keep a push
+// running past --timeout's bounds.
+
+#[derive(Clone, Copy, Debug)]
+enum Slow {
+    /// `POST …/blobs/uploads/` answered 500 with a huge body, one byte per second.
+    ErrorBody,
+    /// The monolithic blob `PUT` (after its body was sent) answered the same way.
+    UploadErrorBody,
+    /// A response head that never ends, one byte per second.
+    Head,
+    /// The same, after the blob of a monolithic `PUT` was received.
+    UploadHead,
+    /// The token realm trickles its answer.
+    TokenBody,
+    /// The connection is accepted and the request read, but nothing is ever answered.
+    Silent,
+}
+
+fn slow(kind: Slow) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
+    move |ex: &mut Exchange| {
+        let (method, path) = (ex.req.method.clone(), ex.req.path.clone());
+        let trickle_500 = |ex: &mut Exchange| {
+            let _ = ex.conn.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000000\r\n\r\n",
+            );
+            ex.trickle(br#"{"errors":[{"code":"SLOW","message":"#);
+        };
+        match kind {
+            Slow::ErrorBody if method == "POST" => trickle_500(ex),
+            Slow::UploadErrorBody if method == "PUT" && path.starts_with("/upload/") => {
+                ex.body();
+                trickle_500(ex)
+            }
+            Slow::Head if method == "HEAD" => {
+                let _ = ex.conn.write_all(b"HTTP/1.1 200 OK\r\n");
+                ex.trickle(b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+            }
+            Slow::UploadHead if method == "PUT" && path.starts_with("/upload/") => {
+                ex.body();
+                let _ = ex.conn.write_all(b"HTTP/1.1 201 Created\r\n");
+                ex.trickle(b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+            }
+            Slow::TokenBody if path.starts_with("/token") => {
+                let _ = ex
+                    .conn
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n");
+                ex.trickle(br#"{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"#);
+            }
+            Slow::TokenBody => {
+                let challenge = format!(
+                    r#"Bearer realm="http://127.0.0.1:{}/token",service="fake.test""#,
+                    ex.port
+                );
+                ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+            }
+            Slow::Silent => ex.silence(),
+            _ => registry_ok(ex),
+        }
+    }
+}
+
+#[test]
+fn trickled_or_withheld_answers_end_within_the_deadline() {
+    let (_t, layout) = hello();
+    let layout = Arc::new(layout);
+    let threads: Vec<_> = [
+        Slow::ErrorBody,
+        Slow::UploadErrorBody,
+        Slow::Head,
+        Slow::UploadHead,
+        Slow::TokenBody,
+        Slow::Silent,
+    ]
+    .into_iter()
+    .map(|kind| {
+        let layout = layout.clone();
+        std::thread::spawn(move || {
+            let server = Server::start(slow(kind));
+            let empty = tempfile::tempdir().unwrap();
+            let mut c = ocipack();
+            c.env("DOCKER_CONFIG", empty.path())
+                .arg("push")
+                .arg(&*layout)
+                .arg(format!("{}/hello:v1", server.host()))
+                .args(["--timeout", "5"]);
+            let start = Instant::now();
+            let o = run_bounded(&mut c, Duration::from_secs(30));
+            let elapsed = start.elapsed();
+            (kind, o, elapsed)
+        })
+    })
+    .collect();
+    for t in threads {
+        let (kind, o, elapsed) = t.join().unwrap();
+        assert_exit(&o, 1);
+        let e = stderr(&o);
+        eprintln!("{kind:?} ({elapsed:?}): {e}");
+        assert!(elapsed < Duration::from_secs(30), "{kind:?}: {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_secs(4),
+            "{kind:?}: {elapsed:?} {e}"
+        );
+        assert!(e.contains("timed out"), "{kind:?}: {e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{kind:?}: {e}");
+    }
+}
+
+#[test]
+fn an_upload_that_keeps_flowing_may_take_longer_than_the_timeout() {
+    // 32 MiB of noise, uncompressed: far more than the socket buffers hold, so that the
+    // upload lasts as long as the server's slow reading.
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("noise.bin");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..32 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(&file, bytes).unwrap();
+    let layout = t.path().join("noise");
+    let o = ocipack()
+        .args(["image", "--compression", "none", "--file"])
+        .arg(format!("{}:/noise.bin:0644", file.display()))
+        .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
+        .arg(&layout)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+
+    // The server takes the first 16 MiB in 1 MiB steps a second apart (each pause shorter
+    // than the timeout), then the rest at once.
+    let server = Server::start(|ex: &mut Exchange| {
+        if ex.req.method == "PUT" && ex.req.path.starts_with("/upload/") {
+            let len: usize = ex.req.header("content-length").unwrap().parse().unwrap();
+            if len > 16 << 20 {
+                let _ = ex.conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                let mut chunk = vec![0u8; 1 << 20];
+                for _ in 0..16 {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if ex.reader.read_exact(&mut chunk).is_err() {
+                        return;
+                    }
+                }
+                let mut rest = vec![0u8; len - (16 << 20)];
+                if ex.reader.read_exact(&mut rest).is_err() {
+                    return;
+                }
+                ex.respond(201, &[], b"");
+                return;
+            }
+        }
+        registry_ok(ex)
+    });
+    let empty = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let o = push(
+        &layout,
+        &format!("{}/hello:v1", server.host()),
+        empty.path(),
+        &["--timeout", "3"],
+    );
+    assert_exit(&o, 0);
+    assert!(
+        start.elapsed() > Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
 }

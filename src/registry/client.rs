@@ -12,6 +12,21 @@
 //! from the realm for `repository:NAME:pull,push`, with basic credentials if we have any)
 //! or `Basic` (send the credentials). Credentials are never sent unasked. A request is
 //! retried after authenticating only if none of its body was sent yet.
+//!
+//! Two limits bound every request, both the `--timeout` value T:
+//!
+//! - an **idle timeout**: any single read or write on the network that waits longer than T
+//!   fails (connecting: at most T, and at most 30 s);
+//! - a **deadline**: a request that carries no blob — `HEAD`, `POST`, manifest `PUT`, the
+//!   final `PUT` of a chunked upload, token requests — must be complete within T from the
+//!   start, answer head and body included. A request that carries a blob (the monolithic
+//!   `PUT`, each `PATCH`) may send for as long as data keeps flowing, however long a
+//!   multi-GB upload takes; once its last byte is sent, the answer's head must arrive
+//!   within T and the answer's body within T after the head.
+//!
+//! So a registry that trickles an answer, or its head, one byte at a time cannot keep a push
+//! running: every wait for an answer ends within T (2T for an upload's answer). Answer
+//! bodies are also bounded in size (64 KiB of an error, 1 MiB of a token response).
 
 use std::io::Read;
 use std::time::Duration;
@@ -70,7 +85,12 @@ pub(crate) struct Client {
     authorization: Option<String>,
     /// Every secret in play; every error goes through it.
     redactor: Redactor,
+    /// The idle timeout and the deadline (see the module documentation).
+    timeout: Duration,
 }
+
+/// The longest wait for a connection, whatever the timeout.
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 struct ErrorsResponse {
@@ -105,9 +125,16 @@ impl Client {
         let mut config = Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("ocipack/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(30)))
+            // The idle timeout.
             .timeout_per_read(Some(timeout))
             .timeout_per_write(Some(timeout))
+            // Every phase but sending the body has a total budget; requests without a
+            // blob also get one deadline for the whole exchange ([`Client::run`]).
+            .timeout_resolve(Some(timeout.min(CONNECT_LIMIT)))
+            .timeout_connect(Some(timeout.min(CONNECT_LIMIT)))
+            .timeout_send_request(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(Some(timeout))
             .max_redirects(5);
         if loopback {
             config = config.proxy(None);
@@ -123,6 +150,7 @@ impl Client {
             credentials,
             authorization: None,
             redactor,
+            timeout,
         }
     }
 
@@ -190,25 +218,68 @@ impl Client {
             Body::Empty if carries_body => b
                 .header("Content-Length", "0")
                 .body(SendBody::none())
-                .map(|r| self.agent.run(r)),
-            Body::Empty => b.body(SendBody::none()).map(|r| self.agent.run(r)),
+                .map(|r| self.run(r, false)),
+            Body::Empty => b.body(SendBody::none()).map(|r| self.run(r, false)),
             Body::Bytes(bytes, content_type) => b
                 .header("Content-Type", *content_type)
                 .body(*bytes)
-                .map(|r| self.agent.run(r)),
+                .map(|r| self.run(r, false)),
             Body::Stream(reader, len) => {
                 let mut part = (&mut **reader).take(*len);
                 b.header("Content-Type", "application/octet-stream")
                     .header("Content-Length", len.to_string())
                     .header("Expect", "100-continue")
                     .body(SendBody::from_reader(&mut part))
-                    .map(|r| self.agent.run(r))
+                    .map(|r| self.run(r, true))
             }
         };
         match result {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(self.fail(step, &transport_message(e))),
+            Ok(Err(e)) => Err(self.fail(step, &self.transport_message(e))),
             Err(e) => Err(self.fail(step, &format!("invalid request: {e}"))),
+        }
+    }
+
+    /// Runs one request. One that carries no blob gets the deadline for the whole exchange
+    /// (`timeout_global`, which also covers reading the answer's body); a blob upload keeps
+    /// the agent's phase budgets only, so that its body may take as long as it flows.
+    fn run(
+        &self,
+        req: http::Request<impl ureq::AsSendBody>,
+        carries_blob: bool,
+    ) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
+        let deadline = (!carries_blob).then_some(self.timeout);
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(deadline)
+            .build();
+        self.agent.run(req)
+    }
+
+    /// A transport error as one line, naming the limit that ended a wait.
+    fn transport_message(&self, e: ureq::Error) -> String {
+        let t = self.timeout.as_secs_f64();
+        let c = self.timeout.min(CONNECT_LIMIT).as_secs_f64();
+        match e {
+            ureq::Error::Timeout(kind) => match kind {
+                ureq::Timeout::PerRead => format!("timed out: nothing received for {t} s"),
+                ureq::Timeout::PerWrite => format!("timed out: nothing could be sent for {t} s"),
+                ureq::Timeout::Resolve | ureq::Timeout::Connect => {
+                    format!("timed out: no connection within {c} s")
+                }
+                ureq::Timeout::RecvResponse => {
+                    format!("timed out: the answer did not arrive within {t} s")
+                }
+                ureq::Timeout::RecvBody => {
+                    format!("timed out: the answer's body did not arrive within {t} s")
+                }
+                ureq::Timeout::Global | ureq::Timeout::PerCall => {
+                    format!("timed out: the request was not answered completely within {t} s")
+                }
+                other => format!("timed out ({other})"),
+            },
+            other => transport_message(other),
         }
     }
 
@@ -277,9 +348,8 @@ impl Client {
             .body(SendBody::none())
             .map_err(|e| self.fail(&step, &format!("invalid request: {e}")))?;
         let mut resp = self
-            .agent
-            .run(req)
-            .map_err(|e| self.fail(&step, &transport_message(e)))?;
+            .run(req, false)
+            .map_err(|e| self.fail(&step, &self.transport_message(e)))?;
         if resp.status() != StatusCode::OK {
             return Err(self.status_error(&step, &mut resp));
         }
@@ -288,7 +358,7 @@ impl Client {
             .with_config()
             .limit(TOKEN_BODY_LIMIT)
             .read_to_vec()
-            .map_err(|e| self.fail(&step, &transport_message(e)))?;
+            .map_err(|e| self.fail(&step, &self.transport_message(e)))?;
         let token = self.read_token_response(&body);
         token.ok_or_else(|| {
             self.fail(
@@ -340,12 +410,20 @@ impl Client {
         } else if status == StatusCode::FORBIDDEN {
             msg.push_str(": access denied");
         }
-        let body = resp
+        let body = match resp
             .body_mut()
             .with_config()
             .limit(ERROR_BODY_LIMIT)
             .read_to_vec()
-            .unwrap_or_default();
+        {
+            Ok(body) => body,
+            Err(e @ ureq::Error::Timeout(_)) => {
+                // The status is the error; say why there is no detail.
+                msg.push_str(&format!(" ({})", self.transport_message(e)));
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
         if let Ok(e) = serde_json::from_slice::<ErrorsResponse>(&body)
             && let Some(first) = e.errors.first()
         {

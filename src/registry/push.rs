@@ -42,7 +42,10 @@ pub struct PushOptions {
     pub credentials: Option<Credentials>,
     /// Upload every blob in `PATCH` chunks of this many bytes instead of one `PUT`.
     pub chunk_size: Option<u64>,
-    /// Longest wait for any single read or write on the network.
+    /// Longest wait for any single read or write on the network, and the deadline for each
+    /// answer (see the `client` module: requests without a blob must be complete within it;
+    /// a blob upload may run as long as data flows, then its answer gets this long for the
+    /// head and again for the body).
     pub timeout: Duration,
 }
 
