@@ -13,9 +13,17 @@ use ocipack::registry::{self, Credentials, PushOptions, Reference};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Prints the pushed manifest digest (the one in index.json) on stdout.\n\
-Credentials: --username with --password-stdin, else the `auths` entry of the Docker config\n\
-file ($DOCKER_CONFIG/config.json or ~/.docker/config.json), else none. Credential helpers are\n\
-not run. Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
+Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
+\n\
+Credentials: --username with --password-stdin; else those of the Docker config file\n\
+($DOCKER_CONFIG/config.json or ~/.docker/config.json), resolved as docker does: the helper\n\
+credHelpers[SERVER], else the helper credsStore, else auths[SERVER] (auth, or username and\n\
+password; identitytoken). SERVER is host[:port], or https://index.docker.io/v1/ for Docker\n\
+Hub. A helper runs as `docker-credential-NAME get` (found on PATH) with SERVER on stdin and\n\
+must answer within --timeout; its answer is final (\"credentials not found\": anonymous).\n\
+An identity token (a helper's user name <token>, or identitytoken) is an OAuth2 refresh\n\
+token: it goes only to the registry's token realm. No message shows a helper's output, a\n\
+credential or a token; config errors name keys, never values.\n\
 \n\
 Timeouts: --timeout T is both an idle timeout and a deadline. Any single network read or\n\
 write that waits T seconds fails (connecting: at most T and at most 30 s). Every request\n\

@@ -9,12 +9,17 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-/// A user name and password.
+/// A user name and password, and/or an identity token.
+///
+/// An identity token (Docker's `identitytoken`, or a credential helper's answer with the
+/// user name `<token>`) is an OAuth2 refresh token: it is exchanged at the token realm for
+/// a bearer token, and never sent to the registry itself.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// The user name (shown in messages).
+    /// The user name (shown in messages; empty with an identity token alone).
     pub username: String,
     password: String,
+    identity_token: Option<String>,
 }
 
 impl Credentials {
@@ -23,7 +28,20 @@ impl Credentials {
         Credentials {
             username: username.into(),
             password: password.into(),
+            identity_token: None,
         }
+    }
+
+    /// An identity token alone.
+    pub fn from_identity_token(token: impl Into<String>) -> Self {
+        Credentials::new("", "").with_identity_token(token)
+    }
+
+    /// These credentials with an identity token (ignored if empty).
+    pub fn with_identity_token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.identity_token = (!token.is_empty()).then_some(token);
+        self
     }
 
     /// The password (never print it).
@@ -31,12 +49,26 @@ impl Credentials {
         &self.password
     }
 
-    /// The value of an `Authorization: Basic …` header.
-    pub fn basic_authorization(&self) -> String {
-        format!(
+    /// The identity token, if any (never print it).
+    pub fn identity_token(&self) -> Option<&str> {
+        self.identity_token.as_deref()
+    }
+
+    /// The value of an `Authorization: Basic …` header; `None` unless there are both a user
+    /// name and a password (as docker requires).
+    pub fn basic_authorization(&self) -> Option<String> {
+        if self.username.is_empty() || self.password.is_empty() {
+            return None;
+        }
+        Some(format!(
             "Basic {}",
             BASE64.encode(format!("{}:{}", self.username, self.password))
-        )
+        ))
+    }
+
+    /// True if there is anything to authenticate with.
+    pub fn is_usable(&self) -> bool {
+        self.basic_authorization().is_some() || self.identity_token.is_some()
     }
 }
 
@@ -45,6 +77,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field(
+                "identity_token",
+                &self.identity_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

@@ -9,9 +9,11 @@
 //! outside are never quoted through a JSON parser's error message.
 //!
 //! Authentication follows the challenge a registry sends with a 401: `Bearer` (fetch a token
-//! from the realm for `repository:NAME:pull,push`, with basic credentials if we have any)
-//! or `Basic` (send the credentials). Credentials are never sent unasked. A request is
-//! retried after authenticating only if none of its body was sent yet.
+//! from the realm for `repository:NAME:pull,push`: with an identity token, an OAuth2
+//! `POST` with `grant_type=refresh_token`, as docker does; otherwise a `GET` with basic
+//! credentials if we have any) or `Basic` (send the credentials). Credentials are never sent
+//! unasked, and an identity token only to the realm. A request is retried after
+//! authenticating only if none of its body was sent yet.
 //!
 //! Two limits bound every request, both the `--timeout` value T:
 //!
@@ -88,6 +90,9 @@ pub(crate) struct Client {
     /// The idle timeout and the deadline (see the module documentation).
     timeout: Duration,
 }
+
+/// The `client_id` of OAuth2 token requests.
+const OAUTH_CLIENT_ID: &str = "ocipack";
 
 /// The longest wait for a connection, whatever the timeout.
 const CONNECT_LIMIT: Duration = Duration::from_secs(30);
@@ -304,9 +309,11 @@ impl Client {
             return Ok(changed);
         }
         if challenges.iter().any(|c| c.scheme == "basic")
-            && let Some(creds) = &self.credentials
+            && let Some(value) = self
+                .credentials
+                .as_ref()
+                .and_then(Credentials::basic_authorization)
         {
-            let value = creds.basic_authorization();
             if self.authorization.as_deref() == Some(value.as_str()) {
                 return Ok(false);
             }
@@ -330,26 +337,60 @@ impl Client {
             }
         }
         let ours = format!("repository:{}:pull,push", self.repository);
-        let mut query = Vec::new();
-        if let Some(service) = c.params.get("service") {
-            query.push(format!("service={}", percent_encode(service)));
-        }
-        query.push(format!("scope={}", percent_encode(&ours)));
+        let mut scopes = vec![ours.as_str()];
         if let Some(scope) = c.params.get("scope").filter(|s| **s != ours) {
-            query.push(format!("scope={}", percent_encode(scope)));
+            scopes.push(scope);
         }
-        let sep = if realm.contains('?') { '&' } else { '?' };
-        let url = format!("{realm}{sep}{}", query.join("&"));
-        let mut b = http::Request::builder().method("GET").uri(&url);
-        if let Some(creds) = &self.credentials {
-            b = b.header("Authorization", creds.basic_authorization());
-        }
-        let req = b
-            .body(SendBody::none())
-            .map_err(|e| self.fail(&step, &format!("invalid request: {e}")))?;
-        let mut resp = self
-            .run(req, false)
-            .map_err(|e| self.fail(&step, &self.transport_message(e)))?;
+        let service = c.params.get("service");
+        let refresh = self.credentials.as_ref().and_then(|c| c.identity_token());
+        let result = if let Some(refresh) = refresh {
+            // OAuth2: the identity token is a refresh token (docker's form fields).
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", OAUTH_CLIENT_ID),
+            ];
+            if let Some(service) = service {
+                form.push(("service", service));
+            }
+            let scope = scopes.join(" ");
+            form.push(("scope", &scope));
+            let body = form
+                .iter()
+                .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            http::Request::builder()
+                .method("POST")
+                .uri(realm)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body.into_bytes())
+                .map(|r| self.run(r, false))
+        } else {
+            let mut query = Vec::new();
+            if let Some(service) = service {
+                query.push(format!("service={}", percent_encode(service)));
+            }
+            for scope in &scopes {
+                query.push(format!("scope={}", percent_encode(scope)));
+            }
+            let sep = if realm.contains('?') { '&' } else { '?' };
+            let url = format!("{realm}{sep}{}", query.join("&"));
+            let mut b = http::Request::builder().method("GET").uri(&url);
+            if let Some(basic) = self
+                .credentials
+                .as_ref()
+                .and_then(Credentials::basic_authorization)
+            {
+                b = b.header("Authorization", basic);
+            }
+            b.body(SendBody::none()).map(|r| self.run(r, false))
+        };
+        let mut resp = match result {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => return Err(self.fail(&step, &self.transport_message(e))),
+            Err(e) => return Err(self.fail(&step, &format!("invalid request: {e}"))),
+        };
         if resp.status() != StatusCode::OK {
             return Err(self.status_error(&step, &mut resp));
         }
@@ -402,6 +443,9 @@ impl Client {
                     ": the registry requires credentials (pass --username and --password-stdin, \
                      or log in so that the Docker config file has them)",
                 ),
+                Some(c) if c.basic_authorization().is_none() => {
+                    msg.push_str(": the identity token was not accepted")
+                }
                 Some(c) => msg.push_str(&format!(
                     ": the credentials of user {:?} were not accepted",
                     c.username
@@ -532,7 +576,7 @@ mod tests {
     #[test]
     fn messages_never_carry_secrets() {
         let creds = Credentials::new("alice", "hunter2-pw");
-        let basic = creds.basic_authorization();
+        let basic = creds.basic_authorization().unwrap();
         let c = Client::new(
             &"127.0.0.1:1/x".parse().unwrap(),
             false,

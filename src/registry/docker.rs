@@ -10,13 +10,23 @@
 //! looked at beyond its key. Errors name keys, never values, and no JSON parser message is
 //! ever shown (they can quote the input); they are built by the [`Redactor`].
 //!
-//! `auths` is keyed by registry (`host[:port]`, optionally with a scheme and a path; Docker
-//! Hub as `https://index.docker.io/v1/`); an entry holds `auth` = base64 of
-//! `user:password`, or `username` and `password`.
+//! Credentials are resolved as docker/cli resolves them (`cli/config/configfile/file.go`):
+//!
+//! 1. `credHelpers[KEY]`, where KEY is `https://index.docker.io/v1/` for Docker Hub and the
+//!    registry's `host[:port]` otherwise: the credential helper `docker-credential-NAME`
+//!    (see [`super::helper`]). An empty name skips the helpers for this registry.
+//! 2. else `credsStore`: the helper for every registry.
+//! 3. else `auths`, keyed by registry (`host[:port]`, optionally with a scheme and a path;
+//!    Docker Hub as `https://index.docker.io/v1/`): `auth` = base64 of `user:password`, or
+//!    `username` and `password`; `identitytoken`, an OAuth2 refresh token for the token realm.
+//!
+//! When a helper is configured for the registry, its answer is final: "credentials not
+//! found" means an anonymous push, and `auths` is not consulted (docker's behaviour too).
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
@@ -27,6 +37,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 use super::auth::Credentials;
+use super::helper;
 use super::redact::Redactor;
 use super::reference::DOCKER_HUB;
 
@@ -57,15 +68,28 @@ pub fn server_key(registry: &str) -> &str {
     }
 }
 
-/// Credentials for `registry` from the Docker config file, if it exists and has them.
-pub fn credentials_for(registry: &str) -> Result<Option<Credentials>> {
+/// Where the credentials for a registry come from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The credential helper `docker-credential-NAME`.
+    Helper(String),
+    /// The `auths` entry: its credentials, or none.
+    Stored(Option<Credentials>),
+}
+
+/// Credentials for `registry` from the Docker config file, if it exists and has them (a
+/// credential helper it names must answer within `timeout`).
+pub fn credentials_for(registry: &str, timeout: Duration) -> Result<Option<Credentials>> {
     let Some(path) = config_path() else {
         return Ok(None);
     };
     let Some(bytes) = read_config(&path)? else {
         return Ok(None);
     };
-    lookup(&bytes, registry).map_err(|why| Redactor::new().input(&path, &why))
+    match lookup(&bytes, registry).map_err(|why| Redactor::new().input(&path, &why))? {
+        Source::Helper(name) => helper::get(&name, server_key(registry), timeout),
+        Source::Stored(c) => Ok(c),
+    }
 }
 
 /// The bytes of the config file at `path`; `None` if there is none.
@@ -153,11 +177,38 @@ fn normalize_key(key: &str) -> String {
     }
 }
 
-/// Finds `registry` (as in a reference: `host[:port]` or `docker.io`) in a config file's
-/// bytes. Only the `auths` entry for `registry` is decoded; the error text names keys only.
-pub fn lookup(config: &[u8], registry: &str) -> std::result::Result<Option<Credentials>, String> {
+/// Where a config file (its bytes) says the credentials for `registry` (as in a reference:
+/// `host[:port]` or `docker.io`) come from. Only the entries for `registry` are decoded; the
+/// error text names keys only.
+pub fn lookup(config: &[u8], registry: &str) -> std::result::Result<Source, String> {
     let top = parse(config)?;
-    from_auths(&top, registry)
+    let key = server_key(registry);
+    match top.get("credHelpers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(helpers)) => match helpers.get(key) {
+            None => {}
+            // Present but empty: no helper for this registry, not even credsStore.
+            Some(Value::Null) => return Ok(Source::Stored(from_auths(&top, registry)?)),
+            Some(Value::String(name)) if name.is_empty() => {
+                return Ok(Source::Stored(from_auths(&top, registry)?));
+            }
+            Some(Value::String(name)) => return Ok(Source::Helper(name.clone())),
+            Some(_) => {
+                return Err(format!(
+                    "{} is not a string",
+                    entry_name("credHelpers", key)
+                ));
+            }
+        },
+        Some(_) => return Err("credHelpers is not a JSON object".into()),
+    }
+    match top.get("credsStore") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) if name.is_empty() => {}
+        Some(Value::String(name)) => return Ok(Source::Helper(name.clone())),
+        Some(_) => return Err("credsStore is not a string".into()),
+    }
+    Ok(Source::Stored(from_auths(&top, registry)?))
 }
 
 /// The credentials of `auths[registry]`, if any.
@@ -187,6 +238,11 @@ fn from_auths(
     let auth = string_field(entry, "auth", name)?;
     let username = string_field(entry, "username", name)?;
     let password = string_field(entry, "password", name)?;
+    let token = string_field(entry, "identitytoken", name)?.unwrap_or_default();
+    let usable = |c: Credentials| {
+        let c = c.with_identity_token(token);
+        c.is_usable().then_some(c)
+    };
     if let Some(auth) = auth.filter(|a| !a.is_empty()) {
         let not_base64 = || format!("{}.auth is not base64 of user:password", name());
         let decoded = BASE64
@@ -198,12 +254,12 @@ fn from_auths(
         if user.is_empty() {
             return Err(not_base64());
         }
-        return Ok(Some(Credentials::new(user, pass.trim_matches('\0'))));
+        return Ok(usable(Credentials::new(user, pass.trim_matches('\0'))));
     }
-    match (username, password) {
-        (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Ok(Some(Credentials::new(u, p))),
-        _ => Ok(None),
-    }
+    Ok(usable(Credentials::new(
+        username.unwrap_or_default(),
+        password.unwrap_or_default(),
+    )))
 }
 
 /// Standard base64, padded or not (Docker writes it padded; hand-made files vary).
@@ -224,14 +280,17 @@ mod tests {
         let cfg = format!(
             r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},
                 "http://127.0.0.1:5000":{{"username":"bob","password":"pw"}},
-                "other:1":{{"auth":"!!!"}}, "other:2": "{auth}", "other:3": {{"auth": 5}}}},
-                "credsStore":"desktop"}}"#
+                "other:1":{{"auth":"!!!"}}, "other:2": "{auth}", "other:3": {{"auth": 5}}}}}}"#
         );
-        let c = lookup(cfg.as_bytes(), "docker.io").unwrap().unwrap();
+        let stored = |registry: &str| match lookup(cfg.as_bytes(), registry).unwrap() {
+            Source::Stored(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let c = stored("docker.io").unwrap();
         assert_eq!((c.username.as_str(), c.password()), ("alice", "s3cr:et"));
-        let c = lookup(cfg.as_bytes(), "127.0.0.1:5000").unwrap().unwrap();
+        let c = stored("127.0.0.1:5000").unwrap();
         assert_eq!((c.username.as_str(), c.password()), ("bob", "pw"));
-        assert_eq!(lookup(cfg.as_bytes(), "127.0.0.1:5001").unwrap(), None);
+        assert_eq!(stored("127.0.0.1:5001"), None);
         let e = lookup(cfg.as_bytes(), "other:1").unwrap_err();
         assert_eq!(e, r#"auths["other:1"].auth is not base64 of user:password"#);
         let e = lookup(cfg.as_bytes(), "other:2").unwrap_err();
@@ -258,8 +317,48 @@ mod tests {
             assert!(!e.contains(&secret[..12]) && !e.contains("hunter2"), "{e}");
         }
         // Another registry's entry is never looked at, whatever it holds.
-        let cfg = format!(r#"{{"auths":{{"r:2":"{secret}","r:3":[1],"r:4":{{"auth":5}}}}}}"#);
-        assert_eq!(lookup(cfg.as_bytes(), "r:1").unwrap(), None);
+        let cfg = format!(
+            r#"{{"auths":{{"r:2":"{secret}","r:3":[1],"r:4":{{"auth":5}}}},
+                "credHelpers":{{"r:2":5,"r:3":["{secret}"]}}}}"#
+        );
+        assert_eq!(lookup(cfg.as_bytes(), "r:1").unwrap(), Source::Stored(None));
+        for cfg in [
+            format!(r#"{{"credHelpers":{{"r:1":["{secret}"]}}}}"#),
+            format!(r#"{{"credHelpers":"{secret}"}}"#),
+            format!(r#"{{"credsStore":{{"x":"{secret}"}}}}"#),
+        ] {
+            let e = lookup(cfg.as_bytes(), "r:1").unwrap_err();
+            assert!(!e.contains(&secret[..12]), "{e}");
+            assert!(e.contains("credHelpers") || e.contains("credsStore"), "{e}");
+        }
+    }
+
+    #[test]
+    fn helpers_then_store_then_auths() {
+        let auths = r#""auths":{"r:1":{"username":"u","password":"p"},
+            "https://index.docker.io/v1/":{"identitytoken":"refresh-1"}}"#;
+        let find = |extra: &str, registry: &str| {
+            lookup(format!("{{{auths}{extra}}}").as_bytes(), registry).unwrap()
+        };
+        let helper = |n: &str| Source::Helper(n.to_string());
+        let both = r#","credHelpers":{"r:1":"one","https://index.docker.io/v1/":"hub"},
+            "credsStore":"store""#;
+        assert_eq!(find(both, "r:1"), helper("one"));
+        assert_eq!(find(both, "docker.io"), helper("hub"));
+        assert_eq!(find(both, "r:2"), helper("store"));
+        assert_eq!(find(r#","credsStore":"store""#, "r:1"), helper("store"));
+        // An empty helper name skips the helpers for that registry, as docker does.
+        let skip = r#","credHelpers":{"r:1":""},"credsStore":"store""#;
+        let Source::Stored(Some(c)) = find(skip, "r:1") else {
+            panic!()
+        };
+        assert_eq!((c.username.as_str(), c.password()), ("u", "p"));
+        let Source::Stored(Some(c)) = find("", "docker.io") else {
+            panic!()
+        };
+        assert_eq!(c.identity_token(), Some("refresh-1"));
+        assert!(c.basic_authorization().is_none());
+        assert_eq!(find(r#","credsStore":"""#, "r:2"), Source::Stored(None));
     }
 
     #[test]

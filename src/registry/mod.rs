@@ -7,6 +7,7 @@
 pub mod auth;
 mod client;
 pub mod docker;
+mod helper;
 pub mod push;
 mod redact;
 pub mod reference;

@@ -38,7 +38,8 @@ pub struct PushOptions {
     pub also_tags: Vec<String>,
     /// Allow plain HTTP for a registry that is not on loopback (loopback always uses it).
     pub plain_http: bool,
-    /// Credentials; `None`: the Docker config file's entry for the registry, if any.
+    /// Credentials; `None`: those the Docker config file gives for the registry (its
+    /// credential helper, or its `auths` entry), if any.
     pub credentials: Option<Credentials>,
     /// Upload every blob in `PATCH` chunks of this many bytes instead of one `PUT`.
     pub chunk_size: Option<u64>,
@@ -117,7 +118,7 @@ pub fn push(
     }
     let credentials = match &opts.credentials {
         Some(c) => Some(c.clone()),
-        None => docker::credentials_for(&reference.registry)?,
+        None => docker::credentials_for(&reference.registry, opts.timeout)?,
     };
     let mut client = Client::new(reference, opts.plain_http, credentials, opts.timeout);
 

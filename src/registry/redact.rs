@@ -68,7 +68,7 @@ impl Redactor {
         r
     }
 
-    /// Adds the password and `user:password` of `c`.
+    /// Adds the password, `user:password` and the identity token of `c`.
     pub fn add_credentials(&mut self, c: &Credentials) {
         self.add(c.password());
         if !c.password().is_empty() {
@@ -77,6 +77,9 @@ impl Redactor {
                 &format!("{}:{}", c.username, c.password()),
                 c.username.len() + 1,
             );
+        }
+        if let Some(t) = c.identity_token() {
+            self.add(t);
         }
     }
 
@@ -237,7 +240,7 @@ mod tests {
             STANDARD_NO_PAD.encode(up),
             URL_SAFE.encode(up),
             URL_SAFE_NO_PAD.encode(up),
-            c.basic_authorization(),
+            c.basic_authorization().unwrap(),
             c.password().to_string(),
             percent_encode(c.password()),
             STANDARD.encode(c.password()),
@@ -317,6 +320,7 @@ mod tests {
             ("reference.rs", include_str!("reference.rs")),
             ("mod.rs", include_str!("mod.rs")),
             ("docker.rs", include_str!("docker.rs")),
+            ("helper.rs", include_str!("helper.rs")),
         ] {
             assert!(
                 !src.contains(concat!("Error::", "Remote")),
