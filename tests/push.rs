@@ -1181,3 +1181,22 @@ fn identity_tokens_are_refresh_tokens_for_the_token_realm() {
         assert!(fake.state.lock().unwrap().manifests.is_empty());
     }
 }
+
+#[test]
+fn a_credential_helper_runs_only_when_the_registry_asks() {
+    let (_t, layout, digest) = hello_layout();
+    let bin = tempfile::tempdir().unwrap();
+    credential_helpers(
+        bin.path(),
+        &[("ran", "touch \"$0.ran\"; exit 1".to_string())],
+    );
+    for helper in ["ran", "missing"] {
+        let fake = Fake::start(Behaviour::default());
+        let reference = format!("127.0.0.1:{}/hello:v1", fake.port);
+        let config = format!(r#"{{"credsStore":"{helper}"}}"#);
+        let (o, _) = push_with_config(&[layout.to_str().unwrap(), &reference], &config, bin.path());
+        assert_exit(&o, 0);
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), digest);
+    }
+    assert!(!bin.path().join("docker-credential-ran.ran").exists());
+}

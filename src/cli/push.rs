@@ -19,8 +19,9 @@ Credentials: --username with --password-stdin; else those of the Docker config f
 ($DOCKER_CONFIG/config.json or ~/.docker/config.json), resolved as docker does: the helper\n\
 credHelpers[SERVER], else the helper credsStore, else auths[SERVER] (auth, or username and\n\
 password; identitytoken). SERVER is host[:port], or https://index.docker.io/v1/ for Docker\n\
-Hub. A helper runs as `docker-credential-NAME get` (found on PATH) with SERVER on stdin and\n\
-must answer within --timeout; its answer is final (\"credentials not found\": anonymous).\n\
+Hub. A helper runs only when the registry asks for credentials, as\n\
+`docker-credential-NAME get` (found on PATH) with SERVER on stdin, and must answer within\n\
+--timeout; its answer is final (\"credentials not found\": anonymous).\n\
 An identity token (a helper's user name <token>, or identitytoken) is an OAuth2 refresh\n\
 token: it goes only to the registry's token realm. No message shows a helper's output, a\n\
 credential or a token; config errors name keys, never values.\n\

@@ -41,6 +41,7 @@ use crate::error::{Error, Result};
 use crate::source::Verified;
 
 use super::auth::{self, Credentials};
+use super::helper;
 use super::redact::{self, Redactor};
 use super::reference::{Reference, is_loopback_host};
 
@@ -84,6 +85,9 @@ pub(crate) struct Client {
     shown: String,
     plain_http: bool,
     credentials: Option<Credentials>,
+    /// A credential helper (`docker-credential-NAME`, server URL) to ask for the
+    /// credentials when the registry first asks for them.
+    helper: Option<(String, String)>,
     authorization: Option<String>,
     /// Every secret in play; every error goes through it.
     redactor: Redactor,
@@ -153,10 +157,31 @@ impl Client {
             shown: reference.name(),
             plain_http: plain_http || loopback,
             credentials,
+            helper: None,
             authorization: None,
             redactor,
             timeout,
         }
+    }
+
+    /// Takes the credentials from the credential helper `docker-credential-NAME`, asked for
+    /// `server` on the registry's first 401 (never before: an anonymous registry never
+    /// runs it).
+    pub(crate) fn use_helper(&mut self, name: &str, server: &str) {
+        self.helper = Some((name.to_string(), server.to_string()));
+    }
+
+    /// Runs the credential helper, if one is pending; the redactor learns its answer.
+    fn ask_helper(&mut self, step: &str) -> Result<()> {
+        if let Some((name, server)) = self.helper.take() {
+            let found =
+                helper::get(&name, &server, self.timeout).map_err(|why| self.fail(step, &why))?;
+            if let Some(c) = &found {
+                self.redactor.add_credentials(c);
+            }
+            self.credentials = found;
+        }
+        Ok(())
     }
 
     /// `https://host/v2/REPOSITORY/` followed by `rest`.
@@ -290,6 +315,7 @@ impl Client {
 
     /// Handles a 401: returns true if new authorization was obtained and a retry makes sense.
     fn authenticate(&mut self, step: &str, resp: &Response<ureq::Body>) -> Result<bool> {
+        self.ask_helper(step)?;
         let header = resp
             .headers()
             .get_all("WWW-Authenticate")

@@ -22,11 +22,12 @@
 //!
 //! When a helper is configured for the registry, its answer is final: "credentials not
 //! found" means an anonymous push, and `auths` is not consulted (docker's behaviour too).
+//! Unlike docker, ocipack runs the helper only when the registry asks for credentials (a
+//! 401), so pushing to an anonymous registry never runs it.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
@@ -37,7 +38,6 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 use super::auth::Credentials;
-use super::helper;
 use super::redact::Redactor;
 use super::reference::DOCKER_HUB;
 
@@ -77,19 +77,17 @@ pub enum Source {
     Stored(Option<Credentials>),
 }
 
-/// Credentials for `registry` from the Docker config file, if it exists and has them (a
-/// credential helper it names must answer within `timeout`).
-pub fn credentials_for(registry: &str, timeout: Duration) -> Result<Option<Credentials>> {
+/// Where the Docker config file says the credentials for `registry` come from (no file, or
+/// no entry: `Stored(None)`). The file is read and checked at once; a helper it names is
+/// run by the client when the registry first asks for credentials.
+pub fn source_for(registry: &str) -> Result<Source> {
     let Some(path) = config_path() else {
-        return Ok(None);
+        return Ok(Source::Stored(None));
     };
     let Some(bytes) = read_config(&path)? else {
-        return Ok(None);
+        return Ok(Source::Stored(None));
     };
-    match lookup(&bytes, registry).map_err(|why| Redactor::new().input(&path, &why))? {
-        Source::Helper(name) => helper::get(&name, server_key(registry), timeout),
-        Source::Stored(c) => Ok(c),
-    }
+    lookup(&bytes, registry).map_err(|why| Redactor::new().input(&path, &why))
 }
 
 /// The bytes of the config file at `path`; `None` if there is none.

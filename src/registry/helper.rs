@@ -9,10 +9,11 @@
 //! keychain` means there are none, and then docker (and ocipack) push anonymously.
 //!
 //! The helper's output and its standard error never appear in a message: standard error is
-//! discarded, standard output is read up to [`OUTPUT_LIMIT`] and only parsed. Errors name the
-//! helper and what went wrong (not on `PATH`, exit status, no answer within the timeout,
-//! an answer that is not credentials). A helper that does not answer within the timeout is
-//! killed.
+//! discarded, standard output is read up to [`OUTPUT_LIMIT`] and only parsed. A failure is
+//! described by a text naming the helper, the server and what went wrong (not on `PATH`,
+//! exit status, no answer within the timeout, an answer that is not credentials), which the
+//! client turns into an error through its redactor. A helper that does not answer within the
+//! timeout is killed.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -21,10 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-
 use super::auth::Credentials;
-use super::redact::Redactor;
 
 /// The most of a helper's standard output that is read.
 pub const OUTPUT_LIMIT: u64 = 64 * 1024;
@@ -36,15 +34,15 @@ const NOT_FOUND: &str = "credentials not found in native keychain";
 const TOKEN_USERNAME: &str = "<token>";
 
 /// Runs `docker-credential-NAME get` for `server_url`; `None` if the helper has no
-/// credentials for it. The helper must answer within `timeout`.
-pub fn get(name: &str, server_url: &str, timeout: Duration) -> Result<Option<Credentials>> {
+/// credentials for it. The helper must answer within `timeout`. The error text holds nothing
+/// the helper printed.
+pub fn get(name: &str, server_url: &str, timeout: Duration) -> Result<Option<Credentials>, String> {
     let program = format!("docker-credential-{name}");
-    // Every message goes through the redactor; none holds anything the helper printed.
-    let fail = |problem: &str| -> Error {
-        Redactor::new().error(&format!(
+    let fail = |problem: &str| {
+        format!(
             "getting the credentials for {server_url} from the credential helper {program}: \
              {problem}"
-        ))
+        )
     };
     if name.contains(['/', '\0']) {
         return Err(fail("not a valid helper name"));

@@ -25,7 +25,7 @@ use crate::spec::Descriptor;
 
 use super::auth::Credentials;
 use super::client::{Body, Client};
-use super::docker;
+use super::docker::{self, Source};
 use super::reference::{Reference, valid_tag};
 
 /// Chunk size used after a registry refused a monolithic upload.
@@ -116,11 +116,20 @@ pub fn push(
     if opts.chunk_size == Some(0) {
         return Err(Error::usage("--chunk-size must be at least 1"));
     }
-    let credentials = match &opts.credentials {
-        Some(c) => Some(c.clone()),
-        None => docker::credentials_for(&reference.registry, opts.timeout)?,
+    // The Docker config file is read and checked before anything is sent; a credential
+    // helper it names runs only if the registry asks for credentials.
+    let source = match &opts.credentials {
+        Some(c) => Source::Stored(Some(c.clone())),
+        None => docker::source_for(&reference.registry)?,
     };
-    let mut client = Client::new(reference, opts.plain_http, credentials, opts.timeout);
+    let mut client = match source {
+        Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout),
+        Source::Helper(name) => {
+            let mut client = Client::new(reference, opts.plain_http, None, opts.timeout);
+            client.use_helper(&name, docker::server_key(&reference.registry));
+            client
+        }
+    };
 
     let mut blobs = Vec::new();
     for d in image.blobs() {
