@@ -8,13 +8,13 @@
 //! It is decoded as a map of raw JSON values, and only the entry for the registry in
 //! question is decoded further: an entry for another registry, malformed or not, is never
 //! looked at beyond its key. Errors name keys, never values, and no JSON parser message is
-//! ever shown (they can quote the input); they are built by the [`Redactor`].
+//! ever shown (they can quote the input); they are built by the redactor (`redact.rs`).
 //!
 //! Credentials are resolved as docker/cli resolves them (`cli/config/configfile/file.go`):
 //!
 //! 1. `credHelpers[KEY]`, where KEY is `https://index.docker.io/v1/` for Docker Hub and the
 //!    registry's `host[:port]` otherwise: the credential helper `docker-credential-NAME`
-//!    (see [`super::helper`]). An empty name skips the helpers for this registry.
+//!    (see `helper.rs`). An empty name skips the helpers for this registry.
 //! 2. else `credsStore`: the helper for every registry.
 //! 3. else `auths`, keyed by registry (`host[:port]`, optionally with a scheme and a path;
 //!    Docker Hub as `https://index.docker.io/v1/`): `auth` = base64 of `user:password`, or
