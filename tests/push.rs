@@ -426,6 +426,9 @@ struct Behaviour {
     refuse_monolithic: bool,
     /// Require `Bearer <token>`, handed out by /token to alice:<password>.
     bearer: Option<(&'static str, &'static str)>,
+    /// With `bearer`: /token also hands the token out to an OAuth2 POST with this refresh
+    /// token (docker's identity token flow); a wrong one is refused, echoed.
+    refresh: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -435,6 +438,8 @@ struct State {
     manifests: BTreeMap<String, Vec<u8>>,
     requests: Vec<Req>,
     next_upload: u32,
+    /// The bodies of OAuth2 token requests.
+    forms: Vec<String>,
 }
 
 struct Fake {
@@ -541,6 +546,44 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
 
     // Answers given before the body is read (a real server does so after Expect: 100-continue).
     if let Some((token, password)) = b.bearer {
+        if req.path.starts_with("/token") && req.method == "POST" {
+            let mut body = vec![0u8; len];
+            r.read_exact(&mut body)?;
+            req.body_len = len;
+            record(&req);
+            let form = String::from_utf8_lossy(&body).into_owned();
+            let fields: BTreeMap<&str, String> = form
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| {
+                    (
+                        k,
+                        v.replace("%3A", ":")
+                            .replace("%20", " ")
+                            .replace("%2C", ","),
+                    )
+                })
+                .collect();
+            state.lock().unwrap().forms.push(form.clone());
+            let field = |k: &str| fields.get(k).map(String::as_str);
+            let ok = b.refresh.is_some()
+                && field("refresh_token") == b.refresh
+                && field("grant_type") == Some("refresh_token")
+                && field("client_id") == Some("ocipack")
+                && field("service") == Some("fake.test")
+                && field("scope").is_some_and(|s| s.contains("repository:hello:pull,push"));
+            if ok {
+                let body = format!(r#"{{"access_token":"{token}","refresh_token":"next-1"}}"#);
+                respond(&mut c, 200, &[], body.as_bytes());
+            } else {
+                let echo = format!(
+                    r#"{{"errors":[{{"code":"DENIED","message":"bad grant {}"}}]}}"#,
+                    field("refresh_token").unwrap_or_default()
+                );
+                respond(&mut c, 400, &[], echo.as_bytes());
+            }
+            return Ok(());
+        }
         if req.path.starts_with("/token") {
             record(&req);
             let want = format!(
@@ -894,4 +937,266 @@ fn bearer_token_flow_and_no_secret_in_errors() {
         "{e}"
     );
     assert!(fake.state.lock().unwrap().manifests.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Docker credential helpers and identity tokens.
+
+/// Writes `docker-credential-NAME` scripts (`body` after a `#!/bin/sh` line) into `dir`.
+fn credential_helpers(dir: &Path, scripts: &[(&str, String)]) {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, body) in scripts {
+        let p = dir.join(format!("docker-credential-{name}"));
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// `ocipack push ARGS` with `config` as the Docker config file and `bin` first on PATH.
+fn push_with_config(args: &[&str], config: &str, bin: &Path) -> (Output, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("config.json"), config).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = ocipack();
+    c.env("DOCKER_CONFIG", dir.path())
+        .env("PATH", path)
+        .arg("push")
+        .args(args);
+    let start = std::time::Instant::now();
+    let o = run_bounded(&mut c, LIMIT);
+    (o, start.elapsed())
+}
+
+#[test]
+fn credential_helpers_are_resolved_as_docker_does() {
+    if !tools(&["docker-registry", "htpasswd"]) {
+        return;
+    }
+    let password = "Helper-Pw-8d2e61";
+    let wrong = "Wrong-Pw-3a9f07";
+    let reg = Registry::start_with_htpasswd("alice", password);
+    let host = reg.host();
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("hello");
+    let digest = build_hello(&layout, &[]);
+    let l = layout.to_str().unwrap();
+    let bin = t.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let answer = |user: &str, secret: &str| {
+        format!(
+            "[ \"$1\" = get ] || exit 3\ncat > \"$0.stdin\"\n\
+             printf '{{\"ServerURL\":\"x\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}'"
+        )
+    };
+    credential_helpers(
+        &bin,
+        &[
+            ("good", answer("alice", password)),
+            ("wrong", answer("alice", wrong)),
+            (
+                "notfound",
+                "echo 'credentials not found in native keychain'; exit 1".to_string(),
+            ),
+            (
+                "failing",
+                format!("echo 'the secret is {password}'; echo '{password}' >&2; exit 1"),
+            ),
+            ("garbage", format!("echo 'alice:{password}'")),
+            ("hanging", "exec sleep 30".to_string()),
+        ],
+    );
+    let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(format!("alice:{p}"));
+    let auths = |p: &str| format!(r#""auths":{{"{host}":{{"auth":"{}"}}}}"#, b64(p));
+    let mut n = 0;
+    let mut run = |config: String, extra: &[&str]| {
+        n += 1;
+        let reference = format!("{host}/private/hello:{n}");
+        let mut args = vec![l, reference.as_str()];
+        args.extend(extra);
+        let (o, elapsed) = push_with_config(&args, &config, &bin);
+        let e = stderr(&o);
+        assert!(!e.contains(password) && !e.contains(&b64(password)), "{e}");
+        (o, e, elapsed)
+    };
+
+    // credHelpers[registry] wins over credsStore, which wins over auths.
+    let (o, ..) = run(
+        format!(
+            r#"{{"credHelpers":{{"{host}":"good","other:1":"wrong"}},"credsStore":"wrong",{}}}"#,
+            auths(wrong)
+        ),
+        &[],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), digest);
+    // The helper was asked for the bare host[:port], on stdin.
+    assert_eq!(
+        fs::read_to_string(bin.join("docker-credential-good.stdin")).unwrap(),
+        host
+    );
+    let (o, ..) = run(
+        format!(
+            r#"{{"credHelpers":{{"other:1":"wrong"}},"credsStore":"good",{}}}"#,
+            auths(wrong)
+        ),
+        &[],
+    );
+    assert_exit(&o, 0);
+    for config in [
+        format!(
+            r#"{{"credHelpers":{{"{host}":"wrong"}},"credsStore":"good",{}}}"#,
+            auths(password)
+        ),
+        format!(r#"{{"credsStore":"wrong",{}}}"#, auths(password)),
+    ] {
+        let (o, e, _) = run(config, &[]);
+        assert_exit(&o, 1);
+        assert!(
+            e.contains(r#"the credentials of user "alice" were not accepted"#),
+            "{e}"
+        );
+    }
+    // An empty credHelpers entry skips the helpers for that registry: auths is used.
+    let (o, ..) = run(
+        format!(
+            r#"{{"credHelpers":{{"{host}":""}},"credsStore":"wrong",{}}}"#,
+            auths(password)
+        ),
+        &[],
+    );
+    assert_exit(&o, 0);
+
+    // "credentials not found": anonymous (auths is not consulted), and the registry says no.
+    let (o, e, _) = run(
+        format!(r#"{{"credsStore":"notfound",{}}}"#, auths(password)),
+        &[],
+    );
+    assert_exit(&o, 1);
+    assert!(
+        e.contains("401 Unauthorized") && e.contains("requires credentials"),
+        "{e}"
+    );
+
+    // Failures name the helper and never show its output.
+    for (helper, why) in [
+        ("failing", "exit status 1"),
+        ("garbage", "not JSON"),
+        ("missing", "not found on PATH"),
+    ] {
+        let (o, e, _) = run(format!(r#"{{"credsStore":"{helper}"}}"#), &[]);
+        assert_exit(&o, 1);
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+        assert!(
+            e.contains(&format!("credential helper docker-credential-{helper}"))
+                && e.contains(why)
+                && e.contains(&host),
+            "{e}"
+        );
+        assert!(!e.contains("the secret is") && !e.contains("alice:"), "{e}");
+    }
+    // A helper that never answers is killed after --timeout.
+    let (o, e, elapsed) = run(
+        r#"{"credsStore":"hanging"}"#.to_string(),
+        &["--timeout", "3"],
+    );
+    assert_exit(&o, 1);
+    assert!(
+        e.contains("docker-credential-hanging") && e.contains("no answer within 3 s"),
+        "{e}"
+    );
+    assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
+}
+
+#[test]
+fn identity_tokens_are_refresh_tokens_for_the_token_realm() {
+    let (_t, layout, digest) = hello_layout();
+    let refresh = "refresh-Ident-7c31b0e2";
+    let bin = tempfile::tempdir().unwrap();
+    credential_helpers(
+        bin.path(),
+        &[
+            (
+                "tok",
+                format!(r#"printf '{{"Username":"<token>","Secret":"{refresh}"}}'"#),
+            ),
+            (
+                "badtok",
+                r#"printf '{"Username":"<token>","Secret":"refresh-WRONG-6b1d"}'"#.to_string(),
+            ),
+        ],
+    );
+    let behaviour = || Behaviour {
+        bearer: Some(("tok-from-refresh", "unused-password")),
+        refresh: Some(refresh),
+        ..Behaviour::default()
+    };
+    // From a credential helper (user name <token>) and from auths' identitytoken.
+    for config in [
+        r#"{"credsStore":"tok"}"#.to_string(),
+        format!(r#"{{"auths":{{"127.0.0.1:PORT":{{"identitytoken":"{refresh}"}}}}}}"#),
+    ] {
+        let fake = Fake::start(behaviour());
+        let config = config.replace("PORT", &fake.port.to_string());
+        let reference = format!("127.0.0.1:{}/hello:v1", fake.port);
+        let (o, _) = push_with_config(&[layout.to_str().unwrap(), &reference], &config, bin.path());
+        assert_exit(&o, 0);
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), digest);
+        let st = fake.state.lock().unwrap();
+        assert!(st.manifests.contains_key("v1"));
+        assert_eq!(st.forms.len(), 1, "one token for the whole push");
+        assert!(
+            st.forms[0].contains(&format!("refresh_token={refresh}")),
+            "{:?}",
+            st.forms
+        );
+        // The identity token goes to the realm only; no basic credentials anywhere.
+        for r in &st.requests {
+            let a = r.header("authorization").unwrap_or("");
+            assert!(!a.starts_with("Basic") && !a.contains(refresh), "{r:?}");
+            assert!(!r.path.contains(refresh), "{r:?}");
+        }
+    }
+    // A token the realm refuses (and echoes): one line, the token nowhere.
+    for config in [
+        r#"{"credsStore":"badtok"}"#.to_string(),
+        r#"{"auths":{"127.0.0.1:PORT":{"identitytoken":"refresh-WRONG-6b1d"}}}"#.to_string(),
+    ] {
+        let fake = Fake::start(behaviour());
+        let config = config.replace("PORT", &fake.port.to_string());
+        let reference = format!("127.0.0.1:{}/hello:v1", fake.port);
+        let (o, _) = push_with_config(&[layout.to_str().unwrap(), &reference], &config, bin.path());
+        assert_exit(&o, 1);
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+        assert!(
+            e.contains("authenticating at http://127.0.0.1:") && e.contains("400 Bad Request"),
+            "{e}"
+        );
+        assert!(e.contains("bad grant <redacted>"), "{e}");
+        assert!(!e.contains("WRONG-6b1d"), "{e}");
+        assert!(fake.state.lock().unwrap().manifests.is_empty());
+    }
+}
+
+#[test]
+fn a_credential_helper_runs_only_when_the_registry_asks() {
+    let (_t, layout, digest) = hello_layout();
+    let bin = tempfile::tempdir().unwrap();
+    credential_helpers(
+        bin.path(),
+        &[("ran", "touch \"$0.ran\"; exit 1".to_string())],
+    );
+    for helper in ["ran", "missing"] {
+        let fake = Fake::start(Behaviour::default());
+        let reference = format!("127.0.0.1:{}/hello:v1", fake.port);
+        let config = format!(r#"{{"credsStore":"{helper}"}}"#);
+        let (o, _) = push_with_config(&[layout.to_str().unwrap(), &reference], &config, bin.path());
+        assert_exit(&o, 0);
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), digest);
+    }
+    assert!(!bin.path().join("docker-credential-ran.ran").exists());
 }

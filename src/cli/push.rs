@@ -13,9 +13,25 @@ use ocipack::registry::{self, Credentials, PushOptions, Reference};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Prints the pushed manifest digest (the one in index.json) on stdout.\n\
-Credentials: --username with --password-stdin, else the `auths` entry of the Docker config\n\
-file ($DOCKER_CONFIG/config.json or ~/.docker/config.json), else none. Credential helpers are\n\
-not run. Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP."
+Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
+\n\
+Credentials: --username with --password-stdin; else those of the Docker config file\n\
+($DOCKER_CONFIG/config.json or ~/.docker/config.json), resolved as docker does: the helper\n\
+credHelpers[SERVER], else the helper credsStore, else auths[SERVER] (auth, or username and\n\
+password; identitytoken). SERVER is host[:port], or https://index.docker.io/v1/ for Docker\n\
+Hub. A helper runs only when the registry asks for credentials, as\n\
+`docker-credential-NAME get` (found on PATH) with SERVER on stdin, and must answer within\n\
+--timeout; its answer is final (\"credentials not found\": anonymous).\n\
+An identity token (a helper's user name <token>, or identitytoken) is an OAuth2 refresh\n\
+token: it goes only to the registry's token realm. No message shows a helper's output, a\n\
+credential or a token; config errors name keys, never values.\n\
+\n\
+Timeouts: --timeout T is both an idle timeout and a deadline. Any single network read or\n\
+write that waits T seconds fails (connecting: at most T and at most 30 s). Every request\n\
+that carries no blob (blob checks, upload starts, manifests, token requests) must be\n\
+answered completely, body included, within T of its start. A blob upload may take as long\n\
+as data keeps flowing; after its last byte the registry's answer must begin within T and\n\
+its body arrive within T more. A registry that trickles an answer cannot stall a push."
 )]
 pub struct PushArgs {
     /// The layout directory; its index.json must list exactly one image manifest.
@@ -38,7 +54,8 @@ pub struct PushArgs {
     /// only if the registry refuses that as too large).
     #[arg(long, value_name = "BYTES")]
     chunk_size: Option<u64>,
-    /// Give up when the registry is silent for this long.
+    /// Idle timeout and per-request deadline (see Timeouts below): give up when the registry
+    /// is silent for this long, or takes this long to answer a request.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     timeout: u64,
     /// Print the result as JSON (digest, tags, and each blob: uploaded or already there).

@@ -1,30 +1,25 @@
 //! Registry credentials and authentication challenges.
 //!
-//! Credentials come from the command line or from the Docker client's config file
-//! (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): its `auths` map, keyed by
-//! registry (`host[:port]`, optionally with a scheme and a path, Docker Hub as
-//! `https://index.docker.io/v1/`), each entry holding `auth` = base64 of `user:password`
-//! (or `username` and `password`). Credential helpers (`credsStore`, `credHelpers`) are not
-//! run. A password never appears in `Debug` output or in any message.
+//! Credentials come from the command line or from the Docker client's config file (see
+//! [`super::docker`]). A password never appears in `Debug` output or in any message.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use serde::Deserialize;
 
-use crate::error::{Error, Result};
-
-use super::reference::DOCKER_HUB;
-
-/// A user name and password.
+/// A user name and password, and/or an identity token.
+///
+/// An identity token (Docker's `identitytoken`, or a credential helper's answer with the
+/// user name `<token>`) is an OAuth2 refresh token: it is exchanged at the token realm for
+/// a bearer token, and never sent to the registry itself.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// The user name (shown in messages).
+    /// The user name (shown in messages; empty with an identity token alone).
     pub username: String,
     password: String,
+    identity_token: Option<String>,
 }
 
 impl Credentials {
@@ -33,7 +28,20 @@ impl Credentials {
         Credentials {
             username: username.into(),
             password: password.into(),
+            identity_token: None,
         }
+    }
+
+    /// An identity token alone.
+    pub fn from_identity_token(token: impl Into<String>) -> Self {
+        Credentials::new("", "").with_identity_token(token)
+    }
+
+    /// These credentials with an identity token (ignored if empty).
+    pub fn with_identity_token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.identity_token = (!token.is_empty()).then_some(token);
+        self
     }
 
     /// The password (never print it).
@@ -41,12 +49,26 @@ impl Credentials {
         &self.password
     }
 
-    /// The value of an `Authorization: Basic …` header.
-    pub fn basic_authorization(&self) -> String {
-        format!(
+    /// The identity token, if any (never print it).
+    pub fn identity_token(&self) -> Option<&str> {
+        self.identity_token.as_deref()
+    }
+
+    /// The value of an `Authorization: Basic …` header; `None` unless there are both a user
+    /// name and a password (as docker requires).
+    pub fn basic_authorization(&self) -> Option<String> {
+        if self.username.is_empty() || self.password.is_empty() {
+            return None;
+        }
+        Some(format!(
             "Basic {}",
             BASE64.encode(format!("{}:{}", self.username, self.password))
-        )
+        ))
+    }
+
+    /// True if there is anything to authenticate with.
+    pub fn is_usable(&self) -> bool {
+        self.basic_authorization().is_some() || self.identity_token.is_some()
     }
 }
 
@@ -55,98 +77,11 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field(
+                "identity_token",
+                &self.identity_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
-    }
-}
-
-/// The Docker client config file: `$DOCKER_CONFIG/config.json`, else
-/// `$HOME/.docker/config.json`; `None` when neither variable is set.
-pub fn docker_config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        return Some(Path::new(&dir).join("config.json"));
-    }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| Path::new(&h).join(".docker").join("config.json"))
-}
-
-/// Credentials for `registry` from the Docker config file, if it exists and has an entry.
-pub fn from_docker_config(registry: &str) -> Result<Option<Credentials>> {
-    let Some(path) = docker_config_path() else {
-        return Ok(None);
-    };
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            lookup(&bytes, registry).map_err(|why| Error::input(path.display().to_string(), why))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::input_io("reading", &path, e)),
-    }
-}
-
-#[derive(Deserialize)]
-struct DockerConfig {
-    #[serde(default)]
-    auths: BTreeMap<String, AuthEntry>,
-}
-
-#[derive(Deserialize)]
-struct AuthEntry {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-}
-
-/// The registry a config key names: scheme and path dropped, Docker Hub's aliases unified.
-fn normalize_key(key: &str) -> String {
-    let no_scheme = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
-    let host = no_scheme.split('/').next().unwrap_or_default();
-    match host {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-            DOCKER_HUB.to_string()
-        }
-        h => h.to_ascii_lowercase(),
-    }
-}
-
-/// Finds `registry` (as in a reference: `host[:port]` or `docker.io`) in a config file's
-/// bytes. The error text never contains a credential.
-pub fn lookup(config: &[u8], registry: &str) -> std::result::Result<Option<Credentials>, String> {
-    let cfg: DockerConfig = serde_json::from_slice(config).map_err(|e| {
-        // serde_json's messages quote no input, only positions.
-        format!("invalid Docker config file: {e}")
-    })?;
-    let wanted = registry.to_ascii_lowercase();
-    // An exact key wins over a key that only matches once normalised.
-    let entry = cfg.auths.get(registry).or_else(|| {
-        cfg.auths
-            .iter()
-            .find(|(k, _)| normalize_key(k) == wanted)
-            .map(|(_, v)| v)
-    });
-    let Some(entry) = entry else {
-        return Ok(None);
-    };
-    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-        let decoded = BASE64
-            .decode(auth.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| format!("auths[{registry:?}].auth is not base64 of user:password"))?;
-        let (user, pass) = decoded
-            .split_once(':')
-            .ok_or_else(|| format!("auths[{registry:?}].auth is not base64 of user:password"))?;
-        return Ok(Some(Credentials::new(user, pass)));
-    }
-    match (&entry.username, &entry.password) {
-        (Some(u), Some(p)) => Ok(Some(Credentials::new(u.clone(), p.clone()))),
-        _ => Ok(None),
     }
 }
 
@@ -245,27 +180,5 @@ mod tests {
         assert_eq!(c[1].params["realm"], "x");
         assert_eq!(c[1].params["error"], "y");
         assert!(parse_challenges("").is_empty());
-    }
-
-    #[test]
-    fn docker_config_lookup() {
-        let auth = BASE64.encode("alice:s3cr:et");
-        let cfg = format!(
-            r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{auth}"}},
-                "http://127.0.0.1:5000":{{"username":"bob","password":"pw"}},
-                "other:1":{{"auth":"!!!"}}}},"credsStore":"desktop"}}"#
-        );
-        let c = lookup(cfg.as_bytes(), "docker.io").unwrap().unwrap();
-        assert_eq!((c.username.as_str(), c.password()), ("alice", "s3cr:et"));
-        let c = lookup(cfg.as_bytes(), "127.0.0.1:5000").unwrap().unwrap();
-        assert_eq!((c.username.as_str(), c.password()), ("bob", "pw"));
-        assert_eq!(lookup(cfg.as_bytes(), "127.0.0.1:5001").unwrap(), None);
-        let e = lookup(cfg.as_bytes(), "other:1").unwrap_err();
-        assert!(e.contains("not base64"), "{e}");
-        assert!(!format!("{c:?}").contains("pw"));
-        assert_eq!(
-            c.basic_authorization(),
-            format!("Basic {}", BASE64.encode("bob:pw"))
-        );
     }
 }

@@ -2,10 +2,33 @@
 //! on `ureq`: authentication on demand, one-line errors that name the registry and the step,
 //! and no secret in any message.
 //!
+//! The client owns a [`Redactor`] that knows every secret in play (the credentials from the
+//! start, each token as it is received) and builds every error of a push through it
+//! ([`Client::fail`]): whatever the registry or the token realm said — status, error body,
+//! header values, transport errors — is redacted, escaped and bounded there. Bodies from
+//! outside are never quoted through a JSON parser's error message.
+//!
 //! Authentication follows the challenge a registry sends with a 401: `Bearer` (fetch a token
-//! from the realm for `repository:NAME:pull,push`, with basic credentials if we have any)
-//! or `Basic` (send the credentials). Credentials are never sent unasked. A request is
-//! retried after authenticating only if none of its body was sent yet.
+//! from the realm for `repository:NAME:pull,push`: with an identity token, an OAuth2
+//! `POST` with `grant_type=refresh_token`, as docker does; otherwise a `GET` with basic
+//! credentials if we have any) or `Basic` (send the credentials). Credentials are never sent
+//! unasked, and an identity token only to the realm. A request is retried after
+//! authenticating only if none of its body was sent yet.
+//!
+//! Two limits bound every request, both the `--timeout` value T:
+//!
+//! - an **idle timeout**: any single read or write on the network that waits longer than T
+//!   fails (connecting: at most T, and at most 30 s);
+//! - a **deadline**: a request that carries no blob — `HEAD`, `POST`, manifest `PUT`, the
+//!   final `PUT` of a chunked upload, token requests — must be complete within T from the
+//!   start, answer head and body included. A request that carries a blob (the monolithic
+//!   `PUT`, each `PATCH`) may send for as long as data keeps flowing, however long a
+//!   multi-GB upload takes; once its last byte is sent, the answer's head must arrive
+//!   within T and the answer's body within T after the head.
+//!
+//! So a registry that trickles an answer, or its head, one byte at a time cannot keep a push
+//! running: every wait for an answer ends within T (2T for an upload's answer). Answer
+//! bodies are also bounded in size (64 KiB of an error, 1 MiB of a token response).
 
 use std::io::Read;
 use std::time::Duration;
@@ -18,10 +41,18 @@ use crate::error::{Error, Result};
 use crate::image::blob::Verified;
 
 use super::auth::{self, Credentials};
+use super::helper;
+use super::redact::{self, Redactor};
 use super::reference::{Reference, is_loopback_host};
 
 /// How much of an error response body is read to explain the error.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// How much of a token response is read.
+const TOKEN_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// How many characters of a registry's error detail are shown.
+const DETAIL_LIMIT: usize = 300;
 
 /// The body of a request.
 pub(crate) enum Body<'a, R: Read> {
@@ -54,18 +85,21 @@ pub(crate) struct Client {
     shown: String,
     plain_http: bool,
     credentials: Option<Credentials>,
+    /// A credential helper (`docker-credential-NAME`, server URL) to ask for the
+    /// credentials when the registry first asks for them.
+    helper: Option<(String, String)>,
     authorization: Option<String>,
-    /// Strings that must never appear in a message.
-    secrets: Vec<String>,
+    /// Every secret in play; every error goes through it.
+    redactor: Redactor,
+    /// The idle timeout and the deadline (see the module documentation).
+    timeout: Duration,
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    #[serde(default)]
-    token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-}
+/// The `client_id` of OAuth2 token requests.
+const OAUTH_CLIENT_ID: &str = "ocipack";
+
+/// The longest wait for a connection, whatever the timeout.
+const CONNECT_LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 struct ErrorsResponse {
@@ -100,18 +134,21 @@ impl Client {
         let mut config = Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("ocipack/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(30)))
+            // The idle timeout.
             .timeout_per_read(Some(timeout))
             .timeout_per_write(Some(timeout))
+            // Every phase but sending the body has a total budget; requests without a
+            // blob also get one deadline for the whole exchange ([`Client::run`]).
+            .timeout_resolve(Some(timeout.min(CONNECT_LIMIT)))
+            .timeout_connect(Some(timeout.min(CONNECT_LIMIT)))
+            .timeout_send_request(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(Some(timeout))
             .max_redirects(5);
         if loopback {
             config = config.proxy(None);
         }
-        let secrets = credentials
-            .iter()
-            .flat_map(|c| [c.password().to_string(), c.basic_authorization()])
-            .filter(|s| !s.is_empty())
-            .collect();
+        let redactor = Redactor::for_credentials(credentials.as_ref());
         Client {
             agent: config.build().new_agent(),
             base: format!("{scheme}://{host}"),
@@ -120,9 +157,31 @@ impl Client {
             shown: reference.name(),
             plain_http: plain_http || loopback,
             credentials,
+            helper: None,
             authorization: None,
-            secrets,
+            redactor,
+            timeout,
         }
+    }
+
+    /// Takes the credentials from the credential helper `docker-credential-NAME`, asked for
+    /// `server` on the registry's first 401 (never before: an anonymous registry never
+    /// runs it).
+    pub(crate) fn use_helper(&mut self, name: &str, server: &str) {
+        self.helper = Some((name.to_string(), server.to_string()));
+    }
+
+    /// Runs the credential helper, if one is pending; the redactor learns its answer.
+    fn ask_helper(&mut self, step: &str) -> Result<()> {
+        if let Some((name, server)) = self.helper.take() {
+            let found =
+                helper::get(&name, &server, self.timeout).map_err(|why| self.fail(step, &why))?;
+            if let Some(c) = &found {
+                self.redactor.add_credentials(c);
+            }
+            self.credentials = found;
+        }
+        Ok(())
     }
 
     /// `https://host/v2/REPOSITORY/` followed by `rest`.
@@ -189,30 +248,74 @@ impl Client {
             Body::Empty if carries_body => b
                 .header("Content-Length", "0")
                 .body(SendBody::none())
-                .map(|r| self.agent.run(r)),
-            Body::Empty => b.body(SendBody::none()).map(|r| self.agent.run(r)),
+                .map(|r| self.run(r, false)),
+            Body::Empty => b.body(SendBody::none()).map(|r| self.run(r, false)),
             Body::Bytes(bytes, content_type) => b
                 .header("Content-Type", *content_type)
                 .body(*bytes)
-                .map(|r| self.agent.run(r)),
+                .map(|r| self.run(r, false)),
             Body::Stream(reader, len) => {
                 let mut part = (&mut **reader).take(*len);
                 b.header("Content-Type", "application/octet-stream")
                     .header("Content-Length", len.to_string())
                     .header("Expect", "100-continue")
                     .body(SendBody::from_reader(&mut part))
-                    .map(|r| self.agent.run(r))
+                    .map(|r| self.run(r, true))
             }
         };
         match result {
             Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => Err(self.fail(step, &transport_message(e))),
+            Ok(Err(e)) => Err(self.fail(step, &self.transport_message(e))),
             Err(e) => Err(self.fail(step, &format!("invalid request: {e}"))),
+        }
+    }
+
+    /// Runs one request. One that carries no blob gets the deadline for the whole exchange
+    /// (`timeout_global`, which also covers reading the answer's body); a blob upload keeps
+    /// the agent's phase budgets only, so that its body may take as long as it flows.
+    fn run(
+        &self,
+        req: http::Request<impl ureq::AsSendBody>,
+        carries_blob: bool,
+    ) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
+        let deadline = (!carries_blob).then_some(self.timeout);
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(deadline)
+            .build();
+        self.agent.run(req)
+    }
+
+    /// A transport error as one line, naming the limit that ended a wait.
+    fn transport_message(&self, e: ureq::Error) -> String {
+        let t = self.timeout.as_secs_f64();
+        let c = self.timeout.min(CONNECT_LIMIT).as_secs_f64();
+        match e {
+            ureq::Error::Timeout(kind) => match kind {
+                ureq::Timeout::PerRead => format!("timed out: nothing received for {t} s"),
+                ureq::Timeout::PerWrite => format!("timed out: nothing could be sent for {t} s"),
+                ureq::Timeout::Resolve | ureq::Timeout::Connect => {
+                    format!("timed out: no connection within {c} s")
+                }
+                ureq::Timeout::RecvResponse => {
+                    format!("timed out: the answer did not arrive within {t} s")
+                }
+                ureq::Timeout::RecvBody => {
+                    format!("timed out: the answer's body did not arrive within {t} s")
+                }
+                ureq::Timeout::Global | ureq::Timeout::PerCall => {
+                    format!("timed out: the request was not answered completely within {t} s")
+                }
+                other => format!("timed out ({other})"),
+            },
+            other => transport_message(other),
         }
     }
 
     /// Handles a 401: returns true if new authorization was obtained and a retry makes sense.
     fn authenticate(&mut self, step: &str, resp: &Response<ureq::Body>) -> Result<bool> {
+        self.ask_helper(step)?;
         let header = resp
             .headers()
             .get_all("WWW-Authenticate")
@@ -228,14 +331,15 @@ impl Client {
             let token = self.fetch_token(step, realm, bearer)?;
             let value = format!("Bearer {token}");
             let changed = self.authorization.as_deref() != Some(value.as_str());
-            self.secrets.push(token);
             self.authorization = Some(value);
             return Ok(changed);
         }
         if challenges.iter().any(|c| c.scheme == "basic")
-            && let Some(creds) = &self.credentials
+            && let Some(value) = self
+                .credentials
+                .as_ref()
+                .and_then(Credentials::basic_authorization)
         {
-            let value = creds.basic_authorization();
             if self.authorization.as_deref() == Some(value.as_str()) {
                 return Ok(false);
             }
@@ -259,43 +363,94 @@ impl Client {
             }
         }
         let ours = format!("repository:{}:pull,push", self.repository);
-        let mut query = Vec::new();
-        if let Some(service) = c.params.get("service") {
-            query.push(format!("service={}", percent_encode(service)));
-        }
-        query.push(format!("scope={}", percent_encode(&ours)));
+        let mut scopes = vec![ours.as_str()];
         if let Some(scope) = c.params.get("scope").filter(|s| **s != ours) {
-            query.push(format!("scope={}", percent_encode(scope)));
+            scopes.push(scope);
         }
-        let sep = if realm.contains('?') { '&' } else { '?' };
-        let url = format!("{realm}{sep}{}", query.join("&"));
-        let mut b = http::Request::builder().method("GET").uri(&url);
-        if let Some(creds) = &self.credentials {
-            b = b.header("Authorization", creds.basic_authorization());
-        }
-        let req = b
-            .body(SendBody::none())
-            .map_err(|e| self.fail(&step, &format!("invalid request: {e}")))?;
-        let mut resp = self
-            .agent
-            .run(req)
-            .map_err(|e| self.fail(&step, &transport_message(e)))?;
+        let service = c.params.get("service");
+        let refresh = self.credentials.as_ref().and_then(|c| c.identity_token());
+        let result = if let Some(refresh) = refresh {
+            // OAuth2: the identity token is a refresh token (docker's form fields).
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", OAUTH_CLIENT_ID),
+            ];
+            if let Some(service) = service {
+                form.push(("service", service));
+            }
+            let scope = scopes.join(" ");
+            form.push(("scope", &scope));
+            let body = form
+                .iter()
+                .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            http::Request::builder()
+                .method("POST")
+                .uri(realm)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body.into_bytes())
+                .map(|r| self.run(r, false))
+        } else {
+            let mut query = Vec::new();
+            if let Some(service) = service {
+                query.push(format!("service={}", percent_encode(service)));
+            }
+            for scope in &scopes {
+                query.push(format!("scope={}", percent_encode(scope)));
+            }
+            let sep = if realm.contains('?') { '&' } else { '?' };
+            let url = format!("{realm}{sep}{}", query.join("&"));
+            let mut b = http::Request::builder().method("GET").uri(&url);
+            if let Some(basic) = self
+                .credentials
+                .as_ref()
+                .and_then(Credentials::basic_authorization)
+            {
+                b = b.header("Authorization", basic);
+            }
+            b.body(SendBody::none()).map(|r| self.run(r, false))
+        };
+        let mut resp = match result {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => return Err(self.fail(&step, &self.transport_message(e))),
+            Err(e) => return Err(self.fail(&step, &format!("invalid request: {e}"))),
+        };
         if resp.status() != StatusCode::OK {
             return Err(self.status_error(&step, &mut resp));
         }
-        let parsed: TokenResponse = resp
+        let body = resp
             .body_mut()
             .with_config()
-            .limit(1024 * 1024)
+            .limit(TOKEN_BODY_LIMIT)
             .read_to_vec()
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            .map_err(|e| self.fail(&step, &format!("unreadable token response: {e}")))?;
-        parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| self.fail(&step, "the token response holds no token"))
+            .map_err(|e| self.fail(&step, &self.transport_message(e)))?;
+        let token = self.read_token_response(&body);
+        token.ok_or_else(|| {
+            self.fail(
+                &step,
+                "the token response is not a JSON object with a token or access_token string",
+            )
+        })
+    }
+
+    /// The token in a token response; the redactor learns every token in it first (also
+    /// a refresh token). Nothing of the body is ever quoted.
+    fn read_token_response(&mut self, body: &[u8]) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        let field = |name: &str| {
+            v.get(name)
+                .and_then(|t| t.as_str())
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+        };
+        for name in ["token", "access_token", "refresh_token"] {
+            if let Some(t) = field(name) {
+                self.redactor.add(&t);
+            }
+        }
+        field("token").or_else(|| field("access_token"))
     }
 
     /// An error for an unexpected response: `REGISTRY/REPO: STEP: 500 Internal Server Error: CODE: message`.
@@ -314,6 +469,9 @@ impl Client {
                     ": the registry requires credentials (pass --username and --password-stdin, \
                      or log in so that the Docker config file has them)",
                 ),
+                Some(c) if c.basic_authorization().is_none() => {
+                    msg.push_str(": the identity token was not accepted")
+                }
                 Some(c) => msg.push_str(&format!(
                     ": the credentials of user {:?} were not accepted",
                     c.username
@@ -322,33 +480,38 @@ impl Client {
         } else if status == StatusCode::FORBIDDEN {
             msg.push_str(": access denied");
         }
-        let body = resp
+        let body = match resp
             .body_mut()
             .with_config()
             .limit(ERROR_BODY_LIMIT)
             .read_to_vec()
-            .unwrap_or_default();
+        {
+            Ok(body) => body,
+            Err(e @ ureq::Error::Timeout(_)) => {
+                // The status is the error; say why there is no detail.
+                msg.push_str(&format!(" ({})", self.transport_message(e)));
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
         if let Ok(e) = serde_json::from_slice::<ErrorsResponse>(&body)
             && let Some(first) = e.errors.first()
         {
-            let detail = format!("{}: {}", first.code, first.message);
-            let detail: String = detail
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect();
-            msg.push_str(&format!(" ({detail})"));
+            // Redacted before it is cut, so that the cut cannot leave a piece of a secret.
+            let detail = self
+                .redactor
+                .redact(&format!("{}: {}", first.code, first.message));
+            msg.push_str(&format!(" ({})", redact::bound(&detail, DETAIL_LIMIT)));
         }
         self.fail(step, &msg)
     }
 
-    /// An error naming the registry and the step, with every secret removed.
+    /// An error naming the registry and the step: the only way a push fails remotely. The
+    /// whole message goes through the redactor (secrets removed, control characters
+    /// escaped, length bounded), whatever the registry put into `step` or `problem`.
     pub(crate) fn fail(&self, step: &str, problem: &str) -> Error {
-        let mut text = format!("pushing to {}: {step}: {problem}", self.shown);
-        for s in &self.secrets {
-            text = text.replace(s.as_str(), "<redacted>");
-        }
-        Error::Remote(text.replace(['\n', '\r'], " "))
+        self.redactor
+            .error(&format!("pushing to {}: {step}: {problem}", self.shown))
     }
 }
 
@@ -376,7 +539,7 @@ fn same_host(url: &str, host: &str) -> bool {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
+pub(super) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -439,23 +602,31 @@ mod tests {
     #[test]
     fn messages_never_carry_secrets() {
         let creds = Credentials::new("alice", "hunter2-pw");
-        let basic = creds.basic_authorization();
+        let basic = creds.basic_authorization().unwrap();
         let c = Client::new(
             &"127.0.0.1:1/x".parse().unwrap(),
             false,
             Some(creds),
             Duration::from_secs(1),
         );
+        let b64 = basic.strip_prefix("Basic ").unwrap();
         let e = c.fail(
             "step",
-            &format!("echoed hunter2-pw and {basic}\nsecond line"),
+            &format!(
+                "echoed hunter2-pw and {basic}\nsecond line {b64} {}",
+                &b64[2..16]
+            ),
         );
         let text = e.to_string();
         assert!(
-            !text.contains("hunter2-pw") && !text.contains(&basic),
+            !text.contains("hunter2-pw") && !text.contains(b64) && !text.contains(&b64[2..16]),
             "{text}"
         );
         assert!(text.starts_with("pushing to 127.0.0.1:1/x: step: echoed <redacted>"));
+        assert!(
+            text.contains("\\nsecond line <redacted> <redacted>"),
+            "{text}"
+        );
         assert!(!text.contains('\n'));
     }
 }

@@ -3,10 +3,20 @@
 //! HTTP goes through `ureq` (synchronous, small, rustls with the Mozilla root
 //! certificates built in): a command-line tool that sends a handful of sequential requests
 //! needs no async runtime.
+//!
+//! Hygiene: every error of a push is built by one redaction step (`redact.rs`): text from a
+//! registry, a token realm, a credential helper or a config file is redacted (credentials,
+//! their base64, tokens), escaped and bounded before it becomes an error. Every request has
+//! a deadline besides the idle timeout (`client.rs`); the Docker config file is read through a
+//! bounded read and decoded only for the registry in question ([`docker`]); credential
+//! helpers run with a timeout and their output is never shown (`helper.rs`).
 
 pub mod auth;
 mod client;
+pub mod docker;
+mod helper;
 pub mod push;
+mod redact;
 pub mod reference;
 
 pub use auth::Credentials;

@@ -24,8 +24,9 @@ use crate::image::Image;
 use crate::image::blob::Verified;
 use crate::spec::Descriptor;
 
-use super::auth::{self, Credentials};
+use super::auth::Credentials;
 use super::client::{Body, Client};
+use super::docker::{self, Source};
 use super::reference::{Reference, valid_tag};
 
 /// Chunk size used after a registry refused a monolithic upload.
@@ -38,11 +39,15 @@ pub struct PushOptions {
     pub also_tags: Vec<String>,
     /// Allow plain HTTP for a registry that is not on loopback (loopback always uses it).
     pub plain_http: bool,
-    /// Credentials; `None`: the Docker config file's entry for the registry, if any.
+    /// Credentials; `None`: those the Docker config file gives for the registry (its
+    /// credential helper, or its `auths` entry), if any.
     pub credentials: Option<Credentials>,
     /// Upload every blob in `PATCH` chunks of this many bytes instead of one `PUT`.
     pub chunk_size: Option<u64>,
-    /// Longest wait for any single read or write on the network.
+    /// Longest wait for any single read or write on the network, and the deadline for each
+    /// answer (see the `client` module: requests without a blob must be complete within it;
+    /// a blob upload may run as long as data flows, then its answer gets this long for the
+    /// head and again for the body).
     pub timeout: Duration,
 }
 
@@ -112,11 +117,20 @@ pub fn push(
     if opts.chunk_size == Some(0) {
         return Err(Error::usage("--chunk-size must be at least 1"));
     }
-    let credentials = match &opts.credentials {
-        Some(c) => Some(c.clone()),
-        None => auth::from_docker_config(&reference.registry)?,
+    // The Docker config file is read and checked before anything is sent; a credential
+    // helper it names runs only if the registry asks for credentials.
+    let source = match &opts.credentials {
+        Some(c) => Source::Stored(Some(c.clone())),
+        None => docker::source_for(&reference.registry)?,
     };
-    let mut client = Client::new(reference, opts.plain_http, credentials, opts.timeout);
+    let mut client = match source {
+        Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout),
+        Source::Helper(name) => {
+            let mut client = Client::new(reference, opts.plain_http, None, opts.timeout);
+            client.use_helper(&name, docker::server_key(&reference.registry));
+            client
+        }
+    };
 
     let mut blobs = Vec::new();
     for d in image.blobs() {

@@ -1,0 +1,802 @@
+//! `ocipack push` against registries that misbehave: error bodies and headers that echo the
+//! credentials or tokens, Docker config files with malformed entries, and registries that
+//! trickle or withhold their answers. Served by a small scriptable HTTP server in the test
+//! process (one thread per connection, one request per connection).
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use common::{Registry, assert_exit, build_hello, ocipack, run_bounded};
+use ocipack::digest::Digest;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------------------
+// The scriptable server.
+
+#[derive(Debug, Clone)]
+struct Req {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request on one connection.
+struct Exchange {
+    req: Req,
+    conn: TcpStream,
+    reader: BufReader<TcpStream>,
+    port: u16,
+}
+
+impl Exchange {
+    /// The request body (after `100 Continue` when the client asked for it).
+    fn body(&mut self) -> Vec<u8> {
+        let len: usize = self
+            .req
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if self
+            .req
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+        {
+            let _ = self.conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let mut body = vec![0u8; len];
+        let _ = self.reader.read_exact(&mut body);
+        body
+    }
+
+    fn respond(&mut self, status: u16, headers: &[(&str, String)], body: &[u8]) {
+        let mut head = format!("HTTP/1.1 {status} Whatever\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let _ = self.conn.write_all(head.as_bytes());
+        let _ = self.conn.write_all(body);
+    }
+
+    /// Writes `bytes` one per second until the client goes away.
+    fn trickle(&mut self, bytes: &[u8]) {
+        for b in bytes.iter().cycle() {
+            if self.conn.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    /// Keeps the connection open without a word until the client closes it.
+    fn silence(&mut self) {
+        self.conn.set_read_timeout(None).ok();
+        let mut buf = [0u8; 1024];
+        while matches!(self.reader.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+type Handler = dyn Fn(&mut Exchange) + Send + Sync;
+
+struct Server {
+    port: u16,
+    requests: Arc<Mutex<Vec<Req>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn start(handler: impl Fn(&mut Exchange) + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (reqs, st) = (requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (handler, reqs) = (handler.clone(), reqs.clone());
+                std::thread::spawn(move || {
+                    conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                    let Ok(read_half) = conn.try_clone() else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(read_half);
+                    let Some(req) = read_head(&mut reader) else {
+                        return;
+                    };
+                    reqs.lock().unwrap().push(req.clone());
+                    let mut ex = Exchange {
+                        req,
+                        conn,
+                        reader,
+                        port,
+                    };
+                    handler(&mut ex);
+                });
+            }
+        });
+        Server {
+            port,
+            requests,
+            stop,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<Req> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn read_head(r: &mut BufReader<TcpStream>) -> Option<Req> {
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Some(Req {
+        method,
+        path,
+        headers,
+    })
+}
+
+/// Enough of the distribution API for a push that succeeds: every blob is missing, every
+/// upload and manifest is accepted.
+fn registry_ok(ex: &mut Exchange) {
+    let method = ex.req.method.clone();
+    let path = ex.req.path.clone();
+    if method == "HEAD" {
+        ex.respond(404, &[], b"");
+    } else if method == "POST" && path.contains("/blobs/uploads/") {
+        ex.respond(202, &[("Location", "/upload/1".to_string())], b"");
+    } else if method == "PUT" && path.starts_with("/upload/") {
+        ex.body();
+        ex.respond(201, &[], b"");
+    } else if method == "PUT" && path.contains("/manifests/") {
+        let body = ex.body();
+        let d = Digest::sha256_of(&body).to_string();
+        ex.respond(201, &[("Docker-Content-Digest", d)], b"");
+    } else {
+        ex.respond(404, &[], b"");
+    }
+}
+
+fn denied(message: &str) -> Vec<u8> {
+    serde_json::json!({"errors": [{"code": "DENIED", "message": message}]})
+        .to_string()
+        .into_bytes()
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn hello() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("hello");
+    build_hello(&layout, &[]);
+    (t, layout)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A Docker config directory holding `config` as config.json.
+fn docker_config(config: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    fs::write(d.path().join("config.json"), config).unwrap();
+    d
+}
+
+fn push(layout: &Path, reference: &str, config_dir: &Path, extra: &[&str]) -> Output {
+    let mut c = ocipack();
+    c.env("DOCKER_CONFIG", config_dir)
+        .arg("push")
+        .arg(layout)
+        .arg(reference)
+        .args(extra);
+    run_bounded(&mut c, LIMIT)
+}
+
+/// Every form in which `user:password` travels, to look for in output.
+fn encodings(user_password: &str) -> Vec<String> {
+    let b = user_password.as_bytes();
+    vec![
+        STANDARD.encode(b),
+        STANDARD_NO_PAD.encode(b),
+        URL_SAFE.encode(b),
+        URL_SAFE_NO_PAD.encode(b),
+    ]
+}
+
+/// Asserts that `text` holds none of `secrets` and no 12-character piece of any of them.
+fn assert_clean(text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!text.contains(s.as_str()), "{s:?} in:\n{text}");
+        let chars: Vec<char> = s.chars().collect();
+        for w in chars.windows(12) {
+            let piece: String = w.iter().collect();
+            assert!(!text.contains(&piece), "{piece:?} (of {s:?}) in:\n{text}");
+        }
+    }
+}
+
+// A password whose base64 (with the user name) differs between the standard and URL-safe
+// alphabets, so that both forms are exercised.
+const USER: &str = "alice";
+const PASSWORD: &str = "p>?w~~?>S3cr3t-Echo-91";
+
+fn secrets() -> Vec<String> {
+    let up = format!("{USER}:{PASSWORD}");
+    let mut s = encodings(&up);
+    s.push(PASSWORD.to_string());
+    s.push(up);
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) Echoed credentials and tokens never reach the output.
+
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    /// `Authorization: Basic <base64>` as received.
+    Header,
+    /// The base64 alone.
+    Base64,
+    /// The base64 in the URL-safe alphabet, without padding.
+    UrlSafe,
+    /// The first 20 characters of the base64.
+    Prefix,
+    /// The password.
+    Password,
+    /// The base64, with control characters around it.
+    Control,
+    /// The base64 as the stored manifest digest (a header, not a body).
+    DigestHeader,
+}
+
+fn echo_basic(echo: Echo) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
+    move |ex: &mut Exchange| {
+        let Some(auth) = ex.req.header("authorization").map(str::to_string) else {
+            ex.respond(
+                401,
+                &[("WWW-Authenticate", r#"Basic realm="fake""#.to_string())],
+                b"",
+            );
+            return;
+        };
+        let b64 = auth.strip_prefix("Basic ").unwrap_or(&auth).to_string();
+        let url_safe = URL_SAFE_NO_PAD.encode(STANDARD.decode(&b64).unwrap_or_default());
+        let message = match echo {
+            Echo::Header => format!("you sent Authorization: {auth}"),
+            Echo::Base64 => format!("bad token {b64}"),
+            Echo::UrlSafe => format!("bad token {url_safe}"),
+            Echo::Prefix => format!("bad token {}...", &b64[..20]),
+            Echo::Password => format!("wrong password {PASSWORD}"),
+            Echo::Control => format!("line one\n\u{1b}[31m{b64}\u{1b}[0m\r\nline two"),
+            Echo::DigestHeader => {
+                if ex.req.method == "HEAD" {
+                    // Every blob is there: straight to the manifest.
+                    ex.respond(200, &[], b"");
+                } else {
+                    ex.body();
+                    ex.respond(201, &[("Docker-Content-Digest", b64)], b"");
+                }
+                return;
+            }
+        };
+        if ex.req.method == "HEAD" {
+            ex.respond(404, &[], b"");
+            return;
+        }
+        ex.body();
+        ex.respond(400, &[], &denied(&message));
+    }
+}
+
+#[test]
+fn credentials_echoed_by_the_registry_never_reach_stderr() {
+    let (_t, layout) = hello();
+    let up = format!("{USER}:{PASSWORD}");
+    assert_ne!(
+        STANDARD.encode(&up),
+        URL_SAFE.encode(&up),
+        "pick another password"
+    );
+    for echo in [
+        Echo::Header,
+        Echo::Base64,
+        Echo::UrlSafe,
+        Echo::Prefix,
+        Echo::Password,
+        Echo::Control,
+        Echo::DigestHeader,
+    ] {
+        let server = Server::start(echo_basic(echo));
+        let config = docker_config(&format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            server.host(),
+            STANDARD.encode(&up)
+        ));
+        let o = push(
+            &layout,
+            &format!("{}/hello:v1", server.host()),
+            config.path(),
+            &[],
+        );
+        assert_exit(&o, 1);
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        assert!(!e.contains('\u{1b}') && !e.contains('\r'), "{echo:?}: {e}");
+        assert_clean(&e, &secrets());
+        assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
+        // The credentials were sent (the echo is not a refusal of the wrong ones).
+        assert!(
+            server
+                .requests()
+                .iter()
+                .any(|r| r.header("authorization").is_some()),
+            "{echo:?}"
+        );
+        match echo {
+            Echo::DigestHeader => assert!(e.contains("stored the manifest as"), "{e}"),
+            _ => assert!(e.contains("400") && e.contains("DENIED"), "{echo:?}: {e}"),
+        }
+    }
+}
+
+/// A token realm on the same server: `/token` hands out `TOKEN` (and a refresh token) to the
+/// right basic credentials; the registry then echoes what it received.
+const TOKEN: &str = "bearer-Tok3n-a8f1c2e9d7b6";
+const REFRESH: &str = "refresh-Tok3n-55e1f0c9a2";
+
+#[derive(Clone, Copy, Debug)]
+enum TokenEcho {
+    /// The registry echoes `Authorization: Bearer <token>`.
+    Header,
+    /// The registry echoes the token alone.
+    Token,
+    /// The token realm refuses, echoing the basic credentials it received.
+    RealmEchoesBasic,
+    /// The token realm answers with a body that is not a token response, quoting the
+    /// credentials.
+    RealmGarbage,
+    /// The registry echoes the refresh token the realm handed out.
+    Refresh,
+}
+
+fn echo_bearer(echo: TokenEcho) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
+    move |ex: &mut Exchange| {
+        let auth = ex.req.header("authorization").unwrap_or("").to_string();
+        if ex.req.path.starts_with("/token") {
+            let b64 = auth.strip_prefix("Basic ").unwrap_or("").to_string();
+            match echo {
+                TokenEcho::RealmEchoesBasic => {
+                    let body = denied(&format!("who is {b64}? you sent {auth}"));
+                    ex.respond(401, &[], &body);
+                }
+                TokenEcho::RealmGarbage => {
+                    let body = format!(r#"{{"token": ["{b64}"], "expires_in": "{b64}"}}"#);
+                    ex.respond(200, &[], body.as_bytes());
+                }
+                _ => {
+                    let body = format!(r#"{{"token":"{TOKEN}","refresh_token":"{REFRESH}"}}"#);
+                    ex.respond(200, &[], body.as_bytes());
+                }
+            }
+            return;
+        }
+        if auth != format!("Bearer {TOKEN}") {
+            let challenge = format!(
+                r#"Bearer realm="http://127.0.0.1:{}/token",service="fake.test""#,
+                ex.port
+            );
+            ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+            return;
+        }
+        if ex.req.method == "HEAD" {
+            ex.respond(404, &[], b"");
+            return;
+        }
+        let message = match echo {
+            TokenEcho::Header => format!("you sent Authorization: {auth}"),
+            TokenEcho::Token => format!("token {TOKEN} expired"),
+            TokenEcho::Refresh => format!("use {REFRESH} instead"),
+            _ => unreachable!(),
+        };
+        ex.body();
+        ex.respond(400, &[], &denied(&message));
+    }
+}
+
+#[test]
+fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
+    let (_t, layout) = hello();
+    let up = format!("{USER}:{PASSWORD}");
+    let mut all = secrets();
+    all.extend([TOKEN.to_string(), REFRESH.to_string()]);
+    for echo in [
+        TokenEcho::Header,
+        TokenEcho::Token,
+        TokenEcho::RealmEchoesBasic,
+        TokenEcho::RealmGarbage,
+        TokenEcho::Refresh,
+    ] {
+        let server = Server::start(echo_bearer(echo));
+        let config = docker_config(&format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            server.host(),
+            STANDARD.encode(&up)
+        ));
+        let o = push(
+            &layout,
+            &format!("{}/hello:v1", server.host()),
+            config.path(),
+            &[],
+        );
+        assert_exit(&o, 1);
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        assert_clean(&e, &all);
+        match echo {
+            TokenEcho::RealmEchoesBasic | TokenEcho::RealmGarbage => {
+                assert!(e.contains("authenticating at http://127.0.0.1:"), "{e}")
+            }
+            _ => assert!(e.contains("DENIED"), "{echo:?}: {e}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) Docker config files: other registries' entries are never looked at; a malformed
+// entry for the target is one clear error that quotes no value.
+
+fn tools(names: &[&str]) -> bool {
+    names.iter().all(|t| common::require_tool(t))
+}
+
+#[test]
+fn malformed_entries_for_other_registries_are_ignored() {
+    if !tools(&["docker-registry", "htpasswd"]) {
+        return;
+    }
+    let password = "Target-Pw-4c1d8e";
+    let reg = Registry::start_with_htpasswd("alice", password);
+    let (_t, layout) = hello();
+    let other_up = format!("bob:{PASSWORD}");
+    let other = STANDARD.encode(&other_up);
+    let mine = STANDARD.encode(format!("alice:{password}"));
+    let target = format!(r#""http://{}":{{"auth":"{mine}"}}"#, reg.host());
+    let mut forbidden = encodings(&other_up);
+    forbidden.extend([PASSWORD.to_string(), other_up.clone()]);
+    for (i, entry) in [
+        format!(r#""other.example:5000":"{other}""#),
+        r#""other.example:5000":{"auth":5}"#.to_string(),
+        format!(r#""other.example:5000":{{"auth":"{other}","username":5}}"#),
+        format!(r#""other.example:5000":["{other}"]"#),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let config = docker_config(&format!(
+            r#"{{"auths":{{{entry},{target}}},"credHelpers":{{"other.example:5000":5}}}}"#
+        ));
+        let o = push(
+            &layout,
+            &format!("{}/private/hello:{i}", reg.host()),
+            config.path(),
+            &[],
+        );
+        assert_exit(&o, 0);
+        assert_clean(&stderr(&o), &forbidden);
+    }
+}
+
+#[test]
+fn a_malformed_entry_for_the_target_registry_is_named_without_its_value() {
+    let (_t, layout) = hello();
+    let server = Server::start(registry_ok);
+    let host = server.host();
+    let b64 = STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    // Each config, and what the error must name.
+    for (config, names) in [
+        (
+            format!(r#"{{"auths":{{"{host}":"{b64}"}}}}"#),
+            vec!["auths".to_string(), host.clone()],
+        ),
+        (
+            format!(r#"{{"auths":{{"{host}":{{"auth":5}}}}}}"#),
+            vec!["auths".to_string(), host.clone(), "auth".to_string()],
+        ),
+        (
+            format!(r#"{{"auths":{{"http://{host}":{{"auth":"{b64}","username":5}}}}}}"#),
+            vec![
+                format!("auths"),
+                format!("http://{host}"),
+                "username".into(),
+            ],
+        ),
+        (
+            format!(r#"{{"auths":{{"{host}":{{"auth":"{b64}!"}}}}}}"#),
+            vec!["auths".to_string(), host.clone(), "auth".to_string()],
+        ),
+        (format!(r#"{{"auths":"{b64}"}}"#), vec!["auths".to_string()]),
+        (
+            format!(r#"{{"auths":{{"{host}":{{"auth":"{b64}"}}"#),
+            vec!["JSON".to_string()],
+        ),
+        (format!(r#"["{b64}"]"#), vec!["JSON object".to_string()]),
+    ] {
+        let dir = docker_config(&config);
+        let o = push(&layout, &format!("{host}/hello:v1"), dir.path(), &[]);
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert_eq!(e.trim_end().lines().count(), 1, "{config}: {e}");
+        assert!(e.contains("config.json"), "{e}");
+        for n in &names {
+            assert!(e.contains(n.as_str()), "{config}: {n:?} not in {e}");
+        }
+        assert_clean(&e, &secrets());
+    }
+    assert!(server.requests().is_empty(), "nothing is sent");
+}
+
+#[test]
+fn a_docker_config_that_is_a_fifo_or_endless_is_refused_at_once() {
+    let (_t, layout) = hello();
+    let server = Server::start(registry_ok);
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("fifo");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let big = d.path().join("big");
+    fs::create_dir(&big).unwrap();
+    fs::write(
+        big.join("config.json"),
+        format!(r#"{{"auths":{{}},"pad":"{}"}}"#, "x".repeat(2 << 20)),
+    )
+    .unwrap();
+    for (name, target) in [
+        ("fifo", fifo.as_path()),
+        ("zero", Path::new("/dev/zero")),
+        ("dir", d.path()),
+    ] {
+        let dir = d.path().join(format!("config-{name}"));
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(target, dir.join("config.json")).unwrap();
+        let start = Instant::now();
+        let o = push(&layout, &format!("{}/hello:v1", server.host()), &dir, &[]);
+        assert_exit(&o, 2);
+        assert!(start.elapsed() < Duration::from_secs(20), "{name}");
+        assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+    }
+    let o = push(&layout, &format!("{}/hello:v1", server.host()), &big, &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+    assert!(server.requests().is_empty(), "nothing is sent");
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) Deadlines: a registry that trickles or withholds its answer cannot keep a push
+// running past --timeout's bounds.
+
+#[derive(Clone, Copy, Debug)]
+enum Slow {
+    /// `POST …/blobs/uploads/` answered 500 with a huge body, one byte per second.
+    ErrorBody,
+    /// The monolithic blob `PUT` (after its body was sent) answered the same way.
+    UploadErrorBody,
+    /// A response head that never ends, one byte per second.
+    Head,
+    /// The same, after the blob of a monolithic `PUT` was received.
+    UploadHead,
+    /// The token realm trickles its answer.
+    TokenBody,
+    /// The connection is accepted and the request read, but nothing is ever answered.
+    Silent,
+}
+
+fn slow(kind: Slow) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
+    move |ex: &mut Exchange| {
+        let (method, path) = (ex.req.method.clone(), ex.req.path.clone());
+        let trickle_500 = |ex: &mut Exchange| {
+            let _ = ex.conn.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100000000\r\n\r\n",
+            );
+            ex.trickle(br#"{"errors":[{"code":"SLOW","message":"#);
+        };
+        match kind {
+            Slow::ErrorBody if method == "POST" => trickle_500(ex),
+            Slow::UploadErrorBody if method == "PUT" && path.starts_with("/upload/") => {
+                ex.body();
+                trickle_500(ex)
+            }
+            Slow::Head if method == "HEAD" => {
+                let _ = ex.conn.write_all(b"HTTP/1.1 200 OK\r\n");
+                ex.trickle(b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+            }
+            Slow::UploadHead if method == "PUT" && path.starts_with("/upload/") => {
+                ex.body();
+                let _ = ex.conn.write_all(b"HTTP/1.1 201 Created\r\n");
+                ex.trickle(b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+            }
+            Slow::TokenBody if path.starts_with("/token") => {
+                let _ = ex
+                    .conn
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n");
+                ex.trickle(br#"{"token":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"#);
+            }
+            Slow::TokenBody => {
+                let challenge = format!(
+                    r#"Bearer realm="http://127.0.0.1:{}/token",service="fake.test""#,
+                    ex.port
+                );
+                ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+            }
+            Slow::Silent => ex.silence(),
+            _ => registry_ok(ex),
+        }
+    }
+}
+
+#[test]
+fn trickled_or_withheld_answers_end_within_the_deadline() {
+    let (_t, layout) = hello();
+    let layout = Arc::new(layout);
+    let threads: Vec<_> = [
+        Slow::ErrorBody,
+        Slow::UploadErrorBody,
+        Slow::Head,
+        Slow::UploadHead,
+        Slow::TokenBody,
+        Slow::Silent,
+    ]
+    .into_iter()
+    .map(|kind| {
+        let layout = layout.clone();
+        std::thread::spawn(move || {
+            let server = Server::start(slow(kind));
+            let empty = tempfile::tempdir().unwrap();
+            let mut c = ocipack();
+            c.env("DOCKER_CONFIG", empty.path())
+                .arg("push")
+                .arg(&*layout)
+                .arg(format!("{}/hello:v1", server.host()))
+                .args(["--timeout", "5"]);
+            let start = Instant::now();
+            let o = run_bounded(&mut c, Duration::from_secs(30));
+            let elapsed = start.elapsed();
+            (kind, o, elapsed)
+        })
+    })
+    .collect();
+    for t in threads {
+        let (kind, o, elapsed) = t.join().unwrap();
+        assert_exit(&o, 1);
+        let e = stderr(&o);
+        eprintln!("{kind:?} ({elapsed:?}): {e}");
+        assert!(elapsed < Duration::from_secs(30), "{kind:?}: {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_secs(4),
+            "{kind:?}: {elapsed:?} {e}"
+        );
+        assert!(e.contains("timed out"), "{kind:?}: {e}");
+        assert_eq!(e.trim_end().lines().count(), 1, "{kind:?}: {e}");
+    }
+}
+
+#[test]
+fn an_upload_that_keeps_flowing_may_take_longer_than_the_timeout() {
+    // 32 MiB of noise, uncompressed: far more than the socket buffers hold, so that the
+    // upload lasts as long as the server's slow reading.
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("noise.bin");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..32 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(&file, bytes).unwrap();
+    let layout = t.path().join("noise");
+    let o = ocipack()
+        .args(["image", "--compression", "none", "--file"])
+        .arg(format!("{}:/noise.bin:0644", file.display()))
+        .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
+        .arg(&layout)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+
+    // The server takes the first 16 MiB in 1 MiB steps a second apart (each pause shorter
+    // than the timeout), then the rest at once.
+    let server = Server::start(|ex: &mut Exchange| {
+        if ex.req.method == "PUT" && ex.req.path.starts_with("/upload/") {
+            let len: usize = ex.req.header("content-length").unwrap().parse().unwrap();
+            if len > 16 << 20 {
+                let _ = ex.conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                let mut chunk = vec![0u8; 1 << 20];
+                for _ in 0..16 {
+                    std::thread::sleep(Duration::from_secs(1));
+                    if ex.reader.read_exact(&mut chunk).is_err() {
+                        return;
+                    }
+                }
+                let mut rest = vec![0u8; len - (16 << 20)];
+                if ex.reader.read_exact(&mut rest).is_err() {
+                    return;
+                }
+                ex.respond(201, &[], b"");
+                return;
+            }
+        }
+        registry_ok(ex)
+    });
+    let empty = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let o = push(
+        &layout,
+        &format!("{}/hello:v1", server.host()),
+        empty.path(),
+        &["--timeout", "3"],
+    );
+    assert_exit(&o, 0);
+    assert!(
+        start.elapsed() > Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
