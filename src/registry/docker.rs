@@ -1,9 +1,10 @@
 //! Credentials from the Docker client's config file (`$DOCKER_CONFIG/config.json`, else
 //! `~/.docker/config.json`).
 //!
-//! The file is read through a bounded read ([`CONFIG_LIMIT`]): opened with `O_NONBLOCK`, and
-//! refused unless `fstat` of the opened file says it is a regular file, so that a FIFO or a
-//! device (`/dev/zero`) can neither block nor grow memory.
+//! The file is read through the guarded layer's bounded read of a named file
+//! ([`read_named`], at most [`CONFIG_LIMIT`] bytes): opened with `O_NONBLOCK`, and refused
+//! unless `fstat` of the opened file says it is a regular file, so that a FIFO or a device
+//! (`/dev/zero`) can neither block nor grow memory.
 //!
 //! It is decoded as a map of raw JSON values, and only the entry for the registry in
 //! question is decoded further: an entry for another registry, malformed or not, is never
@@ -25,17 +26,15 @@
 //! Unlike docker, ocipack runs the helper only when the registry asks for credentials (a
 //! 401), so pushing to an anonymous registry never runs it.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use rustix::fs::{Mode, OFlags};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::store::root::{OpenError, read_named};
 
 use super::auth::Credentials;
 use super::redact::Redactor;
@@ -90,38 +89,14 @@ pub fn source_for(registry: &str) -> Result<Source> {
     lookup(&bytes, registry).map_err(|why| Redactor::new().input(&path, &why))
 }
 
-/// The bytes of the config file at `path`; `None` if there is none.
+/// The bytes of the config file at `path`; `None` if there is none. Read through the
+/// guarded layer's bounded read of a named file ([`read_named`]).
 fn read_config(path: &Path) -> Result<Option<Vec<u8>>> {
-    let bad = |why: &str| Redactor::new().input(path, why);
-    let fd = match rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(e) => return Err(Error::input_io("opening", path, e.into())),
-    };
-    let mut file = File::from(fd);
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::input_io("reading", path, e))?;
-    if !meta.is_file() {
-        return Err(bad("not a regular file"));
+    match read_named(path, CONFIG_LIMIT) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(OpenError::NotFound) => Ok(None),
+        Err(e) => Err(Redactor::new().input(path, &e.to_string())),
     }
-    let too_big = || bad(&format!("larger than {} KiB", CONFIG_LIMIT / 1024));
-    if meta.len() > CONFIG_LIMIT {
-        return Err(too_big());
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    (&mut file)
-        .take(CONFIG_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::input_io("reading", path, e))?;
-    if bytes.len() as u64 > CONFIG_LIMIT {
-        return Err(too_big());
-    }
-    Ok(Some(bytes))
 }
 
 /// `key` as shown in a message: `auths["key"]`.
