@@ -316,9 +316,9 @@ pub fn entry_path(raw: &[u8], kind: Option<EntryKind>) -> Result<Vec<u8>, String
 }
 
 /// A name for a message: escaped by [`crate::show::bytes`], and cut after its first 256
-/// bytes when it is longer than any usable name.
+/// bytes when it is longer than 512 (a message stays one readable line).
 pub fn display_name(name: &[u8]) -> String {
-    if name.len() > MAX_NAME_BYTES {
+    if name.len() > 512 {
         format!(
             "{}… ({} bytes)",
             crate::show::bytes(&name[..256]),
