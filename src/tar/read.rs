@@ -27,7 +27,11 @@
 //! with zeros in the holes, its name `GNU.sparse.name` (else `path`, else the header's): GNU
 //! tar's `GNUSparseFile.N/` placeholder never surfaces. A map is validated before any
 //! content is read: fragments in order and not overlapping, inside the real size, holding
-//! exactly the bytes stored. Unknown versions, missing or contradicting records are refused.
+//! exactly the bytes stored, at most [`MAX_SPARSE_ENTRIES`] of them. GNU tar reads each
+//! fragment's data from a block boundary and extracts only as far as the last fragment
+//! reaches, Go's reader neither: so every fragment with data but the last must hold whole
+//! blocks and the last must end at the real size, as GNU tar writes them, or the two would
+//! extract different files. Unknown versions, missing or contradicting records are refused.
 //! Holes cost no input, so a small archive can describe a large file: readers of the
 //! content (`diff`'s hashes, `--tar`'s dense layer) spend time in proportion to the real size.
 //!
