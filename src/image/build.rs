@@ -143,7 +143,7 @@ pub fn stage_image(
         match &input.source {
             InputSource::Rootfs(dir) => tree.add_rootfs(dir, origin)?,
             InputSource::File { src, dest, mode } => tree.add_file(src, dest, *mode, origin)?,
-            InputSource::Tar(path) => tree.add_tar(path, out.root().path())?,
+            InputSource::Tar(path) => tree.add_tar(path, origin, out.root())?,
             InputSource::Bytes { dest, bytes, mode } => {
                 tree.add_bytes(dest, bytes.clone(), *mode)?
             }

@@ -160,7 +160,7 @@ impl Tree {
     }
 
     fn insert(&mut self, node: Node) -> Result<()> {
-        crate::tar::check_name_limits(&node.header.path).map_err(|why| {
+        crate::tar::read::check_limits(&node.header.path).map_err(|why| {
             Error::input(
                 show(&node.header.path),
                 format!("the name {why} (from {})", node.origin),

@@ -1,116 +1,157 @@
-//! Inputs read from existing tar archives.
+//! Inputs read from existing tar archives, through the one tar reader ([`crate::tar::read`]).
+//!
+//! Nothing in an input tar is trusted. The reader refuses what tar readers would disagree
+//! on, bounds every size claim and checks names before anything is built from them; here
+//! each entry becomes a node as a directory input would: names normalised (absolute, `..`,
+//! empty, over-long and root-naming names refused), owners dropped unless preserved, mtimes
+//! clamped later, devices only with `--devices`, xattrs only with `--xattrs`, hard links
+//! resolved once all entries are in. Sparse files arrive expanded and are stored dense. Every
+//! problem is an input error (exit 2) naming the input and the entry.
 
-use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::BufReader;
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{Node, Source, Tree, normalize_path, show};
+use super::{Node, Source, Tree};
 use crate::error::{Error, Result};
+use crate::show;
+use crate::store::root::{Root, open_named};
+use crate::store::walk::{Stamp, changed_message, unchanged};
+use crate::tar::read::{self, EntryKind, Item, Piece, ReadError, Reader};
 use crate::tar::write::{Header, Kind};
+
+/// Size of the buffer file contents are copied through.
+const COPY_BUFFER: usize = 256 * 1024;
+
+/// A normalised path in a message, as `/usr/bin/env`.
+fn show_path(p: &[u8]) -> String {
+    format!("/{}", show::bytes(p))
+}
+
+/// An entry name as stored, quoted, in a message.
+fn quoted(name: &[u8]) -> String {
+    format!("\"{}\"", read::display_name(name))
+}
+
+/// A reader error as an input error of `what`, naming the entry when the message does not.
+fn read_error(what: &str, e: ReadError) -> Error {
+    match e.entry() {
+        Some(entry) => Error::input(what, format!("entry {}: {e}", quoted(entry))),
+        None => Error::input(what, e.to_string()),
+    }
+}
 
 impl Tree {
     /// Adds the entries of an existing tar (plain, gzip or zstd, detected from its first
-    /// bytes), re-packed entry by entry. Nothing in it is trusted: names are normalised and
-    /// checked, owners dropped unless preserved, mtimes clamped, unsupported entry types
-    /// refused. File contents are spooled to a temporary file in `spool_dir`, so memory use
-    /// does not grow with the tar.
-    pub fn add_tar(&mut self, tar_path: &Path, spool_dir: &Path) -> Result<()> {
-        let what = format!("--tar {}", tar_path.display());
-        let file = File::open(tar_path).map_err(|e| Error::input_io("opening", tar_path, e))?;
-        let reader = crate::layer::compress::decompressing_reader(BufReader::new(file))
-            .map_err(|e| Error::input_io("reading", tar_path, e))?;
-        let mut archive = tar::Archive::new(reader);
-        let entries = archive
-            .entries()
-            .map_err(|e| Error::input(&what, format!("not a readable tar: {e}")))?;
+    /// bytes), re-packed entry by entry (see the module documentation). File contents are
+    /// spooled to an anonymous temporary file in `spool_dir` (the staging directory), so
+    /// memory use does not grow with the tar. `origin` names the input as the user wrote it.
+    /// The tar file is opened as a regular file (never a FIFO) and must not change while it
+    /// is read.
+    pub fn add_tar(&mut self, tar_path: &Path, origin: &str, spool_dir: &Root) -> Result<()> {
+        let what = origin.to_string();
+        let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
+        let stamp = Stamp::of_fd(file.as_fd())
+            .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
+        let input = crate::layer::compress::decompressing_reader(BufReader::new(&file))
+            .map_err(|e| Error::input(&what, format!("cannot be read: {e}")))?;
+        let mut reader = Reader::new(input);
+        let mut buf = vec![0u8; COPY_BUFFER];
         // Hard links name their target by path; targets are resolved once all entries are in.
         let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for entry in entries {
-            let mut entry = entry.map_err(|e| Error::input(&what, format!("corrupt tar: {e}")))?;
-            let raw = entry.path_bytes().into_owned();
-            let path = normalize_path(&raw, false).map_err(|p| {
-                Error::input(
+        while let Some(item) = reader.next_item().map_err(|e| read_error(&what, e))? {
+            // A pax global header (git archive writes one holding the commit id) only
+            // carries metadata that ocipack normalises away.
+            let Item::Entry(h) = item else { continue };
+            let path = h
+                .path
+                .clone()
+                .map_err(|why| Error::input(&what, format!("entry {} {why}", quoted(&h.name))))?;
+            let entry = || quoted(&h.name);
+            let Some(et) = h.kind else {
+                return Err(Error::input(
                     &what,
-                    format!("entry {:?} {p}", String::from_utf8_lossy(&raw)),
-                )
-            })?;
-            let h = entry.header();
-            let et = h.entry_type();
-            let num = |r: io::Result<u64>, field: &str| {
-                r.map_err(|e| {
-                    Error::input(&what, format!("entry {}: bad {field}: {e}", show(&path)))
-                })
+                    format!(
+                        "entry {} has type {:?}, which an OCI layer may not contain",
+                        entry(),
+                        char::from(h.typeflag)
+                    ),
+                ));
             };
-            let mode = num(h.mode().map(u64::from), "mode")? as u32 & 0o7777;
-            let (uid, gid) = (num(h.uid(), "uid")?, num(h.gid(), "gid")?);
-            let mtime = num(h.mtime(), "mtime")?;
-            let dev = |h: &tar::Header| -> Result<(u32, u32)> {
-                let major = h.device_major().ok().flatten().unwrap_or(0);
-                let minor = h.device_minor().ok().flatten().unwrap_or(0);
-                Ok((major, minor))
-            };
-            let link_target = || -> Result<Vec<u8>> {
-                entry_link(&entry).ok_or_else(|| {
-                    Error::input(&what, format!("entry {} has no link target", show(&path)))
-                })
-            };
-            if path.is_empty() || et == tar::EntryType::XGlobalHeader {
-                // The archive's root ("./") is created by the runtime; a pax global header
-                // (git archive writes one holding the commit id) only carries metadata that
-                // ocipack normalises away.
+            if path.is_empty() {
+                // The archive's root ("./", which GNU tar writes first) is created by the
+                // runtime; the reader accepts an empty path only for a directory.
                 continue;
             }
+            let link_target = || -> Result<Vec<u8>> {
+                let target = h.link_target().unwrap_or(Ok(Vec::new())).map_err(|why| {
+                    Error::input(&what, format!("entry {}: link target {why}", entry()))
+                })?;
+                if target.is_empty() {
+                    return Err(Error::input(
+                        &what,
+                        format!("entry {} has no link target", entry()),
+                    ));
+                }
+                Ok(target)
+            };
+            let device = || -> Result<(u32, u32)> {
+                let (major, minor) = h.device.unwrap_or((0, 0));
+                match (u32::try_from(major), u32::try_from(minor)) {
+                    (Ok(major), Ok(minor)) => Ok((major, minor)),
+                    _ => Err(Error::input(
+                        &what,
+                        format!(
+                            "entry {}: device number {major},{minor} out of range",
+                            entry()
+                        ),
+                    )),
+                }
+            };
             let mut source = Source::Nothing;
             let kind = match et {
-                tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let size = entry.size();
-                    source = Source::Spool(self.spool_copy(&mut entry, size, spool_dir, &what)?);
-                    Kind::File { size }
+                EntryKind::File => {
+                    let offset =
+                        self.spool_copy(&mut reader, &mut buf, h.size, spool_dir, &what)?;
+                    source = Source::Spool(offset);
+                    Kind::File { size: h.size }
                 }
-                tar::EntryType::Directory => Kind::Dir,
-                tar::EntryType::Symlink => Kind::Symlink(link_target()?),
-                tar::EntryType::Link => {
-                    let target = normalize_path(&link_target()?, false).map_err(|p| {
-                        Error::input(&what, format!("hard link {} target {p}", show(&path)))
-                    })?;
+                EntryKind::Dir => Kind::Dir,
+                EntryKind::Symlink => Kind::Symlink(link_target()?),
+                EntryKind::Hardlink => {
+                    let target = link_target()?;
                     links.push((path.clone(), target.clone()));
                     Kind::Hardlink(target)
                 }
-                tar::EntryType::Fifo => Kind::Fifo,
-                tar::EntryType::Char | tar::EntryType::Block => {
+                EntryKind::Fifo => Kind::Fifo,
+                EntryKind::CharDevice | EntryKind::BlockDevice => {
                     if !self.opts.devices {
                         self.warnings.push(format!(
                             "{what}: skipped device node {} (pass --devices to keep device nodes)",
-                            show(&path)
+                            show_path(&path)
                         ));
                         continue;
                     }
-                    let (major, minor) = dev(h)?;
-                    if et == tar::EntryType::Char {
+                    let (major, minor) = device()?;
+                    if et == EntryKind::CharDevice {
                         Kind::CharDevice { major, minor }
                     } else {
                         Kind::BlockDevice { major, minor }
                     }
                 }
-                other => {
-                    return Err(Error::input(
-                        &what,
-                        format!("entry {} has unsupported type {other:?}", show(&path)),
-                    ));
-                }
             };
             let xattrs = if self.opts.xattrs {
-                tar_xattrs(&mut entry)
+                h.xattrs.clone().into_iter().collect()
             } else {
                 Vec::new()
             };
             let mode = if matches!(kind, Kind::Symlink(_)) {
                 0o777
             } else {
-                mode
+                (h.mode & 0o7777) as u32
             };
-            let (uid, gid) = self.owner(uid, gid);
+            let (uid, gid) = self.owner(h.uid, h.gid);
             self.insert(Node {
                 header: Header {
                     path,
@@ -124,9 +165,11 @@ impl Tree {
                 source,
                 origin: what.clone(),
                 link_group: None,
-                mtime: Some(i64::try_from(mtime).unwrap_or(i64::MAX)),
+                mtime: Some(h.mtime),
             })?;
         }
+        // The whole archive was read: it must still be the file that was opened, unchanged.
+        unchanged(&file, &stamp).map_err(|why| Error::input(&what, changed_message(&why)))?;
         // Turn each hard link into a member of its target's link group, so that `finish`
         // can give the content to whichever name sorts first.
         for (link, target) in links {
@@ -135,8 +178,8 @@ impl Tree {
                     &what,
                     format!(
                         "hard link {} points to {}, which is not in the archive",
-                        show(&link),
-                        show(&target)
+                        show_path(&link),
+                        show_path(&target)
                     ),
                 )
             })?;
@@ -147,8 +190,8 @@ impl Tree {
                         &what,
                         format!(
                             "hard link {} points to {}, which is not a regular file",
-                            show(&link),
-                            show(&target)
+                            show_path(&link),
+                            show_path(&target)
                         ),
                     ));
                 }
@@ -173,52 +216,55 @@ impl Tree {
         Ok(())
     }
 
-    fn spool_copy(&mut self, r: &mut dyn Read, size: u64, dir: &Path, what: &str) -> Result<u64> {
+    /// Copies the current entry's logical content (`size` bytes) to the end of the spool
+    /// file and returns where it starts. Holes of a sparse file are skipped, not written:
+    /// the spool file has them as holes too, which read back as zeros.
+    fn spool_copy<R: std::io::Read>(
+        &mut self,
+        reader: &mut Reader<R>,
+        buf: &mut [u8],
+        size: u64,
+        dir: &Root,
+        what: &str,
+    ) -> Result<u64> {
         if self.spool.is_none() {
-            let path = dir.join(format!(".ocipack-spool-{}", std::process::id()));
-            let f = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .map_err(|e| Error::io("creating spool file", &path, e))?;
-            // Unlinked at once: the spool never outlives the process.
-            fs::remove_file(&path).map_err(|e| Error::io("removing spool file", &path, e))?;
-            self.spool = Some((f, path));
+            let f = dir
+                .tempfile()
+                .map_err(|e| Error::io("creating a spool file in", dir.path(), e))?;
+            self.spool = Some((f, dir.path().to_path_buf()));
         }
         let Some((f, spool_path)) = self.spool.as_mut() else {
             return Err(Error::usage("internal: spool file missing"));
         };
-        let offset = self.spool_len;
-        f.seek(SeekFrom::Start(offset))
-            .map_err(|e| Error::io("writing spool file", &*spool_path, e))?;
-        let n = io::copy(&mut r.take(size), f)
-            .map_err(|e| Error::input(what, format!("reading content: {e}")))?;
-        if n != size {
-            return Err(Error::input(
-                what,
-                format!("truncated: an entry promised {size} bytes, {n} followed"),
-            ));
-        }
-        self.spool_len += size;
-        Ok(offset)
-    }
-}
-
-fn entry_link<R: Read>(e: &tar::Entry<'_, R>) -> Option<Vec<u8>> {
-    e.link_name_bytes().map(|c| c.into_owned())
-}
-
-fn tar_xattrs<R: Read>(e: &mut tar::Entry<'_, R>) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    if let Ok(Some(exts)) = e.pax_extensions() {
-        for x in exts.flatten() {
-            if let Some(name) = x.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                out.push((name.to_string(), x.value_bytes().to_vec()));
+        // The spool file is exactly `spool_len` bytes long before and after each copy.
+        let start = self.spool_len;
+        let mut pos = start;
+        let mut written = start;
+        loop {
+            match reader.read_piece(buf).map_err(|e| read_error(what, e))? {
+                Piece::End => break,
+                Piece::Data(n) => {
+                    f.write_all_at(&buf[..n], pos)
+                        .map_err(|e| Error::io("writing spool file", &*spool_path, e))?;
+                    pos += n as u64;
+                    written = pos;
+                }
+                Piece::Hole(n) => pos += n,
             }
         }
+        if pos - start != size {
+            // The reader yields exactly the size it announced; this is a bug if it happens.
+            return Err(Error::usage(format!(
+                "internal: {what}: an entry of {size} bytes gave {}",
+                pos - start
+            )));
+        }
+        // A trailing hole: make the file long enough to read it back.
+        if written < pos {
+            f.set_len(pos)
+                .map_err(|e| Error::io("writing spool file", &*spool_path, e))?;
+        }
+        self.spool_len = pos;
+        Ok(start)
     }
-    out.sort();
-    out
 }

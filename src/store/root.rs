@@ -433,6 +433,39 @@ impl Root {
         })
     }
 
+    /// An anonymous file in this directory (`O_TMPFILE`: it has no name, so it never
+    /// outlives the process and no one else can open it), mode 0600; where the filesystem
+    /// has no `O_TMPFILE`, a file created exclusively and unlinked at once.
+    pub fn tempfile(&self) -> io::Result<File> {
+        match rustix::fs::openat(
+            self.fd(),
+            ".",
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => return Ok(File::from(fd)),
+            Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::ISDIR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for n in 0..1000u32 {
+            let name = format!(".ocipack-tmp-{}-{n}", std::process::id());
+            match rustix::fs::openat(
+                self.fd(),
+                name.as_str(),
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            ) {
+                Ok(fd) => {
+                    rustix::fs::unlinkat(self.fd(), name.as_str(), AtFlags::empty())?;
+                    return Ok(File::from(fd));
+                }
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::other("no free temporary name"))
+    }
+
     /// Reads the regular file at `rel` whole, refusing more than `limit` bytes.
     pub fn read(&self, rel: &str, limit: u64) -> Result<Vec<u8>, OpenError> {
         let o = self.open_file(rel)?;

@@ -25,8 +25,9 @@ use rustix::fs::{FileType, Mode, OFlags, Stat};
 use super::root::kind_name;
 use crate::show;
 
-/// The most components a name below a tree may have.
-pub const MAX_DEPTH: usize = 1024;
+/// The most components a name below a tree may have (a layer's names are limited to
+/// [`crate::tar::read::MAX_NAME_COMPONENTS`]).
+pub const MAX_DEPTH: usize = crate::tar::read::MAX_NAME_COMPONENTS;
 
 /// What identifies a file's content at one moment: if any of these changed, so may have
 /// the bytes.
