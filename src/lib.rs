@@ -1,9 +1,15 @@
 //! ocipack: byte-for-byte reproducible OCI image layouts for small FROM-scratch images.
 //!
-//! Data flows one way: inputs ([`tree`]) → a deterministic tar stream ([`tarball`]) →
-//! hashes and compression in one pass ([`layer`], [`gzip`], [`compress`]) → blobs → image
-//! config, manifest and index ([`image`], [`spec`], written by [`cjson`]) → an OCI layout
-//! on disk ([`layout`]), then verified from disk.
+//! Data flows one way: inputs ([`input`], read through [`store`]) → a deterministic tar
+//! stream ([`tar`]) → hashes and compression in one pass ([`layer`]) → blobs → image config,
+//! manifest and index ([`image`], [`spec`], written by [`cjson`]) → an OCI layout, staged and
+//! swapped into place ([`store::staging`]). The documents are checked in memory by the rules
+//! `ocipack verify` applies to a layout on disk ([`verify`]); nothing is read back.
+//!
+//! One piece per job: [`store`] is the only way to the filesystem, [`image::Image`] the one
+//! image model (built by [`image::build`], read from a layout by [`image::read`]),
+//! [`tar::read`] the one tar reader, [`settings`] the one settings path for the command line
+//! and `ocipack.toml`, [`show`] the one way to print a name.
 
 pub mod cjson;
 pub mod diff;

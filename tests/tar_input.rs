@@ -306,7 +306,7 @@ fn unusable_names_are_refused_at_once_and_leave_nothing_behind() {
         assert_exit(&o, 2);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(
-            stderr.contains(&format!("--tar {}: ", input.display())) && stderr.contains(want),
+            stderr.contains(&format!("--tar \"{}\": ", input.display())) && stderr.contains(want),
             "{name}: {want:?} not in\n{stderr}"
         );
         assert_eq!(stderr.lines().count(), 1, "{name}: one line\n{stderr}");
