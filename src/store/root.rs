@@ -189,7 +189,7 @@ fn shown(components: &[Vec<u8>], last: &[u8]) -> String {
 }
 
 /// Opens the directory `name` in `dir` without following a symlink.
-fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat(
         dir,
         name,
