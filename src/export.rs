@@ -328,7 +328,12 @@ fn write_archive<W: Write>(
             Error::io("writing", dest, e)
         } else {
             Error::input(
-                format!("layout {}", crate::show::path(image.layout().path())),
+                format!(
+                    "layout {}",
+                    image
+                        .layout()
+                        .map_or(String::new(), |r| crate::show::path(r.path()))
+                ),
                 e.to_string(),
             )
         }

@@ -531,3 +531,105 @@ fn build_defaults_to_the_current_directory() {
     assert_exit(&o, 0);
     assert!(p.join("amd64/oci/oci-layout").is_file());
 }
+
+/// Every path below `dir` (and `dir` itself) with its mtime and ctime, in nanoseconds.
+fn times(dir: &Path) -> Vec<(PathBuf, i128, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = fs::symlink_metadata(&p).unwrap();
+        out.push((
+            p.clone(),
+            i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        ));
+        if m.is_dir() {
+            for e in fs::read_dir(&p).unwrap() {
+                stack.push(e.unwrap().path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Issue 10: a build whose outputs already hold the right bytes writes nothing, flushes
+/// nothing and touches nothing — every mtime and ctime in the project stays as it was, the
+/// project directory's included (no staging directory was created and removed) — and says
+/// so; `--check` touches nothing either. A changed input rewrites only its own output.
+#[test]
+fn an_unchanged_build_touches_nothing_and_a_change_rewrites_only_its_output() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    write_project(
+        &p,
+        &format!(
+            "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
+        ),
+    );
+    assert_exit(&build(&p, &[]), 0);
+    let before = times(&p);
+    // Coarse filesystem timestamps must not hide a rewrite.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let o = build(&p, &[]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert_eq!(out.matches("unchanged").count(), 3, "{out}");
+    assert!(!out.contains("written"), "{out}");
+    assert_eq!(times(&p), before, "an unchanged build touched something");
+    assert_exit(&build(&p, &["--check"]), 0);
+    assert_eq!(times(&p), before, "--check touched something");
+
+    fs::write(p.join("arm64v8/hello"), "hello again\n").unwrap();
+    let amd64 = snapshot(&p.join("amd64/oci"));
+    let amd64_times: Vec<_> = times(&p.join("amd64/oci"));
+    let o = build(&p, &[]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let line = |arch: &str| {
+        out.lines()
+            .find(|l| l.starts_with(arch))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("arm64v8").contains(" written "), "{out}");
+    assert!(line("amd64").contains(" unchanged "), "{out}");
+    assert_eq!(snapshot(&p.join("amd64/oci")), amd64);
+    assert_eq!(times(&p.join("amd64/oci")), amd64_times);
+    let o = build(&p, &["--check"]);
+    assert_exit(&o, 0);
+}
+
+/// Issue 10: a layout on disk whose layer blob was corrupted (same size, same name) is not
+/// "unchanged": the build compares bytes, not names, and rewrites it; `--check` reports it.
+#[test]
+fn a_corrupted_blob_with_the_right_name_is_found_and_rewritten() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    write_project(&p, PROJECT);
+    assert_exit(&build(&p, &[]), 0);
+    let blobs = p.join("amd64/oci/blobs/sha256");
+    let layer = fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let good = fs::read(&layer).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 20] ^= 0x40;
+    fs::write(&layer, &bad).unwrap();
+
+    let o = build(&p, &["--check"]);
+    assert_exit(&o, 1);
+    let name = layer.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        stdout(&o).contains(&format!("{name}: different bytes")),
+        "{}",
+        stdout(&o)
+    );
+    assert_exit(&build(&p, &[]), 0);
+    assert_eq!(fs::read(&layer).unwrap(), good);
+}

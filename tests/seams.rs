@@ -1158,6 +1158,12 @@ fn signal_tree(dir: &Path, tag: &str) {
 }
 
 /// `ocipack image --rootfs tree -o out` with the hook `touch MARKER; sleep 30` (the hook's
+/// The test hook run once the staging directory is complete and durable, just before it is
+/// swapped into place: the moment a build holds the most on disk that it must clean up.
+/// (ocipack creates staging only once it knows the output changed; until then its files are
+/// anonymous and vanish with the process whatever kills it.)
+const PAUSE_HOOK: &str = "OCIPACK_TEST_HOOK_BEFORE_SWAP";
+
 /// pid in PIDFILE), started; returns it once the marker exists.
 fn start_paused_build(t: &Path, tree: &Path, out: &Path) -> (Logged, HookSleep) {
     let marker = t.join("hook-ran");
@@ -1168,7 +1174,7 @@ fn start_paused_build(t: &Path, tree: &Path, out: &Path) -> (Logged, HookSleep) 
         m = sq(&marker)
     );
     let mut child = Logged::spawn(
-        image(&[os("--rootfs"), tree.as_os_str()], out, &[]).env(HOOK, &hook),
+        image(&[os("--rootfs"), tree.as_os_str()], out, &[]).env(PAUSE_HOOK, &hook),
         t,
         "paused",
     );
@@ -1176,7 +1182,7 @@ fn start_paused_build(t: &Path, tree: &Path, out: &Path) -> (Logged, HookSleep) 
     match child.wait_for(QUICK, || marker.exists()) {
         Ok(None) => {}
         Ok(Some(st)) => panic!(
-            "hook did not run: ocipack exited ({st}) without running {HOOK}\n{}",
+            "hook did not run: ocipack exited ({st}) without running {PAUSE_HOOK}\n{}",
             child.output()
         ),
         Err(()) => panic!(

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use ocipack::cjson;
 use ocipack::error::{Error, Result};
+use ocipack::image::write::Written;
 use ocipack::project::build::{self as build, BuildOptions, OutputCheck};
 
 use super::image::resolve_jobs;
@@ -100,6 +101,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 json!({
                     "arch": i.arch,
                     "output": i.output.to_string_lossy(),
+                    "written": i.built.written == Some(Written::Replaced),
                     "created": i.created.to_string(),
                     "manifest": i.built.image.entry,
                     "layer": {
@@ -115,10 +117,12 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         let windows: Vec<_> = report
             .windows
             .iter()
-            .map(|w| {
+            .zip(&report.windows_written)
+            .map(|(w, written)| {
                 json!({
                     "variant": w.variant.name,
                     "output": w.output.to_string_lossy(),
+                    "written": written,
                     "files": w.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
                 })
             })
@@ -127,8 +131,9 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     } else {
         for i in &report.images {
             println!(
-                "{:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
+                "{:<9} {:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
                 i.arch,
+                status(i.built.written == Some(Written::Replaced)),
                 i.built.image.entry.digest,
                 i.built.layer.size,
                 i.built.layer.compression,
@@ -137,11 +142,12 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 ocipack::show::path(&i.output)
             );
         }
-        for w in &report.windows {
+        for (w, written) in report.windows.iter().zip(&report.windows_written) {
             let files: Vec<&str> = w.files.iter().map(|(n, _)| *n).collect();
             println!(
-                "{} {}  {}  {}",
+                "{} {:<9} {}  {}  {}",
                 ocipack::project::WINDOWS_ARCH,
+                status(*written),
                 w.variant.name,
                 files.join(", "),
                 ocipack::show::path(&w.output)
@@ -149,6 +155,11 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// `written` or `unchanged` (a build writes only outputs that differ from the disk).
+fn status(written: bool) -> &'static str {
+    if written { "written" } else { "unchanged" }
 }
 
 fn report_check(a: &BuildArgs, checks: &[OutputCheck]) -> Result<u8> {

@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::image::write::{LayoutWriter, NameStyle};
+use crate::image::write::{LayoutWriter, NameStyle, Written};
 use crate::image::{Doc, Image};
+use crate::input::Layer;
 use crate::input::{Tree, TreeOptions};
+use crate::layer::BlobSink;
 use crate::layer::{self, EncodeOptions, LayerInfo};
 use crate::media;
 use crate::platform::Platform;
@@ -24,7 +26,9 @@ use crate::spec::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ContainerConfig, History, ImageConfig, Index,
     Manifest, RootFs,
 };
-use crate::store::staging::{Replaced, Target};
+use crate::store::output::test_hook;
+use crate::store::root::Root;
+use crate::store::staging::Target;
 use crate::timestamp::Timestamp;
 
 /// The `PATH` that `docker build` gives an image built `FROM scratch` on Linux.
@@ -115,45 +119,47 @@ pub struct BuiltImage {
     pub layer: LayerInfo,
     /// Warnings from reading the inputs.
     pub warnings: Vec<String>,
+    /// Whether the layout was written, once it was ([`LayoutWriter::commit`]).
+    pub written: Option<Written>,
 }
 
-/// Runs the test hook `OCIPACK_TEST_HOOK_AFTER_WALK` (debug builds only): a shell command run
-/// once after the inputs are walked and before any content is read, so that tests can change
-/// an input at exactly that moment, deterministically.
-fn test_hook_after_walk() {
-    #[cfg(debug_assertions)]
-    if let Some(cmd) = std::env::var_os("OCIPACK_TEST_HOOK_AFTER_WALK") {
-        let _ = std::process::Command::new("sh").arg("-c").arg(cmd).status();
-    }
-}
-
-/// Builds the layout into a staging directory beside `target` without touching `target`;
-/// the caller commits it ([`LayoutWriter::commit`]) or compares it.
-pub fn stage_image(
-    spec: &ImageSpec,
-    target: &Target,
-    progress: Option<&Progress>,
-) -> Result<(LayoutWriter, BuiltImage)> {
-    check_not_inside_inputs(spec, target)?;
-    let mut out = LayoutWriter::new(target)?;
-
+/// Gathers the inputs of `spec` into a sorted tree of entries, ready to be streamed (see
+/// [`crate::input`]). Temporary files (a `--tar` input's spool) go to `temp_dir`.
+pub fn collect_inputs(spec: &ImageSpec, temp_dir: &Root) -> Result<Layer> {
     let mut tree = Tree::new(spec.tree.clone());
     for input in &spec.inputs {
         let origin = &input.origin;
         match &input.source {
             InputSource::Rootfs(dir) => tree.add_rootfs(dir, origin)?,
             InputSource::File { src, dest, mode } => tree.add_file(src, dest, *mode, origin)?,
-            InputSource::Tar(path) => tree.add_tar(path, origin, out.root())?,
+            InputSource::Tar(path) => tree.add_tar(path, origin, temp_dir)?,
             InputSource::Bytes { dest, bytes, mode } => {
                 tree.add_bytes(dest, bytes.clone(), *mode)?
             }
         }
     }
     let entries = tree.finish()?;
-    test_hook_after_walk();
-    let layer = layer::write_layer(&entries, spec.encode, &mut out, progress)?;
+    // Tests change an input at exactly this moment: after the walk, before any read.
+    test_hook("OCIPACK_TEST_HOOK_AFTER_WALK");
+    Ok(entries)
+}
 
-    let image = describe(spec, &layer, out.root())?;
+/// Builds the layout for `target` without writing anything: the layer goes to an anonymous
+/// file, the documents stay in memory. The caller writes it ([`LayoutWriter::commit`], or
+/// [`LayoutWriter::stage`] for several outputs at once) or compares it with the target.
+pub fn prepare_image(
+    spec: &ImageSpec,
+    target: &Target,
+    progress: Option<&Progress>,
+) -> Result<(LayoutWriter, BuiltImage)> {
+    check_not_inside_inputs(spec, target)?;
+    let mut out = LayoutWriter::new(target)?;
+    let entries = collect_inputs(spec, out.temp_dir())?;
+    let sink = out.layer_sink()?;
+    let (layer, written) = layer::write_layer(&entries, spec.encode, sink, progress)?;
+    out.finish_layer(&layer, written)?;
+
+    let image = describe(spec, &layer)?;
     let mut problems = Problems::default();
     let expect = (spec.platform.clone(), "the build's platform".to_string());
     crate::verify::check_image(&mut problems, &image, "index.json", Some(&expect));
@@ -169,8 +175,8 @@ pub fn stage_image(
             errors.join("; ")
         )));
     }
-    out.write_doc(&image.config)?;
-    out.write_doc(&image.manifest)?;
+    out.write_doc(&image.config);
+    out.write_doc(&image.manifest);
     out.write_oci_layout()?;
     let index = Doc::canonical(Index {
         schema_version: 2,
@@ -180,9 +186,9 @@ pub fn stage_image(
         subject: None,
         annotations: None,
     })?;
-    out.write_file("index.json", &index.bytes)?;
+    out.write_file("index.json", &index.bytes);
     if let Some(name) = &spec.descriptor_file {
-        out.write_file(name, &Doc::canonical(image.entry.clone())?.bytes)?;
+        out.write_file(name, &Doc::canonical(image.entry.clone())?.bytes);
     }
     out.name_blob(
         spec.names,
@@ -196,16 +202,18 @@ pub fn stage_image(
         image,
         layer,
         warnings: entries.warnings().to_vec(),
+        written: None,
     };
     Ok((out, built))
 }
 
+/// The sizes and digests of the layer `spec` makes, encoded into nothing (no file).
+pub fn measure_layer(entries: &Layer, spec: &ImageSpec) -> Result<LayerInfo> {
+    layer::write_layer(entries, spec.encode, BlobSink::Count, None).map(|(info, _)| info)
+}
+
 /// The image's config, manifest and index entry for `layer`, in the canonical JSON form.
-fn describe(
-    spec: &ImageSpec,
-    layer: &LayerInfo,
-    blobs: &crate::store::root::Root,
-) -> Result<Image> {
+fn describe(spec: &ImageSpec, layer: &LayerInfo) -> Result<Image> {
     let created = spec.created().to_string();
     let config = Doc::canonical(ImageConfig {
         created: Some(created.clone()),
@@ -248,19 +256,19 @@ fn describe(
         }
         entry.annotations = Some(annotations);
     }
-    Ok(Image::new(entry, manifest, config, blobs.clone()))
+    Ok(Image::new(entry, manifest, config, None))
 }
 
-/// Builds the layout and swaps it into place at `out`. On any error `out` is untouched.
+/// Builds the layout and writes it to `out` if it differs from what `out` holds (staged,
+/// made durable, swapped into place). On any error `out` is untouched.
 pub fn build_image(
     spec: &ImageSpec,
     out: &Path,
     progress: Option<&Progress>,
 ) -> Result<BuiltImage> {
     let target = Target::at_path(out)?;
-    let (writer, built) = stage_image(spec, &target, progress)?;
-    let replaced: Replaced = writer.commit(&target)?;
-    replaced.remove();
+    let (writer, mut built) = prepare_image(spec, &target, progress)?;
+    built.written = Some(writer.commit()?);
     Ok(built)
 }
 

@@ -71,17 +71,18 @@ pub struct Image {
     pub manifest: Doc<Manifest>,
     /// The config.
     pub config: Doc<ImageConfig>,
-    /// The layout directory holding the blobs (`blobs/<algorithm>/<hex>`).
-    blobs: Root,
+    /// The layout directory holding the blobs (`blobs/<algorithm>/<hex>`), when the image
+    /// was read from one (a freshly built image's blobs are wherever its layout was written).
+    blobs: Option<Root>,
 }
 
 impl Image {
-    /// An image whose blobs are in the layout directory `blobs`.
+    /// An image whose blobs are in the layout directory `blobs`, if any.
     pub fn new(
         entry: Descriptor,
         manifest: Doc<Manifest>,
         config: Doc<ImageConfig>,
-        blobs: Root,
+        blobs: Option<Root>,
     ) -> Image {
         Image {
             entry,
@@ -91,9 +92,9 @@ impl Image {
         }
     }
 
-    /// The layout directory the blobs are in.
-    pub fn layout(&self) -> &Root {
-        &self.blobs
+    /// The layout directory the blobs are in, when the image was read from one.
+    pub fn layout(&self) -> Option<&Root> {
+        self.blobs.as_ref()
     }
 
     /// The layer descriptors, base first.
@@ -147,17 +148,21 @@ impl Image {
     /// Opens the blob of `d` for streaming: a regular file beneath the layout of exactly
     /// the declared size, whose content is verified as it is read.
     pub fn open_blob(&self, d: &Descriptor) -> Result<Verified<File>> {
-        let what = self.blobs.shown(&d.digest.blob_path());
-        blob::open_blob(&self.blobs, d)
+        let blobs = self
+            .blobs
+            .as_ref()
+            .ok_or_else(|| Error::usage("internal: this image was not read from a layout"))?;
+        let what = blobs.shown(&d.digest.blob_path());
+        blob::open_blob(blobs, d)
             .map(|b| b.verified(d, what.clone()))
             .map_err(|e| Error::input(what, e.to_string()))
     }
 
     /// An input error about `what` in this image's layout.
     pub fn bad(&self, what: &str, why: impl Into<String>) -> Error {
-        Error::input(
-            format!("{}: {what}", show::path(self.blobs.path())),
-            why.into(),
-        )
+        match &self.blobs {
+            Some(b) => Error::input(format!("{}: {what}", show::path(b.path())), why.into()),
+            None => Error::input(what, why.into()),
+        }
     }
 }

@@ -76,7 +76,7 @@ impl ImageRead {
             self.found.descriptor.clone(),
             self.manifest.clone()?,
             self.config.clone()?,
-            root.clone(),
+            Some(root.clone()),
         ))
     }
 }

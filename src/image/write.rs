@@ -1,10 +1,12 @@
 //! Writing an OCI image layout: staged beside its target, swapped into place atomically.
 //!
-//! Contract: a layout is assembled in a [`Staging`] directory next to the target (same
-//! filesystem, every file created exclusively with mode 0644 whatever the umask), made
-//! durable, and only then replaces the target in one `renameat2(RENAME_EXCHANGE)` (or one
-//! `rename` when the target does not exist yet). A build that fails or is interrupted leaves
-//! an existing target exactly as it was, and no stray file from an earlier build survives a
+//! Contract: a layout is held as an [`Output`] (small files in memory, the layer blob in an
+//! anonymous file) and compared with what the target holds; only if it differs is it written
+//! into a [`Staging`] directory next to the target (same filesystem, every file created
+//! exclusively with mode 0644 whatever the umask), made durable, and swapped into place in
+//! one `renameat2(RENAME_EXCHANGE)` (or one `rename` when the target does not exist yet). A
+//! build that changes nothing touches nothing; a build that fails or is interrupted leaves
+//! an existing target exactly as it was; no stray file from an earlier build survives a
 //! rebuild. Only a missing path, an empty directory or an OCI layout is ever replaced.
 
 use std::fs::File;
@@ -13,11 +15,14 @@ use rustix::fs::OFlags;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::layer::{BlobSink, LayerInfo, Written as LayerWritten};
 use crate::spec::OciLayout;
+use crate::store::output::{Difference, Output};
 use crate::store::root::{EntryType, Root};
-use crate::store::staging::{Existing, Replaced, Staging, Target};
+use crate::store::staging::{Existing, Staging, Target};
 
 use super::Doc;
+use super::read::Reader;
 
 /// The `oci-layout` file's version.
 pub const LAYOUT_VERSION: &str = "1.0.0";
@@ -89,96 +94,161 @@ pub fn check_target(target: &Target) -> Result<()> {
     }
 }
 
-/// The temporary name of the layer blob while it is written.
+/// The name the layer blob is created under, until its digest is known.
 const PARTIAL: &str = "blobs/sha256/.layer.partial";
 
-/// A layout being assembled in a staging directory beside its target.
-/// Dropped without [`LayoutWriter::commit`], it removes itself.
+/// A layout being assembled for its target, written only if it differs from what the
+/// target holds (see [`Output`]).
 #[derive(Debug)]
 pub struct LayoutWriter {
-    staging: Staging,
+    out: Output,
+    /// The layer blob of the layout the target holds now (when it holds a layout with one
+    /// layer): the new layer is compared with it while it is written.
+    baseline: Option<(Digest, File)>,
+}
+
+/// What writing the layout to its target did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The target already held these exact bytes: nothing was written or touched.
+    Unchanged,
+    /// The target was replaced.
+    Replaced,
 }
 
 impl LayoutWriter {
-    /// Checks the target ([`check_target`]) and starts a staging directory beside it, with
-    /// `blobs/sha256`.
+    /// Checks the target ([`check_target`]) and starts an empty layout for it; nothing is
+    /// written yet.
     pub fn new(target: &Target) -> Result<LayoutWriter> {
         check_target(target)?;
-        let staging = Staging::dir(target)?;
-        staging.create_dir("blobs/sha256")?;
-        Ok(LayoutWriter { staging })
+        let baseline = match target.existing()? {
+            Existing::Dir(root) => previous_layer(root),
+            _ => None,
+        };
+        Ok(LayoutWriter {
+            out: Output::new(target),
+            baseline,
+        })
     }
 
-    /// The staged layout directory.
-    pub fn root(&self) -> &Root {
-        self.staging.root()
+    /// The directory temporary files go to (same filesystem as the layout).
+    pub fn temp_dir(&self) -> &Root {
+        self.out.temp_dir()
     }
 
-    /// Creates the file the layer blob is written to (direct I/O when the filesystem allows
-    /// it; see [`crate::layer`]); returns it and whether direct I/O is on.
-    pub fn create_layer_file(&mut self) -> Result<(File, bool)> {
-        match self.staging.open_new(PARTIAL, OFlags::DIRECT) {
-            Ok(f) => Ok((f, true)),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => self
-                .staging
-                .open_new(PARTIAL, OFlags::empty())
-                .map(|f| (f, false))
-                .map_err(|e| Error::io("creating", self.root().path().join(PARTIAL), e)),
-            Err(e) => Err(Error::io("creating", self.root().path().join(PARTIAL), e)),
-        }
+    /// Where the layer pipeline writes the blob: an anonymous file (direct I/O where the
+    /// filesystem allows it), compared as it is written with the previous layout's layer.
+    pub fn layer_sink(&mut self) -> Result<BlobSink> {
+        let (file, direct) = self.out.create_file(PARTIAL, OFlags::DIRECT)?;
+        let baseline = match &self.baseline {
+            Some((_, f)) => Some(
+                f.try_clone()
+                    .map_err(|e| Error::io("reading", self.out.target().parent().path(), e))?,
+            ),
+            None => None,
+        };
+        Ok(BlobSink::File {
+            file,
+            direct,
+            baseline,
+        })
     }
 
-    /// Names the finished layer blob by its digest.
-    pub fn finish_layer_file(&mut self, digest: &Digest) -> Result<()> {
-        self.staging.rename(PARTIAL, &digest.blob_path())
+    /// Takes the finished layer blob, named by its digest.
+    pub fn finish_layer(&mut self, layer: &LayerInfo, written: LayerWritten) -> Result<()> {
+        let same = written.same_as_baseline
+            && self
+                .baseline
+                .as_ref()
+                .is_some_and(|(d, _)| *d == layer.digest);
+        let file = written
+            .file
+            .ok_or_else(|| Error::usage("internal: the layer was not written to a file"))?;
+        self.out
+            .put_file(PARTIAL, &layer.digest.blob_path(), file, same)
     }
 
-    /// Writes `bytes` as a blob (once: a blob already there is the same bytes); returns its
-    /// digest.
-    pub fn write_blob(&mut self, bytes: &[u8]) -> Result<Digest> {
+    /// Holds `bytes` as a blob; returns its digest.
+    pub fn write_blob(&mut self, bytes: &[u8]) -> Digest {
         let digest = Digest::sha256_of(bytes);
         let name = digest.blob_path();
-        if !self.staging.exists(&name) {
-            self.staging.write_file(&name, bytes)?;
+        if !self.out.contains(&name) {
+            self.out.put_bytes(&name, bytes.to_vec());
         }
-        Ok(digest)
+        digest
     }
 
-    /// Writes a document as a blob.
-    pub fn write_doc<T>(&mut self, doc: &Doc<T>) -> Result<Digest> {
+    /// Holds a document as a blob.
+    pub fn write_doc<T>(&mut self, doc: &Doc<T>) -> Digest {
         self.write_blob(&doc.bytes)
     }
 
-    /// Writes a file at `name` (relative to the layout).
-    pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.staging.write_file(name, bytes)
+    /// Holds a file at `name` (relative to the layout).
+    pub fn write_file(&mut self, name: &str, bytes: &[u8]) {
+        self.out.put_bytes(name, bytes.to_vec());
     }
 
-    /// Writes `oci-layout`.
+    /// Holds `oci-layout`.
     pub fn write_oci_layout(&mut self) -> Result<()> {
         let doc = Doc::canonical(OciLayout {
             image_layout_version: LAYOUT_VERSION.into(),
         })?;
-        self.write_file("oci-layout", &doc.bytes)
+        self.write_file("oci-layout", &doc.bytes);
+        Ok(())
     }
 
     /// Gives a blob a readable `name` according to `style`.
     pub fn name_blob(&mut self, style: NameStyle, name: &str, digest: &Digest) -> Result<()> {
         let blob = digest.blob_path();
         match style {
-            NameStyle::None => Ok(()),
-            NameStyle::Symlinks => self.staging.symlink(&blob, name),
+            NameStyle::None => {}
+            NameStyle::Symlinks => self.out.put_link(name, &blob),
             NameStyle::Files => {
-                self.staging.rename(&blob, name)?;
-                self.staging.symlink(&format!("../../{name}"), &blob)
+                self.out.rename(&blob, name)?;
+                self.out.put_link(&blob, &format!("../../{name}"));
             }
         }
+        Ok(())
     }
 
-    /// Makes the layout durable and swaps it into place at `target`; returns the previous
-    /// layout, for the caller to remove.
-    pub fn commit(self, target: &Target) -> Result<Replaced> {
-        check_target(target)?;
-        self.staging.commit(target)
+    /// How the target differs from this layout (empty: identical); nothing is written.
+    pub fn differences(&self) -> Result<Vec<Difference>> {
+        self.out.differences()
     }
+
+    /// Writes the layout into a staging directory beside the target (not yet durable).
+    pub fn stage(self) -> Result<Staging> {
+        self.out.stage()
+    }
+
+    /// Writes the layout to its target if it differs from what the target holds: staged,
+    /// made durable and swapped into place; the previous layout is removed afterwards.
+    pub fn commit(self) -> Result<Written> {
+        if self.differences()?.is_empty() {
+            return Ok(Written::Unchanged);
+        }
+        let target = self.out.target().clone();
+        check_target(&target)?;
+        let staged = self.stage()?;
+        staged.commit(&target)?.remove();
+        Ok(Written::Replaced)
+    }
+}
+
+/// The single layer blob of the layout in `root`, if it holds a valid-looking layout with
+/// one image of one layer: opened (through the one reader) to compare a new layer with.
+fn previous_layer(root: Root) -> Option<(Digest, File)> {
+    let mut reader = Reader::open(root.path()).ok()?;
+    let layout = reader.read(None);
+    let image = layout.image()?;
+    let [layer] = image.layers() else {
+        return None;
+    };
+    let at = crate::image::read::Found {
+        file: image.entry.digest.blob_path(),
+        field: "layers[0]".into(),
+        descriptor: layer.clone(),
+    };
+    let blob = reader.open_blob(&at, "layer")?;
+    Some((layer.digest.clone(), blob.opened.file))
 }

@@ -25,13 +25,13 @@ pub mod gzip;
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use rustix::fs::OFlags;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
-use crate::image::write::LayoutWriter;
 use crate::input::Layer;
 use crate::layer::compress::LayerEncoder;
 use crate::media::Compression;
@@ -217,48 +217,141 @@ fn write_all(mut file: &File, mut data: &[u8], direct: &mut bool) -> io::Result<
     Ok(())
 }
 
-/// The writer thread: hashes (if asked) and writes every buffer, gives it back, and
-/// fsyncs the file at the end. Returns the digest (if hashed) and the size.
-fn write_blob(
+/// Where the encoded blob goes.
+#[derive(Debug)]
+pub enum BlobSink {
+    /// A file (created by the layout writer), written with direct I/O while `direct`; and,
+    /// if given, an earlier blob compared with the output byte for byte as it is written,
+    /// so that an unchanged layer is known without reading anything back.
+    File {
+        /// The file written.
+        file: File,
+        /// Whether it was opened with `O_DIRECT`.
+        direct: bool,
+        /// The blob this one may equal.
+        baseline: Option<File>,
+    },
+    /// Nowhere: only the sizes and digests are wanted (`--compare-compression`).
+    Count,
+}
+
+/// What the sink holds once the layer is written.
+#[derive(Debug)]
+pub struct Written {
+    /// The blob's file (none for [`BlobSink::Count`]).
+    pub file: Option<File>,
+    /// True if a baseline was given and the blob equals it byte for byte.
+    pub same_as_baseline: bool,
+}
+
+/// Compares a stream with a file, piece by piece, as the stream is written.
+struct Baseline {
     file: File,
-    mut direct: bool,
+    pos: u64,
+    same: bool,
+    buf: Vec<u8>,
+}
+
+impl Baseline {
+    fn compare(&mut self, data: &[u8]) {
+        if !self.same {
+            return;
+        }
+        self.buf.resize(data.len(), 0);
+        let mut got = 0;
+        while got < data.len() {
+            match self
+                .file
+                .read_at(&mut self.buf[got..], self.pos + got as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        self.same = got == data.len() && self.buf[..got] == *data;
+        self.pos += data.len() as u64;
+    }
+
+    /// True if the whole file was seen and was equal.
+    fn finish(self) -> bool {
+        if !self.same {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.file.read_at(&mut probe, self.pos), Ok(0))
+    }
+}
+
+/// The writer thread: hashes (if asked) and writes every buffer (comparing it with the
+/// baseline, if any), and gives it back. Returns the digest (if hashed), the size and what
+/// the sink holds. Durability is the layout writer's business (one flush for all outputs).
+fn write_blob(
+    sink: BlobSink,
     bufs: Receiver<Buf>,
     back: SyncSender<Buf>,
     mut hasher: Option<Hasher>,
-) -> io::Result<(Option<Digest>, u64)> {
+) -> io::Result<(Option<Digest>, u64, Written)> {
     let mut size = 0u64;
+    let (file, mut direct, mut baseline) = match sink {
+        BlobSink::File {
+            file,
+            direct,
+            baseline,
+        } => (
+            Some(file),
+            direct,
+            baseline.map(|file| Baseline {
+                file,
+                pos: 0,
+                same: true,
+                buf: Vec::new(),
+            }),
+        ),
+        BlobSink::Count => (None, false, None),
+    };
     for buf in bufs {
         if let Some(h) = &mut hasher {
             h.update(buf.data());
         }
-        write_all(&file, buf.data(), &mut direct)?;
+        if let Some(f) = &file {
+            write_all(f, buf.data(), &mut direct)?;
+        }
+        if let Some(b) = &mut baseline {
+            b.compare(buf.data());
+        }
         size += buf.len as u64;
         // The pool's owner may already be gone at the end of the stream.
         let _ = back.send(buf);
     }
-    file.sync_all()?;
-    Ok((hasher.map(Hasher::finish), size))
+    let same_as_baseline = baseline.is_some_and(Baseline::finish);
+    Ok((
+        hasher.map(Hasher::finish),
+        size,
+        Written {
+            file,
+            same_as_baseline,
+        },
+    ))
 }
 
 fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
     r.map_err(|_| Error::usage(format!("internal: the {what} thread panicked")))
 }
 
-/// Streams `layer` as a tar, encodes it and stores it as a blob of the layout `out`.
-/// `progress`, if given, gets the estimated total and counts the uncompressed bytes as
-/// they pass.
+/// Streams `layer` as a tar, encodes it and writes the blob into `sink`. `progress`, if
+/// given, gets the estimated total and counts the uncompressed bytes as they pass.
 pub fn write_layer(
     layer: &Layer,
     opts: EncodeOptions,
-    out: &mut LayoutWriter,
+    sink: BlobSink,
     progress: Option<&Progress>,
-) -> Result<LayerInfo> {
+) -> Result<(LayerInfo, Written)> {
     if let Some(p) = progress {
         p.set_total(layer.content_bytes());
     }
-    let (file, direct) = out.create_layer_file()?;
-    let shown = out.root().path().join("blobs/sha256");
-    let io_err = |e: io::Error| Error::io("writing layer blob", &shown, e);
+    let io_err = |e: io::Error| Error::io("writing layer blob", "(an anonymous file)", e);
     let compressed = opts.compression != Compression::None;
 
     let (in_free_tx, in_free_rx) = pool(INPUT_BUFFERS);
@@ -280,7 +373,7 @@ pub fn write_layer(
             in_free_tx.clone()
         };
         let hasher = compressed.then(Hasher::sha256);
-        let writer = s.spawn(move || write_blob(file, direct, blob_rx, back, hasher));
+        let writer = s.spawn(move || write_blob(sink, blob_rx, back, hasher));
 
         let consume = || -> io::Result<Hasher> {
             let mut diff = Hasher::sha256();
@@ -322,20 +415,22 @@ pub fn write_layer(
     });
     // Report the cause, not its echoes: a failed writer stops the calling thread, which
     // stops the tar thread; a tar thread that fails on its own stops nobody else.
-    let (digest, size) = written?.map_err(io_err)?;
+    let (digest, size, written) = written?.map_err(io_err)?;
     let diff = diff.map_err(io_err)?;
     produced??;
     let uncompressed_size = diff.len();
     let diff_id = diff.finish();
     let digest = digest.unwrap_or_else(|| diff_id.clone());
-    out.finish_layer_file(&digest)?;
-    Ok(LayerInfo {
-        compression: opts.compression,
-        digest,
-        size,
-        diff_id,
-        uncompressed_size,
-    })
+    Ok((
+        LayerInfo {
+            compression: opts.compression,
+            digest,
+            size,
+            diff_id,
+            uncompressed_size,
+        },
+        written,
+    ))
 }
 
 #[cfg(test)]
@@ -378,24 +473,57 @@ mod tests {
             .collect()
     }
 
-    /// Sends `bytes` through a `BufSender` in writes of `piece` bytes to the writer thread.
-    fn through_writer(bytes: &[u8], piece: usize) -> (Vec<u8>, Digest, u64) {
+    /// Sends `bytes` through a `BufSender` in writes of `piece` bytes to the writer thread,
+    /// comparing with `baseline`; returns the file's bytes, digest, size and sameness.
+    fn through_writer(
+        bytes: &[u8],
+        piece: usize,
+        baseline: Option<&[u8]>,
+    ) -> (Vec<u8>, Digest, u64, bool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blob");
         let (file, direct) = create_blob_file(&path).unwrap();
+        let baseline = baseline.map(|b| {
+            let p = dir.path().join("baseline");
+            fs::write(&p, b).unwrap();
+            File::open(&p).unwrap()
+        });
         let (free_tx, free_rx) = pool(3);
         let (tx, rx) = mpsc::sync_channel(3);
-        let writer = std::thread::spawn(move || {
-            write_blob(file, direct, rx, free_tx, Some(Hasher::sha256()))
-        });
+        let sink = BlobSink::File {
+            file,
+            direct,
+            baseline,
+        };
+        let writer =
+            std::thread::spawn(move || write_blob(sink, rx, free_tx, Some(Hasher::sha256())));
         let mut sender = BufSender::new(free_rx, tx);
         for p in bytes.chunks(piece) {
             sender.write_all(p).unwrap();
             sender.flush().unwrap();
         }
         sender.finish().unwrap();
-        let (digest, size) = writer.join().unwrap().unwrap();
-        (fs::read(&path).unwrap(), digest.unwrap(), size)
+        let (digest, size, written) = writer.join().unwrap().unwrap();
+        (
+            fs::read(&path).unwrap(),
+            digest.unwrap(),
+            size,
+            written.same_as_baseline,
+        )
+    }
+
+    #[test]
+    fn the_writer_knows_whether_it_wrote_the_baseline() {
+        let bytes = data(CHUNK + 5000, 3);
+        assert!(through_writer(&bytes, 4096, Some(&bytes)).3);
+        let mut other = bytes.clone();
+        other[CHUNK + 10] ^= 1;
+        assert!(!through_writer(&bytes, 4096, Some(&other)).3);
+        assert!(!through_writer(&bytes, 4096, Some(&bytes[..CHUNK])).3);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(!through_writer(&bytes, 4096, Some(&longer)).3);
+        assert!(!through_writer(&bytes, 4096, None).3);
     }
 
     #[test]
@@ -403,7 +531,7 @@ mod tests {
         for n in [0, 1, ALIGN - 1, ALIGN, CHUNK, CHUNK + 1, 3 * CHUNK - 5] {
             let bytes = data(n, n as u64);
             for piece in [1000, 4096, CHUNK + 7] {
-                let (stored, digest, size) = through_writer(&bytes, piece);
+                let (stored, digest, size, _) = through_writer(&bytes, piece, None);
                 assert!(stored == bytes, "n {n} piece {piece}");
                 assert_eq!(digest, Digest::sha256_of(&bytes));
                 assert_eq!(size, n as u64);
@@ -446,18 +574,21 @@ mod tests {
             let tar = l.write_tar(Vec::new()).unwrap();
             for c in Compression::ALL {
                 let dir = tempfile::tempdir().unwrap();
-                let target =
-                    crate::store::staging::Target::at_path(&dir.path().join("out")).unwrap();
-                let mut out = LayoutWriter::new(&target).unwrap();
+                let path = dir.path().join("blob");
+                let (file, direct) = create_blob_file(&path).unwrap();
+                let sink = BlobSink::File {
+                    file,
+                    direct,
+                    baseline: None,
+                };
                 let progress = Progress::new();
                 let opts = EncodeOptions {
                     compression: c,
                     level: None,
                     jobs: 2,
                 };
-                let info = write_layer(l, opts, &mut out, Some(&progress)).unwrap();
-                let blobs = out.root().path().join("blobs/sha256");
-                let blob = fs::read(blobs.join(info.digest.hex())).unwrap();
+                let (info, _) = write_layer(l, opts, sink, Some(&progress)).unwrap();
+                let blob = fs::read(&path).unwrap();
                 assert_eq!(Digest::sha256_of(&blob), info.digest, "{c}");
                 assert_eq!(blob.len() as u64, info.size);
                 let mut back = Vec::new();
@@ -470,8 +601,8 @@ mod tests {
                 assert_eq!(info.uncompressed_size, tar.len() as u64);
                 assert_eq!(progress.done(), tar.len() as u64);
                 assert_eq!(progress.total(), l.content_bytes());
-                let names: Vec<_> = fs::read_dir(&blobs).unwrap().collect();
-                assert_eq!(names.len(), 1, "{c}: a temporary file was left");
+                let (counted, _) = write_layer(l, opts, BlobSink::Count, None).unwrap();
+                assert_eq!(counted, info, "{c}: counting differs from writing");
             }
         }
         assert_eq!(exact.write_tar(Vec::new()).unwrap().len(), CHUNK);

@@ -6,24 +6,22 @@
 //! output has been built are they swapped into place, so a failure in one architecture
 //! changes nothing on disk. The bytes never depend on `jobs`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage, ImageSpec};
-use crate::image::write::LayoutWriter;
+use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
 use crate::media::Compression;
 use crate::project::git::Git;
 use crate::project::windows;
 use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
 use crate::show;
-use crate::store::root::{EntryType, Follow, Root, read_named};
-use crate::store::staging::{Existing, Target};
+use crate::store::output::{Difference, commit_all};
+use crate::store::root::{Root, read_named};
+use crate::store::staging::{Replaced, Target};
 use crate::timestamp::Timestamp;
 
 /// The largest `[windows] text` read.
@@ -94,12 +92,17 @@ pub struct ArchResult {
 }
 
 /// What `build` wrote.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BuildReport {
     /// The layouts.
     pub images: Vec<ArchResult>,
-    /// The Windows directories written.
+    /// The Windows directories.
     pub windows: Vec<WindowsTarget>,
+    /// For each Windows directory, whether it was written (false: it was already right).
+    pub windows_written: Vec<bool>,
+    /// What the replaced outputs held: removed when this is dropped, after the result is
+    /// reported, so that the removal does not hold up the result.
+    pub replaced: Vec<Replaced>,
 }
 
 impl Plan {
@@ -189,8 +192,7 @@ impl Plan {
                 });
             }
         }
-        let root = Root::open_with(&project.dir, Follow::Never)
-            .map_err(|e| Error::input_io("opening the project directory", &project.dir, e))?;
+        let root = project.root()?;
         Ok(Plan {
             images,
             windows: win,
@@ -210,18 +212,30 @@ impl Plan {
         Target::beneath(&self.root, rel, create, &what)
     }
 
-    /// Stages every layout in parallel; the first error (in architecture order) if any
-    /// failed, after every staging directory is removed.
-    fn stage_images(&self) -> Result<Vec<(Target, LayoutWriter, BuiltImage)>> {
+    /// Prepares every layout in parallel (layers in anonymous files, documents in memory:
+    /// nothing written); the first error (in architecture order) if any failed.
+    fn prepare_images(
+        &self,
+        create: bool,
+    ) -> Result<Vec<Option<(Target, LayoutWriter, BuiltImage)>>> {
         let results = parallel_map(&self.images, self.jobs, |t| {
-            let target = self.target(&t.output_rel, true)?;
-            let (writer, built) = image::stage_image(&t.spec, &target, None)?;
-            Ok((target, writer, built))
+            let target = if create {
+                self.target(&t.output_rel, true)?
+            } else {
+                match self.existing_target(&t.output_rel)? {
+                    Some(target) => target,
+                    None => return Ok(None),
+                }
+            };
+            let (writer, built) = image::prepare_image(&t.spec, &target, None)?;
+            Ok(Some((target, writer, built)))
         });
         results.into_iter().collect()
     }
 
-    /// Builds everything, then swaps every output into place.
+    /// Builds everything; writes only the outputs that differ from what is on disk, all made
+    /// durable at once and then swapped into place. An output that is already right is not
+    /// touched.
     pub fn build(&self) -> Result<BuildReport> {
         let win_targets = self
             .windows
@@ -231,17 +245,21 @@ impl Plan {
         for t in &win_targets {
             windows::check_target(t)?;
         }
-        let staged = self.stage_images()?;
-        let win_staged = self
-            .windows
-            .iter()
-            .zip(&win_targets)
-            .map(|(w, t)| windows::stage(t, &w.files))
-            .collect::<Result<Vec<_>>>()?;
+        let prepared = self.prepare_images(true)?;
         let mut images = Vec::new();
-        let mut replaced = Vec::new();
-        for (t, (target, writer, built)) in self.images.iter().zip(staged) {
-            replaced.push(writer.commit(&target)?);
+        let mut to_commit = Vec::new();
+        for (t, p) in self.images.iter().zip(prepared) {
+            let (target, writer, mut built) = p.expect("created targets always exist");
+            let changed = !writer.differences()?.is_empty();
+            if changed {
+                image_write::check_target(&target)?;
+                to_commit.push((writer.stage()?, target));
+            }
+            built.written = Some(if changed {
+                Written::Replaced
+            } else {
+                Written::Unchanged
+            });
             images.push(ArchResult {
                 arch: t.arch.clone(),
                 output: t.output.clone(),
@@ -249,16 +267,21 @@ impl Plan {
                 built,
             });
         }
-        for (target, staged) in win_targets.iter().zip(win_staged) {
-            windows::check_target(target)?;
-            replaced.push(staged.commit(target)?);
+        let mut windows_written = Vec::new();
+        for (w, target) in self.windows.iter().zip(&win_targets) {
+            let out = windows::output(target, &w.files);
+            let changed = !out.differences()?.is_empty();
+            if changed {
+                to_commit.push((out.stage()?, target.clone()));
+            }
+            windows_written.push(changed);
         }
-        for r in replaced {
-            r.remove();
-        }
+        let replaced = commit_all(to_commit)?;
         Ok(BuildReport {
             images,
             windows: self.windows.clone(),
+            windows_written,
+            replaced,
         })
     }
 
@@ -274,26 +297,22 @@ impl Plan {
         self.target(rel, false).map(Some)
     }
 
-    /// Builds everything into staging directories and compares each, byte for byte, with
-    /// what is on disk. Nothing on disk changes.
+    /// Builds everything and compares each output, byte for byte, with what is on disk;
+    /// nothing on disk changes and nothing is flushed. Only an output that differs is staged
+    /// (beside it, removed at once) so that `ocipack diff` can explain the difference.
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
-        let staged = parallel_map(&self.images, self.jobs, |t| {
-            let Some(target) = self.existing_target(&t.output_rel)? else {
-                return Ok(None);
-            };
-            let (writer, _) = image::stage_image(&t.spec, &target, None)?;
-            Ok(Some((target, writer)))
-        });
-        for (t, s) in self.images.iter().zip(staged) {
-            let (differences, explanation) = match s? {
+        let prepared = self.prepare_images(false)?;
+        for (t, p) in self.images.iter().zip(prepared) {
+            let (differences, explanation) = match p {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
-                Some((target, writer)) => {
-                    let d = compare_trees(writer.root(), &target)?;
+                Some((_, writer, _)) => {
+                    let d = writer.differences()?;
                     let explanation = if d.is_empty() {
                         Vec::new()
                     } else {
-                        explain_layout_difference(writer.root().path(), &t.output)
+                        let staged = writer.stage()?;
+                        explain_layout_difference(&staged.path(), &t.output)
                     };
                     (d, explanation)
                 }
@@ -308,10 +327,7 @@ impl Plan {
         for w in &self.windows {
             let differences = match self.existing_target(&w.output_rel)? {
                 None => vec![Difference::whole_output_missing()],
-                Some(target) => {
-                    let staged = windows::stage(&target, &w.files)?;
-                    compare_trees(staged.root(), &target)?
-                }
+                Some(target) => windows::output(&target, &w.files).differences()?,
             };
             checks.push(OutputCheck {
                 label: format!("{WINDOWS_ARCH} {}", w.variant.name),
@@ -324,25 +340,18 @@ impl Plan {
     }
 
     /// Per architecture, the layer's size uncompressed, gzip and zstd (default levels,
-    /// except the project's level for its own compression). Built in staging directories
-    /// that are removed; nothing on disk changes.
+    /// except the project's level for its own compression): the inputs are read once and
+    /// encoded twice into nothing but counters and hashes. Nothing is written.
     pub fn compare_compression(&self) -> Result<Vec<CompressionSizes>> {
         let results = parallel_map(&self.images, self.jobs, |t| {
-            let Some(target) = self.existing_target(&t.output_rel)? else {
-                return Err(Error::input(
-                    show::path(&t.output),
-                    "its parent directory does not exist (run ocipack build first)",
-                ));
-            };
+            let entries = image::collect_inputs(&t.spec, &self.root)?;
             let layer = |c: Compression| -> Result<LayerInfo> {
                 let mut spec = t.spec.clone();
                 if spec.encode.compression != c {
                     spec.encode.compression = c;
                     spec.encode.level = None;
                 }
-                // The staging directory is removed when dropped, here.
-                let (_staging, built) = image::stage_image(&spec, &target, None)?;
-                Ok(built.layer)
+                image::measure_layer(&entries, &spec)
             };
             Ok((layer(Compression::Gzip)?, layer(Compression::Zstd)?))
         });
@@ -427,190 +436,6 @@ fn explain_layout_difference(fresh: &Path, on_disk: &Path) -> Vec<String> {
     }
 }
 
-/// How one path differs between a fresh build and the disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DiffKind {
-    /// A fresh build has it; the disk does not.
-    Missing,
-    /// The disk has it; a fresh build does not.
-    Extra,
-    /// Both are regular files with different contents.
-    DifferentBytes,
-    /// Both are symlinks with different targets.
-    DifferentLinkTarget {
-        /// The fresh build's target.
-        expected: String,
-        /// The target on disk.
-        actual: String,
-    },
-    /// Different kinds of file.
-    DifferentType {
-        /// The fresh build's kind.
-        expected: &'static str,
-        /// The kind on disk.
-        actual: &'static str,
-    },
-}
-
-/// One differing path, relative to the output (empty: the output itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Difference {
-    /// The path inside the output.
-    pub path: String,
-    /// How it differs.
-    pub kind: DiffKind,
-}
-
-impl Difference {
-    fn whole_output_missing() -> Difference {
-        Difference {
-            path: String::new(),
-            kind: DiffKind::Missing,
-        }
-    }
-}
-
-impl std::fmt::Display for Difference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = if self.path.is_empty() {
-            "(the output directory)"
-        } else {
-            &self.path
-        };
-        match &self.kind {
-            DiffKind::Missing => write!(f, "{path}: missing (a fresh build writes it)"),
-            DiffKind::Extra => write!(f, "{path}: extra (a fresh build does not write it)"),
-            DiffKind::DifferentBytes => write!(f, "{path}: different bytes"),
-            DiffKind::DifferentLinkTarget { expected, actual } => write!(
-                f,
-                "{path}: different link target ({actual}, a fresh build has {expected})"
-            ),
-            DiffKind::DifferentType { expected, actual } => write!(
-                f,
-                "{path}: different file type ({actual}, a fresh build has a {expected})"
-            ),
-        }
-    }
-}
-
-/// Compares a freshly staged output with the target on disk: file types, regular file
-/// bytes, symlink targets. Modes and times are not compared (git records neither beyond the
-/// executable bit). Both sides are read through [`Root`], following no symlink.
-pub fn compare_trees(expected: &Root, target: &Target) -> Result<Vec<Difference>> {
-    let mut out = Vec::new();
-    match target.existing()? {
-        Existing::Missing => out.push(Difference::whole_output_missing()),
-        Existing::Other(kind) => out.push(Difference {
-            path: String::new(),
-            kind: DiffKind::DifferentType {
-                expected: "directory",
-                actual: kind,
-            },
-        }),
-        Existing::Dir(actual) => compare_dir(expected, &actual, "", &mut out)?,
-    }
-    Ok(out)
-}
-
-fn kind_name(t: EntryType) -> &'static str {
-    match t {
-        EntryType::Symlink => "symlink",
-        EntryType::Dir => "directory",
-        EntryType::File => "regular file",
-        EntryType::Other(_) => "special file",
-    }
-}
-
-fn compare_dir(exp: &Root, act: &Root, rel: &str, out: &mut Vec<Difference>) -> Result<()> {
-    let list = |r: &Root| -> Result<BTreeMap<Vec<u8>, EntryType>> {
-        Ok(r.list_dir_bytes(rel)
-            .map_err(|e| Error::input(r.shown(rel), e.to_string()))?
-            .unwrap_or_default()
-            .into_iter()
-            .collect())
-    };
-    let (e_list, a_list) = (list(exp)?, list(act)?);
-    let names: BTreeSet<&Vec<u8>> = e_list.keys().chain(a_list.keys()).collect();
-    for name in names {
-        let name_s = String::from_utf8_lossy(name).into_owned();
-        let path = if rel.is_empty() {
-            name_s
-        } else {
-            format!("{rel}/{name_s}")
-        };
-        let kind = match (e_list.get(name), a_list.get(name)) {
-            (Some(_), None) => Some(DiffKind::Missing),
-            (None, Some(_)) => Some(DiffKind::Extra),
-            (None, None) => None,
-            (Some(e), Some(a)) if kind_name(*e) != kind_name(*a) => Some(DiffKind::DifferentType {
-                expected: kind_name(*e),
-                actual: kind_name(*a),
-            }),
-            (Some(EntryType::Dir), Some(_)) => {
-                compare_dir(exp, act, &path, out)?;
-                None
-            }
-            (Some(EntryType::Symlink), Some(_)) => {
-                let read = |r: &Root| {
-                    r.read_link(&path)
-                        .map(|t| show::bytes(&t))
-                        .map_err(|e| Error::input(r.shown(&path), e.to_string()))
-                };
-                let (te, ta) = (read(exp)?, read(act)?);
-                (te != ta).then_some(DiffKind::DifferentLinkTarget {
-                    expected: te,
-                    actual: ta,
-                })
-            }
-            (Some(EntryType::File), Some(_)) => {
-                (!same_bytes(exp, act, &path)?).then_some(DiffKind::DifferentBytes)
-            }
-            _ => None,
-        };
-        if let Some(kind) = kind {
-            out.push(Difference {
-                path: show::text(&path),
-                kind,
-            });
-        }
-    }
-    Ok(())
-}
-
-fn same_bytes(a: &Root, b: &Root, rel: &str) -> Result<bool> {
-    let open = |r: &Root| {
-        r.open_file(rel)
-            .map_err(|e| Error::input(r.shown(rel), e.to_string()))
-    };
-    let (mut fa, mut fb) = (open(a)?, open(b)?);
-    if fa.size != fb.size {
-        return Ok(false);
-    }
-    let mut ba = vec![0u8; 64 * 1024];
-    let mut bb = vec![0u8; 64 * 1024];
-    loop {
-        let n = read_full(&mut fa.file, &mut ba).map_err(|e| Error::input_io("reading", rel, e))?;
-        let m = read_full(&mut fb.file, &mut bb).map_err(|e| Error::input_io("reading", rel, e))?;
-        if n != m || ba[..n] != bb[..m] {
-            return Ok(false);
-        }
-        if n == 0 {
-            return Ok(true);
-        }
-    }
-}
-
-fn read_full(f: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 /// Runs `f` on every item with at most `workers` threads; results in item order.
 fn parallel_map<T: Sync, R: Send>(
     items: &[T],
@@ -647,46 +472,6 @@ fn parallel_map<T: Sync, R: Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
-
-    #[test]
-    fn compare_trees_lists_each_kind_of_difference() {
-        let t = tempfile::tempdir().unwrap();
-        let (a, b) = (t.path().join("a"), t.path().join("b"));
-        for d in [&a, &b] {
-            fs::create_dir_all(d.join("blobs/sha256")).unwrap();
-            fs::write(d.join("same"), b"x").unwrap();
-            fs::write(d.join("blobs/sha256/f"), b"1").unwrap();
-        }
-        fs::write(a.join("only-fresh"), b"").unwrap();
-        fs::write(b.join("only-disk"), b"").unwrap();
-        fs::write(a.join("bytes"), b"abc").unwrap();
-        fs::write(b.join("bytes"), b"abd").unwrap();
-        symlink("blobs/sha256/f", a.join("link")).unwrap();
-        symlink("blobs/sha256/g", b.join("link")).unwrap();
-        fs::write(a.join("kind"), b"").unwrap();
-        symlink("same", b.join("kind")).unwrap();
-        fs::write(b.join("blobs/sha256/f"), b"2").unwrap();
-
-        let root = |p: &Path| Root::open_with(p, Follow::Never).unwrap();
-        let target = |p: &Path| Target::at_path(p).unwrap();
-        let d = compare_trees(&root(&a), &target(&b)).unwrap();
-        let shown: Vec<String> = d.iter().map(|d| d.to_string()).collect();
-        assert_eq!(
-            shown,
-            [
-                "blobs/sha256/f: different bytes",
-                "bytes: different bytes",
-                "kind: different file type (symlink, a fresh build has a regular file)",
-                "link: different link target (blobs/sha256/g, a fresh build has blobs/sha256/f)",
-                "only-disk: extra (a fresh build does not write it)",
-                "only-fresh: missing (a fresh build writes it)",
-            ]
-        );
-        assert!(compare_trees(&root(&a), &target(&a)).unwrap().is_empty());
-        let gone = compare_trees(&root(&a), &target(&t.path().join("none"))).unwrap();
-        assert_eq!(gone, [Difference::whole_output_missing()]);
-    }
 
     #[test]
     fn parallel_map_keeps_order_and_bounds_workers() {

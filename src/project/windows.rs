@@ -10,7 +10,8 @@
 use crate::error::{Error, Result};
 use crate::project::{WINDOWS_ARCH, WindowsVariant};
 use crate::show;
-use crate::store::staging::{Existing, Staging, Target};
+use crate::store::output::Output;
+use crate::store::staging::{Existing, Target};
 
 /// The text file each Windows image prints.
 pub const TEXT_FILE: &str = "hello.txt";
@@ -45,14 +46,15 @@ pub fn render(
     ])
 }
 
-/// Stages a variant directory holding `files` (mode 0644) beside `target`; the caller
-/// commits it after [`check_target`].
-pub fn stage(target: &Target, files: &[(&str, Vec<u8>)]) -> Result<Staging> {
-    let mut staged = Staging::dir(target)?;
+/// A variant directory holding `files` (mode 0644) for `target`, written only if it
+/// differs from what the target holds (see [`Output`]); the caller checks the target first
+/// ([`check_target`]).
+pub fn output(target: &Target, files: &[(&str, Vec<u8>)]) -> Output {
+    let mut out = Output::new(target);
     for (name, bytes) in files {
-        staged.write_file(name, bytes)?;
+        out.put_bytes(name, bytes.clone());
     }
-    Ok(staged)
+    out
 }
 
 /// Refuses to replace anything but a missing path or a directory holding nothing but the
@@ -117,10 +119,15 @@ mod tests {
         let out = t.path().join("v");
         let target = Target::at_path(&out).unwrap();
         let files = vec![("Dockerfile", b"x".to_vec()), ("hello.txt", b"y".to_vec())];
-        stage(&target, &files).unwrap().commit(&target).unwrap();
+        output(&target, &files)
+            .stage()
+            .unwrap()
+            .commit(&target)
+            .unwrap();
         assert_eq!(std::fs::read(out.join("hello.txt")).unwrap(), b"y");
         let files2 = vec![("Dockerfile", b"z".to_vec())];
-        stage(&target, &files2)
+        output(&target, &files2)
+            .stage()
             .unwrap()
             .commit(&target)
             .unwrap()

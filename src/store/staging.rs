@@ -178,8 +178,6 @@ pub struct Staging {
     dir: Option<Root>,
     /// The lock, held for the staging's lifetime.
     _lock: OwnedFd,
-    /// Files written, made durable at commit.
-    written: Vec<File>,
     id: u64,
     done: bool,
 }
@@ -270,7 +268,6 @@ impl Staging {
                     kind,
                     dir,
                     _lock: fd,
-                    written: Vec::new(),
                     id,
                     done: false,
                 },
@@ -327,9 +324,7 @@ impl Staging {
             Mode::from_raw_mode(0o644),
         )?;
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
-        let f = File::from(fd);
-        self.written.push(f.try_clone()?);
-        Ok(f)
+        Ok(File::from(fd))
     }
 
     /// Writes a new file `rel` holding `bytes`.
@@ -376,22 +371,17 @@ impl Staging {
         self.parent.path().join(&self.name)
     }
 
-    /// Makes the staged files and directories durable.
-    fn sync(&mut self) -> Result<()> {
-        for f in self.written.drain(..) {
-            f.sync_all()
-                .map_err(|e| Error::io("syncing", self.parent.path().join(&self.name), e))?;
-        }
-        if let Some(root) = &self.dir {
-            sync_dirs(root).map_err(|e| Error::io("syncing", root.path(), open_io(e)))?;
-        }
-        Ok(())
+    /// Makes the staging durable and puts it in the place of `target` in one atomic step
+    /// (see [`super::output::commit_all`], which does it for several at once). Returns what
+    /// the target held before, for the caller to remove (dropping it does).
+    pub fn commit(self, target: &Target) -> Result<Replaced> {
+        let mut r = super::output::commit_all(vec![(self, target.clone())])?;
+        Ok(r.pop().expect("one commit, one result"))
     }
 
-    /// Makes the staging durable and puts it in the place of `target` in one atomic step.
-    /// Returns what the target held before, for the caller to remove (dropping it does).
-    pub fn commit(mut self, target: &Target) -> Result<Replaced> {
-        self.sync()?;
+    /// Puts the staging in the place of `target` in one atomic step, without flushing
+    /// anything (the caller does, before and after).
+    pub(crate) fn swap(mut self, target: &Target) -> Result<Replaced> {
         let guard = live();
         let exchanged = match rustix::fs::renameat_with(
             self.parent.fd(),
@@ -444,8 +434,6 @@ impl Staging {
         };
         self.done = true;
         drop(guard);
-        rustix::fs::fsync(target.parent.fd())
-            .map_err(|e| Error::io("syncing", target.parent.path(), e.into()))?;
         if exchanged {
             // The staging name now holds the previous output; it stays registered until removed.
             Ok(Replaced {
@@ -500,19 +488,6 @@ fn open_io(e: OpenError) -> std::io::Error {
         OpenError::Io(e) => e,
         other => std::io::Error::other(other.to_string()),
     }
-}
-
-/// fsyncs every directory of a staged tree (they are few: `blobs`, `blobs/sha256`).
-fn sync_dirs(root: &Root) -> std::result::Result<(), OpenError> {
-    rustix::fs::fsync(root.fd())?;
-    if let Some(entries) = root.list_dir("")? {
-        for (name, t) in entries {
-            if t == EntryType::Dir {
-                sync_dirs(&root.subdir(&name, false)?)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Removes `name` in `dir` and everything below it, never following a symlink.
