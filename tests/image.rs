@@ -1317,3 +1317,60 @@ fn git_archive_tarballs_are_accepted() {
     assert_eq!(l.len(), 1, "{l:?}");
     assert!(l[0].ends_with(" hello"), "{l:?}");
 }
+
+/// Issue 10: the encoder is checked while it runs — its output is decoded in the pipeline and
+/// compared with the tar stream's digest — so an encoder bug fails the build instead of
+/// publishing a layer that decodes to something else. The debug-build hook
+/// `OCIPACK_TEST_FLIP_ENCODED_BYTE=N` flips byte N of the encoder's output, as a bug would.
+#[test]
+fn a_flipped_byte_in_the_encoders_output_fails_the_build_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    // Half text, half noise: the compressed stream is long enough to flip a byte in.
+    let mut x = 7u32;
+    let text: Vec<u8> = (0..600_000u32)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if (i / 4096) % 2 == 0 {
+                b"layer "[(i % 6) as usize]
+            } else {
+                x as u8
+            }
+        })
+        .collect();
+    fs::write(tree.join("data"), &text).unwrap();
+    for (compression, at) in [("gzip", "5000"), ("zstd", "3000"), ("gzip", "20")] {
+        let out = t.path().join(format!("out-{compression}-{at}"));
+        let o = ocipack()
+            .args(["image", "--rootfs"])
+            .arg(&tree)
+            .args([
+                "--arch",
+                "amd64",
+                "--created",
+                CREATED,
+                "--compression",
+                compression,
+                "-o",
+            ])
+            .arg(&out)
+            .env("OCIPACK_TEST_FLIP_ENCODED_BYTE", at)
+            .output()
+            .unwrap();
+        assert_exit(&o, 1);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains(&format!("the {compression} encoder's output was checked")),
+            "{compression} {at}: {e}"
+        );
+        assert!(!out.exists(), "{compression}: a layout was written");
+        assert_eq!(
+            fs::read_dir(t.path()).unwrap().count(),
+            1,
+            "{compression}: something was left beside OUT"
+        );
+    }
+}

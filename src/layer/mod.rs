@@ -183,6 +183,53 @@ impl Write for BufSender {
     }
 }
 
+/// A test hook between the encoder and the blob (debug builds only): with
+/// `OCIPACK_TEST_FLIP_ENCODED_BYTE=N`, byte N of the encoder's output is flipped, as an
+/// encoder bug would, so that tests can show the checking stage failing the build.
+struct Flip<W> {
+    inner: W,
+    at: Option<u64>,
+    pos: u64,
+}
+
+impl<W: Write> Flip<W> {
+    fn from_env(inner: W) -> Flip<W> {
+        #[cfg(debug_assertions)]
+        let at = std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        #[cfg(not(debug_assertions))]
+        let at = None;
+        Flip { inner, at, pos: 0 }
+    }
+}
+
+impl<W: Write> Write for Flip<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let end = self.pos + data.len() as u64;
+        let n = match self.at {
+            Some(at) if (self.pos..end).contains(&at) => {
+                let mut copy = data.to_vec();
+                copy[(at - self.pos) as usize] ^= 0x01;
+                self.inner.write(&copy)?
+            }
+            _ => self.inner.write(data)?,
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Flip<BufSender> {
+    fn finish(self) -> io::Result<()> {
+        self.inner.finish()
+    }
+}
+
 /// Turns direct I/O off for the rest of the file.
 fn stop_direct(file: &File, direct: &mut bool) -> io::Result<()> {
     if *direct {
@@ -285,14 +332,15 @@ impl Baseline {
 }
 
 /// The writer thread: hashes (if asked) and writes every buffer (comparing it with the
-/// baseline, if any), and gives it back. Returns the digest (if hashed), the size and what
-/// the sink holds. Durability is the layout writer's business (one flush for all outputs).
+/// baseline, if any), and hands it to `next` (the checking stage, or back to its pool).
+/// Returns the size and what the sink holds. Durability is the layout writer's business
+/// (one flush for all outputs).
 fn write_blob(
     sink: BlobSink,
     bufs: Receiver<Buf>,
-    back: SyncSender<Buf>,
-    mut hasher: Option<Hasher>,
-) -> io::Result<(Option<Digest>, u64, Written)> {
+    mut next: impl FnMut(Buf),
+    hasher: &mut Option<Hasher>,
+) -> io::Result<(u64, Written)> {
     let mut size = 0u64;
     let (file, mut direct, mut baseline) = match sink {
         BlobSink::File {
@@ -312,7 +360,7 @@ fn write_blob(
         BlobSink::Count => (None, false, None),
     };
     for buf in bufs {
-        if let Some(h) = &mut hasher {
+        if let Some(h) = hasher.as_mut() {
             h.update(buf.data());
         }
         if let Some(f) = &file {
@@ -322,18 +370,93 @@ fn write_blob(
             b.compare(buf.data());
         }
         size += buf.len as u64;
-        // The pool's owner may already be gone at the end of the stream.
-        let _ = back.send(buf);
+        next(buf);
     }
     let same_as_baseline = baseline.is_some_and(Baseline::finish);
     Ok((
-        hasher.map(Hasher::finish),
         size,
         Written {
             file,
             same_as_baseline,
         },
     ))
+}
+
+/// A `BufRead` over the encoder's output as the writer hands it on; each buffer goes back
+/// to its pool once the decoder has consumed it.
+struct Received {
+    rx: Receiver<Buf>,
+    back: SyncSender<Buf>,
+    cur: Option<Buf>,
+    pos: usize,
+}
+
+impl io::Read for Received {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = io::BufRead::fill_buf(self)?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl io::BufRead for Received {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.cur.as_ref().is_none_or(|b| self.pos == b.len) {
+            if let Some(done) = self.cur.take() {
+                let _ = self.back.send(done);
+            }
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.cur = Some(b);
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(&[]),
+            }
+        }
+        let b = self.cur.as_ref().expect("just filled");
+        Ok(&b.data()[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos += n;
+    }
+}
+
+/// The checking stage: decodes the encoder's output as it is written and hashes what comes
+/// out. The build compares that with the tar stream's digest, so that an encoder that
+/// produced wrong bytes fails the build instead of publishing a layer that decodes to
+/// something else. Returns the digest and size of the decoded stream, or why it could not
+/// be decoded; the whole stream is always drained.
+fn check_encoded(
+    compression: Compression,
+    mut input: Received,
+) -> std::result::Result<(Digest, u64), String> {
+    let mut hashed = crate::digest::HashingWriter::new(io::sink());
+    let decoded = crate::layer::compress::decoder(&mut input, compression)
+        .and_then(|mut d| io::copy(&mut d, &mut hashed));
+    // Whatever follows the compressed stream is not part of the layer's content.
+    let mut trailing = 0u64;
+    loop {
+        let n = match io::BufRead::fill_buf(&mut input) {
+            Ok(b) => b.len(),
+            Err(_) => 0,
+        };
+        if n == 0 {
+            break;
+        }
+        trailing += n as u64;
+        io::BufRead::consume(&mut input, n);
+    }
+    decoded.map_err(|e| format!("it does not decode: {e}"))?;
+    if trailing > 0 {
+        return Err(format!(
+            "{trailing} bytes follow the end of the compressed stream"
+        ));
+    }
+    let (_, digest, size) = hashed.finish();
+    Ok((digest, size))
 }
 
 fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
@@ -359,7 +482,7 @@ pub fn write_layer(
     let (tar_tx, tar_rx) = mpsc::sync_channel::<Buf>(INPUT_BUFFERS);
     let (blob_tx, blob_rx) = mpsc::sync_channel::<Buf>(INPUT_BUFFERS);
 
-    let (diff, written, produced) = std::thread::scope(|s| {
+    let (diff, written, produced, checked) = std::thread::scope(|s| {
         let producer = s.spawn(move || -> Result<()> {
             let w = layer.write_tar(BufSender::new(in_free_rx, tar_tx))?;
             w.finish()
@@ -373,12 +496,47 @@ pub fn write_layer(
             in_free_tx.clone()
         };
         let hasher = compressed.then(Hasher::sha256);
-        let writer = s.spawn(move || write_blob(sink, blob_rx, back, hasher));
+        // Compressed output goes on from the writer to the checking stage, which returns
+        // each buffer to the pool once it has decoded it.
+        let (check_tx, check_rx) = mpsc::sync_channel::<Buf>(OUTPUT_BUFFERS);
+        let checker = compressed.then(|| {
+            let input = Received {
+                rx: check_rx,
+                back: back.clone(),
+                cur: None,
+                pos: 0,
+            };
+            let compression = opts.compression;
+            s.spawn(move || check_encoded(compression, input))
+        });
+        let writer = s.spawn(move || {
+            let mut hasher = hasher;
+            let r = if compressed {
+                write_blob(
+                    sink,
+                    blob_rx,
+                    |buf| {
+                        let _ = check_tx.send(buf);
+                    },
+                    &mut hasher,
+                )
+            } else {
+                write_blob(
+                    sink,
+                    blob_rx,
+                    |buf| {
+                        let _ = back.send(buf);
+                    },
+                    &mut hasher,
+                )
+            };
+            r.map(|(size, w)| (hasher.map(Hasher::finish), size, w))
+        });
 
         let consume = || -> io::Result<Hasher> {
             let mut diff = Hasher::sha256();
             let mut encoder = if compressed {
-                let sink = BufSender::new(out_free_rx, blob_tx.clone());
+                let sink = Flip::from_env(BufSender::new(out_free_rx, blob_tx.clone()));
                 Some(LayerEncoder::new(
                     sink,
                     opts.compression,
@@ -411,7 +569,8 @@ pub fn write_layer(
         drop((tar_rx, blob_tx, in_free_tx));
         let written = joined(writer.join(), "blob writer");
         let produced = joined(producer.join(), "tar");
-        (diff, written, produced)
+        let checked = checker.map(|c| joined(c.join(), "checking"));
+        (diff, written, produced, checked)
     });
     // Report the cause, not its echoes: a failed writer stops the calling thread, which
     // stops the tar thread; a tar thread that fails on its own stops nobody else.
@@ -421,6 +580,22 @@ pub fn write_layer(
     let uncompressed_size = diff.len();
     let diff_id = diff.finish();
     let digest = digest.unwrap_or_else(|| diff_id.clone());
+    if let Some(checked) = checked {
+        let problem = match checked? {
+            Ok((d, n)) if d == diff_id && n == uncompressed_size => None,
+            Ok((d, n)) => Some(format!(
+                "it decodes to {n} bytes hashing to {d}, not to the tar stream ({uncompressed_size} bytes, {diff_id})"
+            )),
+            Err(why) => Some(why),
+        };
+        if let Some(why) = problem {
+            return Err(Error::CheckFailed(format!(
+                "the {} encoder's output was checked as it was written and is wrong: {why}; \
+                 this is a bug in the encoder, and nothing was written",
+                opts.compression
+            )));
+        }
+    }
     Ok((
         LayerInfo {
             compression: opts.compression,
@@ -495,8 +670,18 @@ mod tests {
             direct,
             baseline,
         };
-        let writer =
-            std::thread::spawn(move || write_blob(sink, rx, free_tx, Some(Hasher::sha256())));
+        let writer = std::thread::spawn(move || {
+            let mut hasher = Some(Hasher::sha256());
+            let (size, written) = write_blob(
+                sink,
+                rx,
+                |b| {
+                    let _ = free_tx.send(b);
+                },
+                &mut hasher,
+            )?;
+            io::Result::Ok((hasher.map(Hasher::finish), size, written))
+        });
         let mut sender = BufSender::new(free_rx, tx);
         for p in bytes.chunks(piece) {
             sender.write_all(p).unwrap();
