@@ -178,6 +178,9 @@ pub struct Staging {
     dir: Option<Root>,
     /// The lock, held for the staging's lifetime.
     _lock: OwnedFd,
+    /// Everything written into the staging (files, directories, the staging itself),
+    /// made durable together at commit ([`super::output::commit_all`]).
+    durable: Vec<OwnedFd>,
     id: u64,
     done: bool,
 }
@@ -250,6 +253,7 @@ impl Staging {
             rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
                 .map_err(staging_fail)?;
             let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(staging_fail)?;
+            let keep_fd = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(staging_fail)?;
             let (file, dir) = match kind {
                 Kind::File => (Some(File::from(dup)), None),
                 Kind::Dir => (
@@ -267,6 +271,7 @@ impl Staging {
                     name,
                     kind,
                     dir,
+                    durable: vec![keep_fd],
                     _lock: fd,
                     id,
                     done: false,
@@ -287,11 +292,35 @@ impl Staging {
     }
 
     /// Creates the directory `rel` (mode 0755) inside the staged directory.
-    pub fn create_dir(&self, rel: &str) -> Result<()> {
-        self.root()
-            .subdir(rel, true)
-            .map(|_| ())
-            .map_err(|e| Error::io("creating", self.root().path().join(rel), open_io(e)))
+    pub fn create_dir(&mut self, rel: &str) -> Result<()> {
+        let mut walked = String::new();
+        for comp in rel.split('/').filter(|c| !c.is_empty()) {
+            if !walked.is_empty() {
+                walked.push('/');
+            }
+            walked.push_str(comp);
+            if self.root().entry_type(&walked).ok().flatten().is_some() {
+                continue;
+            }
+            let dir = self
+                .root()
+                .subdir(&walked, true)
+                .map_err(|e| Error::io("creating", self.root().path().join(&walked), open_io(e)))?;
+            self.keep(dir.fd());
+        }
+        Ok(())
+    }
+
+    /// Keeps a descriptor of something written, to make it durable at commit.
+    pub(crate) fn keep(&mut self, fd: BorrowedFd<'_>) {
+        if let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(fd, 0) {
+            self.durable.push(fd);
+        }
+    }
+
+    /// The descriptors of everything written (see [`super::output::commit_all`]).
+    pub(crate) fn durable(&self) -> &[OwnedFd] {
+        &self.durable
     }
 
     /// Creates the file `rel` inside the staged directory, mode 0644 whatever the umask,
@@ -324,6 +353,7 @@ impl Staging {
             Mode::from_raw_mode(0o644),
         )?;
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
+        self.keep(fd.as_fd());
         Ok(File::from(fd))
     }
 
