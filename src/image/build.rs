@@ -26,6 +26,7 @@ use crate::spec::{
 };
 use crate::store::staging::{Replaced, Target};
 use crate::timestamp::Timestamp;
+use crate::verify::Profile;
 
 /// The `PATH` that `docker build` gives an image built `FROM scratch` on Linux.
 pub const DEFAULT_LINUX_PATH: &str =
@@ -96,6 +97,10 @@ pub struct ImageSpec {
     pub names: NameStyle,
     /// Also write the index entry as a single-descriptor JSON file of this name.
     pub descriptor_file: Option<String>,
+    /// The rules the built image must pass, in memory, before anything is written: always
+    /// the layout rules, and with [`Profile::OciImport`] (a project with a `[library]`
+    /// table) those of the Official Images' oci-import path. Never changes the bytes.
+    pub profile: Profile,
 }
 
 impl ImageSpec {
@@ -157,6 +162,9 @@ pub fn stage_image(
     let mut problems = Problems::default();
     let expect = (spec.platform.clone(), "the build's platform".to_string());
     crate::verify::check_image(&mut problems, &image, "index.json", Some(&expect));
+    if spec.profile == Profile::OciImport {
+        crate::verify::oci_import::check_built(&mut problems, &image, spec.names, Some(&expect));
+    }
     if problems.errors() > 0 {
         let errors: Vec<String> = problems
             .as_slice()
@@ -192,10 +200,18 @@ pub fn stage_image(
     out.name_blob(spec.names, CONFIG_FILE_NAME, &image.config.digest())?;
     out.name_blob(spec.names, MANIFEST_FILE_NAME, &image.entry.digest)?;
 
+    let mut warnings = entries.warnings().to_vec();
+    warnings.extend(
+        problems
+            .as_slice()
+            .iter()
+            .filter(|p| p.severity == crate::problems::Severity::Warning)
+            .map(|p| p.to_string().trim_start_matches("warning: ").to_string()),
+    );
     let built = BuiltImage {
         image,
         layer,
-        warnings: entries.warnings().to_vec(),
+        warnings,
     };
     Ok((out, built))
 }
