@@ -89,6 +89,17 @@ pub fn check_target(target: &Target) -> Result<()> {
     }
 }
 
+/// Like [`check_target`], for `ocipack fix`: a directory holding `index.json` is a layout
+/// too (another tool may have left out `oci-layout`, which fix adds).
+pub fn check_fix_target(target: &Target) -> Result<()> {
+    if let Existing::Dir(root) = target.existing()?
+        && matches!(root.entry_type("index.json"), Ok(Some(EntryType::File)))
+    {
+        return Ok(());
+    }
+    check_target(target)
+}
+
 /// The temporary name of the layer blob while it is written.
 const PARTIAL: &str = "blobs/sha256/.layer.partial";
 
@@ -97,16 +108,40 @@ const PARTIAL: &str = "blobs/sha256/.layer.partial";
 #[derive(Debug)]
 pub struct LayoutWriter {
     staging: Staging,
+    /// The check a target must pass, at the start and again at the swap.
+    check: fn(&Target) -> Result<()>,
 }
 
 impl LayoutWriter {
     /// Checks the target ([`check_target`]) and starts a staging directory beside it, with
     /// `blobs/sha256`.
     pub fn new(target: &Target) -> Result<LayoutWriter> {
-        check_target(target)?;
+        LayoutWriter::with_check(target, check_target)
+    }
+
+    /// A writer that replaces a layout another tool made ([`check_fix_target`]).
+    pub fn fixing(target: &Target) -> Result<LayoutWriter> {
+        LayoutWriter::with_check(target, check_fix_target)
+    }
+
+    fn with_check(target: &Target, check: fn(&Target) -> Result<()>) -> Result<LayoutWriter> {
+        check(target)?;
         let staging = Staging::dir(target)?;
         staging.create_dir("blobs/sha256")?;
-        Ok(LayoutWriter { staging })
+        Ok(LayoutWriter { staging, check })
+    }
+
+    /// Copies a blob from `content` (a [`crate::image::blob::Verified`] reader, which fails
+    /// rather than finish with bytes that do not hash to `digest`) to its place.
+    pub fn copy_blob(&mut self, digest: &Digest, content: &mut dyn std::io::Read) -> Result<()> {
+        let name = digest.blob_path();
+        if self.staging.exists(&name) {
+            return Ok(());
+        }
+        let mut f = self.staging.create_file(&name)?;
+        std::io::copy(content, &mut f)
+            .map(|_| ())
+            .map_err(|e| Error::input(format!("blob {digest}"), e.to_string()))
     }
 
     /// The staged layout directory.
@@ -178,7 +213,7 @@ impl LayoutWriter {
     /// Makes the layout durable and swaps it into place at `target`; returns the previous
     /// layout, for the caller to remove.
     pub fn commit(self, target: &Target) -> Result<Replaced> {
-        check_target(target)?;
+        (self.check)(target)?;
         self.staging.commit(target)
     }
 }
