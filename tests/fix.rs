@@ -346,3 +346,33 @@ fn layouts_that_would_change_a_digest_are_refused_untouched() {
     fix(&[], &empty).assert(2, &["index.json"]);
     fix(&["--names", "links"], &l).assert(2, &["--names"]);
 }
+
+#[test]
+fn symlinked_directories_inside_the_layout_become_real_ones() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("rootfs");
+    sample_tree(&tree);
+    let l = t.path().join("oci");
+    image(&tree, &l, &["--names", "none"]).assert(0, &[]);
+    let before = digests(&l);
+    // blobs/sha256 moved to store/, and blobs/sha256 a symlink to it (inside the layout).
+    fs::rename(l.join("blobs/sha256"), l.join("store")).unwrap();
+    symlink("../store", l.join("blobs/sha256")).unwrap();
+    // index.json a symlink too.
+    fs::rename(l.join("index.json"), l.join("store/index")).unwrap();
+    symlink("store/index", l.join("index.json")).unwrap();
+    fix(&[], &l).assert(0, &["fixed", "store/index was not carried over"]);
+    assert_eq!(digests(&l), before);
+    assert!(
+        fs::symlink_metadata(l.join("blobs/sha256"))
+            .unwrap()
+            .is_dir()
+    );
+    assert!(
+        fs::symlink_metadata(l.join("index.json"))
+            .unwrap()
+            .is_file()
+    );
+    assert!(!l.join("store").exists());
+    verify_import(&l).assert(0, &["valid"]);
+}
