@@ -341,6 +341,7 @@ fn branches_that_must_not_move_are_refused_and_nothing_moves() {
     );
     assert_eq!(tip(t.path(), "dist-amd64"), tree.trim());
     assert!(git(t.path(), &["branch", "--list", "dist-i386"], None).is_empty());
+    assert!(!t.path().join(".git/ocipack").exists(), "no staging left");
     fs::remove_file(t.path().join(".git/refs/heads/dist-amd64")).unwrap();
 
     // The branch checked out in the work tree.

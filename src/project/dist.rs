@@ -233,12 +233,30 @@ pub fn prepare(
     let git_dir = PathBuf::from(git(project_dir, &["rev-parse", "--absolute-git-dir"])?);
     let git_root = Root::open_with(&git_dir, Follow::Never)
         .map_err(|e| Error::io("opening the git directory", &git_dir, e))?;
+    let made = make_commits(
+        &top, &git_info, &git_dir, &git_root, images, pattern, &busy, dry_run,
+    );
+    // The staging directories are gone; their parent goes too, once empty.
+    let _ = rustix::fs::unlinkat(git_root.fd(), "ocipack", rustix::fs::AtFlags::REMOVEDIR);
+    made
+}
 
+#[allow(clippy::too_many_arguments)]
+fn make_commits(
+    top: &Path,
+    git_info: &Git,
+    git_dir: &Path,
+    git_root: &Root,
+    images: &[ArchTarget],
+    pattern: &str,
+    busy: &[String],
+    dry_run: bool,
+) -> Result<Vec<DistCommit>> {
     let mut out = Vec::new();
     for t in images {
         let branch = pattern.replace("{arch}", &t.arch);
         let refname = format!("refs/heads/{branch}");
-        git(&top, &["check-ref-format", &refname]).map_err(|_| {
+        git(top, &["check-ref-format", &refname]).map_err(|_| {
             Error::input(
                 format!("commit branch {:?}", show::text(&branch)),
                 "git refuses it as a branch name",
@@ -251,21 +269,21 @@ pub fn prepare(
                  (it would leave that work tree out of step with its branch)",
             ));
         }
-        let old = branch_tip(&top, &refname)?;
+        let old = branch_tip(top, &refname)?;
         let target = Target::beneath(
-            &git_root,
+            git_root,
             &format!("ocipack/{}", t.arch),
             true,
-            &format!("staging for {refname} in {}", show::path(&git_dir)),
+            &format!("staging for {refname} in {}", show::path(git_dir)),
         )?;
         let (writer, built) = image::stage_image(&t.spec, &target, None)?;
-        let layout_tree = write_tree(&top, writer.root(), "", dry_run)?;
+        let layout_tree = write_tree(top, writer.root(), "", dry_run)?;
         drop(writer);
         let directory = format!("{}{}", git_info.prefix(), t.output_rel);
-        let tree = wrap_tree(&top, &directory, &layout_tree, dry_run)?;
+        let tree = wrap_tree(top, &directory, &layout_tree, dry_run)?;
         let created = t.spec.created();
         let unchanged = match &old {
-            Some(o) => git(&top, &["rev-parse", &format!("{o}^{{tree}}")])? == tree,
+            Some(o) => git(top, &["rev-parse", &format!("{o}^{{tree}}")])? == tree,
             None => false,
         };
         let commit = if unchanged {
@@ -273,7 +291,7 @@ pub fn prepare(
         } else if dry_run {
             String::new()
         } else {
-            commit_tree(&top, &tree, old.as_deref(), created, &t.arch, &built)?
+            commit_tree(top, &tree, old.as_deref(), created, &t.arch, &built)?
         };
         out.push(DistCommit {
             arch: t.arch.clone(),
@@ -287,7 +305,6 @@ pub fn prepare(
             built,
         });
     }
-    let _ = rustix::fs::unlinkat(git_root.fd(), "ocipack", rustix::fs::AtFlags::REMOVEDIR);
     Ok(out)
 }
 
