@@ -15,7 +15,13 @@ use super::image::resolve_jobs;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Outputs are staged beside their targets and swapped into place only \
-when every architecture has been built. The bytes never depend on --jobs."
+when every architecture has been built. The bytes never depend on --jobs.\n\
+With a [library] table in ocipack.toml, each image is checked in memory with the rules of \
+`verify --profile oci-import` before anything is written (compression = \"zstd\" and \
+names = \"files\" are refused at once: the Official Images pipeline refuses them).\n\
+With --commit-branch (or [library] commit-branch), each layout becomes a commit on its own \
+branch, reproducibly (fixed identity ocipack <ocipack@ocipack.invalid>, dated from created, \
+parent the previous tip); Windows outputs are still written to the work tree."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
