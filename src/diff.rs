@@ -260,6 +260,7 @@ fn read(dir: &Path, file: Option<String>) -> Result<Side> {
         file,
         expect: None,
         arch_from_path: false,
+        profile: Default::default(),
     };
     let (report, checked) = verify::read_image(dir, &opts, true)?;
     let first_error = report

@@ -16,6 +16,7 @@ pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod export;
+pub mod fix;
 pub mod image;
 pub mod input;
 pub mod layer;

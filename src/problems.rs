@@ -40,6 +40,10 @@ pub struct Problem {
     /// The JSON path (`manifests[0].platform.architecture`) or tar entry, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Who refuses (or changes) what this problem names, for the profile rules of
+    /// `verify --profile oci-import`: `bashbrew`, `meta-scripts`, `crane`, `ocipack`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
     /// What is wrong.
     pub message: String,
 }
@@ -49,6 +53,9 @@ impl fmt::Display for Problem {
         write!(f, "{}: {}", self.severity, self.file)?;
         if let Some(field) = &self.field {
             write!(f, ": {field}")?;
+        }
+        if let Some(origin) = &self.origin {
+            write!(f, ": [{origin}]")?;
         }
         write!(f, ": {}", self.message)
     }
@@ -60,12 +67,42 @@ pub struct Problems(Vec<Problem>);
 
 impl Problems {
     fn push(&mut self, severity: Severity, file: &str, field: Option<String>, message: String) {
+        self.push_from(severity, None, file, field, message);
+    }
+
+    fn push_from(
+        &mut self,
+        severity: Severity,
+        origin: Option<String>,
+        file: &str,
+        field: Option<String>,
+        message: String,
+    ) {
         self.0.push(Problem {
             severity,
             file: show::text(file),
             field: field.filter(|f| !f.is_empty()).map(|f| show::line(&f)),
+            origin,
             message: show::line(&message),
         });
+    }
+
+    /// Records a problem of `severity` that `origin` (`bashbrew, meta-scripts`) enforces.
+    pub fn by(
+        &mut self,
+        severity: Severity,
+        origin: &str,
+        file: &str,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) {
+        self.push_from(
+            severity,
+            Some(origin.to_string()),
+            file,
+            field,
+            message.into(),
+        );
     }
 
     /// Records an error.

@@ -360,6 +360,7 @@ impl Settings {
             annotations,
             names,
             descriptor_file: self.descriptor_file.as_ref().map(|s| s.value.clone()),
+            profile: Default::default(),
         })
     }
 

@@ -72,7 +72,8 @@ fn only_built_outputs_are_listed() {
     assert!(
         text.contains(&format!(
             "\nMaintainers: A <a@example.invalid> (@a),\n             B <b@example.invalid> (@b)\n\
-             GitRepo: https://git.ocipack.invalid/ocipack.git\nGitCommit: {commit}\n\n"
+             GitRepo: https://git.ocipack.invalid/ocipack.git\nGitFetch: refs/heads/main\n\
+             GitCommit: {commit}\n\n"
         )),
         "{text}"
     );
@@ -101,7 +102,7 @@ fn refuses_uncommitted_outputs_non_repositories_and_missing_library_table() {
     commit_all(t.path(), "@1800000000 +0000");
     fs::write(ex.join("arm64v8/oci/stray"), b"").unwrap();
     let o = library(&ex);
-    assert_exit(&o, 2);
+    assert_exit(&o, 1);
     assert!(
         stderr(&o).contains("uncommitted changes") && stderr(&o).contains("arm64v8/oci/stray"),
         "{}",
@@ -129,6 +130,178 @@ fn refuses_uncommitted_outputs_non_repositories_and_missing_library_table() {
     assert_exit(&o, 2);
     assert!(
         stderr(&o).contains("not inside a git work tree"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn set_branch(root: &Path, branch: &str) {
+    git::git(
+        root,
+        &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")],
+        None,
+    );
+}
+
+#[test]
+fn git_fetch_is_the_current_branch_on_main_and_on_master() {
+    for branch in ["main", "master"] {
+        let t = tempfile::tempdir().unwrap();
+        let ex = example_repo(t.path());
+        set_branch(t.path(), branch);
+        let c = commit_all(t.path(), "@1800000000 +0000");
+        let o = library(&ex);
+        assert_exit(&o, 0);
+        let text = stdout(&o);
+        assert!(
+            text.contains(&format!("GitFetch: refs/heads/{branch}\nGitCommit: {c}\n")),
+            "{text}"
+        );
+        // All outputs in one commit: no per-architecture line.
+        assert!(!text.contains("-GitCommit:"), "{text}");
+    }
+}
+
+#[test]
+fn git_fetch_setting_and_detached_head() {
+    let t = tempfile::tempdir().unwrap();
+    let ex = example_repo(t.path());
+    let c = commit_all(t.path(), "@1800000000 +0000");
+    git::git(t.path(), &["checkout", "-q", "--detach"], None);
+    let o = library(&ex);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("HEAD is detached") && stderr(&o).contains("git-fetch"),
+        "{}",
+        stderr(&o)
+    );
+    let toml = fs::read_to_string(ex.join("ocipack.toml")).unwrap();
+    let with = toml.replace(
+        "tags = [\"linux\"]",
+        "tags = [\"linux\"]\ngit-fetch = \"refs/tags/v1\"",
+    );
+    fs::write(ex.join("ocipack.toml"), &with).unwrap();
+    let o = library(&ex);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains(&format!("GitFetch: refs/tags/v1\nGitCommit: {c}\n")),
+        "{}",
+        stdout(&o)
+    );
+    for bad in [
+        "main",
+        "refs/heads/a:b",
+        "refs/remotes/origin/main",
+        "refs/heads/",
+    ] {
+        fs::write(
+            ex.join("ocipack.toml"),
+            toml.replace(
+                "tags = [\"linux\"]",
+                &format!("tags = [\"linux\"]\ngit-fetch = \"{bad}\""),
+            ),
+        )
+        .unwrap();
+        let o = library(&ex);
+        assert_exit(&o, 2);
+        assert!(
+            stderr(&o).contains("library.git-fetch") && stderr(&o).contains("refs/heads/<branch>"),
+            "{bad}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn per_architecture_git_commit_is_the_newest_commit_touching_its_output() {
+    let t = tempfile::tempdir().unwrap();
+    let ex = example_repo(t.path());
+    set_branch(t.path(), "master");
+    let c1 = commit_all(t.path(), "@1800000000 +0000");
+    // Only the Windows outputs change: the Linux entry still agrees, on c1.
+    fs::write(ex.join("amd64/nanoserver-ltsc2025/NOTE"), "x\n").unwrap();
+    let c2 = commit_all(t.path(), "@1800000100 +0000");
+    let text = stdout(&library(&ex));
+    assert!(
+        text.contains(&format!("GitCommit: {c2}\n\nTags: linux\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Architectures: amd64, arm32v5, arm32v6, arm32v7, arm64v8, i386, mips64le, ppc64le, riscv64, s390x\nGitCommit: {c1}\nBuilder: oci-import\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Tags: nanoserver-ltsc2022\nSharedTags: nanoserver, latest\nArchitectures: windows-amd64\nGitCommit: {c1}\n"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("-GitCommit:"), "{text}");
+
+    // One architecture changes: every architecture names its own commit.
+    fs::write(ex.join("s390x/oci/NOTE"), "x\n").unwrap();
+    let c3 = commit_all(t.path(), "@1800000200 +0000");
+    let text = stdout(&library(&ex));
+    assert!(text.contains(&format!("GitFetch: refs/heads/master\nGitCommit: {c3}\n")));
+    assert!(
+        text.contains(&format!(
+            "amd64-GitCommit: {c1}\namd64-Directory: examples/hello-world/amd64/oci\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "s390x-GitCommit: {c3}\ns390x-Directory: examples/hello-world/s390x/oci\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Architectures: windows-amd64\nGitCommit: {c2}\nwindows-amd64-Directory: examples/hello-world/amd64/nanoserver-ltsc2025\n"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn dirty_outputs_are_refused_naming_the_paths_unless_allowed() {
+    let t = tempfile::tempdir().unwrap();
+    let ex = example_repo(t.path());
+    let c = commit_all(t.path(), "@1800000000 +0000");
+    // A staged change (the index differs from HEAD, the work tree from nothing).
+    fs::write(ex.join("i386/oci/index.json"), b"{}").unwrap();
+    git::git(
+        t.path(),
+        &["add", "examples/hello-world/i386/oci/index.json"],
+        None,
+    );
+    // A modified file, and an ignored one.
+    fs::write(ex.join("amd64/oci/oci-layout"), b"{}").unwrap();
+    fs::write(t.path().join(".git/info/exclude"), "*.ignored\n").unwrap();
+    fs::write(ex.join("riscv64/oci/x.ignored"), b"").unwrap();
+    let o = library(&ex);
+    assert_exit(&o, 1);
+    let e = stderr(&o);
+    for want in [
+        "M  examples/hello-world/i386/oci/index.json",
+        " M examples/hello-world/amd64/oci/oci-layout",
+        "!! examples/hello-world/riscv64/oci/x.ignored",
+        "--allow-dirty",
+    ] {
+        assert!(e.contains(want), "{want:?} not in {e}");
+    }
+    assert!(stdout(&o).is_empty());
+    let o = ocipack()
+        .args(["library", "--allow-dirty"])
+        .arg(&ex)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains(&format!("GitCommit: {c}\n")));
+    assert!(
+        stderr(&o).contains("warning: --allow-dirty"),
         "{}",
         stderr(&o)
     );

@@ -711,6 +711,7 @@ fn a_built_layout_verifies_from_disk_and_a_flipped_byte_is_found() {
         annotations: Default::default(),
         names: ocipack::image::write::NameStyle::None,
         descriptor_file: None,
+        profile: Default::default(),
     };
     let staged = t.path().join("oci");
     let built = build_image(&spec, &staged, None).unwrap();

@@ -16,7 +16,13 @@ use super::image::resolve_jobs;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Outputs are staged beside their targets and swapped into place only \
-when every architecture has been built. The bytes never depend on --jobs."
+when every architecture has been built. The bytes never depend on --jobs.\n\
+With a [library] table in ocipack.toml, each image is checked in memory with the rules of \
+`verify --profile oci-import` before anything is written (compression = \"zstd\" and \
+names = \"files\" are refused at once: the Official Images pipeline refuses them).\n\
+With --commit-branch (or [library] commit-branch), each layout becomes a commit on its own \
+branch, reproducibly (fixed identity ocipack <ocipack@ocipack.invalid>, dated from created, \
+parent the previous tip); Windows outputs are still written to the work tree."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
@@ -35,6 +41,11 @@ pub struct BuildArgs {
     /// Print each architecture's layer size uncompressed, gzip and zstd; writes nothing.
     #[arg(long)]
     compare_compression: bool,
+    /// Commit each layout on its own branch (e.g. 'dist-{arch}') instead of writing it to
+    /// the work tree; the work tree and the index are not touched. Default: [library]
+    /// commit-branch in ocipack.toml.
+    #[arg(long, value_name = "PATTERN")]
+    commit_branch: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -50,6 +61,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         arches: a.arch.clone(),
         jobs: resolve_jobs(a.jobs)?,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
+        commit_branch: a.commit_branch.clone(),
     };
     if a.check {
         return report_check(&a, &build::check_project(&a.dir, &opts)?);
@@ -88,9 +100,14 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     }
 
     let report = build::build_project(&a.dir, &opts)?;
-    for img in &report.images {
-        for w in &img.built.warnings {
-            eprintln!("ocipack: warning: {}: {w}", img.arch);
+    let warnings = report
+        .images
+        .iter()
+        .map(|i| (&i.arch, &i.built))
+        .chain(report.branches.iter().map(|b| (&b.arch, &b.built)));
+    for (arch, built) in warnings {
+        for w in &built.warnings {
+            eprintln!("ocipack: warning: {arch}: {w}");
         }
     }
     if a.json {
@@ -127,7 +144,23 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 })
             })
             .collect();
-        print_json(&json!({"images": images, "windows": windows}))?;
+        let branches: Vec<_> = report
+            .branches
+            .iter()
+            .map(|b| {
+                json!({
+                    "arch": b.arch,
+                    "ref": b.refname,
+                    "commit": b.commit,
+                    "parent": b.old,
+                    "changed": b.changed,
+                    "directory": b.directory,
+                    "created": b.created.to_string(),
+                    "manifest": b.built.image.entry,
+                })
+            })
+            .collect();
+        print_json(&json!({"images": images, "windows": windows, "branches": branches}))?;
     } else {
         for i in &report.images {
             println!(
@@ -140,6 +173,17 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 i.built.layer.uncompressed_size,
                 i.created,
                 ocipack::show::path(&i.output)
+            );
+        }
+        for b in &report.branches {
+            println!(
+                "{:<9} {:<9} {}  {} {}  created {}",
+                b.arch,
+                if b.changed { "committed" } else { "unchanged" },
+                b.built.image.entry.digest,
+                b.refname,
+                b.commit,
+                b.created,
             );
         }
         for (w, written) in report.windows.iter().zip(&report.windows_written) {

@@ -1,20 +1,45 @@
-//! `ocipack library [DIR]`
+//! `ocipack library [DIR] [--allow-dirty] [--commit-branch PATTERN]`
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use ocipack::Result;
+use ocipack::project::library::LibraryOptions;
 
 /// Arguments of `ocipack library`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "GitFetch: is [library] git-fetch, else the branch HEAD is on (a detached HEAD \
+is an error). Each architecture's GitCommit is the newest commit touching its output directory \
+(one entry-level GitCommit when they agree), or with a commit branch the tip of its dist \
+branch, with <arch>-GitFetch: and <arch>-GitCommit:.\n\
+Exit status: 0 printed; 1 an output has uncommitted changes, is ignored or differs from HEAD \
+(no commit contains it; --allow-dirty overrides); 2 usage or input error."
+)]
 pub struct LibraryArgs {
     /// The project directory (holding ocipack.toml), inside a git work tree.
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Name the newest commits even when outputs have uncommitted changes (a warning on
+    /// stderr lists them).
+    #[arg(long)]
+    allow_dirty: bool,
+    /// The layouts are on dist branches made by `ocipack build --commit-branch PATTERN`
+    /// (e.g. 'dist-{arch}'); default: [library] commit-branch.
+    #[arg(long, value_name = "PATTERN")]
+    commit_branch: Option<String>,
 }
 
 pub fn run(a: LibraryArgs) -> Result<u8> {
-    print!("{}", ocipack::project::library::library(&a.dir)?);
+    let opts = LibraryOptions {
+        allow_dirty: a.allow_dirty,
+        commit_branch: a.commit_branch,
+    };
+    let out = ocipack::project::library::library(&a.dir, &opts)?;
+    for w in &out.warnings {
+        eprintln!("ocipack: warning: {}", ocipack::show::line(w));
+    }
+    print!("{}", out.text);
     Ok(0)
 }

@@ -7,6 +7,7 @@ use ocipack::Result;
 mod build;
 mod diff;
 mod export;
+mod fix;
 mod image;
 mod library;
 mod platform;
@@ -39,6 +40,8 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Check that layouts are valid, complete and safe; report every problem.
     Verify(verify::VerifyArgs),
+    /// Rewrite a layout from another tool into the shape every client accepts, same digests.
+    Fix(fix::FixArgs),
 }
 
 /// Runs the parsed command; returns the exit code for a run that completed.
@@ -52,5 +55,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Diff(a) => diff::run(a),
+        Command::Fix(a) => fix::run(a),
     }
 }

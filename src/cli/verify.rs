@@ -1,11 +1,11 @@
-//! `ocipack verify LAYOUT... [--file F] [--arch A] [--json]`
+//! `ocipack verify LAYOUT... [--file F] [--arch A] [--profile P] [--json]`
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use ocipack::platform::Platform;
-use ocipack::verify::{self, VerifyOptions};
+use ocipack::verify::{self, Profile, VerifyOptions};
 use ocipack::{Result, cjson};
 
 /// Arguments of `ocipack verify`.
@@ -13,7 +13,12 @@ use ocipack::{Result, cjson};
 #[command(
     after_help = "Exit status: 0 valid (warnings allowed), 1 errors found, 2 usage error.\n\
 Without --arch, a bashbrew architecture name in the layout's path (e.g. hello-world/arm64v8/oci) \
-is the expected architecture."
+is the expected architecture.\n\
+--profile oci-import adds every rule of the Docker Official Images oci-import path: bashbrew's \
+oci-import builder (pull-request CI), meta-scripts' import (production builds: only tar and \
+tar+gzip layers; urls, data and the index entry's annotations dropped; platform replaced) and \
+crane push (no symlinked blobs). Each such finding names its origin in brackets: [bashbrew], \
+[meta-scripts], [crane], or [ocipack] where ocipack is stricter than the pipeline."
 )]
 pub struct VerifyArgs {
     /// OCI layout directories.
@@ -25,6 +30,10 @@ pub struct VerifyArgs {
     /// bashbrew architecture name the image must have (amd64, arm64v8, ...).
     #[arg(long, value_name = "A")]
     arch: Option<String>,
+    /// oci: the OCI spec, decoded as strictly as bashbrew does; oci-import: also every rule
+    /// of bashbrew's oci-import builder, meta-scripts' import and crane push.
+    #[arg(long, value_name = "P", default_value = "oci", value_parser = ["oci", "oci-import"])]
+    profile: String,
     /// Print one machine-readable JSON report.
     #[arg(long)]
     json: bool,
@@ -40,6 +49,10 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
         file: a.file,
         expect,
         arch_from_path: true,
+        profile: a
+            .profile
+            .parse::<Profile>()
+            .map_err(ocipack::Error::usage)?,
     };
     let reports = verify::verify_layouts(&a.layouts, &opts)?;
     if a.json {

@@ -30,6 +30,7 @@ use crate::store::output::test_hook;
 use crate::store::root::Root;
 use crate::store::staging::Target;
 use crate::timestamp::Timestamp;
+use crate::verify::Profile;
 
 /// The `PATH` that `docker build` gives an image built `FROM scratch` on Linux.
 pub const DEFAULT_LINUX_PATH: &str =
@@ -100,6 +101,10 @@ pub struct ImageSpec {
     pub names: NameStyle,
     /// Also write the index entry as a single-descriptor JSON file of this name.
     pub descriptor_file: Option<String>,
+    /// The rules the built image must pass, in memory, before anything is written: always
+    /// the layout rules, and with [`Profile::OciImport`] (a project with a `[library]`
+    /// table) those of the Official Images' oci-import path. Never changes the bytes.
+    pub profile: Profile,
 }
 
 impl ImageSpec {
@@ -163,6 +168,9 @@ pub fn prepare_image(
     let mut problems = Problems::default();
     let expect = (spec.platform.clone(), "the build's platform".to_string());
     crate::verify::check_image(&mut problems, &image, "index.json", Some(&expect));
+    if spec.profile == Profile::OciImport {
+        crate::verify::oci_import::check_built(&mut problems, &image, spec.names, Some(&expect));
+    }
     if problems.errors() > 0 {
         let errors: Vec<String> = problems
             .as_slice()
@@ -198,10 +206,18 @@ pub fn prepare_image(
     out.name_blob(spec.names, CONFIG_FILE_NAME, &image.config.digest())?;
     out.name_blob(spec.names, MANIFEST_FILE_NAME, &image.entry.digest)?;
 
+    let mut warnings = entries.warnings().to_vec();
+    warnings.extend(
+        problems
+            .as_slice()
+            .iter()
+            .filter(|p| p.severity == crate::problems::Severity::Warning)
+            .map(|p| p.to_string().trim_start_matches("warning: ").to_string()),
+    );
     let built = BuiltImage {
         image,
         layer,
-        warnings: entries.warnings().to_vec(),
+        warnings,
         written: None,
     };
     Ok((out, built))

@@ -94,6 +94,17 @@ pub fn check_target(target: &Target) -> Result<()> {
     }
 }
 
+/// Like [`check_target`], for `ocipack fix`: a directory holding `index.json` is a layout
+/// too (another tool may have left out `oci-layout`, which fix adds).
+pub fn check_fix_target(target: &Target) -> Result<()> {
+    if let Existing::Dir(root) = target.existing()?
+        && matches!(root.entry_type("index.json"), Ok(Some(EntryType::File)))
+    {
+        return Ok(());
+    }
+    check_target(target)
+}
+
 /// The name the layer blob is created under, until its digest is known.
 const PARTIAL: &str = "blobs/sha256/.layer.partial";
 
@@ -105,6 +116,8 @@ pub struct LayoutWriter {
     /// The layer blob of the layout the target holds now (when it holds a layout with one
     /// layer): the new layer is compared with it while it is written.
     baseline: Option<(Digest, File)>,
+    /// The check a target must pass, at the start and again at the swap.
+    check: fn(&Target) -> Result<()>,
 }
 
 /// What writing the layout to its target did.
@@ -120,7 +133,16 @@ impl LayoutWriter {
     /// Checks the target ([`check_target`]) and starts an empty layout for it; nothing is
     /// written yet.
     pub fn new(target: &Target) -> Result<LayoutWriter> {
-        check_target(target)?;
+        LayoutWriter::with_check(target, check_target)
+    }
+
+    /// A writer that replaces a layout another tool made ([`check_fix_target`]).
+    pub fn fixing(target: &Target) -> Result<LayoutWriter> {
+        LayoutWriter::with_check(target, check_fix_target)
+    }
+
+    fn with_check(target: &Target, check: fn(&Target) -> Result<()>) -> Result<LayoutWriter> {
+        check(target)?;
         let baseline = match target.existing()? {
             Existing::Dir(root) => previous_layer(root),
             _ => None,
@@ -128,6 +150,7 @@ impl LayoutWriter {
         Ok(LayoutWriter {
             out: Output::new(target),
             baseline,
+            check,
         })
     }
 
@@ -183,6 +206,26 @@ impl LayoutWriter {
         self.write_blob(&doc.bytes)
     }
 
+    /// Copies a blob from `content` (a [`crate::image::blob::Verified`] reader, which fails
+    /// rather than finish with bytes that do not hash to `digest`) into an anonymous file
+    /// for its place; `same` if the target already holds these bytes there.
+    pub fn copy_blob(
+        &mut self,
+        digest: &Digest,
+        content: &mut dyn std::io::Read,
+        same: bool,
+    ) -> Result<()> {
+        let name = digest.blob_path();
+        if self.out.contains(&name) {
+            return Ok(());
+        }
+        let partial = format!("{name}.partial");
+        let (mut f, _) = self.out.create_file(&partial, OFlags::empty())?;
+        std::io::copy(content, &mut f)
+            .map_err(|e| Error::input(format!("blob {digest}"), e.to_string()))?;
+        self.out.put_file(&partial, &name, f, same)
+    }
+
     /// Holds a file at `name` (relative to the layout).
     pub fn write_file(&mut self, name: &str, bytes: &[u8]) {
         self.out.put_bytes(name, bytes.to_vec());
@@ -228,7 +271,7 @@ impl LayoutWriter {
             return Ok(Written::Unchanged);
         }
         let target = self.out.target().clone();
-        check_target(&target)?;
+        (self.check)(&target)?;
         let staged = self.stage()?;
         staged.commit(&target)?.remove();
         Ok(Written::Replaced)

@@ -16,10 +16,10 @@ use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
 use crate::media::Compression;
 use crate::project::git::Git;
-use crate::project::windows;
 use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
+use crate::project::{dist, windows};
 use crate::show;
-use crate::store::output::{Difference, commit_all};
+use crate::store::output::{DiffKind, Difference, commit_all};
 use crate::store::root::{Root, read_named};
 use crate::store::staging::{Replaced, Target};
 use crate::timestamp::Timestamp;
@@ -37,6 +37,9 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// The value of `SOURCE_DATE_EPOCH`, for `created = "SOURCE_DATE_EPOCH"`.
     pub source_date_epoch: Option<String>,
+    /// `--commit-branch`: commit each layout on this branch template (`dist-{arch}`)
+    /// instead of writing it to the work tree; default `[library] commit-branch`.
+    pub commit_branch: Option<String>,
 }
 
 /// One architecture's layout to build.
@@ -103,6 +106,8 @@ pub struct BuildReport {
     /// What the replaced outputs held: removed when this is dropped, after the result is
     /// reported, so that the removal does not hold up the result.
     pub replaced: Vec<Replaced>,
+    /// The layouts committed to dist branches (`--commit-branch`), instead of `images`.
+    pub branches: Vec<dist::DistCommit>,
 }
 
 impl Plan {
@@ -282,6 +287,7 @@ impl Plan {
             windows: self.windows.clone(),
             windows_written,
             replaced,
+            branches: Vec::new(),
         })
     }
 
@@ -347,6 +353,8 @@ impl Plan {
             let entries = image::collect_inputs(&t.spec, &self.root)?;
             let layer = |c: Compression| -> Result<LayerInfo> {
                 let mut spec = t.spec.clone();
+                // A measurement, never an output: the oci-import profile refuses zstd.
+                spec.profile = Default::default();
                 if spec.encode.compression != c {
                     spec.encode.compression = c;
                     spec.encode.level = None;
@@ -371,15 +379,70 @@ impl Plan {
     }
 }
 
-/// `ocipack build DIR`: builds every selected output of the project in `dir` and swaps
-/// them into place.
-pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
-    Plan::new(&Project::load(dir)?, opts)?.build()
+/// The dist branch template in force: `--commit-branch`, else `[library] commit-branch`.
+fn commit_branch(project: &Project, opts: &BuildOptions) -> Option<String> {
+    opts.commit_branch.clone().or_else(|| {
+        project
+            .library
+            .as_ref()
+            .and_then(|l| l.commit_branch.clone())
+    })
 }
 
-/// `ocipack build --check DIR`: compares a fresh build with the disk (see [`Plan::check`]).
+/// `ocipack build DIR`: builds every selected output of the project in `dir` and swaps
+/// them into place; with a commit branch, the layouts are committed to their branches
+/// instead ([`dist`]) and only the Windows directories are written.
+pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
+    let project = Project::load(dir)?;
+    let mut plan = Plan::new(&project, opts)?;
+    let Some(pattern) = commit_branch(&project, opts) else {
+        return plan.build();
+    };
+    let images = std::mem::take(&mut plan.images);
+    let arches = &project.architectures;
+    let commits = dist::prepare(&project.dir, &images, &pattern, arches, false)?;
+    let mut report = plan.build()?;
+    dist::publish(&project.dir, &commits)?;
+    report.branches = commits;
+    Ok(report)
+}
+
+/// `ocipack build --check DIR`: compares a fresh build with the disk (see [`Plan::check`]);
+/// with a commit branch, each layout's tree with its branch tip's.
 pub fn check_project(dir: &Path, opts: &BuildOptions) -> Result<Vec<OutputCheck>> {
-    Plan::new(&Project::load(dir)?, opts)?.check()
+    let project = Project::load(dir)?;
+    let mut plan = Plan::new(&project, opts)?;
+    let Some(pattern) = commit_branch(&project, opts) else {
+        return plan.check();
+    };
+    let images = std::mem::take(&mut plan.images);
+    let arches = &project.architectures;
+    let commits = dist::prepare(&project.dir, &images, &pattern, arches, true)?;
+    let mut checks: Vec<OutputCheck> = commits
+        .iter()
+        .map(|c| OutputCheck {
+            label: c.arch.clone(),
+            output: PathBuf::from(&c.refname),
+            differences: match (&c.old, c.changed) {
+                (_, false) => Vec::new(),
+                (None, true) => vec![Difference::whole_output_missing()],
+                (Some(_), true) => vec![Difference {
+                    path: String::new(),
+                    kind: DiffKind::DifferentBytes,
+                }],
+            },
+            explanation: match (&c.old, c.changed) {
+                (_, false) => Vec::new(),
+                (None, true) => vec!["the branch does not exist".into()],
+                (Some(tip), true) => vec![format!(
+                    "the tree of its tip {tip} differs from a fresh build's {} at {}",
+                    c.tree, c.directory
+                )],
+            },
+        })
+        .collect();
+    checks.extend(plan.check()?);
+    Ok(checks)
 }
 
 /// `ocipack build --compare-compression DIR` (see [`Plan::compare_compression`]).

@@ -94,16 +94,30 @@ impl Git {
     /// `git status --porcelain` lines for `paths` (relative to the directory): modified,
     /// staged, deleted or untracked. Empty when everything is committed.
     pub fn uncommitted(&self, paths: &[String]) -> Result<Vec<String>> {
-        let out = self.run(
-            &[
-                "--no-optional-locks",
-                "status",
-                "--porcelain",
-                "--untracked-files=all",
-            ],
-            paths,
-        )?;
+        self.status(paths, false)
+    }
+
+    /// Like [`Git::uncommitted`]; with `ignored`, files git ignores are listed too (`!!`):
+    /// no commit contains them either.
+    pub fn status(&self, paths: &[String], ignored: bool) -> Result<Vec<String>> {
+        let mut args = vec![
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+        ];
+        if ignored {
+            args.push("--ignored=matching");
+        }
+        let out = self.run(&args, paths)?;
         Ok(out.lines().map(str::to_string).collect())
+    }
+
+    /// The branch `HEAD` is on (`refs/heads/main`), `None` on a detached `HEAD`.
+    pub fn current_branch(&self) -> Result<Option<String>> {
+        let out = self.run_raw(&["symbolic-ref", "-q", "HEAD"])?;
+        let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Ok((out.status.success() && name.starts_with("refs/heads/")).then_some(name))
     }
 
     /// The commits at which a shallow clone's history is cut off (empty if not shallow).
@@ -154,6 +168,12 @@ impl Git {
                 ),
             ));
         }
+        self.last_commit(what, paths)
+    }
+
+    /// The newest commit touching `paths` whatever the work tree holds: an error when they
+    /// were never committed or a shallow clone cannot tell.
+    pub fn last_commit(&self, what: &str, paths: &[String]) -> Result<Commit> {
         let commit = self.newest_commit(paths)?.ok_or_else(|| {
             Error::input(
                 what,

@@ -1,41 +1,94 @@
 //! `ocipack library`: the Docker Official Images library file for a project, in the
 //! RFC 2822 style bashbrew parses.
 //!
-//! A header block (`Maintainers`, `GitRepo`, `GitCommit`: the newest commit touching any
-//! output), then one entry for the Linux layouts (`Builder: oci-import`, one
-//! `<arch>-Directory` per architecture that has a layout on disk) and one entry per Windows
-//! variant that has a Dockerfile on disk. Directories are relative to the repository root.
+//! A header block (`Maintainers`, `GitRepo`, `GitFetch`, `GitCommit`), then one entry for
+//! the Linux layouts (`Builder: oci-import`, per architecture that has a layout its
+//! `<arch>-Directory`) and one entry per Windows variant that has a Dockerfile on disk.
+//! Directories are relative to the repository root.
+//!
+//! Which commit each output is in:
+//! - `GitFetch:` is `[library] git-fetch`, else the branch `HEAD` is on (bashbrew's default,
+//!   `refs/heads/master`, is wrong for a repository on `main`); a detached `HEAD` without
+//!   the setting is an error, never a guess.
+//! - In the work tree (the default), each architecture's commit is the newest commit that
+//!   touched its output directory, as docker-library/hello-world's generate script computes
+//!   it: the header's `GitCommit:` is the newest of all outputs, an entry whose outputs all
+//!   agree on another commit says so once, and otherwise every architecture gets its own
+//!   `<arch>-GitCommit:`. An output that is uncommitted, ignored by git or differs from
+//!   `HEAD` (work tree or index) is refused (exit 1, naming the paths): no commit would
+//!   contain what is on disk. `--allow-dirty` names the newest commit anyway.
+//! - On dist branches (`[library] commit-branch` or `--commit-branch`), each architecture's
+//!   commit is the tip of its branch, named with `<arch>-GitFetch:` and `<arch>-GitCommit:`
+//!   as busybox's generate script does; only Windows outputs are read from the work tree.
+
+use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::project::git::Git;
-use crate::project::{PROJECT_FILE, Project, WINDOWS_ARCH};
+use crate::project::git::{Commit, Git};
+use crate::project::{PROJECT_FILE, Project, WINDOWS_ARCH, dist};
+use crate::show;
 use crate::store::root::EntryType;
 
-/// `ocipack library DIR`: the library file of the project in `dir`.
-pub fn library(dir: &std::path::Path) -> Result<String> {
-    library_file(&Project::load(dir)?)
+/// What `ocipack library` is asked for besides the project.
+#[derive(Debug, Clone, Default)]
+pub struct LibraryOptions {
+    /// Name the newest commits even when outputs have uncommitted changes.
+    pub allow_dirty: bool,
+    /// The dist branch template (default: `[library] commit-branch`).
+    pub commit_branch: Option<String>,
 }
 
-/// The library file text for `project`. Errors outside a git work tree, without a
-/// `[library]` table, without any built output, and when the outputs have uncommitted
-/// changes or a shallow clone cannot name their last commit.
-pub fn library_file(project: &Project) -> Result<String> {
+/// The library file's text, and warnings for stderr.
+#[derive(Debug, Clone)]
+pub struct LibraryFile {
+    /// The text.
+    pub text: String,
+    /// What `--allow-dirty` let through.
+    pub warnings: Vec<String>,
+}
+
+/// `ocipack library DIR`: the library file of the project in `dir`.
+pub fn library(dir: &std::path::Path, opts: &LibraryOptions) -> Result<LibraryFile> {
+    library_file(&Project::load(dir)?, opts)
+}
+
+/// Where one architecture's layout is: its commit, and its own `GitFetch` on a dist branch.
+struct ArchSource {
+    arch: String,
+    directory: String,
+    fetch: Option<String>,
+    commit: String,
+}
+
+/// The library file for `project` (see the module documentation for every rule).
+pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryFile> {
     let file = project.dir.join(PROJECT_FILE);
     let lib = project.library.as_ref().ok_or_else(|| {
         Error::input(
-            crate::show::path(&file),
+            show::path(&file),
             "has no [library] table (maintainers, git-repo, tags)",
         )
     })?;
     let git = Git::open(&project.dir)?;
+    let git_fetch = match &lib.git_fetch {
+        Some(f) => f.clone(),
+        None => git.current_branch()?.ok_or_else(|| {
+            Error::input(
+                show::path(&project.dir),
+                "HEAD is detached, so there is no branch to name in GitFetch: (bashbrew \
+                 would assume refs/heads/master); check out the branch the library file \
+                 points to, or set [library] git-fetch = \"refs/heads/<branch>\"",
+            )
+        })?,
+    };
+    let pattern = opts
+        .commit_branch
+        .clone()
+        .or_else(|| lib.commit_branch.clone());
     let root = project.root()?;
     let is_file = |rel: String| matches!(root.entry_type(&rel), Ok(Some(EntryType::File)));
+    let dir_of = |rel: &str| format!("{}{rel}", git.prefix());
 
-    let arches: Vec<&String> = project
-        .architectures
-        .iter()
-        .filter(|a| is_file(format!("{}/oci-layout", project.output_rel(a))))
-        .collect();
     let variants: Vec<(String, String)> = project
         .windows
         .iter()
@@ -46,16 +99,94 @@ pub fn library_file(project: &Project) -> Result<String> {
                 .then(|| (v.name.clone(), rel))
         })
         .collect();
-    let mut outputs: Vec<String> = arches.iter().map(|a| project.output_rel(a)).collect();
-    outputs.extend(variants.iter().map(|(_, rel)| rel.clone()));
-    if outputs.is_empty() {
-        return Err(Error::input(
-            crate::show::path(&file),
-            "no output has been built yet; run `ocipack build` and commit the result",
-        ));
+    let tree_arches: Vec<String> = match &pattern {
+        Some(_) => Vec::new(),
+        None => project
+            .architectures
+            .iter()
+            .filter(|a| is_file(format!("{}/oci-layout", project.output_rel(a))))
+            .cloned()
+            .collect(),
+    };
+    let mut in_tree: Vec<String> = tree_arches.iter().map(|a| project.output_rel(a)).collect();
+    in_tree.extend(variants.iter().map(|(_, rel)| rel.clone()));
+
+    let mut warnings = Vec::new();
+    let dirty = if in_tree.is_empty() {
+        Vec::new()
+    } else {
+        git.status(&in_tree, true)?
+    };
+    if !dirty.is_empty() {
+        let shown: Vec<String> = dirty.iter().map(|l| show::text(l)).collect();
+        let what = format!(
+            "outputs with uncommitted changes, ignored files or differences from HEAD, so \
+             no GitCommit contains what is on disk (git status: {})",
+            shown.join("; ")
+        );
+        if !opts.allow_dirty {
+            return Err(Error::CheckFailed(format!(
+                "{what}; commit them (or pass --allow-dirty to name the newest commits anyway)"
+            )));
+        }
+        warnings.push(format!("--allow-dirty: {what}"));
     }
-    let commit = git.last_change("the outputs", &outputs)?;
-    let dir_of = |rel: &str| format!("{}{rel}", git.prefix());
+
+    let commit_of = |what: String, rel: &str| -> Result<Commit> {
+        git.last_commit(&what, std::slice::from_ref(&rel.to_string()))
+    };
+    let mut sources: Vec<ArchSource> = Vec::new();
+    match &pattern {
+        Some(p) => {
+            let tips = dist::library_tips(&project.dir, p, &project.architectures, |a| {
+                dir_of(&project.output_rel(a))
+            })?;
+            for a in &project.architectures {
+                if let Some((refname, tip)) = tips.get(a) {
+                    sources.push(ArchSource {
+                        arch: a.clone(),
+                        directory: dir_of(&project.output_rel(a)),
+                        fetch: Some(refname.clone()),
+                        commit: tip.clone(),
+                    });
+                }
+            }
+        }
+        None => {
+            for a in &tree_arches {
+                let rel = project.output_rel(a);
+                sources.push(ArchSource {
+                    arch: a.clone(),
+                    directory: dir_of(&rel),
+                    fetch: None,
+                    commit: commit_of(format!("the output of {a} ({rel})"), &rel)?.id,
+                });
+            }
+        }
+    }
+    let mut windows: Vec<(String, String, String)> = Vec::new();
+    for (name, rel) in &variants {
+        let c = commit_of(format!("the output of {name} ({rel})"), rel)?;
+        windows.push((name.clone(), rel.clone(), c.id));
+    }
+    if sources.is_empty() && windows.is_empty() {
+        let how = match &pattern {
+            Some(p) => format!(
+                "no branch {} holds a layout yet; run `ocipack build --commit-branch '{p}'`",
+                show::text(p)
+            ),
+            None => "no output has been built yet; run `ocipack build` and commit the result"
+                .to_string(),
+        };
+        return Err(Error::input(show::path(&file), how));
+    }
+    // The header's commit: the newest of the outputs in this branch's history (in the
+    // work tree), else HEAD itself (every output is on a dist branch).
+    let header = if in_tree.is_empty() {
+        git.last_commit("HEAD", &[])?.id
+    } else {
+        git.last_commit("the outputs", &in_tree)?.id
+    };
 
     let mut t = String::new();
     t.push_str(&format!(
@@ -69,15 +200,22 @@ pub fn library_file(project: &Project) -> Result<String> {
             .join(&format!(",\n{}", " ".repeat("Maintainers: ".len())))
     ));
     t.push_str(&format!("GitRepo: {}\n", lib.git_repo));
-    t.push_str(&format!("GitCommit: {}\n", commit.id));
+    t.push_str(&format!("GitFetch: {git_fetch}\n"));
+    t.push_str(&format!("GitCommit: {header}\n"));
 
-    if !arches.is_empty() {
+    if !sources.is_empty() {
         t.push_str(&format!("\nTags: {}\n", lib.tags.join(", ")));
         if !lib.shared_tags.is_empty() {
             t.push_str(&format!("SharedTags: {}\n", lib.shared_tags.join(", ")));
         }
-        let names: Vec<&str> = arches.iter().map(|a| a.as_str()).collect();
+        let names: Vec<&str> = sources.iter().map(|s| s.arch.as_str()).collect();
         t.push_str(&format!("Architectures: {}\n", names.join(", ")));
+        let distinct: BTreeMap<&str, ()> =
+            sources.iter().map(|s| (s.commit.as_str(), ())).collect();
+        let agreed = (pattern.is_none() && distinct.len() == 1).then(|| sources[0].commit.clone());
+        if let Some(c) = agreed.as_ref().filter(|c| **c != header) {
+            t.push_str(&format!("GitCommit: {c}\n"));
+        }
         t.push_str("Builder: oci-import\n");
         let file = project
             .image
@@ -86,14 +224,17 @@ pub fn library_file(project: &Project) -> Result<String> {
             .map(|d| d.value.as_str())
             .unwrap_or("index.json");
         t.push_str(&format!("File: {file}\n"));
-        for a in &arches {
-            t.push_str(&format!(
-                "{a}-Directory: {}\n",
-                dir_of(&project.output_rel(a))
-            ));
+        for s in &sources {
+            if let Some(f) = &s.fetch {
+                t.push_str(&format!("{}-GitFetch: {f}\n", s.arch));
+            }
+            if agreed.is_none() {
+                t.push_str(&format!("{}-GitCommit: {}\n", s.arch, s.commit));
+            }
+            t.push_str(&format!("{}-Directory: {}\n", s.arch, s.directory));
         }
     }
-    for (name, rel) in &variants {
+    for (name, rel, commit) in &windows {
         t.push_str(&format!("\nTags: {name}\n"));
         if !lib.windows_shared_tags.is_empty() {
             t.push_str(&format!(
@@ -102,8 +243,11 @@ pub fn library_file(project: &Project) -> Result<String> {
             ));
         }
         t.push_str(&format!("Architectures: {WINDOWS_ARCH}\n"));
+        if *commit != header {
+            t.push_str(&format!("GitCommit: {commit}\n"));
+        }
         t.push_str(&format!("{WINDOWS_ARCH}-Directory: {}\n", dir_of(rel)));
         t.push_str(&format!("Constraints: {name}\n"));
     }
-    Ok(t)
+    Ok(LibraryFile { text: t, warnings })
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod build;
+pub mod dist;
 pub mod git;
 pub mod library;
 pub mod windows;
@@ -112,6 +113,11 @@ pub struct LibrarySettings {
     pub shared_tags: Vec<String>,
     /// `windows-shared-tags` of each Windows entry (default: `shared-tags`).
     pub windows_shared_tags: Vec<String>,
+    /// `git-fetch`: the `GitFetch:` ref (default: `refs/heads/<current branch>`).
+    pub git_fetch: Option<String>,
+    /// `commit-branch`: the branch template (`dist-{arch}`) each architecture's layout is
+    /// committed to, instead of the work tree (see [`dist`]).
+    pub commit_branch: Option<String>,
 }
 
 /// A parsed, validated project file.
@@ -206,6 +212,8 @@ struct RawLibrary {
     #[serde(default)]
     shared_tags: Vec<Spanned<String>>,
     windows_shared_tags: Option<Vec<Spanned<String>>>,
+    git_fetch: Option<Spanned<String>>,
+    commit_branch: Option<Spanned<String>>,
 }
 
 /// Error reporting against the project file's text.
@@ -321,7 +329,7 @@ impl Project {
         let library = raw
             .library
             .as_ref()
-            .map(|l| parse_library(&src, l))
+            .map(|l| parse_library(&src, l, &architectures))
             .transpose()?;
 
         let project = Project {
@@ -336,6 +344,7 @@ impl Project {
             library,
         };
         // Every image setting is validated now, whatever the architecture or `created`.
+        project.check_oci_import()?;
         project.image_spec(&project.architectures[0], Timestamp::EPOCH, 1)?;
         project.check_paths_disjoint()?;
         Ok(project)
@@ -346,6 +355,33 @@ impl Project {
     pub fn root(&self) -> Result<crate::store::root::Root> {
         crate::store::root::Root::open_with(&self.dir, crate::store::root::Follow::Never)
             .map_err(|e| Error::input_io("opening the project directory", &self.dir, e))
+    }
+
+    /// A project with a `[library]` table is built for the Official Images' oci-import path:
+    /// settings whose layouts that path refuses are errors naming the setting.
+    fn check_oci_import(&self) -> Result<()> {
+        if self.library.is_none() {
+            return Ok(());
+        }
+        if let Some(c) = &self.image.compression
+            && c.value == "zstd"
+        {
+            return Err(c.bad(format!(
+                "this project has a [library] table, so its layouts are for the Official \
+                 Images' oci-import path, where {}",
+                crate::verify::oci_import::ZSTD_REFUSED
+            )));
+        }
+        if let Some(n) = &self.image.names
+            && n.value == "files"
+        {
+            return Err(n.bad(
+                "this project has a [library] table, so its layouts are pushed by crane \
+                 (go-containerregistry ≥ 0.21.7), which refuses the symlinked blobs that \
+                 names = \"files\" makes; use \"symlinks\" or \"none\"",
+            ));
+        }
+        Ok(())
     }
 
     /// The layout directory of `arch`, relative to the project directory.
@@ -375,13 +411,17 @@ impl Project {
                 "architectures",
             ),
         ));
-        settings.resolve(&Context {
+        let mut spec = settings.resolve(&Context {
             base: &self.dir,
             arch: Some(arch),
             created,
             jobs,
             default_mtime: MtimeMode::Fixed,
-        })
+        })?;
+        if self.library.is_some() {
+            spec.profile = crate::verify::Profile::OciImport;
+        }
+        Ok(spec)
     }
 
     /// The Windows output of `variant`, relative to the project directory.
@@ -625,7 +665,11 @@ fn parse_windows(src: &Source, w: &Spanned<RawWindows>) -> Result<WindowsSetting
     })
 }
 
-fn parse_library(src: &Source, l: &Spanned<RawLibrary>) -> Result<LibrarySettings> {
+fn parse_library(
+    src: &Source,
+    l: &Spanned<RawLibrary>,
+    architectures: &[String],
+) -> Result<LibrarySettings> {
     let r = l.get_ref();
     let single_line = |v: &Spanned<String>, key: &str| -> Result<String> {
         let s = v.get_ref();
@@ -672,13 +716,46 @@ fn parse_library(src: &Source, l: &Spanned<RawLibrary>) -> Result<LibrarySetting
         Some(w) => tag_list(w, "library.windows-shared-tags")?,
         None => shared_tags.clone(),
     };
+    let git_fetch = match &r.git_fetch {
+        Some(f) => {
+            let s = single_line(f, "library.git-fetch")?;
+            check_git_fetch(&s).map_err(|p| src.err_at(f, "library.git-fetch", p))?;
+            Some(s)
+        }
+        None => None,
+    };
+    let commit_branch = match &r.commit_branch {
+        Some(b) => {
+            dist::check_branch_pattern(b.get_ref(), architectures)
+                .map_err(|p| src.err_at(b, "library.commit-branch", p))?;
+            Some(b.get_ref().clone())
+        }
+        None => None,
+    };
     Ok(LibrarySettings {
         maintainers,
         git_repo,
         tags,
         shared_tags,
         windows_shared_tags,
+        git_fetch,
+        commit_branch,
     })
+}
+
+/// bashbrew's rule for an entry's `GitFetch:`: `refs/heads/…` or `refs/tags/…`, without
+/// `*`, `?` or `:`.
+pub fn check_git_fetch(s: &str) -> std::result::Result<(), String> {
+    let rest = s
+        .strip_prefix("refs/heads/")
+        .or_else(|| s.strip_prefix("refs/tags/"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.contains(['*', '?', ':']) => Ok(()),
+        _ => Err(format!(
+            "{:?}: bashbrew needs \"refs/heads/<branch>\" or \"refs/tags/<tag>\" (without *, ? or :)",
+            show::text(s)
+        )),
+    }
 }
 
 /// Replaces every `{name}` in `template` with `value`.

@@ -24,6 +24,7 @@
 //! model: the builder runs them on the image it made, in memory, before writing anything.
 
 pub mod docs;
+pub mod oci_import;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -46,6 +47,7 @@ use crate::tar::read::{self as tarscan, Entry, ScanOptions};
 
 pub use crate::image::read::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
+pub use oci_import::Profile;
 
 use docs::join_key;
 
@@ -66,6 +68,9 @@ pub struct VerifyOptions {
     /// Without `expect`: if a component of the layout's path is a bashbrew architecture
     /// name (`hello-world/arm64v8/oci`), expect its platform.
     pub arch_from_path: bool,
+    /// Which rules apply: the OCI spec's, or also the oci-import pipeline's
+    /// ([`oci_import`]).
+    pub profile: Profile,
 }
 
 /// The result of verifying one layout.
@@ -196,8 +201,23 @@ pub fn read_image(
         None if opts.arch_from_path => arch_from_path(dir),
         None => None,
     };
-    let layout = reader.read(opts.file.as_deref());
+    // bashbrew reads `File: index.json` as the index and any other name as a descriptor.
+    let file = opts
+        .file
+        .as_deref()
+        .filter(|f| !(opts.profile == Profile::OciImport && *f == "index.json"));
+    let layout = reader.read(file);
     check_documents(&mut reader.problems, &layout, expect.as_ref());
+    if opts.profile == Profile::OciImport {
+        let files = oci_import::survey(&reader.root);
+        oci_import::check_layout(
+            &mut reader.problems,
+            &layout,
+            &files,
+            opts.file.as_deref(),
+            expect.as_ref(),
+        );
+    }
     let mut v = Verifier {
         reader,
         keep_entries,
