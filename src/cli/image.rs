@@ -104,7 +104,7 @@ pub struct ImageArgs {
     /// Layer compression (default gzip).
     #[arg(long, value_parser = ["none", "gzip", "zstd"], help_heading = "Output")]
     compression: Option<String>,
-    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
+    /// Compression level (gzip 1-12, libdeflate's levels, default 5; zstd 1-19, default 3).
     #[arg(long, help_heading = "Output")]
     level: Option<i32>,
     /// Worker threads (the output never depends on it).

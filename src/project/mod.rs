@@ -1002,9 +1002,9 @@ shared-tags = ["latest"]
             ),
             (
                 "cmd = [\"/hello\"]",
-                "level = 12",
+                "level = 13",
                 7,
-                "gzip levels are 1 to 9",
+                "gzip levels are 1 to 12",
             ),
             ("cmd = [\"/hello\"]", "mtime = \"now\"", 7, "image.mtime"),
             ("cmd = [\"/hello\"]", "env = [\"NOEQUALS\"]", 7, "image.env"),
