@@ -909,3 +909,26 @@ fn export_refuses_a_layout_that_verify_rejects() {
     );
     assert_error(&o, 2);
 }
+
+/// `diff` lists a layout's top-level files by lossy UTF-8 names and then opens them by
+/// those names: a layout that `verify` calls valid, holding one extra file whose name is
+/// not UTF-8 (`x\xff`), makes `diff` fail with exit 2 and the false error "layout …: does
+/// not exist". The layouts differ by that file: exit 1, the name escaped (`x\xff`).
+#[test]
+fn diff_of_a_layout_holding_a_non_utf8_file_name_reports_the_file() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    build_hello(&a, &[]);
+    build_hello(&b, &[]);
+    fs::write(b.join(std::ffi::OsStr::from_bytes(b"x\xff")), "extra\n").unwrap();
+    let o = run_bounded(ocipack().arg("verify").arg(&b), QUICK);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run_bounded(ocipack().arg("diff").arg(&a).arg(&b), QUICK);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        text(&o.stdout).contains("x\\xff"),
+        "the extra file is not named (escaped)\n{}",
+        show(&o)
+    );
+}
