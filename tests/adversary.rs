@@ -932,3 +932,47 @@ fn diff_of_a_layout_holding_a_non_utf8_file_name_reports_the_file() {
         show(&o)
     );
 }
+
+/// Output into a pipe whose reader has gone (`ocipack verify LAYOUT | head -1` on a layout
+/// with several problems) makes `println!` panic: exit 101, "thread 'main' panicked …
+/// failed printing to stdout: Broken pipe" and a backtrace on stderr. A closed standard
+/// output ends ocipack quietly, or with one `ocipack: error: ` line; never a panic.
+#[test]
+fn output_into_a_closed_pipe_is_no_panic() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    build_hello(&layout, &[]);
+    fs::write(layout.join("blobs/sha256/extra"), "unreferenced\n").unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // run_bounded pipes stdout itself: the same bound, by hand, with stderr in a file.
+    let err = t.path().join("stderr");
+    let mut child = ocipack()
+        .arg("verify")
+        .arg(&layout)
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > QUICK {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("verify into a closed pipe did not finish within {QUICK:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let e = fs::read_to_string(&err).unwrap();
+    assert!(
+        !e.contains("panicked") && status.code() != Some(101),
+        "ocipack panicked writing to a closed pipe\n{e}"
+    );
+    for line in e.lines() {
+        assert!(line.starts_with("ocipack: "), "stderr line {line:?}\n{e}");
+    }
+}
