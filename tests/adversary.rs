@@ -321,9 +321,18 @@ fn diff_escapes_layer_entry_names() {
         "raw control bytes {ctl:02x?} on stdout\n{}",
         show(&o)
     );
+    // Escaped, the name stays inside its own line: no line begins with what followed the
+    // newline in the name.
     assert!(
-        !text(&o.stdout).lines().any(|l| l.contains("red: content")),
+        !text(&o.stdout)
+            .lines()
+            .any(|l| l.starts_with("\u{1b}[31mred") || l.starts_with("[31mred")),
         "an entry name forged its own output line\n{}",
+        show(&o)
+    );
+    assert!(
+        text(&o.stdout).contains("evil\\n\\u{1b}[31mred: content"),
+        "the name is not shown escaped\n{}",
         show(&o)
     );
 }

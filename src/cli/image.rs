@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::error::{Error, Result};
 use ocipack::image::build::{self as image, ImageSpec};
 use ocipack::input::MtimeMode;
@@ -261,9 +263,9 @@ pub fn run(a: ImageArgs) -> Result<u8> {
                 "mediaType": built.layer.compression.media_type(),
             },
         });
-        println!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(&v)?));
+        out!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(&v)?));
     } else {
-        println!(
+        out!(
             "{}: {} {} layer {} ({} bytes {}, {} bytes uncompressed)",
             ocipack::show::path(&a.output),
             built.image.entry.digest,

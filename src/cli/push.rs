@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::error::{Error, Result};
 use ocipack::registry::{self, Credentials, PushOptions, Reference};
 
@@ -97,7 +99,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
     };
     let report = registry::push(&a.layout, &reference, &opts)?;
     if a.json {
-        println!(
+        out!(
             "{}",
             String::from_utf8_lossy(&ocipack::cjson::to_vec(&report)?)
         );
@@ -119,7 +121,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
             uploaded,
             report.blobs.len() - uploaded
         );
-        println!("{}", report.digest);
+        out!("{}", report.digest);
     }
     Ok(0)
 }

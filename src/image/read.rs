@@ -12,9 +12,10 @@
 //! `verify` checks them once per distinct blob, `push` and `export` stream them through
 //! [`Verified`](super::blob::Verified) readers that refuse to finish with wrong bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::digest::Hasher;
 use crate::error::{Error, Result};
@@ -116,6 +117,9 @@ pub struct Reader {
     pub problems: Problems,
     /// Blob paths some descriptor points to.
     pub referenced: BTreeSet<String>,
+    /// Configs already read, by digest: a config that many manifests share is read,
+    /// verified and decoded once.
+    configs: HashMap<crate::digest::Digest, Option<Doc<ImageConfig>>>,
 }
 
 impl Reader {
@@ -135,6 +139,7 @@ impl Reader {
             root,
             problems: Problems::default(),
             referenced: BTreeSet::new(),
+            configs: HashMap::new(),
         })
     }
 
@@ -173,7 +178,7 @@ impl Reader {
             let found = Found {
                 file: name.clone(),
                 field: String::new(),
-                descriptor: d.value.clone(),
+                descriptor: (*d.value).clone(),
             };
             seen.insert(found.descriptor.digest.clone());
             images.push(self.read_image(found));
@@ -207,7 +212,10 @@ impl Reader {
         descriptors: &[&str],
     ) -> Option<Doc<T>> {
         let (value, _) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
-        Some(Doc { value, bytes })
+        Some(Doc {
+            value: Arc::new(value),
+            bytes: bytes.into(),
+        })
     }
 
     /// Reads the manifest and config an image descriptor points to. A descriptor of another
@@ -242,10 +250,16 @@ impl Reader {
             descriptor: manifest.value.config.clone(),
         };
         out.config_path = config_at.descriptor.digest.blob_path();
+        let digest = config_at.descriptor.digest.clone();
+        if let Some(known) = self.configs.get(&digest) {
+            out.config = known.clone();
+            return out;
+        }
         if let Some(bytes) = self.read_json_blob(&config_at, "config") {
             let cpath = out.config_path.clone();
             out.config = self.decode::<ImageConfig>(&cpath, bytes, &[]);
         }
+        self.configs.insert(digest, out.config.clone());
         out
     }
 
@@ -370,36 +384,5 @@ impl Reader {
             return None;
         }
         Some(bytes)
-    }
-}
-
-/// The selected image of a valid layout, for the commands that consume one (`push`,
-/// `export`): the layout is read as `verify` reads it and its documents checked by the same
-/// rules; any error refuses it (exit 2) naming the first problem. Blob contents are verified
-/// later, while they are streamed.
-pub fn read_image(dir: &Path, file: Option<&str>) -> Result<(LayoutRead, Image)> {
-    let mut reader = Reader::open(dir)?;
-    let layout = reader.read(file);
-    crate::verify::check_documents(&mut reader.problems, &layout, None);
-    let refuse = |p: &Problems, why: String| {
-        Error::input(
-            format!("layout {}", show::path(dir)),
-            format!("{why}; `ocipack verify` explains{}", {
-                match p.first_error() {
-                    Some(e) => format!(" (the first of {} errors: {e})", p.errors()),
-                    None => String::new(),
-                }
-            }),
-        )
-    };
-    if reader.problems.errors() > 0 {
-        return Err(refuse(&reader.problems, "is not a valid layout".into()));
-    }
-    match layout.image() {
-        Some(image) => Ok((layout, image)),
-        None => Err(refuse(
-            &reader.problems,
-            "holds no single image to use".into(),
-        )),
     }
 }

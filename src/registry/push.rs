@@ -93,7 +93,9 @@ pub fn push(
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<PushReport> {
-    let (_, image) = crate::image::read::read_image(layout, None)?;
+    // The whole layout is verified before anything is sent: a layout `verify` refuses is
+    // never uploaded.
+    let image = crate::verify::read_valid(layout, None, false)?.image;
     let digest = image.entry.digest.clone();
     if let Some(d) = &reference.digest
         && *d != digest

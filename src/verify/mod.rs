@@ -145,8 +145,9 @@ pub struct LayerContent {
     pub compression: Compression,
     /// sha256 of the decompressed stream.
     pub diff_id: Digest,
-    /// The tar entries, in stream order (only when asked for).
-    pub entries: Vec<Entry>,
+    /// The tar entries, in stream order (only when asked for); shared, not copied, by every
+    /// listing of the same layer.
+    pub entries: std::sync::Arc<[Entry]>,
 }
 
 /// A layout read and verified: its documents, the selected image and its layers.
@@ -179,6 +180,36 @@ pub fn verify_layouts(dirs: &[PathBuf], opts: &VerifyOptions) -> Result<Reports>
         valid: layouts.iter().all(Report::is_ok),
         layouts,
     })
+}
+
+/// The selected image of a layout that passes verification, for the commands that consume
+/// one (`diff`, `push`, `export`): the whole layout is verified first — documents, every
+/// blob's digest, every layer's entries — and one that fails is refused (exit 2) naming the
+/// first problem, before anything is written or sent. With `keep_entries`, the layers'
+/// entries are kept (for `diff`).
+pub fn read_valid(dir: &Path, file: Option<String>, keep_entries: bool) -> Result<Checked> {
+    let opts = VerifyOptions {
+        file,
+        expect: None,
+        arch_from_path: false,
+        profile: Profile::default(),
+    };
+    let (report, checked) = read_image(dir, &opts, keep_entries)?;
+    let first_error = report
+        .problems
+        .iter()
+        .find(|p| p.severity == Severity::Error);
+    match (checked, first_error) {
+        (Some(c), None) => Ok(c),
+        (_, first) => Err(crate::error::Error::input(
+            format!("layout {}", crate::show::path(dir)),
+            format!(
+                "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
+                report.errors(),
+                first.map(ToString::to_string).unwrap_or_default()
+            ),
+        )),
+    }
 }
 
 /// Verifies the layout at `dir`. A `dir` that is not a directory is an input error
@@ -223,6 +254,7 @@ pub fn read_image(
         keep_entries,
         checked: BTreeSet::new(),
         layers: HashMap::new(),
+        files: HashMap::new(),
     };
     let mut selected_layers = None;
     for (n, img) in layout.images.iter().enumerate() {
@@ -243,13 +275,13 @@ pub fn read_image(
     let platform = layout
         .selected
         .and_then(|n| layout.images[n].config.as_ref())
-        .map(|c| config_platform(&c.value).to_string());
+        .map(|c| crate::show::text(&config_platform(&c.value).to_string()));
     let problems = v.reader.problems.into_vec();
     let report = Report {
         layout: crate::show::path(dir),
         valid: !problems.iter().any(|p| p.severity == Severity::Error),
         platform,
-        expected: expect.map(|(p, from)| format!("{p} from {from}")),
+        expected: expect.map(|(p, from)| crate::show::text(&format!("{p} from {from}"))),
         problems,
     };
     Ok((report, checked))
@@ -469,7 +501,15 @@ struct Verifier {
     /// Each distinct layer blob's outcome, by digest and media type: its path, its
     /// diff_id (when it could be decompressed) and its content (when its entries are valid).
     layers: HashMap<(Digest, String), LayerOutcome>,
+    /// Each layer file streamed, by (device, inode, compression): blobs that are the same
+    /// file under several names (symlinks) are decompressed once. The path first streamed,
+    /// the content's digest and size, and the outcome.
+    files: HashMap<(u64, u64, Compression), StreamedFile>,
 }
+
+/// A layer file already streamed: the path it was first streamed as, its content's digest
+/// and size, and the outcome.
+type StreamedFile = (String, Digest, u64, LayerOutcome);
 
 #[derive(Clone)]
 struct LayerOutcome {
@@ -592,6 +632,26 @@ impl Verifier {
                 content: None,
             };
         };
+        let key = rustix::fs::fstat(&blob.opened.file)
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino, compression));
+        if let Some((first, digest, bytes, outcome)) = key.and_then(|k| self.files.get(&k)) {
+            let p = &mut self.reader.problems;
+            if *bytes == at.descriptor.size as u64 && *digest != at.descriptor.digest {
+                p.error(
+                    &path,
+                    None,
+                    format!(
+                        "the content hashes to {digest}, not to its digest {} (tampered or corrupt; the same file as {first}, whose other problems are listed there)",
+                        at.descriptor.digest
+                    ),
+                );
+            }
+            return LayerOutcome {
+                path,
+                ..outcome.clone()
+            };
+        }
         let opts = ScanOptions {
             created,
             keep_entries: self.keep_entries,
@@ -633,15 +693,20 @@ impl Verifier {
                 descriptor: at.descriptor.clone(),
                 compression,
                 diff_id: d.clone(),
-                entries: out.scan.entries,
+                entries: out.scan.entries.into(),
             }),
             _ => None,
         };
-        LayerOutcome {
-            path,
+        let outcome = LayerOutcome {
+            path: path.clone(),
             diff_id: out.diff_id,
             content,
+        };
+        if let Some(k) = key {
+            self.files
+                .insert(k, (path, out.digest, out.bytes, outcome.clone()));
         }
+        outcome
     }
 
     /// Unreferenced files in `blobs/`.
