@@ -86,21 +86,26 @@ pub struct EncodeOptions {
 }
 
 /// A buffer of up to [`CHUNK`] bytes whose data starts at an [`ALIGN`]ed address.
+///
+/// Its memory is reserved, never zeroed: only what is written is touched, so a layer of a
+/// few kilobytes costs a few pages, not the pool's megabytes (zeroing them was most of
+/// the hello-world example's time).
 struct Buf {
-    mem: Box<[u8]>,
+    mem: Vec<u8>,
     start: usize,
     len: usize,
 }
 
 impl Buf {
     fn new() -> Buf {
-        let mem = vec![0u8; CHUNK + ALIGN].into_boxed_slice();
+        let mut mem: Vec<u8> = Vec::with_capacity(CHUNK + ALIGN);
         // `align_offset` may in principle decline (usize::MAX): such a buffer is simply
         // not aligned, and the writer falls back to the page cache when it meets it.
         let start = match mem.as_ptr().align_offset(ALIGN) {
             o if o < ALIGN => o,
             _ => 0,
         };
+        mem.resize(start, 0);
         Buf { mem, start, len: 0 }
     }
 
@@ -108,11 +113,17 @@ impl Buf {
         &self.mem[self.start..self.start + self.len]
     }
 
+    /// Empties the buffer for reuse.
+    fn clear(&mut self) {
+        self.mem.truncate(self.start);
+        self.len = 0;
+    }
+
     /// Appends what fits of `data`; returns how much that was.
     fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(CHUNK - self.len);
-        let at = self.start + self.len;
-        self.mem[at..at + n].copy_from_slice(&data[..n]);
+        // Within the reserved capacity: the memory never moves, so it stays aligned.
+        self.mem.extend_from_slice(&data[..n]);
         self.len += n;
         n
     }
@@ -165,7 +176,7 @@ impl Write for BufSender {
             Some(b) => b,
             None => {
                 let mut b = self.free.recv().map_err(|_| stopped())?;
-                b.len = 0;
+                b.clear();
                 self.cur.insert(b)
             }
         };
