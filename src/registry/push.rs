@@ -96,6 +96,9 @@ pub fn push(
     // The whole layout is verified before anything is sent: a layout `verify` refuses is
     // never uploaded.
     let image = crate::verify::read_valid(layout, None, false)?.image;
+    // Blobs read during the upload are still checked as they stream (`Verified`): a file
+    // changed after this point fails the push before the registry completes the blob.
+    crate::store::output::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
     let digest = image.entry.digest.clone();
     if let Some(d) = &reference.digest
         && *d != digest
