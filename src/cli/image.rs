@@ -27,7 +27,8 @@ pub struct ImageArgs {
     /// One file placed at DEST in the image, parents created, optional octal MODE (repeatable).
     #[arg(long, value_name = "SRC:DEST[:MODE]", help_heading = "Inputs")]
     file: Vec<String>,
-    /// An existing tar (plain, .gz or .zst), normalised and re-packed entry by entry (repeatable).
+    /// An existing tar (plain, gzip, zstd, xz or bzip2, judged from its bytes), normalised and
+    /// re-packed entry by entry (repeatable).
     #[arg(long, value_name = "FILE", help_heading = "Inputs")]
     tar: Vec<PathBuf>,
 

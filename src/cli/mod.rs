@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use ocipack::Result;
 
 mod build;
+mod completions;
 mod diff;
 mod export;
 mod fix;
@@ -42,6 +43,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Rewrite a layout from another tool into the shape every client accepts, same digests.
     Fix(fix::FixArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (ocipack.1), or write one page per command with --dir.
+    Man(completions::ManArgs),
 }
 
 /// Prints a line on standard output, like `println!`, except that a reader that went away
@@ -101,5 +106,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Verify(a) => verify::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Fix(a) => fix::run(a),
+        Command::Completions(a) => completions::run_completions(a),
+        Command::Man(a) => completions::run_man(a),
     }
 }

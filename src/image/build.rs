@@ -55,7 +55,7 @@ pub enum InputSource {
         /// Permission bits (default: 0755 if executable by its owner, else 0644).
         mode: Option<u32>,
     },
-    /// An existing tar (plain, gzip or zstd), re-packed entry by entry.
+    /// An existing tar (plain, gzip, zstd, xz or bzip2), re-packed entry by entry.
     Tar(PathBuf),
     /// Generated content placed at an absolute path.
     Bytes {

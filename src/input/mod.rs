@@ -16,6 +16,7 @@ use crate::store::walk::{InputTree, Stamp, changed_message, unchanged};
 use crate::tar::write::{Header, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
+pub mod decompress;
 mod disk;
 mod tar;
 

@@ -43,8 +43,8 @@ fn read_error(what: &str, e: ReadError) -> Error {
 }
 
 impl Tree {
-    /// Adds the entries of an existing tar (plain, gzip or zstd, detected from its first
-    /// bytes), re-packed entry by entry (see the module documentation). File contents are
+    /// Adds the entries of an existing tar (plain, gzip, zstd, xz or bzip2, detected from its
+    /// first bytes: see [`super::decompress`]), re-packed entry by entry (see the module documentation). File contents are
     /// spooled to an anonymous temporary file in `spool_dir` (the staging directory), so
     /// memory use does not grow with the tar. `origin` names the input as the user wrote it.
     /// The tar file is opened as a regular file (never a FIFO) and must not change while it
@@ -54,7 +54,7 @@ impl Tree {
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
-        let input = crate::layer::compress::decompressing_reader(BufReader::new(&file))
+        let (_, input) = super::decompress::reader(BufReader::new(&file))
             .map_err(|e| Error::input(&what, format!("cannot be read: {e}")))?;
         let mut reader = Reader::new(input);
         let mut buf = vec![0u8; COPY_BUFFER];
