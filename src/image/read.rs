@@ -9,8 +9,11 @@
 //! and reading goes on, so that `verify` can report every problem at once.
 //!
 //! The reader reads documents only. Layer contents are streamed by whoever needs them:
-//! `verify` checks them once per distinct blob, `push` and `export` stream them through
-//! [`Verified`](super::blob::Verified) readers that refuse to finish with wrong bytes.
+//! `verify` checks them once per distinct blob. `diff`, `push`, `export` and `fix` never
+//! call this reader directly: they go through [`crate::verify::read_valid`] /
+//! [`crate::verify::read_image`], so a layout is verified whole before any of them acts on
+//! it, and they then stream blobs through [`Verified`](super::blob::Verified) readers that
+//! refuse to finish with bytes changed since.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
