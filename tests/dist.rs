@@ -146,7 +146,11 @@ fn two_clones_make_identical_dist_commits_and_a_fetched_one_passes_the_profile()
         &["--commit-branch", "dist-{arch}"],
     );
     assert_exit(&o, 0);
-    assert!(text(&o.stdout).contains(" unchanged "), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains(" unchanged "),
+        "{}",
+        text(&o.stdout)
+    );
     let now: Vec<String> = ARCHES
         .iter()
         .map(|x| tip(a, &format!("dist-{x}")))
