@@ -19,6 +19,7 @@ use std::path::Path;
 use crate::digest::Hasher;
 use crate::error::{Error, Result};
 use crate::media;
+use crate::platform::Platform;
 use crate::problems::Problems;
 use crate::show;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
@@ -81,6 +82,21 @@ impl ImageRead {
     }
 }
 
+/// The image index a multi-platform layout's `index.json` points to (the nested form that
+/// `skopeo copy --all`, `podman` and `crane push` accept: `index.json` holds one descriptor of
+/// an image index, stored as a blob, which lists one manifest per platform).
+#[derive(Debug, Clone)]
+pub struct NestedRead {
+    /// `index.json`'s descriptor of the image index.
+    pub found: Found,
+    /// The image index blob's path, relative to the layout.
+    pub path: String,
+    /// The image index, if it could be read, verified and decoded.
+    pub index: Option<Doc<Index>>,
+    /// Its manifest descriptors, in order.
+    pub entries: Vec<Found>,
+}
+
 /// What reading a layout's documents found.
 #[derive(Debug, Clone)]
 pub struct LayoutRead {
@@ -94,9 +110,14 @@ pub struct LayoutRead {
     pub descriptor_file: Option<(String, Doc<Descriptor>)>,
     /// `index.json`'s manifest descriptors.
     pub entries: Vec<Found>,
-    /// Every distinct descriptor of an image (the selected one first), and its documents.
+    /// The image index `index.json`'s only entry points to, when it is one (a multi-platform
+    /// layout); its manifests are then the `images`.
+    pub nested: Option<NestedRead>,
+    /// Every distinct descriptor of an image (the selected one first), and its documents; in
+    /// a multi-platform layout, the image index's manifests in its order.
     pub images: Vec<ImageRead>,
-    /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry.
+    /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry
+    /// (none in a multi-platform layout).
     pub selected: Option<usize>,
 }
 
@@ -104,6 +125,29 @@ impl LayoutRead {
     /// The selected image, when its documents were read.
     pub fn image(&self) -> Option<Image> {
         self.images[self.selected?].image(&self.root)
+    }
+
+    /// A multi-platform layout's image index and every image it lists (in its order), when
+    /// all their documents were read.
+    pub fn platform_images(&self) -> Option<(Doc<Index>, Vec<Image>)> {
+        let nested = self.nested.as_ref()?;
+        let index = nested.index.clone()?;
+        let images = nested
+            .entries
+            .iter()
+            .map(|e| {
+                self.images
+                    .iter()
+                    .find(|i| i.found.descriptor.digest == e.descriptor.digest)?
+                    .image(&self.root)
+                    .map(|mut image| {
+                        // The same manifest listed twice keeps each listing's descriptor.
+                        image.entry = e.descriptor.clone();
+                        image
+                    })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some((index, images))
     }
 }
 
@@ -131,11 +175,17 @@ impl Reader {
                 },
             )
         })?;
-        Ok(Reader {
-            root,
+        Ok(Reader::at(root))
+    }
+
+    /// A reader of the layout directory `root` (symlinks beneath it are followed while they
+    /// stay inside, whatever `root`'s own policy).
+    pub fn at(root: Root) -> Reader {
+        Reader {
+            root: root.with_follow(crate::store::root::Follow::Inside),
             problems: Problems::default(),
             referenced: BTreeSet::new(),
-        })
+        }
     }
 
     /// Reads the layout's documents: `oci-layout`, `index.json` (or the descriptor file
@@ -180,12 +230,22 @@ impl Reader {
             selected = Some(0);
         }
         let single = file.is_none() && entries.len() == 1;
-        for found in &entries {
+        let nested = match entries.as_slice() {
+            [only] if single && only.descriptor.media_type == media::INDEX => {
+                Some(self.read_nested(only.clone()))
+            }
+            _ => None,
+        };
+        let listed = match &nested {
+            Some(n) => &n.entries,
+            None => &entries,
+        };
+        for found in listed {
             if !seen.insert(found.descriptor.digest.clone()) {
                 continue;
             }
             images.push(self.read_image(found.clone()));
-            if single {
+            if single && nested.is_none() {
                 selected = Some(images.len() - 1);
             }
         }
@@ -195,8 +255,36 @@ impl Reader {
             index,
             descriptor_file,
             entries,
+            nested,
             images,
             selected,
+        }
+    }
+
+    /// Reads the image index `index.json`'s only entry points to.
+    fn read_nested(&mut self, found: Found) -> NestedRead {
+        let path = found.descriptor.digest.blob_path();
+        let index = self
+            .read_json_blob(&found, "image index")
+            .and_then(|bytes| self.decode::<Index>(&path, bytes, &["manifests", "subject"]));
+        let mut entries = Vec::new();
+        if let Some(index) = &index {
+            if let Some(s) = &index.value.subject {
+                self.referenced.insert(s.digest.blob_path());
+            }
+            for (i, d) in index.value.manifests.iter().enumerate() {
+                entries.push(Found {
+                    file: path.clone(),
+                    field: format!("manifests[{i}]"),
+                    descriptor: d.clone(),
+                });
+            }
+        }
+        NestedRead {
+            found,
+            path,
+            index,
+            entries,
         }
     }
 
@@ -373,17 +461,42 @@ impl Reader {
     }
 }
 
-/// The selected image of a valid layout, for the commands that consume one (`push`,
-/// `export`): the layout is read as `verify` reads it and its documents checked by the same
-/// rules; any error refuses it (exit 2) naming the first problem. Blob contents are verified
-/// later, while they are streamed.
-pub fn read_image(dir: &Path, file: Option<&str>) -> Result<(LayoutRead, Image)> {
-    let mut reader = Reader::open(dir)?;
+/// What a valid layout holds.
+#[derive(Debug, Clone)]
+pub enum Contents {
+    /// One image: `index.json`'s only manifest (or the descriptor file's).
+    Image(Box<Image>),
+    /// Several platforms' images: `index.json`'s only entry is an image index, stored as a
+    /// blob, listing one manifest per platform (see [`NestedRead`]).
+    Index(Box<PlatformImages>),
+}
+
+/// A multi-platform layout's image index and images.
+#[derive(Debug, Clone)]
+pub struct PlatformImages {
+    /// `index.json`'s descriptor of the image index.
+    pub entry: Descriptor,
+    /// The image index, its exact bytes.
+    pub index: Doc<Index>,
+    /// The images it lists, in its order.
+    pub images: Vec<Image>,
+}
+
+/// The contents of a valid layout, for the commands that consume one (`push`): the layout
+/// is read as `verify` reads it and its documents checked by the same rules (the selected
+/// image's platform against `expect`); any error refuses it (exit 2) naming the first
+/// problem. Blob contents are verified later, while they are streamed.
+pub fn read_contents(
+    mut reader: Reader,
+    file: Option<&str>,
+    expect: Option<&(Platform, String)>,
+) -> Result<(LayoutRead, Contents)> {
     let layout = reader.read(file);
-    crate::verify::check_documents(&mut reader.problems, &layout, None);
+    crate::verify::check_documents(&mut reader.problems, &layout, expect);
+    let shown = show::path(reader.root.path());
     let refuse = |p: &Problems, why: String| {
         Error::input(
-            format!("layout {}", show::path(dir)),
+            format!("layout {shown}"),
             format!("{why}; `ocipack verify` explains{}", {
                 match p.first_error() {
                     Some(e) => format!(" (the first of {} errors: {e})", p.errors()),
@@ -395,11 +508,38 @@ pub fn read_image(dir: &Path, file: Option<&str>) -> Result<(LayoutRead, Image)>
     if reader.problems.errors() > 0 {
         return Err(refuse(&reader.problems, "is not a valid layout".into()));
     }
-    match layout.image() {
-        Some(image) => Ok((layout, image)),
-        None => Err(refuse(
-            &reader.problems,
-            "holds no single image to use".into(),
+    if let Some(image) = layout.image() {
+        return Ok((layout, Contents::Image(Box::new(image))));
+    }
+    if let (Some(nested), Some((index, images))) = (&layout.nested, layout.platform_images()) {
+        let entry = nested.found.descriptor.clone();
+        return Ok((
+            layout,
+            Contents::Index(Box::new(PlatformImages {
+                entry,
+                index,
+                images,
+            })),
+        ));
+    }
+    Err(refuse(
+        &reader.problems,
+        "holds no single image to use".into(),
+    ))
+}
+
+/// The selected image of a valid layout, for the commands that consume exactly one
+/// (`push`, `export`), read by [`read_contents`]; a multi-platform layout is refused.
+pub fn read_image(dir: &Path, file: Option<&str>) -> Result<(LayoutRead, Image)> {
+    match read_contents(Reader::open(dir)?, file, None)? {
+        (layout, Contents::Image(image)) => Ok((layout, *image)),
+        (_, Contents::Index(p)) => Err(Error::input(
+            format!("layout {}", show::path(dir)),
+            format!(
+                "is a multi-platform layout (an image index of {} manifests); this command \
+                 needs a layout holding a single image",
+                p.images.len()
+            ),
         )),
     }
 }

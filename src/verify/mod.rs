@@ -37,7 +37,7 @@ use serde::Serialize;
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::image::Image;
-use crate::image::read::{Found, ImageRead, LayoutRead, Reader};
+use crate::image::read::{Found, ImageRead, LayoutRead, NestedRead, Reader};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
@@ -240,10 +240,21 @@ pub fn read_image(
         }),
         _ => None,
     };
-    let platform = layout
-        .selected
-        .and_then(|n| layout.images[n].config.as_ref())
-        .map(|c| config_platform(&c.value).to_string());
+    let platform = match &layout.nested {
+        Some(_) => {
+            let all: Vec<String> = layout
+                .images
+                .iter()
+                .filter_map(|i| i.config.as_ref())
+                .map(|c| config_platform(&c.value).to_string())
+                .collect();
+            (!all.is_empty()).then(|| format!("image index: {}", all.join(", ")))
+        }
+        None => layout
+            .selected
+            .and_then(|n| layout.images[n].config.as_ref())
+            .map(|c| config_platform(&c.value).to_string()),
+    };
     let problems = v.reader.problems.into_vec();
     let report = Report {
         layout: crate::show::path(dir),
@@ -284,7 +295,11 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
         }
         Some(_) => {}
         None if layout.index.is_some() => match layout.entries.len() {
-            1 => {}
+            1 => {
+                if let Some(nested) = &layout.nested {
+                    check_nested(p, layout, nested, expect);
+                }
+            }
             0 => p.error(
                 "index.json",
                 Some("manifests".into()),
@@ -294,7 +309,7 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
                 "index.json",
                 Some("manifests".into()),
                 format!(
-                    "lists {n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor)"
+                    "lists {n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor), and skopeo and podman refuse a layout listing several (\"more than one image\"): a multi-platform layout lists one image index, stored as a blob, that lists the manifests (`ocipack build --index` writes one)"
                 ),
             ),
         },
@@ -308,6 +323,66 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
         };
         check_image_read(p, img, expect);
     }
+}
+
+/// The rules over a multi-platform layout: `index.json`'s only entry is an image index
+/// (a blob) listing at least one manifest, no platform twice; with `expect`, one of them is
+/// for that platform.
+fn check_nested(
+    p: &mut Problems,
+    layout: &LayoutRead,
+    nested: &NestedRead,
+    expect: Option<&(Platform, String)>,
+) {
+    let at = &nested.found;
+    docs::check_descriptor(p, &at.file, &at.field, &at.descriptor);
+    let Some(index) = &nested.index else {
+        return;
+    };
+    check_platform_index(p, &nested.path, &index.value);
+    if let Some((want, from)) = expect {
+        let listed = layout.images.iter().any(|img| {
+            img.config
+                .as_ref()
+                .is_some_and(|c| same_platform(&config_platform(&c.value), want))
+        });
+        if !listed {
+            p.error(
+                &nested.path,
+                Some("manifests".into()),
+                format!("no manifest for {want}, which {from} means"),
+            );
+        }
+    }
+}
+
+/// The rules over an image index listing one manifest per platform (the blob a
+/// multi-platform layout's `index.json` points to, or the index `push` makes): the index's
+/// own fields, at least one manifest, and no platform listed twice (clients would pick the
+/// first and never see the other). Each manifest is checked as an image by the caller.
+pub fn check_platform_index(p: &mut Problems, file: &str, index: &crate::spec::Index) {
+    docs::check_index(p, file, index);
+    if index.manifests.is_empty() {
+        p.error(file, Some("manifests".into()), "lists no manifest");
+    }
+    let mut seen: Vec<(&Platform, usize)> = Vec::new();
+    for (i, d) in index.manifests.iter().enumerate() {
+        let Some(pl) = &d.platform else { continue };
+        match seen.iter().find(|(q, _)| *q == pl) {
+            Some((_, first)) => p.error(
+                file,
+                Some(format!("manifests[{i}].platform")),
+                format!(
+                    "{pl} is listed twice (also manifests[{first}]): clients pick the first and never see the other"
+                ),
+            ),
+            None => seen.push((pl, i)),
+        }
+    }
+}
+
+fn same_platform(x: &Platform, want: &Platform) -> bool {
+    x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
 }
 
 /// The document rules over one image descriptor and what could be read of its image.
