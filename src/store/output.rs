@@ -250,6 +250,29 @@ impl Output {
         Ok(())
     }
 
+    /// Takes over what `other` holds for the same target: a path held by both is kept as
+    /// this output holds it (outputs of one build name blobs by their digest, so the same
+    /// path is the same content), so each file is written once.
+    pub fn absorb(&mut self, mut other: Output) -> Result<()> {
+        if other.target.shown() != self.target.shown() {
+            return Err(Error::usage("internal: outputs for different targets"));
+        }
+        for (rel, p) in std::mem::take(&mut other.entries) {
+            if self.entries.contains_key(&rel) {
+                continue;
+            }
+            if let Pending::Staged { .. } = p {
+                let from = other
+                    .staging
+                    .as_ref()
+                    .expect("a staged entry has a staging");
+                self.staging_dir()?.adopt(from, &rel)?;
+            }
+            self.entries.insert(rel, p);
+        }
+        Ok(())
+    }
+
     fn staging_dir(&mut self) -> Result<&mut Staging> {
         if self.staging.is_none() {
             self.staging = Some(Staging::dir(&self.target)?);
