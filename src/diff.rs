@@ -269,6 +269,11 @@ fn read(dir: &Path, file: Option<String>) -> Result<Side> {
         .find(|p| p.severity == Severity::Error);
     match (checked, first_error) {
         (Some(c), None) => Ok(Side::from(c)),
+        (None, None) => Err(Error::input(
+            format!("layout {}", crate::show::path(dir)),
+            "holds no single image to compare (a multi-platform layout holds several: \
+             compare the architectures' own layouts)",
+        )),
         (_, first) => Err(Error::input(
             format!("layout {}", crate::show::path(dir)),
             format!(
