@@ -22,6 +22,7 @@ bashbrew's architecture order (platform, digest, size; no annotations) under the
 each --also-tag. The index digest is printed; the index goes last, so a failure leaves no\n\
 tag. A multi-platform layout (`ocipack build --index`) is pushed the same way, its stored\n\
 index byte for byte.\n\
+\n\
 Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
 \n\
 Credentials: --username with --password-stdin; else those of the Docker config file\n\
@@ -45,10 +46,11 @@ its body arrive within T more. A registry that trickles an answer cannot stall a
 pub struct PushArgs {
     /// The layout directory (one image, or a multi-platform layout), or a project
     /// directory holding ocipack.toml (every architecture's layout and one image index).
+    #[arg(value_name = "LAYOUT|DIR")]
     layout: PathBuf,
     /// Where to push: [REGISTRY/]REPOSITORY[:TAG][@DIGEST] (tag default: latest).
     reference: String,
-    /// Also put the manifest under this tag (repeatable).
+    /// Also put the manifest (or the image index) under this tag (repeatable).
     #[arg(long, value_name = "TAG")]
     also_tag: Vec<String>,
     /// Use plain HTTP even though the registry is not on loopback.
