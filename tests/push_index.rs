@@ -453,6 +453,24 @@ fn missing_stale_invalid_and_multi_platform_layouts_are_refused_before_anything_
         "is a multi-platform layout (an image index of 1 manifests), not the single image of ppc64le",
     );
 
+    // ... or lists two manifests in its index.json (skopeo and podman refuse that form).
+    let p = fresh("flat");
+    let index = p.join("arm32v5/oci/index.json");
+    let mut v = json_file(&index);
+    let other = json_file(&p.join("arm32v6/oci/index.json"))["manifests"][0].clone();
+    v["manifests"].as_array_mut().unwrap().push(other);
+    fs::write(&index, serde_json::to_vec(&v).unwrap()).unwrap();
+    for b in fs::read_dir(p.join("arm32v6/oci/blobs/sha256")).unwrap() {
+        let b = b.unwrap().path();
+        fs::copy(
+            &b,
+            p.join("arm32v5/oci/blobs/sha256")
+                .join(b.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    refused(&p, &[], "lists 2 manifests");
+
     // An output reached through a symlink is never read.
     let p = fresh("symlinked");
     fs::rename(p.join("riscv64/oci"), p.join("riscv64/real")).unwrap();
@@ -483,4 +501,41 @@ fn missing_stale_invalid_and_multi_platform_layouts_are_refused_before_anything_
         before,
         "nothing sent for a refused project"
     );
+}
+
+#[test]
+fn layouts_are_pushed_as_they_are_on_disk_and_platforms_come_from_configs_when_entries_lack_them() {
+    let (_t, p) = fake_project();
+    // A stale layout: the input changed after the build. push reads no input and rebuilds
+    // nothing: it pushes the layout on disk; `build --check` is what proves layouts current.
+    fs::copy(p.join("i386/hello"), p.join("amd64/hello")).unwrap();
+    let o = run_bounded(
+        ocipack().args(["build", "--check", s(&p), "--arch", "amd64"]),
+        LIMIT,
+    );
+    assert_exit(&o, 1);
+    // An index entry without a platform (another tool's layout): the config's is used.
+    let index = p.join("mips64le/oci/index.json");
+    let mut v = json_file(&index);
+    v["manifests"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("platform");
+    fs::write(&index, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    let fake = Fake::start(Behaviour::default());
+    let o = push(&[s(&p), &fake_ref(&fake), "--json"]);
+    assert_exit(&o, 0);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let amd64 = &report["manifests"][0];
+    assert_eq!(amd64["arch"], "amd64");
+    assert_eq!(amd64["digest"].as_str().unwrap(), manifest_of(&p, "amd64"));
+    let st = fake.state.lock().unwrap();
+    let pushed: Value = serde_json::from_slice(&st.manifests["v1"]).unwrap();
+    let mips = &pushed["manifests"][6];
+    assert_eq!(
+        mips["digest"].as_str().unwrap(),
+        manifest_of(&p, "mips64le")
+    );
+    assert_eq!(platform_string(&mips["platform"]), "linux/mips64le");
 }
