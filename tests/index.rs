@@ -190,6 +190,23 @@ fn same_bytes_for_every_build_and_thread_count_and_nothing_rewritten() {
     build_index(&p, &a, &["-j1"]);
     build_index(&p, &b, &["-j4"]);
     assert_eq!(snapshot(&a), snapshot(&b));
+    // On a filesystem without O_TMPFILE each architecture's layer is written into a staging
+    // directory of its own at once, and moved into the layout's: the same bytes.
+    let c = t.path().join("c");
+    let o = run_bounded(
+        ocipack()
+            .env("OCIPACK_TEST_NO_TMPFILE", "1")
+            .args(["build", "--index", s(&c), s(&p)]),
+        LIMIT,
+    );
+    assert_exit(&o, 0);
+    assert_eq!(snapshot(&a), snapshot(&c));
+    let stray: Vec<_> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(stray.is_empty(), "staging left behind: {stray:?}");
 
     // A rebuild changes nothing, not even an mtime; --check agrees.
     let mtime = |f: &str| fs::symlink_metadata(a.join(f)).unwrap().modified().unwrap();

@@ -192,6 +192,11 @@ impl Output {
     pub fn create_file(&mut self, rel: &str, extra: OFlags) -> Result<(File, bool)> {
         let dir = self.target.parent().fd();
         let tmp = |flags: OFlags| {
+            // Tests take the path of filesystems without O_TMPFILE (debug builds only).
+            #[cfg(debug_assertions)]
+            if std::env::var_os("OCIPACK_TEST_NO_TMPFILE").is_some() {
+                return Err(rustix::io::Errno::OPNOTSUPP);
+            }
             rustix::fs::openat(
                 dir,
                 ".",
