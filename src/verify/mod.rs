@@ -6,7 +6,9 @@
 //! reader of every command); this module is the set of rules over what it read:
 //!
 //! - `oci-layout` (version 1.0.0) and `index.json` (or a `--file` single descriptor),
-//!   decoded strictly ([`docs`]); exactly one image manifest.
+//!   decoded strictly ([`docs`]); exactly one image manifest, or (a multi-platform layout,
+//!   the nested form `build --index` writes) exactly one image index, a blob listing at least
+//!   one manifest and no platform twice, each image it lists checked like a single one.
 //! - Every descriptor's blob hashes to its digest and has its size, read with a bound of
 //!   the declared size (a size claim allocates nothing); JSON blobs are read only up to
 //!   [`MAX_JSON`].
