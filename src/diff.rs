@@ -28,7 +28,7 @@ use crate::store::root::{EntryType, Root};
 use crate::tar::read::Entry;
 use crate::timestamp::Timestamp;
 use crate::verify::docs::join_key;
-use crate::verify::{self, Checked, Severity, VerifyOptions};
+use crate::verify::{self, Checked};
 
 /// One difference between layout A and layout B.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -170,7 +170,22 @@ fn absent(v: &Option<String>) -> &str {
 }
 
 impl fmt::Display for Difference {
+    /// One line; the names in it (entry paths, link targets, layout files) come from layouts
+    /// and are escaped ([`crate::show::line`]: no raw control character reaches a terminal).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::show::line(&self.raw_line()))
+    }
+}
+
+impl Difference {
+    fn raw_line(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_raw(&mut out);
+        out
+    }
+
+    fn write_raw(&self, f: &mut String) -> fmt::Result {
+        use std::fmt::Write as _;
         let follows = if self.is_derived() {
             " (follows from the differences above)"
         } else {
@@ -256,33 +271,7 @@ pub fn diff_layouts_with(a: &Path, b: &Path, opts: &DiffOptions) -> Result<Vec<D
 }
 
 fn read(dir: &Path, file: Option<String>) -> Result<Side> {
-    let opts = VerifyOptions {
-        file,
-        expect: None,
-        arch_from_path: false,
-        profile: Default::default(),
-    };
-    let (report, checked) = verify::read_image(dir, &opts, true)?;
-    let first_error = report
-        .problems
-        .iter()
-        .find(|p| p.severity == Severity::Error);
-    match (checked, first_error) {
-        (Some(c), None) => Ok(Side::from(c)),
-        (None, None) => Err(Error::input(
-            format!("layout {}", crate::show::path(dir)),
-            "holds no single image to compare (a multi-platform layout holds several: \
-             compare the architectures' own layouts)",
-        )),
-        (_, first) => Err(Error::input(
-            format!("layout {}", crate::show::path(dir)),
-            format!(
-                "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
-                report.errors(),
-                first.map(ToString::to_string).unwrap_or_default()
-            ),
-        )),
-    }
+    verify::read_valid(dir, file, true).map(Side::from)
 }
 
 /// One side of a comparison: a verified image with its documents as JSON values.
@@ -306,7 +295,7 @@ impl From<Checked> for Side {
                 .as_ref()
                 .map(|(n, d)| (n.clone(), d.json())),
             descriptor: c.image.entry.clone(),
-            manifest: c.image.manifest.value.clone(),
+            manifest: (*c.image.manifest.value).clone(),
             manifest_value: c.image.manifest.json(),
             config_value: c.image.config.json(),
             layers: c.layers,
@@ -556,27 +545,33 @@ impl fmt::Display for FileDesc {
 /// bytes differ while their values do not (formatting).
 fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>> {
     let io = |e: crate::store::root::OpenError| {
-        Error::input(format!("layout {}", root.path().display()), e.to_string())
+        Error::input(
+            format!("layout {}", crate::show::path(root.path())),
+            e.to_string(),
+        )
     };
     let mut out = BTreeMap::new();
     for dir in dirs {
-        let Some(list) = root.list_dir(dir).map_err(io)? else {
+        let Some(list) = root.list_dir_bytes(dir).map_err(io)? else {
             continue;
         };
         for (name, kind) in list {
-            let rel = if dir.is_empty() {
-                name
-            } else {
-                format!("{dir}/{name}")
-            };
+            // Names are bytes (a file name need not be UTF-8); they are keyed and shown
+            // escaped.
+            let mut rel = dir.as_bytes().to_vec();
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(&name);
+            let shown = crate::show::bytes(&rel);
             let desc = match kind {
                 EntryType::Dir => FileDesc::Dir,
                 EntryType::Other(k) => FileDesc::Other(k),
-                EntryType::Symlink => FileDesc::Symlink(
-                    String::from_utf8_lossy(&root.read_link(&rel).map_err(io)?).into_owned(),
-                ),
+                EntryType::Symlink => {
+                    FileDesc::Symlink(crate::show::bytes(&root.read_link(&rel).map_err(io)?))
+                }
                 // Blob files are named by their content: no need to hash them again.
-                EntryType::File if rel.starts_with("blobs/") => FileDesc::File(None),
+                EntryType::File if rel.starts_with(b"blobs/") => FileDesc::File(None),
                 EntryType::File => {
                     let opened = root.open_file(&rel).map_err(io)?;
                     let mut h = Hasher::sha256();
@@ -585,7 +580,7 @@ fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>
                     loop {
                         let n = r
                             .read(&mut buf)
-                            .map_err(|e| Error::input_io("reading", &rel, e))?;
+                            .map_err(|e| Error::input_io("reading", &shown, e))?;
                         if n == 0 {
                             break;
                         }
@@ -594,7 +589,7 @@ fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>
                     FileDesc::File(Some(h.finish()))
                 }
             };
-            out.insert(rel, desc);
+            out.insert(shown, desc);
         }
     }
     Ok(out)

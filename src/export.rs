@@ -110,7 +110,8 @@ pub fn export(
             "--tag applies to docker-archive only (an oci-archive keeps the layout's index.json as it is)",
         ));
     }
-    let (read, image) = crate::image::read::read_image(layout, None)?;
+    let checked = crate::verify::read_valid(layout, None, false)?;
+    let (read, image) = (checked.layout, checked.image);
     let tags = match format {
         ArchiveFormat::DockerArchive => repo_tags(&image, tags)?,
         ArchiveFormat::OciArchive => Vec::new(),
@@ -130,11 +131,32 @@ pub fn export(
         }
         Destination::File(path) => {
             let target = Target::at_path(path)?;
-            if let Existing::Dir(_) = target.existing()? {
-                return Err(Error::usage(format!(
-                    "-o {}: is a directory",
-                    crate::show::path(path)
-                )));
+            match target.existing()? {
+                Existing::Missing => {}
+                Existing::Dir(_) => {
+                    return Err(Error::usage(format!(
+                        "-o {}: is a directory",
+                        crate::show::path(path)
+                    )));
+                }
+                // Replaced atomically by a rename: never a device node, a FIFO or a symlink
+                // (`-o /dev/stdout` names a symlink; `-o -` writes to standard output).
+                Existing::Other(kind) if kind != "regular file" => {
+                    return Err(Error::input(
+                        format!("-o {}", crate::show::path(path)),
+                        format!("exists and is a {kind}; export replaces only a regular file"),
+                    ));
+                }
+                Existing::Other(_) => {}
+            }
+            let inside = |p: &Path| std::fs::canonicalize(p).ok();
+            if let (Some(l), Some(parent)) = (inside(layout), inside(target.parent().path()))
+                && parent.starts_with(&l)
+            {
+                return Err(Error::input(
+                    format!("-o {}", crate::show::path(path)),
+                    "is inside the layout being exported",
+                ));
             }
             // A staging file beside the target: created exclusively, mode 0644, removed on
             // an error or a signal, renamed into place once complete and durable.

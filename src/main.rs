@@ -20,9 +20,42 @@ fn raise_open_file_limit() {
     }
 }
 
+/// A command-line error as one line, `ocipack: error: …`, like every other error: clap's
+/// message without its usage block, escaped (an argument cannot forge a line).
+fn usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let msg = ["\n\nUsage:", "\n\nFor more information", "\nUsage:"]
+        .iter()
+        .filter_map(|cut| text.find(cut))
+        .min()
+        .map_or(text.as_str(), |i| &text[..i]);
+    let msg = msg.trim().strip_prefix("error: ").unwrap_or(msg.trim());
+    // clap continues a message on indented lines ("  [possible values: …]").
+    let msg = msg.replace("\n  ", " ");
+    format!(
+        "ocipack: error: {} (ocipack --help shows the usage)",
+        ocipack::show::line(&msg)
+    )
+}
+
 fn main() -> ExitCode {
     raise_open_file_limit();
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+            eprintln!("{}", usage_error(&e));
+            return ExitCode::from(2);
+        }
+    };
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

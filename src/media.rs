@@ -59,11 +59,13 @@ impl Compression {
         }
     }
 
-    /// The level used when none is given: 6 for gzip (as `gzip` and `pigz`), 3 for zstd.
+    /// The level used when none is given: for gzip, libdeflate's level 5 (measured on both
+    /// benchmark trees: smaller than `pigz -6`, and 14 % less CPU than its level 6); for
+    /// zstd, 3 (the `zstd` command's default).
     pub fn default_level(self) -> Option<i32> {
         match self {
             Compression::None => None,
-            Compression::Gzip => Some(6),
+            Compression::Gzip => Some(5),
             Compression::Zstd => Some(3),
         }
     }
@@ -72,7 +74,7 @@ impl Compression {
     pub fn level_range(self) -> Option<(i32, i32)> {
         match self {
             Compression::None => None,
-            Compression::Gzip => Some((1, 9)),
+            Compression::Gzip => Some((1, 12)),
             Compression::Zstd => Some((1, 19)),
         }
     }

@@ -464,13 +464,18 @@ fn check_descriptor_file_name(d: &Set<String>) -> Result<()> {
         crate::image::build::CONFIG_FILE_NAME,
         crate::image::build::MANIFEST_FILE_NAME,
     ];
+    let plain = n
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if n.is_empty()
-        || n.contains('/')
+        || !plain
         || n.starts_with('.')
         || reserved.contains(&n)
         || n.starts_with("rootfs.tar")
     {
-        return Err(d.bad("must be a plain file name that no layout file uses"));
+        return Err(d.bad(
+            "must be a plain file name (letters, digits, '.', '_', '-') that no layout file uses",
+        ));
     }
     Ok(())
 }

@@ -468,7 +468,7 @@ fn compare_compression_reports_the_sizes_of_real_builds() {
             gz["images"][i]["layer"]["uncompressedSize"]
         );
         assert_eq!(row["gzip"]["size"], gz["images"][i]["layer"]["size"]);
-        assert_eq!(row["gzip"]["level"], 6);
+        assert_eq!(row["gzip"]["level"], 5);
         assert_eq!(row["zstd"]["size"], zs["images"][i]["layer"]["size"]);
         assert_eq!(row["zstd"]["level"], 3);
         assert_eq!(

@@ -314,15 +314,40 @@ fn a_corrupt_blob_is_never_completed_and_no_tag_is_created() {
         .max_by_key(|(_, b)| b.len())
         .unwrap();
     bytes[100_000] ^= 1;
-    fs::write(layout.join("blobs/sha256").join(&name), &bytes).unwrap();
-
+    let corrupt = t.path().join("corrupt");
+    fs::write(&corrupt, &bytes).unwrap();
+    let blob = layout.join("blobs/sha256").join(&name);
     let reference = format!("{}/broken:1", reg.host());
+
+    // Corrupt before the push: the layout is refused whole and nothing is sent.
+    let good = fs::read(&blob).unwrap();
+    fs::write(&blob, &bytes).unwrap();
+    let o = push(&[layout.to_str().unwrap(), reference.as_str()]);
+    assert_exit(&o, 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains("is not a valid layout") && e.contains("tampered or corrupt"),
+        "{e}"
+    );
+    assert_eq!(reg.requests("POST", "/v2/"), 0, "{}", reg.log());
+    fs::write(&blob, &good).unwrap();
+
+    // Corrupted after the layout was verified, while the push runs: the upload stream
+    // withholds the blob's last bytes, so the registry never completes it.
     for chunk in [None, Some("50000")] {
         let mut args = vec![layout.to_str().unwrap(), reference.as_str()];
         if let Some(c) = chunk {
             args.extend(["--chunk-size", c]);
         }
-        let o = push(&args);
+        let mut c = ocipack();
+        c.env(
+            "OCIPACK_TEST_HOOK_AFTER_VERIFY",
+            format!("cp '{}' '{}'", corrupt.display(), blob.display()),
+        )
+        .arg("push")
+        .args(&args);
+        let o = run_bounded(&mut c, LIMIT);
+        fs::write(&blob, &good).unwrap();
         assert_exit(&o, 1);
         let e = stderr(&o);
         assert!(

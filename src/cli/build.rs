@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
+
+use super::out;
 use serde_json::json;
 
 use ocipack::cjson;
@@ -64,7 +66,7 @@ pub struct BuildArgs {
 }
 
 fn print_json(v: &serde_json::Value) -> Result<()> {
-    println!("{}", String::from_utf8_lossy(&cjson::to_vec(v)?));
+    out!("{}", String::from_utf8_lossy(&cjson::to_vec(v)?));
     Ok(())
 }
 
@@ -97,12 +99,15 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 .collect();
             print_json(&json!(rows))?;
         } else {
-            println!(
+            out!(
                 "{:<10} {:>14} {:>14} {:>14}",
-                "arch", "uncompressed", "gzip", "zstd"
+                "arch",
+                "uncompressed",
+                "gzip",
+                "zstd"
             );
             for s in &sizes {
-                println!(
+                out!(
                     "{:<10} {:>14} {:>14} {:>14}",
                     s.arch,
                     s.uncompressed,
@@ -178,7 +183,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         print_json(&json!({"images": images, "windows": windows, "branches": branches}))?;
     } else {
         for i in &report.images {
-            println!(
+            out!(
                 "{:<9} {:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
                 i.arch,
                 status(i.built.written == Some(Written::Replaced)),
@@ -191,7 +196,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             );
         }
         for b in &report.branches {
-            println!(
+            out!(
                 "{:<9} {:<9} {}  {} {}  created {}",
                 b.arch,
                 if b.changed { "committed" } else { "unchanged" },
@@ -203,7 +208,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         }
         for (w, written) in report.windows.iter().zip(&report.windows_written) {
             let files: Vec<&str> = w.files.iter().map(|(n, _)| *n).collect();
-            println!(
+            out!(
                 "{} {:<9} {}  {}  {}",
                 ocipack::project::WINDOWS_ARCH,
                 status(*written),
@@ -338,16 +343,16 @@ fn report_check(a: &BuildArgs, checks: &[OutputCheck]) -> Result<u8> {
             } else {
                 "DIFFERS"
             };
-            println!(
+            out!(
                 "{status:<8} {:<9} {}",
                 c.label,
                 ocipack::show::path(&c.output)
             );
             for d in &c.differences {
-                println!("         {d}");
+                out!("         {d}");
             }
             for line in &c.explanation {
-                println!("         {line}");
+                out!("         {line}");
             }
         }
     }

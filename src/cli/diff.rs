@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::diff::{self, DiffOptions};
 use ocipack::{Result, cjson};
 
@@ -41,10 +43,10 @@ pub fn run(a: DiffArgs) -> Result<u8> {
     let diffs = diff::diff_layouts_with(&a.a, &a.b, &opts)?;
     if a.json {
         let v = serde_json::json!({ "identical": diffs.is_empty(), "differences": diffs });
-        println!("{}", String::from_utf8_lossy(&cjson::to_vec(&v)?));
+        out!("{}", String::from_utf8_lossy(&cjson::to_vec(&v)?));
     } else {
         for d in &diffs {
-            println!("{d}");
+            out!("{d}");
         }
     }
     Ok(if diffs.is_empty() { 0 } else { 1 })

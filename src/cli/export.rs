@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::Result;
 use ocipack::export::{self, ArchiveFormat, Destination};
 
@@ -56,7 +58,7 @@ pub fn run(a: ExportArgs) -> Result<u8> {
     if to_stdout {
         eprintln!("{line}");
     } else {
-        println!("{line}");
+        out!("{line}");
     }
     Ok(0)
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::Result;
 use ocipack::fix::{FixOptions, fix_layout};
 use ocipack::image::write::NameStyle;
@@ -47,7 +49,7 @@ pub fn run(a: FixArgs) -> Result<u8> {
     )?;
     let shown = ocipack::show::path(&r.layout);
     let linked = r.blobs.iter().filter(|(_, l)| *l).count();
-    println!(
+    out!(
         "{shown}: fixed, manifest {} unchanged; {} blobs as regular files ({linked} were symlinks){}; names {}",
         r.manifest,
         r.blobs.len(),

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::error::{Error, Result};
 use ocipack::image::build::{self as image, ImageSpec};
 use ocipack::input::MtimeMode;
@@ -104,7 +106,7 @@ pub struct ImageArgs {
     /// Layer compression (default gzip).
     #[arg(long, value_parser = ["none", "gzip", "zstd"], help_heading = "Output")]
     compression: Option<String>,
-    /// Compression level (gzip 1-9, default 6; zstd 1-19, default 3).
+    /// Compression level (gzip 1-12, libdeflate's levels, default 5; zstd 1-19, default 3).
     #[arg(long, help_heading = "Output")]
     level: Option<i32>,
     /// Worker threads (the output never depends on it).
@@ -261,9 +263,9 @@ pub fn run(a: ImageArgs) -> Result<u8> {
                 "mediaType": built.layer.compression.media_type(),
             },
         });
-        println!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(&v)?));
+        out!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(&v)?));
     } else {
-        println!(
+        out!(
             "{}: {} {} layer {} ({} bytes {}, {} bytes uncompressed)",
             ocipack::show::path(&a.output),
             built.image.entry.digest,

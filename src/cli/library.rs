@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::out_raw;
+
 use ocipack::Result;
 use ocipack::project::library::LibraryOptions;
 
@@ -40,6 +42,6 @@ pub fn run(a: LibraryArgs) -> Result<u8> {
     for w in &out.warnings {
         eprintln!("ocipack: warning: {}", ocipack::show::line(w));
     }
-    print!("{}", out.text);
+    out_raw!("{}", out.text);
     Ok(0)
 }

@@ -44,6 +44,51 @@ enum Command {
     Fix(fix::FixArgs),
 }
 
+/// Prints a line on standard output, like `println!`, except that a reader that went away
+/// (`ocipack verify … | head -1`) is no error: what is left is not printed, the command goes
+/// on to its end (removing what it staged) and exits as it would have.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*), true)
+    };
+}
+
+/// [`out!`] without the line end.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*), false)
+    };
+}
+
+pub(crate) use {out, out_raw};
+
+/// Writes to standard output; see [`out!`].
+pub fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GONE: AtomicBool = AtomicBool::new(false);
+    if GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let r = stdout
+        .write_fmt(args)
+        .and_then(|()| {
+            if newline {
+                stdout.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| stdout.flush());
+    if let Err(e) = r {
+        GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("ocipack: error: writing standard output: {e}");
+        }
+    }
+}
+
 /// Runs the parsed command; returns the exit code for a run that completed.
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {

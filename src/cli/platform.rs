@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::platform::Platform;
 use ocipack::{Result, cjson};
 
@@ -18,9 +20,9 @@ pub struct PlatformArgs {
 pub fn run(a: PlatformArgs) -> Result<u8> {
     let p = Platform::from_bashbrew_arch(&a.arch)?;
     if a.short {
-        println!("{p}");
+        out!("{p}");
     } else {
-        println!("{}", String::from_utf8_lossy(&cjson::to_vec(&p)?));
+        out!("{}", String::from_utf8_lossy(&cjson::to_vec(&p)?));
     }
     Ok(0)
 }

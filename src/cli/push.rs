@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::error::{Error, Result};
 use ocipack::registry::{self, Credentials, PushOptions, Reference};
 
@@ -133,7 +135,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
         registry::Pushed::Index(r) => return report_index(&r, a.json),
     };
     if a.json {
-        println!(
+        out!(
             "{}",
             String::from_utf8_lossy(&ocipack::cjson::to_vec(&report)?)
         );
@@ -146,7 +148,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
             uploaded,
             report.blobs.len() - uploaded
         );
-        println!("{}", report.digest);
+        out!("{}", report.digest);
     }
     Ok(0)
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::out;
+
 use ocipack::platform::Platform;
 use ocipack::verify::{self, Profile, VerifyOptions};
 use ocipack::{Result, cjson};
@@ -60,13 +62,13 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
     };
     let reports = verify::verify_layouts(&a.layouts, &opts)?;
     if a.json {
-        println!("{}", String::from_utf8_lossy(&cjson::to_vec(&reports)?));
+        out!("{}", String::from_utf8_lossy(&cjson::to_vec(&reports)?));
     } else {
         for r in &reports.layouts {
             for p in &r.problems {
-                println!("{}: {p}", r.layout);
+                out!("{}: {p}", r.layout);
             }
-            println!("{}: {}", r.layout, r.summary());
+            out!("{}: {}", r.layout, r.summary());
         }
     }
     Ok(if reports.valid { 0 } else { 1 })

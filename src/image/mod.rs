@@ -14,6 +14,7 @@ pub mod read;
 pub mod write;
 
 use std::fs::File;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -29,13 +30,15 @@ use crate::timestamp::Timestamp;
 
 use blob::Verified;
 
-/// A JSON document: its decoded value and the exact bytes it was decoded from (or written as).
+/// A JSON document: its decoded value and the exact bytes it was decoded from (or written
+/// as). Both are shared, not copied, when a document is cloned: a config that a hundred
+/// manifests share is held once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doc<T> {
     /// The decoded document.
-    pub value: T,
+    pub value: Arc<T>,
     /// Its bytes, exactly.
-    pub bytes: Vec<u8>,
+    pub bytes: Arc<[u8]>,
 }
 
 impl<T> Doc<T> {
@@ -59,7 +62,10 @@ impl<T: Serialize> Doc<T> {
     /// `value` in ocipack's canonical JSON form ([`crate::cjson`]).
     pub fn canonical(value: T) -> Result<Doc<T>> {
         let bytes = cjson::to_vec(&value)?;
-        Ok(Doc { value, bytes })
+        Ok(Doc {
+            value: Arc::new(value),
+            bytes: bytes.into(),
+        })
     }
 }
 

@@ -12,14 +12,14 @@
 //! `verify` checks them once per distinct blob, `push` and `export` stream them through
 //! [`Verified`](super::blob::Verified) readers that refuse to finish with wrong bytes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::digest::Hasher;
 use crate::error::{Error, Result};
 use crate::media;
-use crate::platform::Platform;
 use crate::problems::Problems;
 use crate::show;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
@@ -129,7 +129,7 @@ impl LayoutRead {
 
     /// A multi-platform layout's image index and every image it lists (in its order), when
     /// all their documents were read.
-    pub fn platform_images(&self) -> Option<(Doc<Index>, Vec<Image>)> {
+    pub fn platform_images(&self) -> Option<PlatformImages> {
         let nested = self.nested.as_ref()?;
         let index = nested.index.clone()?;
         let images = nested
@@ -147,7 +147,11 @@ impl LayoutRead {
                     })
             })
             .collect::<Option<Vec<_>>>()?;
-        Some((index, images))
+        Some(PlatformImages {
+            entry: nested.found.descriptor.clone(),
+            index,
+            images,
+        })
     }
 }
 
@@ -160,6 +164,9 @@ pub struct Reader {
     pub problems: Problems,
     /// Blob paths some descriptor points to.
     pub referenced: BTreeSet<String>,
+    /// Configs already read, by digest: a config that many manifests share is read,
+    /// verified and decoded once.
+    configs: HashMap<crate::digest::Digest, Option<Doc<ImageConfig>>>,
 }
 
 impl Reader {
@@ -185,6 +192,7 @@ impl Reader {
             root: root.with_follow(crate::store::root::Follow::Inside),
             problems: Problems::default(),
             referenced: BTreeSet::new(),
+            configs: HashMap::new(),
         }
     }
 
@@ -223,7 +231,7 @@ impl Reader {
             let found = Found {
                 file: name.clone(),
                 field: String::new(),
-                descriptor: d.value.clone(),
+                descriptor: (*d.value).clone(),
             };
             seen.insert(found.descriptor.digest.clone());
             images.push(self.read_image(found));
@@ -295,7 +303,10 @@ impl Reader {
         descriptors: &[&str],
     ) -> Option<Doc<T>> {
         let (value, _) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
-        Some(Doc { value, bytes })
+        Some(Doc {
+            value: Arc::new(value),
+            bytes: bytes.into(),
+        })
     }
 
     /// Reads the manifest and config an image descriptor points to. A descriptor of another
@@ -330,10 +341,16 @@ impl Reader {
             descriptor: manifest.value.config.clone(),
         };
         out.config_path = config_at.descriptor.digest.blob_path();
+        let digest = config_at.descriptor.digest.clone();
+        if let Some(known) = self.configs.get(&digest) {
+            out.config = known.clone();
+            return out;
+        }
         if let Some(bytes) = self.read_json_blob(&config_at, "config") {
             let cpath = out.config_path.clone();
             out.config = self.decode::<ImageConfig>(&cpath, bytes, &[]);
         }
+        self.configs.insert(digest, out.config.clone());
         out
     }
 
@@ -461,16 +478,6 @@ impl Reader {
     }
 }
 
-/// What a valid layout holds.
-#[derive(Debug, Clone)]
-pub enum Contents {
-    /// One image: `index.json`'s only manifest (or the descriptor file's).
-    Image(Box<Image>),
-    /// Several platforms' images: `index.json`'s only entry is an image index, stored as a
-    /// blob, listing one manifest per platform (see [`NestedRead`]).
-    Index(Box<PlatformImages>),
-}
-
 /// A multi-platform layout's image index and images.
 #[derive(Debug, Clone)]
 pub struct PlatformImages {
@@ -480,66 +487,4 @@ pub struct PlatformImages {
     pub index: Doc<Index>,
     /// The images it lists, in its order.
     pub images: Vec<Image>,
-}
-
-/// The contents of a valid layout, for the commands that consume one (`push`): the layout
-/// is read as `verify` reads it and its documents checked by the same rules (the selected
-/// image's platform against `expect`); any error refuses it (exit 2) naming the first
-/// problem. Blob contents are verified later, while they are streamed.
-pub fn read_contents(
-    mut reader: Reader,
-    file: Option<&str>,
-    expect: Option<&(Platform, String)>,
-) -> Result<(LayoutRead, Contents)> {
-    let layout = reader.read(file);
-    crate::verify::check_documents(&mut reader.problems, &layout, expect);
-    let shown = show::path(reader.root.path());
-    let refuse = |p: &Problems, why: String| {
-        Error::input(
-            format!("layout {shown}"),
-            format!("{why}; `ocipack verify` explains{}", {
-                match p.first_error() {
-                    Some(e) => format!(" (the first of {} errors: {e})", p.errors()),
-                    None => String::new(),
-                }
-            }),
-        )
-    };
-    if reader.problems.errors() > 0 {
-        return Err(refuse(&reader.problems, "is not a valid layout".into()));
-    }
-    if let Some(image) = layout.image() {
-        return Ok((layout, Contents::Image(Box::new(image))));
-    }
-    if let (Some(nested), Some((index, images))) = (&layout.nested, layout.platform_images()) {
-        let entry = nested.found.descriptor.clone();
-        return Ok((
-            layout,
-            Contents::Index(Box::new(PlatformImages {
-                entry,
-                index,
-                images,
-            })),
-        ));
-    }
-    Err(refuse(
-        &reader.problems,
-        "holds no single image to use".into(),
-    ))
-}
-
-/// The selected image of a valid layout, for the commands that consume exactly one
-/// (`push`, `export`), read by [`read_contents`]; a multi-platform layout is refused.
-pub fn read_image(dir: &Path, file: Option<&str>) -> Result<(LayoutRead, Image)> {
-    match read_contents(Reader::open(dir)?, file, None)? {
-        (layout, Contents::Image(image)) => Ok((layout, *image)),
-        (_, Contents::Index(p)) => Err(Error::input(
-            format!("layout {}", show::path(dir)),
-            format!(
-                "is a multi-platform layout (an image index of {} manifests); this command \
-                 needs a layout holding a single image",
-                p.images.len()
-            ),
-        )),
-    }
 }

@@ -313,7 +313,7 @@ fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, Fi
         (Some(image), _) => image,
         (None, Some(platform)) => layout
             .platform_images()?
-            .1
+            .images
             .into_iter()
             .find(|i| i.platform() == *platform)?,
         (None, None) => return None,

@@ -21,6 +21,7 @@
 //! that; whenever the kernel refuses a direct write, writing goes on through the page cache.
 
 pub mod compress;
+mod deflate;
 pub mod gzip;
 
 use std::fs::File;
@@ -85,21 +86,26 @@ pub struct EncodeOptions {
 }
 
 /// A buffer of up to [`CHUNK`] bytes whose data starts at an [`ALIGN`]ed address.
+///
+/// Its memory is reserved, never zeroed: only what is written is touched, so a layer of a
+/// few kilobytes costs a few pages, not the pool's megabytes (zeroing them was most of
+/// the hello-world example's time).
 struct Buf {
-    mem: Box<[u8]>,
+    mem: Vec<u8>,
     start: usize,
     len: usize,
 }
 
 impl Buf {
     fn new() -> Buf {
-        let mem = vec![0u8; CHUNK + ALIGN].into_boxed_slice();
+        let mut mem: Vec<u8> = Vec::with_capacity(CHUNK + ALIGN);
         // `align_offset` may in principle decline (usize::MAX): such a buffer is simply
         // not aligned, and the writer falls back to the page cache when it meets it.
         let start = match mem.as_ptr().align_offset(ALIGN) {
             o if o < ALIGN => o,
             _ => 0,
         };
+        mem.resize(start, 0);
         Buf { mem, start, len: 0 }
     }
 
@@ -107,11 +113,17 @@ impl Buf {
         &self.mem[self.start..self.start + self.len]
     }
 
+    /// Empties the buffer for reuse.
+    fn clear(&mut self) {
+        self.mem.truncate(self.start);
+        self.len = 0;
+    }
+
     /// Appends what fits of `data`; returns how much that was.
     fn push(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(CHUNK - self.len);
-        let at = self.start + self.len;
-        self.mem[at..at + n].copy_from_slice(&data[..n]);
+        // Within the reserved capacity: the memory never moves, so it stays aligned.
+        self.mem.extend_from_slice(&data[..n]);
         self.len += n;
         n
     }
@@ -164,7 +176,7 @@ impl Write for BufSender {
             Some(b) => b,
             None => {
                 let mut b = self.free.recv().map_err(|_| stopped())?;
-                b.len = 0;
+                b.clear();
                 self.cur.insert(b)
             }
         };
@@ -183,9 +195,19 @@ impl Write for BufSender {
     }
 }
 
-/// A test hook between the encoder and the blob (debug builds only): with
-/// `OCIPACK_TEST_FLIP_ENCODED_BYTE=N`, byte N of the encoder's output is flipped, as an
-/// encoder bug would, so that tests can show the checking stage failing the build.
+/// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=N` (debug builds only): byte N of the
+/// encoder's output is flipped before it is checked, as an encoder bug would, so that tests
+/// can show the check failing the build.
+pub(crate) fn flip_hook() -> Option<u64> {
+    #[cfg(debug_assertions)]
+    return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    #[cfg(not(debug_assertions))]
+    None
+}
+
+/// [`flip_hook`] between an encoder whose output is checked downstream (zstd) and the blob.
 struct Flip<W> {
     inner: W,
     at: Option<u64>,
@@ -193,13 +215,7 @@ struct Flip<W> {
 }
 
 impl<W: Write> Flip<W> {
-    fn from_env(inner: W) -> Flip<W> {
-        #[cfg(debug_assertions)]
-        let at = std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE")
-            .ok()
-            .and_then(|v| v.parse().ok());
-        #[cfg(not(debug_assertions))]
-        let at = None;
+    fn new(inner: W, at: Option<u64>) -> Flip<W> {
         Flip { inner, at, pos: 0 }
     }
 }
@@ -499,7 +515,9 @@ pub fn write_layer(
         // Compressed output goes on from the writer to the checking stage, which returns
         // each buffer to the pool once it has decoded it.
         let (check_tx, check_rx) = mpsc::sync_channel::<Buf>(OUTPUT_BUFFERS);
-        let checker = compressed.then(|| {
+        // zstd output is decoded downstream; gzip's pieces are checked where they are made.
+        let downstream = opts.compression == Compression::Zstd;
+        let checker = downstream.then(|| {
             let input = Received {
                 rx: check_rx,
                 back: back.clone(),
@@ -511,7 +529,7 @@ pub fn write_layer(
         });
         let writer = s.spawn(move || {
             let mut hasher = hasher;
-            let r = if compressed {
+            let r = if downstream {
                 write_blob(
                     sink,
                     blob_rx,
@@ -536,7 +554,11 @@ pub fn write_layer(
         let consume = || -> io::Result<Hasher> {
             let mut diff = Hasher::sha256();
             let mut encoder = if compressed {
-                let sink = Flip::from_env(BufSender::new(out_free_rx, blob_tx.clone()));
+                // gzip checks each piece as it makes it; zstd is checked downstream.
+                let flip = (opts.compression == Compression::Zstd)
+                    .then(flip_hook)
+                    .flatten();
+                let sink = Flip::new(BufSender::new(out_free_rx, blob_tx.clone()), flip);
                 Some(LayerEncoder::new(
                     sink,
                     opts.compression,
@@ -575,7 +597,16 @@ pub fn write_layer(
     // Report the cause, not its echoes: a failed writer stops the calling thread, which
     // stops the tar thread; a tar thread that fails on its own stops nobody else.
     let (digest, size, written) = written?.map_err(io_err)?;
-    let diff = diff.map_err(io_err)?;
+    let diff = diff.map_err(|e| {
+        let msg = e.to_string();
+        if msg.starts_with(gzip::CHECK_FAILED) {
+            Error::CheckFailed(format!(
+                "{msg}; this is a bug in the encoder, and nothing was written"
+            ))
+        } else {
+            io_err(e)
+        }
+    })?;
     produced??;
     let uncompressed_size = diff.len();
     let diff_id = diff.finish();

@@ -22,7 +22,7 @@ use crate::project::{dist, windows};
 use crate::show;
 use crate::store::output::{DiffKind, Difference, commit_all};
 use crate::store::root::{Root, read_named};
-use crate::store::staging::{Replaced, Target};
+use crate::store::staging::{CreatedDirs, Replaced, Target};
 use crate::timestamp::Timestamp;
 
 /// The largest `[windows] text` read.
@@ -209,24 +209,27 @@ impl Plan {
 
     /// The target of a project output: beneath the project directory, every component
     /// resolved without following a symlink; missing parents are created when `create`.
-    fn target(&self, rel: &str, create: bool) -> Result<Target> {
+    fn target(&self, rel: &str, created: Option<&CreatedDirs>) -> Result<Target> {
         let what = format!(
             "{}: output {}",
             show::path(&self.root.path().join(crate::project::PROJECT_FILE)),
             show::text(rel)
         );
-        Target::beneath(&self.root, rel, create, &what)
+        match created {
+            Some(c) => Target::beneath_creating(&self.root, rel, &what, c),
+            None => Target::beneath(&self.root, rel, false, &what),
+        }
     }
 
     /// Prepares every layout in parallel (layers in anonymous files, documents in memory:
     /// nothing written); the first error (in architecture order) if any failed.
     fn prepare_images(
         &self,
-        create: bool,
+        created: Option<&CreatedDirs>,
     ) -> Result<Vec<Option<(Target, LayoutWriter, BuiltImage)>>> {
         let results = parallel_map(&self.images, self.jobs, |t| {
-            let target = if create {
-                self.target(&t.output_rel, true)?
+            let target = if let Some(c) = created {
+                self.target(&t.output_rel, Some(c))?
             } else {
                 match self.existing_target(&t.output_rel)? {
                     Some(target) => target,
@@ -243,15 +246,17 @@ impl Plan {
     /// durable at once and then swapped into place. An output that is already right is not
     /// touched.
     pub fn build(&self) -> Result<BuildReport> {
+        // Parent directories made for the outputs are removed again if the build fails.
+        let created = CreatedDirs::default();
         let win_targets = self
             .windows
             .iter()
-            .map(|w| self.target(&w.output_rel, true))
+            .map(|w| self.target(&w.output_rel, Some(&created)))
             .collect::<Result<Vec<_>>>()?;
         for t in &win_targets {
             windows::check_target(t)?;
         }
-        let prepared = self.prepare_images(true)?;
+        let prepared = self.prepare_images(Some(&created))?;
         let mut images = Vec::new();
         let mut to_commit = Vec::new();
         for (t, p) in self.images.iter().zip(prepared) {
@@ -283,6 +288,7 @@ impl Plan {
             windows_written.push(changed);
         }
         let replaced = commit_all(to_commit)?;
+        created.keep();
         Ok(BuildReport {
             images,
             windows: self.windows.clone(),
@@ -301,7 +307,7 @@ impl Plan {
         {
             return Ok(None);
         }
-        self.target(rel, false).map(Some)
+        self.target(rel, None).map(Some)
     }
 
     /// Builds everything and compares each output, byte for byte, with what is on disk;
@@ -309,7 +315,7 @@ impl Plan {
     /// (beside it, removed at once) so that `ocipack diff` can explain the difference.
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
-        let prepared = self.prepare_images(false)?;
+        let prepared = self.prepare_images(None)?;
         for (t, p) in self.images.iter().zip(prepared) {
             let (differences, explanation) = match p {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),

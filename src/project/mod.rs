@@ -277,8 +277,15 @@ impl Project {
         })?;
 
         let name = raw.name.get_ref().clone();
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(src.err_at(&raw.name, "name", "must be a non-empty word"));
+        if !valid_name(&name) {
+            return Err(src.err_at(
+                &raw.name,
+                "name",
+                format!(
+                    "\"{}\" is not an image name: lowercase letters and digits, separated by one '.', '_' or '-'",
+                    show::text(&name)
+                ),
+            ));
         }
         let created = parse_created(&src, &raw.created)?;
 
@@ -650,6 +657,7 @@ fn parse_windows(src: &Source, w: &Spanned<RawWindows>) -> Result<WindowsSetting
     }
     check_template(r.text.get_ref(), &[])
         .and_then(|()| check_relative(r.text.get_ref(), true))
+        .and_then(|()| no_control(r.text.get_ref()))
         .map_err(|p| src.err_at(&r.text, "windows.text", p))?;
     let output = match &r.output {
         Some(o) => {
@@ -674,8 +682,12 @@ fn parse_library(
     let r = l.get_ref();
     let single_line = |v: &Spanned<String>, key: &str| -> Result<String> {
         let s = v.get_ref();
-        if s.trim().is_empty() || s.contains(['\n', '\r']) || s.trim() != s {
-            return Err(src.err_at(v, key, "must be one non-empty line without outer spaces"));
+        if s.trim().is_empty() || s.contains(char::is_control) || s.trim() != s {
+            return Err(src.err_at(
+                v,
+                key,
+                "must be one non-empty line without outer spaces or control characters",
+            ));
         }
         Ok(s.clone())
     };
@@ -759,6 +771,30 @@ pub fn check_git_fetch(s: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// An image name as the Official Images and registries spell one: lowercase letters and
+/// digits in groups joined by one `.`, `_` or `-` (it becomes the library file's first line
+/// and the image's name, so nothing else is accepted).
+fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !b.is_empty()
+        && b.len() <= 128
+        && alnum(&b[0])
+        && alnum(&b[b.len() - 1])
+        && b.iter()
+            .all(|c| alnum(c) || matches!(c, b'.' | b'_' | b'-'))
+        && !b.windows(2).any(|w| !alnum(&w[0]) && !alnum(&w[1]))
+}
+
+/// Paths that end up in generated files (a Dockerfile comment, the library file) hold no
+/// control characters.
+fn no_control(s: &str) -> std::result::Result<(), String> {
+    if s.contains(char::is_control) {
+        return Err(format!("\"{}\" holds a control character", show::text(s)));
+    }
+    Ok(())
+}
+
 /// Replaces every `{name}` in `template` with `value`.
 pub fn expand(template: &str, name: &str, value: &str) -> String {
     template.replace(&format!("{{{name}}}"), value)
@@ -819,6 +855,7 @@ fn check_relative(p: &str, allow_parent: bool) -> std::result::Result<(), String
 /// An output template: inside the project directory, never the directory itself, and
 /// distinct per `name` when there are several.
 fn check_output_template(t: &str, name: &str, count: usize) -> std::result::Result<(), String> {
+    no_control(t)?;
     check_template(t, &[name])?;
     check_relative(t, false)?;
     let strict = Path::new(t)
@@ -1003,9 +1040,9 @@ shared-tags = ["latest"]
             ),
             (
                 "cmd = [\"/hello\"]",
-                "level = 12",
+                "level = 13",
                 7,
-                "gzip levels are 1 to 9",
+                "gzip levels are 1 to 12",
             ),
             ("cmd = [\"/hello\"]", "mtime = \"now\"", 7, "image.mtime"),
             ("cmd = [\"/hello\"]", "env = [\"NOEQUALS\"]", 7, "image.env"),
@@ -1035,6 +1072,25 @@ shared-tags = ["latest"]
                 e.starts_with(&format!("p/ocipack.toml:{line}:")) && e.contains(needle),
                 "{to}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn names_are_image_names() {
+        for good in ["hello-world", "a", "busybox", "a.b_c-d", "x9"] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "Hello",
+            "a--b",
+            "-a",
+            "a.",
+            "hello\u{1b}[2Jworld",
+            "a b",
+            "a/b",
+        ] {
+            assert!(!valid_name(bad), "{bad:?}");
         }
     }
 

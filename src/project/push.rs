@@ -2,9 +2,10 @@
 //!
 //! Every selected Linux architecture's layout (as `ocipack build` wrote it, at its
 //! `output` beneath the project directory, reached without following any symlink) is read
-//! through the one layout reader and checked by `verify`'s document rules, its platform
-//! against the architecture's (a layout copied into another architecture's directory is
-//! refused); it must hold a single image. Then [`crate::registry::push_index`] pushes each
+//! through the one layout reader and verified whole, as `ocipack verify` does (documents,
+//! every blob, every layer), its platform against the architecture's (a layout copied into
+//! another architecture's directory is refused); it must hold a single image. Nothing is
+//! sent before every layout has passed. Then [`crate::registry::push_index`] pushes each
 //! image and, last, the image index [`crate::image::index::platform_index`] makes of them:
 //! the same index `ocipack build --index` stores.
 //!
@@ -16,11 +17,12 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::image::read::{Contents, Reader, read_contents};
+use crate::image::read::Reader;
 use crate::platform::{BASHBREW_ARCHES, Platform};
 use crate::registry::{IndexPushReport, PushOptions, Reference, push_index};
 use crate::show;
 use crate::store::root::OpenError;
+use crate::verify::{Valid, read_valid_contents};
 
 use super::{PROJECT_FILE, Project, WINDOWS_ARCH};
 
@@ -80,9 +82,10 @@ pub fn read_images(project: &Project, arches: &[String]) -> Result<Vec<ArchImage
             Platform::from_bashbrew_arch(arch)?,
             format!("the architecture {arch} of {}", show::path(&file)),
         );
-        let image = match read_contents(Reader::at(dir), None, Some(&expect))? {
-            (_, Contents::Image(image)) => *image,
-            (_, Contents::Index(p)) => {
+        let shown = project.dir.join(&rel);
+        let image = match read_valid_contents(Reader::at(dir), &shown, Some(expect))? {
+            Valid::Image(c) => c.image,
+            Valid::Index(p) => {
                 return Err(Error::input(
                     format!("layout {}", show::path(&project.dir.join(&rel))),
                     format!(
@@ -134,6 +137,7 @@ pub fn push_project(
 ) -> Result<IndexPushReport> {
     let project = Project::load(dir)?;
     let read = read_images(&project, arches)?;
+    crate::registry::push::after_verify();
     let images: Vec<Image> = read.into_iter().map(|a| a.image).collect();
     let refs: Vec<&Image> = images.iter().collect();
     let index = crate::image::index::platform_index(&refs)?;

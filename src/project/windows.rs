@@ -34,10 +34,11 @@ pub fn render(
     }
     let hello = text.replace("{arch}", WINDOWS_ARCH);
     let dockerfile = format!(
-        "# Written by `ocipack build` from ocipack.toml and {text_name}: edit those instead.\n\
+        "# Written by `ocipack build` from ocipack.toml and {}: edit those instead.\n\
          FROM {from}\n\
          COPY {TEXT_FILE} C:/\n\
          CMD [\"cmd\", \"/C\", \"type C:\\\\{TEXT_FILE}\"]\n",
+        crate::show::text(text_name),
         from = variant.from
     );
     Ok(vec![

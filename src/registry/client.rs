@@ -239,7 +239,7 @@ impl Client {
             b = b.header(*k, *v);
         }
         if let Some(a) = &self.authorization
-            && same_host(url, &self.host)
+            && same_origin(url, &self.base, &self.host)
         {
             b = b.header("Authorization", a.as_str());
         }
@@ -526,16 +526,22 @@ fn transport_message(e: ureq::Error) -> String {
 }
 
 /// The `host[:port]` of an absolute URL.
+/// The `host[:port]` of an absolute URL, without any `user:password@` before it (so that
+/// `http://localhost:x@evil.example/` is `evil.example`, not loopback).
 fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default()
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
         .to_ascii_lowercase()
 }
 
-fn same_host(url: &str, host: &str) -> bool {
-    host_of(url) == host.to_ascii_lowercase()
+/// True if `url` is on the registry's host *and* scheme: credentials never follow a
+/// redirect to another host, nor from https down to plain http.
+fn same_origin(url: &str, base: &str, host: &str) -> bool {
+    let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    host_of(url) == host.to_ascii_lowercase() && scheme(url) == scheme(base)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -561,8 +567,23 @@ mod tests {
             host_of("https://Auth.example:8443/token?x"),
             "auth.example:8443"
         );
-        assert!(same_host("http://127.0.0.1:5000/v2/", "127.0.0.1:5000"));
-        assert!(!same_host("http://127.0.0.1:5001/v2/", "127.0.0.1:5000"));
+        let base = "http://127.0.0.1:5000";
+        assert!(same_origin(
+            "http://127.0.0.1:5000/v2/",
+            base,
+            "127.0.0.1:5000"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:5001/v2/",
+            base,
+            "127.0.0.1:5000"
+        ));
+        assert!(!same_origin(
+            "http://reg.example/v2/",
+            "https://reg.example",
+            "reg.example"
+        ));
+        assert_eq!(host_of("http://localhost:x@evil.example/t"), "evil.example");
         assert_eq!(
             percent_encode("repository:a/b:pull,push"),
             "repository%3Aa%2Fb%3Apull%2Cpush"

@@ -26,10 +26,10 @@ use ureq::http::StatusCode;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::image::blob::Verified;
-use crate::image::read::Contents;
 use crate::image::{Doc, Image};
 use crate::platform::Platform;
 use crate::spec::{Descriptor, Index};
+use crate::verify::Valid;
 
 use super::auth::Credentials;
 use super::client::{Body, Client};
@@ -140,29 +140,41 @@ pub enum Pushed {
 }
 
 /// Pushes what the layout at `layout` holds to `reference`: its single image, or, for a
-/// multi-platform layout, every image and then the image index exactly as stored.
+/// multi-platform layout, every image and then the image index exactly as stored. The whole
+/// layout is verified before anything is sent: a layout `verify` refuses is never uploaded.
 pub fn push_layout(
     layout: &std::path::Path,
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<Pushed> {
     let reader = crate::image::read::Reader::open(layout)?;
-    match crate::image::read::read_contents(reader, None, None)? {
-        (_, Contents::Image(image)) => push_image(&image, reference, opts).map(Pushed::Image),
-        (_, Contents::Index(p)) => {
+    let valid = crate::verify::read_valid_contents(reader, layout, None)?;
+    after_verify();
+    match valid {
+        Valid::Image(c) => push_image(&c.image, reference, opts).map(Pushed::Image),
+        Valid::Index(p) => {
             push_index(&p.index, &p.entry.media_type, &p.images, reference, opts).map(Pushed::Index)
         }
     }
 }
 
-/// Pushes the single image of the layout at `layout` to `reference`.
+/// Pushes the single image of the layout at `layout` to `reference`, once the whole layout
+/// is verified.
 pub fn push(
     layout: &std::path::Path,
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<PushReport> {
-    let (_, image) = crate::image::read::read_image(layout, None)?;
+    let image = crate::verify::read_valid(layout, None, false)?.image;
+    after_verify();
     push_image(&image, reference, opts)
+}
+
+/// Blobs read during the upload are still checked as they stream (`Verified`): a file
+/// changed after verification fails the push before the registry completes the blob. Tests
+/// change one at this moment.
+pub fn after_verify() {
+    crate::store::output::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
 }
 
 /// Pushes `image` (read from a layout) to `reference`: its blobs, then its manifest under

@@ -419,8 +419,8 @@ impl Root {
     }
 
     /// Opens the regular file at `rel` (following symlinks as the policy allows).
-    pub fn open_file(&self, rel: &str) -> Result<Opened, OpenError> {
-        let r = self.resolve(rel.as_bytes(), true)?;
+    pub fn open_file(&self, rel: impl AsRef<[u8]>) -> Result<Opened, OpenError> {
+        let r = self.resolve(rel.as_ref(), true)?;
         if r.file_type != FileType::RegularFile {
             // Never open a FIFO or a device: opening alone can block or have effects.
             return Err(OpenError::NotRegular(kind_name(r.file_type)));
@@ -473,8 +473,8 @@ impl Root {
     }
 
     /// The target of the symlink at `rel`.
-    pub fn read_link(&self, rel: &str) -> Result<Vec<u8>, OpenError> {
-        let r = self.resolve(rel.as_bytes(), false)?;
+    pub fn read_link(&self, rel: impl AsRef<[u8]>) -> Result<Vec<u8>, OpenError> {
+        let r = self.resolve(rel.as_ref(), false)?;
         Ok(rustix::fs::readlinkat(&r.parent, OsStr::from_bytes(&r.name), Vec::new())?.into_bytes())
     }
 
@@ -490,6 +490,17 @@ impl Root {
     /// The directory at `rel` as a root of its own (same policy). With `create`, missing
     /// directories are created (mode 0755, whatever the umask) one component at a time.
     pub fn subdir(&self, rel: &str, create: bool) -> Result<Root, OpenError> {
+        self.subdir_logged(rel, create, &mut Vec::new())
+    }
+
+    /// [`Root::subdir`], recording every directory it created as (parent, name), so that a
+    /// caller can remove them again if what it creates them for fails.
+    pub fn subdir_logged(
+        &self,
+        rel: &str,
+        create: bool,
+        created: &mut Vec<(Root, String)>,
+    ) -> Result<Root, OpenError> {
         let mut cur = self.clone();
         let mut walked = String::new();
         for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
@@ -506,7 +517,8 @@ impl Root {
             let next = match cur.resolve(comp.as_bytes(), true) {
                 Err(OpenError::NotFound) if create => {
                     match rustix::fs::mkdirat(cur.fd(), comp, Mode::from_raw_mode(0o755)) {
-                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Ok(()) => created.push((cur.clone(), comp.to_string())),
+                        Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
                     let fd = open_dir_at(cur.fd(), OsStr::new(comp))?;

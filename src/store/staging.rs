@@ -108,6 +108,40 @@ impl Target {
         })
     }
 
+    /// [`Target::beneath`] creating missing parents, each recorded in `created` so that a
+    /// failed build can remove them again ([`CreatedDirs`]).
+    pub fn beneath_creating(
+        root: &Root,
+        rel: &str,
+        what: &str,
+        created: &CreatedDirs,
+    ) -> Result<Target> {
+        let strict = root.clone_strict();
+        let (parent_rel, name) = match rel.trim_end_matches('/').rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None => ("", rel.trim_end_matches('/')),
+        };
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(Error::input(
+                what,
+                "must name a directory below the project",
+            ));
+        }
+        let mut log = Vec::new();
+        let parent = strict.subdir_logged(parent_rel, true, &mut log);
+        created
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(log);
+        let parent =
+            parent.map_err(|e| Error::input(what, format!("{}: {e}", strict.shown(parent_rel))))?;
+        Ok(Target {
+            parent,
+            name: OsString::from(name),
+        })
+    }
+
     /// The parent directory.
     pub fn parent(&self) -> &Root {
         &self.parent
@@ -158,6 +192,29 @@ impl Target {
         p.extend_from_slice(&self.base());
         p.extend_from_slice(b".ocipack-");
         p
+    }
+}
+
+/// Directories a build created for its outputs' parents: removed again (those still empty,
+/// innermost first) when dropped, unless the build succeeded and called [`CreatedDirs::keep`].
+/// A failed build leaves no directory behind.
+#[derive(Debug, Default)]
+pub struct CreatedDirs(Mutex<Vec<(Root, String)>>);
+
+impl CreatedDirs {
+    /// The build succeeded: the directories stay.
+    pub fn keep(self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for (parent, name) in list.into_iter().rev() {
+            // Only an empty directory goes: anything put there meanwhile stays.
+            let _ = rustix::fs::unlinkat(parent.fd(), name.as_str(), AtFlags::REMOVEDIR);
+        }
     }
 }
 
@@ -589,12 +646,25 @@ fn sweep(target: &Target) {
         return;
     };
     for (name, kind) in entries {
-        if !name.starts_with(&prefix) {
+        // Exactly what `Staging::create` makes, `.<target>.ocipack-<pid>-<n>` (a file with
+        // `.tmp` after): a user's `.<target>.ocipack-notes` is none of ocipack's business.
+        let Some(rest) = name.strip_prefix(prefix.as_slice()) else {
+            continue;
+        };
+        let (rest, is_file) = match rest.strip_suffix(b".tmp") {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
+        let numbers = rest
+            .split(|&b| b == b'-')
+            .map(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+            .collect::<Vec<_>>();
+        if numbers != [true, true] {
             continue;
         }
         let flags = match kind {
-            EntryType::Dir => OFlags::RDONLY | OFlags::DIRECTORY,
-            EntryType::File => OFlags::RDONLY | OFlags::NONBLOCK,
+            EntryType::Dir if !is_file => OFlags::RDONLY | OFlags::DIRECTORY,
+            EntryType::File if is_file => OFlags::RDONLY | OFlags::NONBLOCK,
             _ => continue,
         };
         let name = OsStr::from_bytes(&name);

@@ -113,6 +113,13 @@ impl std::fmt::Display for WalkError {
     }
 }
 
+/// One directory of the walk's stack.
+struct Frame {
+    fd: OwnedFd,
+    rel: Vec<u8>,
+    names: Vec<Vec<u8>>,
+}
+
 /// An input tree, held open.
 #[derive(Debug)]
 pub struct InputTree {
@@ -171,93 +178,110 @@ impl InputTree {
         let top = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).map_err(|e| self.io(b"", e))?;
         let st = rustix::fs::fstat(&top).map_err(|e| self.io(b"", e))?;
         self.dirs.insert(Vec::new(), (st.st_dev, st.st_ino));
-        self.walk_dir(top, Vec::new(), xattrs, visit)
+        // Depth first with an explicit stack (one open directory per level, at most
+        // MAX_DEPTH): no recursion, so a deep tree cannot overflow a worker thread's stack.
+        let mut stack = vec![self.open_frame(top, Vec::new())?];
+        while let Some(frame) = stack.last_mut() {
+            let Some(name) = frame.names.pop() else {
+                stack.pop();
+                continue;
+            };
+            let next = self.visit_entry(frame.fd.as_fd(), &frame.rel, name, xattrs, visit)?;
+            if let Some((fd, child)) = next {
+                let next = self.open_frame(fd, child)?;
+                stack.push(next);
+            }
+        }
+        Ok(())
     }
 
-    fn walk_dir(
-        &mut self,
-        dir: OwnedFd,
-        rel: Vec<u8>,
-        xattrs: bool,
-        visit: &mut dyn FnMut(Walked) -> std::result::Result<(), WalkError>,
-    ) -> std::result::Result<(), WalkError> {
+    /// A directory to walk: its descriptor, path and entry names (popped from the end).
+    fn open_frame(&self, fd: OwnedFd, rel: Vec<u8>) -> std::result::Result<Frame, WalkError> {
         let mut names = Vec::new();
-        for entry in rustix::fs::Dir::read_from(dir.as_fd()).map_err(|e| self.io(&rel, e))? {
+        for entry in rustix::fs::Dir::read_from(fd.as_fd()).map_err(|e| self.io(&rel, e))? {
             let entry = entry.map_err(|e| self.io(&rel, e))?;
             let n = entry.file_name().to_bytes();
             if n != b"." && n != b".." {
                 names.push(n.to_vec());
             }
         }
-        for name in names {
-            let child = join(&rel, &name);
-            if child.split(|&b| b == b'/').count() > MAX_DEPTH {
-                return Err(WalkError::TooDeep(self.shown(&child)));
-            }
-            let os = OsStr::from_bytes(&name);
-            // O_PATH: a FIFO or a device is not opened, a symlink is not followed.
-            let handle = match rustix::fs::openat(
-                &dir,
-                os,
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(h) => h,
-                Err(rustix::io::Errno::NOENT) => {
-                    return Err(WalkError::Changed(
-                        self.shown(&child),
-                        "it disappeared".into(),
-                    ));
-                }
-                Err(e) => return Err(self.io(&child, e)),
-            };
-            let st = rustix::fs::fstat(&handle).map_err(|e| self.io(&child, e))?;
-            let kind = FileType::from_raw_mode(st.st_mode);
-            let link = if kind == FileType::Symlink {
-                Some(
-                    rustix::fs::readlinkat(&handle, "", Vec::new())
-                        .map_err(|e| self.io(&child, e))?
-                        .into_bytes(),
-                )
-            } else {
-                None
-            };
-            let sub = if kind == FileType::Directory {
-                let fd = open_dir_at(dir.as_fd(), os).map_err(|e| self.io(&child, e))?;
-                let again = rustix::fs::fstat(&fd).map_err(|e| self.io(&child, e))?;
-                if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
-                    return Err(WalkError::Changed(
-                        self.shown(&child),
-                        "it was replaced".into(),
-                    ));
-                }
-                self.dirs.insert(child.clone(), (st.st_dev, st.st_ino));
-                Some(fd)
-            } else {
-                None
-            };
-            let attrs = if xattrs {
-                read_xattrs(dir.as_fd(), os, kind, sub.as_ref()).map_err(|e| self.io(&child, e))?
-            } else {
-                Vec::new()
-            };
-            visit(Walked {
-                rel: child.clone(),
-                kind,
-                mode: st.st_mode & 0o7777,
-                uid: st.st_uid,
-                gid: st.st_gid,
-                nlink: st.st_nlink,
-                rdev: st.st_rdev,
-                stamp: Stamp::of(&st),
-                link,
-                xattrs: attrs,
-            })?;
-            if let Some(fd) = sub {
-                self.walk_dir(fd, child, xattrs, visit)?;
-            }
+        Ok(Frame { fd, rel, names })
+    }
+
+    /// Visits the entry `name` of the directory `dir` (at `rel`); returns the directory
+    /// opened, and its path, when it is one to descend into.
+    fn visit_entry(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        rel: &[u8],
+        name: Vec<u8>,
+        xattrs: bool,
+        visit: &mut dyn FnMut(Walked) -> std::result::Result<(), WalkError>,
+    ) -> std::result::Result<Option<(OwnedFd, Vec<u8>)>, WalkError> {
+        let child = join(rel, &name);
+        if child.split(|&b| b == b'/').count() > MAX_DEPTH {
+            return Err(WalkError::TooDeep(self.shown(&child)));
         }
-        Ok(())
+        let os = OsStr::from_bytes(&name);
+        // O_PATH: a FIFO or a device is not opened, a symlink is not followed.
+        let handle = match rustix::fs::openat(
+            dir,
+            os,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(h) => h,
+            Err(rustix::io::Errno::NOENT) => {
+                return Err(WalkError::Changed(
+                    self.shown(&child),
+                    "it disappeared".into(),
+                ));
+            }
+            Err(e) => return Err(self.io(&child, e)),
+        };
+        let st = rustix::fs::fstat(&handle).map_err(|e| self.io(&child, e))?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        let link = if kind == FileType::Symlink {
+            Some(
+                rustix::fs::readlinkat(&handle, "", Vec::new())
+                    .map_err(|e| self.io(&child, e))?
+                    .into_bytes(),
+            )
+        } else {
+            None
+        };
+        let sub = if kind == FileType::Directory {
+            let fd = open_dir_at(dir, os).map_err(|e| self.io(&child, e))?;
+            let again = rustix::fs::fstat(&fd).map_err(|e| self.io(&child, e))?;
+            if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+                return Err(WalkError::Changed(
+                    self.shown(&child),
+                    "it was replaced".into(),
+                ));
+            }
+            self.dirs.insert(child.clone(), (st.st_dev, st.st_ino));
+            Some(fd)
+        } else {
+            None
+        };
+        let attrs = if xattrs {
+            read_xattrs(dir, os, kind, sub.as_ref()).map_err(|e| self.io(&child, e))?
+        } else {
+            Vec::new()
+        };
+        visit(Walked {
+            rel: child.clone(),
+            kind,
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            nlink: st.st_nlink,
+            rdev: st.st_rdev,
+            stamp: Stamp::of(&st),
+            link,
+            xattrs: attrs,
+        })?;
+        Ok(sub.map(|fd| (fd, child)))
     }
 
     /// A reader of the tree's files (it keeps the directories of the last file open).

@@ -39,7 +39,7 @@ use serde::Serialize;
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::image::Image;
-use crate::image::read::{Found, ImageRead, LayoutRead, NestedRead, Reader};
+use crate::image::read::{Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
@@ -147,8 +147,9 @@ pub struct LayerContent {
     pub compression: Compression,
     /// sha256 of the decompressed stream.
     pub diff_id: Digest,
-    /// The tar entries, in stream order (only when asked for).
-    pub entries: Vec<Entry>,
+    /// The tar entries, in stream order (only when asked for); shared, not copied, by every
+    /// listing of the same layer.
+    pub entries: std::sync::Arc<[Entry]>,
 }
 
 /// A layout read and verified: its documents, the selected image and its layers.
@@ -183,6 +184,85 @@ pub fn verify_layouts(dirs: &[PathBuf], opts: &VerifyOptions) -> Result<Reports>
     })
 }
 
+/// The selected image of a layout that passes verification, for the commands that consume
+/// one (`diff`, `push`, `export`): the whole layout is verified first — documents, every
+/// blob's digest, every layer's entries — and one that fails is refused (exit 2) naming the
+/// first problem, before anything is written or sent. With `keep_entries`, the layers'
+/// entries are kept (for `diff`).
+pub fn read_valid(dir: &Path, file: Option<String>, keep_entries: bool) -> Result<Checked> {
+    let opts = VerifyOptions {
+        file,
+        expect: None,
+        arch_from_path: false,
+        profile: Profile::default(),
+    };
+    match read_valid_with(Reader::open(dir)?, dir, &opts, keep_entries)? {
+        Valid::Image(c) => Ok(*c),
+        Valid::Index(p) => Err(crate::error::Error::input(
+            format!("layout {}", crate::show::path(dir)),
+            format!(
+                "is a multi-platform layout (an image index of {} manifests); this command \
+                 needs a layout holding a single image",
+                p.images.len()
+            ),
+        )),
+    }
+}
+
+/// What a layout that passes verification holds.
+#[derive(Debug, Clone)]
+pub enum Valid {
+    /// One image.
+    Image(Box<Checked>),
+    /// A multi-platform layout: its image index and every image it lists.
+    Index(Box<PlatformImages>),
+}
+
+/// Like [`read_valid`], for the commands that also take a multi-platform layout (`push`):
+/// the layout `reader` reads (named `dir` in messages), verified whole (every image's
+/// documents and blobs), the single image's platform (or one of the index's) against
+/// `expect`.
+pub fn read_valid_contents(
+    reader: Reader,
+    dir: &Path,
+    expect: Option<(Platform, String)>,
+) -> Result<Valid> {
+    let opts = VerifyOptions {
+        file: None,
+        expect,
+        arch_from_path: false,
+        profile: Profile::default(),
+    };
+    read_valid_with(reader, dir, &opts, false)
+}
+
+fn read_valid_with(
+    reader: Reader,
+    dir: &Path,
+    opts: &VerifyOptions,
+    keep_entries: bool,
+) -> Result<Valid> {
+    let (report, checked, layout) = verify_with(reader, dir, opts, keep_entries)?;
+    let first_error = report
+        .problems
+        .iter()
+        .find(|p| p.severity == Severity::Error);
+    let invalid =
+        |why: String| crate::error::Error::input(format!("layout {}", crate::show::path(dir)), why);
+    match (checked, first_error) {
+        (Some(c), None) => Ok(Valid::Image(Box::new(c))),
+        (None, None) => match layout.platform_images() {
+            Some(p) => Ok(Valid::Index(Box::new(p))),
+            None => Err(invalid("holds no single image to use".into())),
+        },
+        (_, first) => Err(invalid(format!(
+            "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
+            report.errors(),
+            first.map(ToString::to_string).unwrap_or_default()
+        ))),
+    }
+}
+
 /// Verifies the layout at `dir`. A `dir` that is not a directory is an input error
 /// (exit 2); problems in the layout are in the report (exit 1 when there are errors).
 pub fn verify_layout(dir: &Path, opts: &VerifyOptions) -> Result<Report> {
@@ -197,7 +277,17 @@ pub fn read_image(
     opts: &VerifyOptions,
     keep_entries: bool,
 ) -> Result<(Report, Option<Checked>)> {
-    let mut reader = Reader::open(dir)?;
+    verify_with(Reader::open(dir)?, dir, opts, keep_entries).map(|(r, c, _)| (r, c))
+}
+
+/// Verifies the layout `reader` reads (named `dir`): the report, the selected image when
+/// it could be read completely, and what was read.
+fn verify_with(
+    mut reader: Reader,
+    dir: &Path,
+    opts: &VerifyOptions,
+    keep_entries: bool,
+) -> Result<(Report, Option<Checked>, LayoutRead)> {
     let expect = match &opts.expect {
         Some(e) => Some(e.clone()),
         None if opts.arch_from_path => arch_from_path(dir),
@@ -225,6 +315,7 @@ pub fn read_image(
         keep_entries,
         checked: BTreeSet::new(),
         layers: HashMap::new(),
+        files: HashMap::new(),
     };
     let mut selected_layers = None;
     for (n, img) in layout.images.iter().enumerate() {
@@ -248,24 +339,24 @@ pub fn read_image(
                 .images
                 .iter()
                 .filter_map(|i| i.config.as_ref())
-                .map(|c| config_platform(&c.value).to_string())
+                .map(|c| crate::show::text(&config_platform(&c.value).to_string()))
                 .collect();
             (!all.is_empty()).then(|| format!("image index: {}", all.join(", ")))
         }
         None => layout
             .selected
             .and_then(|n| layout.images[n].config.as_ref())
-            .map(|c| config_platform(&c.value).to_string()),
+            .map(|c| crate::show::text(&config_platform(&c.value).to_string())),
     };
     let problems = v.reader.problems.into_vec();
     let report = Report {
         layout: crate::show::path(dir),
         valid: !problems.iter().any(|p| p.severity == Severity::Error),
         platform,
-        expected: expect.map(|(p, from)| format!("{p} from {from}")),
+        expected: expect.map(|(p, from)| crate::show::text(&format!("{p} from {from}"))),
         problems,
     };
-    Ok((report, checked))
+    Ok((report, checked, layout))
 }
 
 /// The document rules over a layout as read: `oci-layout`, `index.json` (exactly one
@@ -546,7 +637,15 @@ struct Verifier {
     /// Each distinct layer blob's outcome, by digest and media type: its path, its
     /// diff_id (when it could be decompressed) and its content (when its entries are valid).
     layers: HashMap<(Digest, String), LayerOutcome>,
+    /// Each layer file streamed, by (device, inode, compression): blobs that are the same
+    /// file under several names (symlinks) are decompressed once. The path first streamed,
+    /// the content's digest and size, and the outcome.
+    files: HashMap<(u64, u64, Compression), StreamedFile>,
 }
+
+/// A layer file already streamed: the path it was first streamed as, its content's digest
+/// and size, and the outcome.
+type StreamedFile = (String, Digest, u64, LayerOutcome);
 
 #[derive(Clone)]
 struct LayerOutcome {
@@ -669,6 +768,26 @@ impl Verifier {
                 content: None,
             };
         };
+        let key = rustix::fs::fstat(&blob.opened.file)
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino, compression));
+        if let Some((first, digest, bytes, outcome)) = key.and_then(|k| self.files.get(&k)) {
+            let p = &mut self.reader.problems;
+            if *bytes == at.descriptor.size as u64 && *digest != at.descriptor.digest {
+                p.error(
+                    &path,
+                    None,
+                    format!(
+                        "the content hashes to {digest}, not to its digest {} (tampered or corrupt; the same file as {first}, whose other problems are listed there)",
+                        at.descriptor.digest
+                    ),
+                );
+            }
+            return LayerOutcome {
+                path,
+                ..outcome.clone()
+            };
+        }
         let opts = ScanOptions {
             created,
             keep_entries: self.keep_entries,
@@ -710,15 +829,20 @@ impl Verifier {
                 descriptor: at.descriptor.clone(),
                 compression,
                 diff_id: d.clone(),
-                entries: out.scan.entries,
+                entries: out.scan.entries.into(),
             }),
             _ => None,
         };
-        LayerOutcome {
-            path,
+        let outcome = LayerOutcome {
+            path: path.clone(),
             diff_id: out.diff_id,
             content,
+        };
+        if let Some(k) = key {
+            self.files
+                .insert(k, (path, out.digest, out.bytes, outcome.clone()));
         }
+        outcome
     }
 
     /// Unreferenced files in `blobs/`.

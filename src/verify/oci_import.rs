@@ -320,7 +320,17 @@ pub fn check_entry(p: &mut Problems, at: &Found, expect: Option<&(Platform, Stri
             "dropped: meta-scripts deletes data from the index entry",
         );
     }
-    if d.annotations.as_ref().is_some_and(|a| !a.is_empty()) {
+    // The image name annotations address the image in the layout for local tools (umoci,
+    // skopeo, podman: `oci:DIR:latest`); the pipeline names images itself, so their loss is
+    // harmless and not worth a warning. Anything else is lost information.
+    let local_names = [
+        crate::spec::ANNOTATION_REF_NAME,
+        crate::spec::ANNOTATION_CONTAINERD_NAME,
+    ];
+    if d.annotations
+        .as_ref()
+        .is_some_and(|a| a.keys().any(|k| !local_names.contains(&k.as_str())))
+    {
         p.by(
             Severity::Warning,
             &format!("{BASHBREW}, {META_SCRIPTS}"),
@@ -757,6 +767,22 @@ mod tests {
             "bashbrew, meta-scripts",
             "manifests[0].annotations: [bashbrew, meta-scripts]: dropped",
         );
+        // The names local tools address the image by are dropped harmlessly: no warning.
+        let mut e = desc(media::MANIFEST, 500);
+        e.annotations = Some(
+            [
+                (
+                    crate::spec::ANNOTATION_REF_NAME.to_string(),
+                    "latest".to_string(),
+                ),
+                (
+                    crate::spec::ANNOTATION_CONTAINERD_NAME.to_string(),
+                    "x/y:z".to_string(),
+                ),
+            ]
+            .into(),
+        );
+        assert!(run(|p| check_entry(p, &found(e.clone()), None)).is_empty());
         let mut e = desc(media::MANIFEST, 0);
         e.size = 3;
         e.digest = crate::digest::Digest::sha256_of(b"abc");

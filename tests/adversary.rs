@@ -1,0 +1,987 @@
+//! Adversarial regression tests: attacks on the redesign of issue 9 (one guarded I/O layer,
+//! one image model, one settings path) that broke one of ocipack's promises.
+//!
+//! Each test drives the CLI only, says in its doc comment what the attack is and what must
+//! happen instead, and fails on the code it was written against. The conventions are those
+//! of `tests/seams.rs`: exit 2 for usage and input errors, 1 for failed checks; every error
+//! is one line starting `ocipack: error: `; no raw control byte but the line end in any
+//! output; nothing outside the declared outputs written or deleted; memory bounded whatever
+//! the input claims. Every child runs under a time limit, and the runs whose failure mode is
+//! unbounded memory run under an address-space cap, so that a break is a clear failure.
+
+mod common;
+#[path = "common/git.rs"]
+mod git;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{FileTypeExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{build_hello, ocipack, run_bounded, snapshot};
+use serde_json::{Value, json};
+
+/// The test hook's environment variable (debug builds): a shell command run once per image
+/// after the inputs were walked and before any content is read.
+const HOOK: &str = "OCIPACK_TEST_HOOK_AFTER_WALK";
+/// Anything that should fail or succeed at once gets this long.
+const QUICK: Duration = Duration::from_secs(30);
+/// Longer operations.
+const LIMIT: Duration = Duration::from_secs(120);
+/// Address-space cap (KiB) for runs whose failure mode is unbounded memory: 1 GiB.
+const MEM_LIMIT_KIB: u64 = 1024 * 1024;
+/// `created` of the images built here.
+const CREATED: &str = "@1700000000";
+/// A name that forges a line and drives the terminal when printed raw.
+const EVIL: &str = "evil\n\u{1b}[31mred";
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+const TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        text(&o.stdout),
+        text(&o.stderr)
+    )
+}
+
+/// Asserts exit `code` and the error convention: every stderr line starts `ocipack: `,
+/// exactly one of them is the error line. Returns stderr.
+fn assert_error(o: &Output, code: i32) -> String {
+    assert_eq!(o.status.code(), Some(code), "exit code\n{}", show(o));
+    let e = text(&o.stderr);
+    for line in e.lines() {
+        assert!(
+            line.starts_with("ocipack: "),
+            "stderr line {line:?} does not start with `ocipack: `\n{}",
+            show(o)
+        );
+    }
+    let errors = e
+        .lines()
+        .filter(|l| l.starts_with("ocipack: error: "))
+        .count();
+    assert_eq!(errors, 1, "expected exactly one error line\n{}", show(o));
+    e
+}
+
+/// The control bytes (other than the newline) in `bytes`: C0 controls and DEL.
+fn control_bytes(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .copied()
+        .filter(|&b| (b < 0x20 && b != b'\n') || b == 0x7f)
+        .collect()
+}
+
+/// Quotes `p` for `sh`.
+fn sq(p: &Path) -> String {
+    format!("'{}'", p.to_str().unwrap().replace('\'', r"'\''"))
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+/// `ocipack image` with the usual platform and time, `inputs`, `-o out`.
+fn image(inputs: &[&std::ffi::OsStr], out: &Path, extra: &[&str]) -> Command {
+    let mut c = ocipack();
+    c.arg("image")
+        .args(inputs)
+        .args(["--arch", "amd64", "--created", CREATED, "-o"])
+        .arg(out)
+        .args(extra);
+    c
+}
+
+/// `ocipack` wrapped in `sh -c 'ulimit -v …; exec …'`, so that a run that tries to use
+/// unbounded memory fails at the cap instead of taking the machine down.
+fn ocipack_capped(kib: u64) -> Command {
+    let mut c = Command::new("sh");
+    c.env_remove("SOURCE_DATE_EPOCH")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_ocipack"));
+    c
+}
+
+/// Every name below `dir` (relative, sorted), following nothing.
+fn tree_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes `bytes` as a blob of the layout `dir`; returns its digest and size.
+fn put_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
+    let blobs = dir.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let hex = sha256_hex(bytes);
+    fs::write(blobs.join(&hex), bytes).unwrap();
+    (format!("sha256:{hex}"), bytes.len())
+}
+
+fn descriptor(media_type: &str, (digest, size): &(String, usize)) -> Value {
+    json!({"mediaType": media_type, "digest": digest, "size": size})
+}
+
+/// A config of `os`/`architecture` with these diff_ids.
+fn config_json(os: &str, arch: &str, diff_ids: &[String], labels: Option<Value>) -> Value {
+    let mut c = json!({
+        "architecture": arch,
+        "os": os,
+        "created": "2023-11-14T22:13:20Z",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    if let Some(l) = labels {
+        c["config"] = json!({ "Labels": l });
+    }
+    c
+}
+
+/// Writes a manifest of `config` and `layers` (descriptors) as a blob; returns the index
+/// entry for it (platform linux/amd64).
+fn put_manifest(
+    dir: &Path,
+    config: &Value,
+    layers: Vec<Value>,
+    annotations: Option<Value>,
+) -> Value {
+    let c = put_blob(dir, &serde_json::to_vec(config).unwrap());
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": descriptor(CONFIG, &c),
+        "layers": layers,
+    });
+    if let Some(a) = annotations {
+        m["annotations"] = a;
+    }
+    let d = put_blob(dir, &serde_json::to_vec(&m).unwrap());
+    let mut entry = descriptor(MANIFEST, &d);
+    entry["platform"] = json!({"architecture": "amd64", "os": "linux"});
+    entry
+}
+
+/// Writes `oci-layout` and an `index.json` listing `manifests`.
+fn finish_layout(dir: &Path, manifests: Vec<Value>) {
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// A layout with one image whose only layer is the uncompressed tar `layer`.
+fn layout_with_tar_layer(dir: &Path, layer: &[u8], os_: &str, arch: &str) {
+    let l = put_blob(dir, layer);
+    let config = config_json(os_, arch, std::slice::from_ref(&l.0), None);
+    let entry = put_manifest(dir, &config, vec![descriptor(TAR, &l)], None);
+    finish_layout(dir, vec![entry]);
+}
+
+fn octal(field: &mut [u8], v: u64) {
+    let s = format!("{:0w$o}\0", v, w = field.len() - 1);
+    field.copy_from_slice(s.as_bytes());
+}
+
+/// One ustar member (`name` at most 100 bytes): a regular file holding `data`.
+fn tar_file(name: &[u8], data: &[u8]) -> Vec<u8> {
+    assert!(name.len() <= 100);
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name);
+    octal(&mut h[100..108], 0o644);
+    octal(&mut h[108..116], 0);
+    octal(&mut h[116..124], 0);
+    octal(&mut h[124..136], data.len() as u64);
+    octal(&mut h[136..148], 1_600_000_000);
+    h[148..156].copy_from_slice(b"        ");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(data);
+    while !out.len().is_multiple_of(512) {
+        out.push(0);
+    }
+    out
+}
+
+/// A whole archive of `members`, with the two zero blocks.
+fn tar_of(members: &[Vec<u8>]) -> Vec<u8> {
+    let mut v: Vec<u8> = members.concat();
+    v.extend([0u8; 1024]);
+    v
+}
+
+/// Copies examples/hello-world to `dir` with `architectures` replaced by `archs` and the
+/// exact text replacements `edits` (each must match) applied to its ocipack.toml.
+fn hello_project(dir: &Path, archs: &[&str], edits: &[(&str, &str)]) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(common::repo().join("examples/hello-world"))
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let path = dir.join("ocipack.toml");
+    let mut toml = fs::read_to_string(&path).unwrap();
+    let all = "architectures = [\n    \"amd64\", \"arm32v5\", \"arm32v6\", \"arm32v7\", \"arm64v8\",\n    \"i386\", \"mips64le\", \"ppc64le\", \"riscv64\", \"s390x\",\n]";
+    let list: Vec<String> = archs.iter().map(|a| format!("{a:?}")).collect();
+    let mut edits_all = vec![(
+        all.to_string(),
+        format!("architectures = [{}]", list.join(", ")),
+    )];
+    edits_all.extend(edits.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+    for (from, to) in edits_all {
+        assert!(
+            toml.contains(&from),
+            "{from:?} not in the example's ocipack.toml"
+        );
+        toml = toml.replace(&from, &to);
+    }
+    fs::write(&path, toml).unwrap();
+}
+
+/// A small project in `dir`: one amd64 image from the directory `tree` (relative).
+fn tree_project(dir: &Path, output: &str, rootfs: &str) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(
+        dir.join("ocipack.toml"),
+        format!(
+            "name = \"adv\"\ncreated = \"{CREATED}\"\narchitectures = [\"amd64\"]\n\
+             output = \"{output}\"\n\n[[input]]\nrootfs = \"{rootfs}\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Names in output: escaping and injection.
+
+/// `ocipack diff` prints layer entry names raw: a file named `evil\n\e[31mred` puts a raw
+/// ESC sequence and a forged line on stdout (`layer 0: evil` / `\e[31mred: content …`).
+/// Every name in a message is escaped: stdout holds no control byte but line ends.
+#[test]
+fn diff_escapes_layer_entry_names() {
+    let t = tempfile::tempdir().unwrap();
+    let mut layouts = Vec::new();
+    for (side, content) in [("a", "one\n"), ("b", "two\n")] {
+        let tree = t.path().join(format!("tree-{side}"));
+        fs::create_dir_all(&tree).unwrap();
+        fs::write(tree.join(EVIL), content).unwrap();
+        let out = t.path().join(side);
+        let o = run_bounded(
+            &mut image(&[os("--rootfs"), tree.as_os_str()], &out, &[]),
+            QUICK,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        layouts.push(out);
+    }
+    let o = run_bounded(
+        ocipack().arg("diff").arg(&layouts[0]).arg(&layouts[1]),
+        QUICK,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let ctl = control_bytes(&o.stdout);
+    assert!(
+        ctl.is_empty(),
+        "raw control bytes {ctl:02x?} on stdout\n{}",
+        show(&o)
+    );
+    // Escaped, the name stays inside its own line: no line begins with what followed the
+    // newline in the name.
+    assert!(
+        !text(&o.stdout)
+            .lines()
+            .any(|l| l.starts_with("\u{1b}[31mred") || l.starts_with("[31mred")),
+        "an entry name forged its own output line\n{}",
+        show(&o)
+    );
+    assert!(
+        text(&o.stdout).contains("evil\\n\\u{1b}[31mred: content"),
+        "the name is not shown escaped\n{}",
+        show(&o)
+    );
+}
+
+/// `ocipack build --check` explains a differing layout with `diff`'s lines, and prints the
+/// entry names in them raw: a committed input file named `evil\n\e[31mred` drives the
+/// terminal of whoever runs the check. Its output must hold no control byte but line ends.
+#[test]
+fn build_check_escapes_entry_names_in_its_explanation() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    tree_project(&p, "{arch}/oci", "tree");
+    fs::create_dir_all(p.join("tree")).unwrap();
+    fs::write(p.join("tree").join(EVIL), "one\n").unwrap();
+    let o = run_bounded(ocipack().arg("build").arg(&p), QUICK);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    fs::write(p.join("tree").join(EVIL), "two\n").unwrap();
+    let o = run_bounded(ocipack().arg("build").arg("--check").arg(&p), QUICK);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let ctl = control_bytes(&o.stdout);
+    assert!(
+        ctl.is_empty(),
+        "raw control bytes {ctl:02x?} on stdout\n{}",
+        show(&o)
+    );
+}
+
+/// `ocipack verify` prints the config's platform in its summary line raw
+/// (`INVALID: 3 errors (lin` / `ux/amd\e[2J64/v\a)`): a hostile layout's `os`,
+/// `architecture` or `variant` forges lines and drives the terminal, although each problem
+/// line escapes the same values. Every stdout line must be one of the layout's lines and
+/// hold no control byte.
+#[test]
+fn verify_summary_escapes_the_config_platform() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    let layer = tar_of(&[tar_file(b"ok", b"ok\n")]);
+    layout_with_tar_layer(&layout, &layer, "lin\nux", "amd\u{1b}[2J64");
+    let o = run_bounded(ocipack().arg("verify").arg(&layout), QUICK);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let ctl = control_bytes(&o.stdout);
+    assert!(
+        ctl.is_empty(),
+        "raw control bytes {ctl:02x?} on stdout\n{}",
+        show(&o)
+    );
+    let prefix = format!("{}: ", layout.display());
+    for line in text(&o.stdout).lines() {
+        assert!(
+            line.starts_with(&prefix),
+            "forged stdout line {line:?}\n{}",
+            show(&o)
+        );
+    }
+}
+
+/// `ocipack library` writes project values into the RFC 2822-style file bashbrew parses
+/// without checking or escaping them: `descriptor-file = "d.json\nGitCommit: 000…"` adds a
+/// second `GitCommit:` line (bashbrew would build another commit than the real one) and
+/// `name = "hello\e[2Jworld"` puts a raw ESC sequence on stdout. Such values are refused
+/// (by `build` or `library`) or escaped: no control byte but line ends, no forged field.
+#[test]
+fn library_output_cannot_be_forged_by_project_values() {
+    let t = tempfile::tempdir().unwrap();
+    let ex = git::example_repo(t.path());
+    let toml = ex.join("ocipack.toml");
+    let text0 = fs::read_to_string(&toml).unwrap();
+    let forged = "GitCommit: 0000000000000000000000000000000000000000";
+    let edited = text0
+        .replace(
+            "ref-name = \"latest\"",
+            &format!("ref-name = \"latest\"\ndescriptor-file = \"d.json\\n{forged}\""),
+        )
+        .replace("name = \"hello-world\"", "name = \"hello\\u001b[2Jworld\"");
+    assert_ne!(edited, text0);
+    fs::write(&toml, edited).unwrap();
+    // Whether build accepts the values or not: library is what is checked.
+    let _ = run_bounded(ocipack().arg("build").arg(&ex), LIMIT);
+    git::commit_all(t.path(), "@1800000000 +0000");
+    let o = run_bounded(ocipack().arg("library").arg(&ex), QUICK);
+    let ctl = control_bytes(&o.stdout);
+    assert!(
+        ctl.is_empty(),
+        "raw control bytes {ctl:02x?} on stdout\n{}",
+        show(&o)
+    );
+    assert!(
+        !text(&o.stdout).lines().any(|l| l == forged),
+        "a project value forged a library field\n{}",
+        show(&o)
+    );
+}
+
+/// The generated Windows `Dockerfile` names the `[windows] text` file in its first comment
+/// line, raw: a text file named `greeting.txt\nRUN echo pwned\n#` (any name without `/`
+/// works) injects a `RUN` instruction that the Windows build would execute. Such a name is
+/// refused (exit 2) or kept inside the comment: the Dockerfile holds only ocipack's own
+/// instructions.
+#[test]
+fn windows_dockerfile_cannot_be_injected_through_the_text_file_name() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    let name = "greeting.txt\nRUN echo pwned\n#";
+    hello_project(
+        &p,
+        &["amd64"],
+        &[(
+            "text = \"greeting.txt\"",
+            "text = \"greeting.txt\\nRUN echo pwned\\n#\"",
+        )],
+    );
+    fs::rename(p.join("greeting.txt"), p.join(name)).unwrap();
+    let o = run_bounded(ocipack().arg("build").arg(&p), LIMIT);
+    if o.status.code() == Some(2) {
+        assert_error(&o, 2);
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let dockerfile = fs::read_to_string(p.join("amd64/nanoserver-ltsc2025/Dockerfile")).unwrap();
+    let instructions: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        instructions,
+        ["FROM", "COPY", "CMD"],
+        "instructions injected into the Dockerfile:\n{dockerfile}"
+    );
+}
+
+/// A usage error found while parsing the command line (an unknown flag, a bad value) is
+/// printed by the argument parser as several lines (`error: …`, `Usage: …`, `For more
+/// information …`), none of them `ocipack: error: `, and a newline in the offending
+/// argument forges a line of its own (`ocipack: error: forged`). Every error is one line
+/// starting `ocipack: error: `, exit 2.
+#[test]
+fn command_line_errors_are_one_ocipack_error_line() {
+    let o = run_bounded(
+        ocipack().args(["image", "--no-such-flag\nocipack: error: forged"]),
+        QUICK,
+    );
+    let e = assert_error(&o, 2);
+    assert!(!e.contains("\nocipack: error: forged"), "forged line\n{e}");
+    let o = run_bounded(
+        ocipack().args(["export", "x", "--format", "tar", "-o", "y"]),
+        QUICK,
+    );
+    assert_error(&o, 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory and time bounded whatever the layout claims.
+
+/// `verify` (and every command through the one layout reader) reads and keeps the config
+/// once per image descriptor: an index listing 200 small manifests that share one 4 MB
+/// config (a valid JSON document) makes it read that config 200 times and hold 200 copies
+/// (8 MB each, decoded and raw): 1.6 GB from a 4 MB layout, and a crash under a 1 GiB cap.
+/// Each distinct blob is read once and memory stays bounded: exit 1 (the index lists more
+/// than one manifest), one error line per problem.
+#[test]
+fn verify_of_many_manifests_sharing_one_config_stays_in_bounded_memory() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    let layer = put_blob(&layout, &tar_of(&[]));
+    let config = config_json(
+        "linux",
+        "amd64",
+        std::slice::from_ref(&layer.0),
+        Some(json!({ "pad": "x".repeat(4_000_000) })),
+    );
+    let entries: Vec<Value> = (0..200)
+        .map(|i| {
+            put_manifest(
+                &layout,
+                &config,
+                vec![descriptor(TAR, &layer)],
+                Some(json!({ "n": i.to_string() })),
+            )
+        })
+        .collect();
+    finish_layout(&layout, entries);
+    let o = run_bounded(
+        ocipack_capped(MEM_LIMIT_KIB).arg("verify").arg(&layout),
+        LIMIT,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "verify of a 4 MB layout did not finish within a 1 GiB address space\n{}",
+        show(&o)
+    );
+    assert!(
+        text(&o.stdout).contains("lists 200 manifests"),
+        "{}",
+        show(&o)
+    );
+}
+
+/// `diff` keeps each layer's entries for every time the manifest lists the layer: a 1 MB
+/// layer of 2,000 files listed 2,000 times (a 300 KB manifest) costs 2,000 copies of its
+/// entry list, gigabytes, and aborts under a 1 GiB cap ("memory allocation failed"). The
+/// same layout compared with itself must be identical (exit 0) in bounded memory.
+#[test]
+fn diff_of_a_layer_listed_many_times_stays_in_bounded_memory() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    let members: Vec<Vec<u8>> = (0..2000)
+        .map(|i| tar_file(format!("f{i:06}").as_bytes(), b""))
+        .collect();
+    let layer = put_blob(&layout, &tar_of(&members));
+    let copies = 2000;
+    let config = config_json("linux", "amd64", &vec![layer.0.clone(); copies], None);
+    let entry = put_manifest(
+        &layout,
+        &config,
+        vec![descriptor(TAR, &layer); copies],
+        None,
+    );
+    finish_layout(&layout, vec![entry]);
+    let o = run_bounded(ocipack().arg("verify").arg(&layout), LIMIT);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the layout is valid\n{}",
+        show(&o)
+    );
+    let o = run_bounded(
+        ocipack_capped(MEM_LIMIT_KIB)
+            .arg("diff")
+            .arg(&layout)
+            .arg(&layout),
+        LIMIT,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "diff of a layout with itself did not finish within a 1 GiB address space\n{}",
+        show(&o)
+    );
+}
+
+/// A gzip bomb of `mib` MiB of zeros (a tar that is all end marker), and its diff_id.
+fn zero_bomb(mib: usize) -> (Vec<u8>, String) {
+    use sha2::Digest as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut sha = sha2::Sha256::new();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        gz.write_all(&zeros).unwrap();
+        sha.update(&zeros);
+    }
+    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    (gz.finish().unwrap(), format!("sha256:{hex}"))
+}
+
+/// A layout whose manifest lists the bomb `copies` times, each time under another digest:
+/// the first is the bomb's own, the others are made up and their blob files are symlinks to
+/// the bomb's file.
+fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
+    let real = put_blob(dir, bomb);
+    let mut layers = vec![descriptor(TAR_GZIP, &real)];
+    for i in 1..copies {
+        let fake = sha256_hex(format!("fake {i}").as_bytes());
+        symlink(
+            &real.0["sha256:".len()..],
+            dir.join("blobs/sha256").join(&fake),
+        )
+        .unwrap();
+        layers.push(descriptor(TAR_GZIP, &(format!("sha256:{fake}"), real.1)));
+    }
+    let config = config_json("linux", "amd64", &vec![diff_id.to_string(); copies], None);
+    let entry = put_manifest(dir, &config, layers, None);
+    finish_layout(dir, vec![entry]);
+}
+
+/// Issue 9's failure 10 (a gzip bomb listed ten times was decompressed ten times) is fixed
+/// by checking each distinct *digest* once, so naming the same bomb file under ten made-up
+/// digests (nine blob files that are symlinks to it; each fails its digest check, which
+/// only the end of the read reveals) brings the cost back: ten times the decompression of
+/// one. A blob whose bytes are not its digest needs no decompression, and the same file is
+/// the same blob: ten names cost about what one does.
+#[test]
+fn verify_decompresses_one_bomb_once_whatever_digests_name_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (bomb, diff_id) = zero_bomb(256);
+    let (one, ten) = (t.path().join("one"), t.path().join("ten"));
+    bomb_layout(&one, &bomb, &diff_id, 1);
+    bomb_layout(&ten, &bomb, &diff_id, 10);
+    let start = Instant::now();
+    let o1 = run_bounded(ocipack().arg("verify").arg(&one), LIMIT);
+    let t1 = start.elapsed();
+    assert_eq!(o1.status.code(), Some(0), "{}", show(&o1));
+    let start = Instant::now();
+    let o10 = run_bounded(ocipack().arg("verify").arg(&ten), LIMIT * 2);
+    let t10 = start.elapsed();
+    assert_eq!(o10.status.code(), Some(1), "{}", show(&o10));
+    assert!(
+        t10 < t1 * 3 + Duration::from_secs(5),
+        "ten names of one bomb took {t10:?}, one took {t1:?}: the bomb is decompressed once per made-up digest"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Outputs: only the declared outputs, swapped in all together or not at all.
+
+/// The next build on a target sweeps every entry beside it whose name starts with
+/// `.<target>.ocipack-` and that no process holds locked, whatever the rest of the name: a
+/// user's `.out.ocipack-notes/` directory and `.out.ocipack-todo.txt` file next to `out`
+/// are deleted by `ocipack image -o out`. Only names ocipack's staging can have
+/// (`.<target>.ocipack-<pid>-<n>[.tmp]`) are swept; nothing else beside OUT is touched.
+#[test]
+fn staging_sweep_never_deletes_files_it_did_not_create() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join("a"), "a\n").unwrap();
+    let dir = t.path().join("dir");
+    fs::create_dir_all(dir.join(".out.ocipack-notes")).unwrap();
+    fs::write(dir.join(".out.ocipack-notes/keep"), "precious\n").unwrap();
+    fs::write(dir.join(".out.ocipack-todo.txt"), "precious\n").unwrap();
+    let o = run_bounded(
+        &mut image(&[os("--rootfs"), tree.as_os_str()], &dir.join("out"), &[]),
+        QUICK,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let names = tree_names(&dir);
+    for keep in [".out.ocipack-notes/keep", ".out.ocipack-todo.txt"] {
+        assert!(
+            names.iter().any(|n| n == keep),
+            "the build deleted {keep}, which it did not create; left: {names:?}"
+        );
+    }
+}
+
+/// `ocipack build` creates the missing parent directories of its outputs before it reads a
+/// single input, and leaves them when the build then fails: a project with
+/// `output = "new/deeper/{arch}/oci"` and a missing input exits 2 but leaves
+/// `new/deeper/amd64/` behind. Exit 2 means nothing is written: the project is as before.
+#[test]
+fn a_failed_project_build_creates_no_directories() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    tree_project(&p, "new/deeper/{arch}/oci", "missing-{arch}");
+    let before = tree_names(&p);
+    let o = run_bounded(ocipack().arg("build").arg(&p), QUICK);
+    assert_error(&o, 2);
+    assert_eq!(tree_names(&p), before, "a failed build changed the project");
+}
+
+/// `ocipack build` swaps its outputs into place one after the other, checking each target
+/// only when its turn comes: when the second architecture's target can no longer be
+/// replaced at commit time (here its `oci-layout` disappears while the build runs; the test
+/// hook does it deterministically), the build fails with exit 2 but the first
+/// architecture's layout has already been replaced. A failure in one output changes nothing
+/// on disk: every output stays as it was.
+#[test]
+fn a_failed_commit_of_one_output_leaves_every_output_as_it_was() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    hello_project(&p, &["amd64", "arm64v8"], &[]);
+    let o = run_bounded(ocipack().args(["build", "-j", "1"]).arg(&p), LIMIT);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // A new amd64 input, so that a rebuilt amd64 layout differs from the one on disk.
+    let mut hello = fs::OpenOptions::new()
+        .append(true)
+        .open(p.join("amd64/hello"))
+        .unwrap();
+    hello.write_all(b"changed").unwrap();
+    drop(hello);
+    let before = snapshot(&p.join("amd64/oci"));
+    // The hook runs once per image (amd64, then arm64v8 with -j 1): the second time, after
+    // arm64v8's target was checked, its oci-layout goes.
+    let count = t.path().join("hook-count");
+    let hook = format!(
+        "echo x >> {c}; [ \"$(wc -l < {c})\" -eq 2 ] && rm -f {f}; true",
+        c = sq(&count),
+        f = sq(&p.join("arm64v8/oci/oci-layout"))
+    );
+    let o = run_bounded(
+        ocipack()
+            .args(["build", "-j", "1"])
+            .arg(&p)
+            .env(HOOK, &hook),
+        LIMIT,
+    );
+    assert!(
+        fs::read_to_string(&count).is_ok_and(|c| c.lines().count() == 2),
+        "the hook did not run twice\n{}",
+        show(&o)
+    );
+    assert_error(&o, 2);
+    assert!(
+        snapshot(&p.join("amd64/oci")) == before,
+        "the build failed, yet amd64/oci was replaced"
+    );
+}
+
+/// `ocipack image`/`build` accept trees up to 1,024 directory levels (the layer's name
+/// limit), but `build` walks and reads a tree recursively on a worker thread's small stack:
+/// a tree 1,000 levels deep (a 2,000-byte path) aborts the whole process with a stack
+/// overflow (SIGABRT, exit 134), leaving its staging behind. It is built (exit 0), or
+/// refused with one error line (exit 2).
+#[test]
+fn build_of_a_deep_but_allowed_tree_does_not_crash() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    tree_project(&p, "{arch}/oci", "tree");
+    let deep = p.join("tree").join("d/".repeat(1000));
+    fs::create_dir_all(&deep).unwrap();
+    fs::write(deep.join("f"), "deep\n").unwrap();
+    let o = run_bounded(ocipack().arg("build").arg(&p), LIMIT);
+    match o.status.code() {
+        Some(0) => {}
+        Some(2) => {
+            assert_error(&o, 2);
+        }
+        _ => panic!("build of a 1000-level tree crashed\n{}", show(&o)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// export: its output, and its input.
+
+/// `ocipack export -o FILE` stages the archive beside FILE and renames it over whatever
+/// FILE is, so `-o` naming a device node or a FIFO replaces the node with a regular file
+/// (as root, `-o /dev/null` would replace the system's /dev/null, and `-o /dev/stdout`
+/// its symlink). A special file at the target is written to or refused, never replaced.
+#[test]
+fn export_never_replaces_a_device_node_or_a_fifo() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    build_hello(&layout, &[]);
+    // A FIFO, with a reader so that writing to it could not block.
+    let fifo = t.path().join("fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let mut reader = Command::new("cat")
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let o = run_bounded(
+        ocipack()
+            .arg("export")
+            .arg(&layout)
+            .args(["--format", "oci-archive", "-o"])
+            .arg(&fifo),
+        QUICK,
+    );
+    // The reader may still wait for a writer (or on a FIFO no longer there): stop it.
+    let _ = reader.kill();
+    let _ = reader.wait();
+    let kind = fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(
+        kind.is_fifo(),
+        "export -o FIFO replaced the FIFO with {kind:?}\n{}",
+        show(&o)
+    );
+    // A character device (the null device's numbers), where mknod is allowed.
+    let dev = t.path().join("null");
+    let made = Command::new("mknod")
+        .arg(&dev)
+        .args(["c", "1", "3"])
+        .output()
+        .is_ok_and(|m| m.status.success());
+    if !made {
+        eprintln!("SKIPPED: mknod is not allowed here (the device case needs root)");
+        return;
+    }
+    let o = run_bounded(
+        ocipack()
+            .arg("export")
+            .arg(&layout)
+            .args(["--format", "oci-archive", "-o"])
+            .arg(&dev),
+        QUICK,
+    );
+    let kind = fs::symlink_metadata(&dev).unwrap().file_type();
+    assert!(
+        kind.is_char_device(),
+        "export -o DEVICE replaced the device node with {kind:?}\n{}",
+        show(&o)
+    );
+}
+
+/// `ocipack export LAYOUT -o LAYOUT/index.json` reads the layout, then renames the archive
+/// over the layout's own `index.json` (exit 0): the input is destroyed and no longer
+/// verifies. An output inside the layout being exported is refused (exit 2), the layout
+/// left as it was (the build commands refuse an output inside an input the same way).
+#[test]
+fn export_into_its_own_layout_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    build_hello(&layout, &[]);
+    let before = snapshot(&layout);
+    let o = run_bounded(
+        ocipack()
+            .arg("export")
+            .arg(&layout)
+            .args(["--format", "oci-archive", "-o"])
+            .arg(layout.join("index.json")),
+        QUICK,
+    );
+    let after = snapshot(&layout);
+    assert!(
+        after == before,
+        "export wrote into the layout it exported\n{}",
+        show(&o)
+    );
+    assert_error(&o, 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// push and export refuse what verify rejects.
+
+/// A layout whose only layer holds `../../etc/cron.d/evil` (every digest, size and
+/// document right): `ocipack verify` rejects it (exit 1, "contains a '..' component").
+fn layout_with_escaping_entry(dir: &Path) -> PathBuf {
+    let layer = tar_of(&[tar_file(b"../../etc/cron.d/evil", b"* * * * * root id\n")]);
+    layout_with_tar_layer(dir, &layer, "linux", "amd64");
+    let o = run_bounded(ocipack().arg("verify").arg(dir), QUICK);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "verify accepts the layout: this test tests nothing\n{}",
+        show(&o)
+    );
+    dir.to_path_buf()
+}
+
+/// `push` checks only the layout's documents before it talks to the registry, never the
+/// layers' entries: a layout that `verify` rejects (a layer entry `../../etc/cron.d/evil`)
+/// is uploaded and tagged (exit 0). push refuses an invalid layout before any network I/O:
+/// exit 2, and the registry receives nothing.
+#[test]
+fn push_refuses_a_layout_that_verify_rejects() {
+    if !common::require_tool("docker-registry") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let layout = layout_with_escaping_entry(&t.path().join("layout"));
+    let registry = common::Registry::start();
+    let o = run_bounded(
+        ocipack()
+            .env("DOCKER_CONFIG", t.path())
+            .arg("push")
+            .arg(&layout)
+            .arg(format!("{}/adversary:v1", registry.host())),
+        QUICK,
+    );
+    let sent =
+        registry.requests("PUT", "/v2/adversary/") + registry.requests("POST", "/v2/adversary/");
+    assert_eq!(
+        sent,
+        0,
+        "push sent an invalid layout to the registry\n{}",
+        show(&o)
+    );
+    assert_error(&o, 2);
+}
+
+/// `export` checks only the layout's documents, never the layers' entries: a layout that
+/// `verify` rejects (a layer entry `../../etc/cron.d/evil`) is exported as a
+/// docker-archive for `docker load` (exit 0). It is refused (exit 2), nothing written.
+#[test]
+fn export_refuses_a_layout_that_verify_rejects() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = layout_with_escaping_entry(&t.path().join("layout"));
+    let out = t.path().join("image.tar");
+    let o = run_bounded(
+        ocipack()
+            .arg("export")
+            .arg(&layout)
+            .args(["--format", "docker-archive", "-o"])
+            .arg(&out),
+        QUICK,
+    );
+    assert!(
+        !out.exists(),
+        "an invalid layout was exported\n{}",
+        show(&o)
+    );
+    assert_error(&o, 2);
+}
+
+/// `diff` lists a layout's top-level files by lossy UTF-8 names and then opens them by
+/// those names: a layout that `verify` calls valid, holding one extra file whose name is
+/// not UTF-8 (`x\xff`), makes `diff` fail with exit 2 and the false error "layout …: does
+/// not exist". The layouts differ by that file: exit 1, the name escaped (`x\xff`).
+#[test]
+fn diff_of_a_layout_holding_a_non_utf8_file_name_reports_the_file() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    build_hello(&a, &[]);
+    build_hello(&b, &[]);
+    fs::write(b.join(std::ffi::OsStr::from_bytes(b"x\xff")), "extra\n").unwrap();
+    let o = run_bounded(ocipack().arg("verify").arg(&b), QUICK);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = run_bounded(ocipack().arg("diff").arg(&a).arg(&b), QUICK);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        text(&o.stdout).contains("x\\xff"),
+        "the extra file is not named (escaped)\n{}",
+        show(&o)
+    );
+}
+
+/// Output into a pipe whose reader has gone (`ocipack verify LAYOUT | head -1` on a layout
+/// with several problems) makes `println!` panic: exit 101, "thread 'main' panicked …
+/// failed printing to stdout: Broken pipe" and a backtrace on stderr. A closed standard
+/// output ends ocipack quietly, or with one `ocipack: error: ` line; never a panic.
+#[test]
+fn output_into_a_closed_pipe_is_no_panic() {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("layout");
+    build_hello(&layout, &[]);
+    fs::write(layout.join("blobs/sha256/extra"), "unreferenced\n").unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // run_bounded pipes stdout itself: the same bound, by hand, with stderr in a file.
+    let err = t.path().join("stderr");
+    let mut child = ocipack()
+        .arg("verify")
+        .arg(&layout)
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > QUICK {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("verify into a closed pipe did not finish within {QUICK:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let e = fs::read_to_string(&err).unwrap();
+    assert!(
+        !e.contains("panicked") && status.code() != Some(101),
+        "ocipack panicked writing to a closed pipe\n{e}"
+    );
+    for line in e.lines() {
+        assert!(line.starts_with("ocipack: "), "stderr line {line:?}\n{e}");
+    }
+}
