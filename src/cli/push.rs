@@ -17,8 +17,8 @@ use ocipack::registry::{self, Credentials, PushOptions, Reference};
     after_help = "Prints the pushed manifest digest (the one in index.json) on stdout.\n\
 \n\
 A project directory (holding ocipack.toml) is pushed as one multi-platform image: every\n\
-Linux architecture's layout (or those --arch selects), each read and checked as verify\n\
-does, must exist (`ocipack build` writes them); each image's blobs, then its manifest by\n\
+Linux architecture's layout (or those --arch selects), each verified whole as verify\n\
+does before anything is sent, must exist (`ocipack build` writes them); each image's blobs, then its manifest by\n\
 digest (skipped when the registry has it), then one OCI image index listing them in\n\
 bashbrew's architecture order (platform, digest, size; no annotations) under the tag and\n\
 each --also-tag. The index digest is printed; the index goes last, so a failure leaves no\n\
