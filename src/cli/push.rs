@@ -17,13 +17,13 @@ use ocipack::registry::{self, Credentials, PushOptions, Reference};
     after_help = "Prints the pushed manifest digest (the one in index.json) on stdout.\n\
 \n\
 A project directory (holding ocipack.toml) is pushed as one multi-platform image: every\n\
-Linux architecture's layout (or those --arch selects), each verified whole as verify\n\
-does before anything is sent, must exist (`ocipack build` writes them); each image's blobs, then its manifest by\n\
-digest (skipped when the registry has it), then one OCI image index listing them in\n\
-bashbrew's architecture order (platform, digest, size; no annotations) under the tag and\n\
-each --also-tag. The index digest is printed; the index goes last, so a failure leaves no\n\
-tag. A multi-platform layout (`ocipack build --index`) is pushed the same way, its stored\n\
-index byte for byte.\n\
+Linux architecture's layout (or those --arch selects) must exist (`ocipack build` writes\n\
+them), and each is verified whole, as verify does, before anything is sent. Then each\n\
+image's blobs, then its manifest by digest (skipped when the registry has it), and last\n\
+one OCI image index listing them in bashbrew's architecture order (platform, digest,\n\
+size; no annotations) under the tag and each --also-tag. The index digest is printed;\n\
+the index goes last, so a failure leaves no tag. A multi-platform layout (`ocipack build\n\
+--index`) is pushed the same way, its stored index byte for byte.\n\
 \n\
 Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
 \n\

@@ -173,7 +173,7 @@ pub fn push(
 /// Blobs read during the upload are still checked as they stream (`Verified`): a file
 /// changed after verification fails the push before the registry completes the blob. Tests
 /// change one at this moment.
-pub fn after_verify() {
+pub(crate) fn after_verify() {
     crate::store::output::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
 }
 
