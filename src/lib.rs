@@ -9,7 +9,10 @@
 //! One piece per job: [`store`] is the only way to the filesystem, [`image::Image`] the one
 //! image model (built by [`image::build`], read from a layout by [`image::read`]),
 //! [`tar::read`] the one tar reader, [`settings`] the one settings path for the command line
-//! and `ocipack.toml`, [`show`] the one way to print a name.
+//! and `ocipack.toml`, [`show`] the one way to print a name. Several platforms' images are
+//! listed by one image index ([`image::index`]): the one `ocipack push DIR` sends and
+//! `ocipack build --index` stores, pushed through the same path as a single image
+//! ([`mod@registry::push`]).
 
 pub mod cjson;
 pub mod diff;

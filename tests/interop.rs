@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Podman, assert_exit, build_hello, index_digest, ocipack, run_bounded};
+use common::{LowercaseDir, Podman, assert_exit, build_hello, index_digest, ocipack, run_bounded};
 
 const LIMIT: Duration = Duration::from_secs(300);
 
@@ -192,27 +192,6 @@ fn skopeo_reads_layouts_and_oci_archives() {
             .collect::<BTreeMap<_, _>>()
     };
     assert_eq!(blobs(&copy), blobs(&layout));
-}
-
-/// A temporary directory whose path has no uppercase letter, removed on drop.
-struct LowercaseDir(std::path::PathBuf);
-
-impl LowercaseDir {
-    fn new() -> LowercaseDir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let base = std::env::temp_dir().to_string_lossy().to_lowercase();
-        let dir = Path::new(&base).join(format!("ocipack-test-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        LowercaseDir(dir)
-    }
-}
-
-impl Drop for LowercaseDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 #[test]

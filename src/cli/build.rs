@@ -24,7 +24,15 @@ With a [library] table in ocipack.toml, each image is checked in memory with the
 names = \"files\" are refused at once: the Official Images pipeline refuses them).\n\
 With --commit-branch (or [library] commit-branch), each layout becomes a commit on its own \
 branch, reproducibly (fixed identity ocipack <ocipack@ocipack.invalid>, dated from created, \
-parent the previous tip); Windows outputs are still written to the work tree."
+parent the previous tip); Windows outputs are still written to the work tree.\n\
+With --index OUT, only one multi-platform OCI layout is written, at OUT (relative to the \
+working directory, never one of the project's outputs): every Linux architecture's image \
+(or those --arch selects), built as for the per-architecture layouts, each blob once, and \
+an image index listing them in bashbrew's architecture order (the same index `ocipack push \
+DIR` pushes). index.json holds one descriptor of that index (named by [image] ref-name), \
+the form skopeo copy --all, podman and crane push read. Readable names: image-index.json \
+and ARCH/{image-manifest.json,image-config.json,rootfs.tar.*}, symlinks to the blobs \
+(none with names = \"none\")."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
@@ -48,6 +56,10 @@ pub struct BuildArgs {
     /// commit-branch in ocipack.toml.
     #[arg(long, value_name = "PATTERN")]
     commit_branch: Option<String>,
+    /// Write one multi-platform layout (an image index of every Linux architecture) at
+    /// OUT instead of the per-architecture outputs.
+    #[arg(long, value_name = "OUT", conflicts_with_all = ["compare_compression", "commit_branch"])]
+    index: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -65,6 +77,9 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
         commit_branch: a.commit_branch.clone(),
     };
+    if let Some(out) = &a.index {
+        return run_index(&a, out, &opts);
+    }
     if a.check {
         return report_check(&a, &build::check_project(&a.dir, &opts)?);
     }
@@ -202,6 +217,100 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 ocipack::show::path(&w.output)
             );
         }
+    }
+    Ok(0)
+}
+
+/// `build --index OUT` (and with `--check`).
+fn run_index(a: &BuildArgs, out: &std::path::Path, opts: &BuildOptions) -> Result<u8> {
+    let report = if a.check {
+        build::check_project_index(&a.dir, out, opts)?
+    } else {
+        build::build_project_index(&a.dir, out, opts)?
+    };
+    if !a.check {
+        for i in &report.images {
+            for w in &i.built.warnings {
+                eprintln!("ocipack: warning: {}: {w}", i.arch);
+            }
+        }
+    }
+    let index = &report.layout.entry;
+    if a.json {
+        let images: Vec<_> = report
+            .images
+            .iter()
+            .map(|i| {
+                json!({
+                    "arch": i.arch,
+                    "created": i.created.to_string(),
+                    "manifest": ocipack::image::index::child_descriptor(&i.built.image),
+                    "layer": {
+                        "digest": i.built.layer.digest,
+                        "size": i.built.layer.size,
+                        "diffID": i.built.layer.diff_id,
+                        "uncompressedSize": i.built.layer.uncompressed_size,
+                        "mediaType": i.built.layer.compression.media_type(),
+                    },
+                })
+            })
+            .collect();
+        let mut v = json!({
+            "output": report.output.to_string_lossy(),
+            "index": index,
+            "images": images,
+        });
+        if a.check {
+            v["identical"] = json!(report.differences.is_empty());
+            v["differences"] = json!(
+                report
+                    .differences
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+            );
+        } else {
+            v["written"] = json!(report.written);
+        }
+        print_json(&v)?;
+    } else {
+        for i in &report.images {
+            println!(
+                "{:<9} {}  layer {} bytes {} ({} uncompressed)  created {}",
+                i.arch,
+                i.built.image.entry.digest,
+                i.built.layer.size,
+                i.built.layer.compression,
+                i.built.layer.uncompressed_size,
+                i.created,
+            );
+        }
+        let status = match (a.check, report.differences.is_empty(), report.written) {
+            (true, true, _) => "same",
+            (true, false, _) => "DIFFERS",
+            (false, _, true) => "written",
+            (false, _, false) => "unchanged",
+        };
+        println!(
+            "{:<9} {:<9} {}  {} platforms  {}",
+            "index",
+            status,
+            index.digest,
+            report.images.len(),
+            ocipack::show::path(&report.output)
+        );
+        for d in &report.differences {
+            println!("          {d}");
+        }
+    }
+    if a.check && !report.differences.is_empty() {
+        return Err(Error::CheckFailed(format!(
+            "check failed: {} differs from a fresh build; `ocipack build --index {} {}` \
+             rewrites it",
+            ocipack::show::path(&report.output),
+            ocipack::show::path(out),
+            ocipack::show::path(&a.dir)
+        )));
     }
     Ok(0)
 }

@@ -29,11 +29,11 @@ enum Command {
     Image(Box<image::ImageArgs>),
     /// Print the OCI platform of a bashbrew architecture name.
     Platform(platform::PlatformArgs),
-    /// Build every output of a project (ocipack.toml): layouts and Windows Dockerfiles.
+    /// Build every output of a project (ocipack.toml), or one multi-platform layout (--index).
     Build(build::BuildArgs),
     /// Print the Docker Official Images library file of a project.
     Library(library::LibraryArgs),
-    /// Push a layout's image to a registry, byte for byte (same manifest digest).
+    /// Push a layout's image, or a project's images and one index, to a registry, byte for byte.
     Push(push::PushArgs),
     /// Write a layout as one reproducible oci-archive or docker-archive tar.
     Export(export::ExportArgs),

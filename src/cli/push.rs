@@ -1,4 +1,4 @@
-//! `ocipack push LAYOUT REFERENCE`
+//! `ocipack push LAYOUT|DIR REFERENCE`
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -15,6 +15,16 @@ use ocipack::registry::{self, Credentials, PushOptions, Reference};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Prints the pushed manifest digest (the one in index.json) on stdout.\n\
+\n\
+A project directory (holding ocipack.toml) is pushed as one multi-platform image: every\n\
+Linux architecture's layout (or those --arch selects) must exist (`ocipack build` writes\n\
+them), and each is verified whole, as verify does, before anything is sent. Then each\n\
+image's blobs, then its manifest by digest (skipped when the registry has it), and last\n\
+one OCI image index listing them in bashbrew's architecture order (platform, digest,\n\
+size; no annotations) under the tag and each --also-tag. The index digest is printed;\n\
+the index goes last, so a failure leaves no tag. A multi-platform layout (`ocipack build\n\
+--index`) is pushed the same way, its stored index byte for byte.\n\
+\n\
 Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
 \n\
 Credentials: --username with --password-stdin; else those of the Docker config file\n\
@@ -36,11 +46,13 @@ as data keeps flowing; after its last byte the registry's answer must begin with
 its body arrive within T more. A registry that trickles an answer cannot stall a push."
 )]
 pub struct PushArgs {
-    /// The layout directory; its index.json must list exactly one image manifest.
+    /// The layout directory (one image, or a multi-platform layout), or a project
+    /// directory holding ocipack.toml (every architecture's layout and one image index).
+    #[arg(value_name = "LAYOUT|DIR")]
     layout: PathBuf,
     /// Where to push: [REGISTRY/]REPOSITORY[:TAG][@DIGEST] (tag default: latest).
     reference: String,
-    /// Also put the manifest under this tag (repeatable).
+    /// Also put the manifest (or the image index) under this tag (repeatable).
     #[arg(long, value_name = "TAG")]
     also_tag: Vec<String>,
     /// Use plain HTTP even though the registry is not on loopback.
@@ -60,7 +72,12 @@ pub struct PushArgs {
     /// is silent for this long, or takes this long to answer a request.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     timeout: u64,
-    /// Print the result as JSON (digest, tags, and each blob: uploaded or already there).
+    /// With a project directory: push only this architecture (repeatable; the index then
+    /// lists only those selected).
+    #[arg(long, value_name = "A")]
+    arch: Vec<String>,
+    /// Print the result as JSON (digest, tags, and each blob: uploaded or already there;
+    /// for an index, each manifest with its platform, digest and blobs).
     #[arg(long)]
     json: bool,
 }
@@ -97,7 +114,26 @@ pub fn run(a: PushArgs) -> Result<u8> {
         chunk_size: a.chunk_size,
         timeout: Duration::from_secs(a.timeout),
     };
-    let report = registry::push(&a.layout, &reference, &opts)?;
+    let is_project =
+        std::fs::symlink_metadata(a.layout.join(ocipack::project::PROJECT_FILE)).is_ok();
+    if !a.arch.is_empty() && !is_project {
+        return Err(Error::usage(format!(
+            "--arch selects architectures of a project, and {} holds no {}",
+            ocipack::show::path(&a.layout),
+            ocipack::project::PROJECT_FILE
+        )));
+    }
+    let pushed = if is_project {
+        registry::Pushed::Index(ocipack::project::push::push_project(
+            &a.layout, &a.arch, &reference, &opts,
+        )?)
+    } else {
+        registry::push_layout(&a.layout, &reference, &opts)?
+    };
+    let report = match pushed {
+        registry::Pushed::Image(r) => r,
+        registry::Pushed::Index(r) => return report_index(&r, a.json),
+    };
     if a.json {
         out!(
             "{}",
@@ -108,20 +144,46 @@ pub fn run(a: PushArgs) -> Result<u8> {
         eprintln!(
             "ocipack: pushed {} as {}: {} blobs uploaded, {} already present",
             report.digest,
-            if report.tags.is_empty() {
-                report.repository.clone()
-            } else {
-                report
-                    .tags
-                    .iter()
-                    .map(|t| format!("{}:{t}", report.repository))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
+            names(&report.repository, &report.tags),
             uploaded,
             report.blobs.len() - uploaded
         );
         out!("{}", report.digest);
     }
     Ok(0)
+}
+
+/// `pushed index sha256:… (10 platforms) as REPO:TAG: …` on stderr, the digest on stdout.
+fn report_index(r: &registry::IndexPushReport, json: bool) -> Result<u8> {
+    if json {
+        println!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(r)?));
+        return Ok(0);
+    }
+    let put = r.manifests.iter().filter(|m| m.uploaded).count();
+    let blobs: Vec<_> = r.manifests.iter().flat_map(|m| &m.blobs).collect();
+    let uploaded = blobs.iter().filter(|b| b.uploaded).count();
+    eprintln!(
+        "ocipack: pushed image index {} ({} platforms) as {}: {} manifests put, {} already \
+         present; {} blobs uploaded, {} already present",
+        r.digest,
+        r.manifests.len(),
+        names(&r.repository, &r.tags),
+        put,
+        r.manifests.len() - put,
+        uploaded,
+        blobs.len() - uploaded
+    );
+    println!("{}", r.digest);
+    Ok(0)
+}
+
+/// `REPO:TAG, REPO:TAG2`, or the repository alone when nothing was tagged.
+fn names(repository: &str, tags: &[String]) -> String {
+    if tags.is_empty() {
+        return repository.to_string();
+    }
+    tags.iter()
+        .map(|t| format!("{repository}:{t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

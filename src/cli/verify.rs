@@ -16,6 +16,10 @@ use ocipack::{Result, cjson};
     after_help = "Exit status: 0 valid (warnings allowed), 1 errors found, 2 usage error.\n\
 Without --arch, a bashbrew architecture name in the layout's path (e.g. hello-world/arm64v8/oci) \
 is the expected architecture.\n\
+A layout holds one image (index.json lists exactly one manifest), or is a multi-platform \
+layout (index.json's only entry is an image index, as build --index writes it): every image \
+the index lists is checked, no platform may be listed twice, and --arch A means one of them \
+is A's.\n\
 --profile oci-import adds every rule of the Docker Official Images oci-import path: bashbrew's \
 oci-import builder (pull-request CI), meta-scripts' import (production builds: only tar and \
 tar+gzip layers; urls, data and the index entry's annotations dropped; platform replaced) and \

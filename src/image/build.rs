@@ -157,8 +157,43 @@ pub fn prepare_image(
     target: &Target,
     progress: Option<&Progress>,
 ) -> Result<(LayoutWriter, BuiltImage)> {
+    let (mut out, built) = prepare_blobs(spec, target, progress)?;
+    let image = &built.image;
+    out.write_oci_layout()?;
+    let index = Doc::canonical(Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.into()),
+        artifact_type: None,
+        manifests: vec![image.entry.clone()],
+        subject: None,
+        annotations: None,
+    })?;
+    out.write_file("index.json", &index.bytes);
+    if let Some(name) = &spec.descriptor_file {
+        out.write_file(name, &Doc::canonical(image.entry.clone())?.bytes);
+    }
+    out.name_blob(
+        spec.names,
+        spec.encode.compression.layer_file_name(),
+        &built.layer.digest,
+    )?;
+    out.name_blob(spec.names, CONFIG_FILE_NAME, &image.config.digest())?;
+    out.name_blob(spec.names, MANIFEST_FILE_NAME, &image.entry.digest)?;
+    Ok((out, built))
+}
+
+/// Builds the image's blobs for `target` without writing anything: the layer (in an
+/// anonymous file), config and manifest, checked in memory with the layout rules (and the
+/// spec's profile). Nothing else of a layout: [`prepare_image`] adds `index.json`,
+/// `oci-layout` and readable names for a single-image layout, [`super::index`] the image
+/// index of a multi-platform one.
+pub fn prepare_blobs(
+    spec: &ImageSpec,
+    target: &Target,
+    progress: Option<&Progress>,
+) -> Result<(LayoutWriter, BuiltImage)> {
     check_not_inside_inputs(spec, target)?;
-    let mut out = LayoutWriter::new(target)?;
+    let mut out = LayoutWriter::for_platform(target, &spec.platform)?;
     let entries = collect_inputs(spec, out.temp_dir())?;
     let sink = out.layer_sink()?;
     let (layer, written) = layer::write_layer(&entries, spec.encode, sink, progress)?;
@@ -185,26 +220,6 @@ pub fn prepare_image(
     }
     out.write_doc(&image.config);
     out.write_doc(&image.manifest);
-    out.write_oci_layout()?;
-    let index = Doc::canonical(Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![image.entry.clone()],
-        subject: None,
-        annotations: None,
-    })?;
-    out.write_file("index.json", &index.bytes);
-    if let Some(name) = &spec.descriptor_file {
-        out.write_file(name, &Doc::canonical(image.entry.clone())?.bytes);
-    }
-    out.name_blob(
-        spec.names,
-        spec.encode.compression.layer_file_name(),
-        &layer.digest,
-    )?;
-    out.name_blob(spec.names, CONFIG_FILE_NAME, &image.config.digest())?;
-    out.name_blob(spec.names, MANIFEST_FILE_NAME, &image.entry.digest)?;
 
     let mut warnings = entries.warnings().to_vec();
     warnings.extend(
@@ -263,16 +278,20 @@ fn describe(spec: &ImageSpec, layer: &LayerInfo) -> Result<Image> {
     })?;
     let mut entry = manifest.descriptor(media::MANIFEST);
     entry.platform = Some(spec.platform.clone());
-    if let Some(name) = &spec.ref_name {
-        let mut annotations = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), name.clone())]);
-        // containerd (and `ctr import`) expects a full image reference here; a bare tag
-        // such as `latest` is only meaningful as the OCI ref name.
-        if name.contains(['/', ':']) {
-            annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.clone());
-        }
-        entry.annotations = Some(annotations);
-    }
+    entry.annotations = spec.ref_name.as_deref().map(ref_name_annotations);
     Ok(Image::new(entry, manifest, config, None))
+}
+
+/// The annotations naming an `index.json` entry `name`: `org.opencontainers.image.ref.name`,
+/// and `io.containerd.image.name` when `name` is a full image reference.
+pub fn ref_name_annotations(name: &str) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), name.to_string())]);
+    // containerd (and `ctr import`) expects a full image reference here; a bare tag
+    // such as `latest` is only meaningful as the OCI ref name.
+    if name.contains(['/', ':']) {
+        annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.to_string());
+    }
+    annotations
 }
 
 /// Builds the layout and writes it to `out` if it differs from what `out` holds (staged,
@@ -321,7 +340,7 @@ fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
 }
 
 /// An absolute, symlink-resolved form of `p` (resolving the longest existing prefix).
-fn absolute(p: &Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     let cwd =
         std::env::current_dir().map_err(|e| Error::io("reading current directory", ".", e))?;
     let joined = cwd.join(p);

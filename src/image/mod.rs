@@ -9,6 +9,7 @@
 
 pub mod blob;
 pub mod build;
+pub mod index;
 pub mod read;
 pub mod write;
 

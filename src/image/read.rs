@@ -85,6 +85,21 @@ impl ImageRead {
     }
 }
 
+/// The image index a multi-platform layout's `index.json` points to (the nested form that
+/// `skopeo copy --all`, `podman` and `crane push` accept: `index.json` holds one descriptor of
+/// an image index, stored as a blob, which lists one manifest per platform).
+#[derive(Debug, Clone)]
+pub struct NestedRead {
+    /// `index.json`'s descriptor of the image index.
+    pub found: Found,
+    /// The image index blob's path, relative to the layout.
+    pub path: String,
+    /// The image index, if it could be read, verified and decoded.
+    pub index: Option<Doc<Index>>,
+    /// Its manifest descriptors, in order.
+    pub entries: Vec<Found>,
+}
+
 /// What reading a layout's documents found.
 #[derive(Debug, Clone)]
 pub struct LayoutRead {
@@ -98,9 +113,14 @@ pub struct LayoutRead {
     pub descriptor_file: Option<(String, Doc<Descriptor>)>,
     /// `index.json`'s manifest descriptors.
     pub entries: Vec<Found>,
-    /// Every distinct descriptor of an image (the selected one first), and its documents.
+    /// The image index `index.json`'s only entry points to, when it is one (a multi-platform
+    /// layout); its manifests are then the `images`.
+    pub nested: Option<NestedRead>,
+    /// Every distinct descriptor of an image (the selected one first), and its documents; in
+    /// a multi-platform layout, the image index's manifests in its order.
     pub images: Vec<ImageRead>,
-    /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry.
+    /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry
+    /// (none in a multi-platform layout).
     pub selected: Option<usize>,
 }
 
@@ -108,6 +128,33 @@ impl LayoutRead {
     /// The selected image, when its documents were read.
     pub fn image(&self) -> Option<Image> {
         self.images[self.selected?].image(&self.root)
+    }
+
+    /// A multi-platform layout's image index and every image it lists (in its order), when
+    /// all their documents were read.
+    pub fn platform_images(&self) -> Option<PlatformImages> {
+        let nested = self.nested.as_ref()?;
+        let index = nested.index.clone()?;
+        let images = nested
+            .entries
+            .iter()
+            .map(|e| {
+                self.images
+                    .iter()
+                    .find(|i| i.found.descriptor.digest == e.descriptor.digest)?
+                    .image(&self.root)
+                    .map(|mut image| {
+                        // The same manifest listed twice keeps each listing's descriptor.
+                        image.entry = e.descriptor.clone();
+                        image
+                    })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(PlatformImages {
+            entry: nested.found.descriptor.clone(),
+            index,
+            images,
+        })
     }
 }
 
@@ -138,12 +185,18 @@ impl Reader {
                 },
             )
         })?;
-        Ok(Reader {
-            root,
+        Ok(Reader::at(root))
+    }
+
+    /// A reader of the layout directory `root` (symlinks beneath it are followed while they
+    /// stay inside, whatever `root`'s own policy).
+    pub fn at(root: Root) -> Reader {
+        Reader {
+            root: root.with_follow(crate::store::root::Follow::Inside),
             problems: Problems::default(),
             referenced: BTreeSet::new(),
             configs: HashMap::new(),
-        })
+        }
     }
 
     /// Reads the layout's documents: `oci-layout`, `index.json` (or the descriptor file
@@ -188,12 +241,22 @@ impl Reader {
             selected = Some(0);
         }
         let single = file.is_none() && entries.len() == 1;
-        for found in &entries {
+        let nested = match entries.as_slice() {
+            [only] if single && only.descriptor.media_type == media::INDEX => {
+                Some(self.read_nested(only.clone()))
+            }
+            _ => None,
+        };
+        let listed = match &nested {
+            Some(n) => &n.entries,
+            None => &entries,
+        };
+        for found in listed {
             if !seen.insert(found.descriptor.digest.clone()) {
                 continue;
             }
             images.push(self.read_image(found.clone()));
-            if single {
+            if single && nested.is_none() {
                 selected = Some(images.len() - 1);
             }
         }
@@ -203,8 +266,36 @@ impl Reader {
             index,
             descriptor_file,
             entries,
+            nested,
             images,
             selected,
+        }
+    }
+
+    /// Reads the image index `index.json`'s only entry points to.
+    fn read_nested(&mut self, found: Found) -> NestedRead {
+        let path = found.descriptor.digest.blob_path();
+        let index = self
+            .read_json_blob(&found, "image index")
+            .and_then(|bytes| self.decode::<Index>(&path, bytes, &["manifests", "subject"]));
+        let mut entries = Vec::new();
+        if let Some(index) = &index {
+            if let Some(s) = &index.value.subject {
+                self.referenced.insert(s.digest.blob_path());
+            }
+            for (i, d) in index.value.manifests.iter().enumerate() {
+                entries.push(Found {
+                    file: path.clone(),
+                    field: format!("manifests[{i}]"),
+                    descriptor: d.clone(),
+                });
+            }
+        }
+        NestedRead {
+            found,
+            path,
+            index,
+            entries,
         }
     }
 
@@ -388,4 +479,15 @@ impl Reader {
         }
         Some(bytes)
     }
+}
+
+/// A multi-platform layout's image index and images.
+#[derive(Debug, Clone)]
+pub struct PlatformImages {
+    /// `index.json`'s descriptor of the image index.
+    pub entry: Descriptor,
+    /// The image index, its exact bytes.
+    pub index: Doc<Index>,
+    /// The images it lists, in its order.
+    pub images: Vec<Image>,
 }

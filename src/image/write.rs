@@ -16,6 +16,7 @@ use rustix::fs::OFlags;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layer::{BlobSink, LayerInfo, Written as LayerWritten};
+use crate::platform::Platform;
 use crate::spec::OciLayout;
 use crate::store::output::{Difference, Output};
 use crate::store::root::{EntryType, Root};
@@ -141,10 +142,24 @@ impl LayoutWriter {
         LayoutWriter::with_check(target, check_fix_target)
     }
 
+    /// Like [`LayoutWriter::new`], for one platform's image: when the target holds a
+    /// multi-platform layout, that platform's layer is the one a new layer is compared with.
+    pub fn for_platform(target: &Target, platform: &Platform) -> Result<LayoutWriter> {
+        LayoutWriter::with_baseline(target, check_target, Some(platform))
+    }
+
     fn with_check(target: &Target, check: fn(&Target) -> Result<()>) -> Result<LayoutWriter> {
+        LayoutWriter::with_baseline(target, check, None)
+    }
+
+    fn with_baseline(
+        target: &Target,
+        check: fn(&Target) -> Result<()>,
+        platform: Option<&Platform>,
+    ) -> Result<LayoutWriter> {
         check(target)?;
         let baseline = match target.existing()? {
-            Existing::Dir(root) => previous_layer(root),
+            Existing::Dir(root) => previous_layer(root, platform),
             _ => None,
         };
         Ok(LayoutWriter {
@@ -240,12 +255,22 @@ impl LayoutWriter {
         Ok(())
     }
 
-    /// Gives a blob a readable `name` according to `style`.
+    /// Takes over the files `other` holds for the same target (blobs of another image of
+    /// a multi-platform layout); a blob both hold is kept once.
+    pub fn absorb(&mut self, other: LayoutWriter) -> Result<()> {
+        self.out.absorb(other.out)
+    }
+
+    /// Gives a blob a readable `name` (which may be in a subdirectory: `amd64/rootfs.tar.gz`)
+    /// according to `style`.
     pub fn name_blob(&mut self, style: NameStyle, name: &str, digest: &Digest) -> Result<()> {
         let blob = digest.blob_path();
         match style {
             NameStyle::None => {}
-            NameStyle::Symlinks => self.out.put_link(name, &blob),
+            NameStyle::Symlinks => {
+                let up = "../".repeat(name.matches('/').count());
+                self.out.put_link(name, &format!("{up}{blob}"))
+            }
             NameStyle::Files => {
                 self.out.rename(&blob, name)?;
                 self.out.put_link(&blob, &format!("../../{name}"));
@@ -279,11 +304,20 @@ impl LayoutWriter {
 }
 
 /// The single layer blob of the layout in `root`, if it holds a valid-looking layout with
-/// one image of one layer: opened (through the one reader) to compare a new layer with.
-fn previous_layer(root: Root) -> Option<(Digest, File)> {
+/// one image of one layer (or, given `platform`, a multi-platform layout whose image for
+/// that platform has one layer): opened (through the one reader) to compare a new layer with.
+fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, File)> {
     let mut reader = Reader::open(root.path()).ok()?;
     let layout = reader.read(None);
-    let image = layout.image()?;
+    let image = match (layout.image(), platform) {
+        (Some(image), _) => image,
+        (None, Some(platform)) => layout
+            .platform_images()?
+            .images
+            .into_iter()
+            .find(|i| i.platform() == *platform)?,
+        (None, None) => return None,
+    };
     let [layer] = image.layers() else {
         return None;
     };

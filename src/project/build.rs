@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage, ImageSpec};
+use crate::image::index::{self, IndexLayout};
 use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
 use crate::media::Compression;
@@ -382,6 +383,150 @@ impl Plan {
             });
         }
         Ok(out)
+    }
+}
+
+/// What `build --index` made (or, checking, compared).
+#[derive(Debug)]
+pub struct IndexReport {
+    /// The layout directory.
+    pub output: PathBuf,
+    /// Each architecture's image, in bashbrew's architecture order.
+    pub images: Vec<ArchResult>,
+    /// The image index and `index.json`'s descriptor of it.
+    pub layout: IndexLayout,
+    /// Whether the layout was written (false: it already held these bytes).
+    pub written: bool,
+    /// Checking: how the layout on disk differs from a fresh build (empty: identical).
+    pub differences: Vec<Difference>,
+}
+
+impl Plan {
+    /// Builds every selected Linux architecture's image in parallel (as [`Plan::build`]
+    /// does, through [`image::prepare_blobs`]) and assembles one multi-platform layout for
+    /// `target` from them ([`index::prepare_index_layout`]). Nothing is written.
+    fn prepare_index(&self, target: &Target) -> Result<(LayoutWriter, IndexReport)> {
+        let Some(first) = self.images.first() else {
+            return Err(Error::usage(
+                "--index: no Linux architecture selected (Windows images are Dockerfile \
+                 builds and have no layout)",
+            ));
+        };
+        let results = parallel_map(&self.images, self.jobs, |t| {
+            // The layout is for users outside the Official Images: their oci-import rules
+            // (about a single-image layout's index.json) do not apply.
+            let mut spec = t.spec.clone();
+            spec.profile = crate::verify::Profile::Oci;
+            let (writer, built) = image::prepare_blobs(&spec, target, None)?;
+            Ok(index::Part {
+                arch: t.arch.clone(),
+                writer,
+                built,
+            })
+        });
+        let parts: Vec<index::Part> = results.into_iter().collect::<Result<_>>()?;
+        let mut images: Vec<ArchResult> = self
+            .images
+            .iter()
+            .zip(&parts)
+            .map(|(t, p)| ArchResult {
+                arch: t.arch.clone(),
+                output: t.output.clone(),
+                created: t.spec.created(),
+                built: p.built.clone(),
+            })
+            .collect();
+        images.sort_by_key(|r| {
+            crate::platform::BASHBREW_ARCHES
+                .iter()
+                .position(|(n, ..)| *n == r.arch)
+        });
+        let (writer, layout) = index::prepare_index_layout(
+            LayoutWriter::new(target)?,
+            parts,
+            first.spec.names,
+            first.spec.ref_name.as_deref(),
+        )?;
+        Ok((
+            writer,
+            IndexReport {
+                output: PathBuf::new(),
+                images,
+                layout,
+                written: false,
+                differences: Vec::new(),
+            },
+        ))
+    }
+
+    /// `build --index OUT`: one multi-platform layout at `target`, written (staged, made
+    /// durable, swapped into place) only if it differs from what `target` holds.
+    pub fn build_index(&self, target: &Target) -> Result<IndexReport> {
+        let (writer, mut report) = self.prepare_index(target)?;
+        report.written = writer.commit()? == Written::Replaced;
+        for i in &mut report.images {
+            i.built.written = Some(if report.written {
+                Written::Replaced
+            } else {
+                Written::Unchanged
+            });
+        }
+        Ok(report)
+    }
+
+    /// `build --check --index OUT`: builds the layout and compares it with `target`;
+    /// nothing on disk changes.
+    pub fn check_index(&self, target: &Target) -> Result<IndexReport> {
+        let (writer, mut report) = self.prepare_index(target)?;
+        report.differences = writer.differences()?;
+        Ok(report)
+    }
+}
+
+/// The target of `build --index OUT DIR`: `out` (relative to the working directory, like
+/// `ocipack image -o`), which must be neither one of the project's outputs nor inside or
+/// around one (a rebuild of either would replace the other).
+fn index_target(project: &Project, out: &Path) -> Result<Target> {
+    let abs_out = crate::image::build::absolute(out)?;
+    for rel in project.all_outputs_rel() {
+        let abs = crate::image::build::absolute(&project.dir.join(&rel))?;
+        if abs_out == abs || abs_out.starts_with(&abs) || abs.starts_with(&abs_out) {
+            return Err(Error::input(
+                format!("--index {}", show::path(out)),
+                format!(
+                    "overlaps the project's output {} (each build would replace the other)",
+                    show::text(&rel)
+                ),
+            ));
+        }
+    }
+    Target::at_path(out)
+}
+
+/// `ocipack build --index OUT DIR`: see [`Plan::build_index`].
+pub fn build_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Result<IndexReport> {
+    let project = Project::load(dir)?;
+    let target = index_target(&project, out)?;
+    let mut report = Plan::new(&project, opts)?.build_index(&target)?;
+    report.set_output(out);
+    Ok(report)
+}
+
+/// `ocipack build --check --index OUT DIR`: see [`Plan::check_index`].
+pub fn check_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Result<IndexReport> {
+    let project = Project::load(dir)?;
+    let target = index_target(&project, out)?;
+    let mut report = Plan::new(&project, opts)?.check_index(&target)?;
+    report.set_output(out);
+    Ok(report)
+}
+
+impl IndexReport {
+    fn set_output(&mut self, out: &Path) {
+        self.output = out.to_path_buf();
+        for i in &mut self.images {
+            i.output = out.to_path_buf();
+        }
     }
 }
 

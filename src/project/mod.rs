@@ -17,6 +17,7 @@ pub mod build;
 pub mod dist;
 pub mod git;
 pub mod library;
+pub mod push;
 pub mod windows;
 
 use crate::error::{Error, Result};

@@ -20,5 +20,8 @@ mod redact;
 pub mod reference;
 
 pub use auth::Credentials;
-pub use push::{PushOptions, PushReport, PushedBlob, push};
+pub use push::{
+    IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push, push_image,
+    push_index, push_layout,
+};
 pub use reference::Reference;

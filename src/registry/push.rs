@@ -1,10 +1,15 @@
-//! `ocipack push`: the layout's image into a registry, byte for byte.
+//! `ocipack push`: images into a registry, byte for byte.
 //!
-//! Order of work: read and verify the layout's index, manifest and config; for each blob
-//! (layers, base first, then the config) ask the registry whether it has it (`HEAD`) and
-//! upload it if not; only then `PUT` the manifest, by tag (or digest), then under each
-//! extra tag. A failure at any step leaves no tag pointing at an incomplete image, because
-//! no manifest is sent before every blob it references is in place.
+//! One path for every push. A single image: read and verify the layout's index, manifest
+//! and config; for each blob (layers, base first, then the config) ask the registry whether
+//! it has it (`HEAD`) and upload it if not; only then `PUT` the manifest, by tag (or
+//! digest), then under each extra tag. Several platforms' images and the image index listing
+//! them ([`push_index`]): each image's blobs, then its manifest **by digest** (skipped when
+//! the registry has it: `HEAD`), and only after every image, the index under the tags. No
+//! manifest is sent before every blob it references is in place, and no tag before every
+//! manifest: a failure at any step leaves no tag pointing at an incomplete image or at an
+//! index with missing children (registries refuse such an index anyway:
+//! `MANIFEST_BLOB_UNKNOWN`).
 //!
 //! Blobs are streamed from their files exactly as stored (never recompressed), through a
 //! reader that verifies size and digest and withholds the last bytes of wrong content.
@@ -20,9 +25,11 @@ use ureq::http::StatusCode;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::image::Image;
 use crate::image::blob::Verified;
-use crate::spec::Descriptor;
+use crate::image::{Doc, Image};
+use crate::platform::Platform;
+use crate::spec::{Descriptor, Index};
+use crate::verify::Valid;
 
 use super::auth::Credentials;
 use super::client::{Body, Client};
@@ -87,78 +94,102 @@ pub struct PushReport {
     pub blobs: Vec<PushedBlob>,
 }
 
-/// Pushes the single image of the layout at `layout` to `reference`.
+/// One image of a multi-platform push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushedManifest {
+    /// Its bashbrew architecture name, when its platform has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// Its platform, as the index lists it.
+    pub platform: Platform,
+    /// The manifest digest.
+    pub digest: Digest,
+    /// The manifest size.
+    pub size: u64,
+    /// True if the manifest was put, false if the registry already had it.
+    pub uploaded: bool,
+    /// Its blobs, in push order.
+    pub blobs: Vec<PushedBlob>,
+}
+
+/// What a multi-platform push did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexPushReport {
+    /// `registry/repository`.
+    pub repository: String,
+    /// The image index digest.
+    pub digest: Digest,
+    /// Its media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+    /// The tags now pointing at it, in the order they were set.
+    pub tags: Vec<String>,
+    /// Every image, in the index's order.
+    pub manifests: Vec<PushedManifest>,
+}
+
+/// What `ocipack push LAYOUT` pushed: the layout's single image, or its image index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// A single image.
+    Image(PushReport),
+    /// An image index and its images.
+    Index(IndexPushReport),
+}
+
+/// Pushes what the layout at `layout` holds to `reference`: its single image, or, for a
+/// multi-platform layout, every image and then the image index exactly as stored. The whole
+/// layout is verified before anything is sent: a layout `verify` refuses is never uploaded.
+pub fn push_layout(
+    layout: &std::path::Path,
+    reference: &Reference,
+    opts: &PushOptions,
+) -> Result<Pushed> {
+    let reader = crate::image::read::Reader::open(layout)?;
+    let valid = crate::verify::read_valid_contents(reader, layout, None)?;
+    after_verify();
+    match valid {
+        Valid::Image(c) => push_image(&c.image, reference, opts).map(Pushed::Image),
+        Valid::Index(p) => {
+            push_index(&p.index, &p.entry.media_type, &p.images, reference, opts).map(Pushed::Index)
+        }
+    }
+}
+
+/// Pushes the single image of the layout at `layout` to `reference`, once the whole layout
+/// is verified.
 pub fn push(
     layout: &std::path::Path,
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<PushReport> {
-    // The whole layout is verified before anything is sent: a layout `verify` refuses is
-    // never uploaded.
     let image = crate::verify::read_valid(layout, None, false)?.image;
-    // Blobs read during the upload are still checked as they stream (`Verified`): a file
-    // changed after this point fails the push before the registry completes the blob.
-    crate::store::output::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
-    let digest = image.entry.digest.clone();
-    if let Some(d) = &reference.digest
-        && *d != digest
-    {
-        return Err(Error::usage(format!(
-            "the reference names digest {d}, but the layout's manifest is {digest}"
-        )));
-    }
-    let mut tags: Vec<String> = reference.tag.iter().cloned().collect();
-    for t in &opts.also_tags {
-        if !valid_tag(t) {
-            return Err(Error::input(
-                format!("--also-tag {t:?}"),
-                "invalid tag: at most 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
-            ));
-        }
-        if !tags.contains(t) {
-            tags.push(t.clone());
-        }
-    }
-    if opts.chunk_size == Some(0) {
-        return Err(Error::usage("--chunk-size must be at least 1"));
-    }
-    // The Docker config file is read and checked before anything is sent; a credential
-    // helper it names runs only if the registry asks for credentials.
-    let source = match &opts.credentials {
-        Some(c) => Source::Stored(Some(c.clone())),
-        None => docker::source_for(&reference.registry)?,
-    };
-    let mut client = match source {
-        Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout),
-        Source::Helper(name) => {
-            let mut client = Client::new(reference, opts.plain_http, None, opts.timeout);
-            client.use_helper(&name, docker::server_key(&reference.registry));
-            client
-        }
-    };
+    after_verify();
+    push_image(&image, reference, opts)
+}
 
-    let mut blobs = Vec::new();
-    for d in image.blobs() {
-        // Sizes were checked by the reader's rules: never negative.
-        let size = u64::try_from(d.size).unwrap_or_default();
-        let uploaded = if blob_exists(&mut client, d)? {
-            false
-        } else {
-            upload_blob(&mut client, &image, d, opts.chunk_size)?;
-            true
-        };
-        blobs.push(PushedBlob {
-            digest: d.digest.clone(),
-            size,
-            uploaded,
-        });
-    }
+/// Blobs read during the upload are still checked as they stream (`Verified`): a file
+/// changed after verification fails the push before the registry completes the blob. Tests
+/// change one at this moment.
+pub(crate) fn after_verify() {
+    crate::store::output::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
+}
+
+/// Pushes `image` (read from a layout) to `reference`: its blobs, then its manifest under
+/// each tag (by digest when there is none).
+pub fn push_image(image: &Image, reference: &Reference, opts: &PushOptions) -> Result<PushReport> {
+    let digest = image.entry.digest.clone();
+    let (mut s, tags) = Session::start(reference, opts, &digest, "the layout's manifest")?;
+    let blobs = s.push_blobs(image)?;
+    let manifest = Manifest::of(image);
     // The manifest goes last: by digest when the reference has no tag, then under each tag.
     if tags.is_empty() {
-        put_manifest(&mut client, &image, &digest.to_string())?;
+        s.put_manifest(&manifest, &digest.to_string())?;
     }
     for t in &tags {
-        put_manifest(&mut client, &image, t)?;
+        s.put_manifest(&manifest, t)?;
     }
     Ok(PushReport {
         repository: reference.name(),
@@ -166,6 +197,212 @@ pub fn push(
         tags,
         blobs,
     })
+}
+
+/// Pushes several platforms' images (read from layouts) and then the image index `index`
+/// (media type `media_type`) listing them, under each tag of `reference` (by digest when
+/// there is none). Each image's blobs go first, then its manifest by digest unless the
+/// registry has it; the index is put only after every image is in place. `index` must list
+/// exactly `images`' manifests.
+pub fn push_index(
+    index: &Doc<Index>,
+    media_type: &str,
+    images: &[Image],
+    reference: &Reference,
+    opts: &PushOptions,
+) -> Result<IndexPushReport> {
+    for d in &index.value.manifests {
+        if !images.iter().any(|i| i.entry.digest == d.digest) {
+            return Err(Error::usage(format!(
+                "internal: the image index lists {}, which is not among the images pushed",
+                d.digest
+            )));
+        }
+    }
+    let digest = index.digest();
+    let (mut s, tags) = Session::start(reference, opts, &digest, "the image index")?;
+    let mut manifests: Vec<PushedManifest> = Vec::new();
+    for image in images {
+        let blobs = s.push_blobs(image)?;
+        let manifest = Manifest::of(image);
+        let uploaded = if s.manifest_exists(&manifest)? {
+            false
+        } else {
+            s.put_manifest(&manifest, &image.entry.digest.to_string())?;
+            true
+        };
+        let platform = crate::image::index::platform_of(image);
+        manifests.push(PushedManifest {
+            arch: platform.bashbrew_arch().map(str::to_string),
+            platform,
+            digest: image.entry.digest.clone(),
+            size: manifest.bytes.len() as u64,
+            uploaded,
+            blobs,
+        });
+    }
+    let top = Manifest {
+        bytes: &index.bytes,
+        media_type,
+        digest: &digest,
+    };
+    if tags.is_empty() {
+        s.put_manifest(&top, &digest.to_string())?;
+    }
+    for t in &tags {
+        s.put_manifest(&top, t)?;
+    }
+    Ok(IndexPushReport {
+        repository: reference.name(),
+        digest,
+        media_type: media_type.to_string(),
+        size: index.bytes.len() as u64,
+        tags,
+        manifests,
+    })
+}
+
+/// A manifest or index to put: its exact bytes, media type and digest.
+struct Manifest<'a> {
+    bytes: &'a [u8],
+    media_type: &'a str,
+    digest: &'a Digest,
+}
+
+impl<'a> Manifest<'a> {
+    fn of(image: &'a Image) -> Manifest<'a> {
+        Manifest {
+            bytes: &image.manifest.bytes,
+            media_type: &image.entry.media_type,
+            digest: &image.entry.digest,
+        }
+    }
+}
+
+/// One push to one repository: the client and how to upload.
+struct Session {
+    client: Client,
+    chunk_size: Option<u64>,
+}
+
+impl Session {
+    /// Checks the options and the reference against `digest` (`what` names it), reads the
+    /// Docker config file, and connects; returns the tags to put, in order.
+    fn start(
+        reference: &Reference,
+        opts: &PushOptions,
+        digest: &Digest,
+        what: &str,
+    ) -> Result<(Session, Vec<String>)> {
+        if let Some(d) = &reference.digest
+            && d != digest
+        {
+            return Err(Error::usage(format!(
+                "the reference names digest {d}, but {what} is {digest}"
+            )));
+        }
+        let mut tags: Vec<String> = reference.tag.iter().cloned().collect();
+        for t in &opts.also_tags {
+            if !valid_tag(t) {
+                return Err(Error::input(
+                    format!("--also-tag {t:?}"),
+                    "invalid tag: at most 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
+                ));
+            }
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        if opts.chunk_size == Some(0) {
+            return Err(Error::usage("--chunk-size must be at least 1"));
+        }
+        // The Docker config file is read and checked before anything is sent; a credential
+        // helper it names runs only if the registry asks for credentials.
+        let source = match &opts.credentials {
+            Some(c) => Source::Stored(Some(c.clone())),
+            None => docker::source_for(&reference.registry)?,
+        };
+        let client = match source {
+            Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout),
+            Source::Helper(name) => {
+                let mut client = Client::new(reference, opts.plain_http, None, opts.timeout);
+                client.use_helper(&name, docker::server_key(&reference.registry));
+                client
+            }
+        };
+        Ok((
+            Session {
+                client,
+                chunk_size: opts.chunk_size,
+            },
+            tags,
+        ))
+    }
+
+    /// Every blob of `image` the registry lacks, uploaded; the others found (`HEAD`).
+    fn push_blobs(&mut self, image: &Image) -> Result<Vec<PushedBlob>> {
+        let mut blobs = Vec::new();
+        for d in image.blobs() {
+            // Sizes were checked by the reader's rules: never negative.
+            let size = u64::try_from(d.size).unwrap_or_default();
+            let uploaded = if blob_exists(&mut self.client, d)? {
+                false
+            } else {
+                upload_blob(&mut self.client, image, d, self.chunk_size)?;
+                true
+            };
+            blobs.push(PushedBlob {
+                digest: d.digest.clone(),
+                size,
+                uploaded,
+            });
+        }
+        Ok(blobs)
+    }
+
+    /// `HEAD …/manifests/DIGEST`: whether the repository has the manifest.
+    fn manifest_exists(&mut self, m: &Manifest<'_>) -> Result<bool> {
+        let step = format!("checking manifest {}", m.digest);
+        let url = self.client.url(&format!("manifests/{}", m.digest));
+        let mut resp = self.client.send::<File>(
+            &step,
+            "HEAD",
+            &url,
+            &[("Accept", m.media_type)],
+            Body::Empty,
+        )?;
+        match resp.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.client.status_error(&step, &mut resp)),
+        }
+    }
+
+    /// `PUT …/manifests/TAG_OR_DIGEST` with the exact bytes; the registry must store them
+    /// under the same digest.
+    fn put_manifest(&mut self, m: &Manifest<'_>, tag_or_digest: &str) -> Result<()> {
+        let client = &mut self.client;
+        let digest = m.digest;
+        let step = format!("pushing manifest {digest} as {tag_or_digest}");
+        let url = client.url(&format!("manifests/{tag_or_digest}"));
+        let mut resp =
+            client.send::<File>(&step, "PUT", &url, &[], Body::Bytes(m.bytes, m.media_type))?;
+        if !resp.status().is_success() {
+            return Err(client.status_error(&step, &mut resp));
+        }
+        if let Some(stored) = resp
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            && stored != digest.to_string()
+        {
+            return Err(client.fail(
+                &step,
+                &format!("the registry stored the manifest as {stored}, not as {digest}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn blob_exists(client: &mut Client, d: &Descriptor) -> Result<bool> {
@@ -287,34 +524,6 @@ fn upload_chunked(client: &mut Client, image: &Image, d: &Descriptor, chunk: u64
     let mut resp = client.send::<File>(&step, "PUT", &url, &[], Body::Empty)?;
     if resp.status() != StatusCode::CREATED {
         return Err(client.status_error(&step, &mut resp));
-    }
-    Ok(())
-}
-
-fn put_manifest(client: &mut Client, image: &Image, tag_or_digest: &str) -> Result<()> {
-    let digest = &image.entry.digest;
-    let step = format!("pushing manifest {digest} as {tag_or_digest}");
-    let url = client.url(&format!("manifests/{tag_or_digest}"));
-    let mut resp = client.send::<File>(
-        &step,
-        "PUT",
-        &url,
-        &[],
-        Body::Bytes(&image.manifest.bytes, &image.entry.media_type),
-    )?;
-    if !resp.status().is_success() {
-        return Err(client.status_error(&step, &mut resp));
-    }
-    if let Some(stored) = resp
-        .headers()
-        .get("Docker-Content-Digest")
-        .and_then(|v| v.to_str().ok())
-        && stored != digest.to_string()
-    {
-        return Err(client.fail(
-            &step,
-            &format!("the registry stored the manifest as {stored}, not as {digest}"),
-        ));
     }
     Ok(())
 }

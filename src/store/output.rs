@@ -192,6 +192,11 @@ impl Output {
     pub fn create_file(&mut self, rel: &str, extra: OFlags) -> Result<(File, bool)> {
         let dir = self.target.parent().fd();
         let tmp = |flags: OFlags| {
+            // Tests take the path of filesystems without O_TMPFILE (debug builds only).
+            #[cfg(debug_assertions)]
+            if std::env::var_os("OCIPACK_TEST_NO_TMPFILE").is_some() {
+                return Err(rustix::io::Errno::OPNOTSUPP);
+            }
             rustix::fs::openat(
                 dir,
                 ".",
@@ -246,6 +251,29 @@ impl Output {
         } else {
             self.entries
                 .insert(rel.to_string(), Pending::Anonymous { file, same });
+        }
+        Ok(())
+    }
+
+    /// Takes over what `other` holds for the same target: a path held by both is kept as
+    /// this output holds it (outputs of one build name blobs by their digest, so the same
+    /// path is the same content), so each file is written once.
+    pub fn absorb(&mut self, mut other: Output) -> Result<()> {
+        if other.target.shown() != self.target.shown() {
+            return Err(Error::usage("internal: outputs for different targets"));
+        }
+        for (rel, p) in std::mem::take(&mut other.entries) {
+            if self.entries.contains_key(&rel) {
+                continue;
+            }
+            if let Pending::Staged { .. } = p {
+                let from = other
+                    .staging
+                    .as_ref()
+                    .expect("a staged entry has a staging");
+                self.staging_dir()?.adopt(from, &rel)?;
+            }
+            self.entries.insert(rel, p);
         }
         Ok(())
     }

@@ -436,6 +436,24 @@ impl Staging {
             .map_err(|e| Error::io("renaming", self.root().path().join(from), e.into()))
     }
 
+    /// Moves the file `rel` of the staged directory `from` (beside the same target, so on
+    /// the same filesystem) to `rel` in this one, where it is made durable at commit.
+    pub fn adopt(&mut self, from: &Staging, rel: &str) -> Result<()> {
+        if let Some((parent, _)) = rel.rsplit_once('/') {
+            self.create_dir(parent)?;
+        }
+        let (fdir, fname) = from.dir_of(rel)?;
+        let (tdir, tname) = self.dir_of(rel)?;
+        rustix::fs::renameat(fdir.fd(), &fname, tdir.fd(), &tname)
+            .map_err(|e| Error::io("moving", from.root().path().join(rel), e.into()))?;
+        let opened = self
+            .root()
+            .open_file(rel)
+            .map_err(|e| Error::io("opening", self.root().path().join(rel), open_io(e)))?;
+        self.keep(opened.file.as_fd());
+        Ok(())
+    }
+
     /// True if `rel` exists inside the staged directory.
     pub fn exists(&self, rel: &str) -> bool {
         matches!(self.root().entry_type(rel), Ok(Some(_)))

@@ -6,7 +6,9 @@
 //! reader of every command); this module is the set of rules over what it read:
 //!
 //! - `oci-layout` (version 1.0.0) and `index.json` (or a `--file` single descriptor),
-//!   decoded strictly ([`docs`]); exactly one image manifest.
+//!   decoded strictly ([`docs`]); exactly one image manifest, or (a multi-platform layout,
+//!   the nested form `build --index` writes) exactly one image index, a blob listing at least
+//!   one manifest and no platform twice, each image it lists checked like a single one.
 //! - Every descriptor's blob hashes to its digest and has its size, read with a bound of
 //!   the declared size (a size claim allocates nothing); JSON blobs are read only up to
 //!   [`MAX_JSON`].
@@ -37,7 +39,7 @@ use serde::Serialize;
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::image::Image;
-use crate::image::read::{Found, ImageRead, LayoutRead, Reader};
+use crate::image::read::{Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
@@ -194,21 +196,70 @@ pub fn read_valid(dir: &Path, file: Option<String>, keep_entries: bool) -> Resul
         arch_from_path: false,
         profile: Profile::default(),
     };
-    let (report, checked) = read_image(dir, &opts, keep_entries)?;
+    match read_valid_with(Reader::open(dir)?, dir, &opts, keep_entries)? {
+        Valid::Image(c) => Ok(*c),
+        Valid::Index(p) => Err(crate::error::Error::input(
+            format!("layout {}", crate::show::path(dir)),
+            format!(
+                "is a multi-platform layout (an image index of {} manifests); this command \
+                 needs a layout holding a single image",
+                p.images.len()
+            ),
+        )),
+    }
+}
+
+/// What a layout that passes verification holds.
+#[derive(Debug, Clone)]
+pub enum Valid {
+    /// One image.
+    Image(Box<Checked>),
+    /// A multi-platform layout: its image index and every image it lists.
+    Index(Box<PlatformImages>),
+}
+
+/// Like [`read_valid`], for the commands that also take a multi-platform layout (`push`):
+/// the layout `reader` reads (named `dir` in messages), verified whole (every image's
+/// documents and blobs), the single image's platform (or one of the index's) against
+/// `expect`.
+pub fn read_valid_contents(
+    reader: Reader,
+    dir: &Path,
+    expect: Option<(Platform, String)>,
+) -> Result<Valid> {
+    let opts = VerifyOptions {
+        file: None,
+        expect,
+        arch_from_path: false,
+        profile: Profile::default(),
+    };
+    read_valid_with(reader, dir, &opts, false)
+}
+
+fn read_valid_with(
+    reader: Reader,
+    dir: &Path,
+    opts: &VerifyOptions,
+    keep_entries: bool,
+) -> Result<Valid> {
+    let (report, checked, layout) = verify_with(reader, dir, opts, keep_entries)?;
     let first_error = report
         .problems
         .iter()
         .find(|p| p.severity == Severity::Error);
+    let invalid =
+        |why: String| crate::error::Error::input(format!("layout {}", crate::show::path(dir)), why);
     match (checked, first_error) {
-        (Some(c), None) => Ok(c),
-        (_, first) => Err(crate::error::Error::input(
-            format!("layout {}", crate::show::path(dir)),
-            format!(
-                "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
-                report.errors(),
-                first.map(ToString::to_string).unwrap_or_default()
-            ),
-        )),
+        (Some(c), None) => Ok(Valid::Image(Box::new(c))),
+        (None, None) => match layout.platform_images() {
+            Some(p) => Ok(Valid::Index(Box::new(p))),
+            None => Err(invalid("holds no single image to use".into())),
+        },
+        (_, first) => Err(invalid(format!(
+            "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
+            report.errors(),
+            first.map(ToString::to_string).unwrap_or_default()
+        ))),
     }
 }
 
@@ -226,7 +277,17 @@ pub fn read_image(
     opts: &VerifyOptions,
     keep_entries: bool,
 ) -> Result<(Report, Option<Checked>)> {
-    let mut reader = Reader::open(dir)?;
+    verify_with(Reader::open(dir)?, dir, opts, keep_entries).map(|(r, c, _)| (r, c))
+}
+
+/// Verifies the layout `reader` reads (named `dir`): the report, the selected image when
+/// it could be read completely, and what was read.
+fn verify_with(
+    mut reader: Reader,
+    dir: &Path,
+    opts: &VerifyOptions,
+    keep_entries: bool,
+) -> Result<(Report, Option<Checked>, LayoutRead)> {
     let expect = match &opts.expect {
         Some(e) => Some(e.clone()),
         None if opts.arch_from_path => arch_from_path(dir),
@@ -272,10 +333,21 @@ pub fn read_image(
         }),
         _ => None,
     };
-    let platform = layout
-        .selected
-        .and_then(|n| layout.images[n].config.as_ref())
-        .map(|c| crate::show::text(&config_platform(&c.value).to_string()));
+    let platform = match &layout.nested {
+        Some(_) => {
+            let all: Vec<String> = layout
+                .images
+                .iter()
+                .filter_map(|i| i.config.as_ref())
+                .map(|c| crate::show::text(&config_platform(&c.value).to_string()))
+                .collect();
+            (!all.is_empty()).then(|| format!("image index: {}", all.join(", ")))
+        }
+        None => layout
+            .selected
+            .and_then(|n| layout.images[n].config.as_ref())
+            .map(|c| crate::show::text(&config_platform(&c.value).to_string())),
+    };
     let problems = v.reader.problems.into_vec();
     let report = Report {
         layout: crate::show::path(dir),
@@ -284,7 +356,7 @@ pub fn read_image(
         expected: expect.map(|(p, from)| crate::show::text(&format!("{p} from {from}"))),
         problems,
     };
-    Ok((report, checked))
+    Ok((report, checked, layout))
 }
 
 /// The document rules over a layout as read: `oci-layout`, `index.json` (exactly one
@@ -316,7 +388,11 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
         }
         Some(_) => {}
         None if layout.index.is_some() => match layout.entries.len() {
-            1 => {}
+            1 => {
+                if let Some(nested) = &layout.nested {
+                    check_nested(p, layout, nested, expect);
+                }
+            }
             0 => p.error(
                 "index.json",
                 Some("manifests".into()),
@@ -326,7 +402,7 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
                 "index.json",
                 Some("manifests".into()),
                 format!(
-                    "lists {n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor)"
+                    "lists {n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor), and skopeo and podman refuse a layout listing several (\"more than one image\"): a multi-platform layout lists one image index, stored as a blob, that lists the manifests (`ocipack build --index` writes one)"
                 ),
             ),
         },
@@ -340,6 +416,66 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
         };
         check_image_read(p, img, expect);
     }
+}
+
+/// The rules over a multi-platform layout: `index.json`'s only entry is an image index
+/// (a blob) listing at least one manifest, no platform twice; with `expect`, one of them is
+/// for that platform.
+fn check_nested(
+    p: &mut Problems,
+    layout: &LayoutRead,
+    nested: &NestedRead,
+    expect: Option<&(Platform, String)>,
+) {
+    let at = &nested.found;
+    docs::check_descriptor(p, &at.file, &at.field, &at.descriptor);
+    let Some(index) = &nested.index else {
+        return;
+    };
+    check_platform_index(p, &nested.path, &index.value);
+    if let Some((want, from)) = expect {
+        let listed = layout.images.iter().any(|img| {
+            img.config
+                .as_ref()
+                .is_some_and(|c| same_platform(&config_platform(&c.value), want))
+        });
+        if !listed {
+            p.error(
+                &nested.path,
+                Some("manifests".into()),
+                format!("no manifest for {want}, which {from} means"),
+            );
+        }
+    }
+}
+
+/// The rules over an image index listing one manifest per platform (the blob a
+/// multi-platform layout's `index.json` points to, or the index `push` makes): the index's
+/// own fields, at least one manifest, and no platform listed twice (clients would pick the
+/// first and never see the other). Each manifest is checked as an image by the caller.
+pub fn check_platform_index(p: &mut Problems, file: &str, index: &crate::spec::Index) {
+    docs::check_index(p, file, index);
+    if index.manifests.is_empty() {
+        p.error(file, Some("manifests".into()), "lists no manifest");
+    }
+    let mut seen: Vec<(&Platform, usize)> = Vec::new();
+    for (i, d) in index.manifests.iter().enumerate() {
+        let Some(pl) = &d.platform else { continue };
+        match seen.iter().find(|(q, _)| *q == pl) {
+            Some((_, first)) => p.error(
+                file,
+                Some(format!("manifests[{i}].platform")),
+                format!(
+                    "{pl} is listed twice (also manifests[{first}]): clients pick the first and never see the other"
+                ),
+            ),
+            None => seen.push((pl, i)),
+        }
+    }
+}
+
+fn same_platform(x: &Platform, want: &Platform) -> bool {
+    x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
 }
 
 /// The document rules over one image descriptor and what could be read of its image.

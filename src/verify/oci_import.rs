@@ -169,6 +169,16 @@ pub fn check_layout(
     if let Some(index) = &layout.index {
         check_index(p, "index.json", &index.value);
     }
+    if let Some(nested) = &layout.nested {
+        p.by(
+            Severity::Error,
+            BASHBREW,
+            &nested.found.file,
+            Some(join_key(&nested.found.field, "mediaType")),
+            "an image index (a multi-platform layout): the oci-import builder needs exactly \
+             one image manifest, one layout per architecture",
+        );
+    }
     let mut blobs = BTreeSet::new();
     if let Some(img) = layout.selected.map(|n| &layout.images[n]) {
         check_entry(p, &img.found, expect);

@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI-level tests.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -333,4 +335,67 @@ pub fn sha256sum(bytes: &[u8]) -> String {
     let o = c.wait_with_output().unwrap();
     let text = String::from_utf8(o.stdout).unwrap();
     format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+/// A copy of `examples/hello-world` (its ten committed layouts included) at `dest`.
+pub fn copy_hello_world(dest: &Path) -> PathBuf {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(repo().join("examples/hello-world"))
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -a examples/hello-world failed");
+    dest.to_path_buf()
+}
+
+/// The bashbrew architectures of examples/hello-world, in bashbrew's order, with the
+/// `os/architecture[/variant]` each stands for.
+pub const HELLO_ARCHES: [(&str, &str); 10] = [
+    ("amd64", "linux/amd64"),
+    ("arm32v5", "linux/arm/v5"),
+    ("arm32v6", "linux/arm/v6"),
+    ("arm32v7", "linux/arm/v7"),
+    ("arm64v8", "linux/arm64/v8"),
+    ("i386", "linux/386"),
+    ("mips64le", "linux/mips64le"),
+    ("ppc64le", "linux/ppc64le"),
+    ("riscv64", "linux/riscv64"),
+    ("s390x", "linux/s390x"),
+];
+
+/// `os/architecture[/variant]` of a descriptor's or config's platform object.
+pub fn platform_string(p: &serde_json::Value) -> String {
+    let mut s = format!(
+        "{}/{}",
+        p["os"].as_str().unwrap(),
+        p["architecture"].as_str().unwrap()
+    );
+    if let Some(v) = p["variant"].as_str() {
+        s.push('/');
+        s.push_str(v);
+    }
+    s
+}
+
+/// A temporary directory whose path has no uppercase letter (podman 4 names an image run
+/// from `oci:PATH` after PATH, which must then be lowercase), removed on drop.
+pub struct LowercaseDir(pub PathBuf);
+
+impl LowercaseDir {
+    pub fn new() -> LowercaseDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let base = std::env::temp_dir().to_string_lossy().to_lowercase();
+        let dir = Path::new(&base).join(format!("ocipack-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        LowercaseDir(dir)
+    }
+}
+
+impl Drop for LowercaseDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
