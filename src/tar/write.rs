@@ -72,7 +72,13 @@ const BLOCK: usize = 512;
 pub struct TarWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    /// Content passes through here, reused from file to file: grown (and zeroed) only up
+    /// to the largest content seen, at most [`COPY_BUF`].
+    copy: Vec<u8>,
 }
+
+/// The most content read from a file at once.
+const COPY_BUF: usize = 256 * 1024;
 
 impl<W: Write> TarWriter<W> {
     /// A writer producing into `out`.
@@ -80,6 +86,7 @@ impl<W: Write> TarWriter<W> {
         TarWriter {
             out,
             buf: Vec::with_capacity(4 * BLOCK),
+            copy: Vec::new(),
         }
     }
 
@@ -93,7 +100,7 @@ impl<W: Write> TarWriter<W> {
             let content = content.ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, "file entry without content")
             })?;
-            copy_exact(content, &mut self.out, size)?;
+            copy_exact(content, &mut self.out, size, &mut self.copy)?;
             let pad = (BLOCK - (size % BLOCK as u64) as usize) % BLOCK;
             self.out.write_all(&[0u8; BLOCK][..pad])?;
         }
@@ -107,10 +114,15 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
-fn copy_exact(r: &mut dyn Read, w: &mut dyn Write, size: u64) -> io::Result<()> {
-    // At most the content's size: zeroing 256 KiB for every small file was the tar
-    // thread's largest cost on trees of many small files.
-    let mut buf = vec![0u8; usize::try_from(size).unwrap_or(usize::MAX).min(256 * 1024)];
+fn copy_exact(r: &mut dyn Read, w: &mut dyn Write, size: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    // One buffer for every file, grown to the largest content seen: a fresh one per file
+    // (zeroed, and for large files mapped and unmapped) was the tar thread's largest cost
+    // on trees of many files.
+    let need = usize::try_from(size).unwrap_or(usize::MAX).min(COPY_BUF);
+    if buf.len() < need {
+        buf.resize(need, 0);
+    }
+    let buf = &mut buf[..need];
     let mut left = size;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
