@@ -141,13 +141,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                     "written": i.built.written == Some(Written::Replaced),
                     "created": i.created.to_string(),
                     "manifest": i.built.image.entry,
-                    "layer": {
-                        "digest": i.built.layer.digest,
-                        "size": i.built.layer.size,
-                        "diffID": i.built.layer.diff_id,
-                        "uncompressedSize": i.built.layer.uncompressed_size,
-                        "mediaType": i.built.layer.compression.media_type(),
-                    },
+                    "layer": i.built.layer.json(),
                 })
             })
             .collect();
@@ -245,13 +239,7 @@ fn run_index(a: &BuildArgs, out: &std::path::Path, opts: &BuildOptions) -> Resul
                     "arch": i.arch,
                     "created": i.created.to_string(),
                     "manifest": ocipack::image::index::child_descriptor(&i.built.image),
-                    "layer": {
-                        "digest": i.built.layer.digest,
-                        "size": i.built.layer.size,
-                        "diffID": i.built.layer.diff_id,
-                        "uncompressedSize": i.built.layer.uncompressed_size,
-                        "mediaType": i.built.layer.compression.media_type(),
-                    },
+                    "layer": i.built.layer.json(),
                 })
             })
             .collect();

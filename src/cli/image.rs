@@ -256,13 +256,7 @@ pub fn run(a: ImageArgs) -> Result<u8> {
             "layout": a.output.to_string_lossy(),
             "manifest": built.image.entry,
             "config": built.image.manifest.value.config,
-            "layer": {
-                "digest": built.layer.digest,
-                "size": built.layer.size,
-                "diffID": built.layer.diff_id,
-                "uncompressedSize": built.layer.uncompressed_size,
-                "mediaType": built.layer.compression.media_type(),
-            },
+            "layer": built.layer.json(),
         });
         out!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(&v)?));
     } else {

@@ -208,19 +208,7 @@ impl Reader {
         let index = self
             .read_json_file("index.json")
             .and_then(|bytes| self.decode::<Index>("index.json", bytes, &["manifests", "subject"]));
-        let mut entries = Vec::new();
-        if let Some(index) = &index {
-            if let Some(s) = &index.value.subject {
-                self.referenced.insert(s.digest.blob_path());
-            }
-            for (i, d) in index.value.manifests.iter().enumerate() {
-                entries.push(Found {
-                    file: "index.json".into(),
-                    field: format!("manifests[{i}]"),
-                    descriptor: d.clone(),
-                });
-            }
-        }
+        let entries = self.entries_of(index.as_ref(), "index.json");
         let descriptor_file = file.and_then(|name| {
             let bytes = self.read_json_file(name)?;
             let doc = self.decode::<Descriptor>(name, bytes, &[])?;
@@ -278,25 +266,35 @@ impl Reader {
         let index = self
             .read_json_blob(&found, "image index")
             .and_then(|bytes| self.decode::<Index>(&path, bytes, &["manifests", "subject"]));
-        let mut entries = Vec::new();
-        if let Some(index) = &index {
-            if let Some(s) = &index.value.subject {
-                self.referenced.insert(s.digest.blob_path());
-            }
-            for (i, d) in index.value.manifests.iter().enumerate() {
-                entries.push(Found {
-                    file: path.clone(),
-                    field: format!("manifests[{i}]"),
-                    descriptor: d.clone(),
-                });
-            }
-        }
+        let entries = self.entries_of(index.as_ref(), &path);
         NestedRead {
             found,
             path,
             index,
             entries,
         }
+    }
+
+    /// The entries of an image index read from `file` (`index.json`, or a nested index's
+    /// blob), each with where it was found; its subject counts as referenced.
+    fn entries_of(&mut self, index: Option<&Doc<Index>>, file: &str) -> Vec<Found> {
+        let Some(index) = index else {
+            return Vec::new();
+        };
+        if let Some(s) = &index.value.subject {
+            self.referenced.insert(s.digest.blob_path());
+        }
+        index
+            .value
+            .manifests
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Found {
+                file: file.to_string(),
+                field: format!("manifests[{i}]"),
+                descriptor: d.clone(),
+            })
+            .collect()
     }
 
     fn decode<T: serde::de::DeserializeOwned>(

@@ -64,6 +64,17 @@ pub struct LayerInfo {
 }
 
 impl LayerInfo {
+    /// The layer as every command's `--json` output reports it.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "digest": self.digest,
+            "size": self.size,
+            "diffID": self.diff_id,
+            "uncompressedSize": self.uncompressed_size,
+            "mediaType": self.compression.media_type(),
+        })
+    }
+
     /// The layer's descriptor for a manifest.
     pub fn descriptor(&self) -> Descriptor {
         Descriptor::new(

@@ -54,6 +54,20 @@ pub enum Existing {
     Other(&'static str),
 }
 
+/// `rel` split into its parent path and its last component, which must name something
+/// below the project (not empty, `.` or `..`).
+fn split_target<'a>(rel: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
+    let rel = rel.trim_end_matches('/');
+    let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(Error::input(
+            what,
+            "must name a directory below the project",
+        ));
+    }
+    Ok((parent, name))
+}
+
 impl Target {
     /// The target `out` as the user named it: its parent directory (which must exist) is
     /// opened as written; `out` itself must be a plain name, never `.` or `..`.
@@ -89,16 +103,7 @@ impl Target {
     /// `what` names the setting in errors (`ocipack.toml: output "amd64/oci"`).
     pub fn beneath(root: &Root, rel: &str, create: bool, what: &str) -> Result<Target> {
         let strict = root.clone_strict();
-        let (parent_rel, name) = match rel.trim_end_matches('/').rsplit_once('/') {
-            Some((p, n)) => (p, n),
-            None => ("", rel.trim_end_matches('/')),
-        };
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(Error::input(
-                what,
-                "must name a directory below the project",
-            ));
-        }
+        let (parent_rel, name) = split_target(rel, what)?;
         let parent = strict
             .subdir(parent_rel, create)
             .map_err(|e| Error::input(what, format!("{}: {e}", strict.shown(parent_rel))))?;
@@ -117,16 +122,7 @@ impl Target {
         created: &CreatedDirs,
     ) -> Result<Target> {
         let strict = root.clone_strict();
-        let (parent_rel, name) = match rel.trim_end_matches('/').rsplit_once('/') {
-            Some((p, n)) => (p, n),
-            None => ("", rel.trim_end_matches('/')),
-        };
-        if name.is_empty() || name == "." || name == ".." {
-            return Err(Error::input(
-                what,
-                "must name a directory below the project",
-            ));
-        }
+        let (parent_rel, name) = split_target(rel, what)?;
         let mut log = Vec::new();
         let parent = strict.subdir_logged(parent_rel, true, &mut log);
         created
