@@ -57,6 +57,11 @@ pub enum Error {
     /// Talking to a registry or another remote component failed.
     #[error("{0}")]
     Remote(String),
+
+    /// A bug in ocipack (a thread that panicked, a state that cannot happen): not the user's
+    /// doing, so never reported as a usage or input error.
+    #[error("internal error (a bug in ocipack): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -71,6 +76,11 @@ impl Error {
     /// A usage error.
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
+    }
+
+    /// A bug in ocipack.
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Error::Internal(msg.into())
     }
 
     /// Wraps an I/O error that happened while reading an input.
@@ -95,7 +105,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Input { .. } | Error::InputIo { .. } => 2,
-            Error::Io { .. } | Error::CheckFailed(_) | Error::Remote(_) => 1,
+            Error::Io { .. } | Error::CheckFailed(_) | Error::Remote(_) | Error::Internal(_) => 1,
         }
     }
 }

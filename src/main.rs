@@ -57,6 +57,8 @@ fn main() -> ExitCode {
         }
     };
     match cli::run(args) {
+        // Output cut short by a full disk or an I/O error is a failed operation.
+        Ok(0) if cli::stdout_failed() => ExitCode::from(1),
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let mut msg = format!("ocipack: error: {err}");

@@ -263,7 +263,7 @@ fn run_index(a: &BuildArgs, out: &std::path::Path, opts: &BuildOptions) -> Resul
         print_json(&v)?;
     } else {
         for i in &report.images {
-            println!(
+            out!(
                 "{:<9} {}  layer {} bytes {} ({} uncompressed)  created {}",
                 i.arch,
                 i.built.image.entry.digest,
@@ -279,7 +279,7 @@ fn run_index(a: &BuildArgs, out: &std::path::Path, opts: &BuildOptions) -> Resul
             (false, _, true) => "written",
             (false, _, false) => "unchanged",
         };
-        println!(
+        out!(
             "{:<9} {:<9} {}  {} platforms  {}",
             "index",
             status,
@@ -288,7 +288,7 @@ fn run_index(a: &BuildArgs, out: &std::path::Path, opts: &BuildOptions) -> Resul
             ocipack::show::path(&report.output)
         );
         for d in &report.differences {
-            println!("          {d}");
+            out!("          {d}");
         }
     }
     if a.check && !report.differences.is_empty() {

@@ -2,12 +2,13 @@
 //! clap definition in this module tree, so they always match the binary. The output depends
 //! only on that definition and the clap_complete / clap_mangen versions (no date, no host).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, ValueEnum};
 
 use ocipack::{Error, Result};
+
+use super::out;
 
 /// Arguments of `ocipack completions`.
 #[derive(Debug, Args)]
@@ -48,10 +49,7 @@ fn command() -> clap::Command {
 }
 
 fn to_stdout(bytes: &[u8]) -> Result<u8> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing", "standard output", e))?;
+    super::out_raw!("{}", String::from_utf8_lossy(bytes));
     Ok(0)
 }
 
@@ -105,7 +103,7 @@ pub fn run_man(a: ManArgs) -> Result<u8> {
         Some(dir) => {
             ocipack::store::files::write_into(&dir, &pages)?;
             for (name, _) in &pages {
-                println!("{}", ocipack::show::path(&dir.join(name)));
+                out!("{}", ocipack::show::path(&dir.join(name)));
             }
             Ok(0)
         }

@@ -67,11 +67,22 @@ macro_rules! out_raw {
 
 pub(crate) use {out, out_raw};
 
+/// Set once standard output is gone: nothing more is written to it.
+static GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Set when standard output failed for another reason than a reader that went away (a full
+/// disk, an I/O error): what was printed is incomplete, so the command must not succeed.
+static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True if writing standard output failed (other than by a closed pipe): `main` then exits 1
+/// where the command would have exited 0.
+pub fn stdout_failed() -> bool {
+    FAILED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes to standard output; see [`out!`].
 pub fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
     use std::io::Write as _;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    static GONE: AtomicBool = AtomicBool::new(false);
+    use std::sync::atomic::Ordering;
     if GONE.load(Ordering::Relaxed) {
         return;
     }
@@ -89,6 +100,7 @@ pub fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
     if let Err(e) = r {
         GONE.store(true, Ordering::Relaxed);
         if e.kind() != std::io::ErrorKind::BrokenPipe {
+            FAILED.store(true, Ordering::Relaxed);
             eprintln!("ocipack: error: writing standard output: {e}");
         }
     }

@@ -156,7 +156,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
 /// `pushed index sha256:… (10 platforms) as REPO:TAG: …` on stderr, the digest on stdout.
 fn report_index(r: &registry::IndexPushReport, json: bool) -> Result<u8> {
     if json {
-        println!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(r)?));
+        out!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(r)?));
         return Ok(0);
     }
     let put = r.manifests.iter().filter(|m| m.uploaded).count();
@@ -173,7 +173,7 @@ fn report_index(r: &registry::IndexPushReport, json: bool) -> Result<u8> {
         uploaded,
         blobs.len() - uploaded
     );
-    println!("{}", r.digest);
+    out!("{}", r.digest);
     Ok(0)
 }
 

@@ -132,8 +132,8 @@ pub fn prepare_index_layout(
     let mut arches = BTreeSet::new();
     for p in &parts {
         if !arches.insert(p.arch.clone()) {
-            return Err(Error::usage(format!(
-                "internal: {} twice in one image index",
+            return Err(Error::internal(format!(
+                "{} twice in one image index",
                 p.arch
             )));
         }

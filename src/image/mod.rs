@@ -158,7 +158,7 @@ impl Image {
         let blobs = self
             .blobs
             .as_ref()
-            .ok_or_else(|| Error::usage("internal: this image was not read from a layout"))?;
+            .ok_or_else(|| Error::internal("this image was not read from a layout"))?;
         let what = blobs.shown(&d.digest.blob_path());
         blob::open_blob(blobs, d)
             .map(|b| b.verified(d, what.clone()))

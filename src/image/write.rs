@@ -201,7 +201,7 @@ impl LayoutWriter {
                 .is_some_and(|(d, _)| *d == layer.digest);
         let file = written
             .file
-            .ok_or_else(|| Error::usage("internal: the layer was not written to a file"))?;
+            .ok_or_else(|| Error::internal("the layer was not written to a file"))?;
         self.out
             .put_file(PARTIAL, &layer.digest.blob_path(), file, same)
     }

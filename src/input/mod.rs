@@ -369,7 +369,7 @@ impl Layer {
                     let f = self
                         .spool
                         .as_ref()
-                        .ok_or_else(|| Error::usage("internal: spool file missing"))?;
+                        .ok_or_else(|| Error::internal("spool file missing"))?;
                     let size = if let Kind::File { size } = h.kind {
                         size
                     } else {

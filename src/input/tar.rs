@@ -234,7 +234,7 @@ impl Tree {
             self.spool = Some((f, dir.path().to_path_buf()));
         }
         let Some((f, spool_path)) = self.spool.as_mut() else {
-            return Err(Error::usage("internal: spool file missing"));
+            return Err(Error::internal("spool file missing"));
         };
         // The spool file is exactly `spool_len` bytes long before and after each copy.
         let start = self.spool_len;
@@ -254,8 +254,8 @@ impl Tree {
         }
         if pos - start != size {
             // The reader yields exactly the size it announced; this is a bug if it happens.
-            return Err(Error::usage(format!(
-                "internal: {what}: an entry of {size} bytes gave {}",
+            return Err(Error::internal(format!(
+                "{what}: an entry of {size} bytes gave {}",
                 pos - start
             )));
         }

@@ -519,7 +519,7 @@ impl Write for Fingerprint {
 }
 
 fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
-    r.map_err(|_| Error::usage(format!("internal: the {what} thread panicked")))
+    r.map_err(|_| Error::internal(format!("the {what} thread panicked")))
 }
 
 /// Streams `layer` as a tar, encodes it and writes the blob into `sink`. `progress`, if

@@ -128,17 +128,13 @@ pub struct DistCommit {
     pub built: BuiltImage,
 }
 
-/// git with a pinned environment: no user or system configuration, literal pathspecs.
+/// [`super::git::command`] with a pinned environment on top: no user or system
+/// configuration, so that the commits made depend on nothing but their inputs.
 fn git_cmd(dir: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.arg("-C")
-        .arg(dir)
-        .args(["-c", "i18n.commitEncoding=UTF-8"])
+    let mut c = super::git::command(dir);
+    c.args(["-c", "i18n.commitEncoding=UTF-8"])
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_LITERAL_PATHSPECS", "1")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_WORK_TREE");
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
     c
 }
 

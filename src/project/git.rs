@@ -12,6 +12,25 @@ use std::process::Command;
 use crate::error::{Error, Result};
 use crate::timestamp::Timestamp;
 
+/// `git -C dir`, the one way ocipack runs git: pathspecs taken literally, the environment
+/// variables that would point git at another repository, index or work tree removed, and
+/// the settings that change what ocipack parses turned off (`log.showSignature` puts
+/// signature lines before `git log`'s output; colour and pagers never apply). The user's
+/// configuration is otherwise read (`safe.directory`, for one); writers that must not
+/// depend on it at all pin more ([`super::dist`]).
+pub(crate) fn command(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C")
+        .arg(dir)
+        .args(["-c", "log.showSignature=false", "-c", "color.ui=false"])
+        .arg("--no-pager")
+        .env("GIT_LITERAL_PATHSPECS", "1")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .env_remove("GIT_WORK_TREE");
+    c
+}
+
 /// A commit: its id and committer time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {
@@ -47,6 +66,17 @@ impl Git {
             ));
         }
         git.prefix = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+        // The prefix is written into the library file and dist directories: a directory name
+        // holding a line end could forge their lines.
+        if git.prefix.contains(char::is_control) {
+            return Err(Error::input(
+                crate::show::path(dir),
+                format!(
+                    "its path in the repository, \"{}\", holds a control character",
+                    crate::show::text(&git.prefix)
+                ),
+            ));
+        }
         Ok(git)
     }
 
@@ -56,11 +86,8 @@ impl Git {
     }
 
     fn run_raw(&self, args: &[&str]) -> Result<std::process::Output> {
-        Command::new("git")
-            .arg("-C")
-            .arg(&self.dir)
+        command(&self.dir)
             .args(args)
-            .env("GIT_LITERAL_PATHSPECS", "1")
             .output()
             .map_err(|e| Error::io("running", "git", e))
     }

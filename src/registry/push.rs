@@ -213,8 +213,8 @@ pub fn push_index(
 ) -> Result<IndexPushReport> {
     for d in &index.value.manifests {
         if !images.iter().any(|i| i.entry.digest == d.digest) {
-            return Err(Error::usage(format!(
-                "internal: the image index lists {}, which is not among the images pushed",
+            return Err(Error::internal(format!(
+                "the image index lists {}, which is not among the images pushed",
                 d.digest
             )));
         }

@@ -179,7 +179,7 @@ impl Output {
         let p = self
             .entries
             .remove(from)
-            .ok_or_else(|| Error::usage(format!("internal: {from} is not in the output")))?;
+            .ok_or_else(|| Error::internal(format!("{from} is not in the output")))?;
         self.entries.insert(to.to_string(), p);
         Ok(())
     }
@@ -260,7 +260,7 @@ impl Output {
     /// path is the same content), so each file is written once.
     pub fn absorb(&mut self, mut other: Output) -> Result<()> {
         if other.target.shown() != self.target.shown() {
-            return Err(Error::usage("internal: outputs for different targets"));
+            return Err(Error::internal("outputs for different targets"));
         }
         for (rel, p) in std::mem::take(&mut other.entries) {
             if self.entries.contains_key(&rel) {
