@@ -179,6 +179,67 @@ fn two_clones_make_identical_dist_commits_and_a_fetched_one_passes_the_profile()
         );
     }
 
+    // A shallow clone (the usual CI checkout) of a project whose every output is on a dist
+    // branch (no Windows directories in the work tree): the header names HEAD, which a
+    // shallow clone has; no history is needed.
+    let ex = a.join("examples/hello-world");
+    let toml = fs::read_to_string(ex.join("ocipack.toml")).unwrap();
+    let linux_only = toml
+        .replace(
+            "[windows]\nvariants = [\"nanoserver-ltsc2025\", \"nanoserver-ltsc2022\"]\n\
+             text = \"greeting.txt\"\noutput = \"amd64/{variant}\"\n",
+            "",
+        )
+        .replace("windows-shared-tags = [\"nanoserver\", \"latest\"]\n", "");
+    assert_ne!(linux_only, toml);
+    fs::write(ex.join("ocipack.toml"), linux_only).unwrap();
+    for v in ["nanoserver-ltsc2025", "nanoserver-ltsc2022"] {
+        fs::remove_dir_all(ex.join("amd64").join(v)).unwrap();
+    }
+    commit_all(a, "@1800000100 +0000");
+    let o = ocipack()
+        .args(["library", "--commit-branch", "dist-{arch}"])
+        .arg(&ex)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let lib = text(&o.stdout);
+    let shallow = t.path().join("shallow");
+    git(
+        t.path(),
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--no-single-branch",
+            &format!("file://{}", a.display()),
+            "shallow",
+        ],
+        None,
+    );
+    for arch in ARCHES {
+        let b = format!("dist-{arch}");
+        git(&shallow, &["branch", &b, &format!("origin/{b}")], None);
+    }
+    let o = ocipack()
+        .args(["library", "--commit-branch", "dist-{arch}"])
+        .arg(shallow.join("examples/hello-world"))
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let head = git(&shallow, &["rev-parse", "HEAD"], None);
+    assert!(
+        text(&o.stdout).contains(&format!("GitCommit: {}\n", head.trim())),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(
+        text(&o.stdout),
+        lib,
+        "the same library file as the full clone's"
+    );
+
     // A fresh repository fetches the dist commit; git archive yields a layout that
     // passes the oci-import profile.
     let fresh = t.path().join("fresh");

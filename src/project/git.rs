@@ -147,6 +147,12 @@ impl Git {
         Ok((out.status.success() && name.starts_with("refs/heads/")).then_some(name))
     }
 
+    /// The commit `HEAD` names (a shallow clone has it, whatever its history lacks).
+    pub fn head(&self) -> Result<String> {
+        let out = self.run(&["rev-parse", "--verify", "HEAD^{commit}"], &[])?;
+        Ok(out.trim().to_string())
+    }
+
     /// The commits at which a shallow clone's history is cut off (empty if not shallow).
     pub fn shallow_boundaries(&self) -> Result<Vec<String>> {
         let shallow = self.run(&["rev-parse", "--is-shallow-repository"], &[])?;

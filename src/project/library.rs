@@ -183,7 +183,8 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
     // The header's commit: the newest of the outputs in this branch's history (in the
     // work tree), else HEAD itself (every output is on a dist branch).
     let header = if in_tree.is_empty() {
-        git.last_commit("HEAD", &[])?.id
+        // Only HEAD's id is needed, which a shallow clone has: no history is read.
+        git.head()?
     } else {
         git.last_commit("the outputs", &in_tree)?.id
     };
