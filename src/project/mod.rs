@@ -319,7 +319,7 @@ impl Project {
             None => DEFAULT_OUTPUT.to_string(),
         };
 
-        let mut image = parse_image(&src, raw.image);
+        let mut image = parse_image(&src, raw.image)?;
         for i in &raw.input {
             image.inputs.push(parse_input(&src, i)?);
         }
@@ -525,7 +525,7 @@ fn parse_created(src: &Source, v: &Spanned<toml::Value>) -> Result<CreatedSource
 
 /// The `[image]` table as settings: values as written, each with its line (validated by
 /// [`Settings::resolve`], like the command line's).
-fn parse_image(src: &Source, raw: RawImage) -> Settings {
+fn parse_image(src: &Source, raw: RawImage) -> Result<Settings> {
     let at = |span: Range<usize>, key: &str| src.origin(span, &format!("image.{key}"));
     fn one<T>(
         v: Option<Spanned<T>>,
@@ -550,21 +550,29 @@ fn parse_image(src: &Source, raw: RawImage) -> Settings {
             })
             .collect()
     }
-    fn table(
-        v: Option<Spanned<BTreeMap<String, String>>>,
-        key: &str,
-        at: &dyn Fn(Range<usize>, &str) -> Origin,
-    ) -> Vec<Set<String>> {
-        v.map(|t| {
-            let o = at(t.span(), key);
-            t.into_inner()
-                .into_iter()
-                .map(|(k, v)| Set::new(format!("{k}={v}"), o.clone()))
-                .collect()
-        })
-        .unwrap_or_default()
-    }
-    Settings {
+    // A table's entries become the `K=V` settings the command line gives, split again at the
+    // first `=`: a key holding one would silently become another key.
+    let table = |v: Option<Spanned<BTreeMap<String, String>>>, key: &str| {
+        let Some(t) = v else {
+            return Ok(Vec::new());
+        };
+        let o = at(t.span(), key);
+        if let Some(k) = t.get_ref().keys().find(|k| k.contains('=')) {
+            return Err(src.err_at(
+                &t,
+                &format!("image.{key}"),
+                format!(
+                    "the key \"{}\" holds '=', which no key may hold",
+                    show::text(k)
+                ),
+            ));
+        }
+        Ok(t.into_inner()
+            .into_iter()
+            .map(|(k, v)| Set::new(format!("{k}={v}"), o.clone()))
+            .collect())
+    };
+    Ok(Settings {
         inputs: Vec::new(),
         arch: None,
         platform: None,
@@ -574,12 +582,12 @@ fn parse_image(src: &Source, raw: RawImage) -> Settings {
         default_env: one(raw.default_env, "default-env", &at),
         workdir: one(raw.workdir, "workdir", &at),
         user: one(raw.user, "user", &at),
-        labels: table(raw.labels, "labels", &at),
+        labels: table(raw.labels, "labels")?,
         expose: many(raw.expose, "expose", &at),
         volumes: many(raw.volumes, "volumes", &at),
         stop_signal: one(raw.stop_signal, "stop-signal", &at),
         created_by: one(raw.created_by, "created-by", &at),
-        annotations: table(raw.annotations, "annotations", &at),
+        annotations: table(raw.annotations, "annotations")?,
         mtime: one(raw.mtime, "mtime", &at),
         preserve_owners: one(raw.preserve_owners, "preserve-owners", &at),
         xattrs: one(raw.xattrs, "xattrs", &at),
@@ -589,7 +597,7 @@ fn parse_image(src: &Source, raw: RawImage) -> Settings {
         names: one(raw.names, "names", &at),
         ref_name: one(raw.ref_name, "ref-name", &at),
         descriptor_file: one(raw.descriptor_file, "descriptor-file", &at),
-    }
+    })
 }
 
 /// One `[[input]]` as a setting.
@@ -1045,6 +1053,18 @@ shared-tags = ["latest"]
                 "gzip levels are 1 to 12",
             ),
             ("cmd = [\"/hello\"]", "mtime = \"now\"", 7, "image.mtime"),
+            (
+                "cmd = [\"/hello\"]",
+                "labels = { \"a=b\" = \"c\" }",
+                7,
+                "image.labels: the key \"a=b\" holds '='",
+            ),
+            (
+                "cmd = [\"/hello\"]",
+                "annotations = { \"org.example/x=y\" = \"z\" }",
+                7,
+                "image.annotations",
+            ),
             ("cmd = [\"/hello\"]", "env = [\"NOEQUALS\"]", 7, "image.env"),
             (
                 "\"nanoserver-ltsc2022\"",
