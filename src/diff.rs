@@ -415,8 +415,11 @@ fn diff_values(
     }
 }
 
+/// A name from a layer (entry path, link target, owner name, xattr value) as printable,
+/// unambiguous text: control characters and backslashes escaped, bytes that are not UTF-8
+/// as `\xNN` ([`crate::show::bytes`]), so that two different names never print alike.
 fn show_path(p: &[u8]) -> String {
-    String::from_utf8_lossy(p).into_owned()
+    crate::show::bytes(p)
 }
 
 fn what(e: &Entry) -> String {
@@ -446,8 +449,8 @@ fn entry_properties(e: &Entry) -> Vec<(&'static str, String)> {
         ("mode", format!("{:04o}", e.mode)),
         ("uid", e.uid.to_string()),
         ("gid", e.gid.to_string()),
-        ("user name", format!("{:?}", show_path(&e.uname))),
-        ("group name", format!("{:?}", show_path(&e.gname))),
+        ("user name", format!("\"{}\"", show_path(&e.uname))),
+        ("group name", format!("\"{}\"", show_path(&e.gname))),
         ("mtime", show_mtime(e.mtime)),
         ("device", opt(e.device.map(|(ma, mi)| format!("{ma},{mi}")))),
         (
@@ -456,7 +459,7 @@ fn entry_properties(e: &Entry) -> Vec<(&'static str, String)> {
                 "{{{}}}",
                 e.xattrs
                     .iter()
-                    .map(|(k, v)| format!("{k}={:?}", show_path(v)))
+                    .map(|(k, v)| format!("{}=\"{}\"", crate::show::text(k), show_path(v)))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

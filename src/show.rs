@@ -5,6 +5,9 @@
 //! forge a message line or drive the terminal. Every message that names something passes the
 //! name through this module: control characters become Rust's `escape_debug` forms (`\n`,
 //! `\t`, `\u{1b}`), backslashes are doubled, and bytes that are not UTF-8 become `\xNN`.
+//! The characters that reorder or break a line without being control characters — the bidi
+//! embeddings, overrides, isolates and marks, and the line and paragraph separators — are
+//! escaped as `\u{…}` too, so a name cannot make a line read differently from its bytes.
 //! Printable text, including non-ASCII letters, is shown as it is.
 
 use std::ffi::OsStr;
@@ -41,13 +44,37 @@ pub fn text(s: &str) -> String {
     out
 }
 
+/// True for the characters that change how a line reads without being control characters:
+/// bidi marks, embeddings, overrides and isolates (which can make a name display
+/// backwards), and the line and paragraph separators.
+fn reorders(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Appends `c`, escaped if it is a control character or [`reorders`]; backslashes too when
+/// `backslash`.
+fn push_char(out: &mut String, c: char, backslash: bool) {
+    if c.is_control() || (backslash && c == '\\') {
+        out.extend(c.escape_debug());
+    } else if reorders(c) {
+        out.extend(c.escape_unicode());
+    } else {
+        out.push(c);
+    }
+}
+
 fn push_str(out: &mut String, s: &str) {
     for c in s.chars() {
-        if c == '\\' || c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
+        push_char(out, c, true);
     }
 }
 
@@ -57,18 +84,9 @@ fn push_str(out: &mut String, s: &str) {
 pub fn line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
+        push_char(&mut out, c, false);
     }
     out
-}
-
-/// True if `s` holds nothing [`text`] would escape.
-pub fn is_plain(s: &str) -> bool {
-    !s.chars().any(|c| c == '\\' || c.is_control())
 }
 
 #[cfg(test)]
@@ -86,8 +104,9 @@ mod tests {
         assert_eq!(bytes(b"back\\slash"), "back\\\\slash");
         assert_eq!(text("x\r\u{7f}\u{9b}"), "x\\r\\u{7f}\\u{9b}");
         assert_eq!(line("a\\nb\nc"), "a\\nb\\nc");
-        assert!(is_plain("/usr/bin/env"));
-        assert!(!is_plain("a\nb"));
+        assert_eq!(text("a\u{202e}txt.exe"), "a\\u{202e}txt.exe");
+        assert_eq!(line("x\u{2028}y\u{2066}z"), "x\\u{2028}y\\u{2066}z");
+        assert_eq!(bytes("\u{200f}".as_bytes()), "\\u{200f}");
         for s in [bytes(b"\x00\x01\x1f\x7f\n"), text("\u{85}\u{2028}")] {
             assert!(!s.chars().any(|c| c.is_control()), "{s:?}");
         }

@@ -386,3 +386,34 @@ proptest! {
         }
     }
 }
+
+/// Names that differ only in ways a lossy or unescaped display hides — a newline against a
+/// literal backslash-n, two different bytes that are not UTF-8 — print differently.
+#[test]
+fn names_that_differ_print_differently() {
+    let t = tempfile::tempdir().unwrap();
+    let (ta, tb) = (t.path().join("ta"), t.path().join("tb"));
+    for (tree, names) in [
+        (&ta, [&b"a\nb"[..], &b"z\xff"[..]]),
+        (&tb, [&b"a\\nb"[..], &b"z\xfe"[..]]),
+    ] {
+        fs::create_dir_all(tree).unwrap();
+        for n in names {
+            use std::os::unix::ffi::OsStrExt;
+            fs::write(tree.join(std::ffi::OsStr::from_bytes(n)), b"x").unwrap();
+        }
+    }
+    let a = build(&ta, t.path(), "a", &[]);
+    let b = build(&tb, t.path(), "b", &[]);
+    let o = diff(&a, &b, &[]);
+    o.assert(1, &[]);
+    for want in [
+        "- a\\nb (file, 1 bytes) only in A",
+        "+ a\\\\nb (file, 1 bytes) only in B",
+        "- z\\xff (file, 1 bytes) only in A",
+        "+ z\\xfe (file, 1 bytes) only in B",
+    ] {
+        assert!(o.stdout.contains(want), "{want:?} not in\n{}", o.stdout);
+    }
+    assert!(!o.stdout.contains('\u{fffd}'), "{}", o.stdout);
+}

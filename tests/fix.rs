@@ -376,3 +376,28 @@ fn symlinked_directories_inside_the_layout_become_real_ones() {
     assert!(!l.join("store").exists());
     verify_import(&l).assert(0, &["valid"]);
 }
+
+/// A file the fix leaves behind is named in a note with its control characters escaped: a
+/// name cannot forge an output line or drive the terminal.
+#[test]
+fn entries_left_behind_are_named_escaped() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("rootfs");
+    sample_tree(&tree);
+    let l = t.path().join("oci");
+    image(&tree, &l, &[]).assert(0, &[]);
+    fs::write(l.join("x\u{1b}[31mRED\nocipack: fake line"), b"").unwrap();
+    let o = fix(&[], &l);
+    o.assert(
+        0,
+        &["x\\u{1b}[31mRED\\nocipack: fake line was not carried over"],
+    );
+    assert!(!o.stderr.contains('\u{1b}'), "{}", o.stderr);
+    assert!(
+        !o.stderr
+            .lines()
+            .any(|l| l.starts_with("ocipack: fake line")),
+        "{}",
+        o.stderr
+    );
+}

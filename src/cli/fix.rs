@@ -61,7 +61,10 @@ pub fn run(a: FixArgs) -> Result<u8> {
         names.name()
     );
     for d in &r.dropped {
-        eprintln!("ocipack: note: {shown}: {d} was not carried over (not part of the image)");
+        eprintln!(
+            "ocipack: note: {shown}: {} was not carried over (not part of the image)",
+            ocipack::show::text(d)
+        );
     }
     Ok(0)
 }
