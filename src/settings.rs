@@ -196,27 +196,6 @@ fn flag(s: &Option<Set<bool>>, default: bool) -> bool {
     s.as_ref().map_or(default, |s| s.value)
 }
 
-/// `{arch}` is the only placeholder; braces must balance.
-fn check_template(t: &str) -> std::result::Result<(), String> {
-    let mut rest = t;
-    while let Some(open) = rest.find(['{', '}']) {
-        if rest[open..].starts_with('}') {
-            return Err("has an unmatched '}'".into());
-        }
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or("has an unmatched '{'")?;
-        let name = &after[..close];
-        if name != "arch" {
-            return Err(format!(
-                "has the unknown placeholder {{{}}} (known: {{arch}})",
-                show::text(name)
-            ));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
-}
-
 impl Settings {
     /// The input paths as a project writes them, with `{arch}` expanded.
     pub fn input_paths(&self, arch: &str) -> Vec<String> {
@@ -372,8 +351,8 @@ impl Settings {
             }
             match cx.arch {
                 Some(arch) => {
-                    check_template(&as_set.value).map_err(|p| as_set.bad(p))?;
-                    check_relative(&as_set.value).map_err(|p| as_set.bad(p))?;
+                    check_template(&as_set.value, &["arch"]).map_err(|p| as_set.bad(p))?;
+                    check_relative(&as_set.value, true).map_err(|p| as_set.bad(p))?;
                     let expanded = as_set.value.replace("{arch}", arch);
                     Ok((cx.base.join(&expanded), show::text(&expanded)))
                 }
@@ -421,17 +400,58 @@ impl Settings {
     }
 }
 
-/// A project's input paths are relative to the project directory (`..` allowed: inputs may
-/// live beside the project), so that the project builds the same from any checkout.
-fn check_relative(p: &str) -> std::result::Result<(), String> {
+/// Accepts only `{name}` placeholders from `allowed`, with balanced braces.
+pub(crate) fn check_template(t: &str, allowed: &[&str]) -> std::result::Result<(), String> {
+    let mut rest = t;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err(format!("\"{}\" has an unmatched '}}'", show::text(t)));
+        }
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("\"{}\" has an unmatched '{{'", show::text(t)))?;
+        let name = &after[..close];
+        if !allowed.contains(&name) {
+            let known = if allowed.is_empty() {
+                "none is allowed here".to_string()
+            } else {
+                format!(
+                    "known: {}",
+                    allowed
+                        .iter()
+                        .map(|a| format!("{{{a}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return Err(format!(
+                "unknown placeholder {{{}}} ({known})",
+                show::text(name)
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// A relative path; `..` only where `allow_parent` (inputs may live outside the project).
+pub(crate) fn check_relative(p: &str, allow_parent: bool) -> std::result::Result<(), String> {
     if p.is_empty() {
         return Err("is empty".into());
     }
-    if Path::new(p)
-        .components()
-        .any(|c| matches!(c, Component::RootDir | Component::Prefix(_)))
-    {
-        return Err("must be a path relative to the project directory".into());
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir if allow_parent => {}
+            _ => {
+                return Err(format!(
+                    "\"{}\" must be a relative path{}",
+                    show::text(p),
+                    if allow_parent { "" } else { " without '..'" }
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -535,7 +555,7 @@ mod tests {
         )];
         let e = s.resolve(&cx(Some("amd64"))).unwrap_err().to_string();
         assert!(
-            e.contains("input.rootfs \"/abs\": must be a path relative"),
+            e.contains("input.rootfs \"/abs\": ") && e.contains("must be a relative path"),
             "{e}"
         );
 

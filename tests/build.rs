@@ -349,6 +349,8 @@ fn check_passes_on_identical_outputs_and_lists_each_difference() {
             "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
         ),
     );
+    // The output's parent exists, the output does not.
+    fs::create_dir_all(p.join("amd64")).unwrap();
     let o = build(&p, &["--check"]);
     assert_exit(&o, 1);
     assert!(
@@ -356,6 +358,8 @@ fn check_passes_on_identical_outputs_and_lists_each_difference() {
         "{}",
         stdout(&o)
     );
+    // Nothing on disk to compare with: no explanation that could only say so.
+    assert!(!stdout(&o).contains("cannot compare"), "{}", stdout(&o));
     assert!(!p.join("amd64/oci").exists(), "--check writes nothing");
 
     assert_exit(&build(&p, &[]), 0);

@@ -329,7 +329,10 @@ fn the_setting_in_ocipack_toml_and_hostile_patterns() {
     for (pattern, want) in [
         ("dist", "must contain {arch}"),
         ("dist {arch}", "not a valid branch name"),
-        ("dist-{variant}", "the only placeholder is {arch}"),
+        (
+            "dist-{variant}",
+            "unknown placeholder {variant} (known: {arch})",
+        ),
         ("dist..{arch}", "not a valid branch name"),
         ("refs/heads/{arch}", "without refs/heads/"),
         ("-{arch}", "starts with '-'"),

@@ -119,21 +119,7 @@ impl Plan {
             return Err(Error::usage("--jobs must be at least 1"));
         }
         let file = project.dir.join(crate::project::PROJECT_FILE);
-        for a in &opts.arches {
-            let known = project.architectures.contains(a)
-                || (a == WINDOWS_ARCH && project.windows.is_some());
-            if !known {
-                let mut all = project.architectures.clone();
-                if project.windows.is_some() {
-                    all.push(WINDOWS_ARCH.into());
-                }
-                return Err(Error::usage(format!(
-                    "--arch {a}: {} declares only {}",
-                    crate::show::path(&file),
-                    all.join(", ")
-                )));
-            }
-        }
+        project.check_arches(&opts.arches, true)?;
         let selected = |a: &str| opts.arches.is_empty() || opts.arches.iter().any(|x| x == a);
         let arches: Vec<&String> = project
             .architectures
@@ -321,12 +307,14 @@ impl Plan {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
                 Some((_, writer, _)) => {
                     let d = writer.differences()?;
-                    let explanation = if d.is_empty() {
-                        Vec::new()
-                    } else {
-                        let staged = writer.stage()?;
-                        explain_layout_difference(&staged.path(), &t.output)
-                    };
+                    // Nothing on disk to explain a difference against.
+                    let explanation =
+                        if d.is_empty() || d.iter().any(|x| x.is_whole_output_missing()) {
+                            Vec::new()
+                        } else {
+                            let staged = writer.stage()?;
+                            explain_layout_difference(&staged.path(), &t.output)
+                        };
                     (d, explanation)
                 }
             };

@@ -45,28 +45,22 @@ pub const IDENTITY_EMAIL: &str = "ocipack@ocipack.invalid";
 /// several architectures (each needs its own branch), and every expansion a valid branch
 /// name.
 pub fn check_branch_pattern(pattern: &str, arches: &[String]) -> std::result::Result<(), String> {
-    let mut rest = pattern;
-    while let Some(open) = rest.find(['{', '}']) {
-        let after = &rest[open..];
-        if !after.starts_with("{arch}") {
-            return Err(format!(
-                "{:?}: the only placeholder is {{arch}}",
-                show::text(pattern)
-            ));
-        }
-        rest = &after["{arch}".len()..];
-    }
+    crate::settings::check_template(pattern, &["arch"])?;
     if arches.len() > 1 && !pattern.contains("{arch}") {
         return Err(format!(
-            "{:?} must contain {{arch}}: each of the {} architectures needs its own branch",
+            "\"{}\" must contain {{arch}}: each of the {} architectures needs its own branch",
             show::text(pattern),
             arches.len()
         ));
     }
     for a in arches {
         let name = pattern.replace("{arch}", a);
-        check_branch_name(&name)
-            .map_err(|why| format!("{:?} is not a valid branch name: {why}", show::text(&name)))?;
+        check_branch_name(&name).map_err(|why| {
+            format!(
+                "\"{}\" is not a valid branch name: {why}",
+                show::text(&name)
+            )
+        })?;
     }
     Ok(())
 }
@@ -222,7 +216,7 @@ pub fn prepare(
     dry_run: bool,
 ) -> Result<Vec<DistCommit>> {
     check_branch_pattern(pattern, arches)
-        .map_err(|p| Error::input(format!("commit branch {:?}", show::text(pattern)), p))?;
+        .map_err(|p| Error::input(format!("commit branch \"{}\"", show::text(pattern)), p))?;
     let git_info = Git::open(project_dir)?;
     let top = PathBuf::from(git(project_dir, &["rev-parse", "--show-toplevel"])?);
     let busy = checked_out(project_dir)?;
@@ -254,7 +248,7 @@ fn make_commits(
         let refname = format!("refs/heads/{branch}");
         git(top, &["check-ref-format", &refname]).map_err(|_| {
             Error::input(
-                format!("commit branch {:?}", show::text(&branch)),
+                format!("commit branch \"{}\"", show::text(&branch)),
                 "git refuses it as a branch name",
             )
         })?;
@@ -459,7 +453,7 @@ pub fn library_tips(
     directory: impl Fn(&str) -> String,
 ) -> Result<BTreeMap<String, (String, String)>> {
     check_branch_pattern(pattern, arches)
-        .map_err(|p| Error::input(format!("commit branch {:?}", show::text(pattern)), p))?;
+        .map_err(|p| Error::input(format!("commit branch \"{}\"", show::text(pattern)), p))?;
     let mut out = BTreeMap::new();
     for a in arches {
         let refname = format!("refs/heads/{}", pattern.replace("{arch}", a));
@@ -496,9 +490,9 @@ mod tests {
         assert!(e.contains("must contain {arch}"), "{e}");
         assert!(check_branch_pattern("dist", &arches(&["amd64"])).is_ok());
         let e = check_branch_pattern("dist-{variant}", &two).unwrap_err();
-        assert!(e.contains("only placeholder"), "{e}");
+        assert!(e.contains("unknown placeholder {variant}"), "{e}");
         let e = check_branch_pattern("dist-{arch", &two).unwrap_err();
-        assert!(e.contains("only placeholder"), "{e}");
+        assert!(e.contains("unmatched '{'"), "{e}");
         for bad in [
             "dist {arch}",
             "dist..{arch}",

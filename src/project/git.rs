@@ -107,7 +107,7 @@ impl Git {
                     args.join(" "),
                     crate::show::path(&self.dir)
                 ),
-                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                crate::show::text(String::from_utf8_lossy(&out.stderr).trim()),
             ));
         }
         String::from_utf8(out.stdout).map_err(|_| {
@@ -174,7 +174,12 @@ impl Git {
         let Some(line) = out.lines().next() else {
             return Ok(None);
         };
-        let bad = || Error::input("git log", format!("unexpected output {line:?}"));
+        let bad = || {
+            Error::input(
+                "git log",
+                format!("unexpected output \"{}\"", crate::show::text(line)),
+            )
+        };
         let (id, secs) = line.split_once(' ').ok_or_else(bad)?;
         let time = secs
             .parse::<i64>()

@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 use crate::image::build::ImageSpec;
 use crate::input::MtimeMode;
 use crate::platform::Platform;
-use crate::settings::{Context, InputSetting, Origin, Set, Settings};
+use crate::settings::{
+    Context, InputSetting, Origin, Set, Settings, check_relative, check_template,
+};
 use crate::show;
 use crate::store::root::read_named;
 use crate::timestamp::Timestamp;
@@ -70,7 +72,8 @@ impl WindowsVariant {
             .ok_or("expected <image>-<tag>, e.g. nanoserver-ltsc2025")?;
         if !["nanoserver", "servercore"].contains(&image) {
             return Err(format!(
-                "unknown Windows base image {image:?} (expected nanoserver or servercore)"
+                "unknown Windows base image \"{}\" (expected nanoserver or servercore)",
+                show::text(image)
             ));
         }
         let tag_ok = !tag.is_empty()
@@ -79,7 +82,8 @@ impl WindowsVariant {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.');
         if !tag_ok {
             return Err(format!(
-                "tag {tag:?} must be lowercase letters, digits and dots"
+                "tag \"{}\" must be lowercase letters, digits and dots",
+                show::text(tag)
             ));
         }
         Ok(WindowsVariant {
@@ -252,6 +256,36 @@ impl Source<'_> {
 }
 
 impl Project {
+    /// Checks that every `--arch` in `arches` is one the project declares (`windows-amd64`
+    /// too when `windows` and the project has a `[windows]` table).
+    pub fn check_arches(&self, arches: &[String], windows: bool) -> Result<()> {
+        let file = self.dir.join(PROJECT_FILE);
+        for a in arches {
+            if a == WINDOWS_ARCH && self.windows.is_some() {
+                if windows {
+                    continue;
+                }
+                return Err(Error::usage(format!(
+                    "--arch {a}: Windows images are Dockerfile builds; the project has no \
+                     layout of them"
+                )));
+            }
+            if !self.architectures.contains(a) {
+                let mut all = self.architectures.clone();
+                if windows && self.windows.is_some() {
+                    all.push(WINDOWS_ARCH.into());
+                }
+                return Err(Error::usage(format!(
+                    "--arch {}: {} declares only {}",
+                    show::text(a),
+                    show::path(&file),
+                    all.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and validates `DIR/ocipack.toml`.
     pub fn load(dir: &Path) -> Result<Project> {
         let path = dir.join(PROJECT_FILE);
@@ -713,13 +747,12 @@ fn parse_library(
         let mut out: Vec<String> = Vec::new();
         for t in list {
             let s = t.get_ref();
-            let ok = !s.is_empty()
-                && s.len() <= 128
-                && !s.starts_with(['.', '-'])
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
-            if !ok {
-                return Err(src.err_at(t, key, format!("{s:?} is not a valid tag")));
+            if !crate::registry::reference::valid_tag(s) {
+                return Err(src.err_at(
+                    t,
+                    key,
+                    format!("\"{}\" is not a valid tag", show::text(s)),
+                ));
             }
             if out.contains(s) {
                 return Err(src.err_at(t, key, format!("{s} is listed twice")));
@@ -773,7 +806,7 @@ pub fn check_git_fetch(s: &str) -> std::result::Result<(), String> {
     match rest {
         Some(r) if !r.is_empty() && !r.contains(['*', '?', ':']) => Ok(()),
         _ => Err(format!(
-            "{:?}: bashbrew needs \"refs/heads/<branch>\" or \"refs/tags/<tag>\" (without *, ? or :)",
+            "\"{}\": bashbrew needs \"refs/heads/<branch>\" or \"refs/tags/<tag>\" (without *, ? or :)",
             show::text(s)
         )),
     }
@@ -808,58 +841,6 @@ pub fn expand(template: &str, name: &str, value: &str) -> String {
     template.replace(&format!("{{{name}}}"), value)
 }
 
-/// Accepts only `{name}` placeholders from `allowed`, with balanced braces.
-fn check_template(t: &str, allowed: &[&str]) -> std::result::Result<(), String> {
-    let mut rest = t;
-    while let Some(open) = rest.find(['{', '}']) {
-        if rest[open..].starts_with('}') {
-            return Err(format!("{t:?} has an unmatched '}}'"));
-        }
-        let after = &rest[open + 1..];
-        let close = after
-            .find('}')
-            .ok_or_else(|| format!("{t:?} has an unmatched '{{'"))?;
-        let name = &after[..close];
-        if !allowed.contains(&name) {
-            let known = if allowed.is_empty() {
-                "none is allowed here".to_string()
-            } else {
-                format!(
-                    "known: {}",
-                    allowed
-                        .iter()
-                        .map(|a| format!("{{{a}}}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            return Err(format!("unknown placeholder {{{name}}} ({known})"));
-        }
-        rest = &after[close + 1..];
-    }
-    Ok(())
-}
-
-/// A relative path; `..` only where `allow_parent` (inputs may live outside the project).
-fn check_relative(p: &str, allow_parent: bool) -> std::result::Result<(), String> {
-    if p.is_empty() {
-        return Err("is empty".into());
-    }
-    for c in Path::new(p).components() {
-        match c {
-            Component::Normal(_) | Component::CurDir => {}
-            Component::ParentDir if allow_parent => {}
-            _ => {
-                return Err(format!(
-                    "{p:?} must be a relative path{}",
-                    if allow_parent { "" } else { " without '..'" }
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// An output template: inside the project directory, never the directory itself, and
 /// distinct per `name` when there are several.
 fn check_output_template(t: &str, name: &str, count: usize) -> std::result::Result<(), String> {
@@ -871,12 +852,14 @@ fn check_output_template(t: &str, name: &str, count: usize) -> std::result::Resu
         .all(|c| matches!(c, Component::Normal(_)));
     if !strict {
         return Err(format!(
-            "{t:?} must name a directory below the project directory, without '.' parts"
+            "\"{}\" must name a directory below the project directory, without '.' parts",
+            show::text(t)
         ));
     }
     if count > 1 && !t.contains(&format!("{{{name}}}")) {
         return Err(format!(
-            "{t:?} must contain {{{name}}}: each of the {count} outputs needs its own directory"
+            "\"{}\" must contain {{{name}}}: each of the {count} outputs needs its own directory",
+            show::text(t)
         ));
     }
     Ok(())

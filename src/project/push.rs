@@ -24,7 +24,7 @@ use crate::show;
 use crate::store::root::OpenError;
 use crate::verify::{Valid, read_valid_contents};
 
-use super::{PROJECT_FILE, Project, WINDOWS_ARCH};
+use super::{PROJECT_FILE, Project};
 
 /// One architecture's image, read from its layout.
 #[derive(Debug, Clone)]
@@ -42,21 +42,7 @@ pub struct ArchImage {
 /// listing every missing one.
 pub fn read_images(project: &Project, arches: &[String]) -> Result<Vec<ArchImage>> {
     let file = project.dir.join(PROJECT_FILE);
-    for a in arches {
-        if a == WINDOWS_ARCH {
-            return Err(Error::usage(format!(
-                "--arch {a}: Windows images are Dockerfile builds; the project has no \
-                 layout of them to push"
-            )));
-        }
-        if !project.architectures.contains(a) {
-            return Err(Error::usage(format!(
-                "--arch {a}: {} declares only {}",
-                show::path(&file),
-                project.architectures.join(", ")
-            )));
-        }
-    }
+    project.check_arches(arches, false)?;
     let mut selected: Vec<&String> = project
         .architectures
         .iter()

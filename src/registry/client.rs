@@ -473,8 +473,8 @@ impl Client {
                     msg.push_str(": the identity token was not accepted")
                 }
                 Some(c) => msg.push_str(&format!(
-                    ": the credentials of user {:?} were not accepted",
-                    c.username
+                    ": the credentials of user \"{}\" were not accepted",
+                    crate::show::text(&c.username)
                 )),
             }
         } else if status == StatusCode::FORBIDDEN {

@@ -21,7 +21,7 @@ pub mod reference;
 
 pub use auth::Credentials;
 pub use push::{
-    IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push, push_image,
+    IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push_image,
     push_index, push_layout,
 };
 pub use reference::Reference;

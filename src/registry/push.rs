@@ -158,18 +158,6 @@ pub fn push_layout(
     }
 }
 
-/// Pushes the single image of the layout at `layout` to `reference`, once the whole layout
-/// is verified.
-pub fn push(
-    layout: &std::path::Path,
-    reference: &Reference,
-    opts: &PushOptions,
-) -> Result<PushReport> {
-    let image = crate::verify::read_valid(layout, None, false)?.image;
-    after_verify();
-    push_image(&image, reference, opts)
-}
-
 /// Blobs read during the upload are still checked as they stream (`Verified`): a file
 /// changed after verification fails the push before the registry completes the blob. Tests
 /// change one at this moment.
@@ -305,7 +293,7 @@ impl Session {
         for t in &opts.also_tags {
             if !valid_tag(t) {
                 return Err(Error::input(
-                    format!("--also-tag {t:?}"),
+                    format!("--also-tag \"{}\"", crate::show::text(t)),
                     "invalid tag: at most 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
                 ));
             }

@@ -46,11 +46,6 @@ impl Reference {
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
-
-    /// True if the registry is on this machine (`localhost`, 127.0.0.0/8, `::1`).
-    pub fn is_loopback(&self) -> bool {
-        is_loopback_host(&self.registry)
-    }
 }
 
 /// True if `host[:port]` names this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
@@ -149,17 +144,30 @@ impl FromStr for Reference {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::input(format!("image reference {s:?}"), why.to_string());
-        let (rest, digest) =
-            match s.split_once('@') {
-                Some((r, d)) => (
-                    r,
-                    Some(d.parse::<Digest>().map_err(|e| {
-                        Error::input(format!("image reference {s:?}"), e.to_string())
-                    })?),
+        // A URL with credentials (`https://user:token@host/…`) is a mistake worth a clear
+        // message, and the text is not echoed: it may hold a secret.
+        // (A digest never holds '/'; what follows `user:token@` is a host and a path.)
+        if s.contains("://") || s.split_once('@').is_some_and(|(_, b)| b.contains('/')) {
+            return Err(Error::input(
+                "the image reference",
+                "is not of the form [REGISTRY/]REPOSITORY[:TAG][@DIGEST]: it has no scheme \
+                 (https://) and no user or password (give credentials with --username and \
+                 --password-stdin or a Docker config); it is not repeated here, as it may \
+                 hold a secret",
+            ));
+        }
+        let shown = format!("image reference \"{}\"", crate::show::text(s));
+        let bad = |why: &str| Error::input(shown.clone(), why.to_string());
+        let (rest, digest) = match s.split_once('@') {
+            Some((r, d)) => (
+                r,
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|e| Error::input(shown.clone(), e.to_string()))?,
                 ),
-                None => (s, None),
-            };
+            ),
+            None => (s, None),
+        };
         let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match rest[last_slash..].rfind(':') {
             Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
@@ -226,7 +234,7 @@ mod tests {
         assert_eq!(r.registry, "127.0.0.1:5055");
         assert_eq!(r.repository, "hello");
         assert_eq!(r.tag.as_deref(), Some("latest"));
-        assert!(r.is_loopback());
+        assert!(is_loopback_host(&r.registry));
         assert_eq!(r.to_string(), "127.0.0.1:5055/hello:latest");
 
         let r = parse("localhost/a/b-c__d.e:v1.0_x");
@@ -235,14 +243,14 @@ mod tests {
             ("localhost", "a/b-c__d.e")
         );
         assert_eq!(r.tag.as_deref(), Some("v1.0_x"));
-        assert!(r.is_loopback());
+        assert!(is_loopback_host(&r.registry));
 
         let r = parse("[::1]:5000/x:y");
         assert_eq!(r.registry, "[::1]:5000");
-        assert!(r.is_loopback());
+        assert!(is_loopback_host(&r.registry));
 
         let r = parse("registry.example.org/team/app");
-        assert!(!r.is_loopback());
+        assert!(!is_loopback_host(&r.registry));
         assert_eq!(r.api_host(), "registry.example.org");
     }
 
@@ -293,6 +301,22 @@ mod tests {
                 .parse::<Reference>()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_refused_without_echoing_it() {
+        for bad in [
+            "https://bob:s3cr3t-T0ken@ghcr.io/x/y:1",
+            "bob:s3cr3t-T0ken@ghcr.io/x/y:1",
+            "http://ghcr.io/x/y",
+        ] {
+            let e = bad.parse::<Reference>().unwrap_err().to_string();
+            assert!(!e.contains("s3cr3t") && !e.contains("bob"), "{e}");
+            assert!(e.contains("no scheme"), "{e}");
+        }
+        // A tag and a digest together is no credential.
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert!(format!("ubuntu:22.04@{d}").parse::<Reference>().is_ok());
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl Difference {
             kind: DiffKind::Missing,
         }
     }
+
+    /// True if this says the whole output is missing.
+    pub fn is_whole_output_missing(&self) -> bool {
+        self.path.is_empty() && matches!(self.kind, DiffKind::Missing)
+    }
 }
 
 impl std::fmt::Display for Difference {
