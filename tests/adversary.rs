@@ -17,9 +17,13 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::{
+    CREATED, assert_error, control_bytes_and_del, hello_project, image, ocipack_capped, os, show,
+    sq, text,
+};
 use common::{build_hello, ocipack, run_bounded, snapshot};
 use serde_json::{Value, json};
 
@@ -32,8 +36,6 @@ const QUICK: Duration = Duration::from_secs(30);
 const LIMIT: Duration = Duration::from_secs(120);
 /// Address-space cap (KiB) for runs whose failure mode is unbounded memory: 1 GiB.
 const MEM_LIMIT_KIB: u64 = 1024 * 1024;
-/// `created` of the images built here.
-const CREATED: &str = "@1700000000";
 /// A name that forges a line and drives the terminal when printed raw.
 const EVIL: &str = "evil\n\u{1b}[31mred";
 
@@ -45,79 +47,6 @@ const TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
-
-/// Asserts exit `code` and the error convention: every stderr line starts `ocipack: `,
-/// exactly one of them is the error line. Returns stderr.
-fn assert_error(o: &Output, code: i32) -> String {
-    assert_eq!(o.status.code(), Some(code), "exit code\n{}", show(o));
-    let e = text(&o.stderr);
-    for line in e.lines() {
-        assert!(
-            line.starts_with("ocipack: "),
-            "stderr line {line:?} does not start with `ocipack: `\n{}",
-            show(o)
-        );
-    }
-    let errors = e
-        .lines()
-        .filter(|l| l.starts_with("ocipack: error: "))
-        .count();
-    assert_eq!(errors, 1, "expected exactly one error line\n{}", show(o));
-    e
-}
-
-/// The control bytes (other than the newline) in `bytes`: C0 controls and DEL.
-fn control_bytes(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .copied()
-        .filter(|&b| (b < 0x20 && b != b'\n') || b == 0x7f)
-        .collect()
-}
-
-/// Quotes `p` for `sh`.
-fn sq(p: &Path) -> String {
-    format!("'{}'", p.to_str().unwrap().replace('\'', r"'\''"))
-}
-
-fn os(s: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(s)
-}
-
-/// `ocipack image` with the usual platform and time, `inputs`, `-o out`.
-fn image(inputs: &[&std::ffi::OsStr], out: &Path, extra: &[&str]) -> Command {
-    let mut c = ocipack();
-    c.arg("image")
-        .args(inputs)
-        .args(["--arch", "amd64", "--created", CREATED, "-o"])
-        .arg(out)
-        .args(extra);
-    c
-}
-
-/// `ocipack` wrapped in `sh -c 'ulimit -v …; exec …'`, so that a run that tries to use
-/// unbounded memory fails at the cap instead of taking the machine down.
-fn ocipack_capped(kib: u64) -> Command {
-    let mut c = Command::new("sh");
-    c.env_remove("SOURCE_DATE_EPOCH")
-        .arg("-c")
-        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_ocipack"));
-    c
-}
 
 /// Every name below `dir` (relative, sorted), following nothing.
 fn tree_names(dir: &Path) -> Vec<String> {
@@ -246,35 +175,6 @@ fn tar_of(members: &[Vec<u8>]) -> Vec<u8> {
     v
 }
 
-/// Copies examples/hello-world to `dir` with `architectures` replaced by `archs` and the
-/// exact text replacements `edits` (each must match) applied to its ocipack.toml.
-fn hello_project(dir: &Path, archs: &[&str], edits: &[(&str, &str)]) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(common::repo().join("examples/hello-world"))
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let path = dir.join("ocipack.toml");
-    let mut toml = fs::read_to_string(&path).unwrap();
-    let all = "architectures = [\n    \"amd64\", \"arm32v5\", \"arm32v6\", \"arm32v7\", \"arm64v8\",\n    \"i386\", \"mips64le\", \"ppc64le\", \"riscv64\", \"s390x\",\n]";
-    let list: Vec<String> = archs.iter().map(|a| format!("{a:?}")).collect();
-    let mut edits_all = vec![(
-        all.to_string(),
-        format!("architectures = [{}]", list.join(", ")),
-    )];
-    edits_all.extend(edits.iter().map(|(a, b)| (a.to_string(), b.to_string())));
-    for (from, to) in edits_all {
-        assert!(
-            toml.contains(&from),
-            "{from:?} not in the example's ocipack.toml"
-        );
-        toml = toml.replace(&from, &to);
-    }
-    fs::write(&path, toml).unwrap();
-}
-
 /// A small project in `dir`: one amd64 image from the directory `tree` (relative).
 fn tree_project(dir: &Path, output: &str, rootfs: &str) {
     fs::create_dir_all(dir).unwrap();
@@ -315,7 +215,7 @@ fn diff_escapes_layer_entry_names() {
         QUICK,
     );
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes(&o.stdout);
+    let ctl = control_bytes_and_del(&o.stdout);
     assert!(
         ctl.is_empty(),
         "raw control bytes {ctl:02x?} on stdout\n{}",
@@ -352,7 +252,7 @@ fn build_check_escapes_entry_names_in_its_explanation() {
     fs::write(p.join("tree").join(EVIL), "two\n").unwrap();
     let o = run_bounded(ocipack().arg("build").arg("--check").arg(&p), QUICK);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes(&o.stdout);
+    let ctl = control_bytes_and_del(&o.stdout);
     assert!(
         ctl.is_empty(),
         "raw control bytes {ctl:02x?} on stdout\n{}",
@@ -373,7 +273,7 @@ fn verify_summary_escapes_the_config_platform() {
     layout_with_tar_layer(&layout, &layer, "lin\nux", "amd\u{1b}[2J64");
     let o = run_bounded(ocipack().arg("verify").arg(&layout), QUICK);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes(&o.stdout);
+    let ctl = control_bytes_and_del(&o.stdout);
     assert!(
         ctl.is_empty(),
         "raw control bytes {ctl:02x?} on stdout\n{}",
@@ -413,7 +313,7 @@ fn library_output_cannot_be_forged_by_project_values() {
     let _ = run_bounded(ocipack().arg("build").arg(&ex), LIMIT);
     git::commit_all(t.path(), "@1800000000 +0000");
     let o = run_bounded(ocipack().arg("library").arg(&ex), QUICK);
-    let ctl = control_bytes(&o.stdout);
+    let ctl = control_bytes_and_del(&o.stdout);
     assert!(
         ctl.is_empty(),
         "raw control bytes {ctl:02x?} on stdout\n{}",

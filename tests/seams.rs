@@ -30,7 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{assert_exit, build_hello, ocipack, run_bounded, snapshot};
+use common::cli::{
+    assert_error, control_bytes, hello_project, image, image_on, ocipack_capped, os, show, sq, text,
+};
+use common::{assert_exit, bounded, build_hello, ocipack, run_bounded, snapshot};
 
 /// The test hook's environment variable.
 const HOOK: &str = "OCIPACK_TEST_HOOK_AFTER_WALK";
@@ -40,58 +43,9 @@ const QUICK: Duration = Duration::from_secs(20);
 const LIMIT: Duration = Duration::from_secs(60);
 /// Address-space cap (KiB) for runs whose failure mode is unbounded memory: 2 GiB.
 const MEM_LIMIT_KIB: u64 = 2 * 1024 * 1024;
-/// `created` of every image built here.
-const CREATED: &str = "@1700000000";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
-
-/// Asserts exit `code` and the error convention: every stderr line starts `ocipack: `,
-/// exactly one of them is the error line. Returns stderr.
-fn assert_error(o: &Output, code: i32) -> String {
-    assert_eq!(o.status.code(), Some(code), "exit code\n{}", show(o));
-    let e = text(&o.stderr);
-    for line in e.lines() {
-        assert!(
-            line.starts_with("ocipack: "),
-            "stderr line {line:?} does not start with `ocipack: `\n{}",
-            show(o)
-        );
-    }
-    let errors = e
-        .lines()
-        .filter(|l| l.starts_with("ocipack: error: "))
-        .count();
-    assert_eq!(errors, 1, "expected exactly one error line\n{}", show(o));
-    e
-}
-
-/// The control bytes (other than the newline) in `bytes`, for a message.
-fn control_bytes(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .copied()
-        .filter(|&b| b < 0x20 && b != b'\n')
-        .collect()
-}
-
-/// Quotes `p` for `sh`.
-fn sq(p: &Path) -> String {
-    format!("'{}'", p.to_str().unwrap().replace('\'', r"'\''"))
-}
 
 /// Names beside `out` that look like ocipack staging: hidden and containing `.ocipack-`.
 fn staging_beside(out: &Path) -> Vec<String> {
@@ -120,30 +74,6 @@ fn mkfifo(p: &Path) {
     assert!(st.success(), "mkfifo {}", p.display());
 }
 
-/// `ocipack` wrapped in `sh -c 'ulimit -v …; exec …'`: a run that tries to use unbounded
-/// memory fails at the cap instead of taking the machine down.
-fn ocipack_capped() -> Command {
-    let mut c = Command::new("sh");
-    c.env_remove("SOURCE_DATE_EPOCH")
-        .arg("-c")
-        .arg(format!("ulimit -v {MEM_LIMIT_KIB} && exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_ocipack"));
-    c
-}
-
-/// `run_bounded`, with a timeout reported as an `Err` instead of a panic, so that a test
-/// can try several cases and report all of them.
-fn bounded(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_bounded(cmd, limit))).map_err(
-        |p| {
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into())
-        },
-    )
-}
-
 /// True if GNU tar is the `tar` on PATH (skips, or fails under CI=true, otherwise).
 fn gnu_tar() -> bool {
     if !common::require_tool("tar") {
@@ -158,21 +88,6 @@ fn gnu_tar() -> bool {
         eprintln!("SKIPPED: tar is not GNU tar");
     }
     gnu
-}
-
-/// `ocipack image` with the usual platform and time, `inputs` (e.g. `--rootfs DIR`), `-o out`.
-fn image(inputs: &[&std::ffi::OsStr], out: &Path, extra: &[&str]) -> Command {
-    let mut c = ocipack();
-    c.arg("image")
-        .args(inputs)
-        .args(["--arch", "amd64", "--created", CREATED, "-o"])
-        .arg(out)
-        .args(extra);
-    c
-}
-
-fn os(s: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(s)
 }
 
 /// Every regular file below `dir` (following nothing), concatenated: to search for bytes.
@@ -270,31 +185,6 @@ impl Drop for Logged {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Copies examples/hello-world to `dir` and applies `edits` (exact text replacements, each
-/// of which must match) to its ocipack.toml; keeps only amd64.
-fn hello_project(dir: &Path, edits: &[(&str, &str)]) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(common::repo().join("examples/hello-world"))
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let path = dir.join("ocipack.toml");
-    let mut toml = fs::read_to_string(&path).unwrap();
-    let archs = "architectures = [\n    \"amd64\", \"arm32v5\", \"arm32v6\", \"arm32v7\", \"arm64v8\",\n    \"i386\", \"mips64le\", \"ppc64le\", \"riscv64\", \"s390x\",\n]";
-    let mut all = vec![(archs, "architectures = [\"amd64\"]")];
-    all.extend_from_slice(edits);
-    for (from, to) in all {
-        assert!(
-            toml.contains(from),
-            "{from:?} not in the example's ocipack.toml"
-        );
-        toml = toml.replace(from, to);
-    }
-    fs::write(&path, toml).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -624,6 +514,7 @@ fn project_output_through_a_symlink_never_writes_outside_the_project() {
     let project = t.path().join("project");
     hello_project(
         &project,
+        &["amd64"],
         &[("output = \"{arch}/oci\"", "output = \"link/{arch}\"")],
     );
     symlink(&outside, project.join("link")).unwrap();
@@ -666,6 +557,7 @@ fn windows_output_through_a_symlink_never_writes_outside_the_project() {
     let project = t.path().join("project");
     hello_project(
         &project,
+        &["amd64"],
         &[(
             "output = \"amd64/{variant}\"",
             "output = \"link/{variant}\"",
@@ -850,7 +742,7 @@ fn project_file_symlinked_to_dev_zero_is_refused_in_bounded_memory() {
     let p = t.path().join("p");
     small_project(&p);
     symlink("/dev/zero", p.join("ocipack.toml")).unwrap();
-    let o = run_bounded(ocipack_capped().arg("build").arg(&p), QUICK);
+    let o = run_bounded(ocipack_capped(MEM_LIMIT_KIB).arg("build").arg(&p), QUICK);
     let e = assert_error(&o, 2);
     assert!(e.contains("ocipack.toml"), "{e}");
     assert!(e.contains("not a regular file"), "{e}");
@@ -878,7 +770,7 @@ fn oversized_project_file_is_refused() {
     let comment = format!("# {}\n", "x".repeat(97));
     toml.push_str(&comment.repeat(20 * 1024 * 1024 / comment.len()));
     fs::write(p.join("ocipack.toml"), &toml).unwrap();
-    let o = run_bounded(ocipack_capped().arg("build").arg(&p), QUICK);
+    let o = run_bounded(ocipack_capped(MEM_LIMIT_KIB).arg("build").arg(&p), QUICK);
     let e = assert_error(&o, 2);
     assert!(e.contains("ocipack.toml"), "{e}");
     let l = e.to_lowercase();
@@ -894,20 +786,17 @@ fn oversized_project_file_is_refused() {
 
 /// `ocipack image --tar TAR -o OUT --compression none`, bounded, optionally memory-capped.
 fn image_from_tar(tar: &Path, out: &Path, capped: bool) -> Output {
-    let mut c = if capped { ocipack_capped() } else { ocipack() };
-    c.arg("image")
-        .arg("--tar")
-        .arg(tar)
-        .args([
-            "--arch",
-            "amd64",
-            "--created",
-            CREATED,
-            "--compression",
-            "none",
-            "-o",
-        ])
-        .arg(out);
+    let base = if capped {
+        ocipack_capped(MEM_LIMIT_KIB)
+    } else {
+        ocipack()
+    };
+    let mut c = image_on(
+        base,
+        &[os("--tar"), tar.as_os_str()],
+        out,
+        &["--compression", "none"],
+    );
     run_bounded(&mut c, QUICK)
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI-level tests.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fake;
 
 use std::path::{Path, PathBuf};
@@ -112,6 +113,19 @@ pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> Output {
         stdout: t_out.join().unwrap(),
         stderr: t_err.join().unwrap(),
     }
+}
+
+/// [`run_bounded`], with a timeout reported as an `Err` instead of a panic, so that a test
+/// can try several cases and report all of them.
+pub fn bounded(cmd: &mut Command, limit: std::time::Duration) -> Result<Output, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_bounded(cmd, limit))).map_err(
+        |p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into())
+        },
+    )
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
