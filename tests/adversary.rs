@@ -24,6 +24,7 @@ use common::cli::{
     CREATED, assert_error, control_bytes_and_del, hello_project, image, ocipack_capped, os, show,
     sq, text,
 };
+use common::tar::{tar_file, tar_of};
 use common::{build_hello, ocipack, run_bounded, snapshot};
 use serde_json::{Value, json};
 
@@ -137,42 +138,6 @@ fn layout_with_tar_layer(dir: &Path, layer: &[u8], os_: &str, arch: &str) {
     let config = config_json(os_, arch, std::slice::from_ref(&l.0), None);
     let entry = put_manifest(dir, &config, vec![descriptor(TAR, &l)], None);
     finish_layout(dir, vec![entry]);
-}
-
-fn octal(field: &mut [u8], v: u64) {
-    let s = format!("{:0w$o}\0", v, w = field.len() - 1);
-    field.copy_from_slice(s.as_bytes());
-}
-
-/// One ustar member (`name` at most 100 bytes): a regular file holding `data`.
-fn tar_file(name: &[u8], data: &[u8]) -> Vec<u8> {
-    assert!(name.len() <= 100);
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    octal(&mut h[100..108], 0o644);
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], data.len() as u64);
-    octal(&mut h[136..148], 1_600_000_000);
-    h[148..156].copy_from_slice(b"        ");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut out = h.to_vec();
-    out.extend_from_slice(data);
-    while !out.len().is_multiple_of(512) {
-        out.push(0);
-    }
-    out
-}
-
-/// A whole archive of `members`, with the two zero blocks.
-fn tar_of(members: &[Vec<u8>]) -> Vec<u8> {
-    let mut v: Vec<u8> = members.concat();
-    v.extend([0u8; 1024]);
-    v
 }
 
 /// A small project in `dir`: one amd64 image from the directory `tree` (relative).

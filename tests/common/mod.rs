@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod fake;
+pub mod tar;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
