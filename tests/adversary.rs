@@ -24,6 +24,7 @@ use common::cli::{
     CREATED, assert_error, control_bytes_and_del, hello_project, image, ocipack_capped, os, show,
     sq, text,
 };
+use common::oci::{CONFIG, INDEX, MANIFEST, TAR, TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
 use common::tar::{tar_file, tar_of};
 use common::{build_hello, ocipack, run_bounded, snapshot};
 use serde_json::{Value, json};
@@ -39,12 +40,6 @@ const LIMIT: Duration = Duration::from_secs(120);
 const MEM_LIMIT_KIB: u64 = 1024 * 1024;
 /// A name that forges a line and drives the terminal when printed raw.
 const EVIL: &str = "evil\n\u{1b}[31mred";
-
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-const TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -64,23 +59,6 @@ fn tree_names(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Writes `bytes` as a blob of the layout `dir`; returns its digest and size.
-fn put_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let hex = sha256_hex(bytes);
-    fs::write(blobs.join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
 }
 
 fn descriptor(media_type: &str, (digest, size): &(String, usize)) -> Value {
@@ -440,20 +418,6 @@ fn diff_of_a_layer_listed_many_times_stays_in_bounded_memory() {
     );
 }
 
-/// A gzip bomb of `mib` MiB of zeros (a tar that is all end marker), and its diff_id.
-fn zero_bomb(mib: usize) -> (Vec<u8>, String) {
-    use sha2::Digest as _;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let mut sha = sha2::Sha256::new();
-    let zeros = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        gz.write_all(&zeros).unwrap();
-        sha.update(&zeros);
-    }
-    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    (gz.finish().unwrap(), format!("sha256:{hex}"))
-}
-
 /// A layout whose manifest lists the bomb `copies` times, each time under another digest:
 /// the first is the bomb's own, the others are made up and their blob files are symlinks to
 /// the bomb's file.
@@ -483,7 +447,8 @@ fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
 #[test]
 fn verify_decompresses_one_bomb_once_whatever_digests_name_it() {
     let t = tempfile::tempdir().unwrap();
-    let (bomb, diff_id) = zero_bomb(256);
+    // 256 MiB of zeros (a tar that is all end marker).
+    let (bomb, diff_id) = gzip_bomb(&[], 256);
     let (one, ten) = (t.path().join("one"), t.path().join("ten"));
     bomb_layout(&one, &bomb, &diff_id, 1);
     bomb_layout(&ten, &bomb, &diff_id, 10);

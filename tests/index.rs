@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::oci::json_file;
 use common::{
-    HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world, ocipack,
-    platform_string, run_bounded, sha256sum, snapshot,
+    HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world, index_digest,
+    ocipack, platform_string, run_bounded, sha256sum, snapshot,
 };
 use serde_json::{Value, json};
 
@@ -28,10 +29,6 @@ fn text(b: &[u8]) -> String {
 
 fn all(o: &Output) -> String {
     format!("{}{}", text(&o.stdout), text(&o.stderr))
-}
-
-fn json_file(p: &Path) -> Value {
-    serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
 }
 
 fn s(p: &Path) -> &str {
@@ -53,14 +50,6 @@ fn image_index(out: &Path) -> (Value, String) {
     let d = top["manifests"][0]["digest"].as_str().unwrap().to_string();
     let blob = out.join("blobs/sha256").join(&d[7..]);
     (json_file(&blob), d)
-}
-
-/// The manifest digest in a single-image layout's index.json.
-fn manifest_digest(layout: &Path) -> String {
-    json_file(&layout.join("index.json"))["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -106,7 +95,7 @@ fn the_layout_is_the_nested_form_with_every_architecture_in_bashbrew_order() {
         assert_eq!(platform_string(&m["platform"]), *platform, "{arch}");
         assert_eq!(
             m["digest"].as_str().unwrap(),
-            manifest_digest(&p.join(arch).join("oci")),
+            index_digest(&p.join(arch).join("oci")),
             "{arch}: the same pipeline makes the same manifest"
         );
         let keys: Vec<&String> = m.as_object().unwrap().keys().collect();

@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::fake::{Behaviour, Fake};
+use common::oci::json_file;
 use common::{
     HELLO_ARCHES, Podman, Registry, assert_exit, copy_hello_world, ocipack, platform_string,
     run_bounded, sha256sum,
@@ -38,10 +39,6 @@ fn push(args: &[&str]) -> Output {
     let mut c = ocipack();
     c.env("DOCKER_CONFIG", t.path()).arg("push").args(args);
     run_bounded(&mut c, LIMIT)
-}
-
-fn json_file(p: &Path) -> Value {
-    serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
 }
 
 /// The manifest digest of the committed layout of `arch` in the project at `p`.

@@ -33,6 +33,7 @@ use base64::Engine as _;
 use common::cli::{
     assert_error, control_bytes, hello_project, image, image_on, ocipack_capped, os, show, sq, text,
 };
+use common::oci::{TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
 use common::tar::{tar_member, tar_of};
 use common::{assert_exit, bounded, build_hello, ocipack, run_bounded, snapshot};
 
@@ -1429,41 +1430,6 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
 // ---------------------------------------------------------------------------------------
 // 10. One gzip bomb listed many times.
 
-/// A gzip bomb of about 1 MB: a tar member named `../escape` (a problem verify reports
-/// against the blob) followed by zeros, 1 GiB in all; and its diff_id.
-fn gzip_bomb() -> (Vec<u8>, String) {
-    use sha2::Digest as _;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let mut sha = sha2::Sha256::new();
-    let head = tar_member(b"../escape", b'0', b"", b"evil\n");
-    gz.write_all(&head).unwrap();
-    sha.update(&head);
-    let zeros = vec![0u8; 1 << 20];
-    gz.write_all(&zeros[head.len()..]).unwrap();
-    sha.update(&zeros[head.len()..]);
-    for _ in 1..1024 {
-        gz.write_all(&zeros).unwrap();
-        sha.update(&zeros);
-    }
-    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    (gz.finish().unwrap(), format!("sha256:{hex}"))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Writes `bytes` as a blob of `layout`; returns its descriptor fields (digest, size).
-fn put_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
-    let hex = sha256_hex(bytes);
-    fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
-}
-
 /// A layout at `dir` whose manifest lists the bomb `copies` times (config with as many
 /// diff_ids), every digest and size correct; built by hand from a hello layout's documents.
 fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
@@ -1490,7 +1456,7 @@ fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
     manifest["config"]["digest"] = cd.into();
     manifest["config"]["size"] = cs.into();
     let layer = serde_json::json!({
-        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "mediaType": TAR_GZIP,
         "digest": layer_digest,
         "size": layer_size,
     });
@@ -1508,7 +1474,9 @@ fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
 #[test]
 fn verify_checks_a_blob_listed_ten_times_once() {
     let t = tempfile::tempdir().unwrap();
-    let (bomb, diff_id) = gzip_bomb();
+    // About 1 MB: a tar member named `../escape` (a problem verify reports against the
+    // blob) followed by zeros, 1 GiB in all.
+    let (bomb, diff_id) = gzip_bomb(&tar_member(b"../escape", b'0', b"", b"evil\n"), 1024);
     let (one, ten) = (t.path().join("one"), t.path().join("ten"));
     bomb_layout(&one, &bomb, &diff_id, 1);
     bomb_layout(&ten, &bomb, &diff_id, 10);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::oci::json_file;
 use common::{assert_exit, ocipack, require_tool, run_bounded};
 
 /// `ocipack image --tar TAR --arch amd64 --created @1700000000 -o OUT --compression none`.
@@ -26,10 +27,6 @@ fn image(tar: &Path, out: &Path) -> Output {
     )
 }
 
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
-
 fn blob(layout: &Path, digest: &str) -> PathBuf {
     layout
         .join("blobs/sha256")
@@ -38,8 +35,8 @@ fn blob(layout: &Path, digest: &str) -> PathBuf {
 
 /// The digest of the layout's only layer, read through index.json and the manifest.
 fn layer_digest(layout: &Path) -> String {
-    let index = json(&layout.join("index.json"));
-    let manifest = json(&blob(
+    let index = json_file(&layout.join("index.json"));
+    let manifest = json_file(&blob(
         layout,
         index["manifests"][0]["digest"].as_str().unwrap(),
     ));

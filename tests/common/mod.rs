@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod fake;
+pub mod oci;
 pub mod tar;
 
 use std::path::{Path, PathBuf};
