@@ -19,20 +19,18 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::os::unix::fs::{FileExt, symlink};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::cli::{
     assert_error, control_bytes, hello_project, image, image_on, ocipack_capped, os, show, sq, text,
 };
+use common::fake::{Exchange, Req, Server, reason};
 use common::oci::{TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
 use common::tar::{tar_member, tar_of};
 use common::{assert_exit, bounded, build_hello, ocipack, run_bounded, snapshot};
@@ -190,24 +188,7 @@ impl Drop for Logged {
 }
 
 // ---------------------------------------------------------------------------------------
-// A small HTTP server standing in for a registry: one request per connection, each on its
-// own thread, answered by a handler.
-
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+// A registry of the test's own: common::fake::Server answering each request with a reply.
 
 enum Reply {
     /// A whole answer.
@@ -216,146 +197,32 @@ enum Reply {
     Trickle(u16),
 }
 
-struct Fake {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    requests: Arc<Mutex<Vec<Req>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Fake {
-    fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let handler = Arc::new(handler);
-        let (s, r) = (stop.clone(), requests.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
+/// A server that reads each request whole, then sends `handler`'s reply.
+fn fake(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Server {
+    Server::start(Duration::from_secs(10), move |ex: &mut Exchange| {
+        ex.body();
+        match handler(&ex.req) {
+            Reply::Full(status, headers, body) => ex.respond(status, &headers, &body),
+            Reply::Trickle(status) => {
+                let head = format!(
+                    "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+                     Content-Length: 10000000\r\n\r\n",
+                    reason(status)
+                );
+                if ex.conn.write_all(head.as_bytes()).is_err() {
+                    return;
                 }
-                let Ok(c) = conn else { continue };
-                let (h, s, r) = (handler.clone(), s.clone(), r.clone());
-                std::thread::spawn(move || {
-                    c.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                    let _ = serve(c, &*h, &s, &r);
-                });
-            }
-        });
-        Fake {
-            port,
-            stop,
-            requests,
-            thread: Some(thread),
-        }
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        _ => "Other",
-    }
-}
-
-fn serve(
-    mut c: TcpStream,
-    handler: &(dyn Fn(&Req) -> Reply + Send + Sync),
-    stop: &AtomicBool,
-    requests: &Mutex<Vec<Req>>,
-) -> std::io::Result<()> {
-    let mut r = BufReader::new(c.try_clone()?);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let req = Req {
-        method,
-        path,
-        headers,
-    };
-    let len: usize = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    if req
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        c.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    requests.lock().unwrap().push(req.clone());
-    match handler(&req) {
-        Reply::Full(status, hs, body) => {
-            let mut head = format!(
-                "HTTP/1.1 {status} {}\r\nConnection: close\r\n",
-                reason(status)
-            );
-            for (k, v) in hs {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-            c.write_all(head.as_bytes())?;
-            if req.method != "HEAD" {
-                c.write_all(&body)?;
+                let body = br#"{"errors":[{"code":"UNKNOWN","message":""#;
+                // For three minutes at the most.
+                ex.trickle_iter(
+                    body.iter()
+                        .copied()
+                        .chain(std::iter::repeat(b'x'))
+                        .take(180),
+                );
             }
         }
-        Reply::Trickle(status) => {
-            let head = format!(
-                "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-                 Content-Length: 10000000\r\n\r\n",
-                reason(status)
-            );
-            c.write_all(head.as_bytes())?;
-            let start = Instant::now();
-            let body = br#"{"errors":[{"code":"UNKNOWN","message":""#;
-            let mut i = 0;
-            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(180) {
-                c.write_all(&[body.get(i).copied().unwrap_or(b'x')])?;
-                c.flush()?;
-                i += 1;
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        }
-    }
-    Ok(())
+    })
 }
 
 /// `ocipack push LAYOUT 127.0.0.1:PORT/hello:v1 EXTRA…` with an empty Docker config
@@ -1300,7 +1167,7 @@ fn registry_error_bodies_echoing_credentials_are_redacted() {
     let basic = base64::engine::general_purpose::STANDARD.encode("alice:hunter2");
     let mut p = Vec::new();
     for echo in ["header", "base64", "password"] {
-        let fake = Fake::start(move |r: &Req| {
+        let fake = fake(move |r: &Req| {
             let Some(auth) = r.header("authorization") else {
                 return Reply::Full(
                     401,
@@ -1367,7 +1234,7 @@ fn malformed_docker_config_entry_never_shows_another_registrys_credential() {
         secret
     );
     // An anonymous registry that has every blob and takes any manifest.
-    let fake = Fake::start(|r: &Req| match r.method.as_str() {
+    let fake = fake(|r: &Req| match r.method.as_str() {
         "HEAD" if r.path.contains("/blobs/") => Reply::Full(200, Vec::new(), Vec::new()),
         "PUT" if r.path.contains("/manifests/") => Reply::Full(201, Vec::new(), Vec::new()),
         _ => Reply::Full(404, Vec::new(), br#"{"errors":[]}"#.to_vec()),
@@ -1408,7 +1275,7 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("hello");
     build_hello(&layout, &[]);
-    let fake = Fake::start(|r: &Req| {
+    let fake = fake(|r: &Req| {
         if r.method == "HEAD" {
             Reply::Full(404, Vec::new(), Vec::new())
         } else {
