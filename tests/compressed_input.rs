@@ -14,13 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{assert_exit, ocipack, require_tool, run_bounded, snapshot};
+use common::{assert_exit, ocipack, require_tool, require_tools, run_bounded, snapshot};
 
 /// Every tool the tests compress with; false (a skip) if one is missing.
 fn tools() -> bool {
-    ["tar", "gzip", "zstd", "xz", "bzip2"]
-        .iter()
-        .all(|t| require_tool(t))
+    require_tools(&["tar", "gzip", "zstd", "xz", "bzip2"])
 }
 
 /// A tree with directories, an executable, a symlink, a 1777 directory and 3 MB of

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::cli::{all, text};
 use common::oci::json_file;
 use common::{
     HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world, index_digest,
-    ocipack, platform_string, run_bounded, sha256sum, snapshot,
+    ocipack, platform_string, require_tools, run_bounded, sha256sum, snapshot,
 };
 use serde_json::{Value, json};
 
@@ -21,14 +22,6 @@ const LIMIT: Duration = Duration::from_secs(300);
 
 fn run(args: &[&str]) -> Output {
     run_bounded(ocipack().args(args), LIMIT)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn all(o: &Output) -> String {
-    format!("{}{}", text(&o.stdout), text(&o.stderr))
 }
 
 fn s(p: &Path) -> &str {
@@ -467,19 +460,14 @@ fn hostile_multi_platform_layouts_are_refused_by_verify_and_push() {
 // ---------------------------------------------------------------------------------------
 // The real clients.
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
 fn skopeo(args: &[&str]) -> Output {
-    let o = run_bounded(Command::new("skopeo").args(args), LIMIT);
-    assert!(o.status.success(), "skopeo {args:?}: {}", text(&o.stderr));
-    o
+    common::skopeo(args, LIMIT)
 }
 
 #[test]
 fn skopeo_copy_all_and_podman_accept_the_layout() {
-    if !tools(&["docker-registry", "skopeo", "podman", "runc"]) {
+    if !require_tools(&["docker-registry", "skopeo", "podman", "runc"]) {
         return;
     }
     let t = tempfile::tempdir().unwrap();

@@ -12,8 +12,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
+use common::cli::stderr;
 use common::fake::{Behaviour, Fake};
-use common::{Registry, assert_exit, build_hello, index_digest, ocipack, run_bounded, sha256sum};
+use common::{
+    Registry, assert_exit, build_hello, index_digest, ocipack, require_tools, run_bounded,
+    sha256sum,
+};
 use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -43,14 +47,9 @@ fn push_with_stdin(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output 
     child.wait_with_output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
 fn skopeo(args: &[&str]) -> Output {
-    let o = run_bounded(Command::new("skopeo").args(args), LIMIT);
-    assert!(o.status.success(), "skopeo {args:?}: {}", stderr(&o));
-    o
+    common::skopeo(args, LIMIT)
 }
 
 /// Every blob file of a layout, by name.
@@ -67,13 +66,9 @@ fn blobs(layout: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
 #[test]
 fn push_preserves_the_digest_and_a_second_push_uploads_nothing() {
-    if !tools(&["docker-registry", "skopeo"]) {
+    if !require_tools(&["docker-registry", "skopeo"]) {
         return;
     }
     let reg = Registry::start();
@@ -155,7 +150,7 @@ fn build_noise_image(t: &Path, len: usize) -> (std::path::PathBuf, String) {
 
 #[test]
 fn chunked_uploads_against_the_real_registry() {
-    if !tools(&["docker-registry", "skopeo"]) {
+    if !require_tools(&["docker-registry", "skopeo"]) {
         return;
     }
     let reg = Registry::start();
@@ -194,7 +189,7 @@ fn chunked_uploads_against_the_real_registry() {
 
 #[test]
 fn basic_auth_registry_credentials_from_stdin_and_docker_config() {
-    if !tools(&["docker-registry", "skopeo", "htpasswd"]) {
+    if !require_tools(&["docker-registry", "skopeo", "htpasswd"]) {
         return;
     }
     let password = "S3cret-Pw-7f3a9";
@@ -302,7 +297,7 @@ fn basic_auth_registry_credentials_from_stdin_and_docker_config() {
 
 #[test]
 fn a_corrupt_blob_is_never_completed_and_no_tag_is_created() {
-    if !tools(&["docker-registry", "skopeo"]) {
+    if !require_tools(&["docker-registry", "skopeo"]) {
         return;
     }
     let reg = Registry::start();
@@ -671,7 +666,7 @@ fn push_with_config(args: &[&str], config: &str, bin: &Path) -> (Output, std::ti
 
 #[test]
 fn credential_helpers_are_resolved_as_docker_does() {
-    if !tools(&["docker-registry", "htpasswd"]) {
+    if !require_tools(&["docker-registry", "htpasswd"]) {
         return;
     }
     let password = "Helper-Pw-8d2e61";

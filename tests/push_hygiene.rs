@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use common::cli::stderr;
 use common::fake::{Exchange, Server, error_body};
-use common::{Registry, assert_exit, build_hello, ocipack, run_bounded};
+use common::{Registry, assert_exit, build_hello, ocipack, require_tools, run_bounded};
 use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -55,10 +56,6 @@ fn hello() -> (tempfile::TempDir, PathBuf) {
     let layout = t.path().join("hello");
     build_hello(&layout, &[]);
     (t, layout)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A Docker config directory holding `config` as config.json.
@@ -331,13 +328,9 @@ fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
 // (b) Docker config files: other registries' entries are never looked at; a malformed
 // entry for the target is one clear error that quotes no value.
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
 #[test]
 fn malformed_entries_for_other_registries_are_ignored() {
-    if !tools(&["docker-registry", "htpasswd"]) {
+    if !require_tools(&["docker-registry", "htpasswd"]) {
         return;
     }
     let password = "Target-Pw-4c1d8e";

@@ -11,23 +11,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::cli::{all, text};
 use common::fake::{Behaviour, Fake};
 use common::oci::json_file;
 use common::{
     HELLO_ARCHES, Podman, Registry, assert_exit, copy_hello_world, ocipack, platform_string,
-    run_bounded, sha256sum,
+    require_tools, run_bounded, sha256sum,
 };
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(300);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn all(o: &Output) -> String {
-    format!("{}{}", text(&o.stdout), text(&o.stderr))
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -49,19 +42,14 @@ fn manifest_of(p: &Path, arch: &str) -> String {
         .to_string()
 }
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
 fn skopeo(args: &[&str]) -> Output {
-    let o = run_bounded(Command::new("skopeo").args(args), LIMIT);
-    assert!(o.status.success(), "skopeo {args:?}: {}", text(&o.stderr));
-    o
+    common::skopeo(args, LIMIT)
 }
 
 #[test]
 fn a_project_becomes_one_index_that_skopeo_reads_and_podman_runs_per_platform() {
-    if !tools(&["docker-registry", "skopeo", "podman", "runc"]) {
+    if !require_tools(&["docker-registry", "skopeo", "podman", "runc"]) {
         return;
     }
     let reg = Registry::start();

@@ -130,6 +130,22 @@ pub fn bounded(cmd: &mut Command, limit: std::time::Duration) -> Result<Output, 
     )
 }
 
+/// [`require_tool`] for each of `names`: true if all are on PATH.
+pub fn require_tools(names: &[&str]) -> bool {
+    names.iter().all(|t| require_tool(t))
+}
+
+/// Runs `skopeo ARGS` (at most `limit`), asserting success; returns its output.
+pub fn skopeo(args: &[&str], limit: std::time::Duration) -> Output {
+    let o = run_bounded(Command::new("skopeo").args(args), limit);
+    assert!(
+        o.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
