@@ -26,7 +26,7 @@ use common::cli::{
 };
 use common::oci::{CONFIG, INDEX, MANIFEST, TAR, TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
 use common::tar::{tar_file, tar_of};
-use common::{build_hello, ocipack, run_bounded, snapshot};
+use common::{build_hello, ocipack, run_bounded, snapshot, wait_bounded};
 use serde_json::{Value, json};
 
 /// The test hook's environment variable (debug builds): a shell command run once per image
@@ -794,17 +794,8 @@ fn output_into_a_closed_pipe_is_no_panic() {
         .stderr(fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > QUICK {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("verify into a closed pipe did not finish within {QUICK:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_bounded(&mut child, QUICK) else {
+        panic!("verify into a closed pipe did not finish within {QUICK:?}");
     };
     let e = fs::read_to_string(&err).unwrap();
     assert!(

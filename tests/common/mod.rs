@@ -98,17 +98,8 @@ pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> Output {
         std::io::Read::read_to_end(&mut err, &mut v).ok();
         v
     });
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let Some(status) = wait_bounded(&mut child, limit) else {
+        panic!("{cmd:?} did not finish within {limit:?}");
     };
     Output {
         status,
@@ -128,6 +119,26 @@ pub fn bounded(cmd: &mut Command, limit: std::time::Duration) -> Result<Output, 
                 .unwrap_or_else(|| "panicked".into())
         },
     )
+}
+
+/// Waits for `child` to exit, at most `limit`: its exit status, or `None` once it was
+/// killed (and reaped) for taking longer.
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// [`require_tool`] for each of `names`: true if all are on PATH.
