@@ -17,7 +17,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::cli::{
@@ -43,6 +43,16 @@ const EVIL: &str = "evil\n\u{1b}[31mred";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
+
+/// Asserts that `o`'s stdout holds no control byte (DEL included) but line ends.
+fn assert_no_control_bytes_on_stdout(o: &Output) {
+    let ctl = control_bytes_and_del(&o.stdout);
+    assert!(
+        ctl.is_empty(),
+        "raw control bytes {ctl:02x?} on stdout\n{}",
+        show(o)
+    );
+}
 
 /// Every name below `dir` (relative, sorted), following nothing.
 fn tree_names(dir: &Path) -> Vec<String> {
@@ -158,12 +168,7 @@ fn diff_escapes_layer_entry_names() {
         QUICK,
     );
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes_and_del(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
     // Escaped, the name stays inside its own line: no line begins with what followed the
     // newline in the name.
     assert!(
@@ -195,12 +200,7 @@ fn build_check_escapes_entry_names_in_its_explanation() {
     fs::write(p.join("tree").join(EVIL), "two\n").unwrap();
     let o = run_bounded(ocipack().arg("build").arg("--check").arg(&p), QUICK);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes_and_del(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
 }
 
 /// `ocipack verify` prints the config's platform in its summary line raw
@@ -216,12 +216,7 @@ fn verify_summary_escapes_the_config_platform() {
     layout_with_tar_layer(&layout, &layer, "lin\nux", "amd\u{1b}[2J64");
     let o = run_bounded(ocipack().arg("verify").arg(&layout), QUICK);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes_and_del(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
     let prefix = format!("{}: ", layout.display());
     for line in text(&o.stdout).lines() {
         assert!(
@@ -256,12 +251,7 @@ fn library_output_cannot_be_forged_by_project_values() {
     let _ = run_bounded(ocipack().arg("build").arg(&ex), LIMIT);
     git::commit_all(t.path(), "@1800000000 +0000");
     let o = run_bounded(ocipack().arg("library").arg(&ex), QUICK);
-    let ctl = control_bytes_and_del(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
     assert!(
         !text(&o.stdout).lines().any(|l| l == forged),
         "a project value forged a library field\n{}",
