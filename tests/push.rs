@@ -15,8 +15,8 @@ use base64::Engine as _;
 use common::cli::stderr;
 use common::fake::{Behaviour, Fake};
 use common::{
-    Registry, assert_exit, build_hello, index_digest, ocipack, require_tools, run_bounded,
-    sha256sum,
+    Registry, assert_exit, build_hello, build_noise_image, index_digest, ocipack, require_tools,
+    run_bounded, sha256sum,
 };
 use ocipack::digest::Digest;
 
@@ -118,36 +118,6 @@ fn push_preserves_the_digest_and_a_second_push_uploads_nothing() {
     assert_eq!(reg.requests("HEAD", "/v2/hello/blobs/"), 4);
 }
 
-/// A deterministic incompressible file of `len` bytes.
-fn noise(path: &Path, len: usize) {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let bytes: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    fs::write(path, bytes).unwrap();
-}
-
-fn build_noise_image(t: &Path, len: usize) -> (std::path::PathBuf, String) {
-    let file = t.join("noise.bin");
-    noise(&file, len);
-    let layout = t.join("noise");
-    let o = ocipack()
-        .args(["image", "--file"])
-        .arg(format!("{}:/noise.bin:0644", file.display()))
-        .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
-        .arg(&layout)
-        .output()
-        .unwrap();
-    assert_exit(&o, 0);
-    let digest = index_digest(&layout);
-    (layout, digest)
-}
-
 #[test]
 fn chunked_uploads_against_the_real_registry() {
     if !require_tools(&["docker-registry", "skopeo"]) {
@@ -155,7 +125,7 @@ fn chunked_uploads_against_the_real_registry() {
     }
     let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
-    let (layout, digest) = build_noise_image(t.path(), 300_000);
+    let (layout, digest) = build_noise_image(t.path(), 300_000, &[]);
     let layer_size = blobs(&layout).values().map(Vec::len).max().unwrap();
     assert!(layer_size > 300_000);
 
@@ -302,7 +272,7 @@ fn a_corrupt_blob_is_never_completed_and_no_tag_is_created() {
     }
     let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
-    let (layout, _) = build_noise_image(t.path(), 200_000);
+    let (layout, _) = build_noise_image(t.path(), 200_000, &[]);
     // Flip one byte in the middle of the layer (the largest blob).
     let (name, mut bytes) = blobs(&layout)
         .into_iter()
@@ -530,7 +500,7 @@ fn server_errors_name_the_registry_and_the_step_and_leave_no_tag() {
 #[test]
 fn a_registry_refusing_monolithic_uploads_gets_chunks() {
     let t = tempfile::tempdir().unwrap();
-    let (layout, digest) = build_noise_image(t.path(), 40_000);
+    let (layout, digest) = build_noise_image(t.path(), 40_000, &[]);
     let fake = Fake::start(Behaviour {
         refuse_monolithic: true,
         ..Behaviour::default()

@@ -16,7 +16,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::cli::stderr;
 use common::fake::{Exchange, Server, error_body};
-use common::{Registry, assert_exit, build_hello, ocipack, require_tools, run_bounded};
+use common::{
+    Registry, assert_exit, build_hello, build_noise_image, ocipack, require_tools, run_bounded,
+};
 use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -111,6 +113,27 @@ fn secrets() -> Vec<String> {
     s
 }
 
+/// Pushes `layout` to `server` as `hello:v1` with `USER:PASSWORD` in the Docker config
+/// entry for it; asserts exit 1 and one line on stderr (`what` names the case). Returns the
+/// output and its stderr.
+fn push_with_credentials(server: &Server, layout: &Path, what: &str) -> (Output, String) {
+    let config = docker_config(&format!(
+        r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+        server.host(),
+        STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    ));
+    let o = push(
+        layout,
+        &format!("{}/hello:v1", server.host()),
+        config.path(),
+        &[],
+    );
+    assert_exit(&o, 1);
+    let e = stderr(&o);
+    assert_eq!(e.trim_end().lines().count(), 1, "{what}: {e}");
+    (o, e)
+}
+
 // ---------------------------------------------------------------------------------------
 // (a) Echoed credentials and tokens never reach the output.
 
@@ -190,20 +213,7 @@ fn credentials_echoed_by_the_registry_never_reach_stderr() {
         Echo::DigestHeader,
     ] {
         let server = Server::start(READ_TIMEOUT, echo_basic(echo));
-        let config = docker_config(&format!(
-            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
-            server.host(),
-            STANDARD.encode(&up)
-        ));
-        let o = push(
-            &layout,
-            &format!("{}/hello:v1", server.host()),
-            config.path(),
-            &[],
-        );
-        assert_exit(&o, 1);
-        let e = stderr(&o);
-        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        let (o, e) = push_with_credentials(&server, &layout, &format!("{echo:?}"));
         assert!(!e.contains('\u{1b}') && !e.contains('\r'), "{echo:?}: {e}");
         assert_clean(&e, &secrets());
         assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
@@ -289,7 +299,6 @@ fn echo_bearer(echo: TokenEcho) -> impl Fn(&mut Exchange) + Send + Sync + 'stati
 #[test]
 fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
     let (_t, layout) = hello();
-    let up = format!("{USER}:{PASSWORD}");
     let mut all = secrets();
     all.extend([TOKEN.to_string(), REFRESH.to_string()]);
     for echo in [
@@ -300,20 +309,7 @@ fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
         TokenEcho::Refresh,
     ] {
         let server = Server::start(READ_TIMEOUT, echo_bearer(echo));
-        let config = docker_config(&format!(
-            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
-            server.host(),
-            STANDARD.encode(&up)
-        ));
-        let o = push(
-            &layout,
-            &format!("{}/hello:v1", server.host()),
-            config.path(),
-            &[],
-        );
-        assert_exit(&o, 1);
-        let e = stderr(&o);
-        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        let (_, e) = push_with_credentials(&server, &layout, &format!("{echo:?}"));
         assert_clean(&e, &all);
         match echo {
             TokenEcho::RealmEchoesBasic | TokenEcho::RealmGarbage => {
@@ -566,26 +562,7 @@ fn an_upload_that_keeps_flowing_may_take_longer_than_the_timeout() {
     // 32 MiB of noise, uncompressed: far more than the socket buffers hold, so that the
     // upload lasts as long as the server's slow reading.
     let t = tempfile::tempdir().unwrap();
-    let file = t.path().join("noise.bin");
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let bytes: Vec<u8> = (0..32 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    fs::write(&file, bytes).unwrap();
-    let layout = t.path().join("noise");
-    let o = ocipack()
-        .args(["image", "--compression", "none", "--file"])
-        .arg(format!("{}:/noise.bin:0644", file.display()))
-        .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
-        .arg(&layout)
-        .output()
-        .unwrap();
-    assert_exit(&o, 0);
+    let (layout, _) = build_noise_image(t.path(), 32 << 20, &["--compression", "none"]);
 
     // The server takes the first 16 MiB in 1 MiB steps a second apart (each pause shorter
     // than the timeout), then the rest at once.

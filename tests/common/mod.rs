@@ -356,6 +356,31 @@ pub fn build_hello(out: &Path, extra: &[&str]) -> String {
     index_digest(out)
 }
 
+/// Writes `len` deterministic incompressible bytes to `dir/noise.bin` and builds the amd64
+/// layout `dir/noise` of them (`/noise.bin`, mode 0644) with `extra` options; returns the
+/// layout and its manifest digest.
+pub fn build_noise_image(dir: &Path, len: usize, extra: &[&str]) -> (PathBuf, String) {
+    let file = dir.join("noise.bin");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(&file, bytes).unwrap();
+    let layout = dir.join("noise");
+    let input = format!("{}:/noise.bin:0644", file.display());
+    let o = cli::image(&[cli::os("--file"), cli::os(&input)], &layout, extra)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let digest = index_digest(&layout);
+    (layout, digest)
+}
+
 /// The digest of the single manifest listed in a layout's index.json.
 pub fn index_digest(layout: &Path) -> String {
     let index: serde_json::Value =
