@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::cli::{self, os};
 use common::{assert_exit, ocipack, require_tool, require_tools, run_bounded, snapshot};
 
 /// Every tool the tests compress with; false (a skip) if one is missing.
@@ -75,15 +76,12 @@ fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
 
 /// `ocipack image --tar TAR ... -o OUT`: the same options for every input.
 fn image(tar: &Path, out: &Path) -> Output {
-    run_bounded(
-        ocipack()
-            .args(["image", "--tar"])
-            .arg(tar)
-            .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
-            .arg(out)
-            .args(["--cmd", "/bin/tool", "-q"]),
-        Duration::from_secs(120),
-    )
+    let mut c = cli::image(
+        &[os("--tar"), tar.as_os_str()],
+        out,
+        &["--cmd", "/bin/tool", "-q"],
+    );
+    run_bounded(&mut c, Duration::from_secs(120))
 }
 
 /// Entries of `dir` other than `keep`: a failed build must leave nothing, staging included.
