@@ -13,8 +13,9 @@ use std::time::Duration;
 use common::cli::{all, text};
 use common::oci::json_file;
 use common::{
-    HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world, index_digest,
-    ocipack, platform_string, require_tools, run_bounded, sha256sum, snapshot,
+    HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world,
+    hello_index_entries, index_digest, ocipack, platform_string, require_tools, run_bounded,
+    sha256sum, snapshot,
 };
 use serde_json::{Value, json};
 
@@ -22,6 +23,11 @@ const LIMIT: Duration = Duration::from_secs(300);
 
 fn run(args: &[&str]) -> Output {
     run_bounded(ocipack().args(args), LIMIT)
+}
+
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
+fn skopeo(args: &[&str]) -> Output {
+    common::skopeo(args, LIMIT)
 }
 
 fn s(p: &Path) -> &str {
@@ -81,11 +87,7 @@ fn the_layout_is_the_nested_form_with_every_architecture_in_bashbrew_order() {
         serde_json::to_vec(&index).unwrap(),
         "compact, sorted keys"
     );
-    assert!(index.get("annotations").is_none());
-    let manifests = index["manifests"].as_array().unwrap();
-    assert_eq!(manifests.len(), 10);
-    for ((arch, platform), m) in HELLO_ARCHES.iter().zip(manifests) {
-        assert_eq!(platform_string(&m["platform"]), *platform, "{arch}");
+    for (arch, m) in hello_index_entries(&index) {
         assert_eq!(
             m["digest"].as_str().unwrap(),
             index_digest(&p.join(arch).join("oci")),
@@ -460,11 +462,6 @@ fn hostile_multi_platform_layouts_are_refused_by_verify_and_push() {
 // ---------------------------------------------------------------------------------------
 // The real clients.
 
-/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
-fn skopeo(args: &[&str]) -> Output {
-    common::skopeo(args, LIMIT)
-}
-
 #[test]
 fn skopeo_copy_all_and_podman_accept_the_layout() {
     if !require_tools(&["docker-registry", "skopeo", "podman", "runc"]) {
@@ -519,21 +516,7 @@ fn skopeo_copy_all_and_podman_accept_the_layout() {
 
     // podman runs each platform from the layout, and loads it (the host's platform).
     let podman = Podman::new();
-    for (platform, arch) in [("linux/386", "i386"), ("linux/amd64", "amd64")] {
-        let said = podman.run_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--platform",
-            platform,
-            &format!("oci:{}:latest", out.display()),
-        ]);
-        assert!(
-            said.contains(&format!("built for the ({arch}) platform")),
-            "{platform}: {said}"
-        );
-    }
+    podman.assert_hello_runs_per_platform(&format!("oci:{}:latest", out.display()), &[]);
     let podman = Podman::new();
     let loaded = podman.run_ok(&["load", "-i", s(&out)]);
     let name = loaded

@@ -26,6 +26,11 @@ fn push(args: &[&str]) -> Output {
     run_bounded(ocipack().arg("push").args(args), LIMIT)
 }
 
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
+fn skopeo(args: &[&str]) -> Output {
+    common::skopeo(args, LIMIT)
+}
+
 fn push_with_stdin(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output {
     let mut c = ocipack();
     c.arg("push").args(args);
@@ -45,11 +50,6 @@ fn push_with_stdin(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output 
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
-fn skopeo(args: &[&str]) -> Output {
-    common::skopeo(args, LIMIT)
 }
 
 /// Every blob file of a layout, by name.

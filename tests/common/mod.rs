@@ -331,6 +331,22 @@ impl Podman {
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
+
+    /// Runs the hello-world `image` (`podman run --rm --network none EXTRA --platform P
+    /// IMAGE`) as linux/386 and as linux/amd64, asserting that each says it was built for
+    /// that platform.
+    pub fn assert_hello_runs_per_platform(&self, image: &str, extra: &[&str]) {
+        for (platform, arch) in [("linux/386", "i386"), ("linux/amd64", "amd64")] {
+            let mut args = vec!["run", "--rm", "--network", "none"];
+            args.extend(extra);
+            args.extend(["--platform", platform, image]);
+            let said = self.run_ok(&args);
+            assert!(
+                said.contains(&format!("built for the ({arch}) platform")),
+                "{platform}: {said}"
+            );
+        }
+    }
 }
 
 /// Builds the amd64 hello-world layout from `examples/hello-world/amd64/hello` at `out`,
@@ -444,6 +460,23 @@ pub fn platform_string(p: &serde_json::Value) -> String {
         s.push_str(v);
     }
     s
+}
+
+/// The entries of `index`, an image index of examples/hello-world's ten architectures,
+/// each paired with its bashbrew architecture; asserts that the index has no annotations
+/// and lists the ten platforms of [`HELLO_ARCHES`] in that order.
+pub fn hello_index_entries(index: &serde_json::Value) -> Vec<(&'static str, &serde_json::Value)> {
+    assert!(index.get("annotations").is_none());
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 10);
+    HELLO_ARCHES
+        .iter()
+        .zip(manifests)
+        .map(|(&(arch, platform), m)| {
+            assert_eq!(platform_string(&m["platform"]), platform, "{arch}");
+            (arch, m)
+        })
+        .collect()
 }
 
 /// A temporary directory whose path has no uppercase letter (podman 4 names an image run
