@@ -39,6 +39,16 @@ fn write_project(dir: &Path, toml: &str) {
     fs::write(dir.join("greeting.txt"), "Hi from ({arch})\n").unwrap();
 }
 
+/// [`PROJECT`] with one Windows variant (nanoserver-ltsc2025) and its text file, at `dir`.
+fn write_windows_project(dir: &Path) {
+    write_project(
+        dir,
+        &format!(
+            "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
+        ),
+    );
+}
+
 fn build(dir: &Path, extra: &[&str]) -> Output {
     ocipack()
         .arg("build")
@@ -336,12 +346,7 @@ fn created_from_git_refuses_a_shallow_clone_and_a_non_repository() {
 fn check_passes_on_identical_outputs_and_lists_each_difference() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("p");
-    write_project(
-        &p,
-        &format!(
-            "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
-        ),
-    );
+    write_windows_project(&p);
     let o = build(&p, &["--check"]);
     assert_exit(&o, 1);
     assert!(
@@ -555,12 +560,7 @@ fn times(dir: &Path) -> Vec<(PathBuf, i128, i128)> {
 fn an_unchanged_build_touches_nothing_and_a_change_rewrites_only_its_output() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("p");
-    write_project(
-        &p,
-        &format!(
-            "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
-        ),
-    );
+    write_windows_project(&p);
     assert_exit(&build(&p, &[]), 0);
     let before = times(&p);
     // Coarse filesystem timestamps must not hide a rewrite.
