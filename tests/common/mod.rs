@@ -1,4 +1,8 @@
-//! Helpers shared by the CLI-level tests.
+//! Helpers shared by the CLI-level tests (`mod common;` in each test file): running
+//! `ocipack` and the tools it works with, registries, podman, hello-world layouts. In
+//! submodules: [`cli`] (command builders, output and error-convention assertions), [`fake`]
+//! (in-process registries), [`oci`] (layouts written blob by blob), [`tar`] (a raw tar
+//! writer).
 #![allow(dead_code)]
 
 pub mod cli;
@@ -362,7 +366,7 @@ pub fn build_hello(out: &Path, extra: &[&str]) -> String {
         "--cmd".into(),
         "/hello".into(),
         "--created".into(),
-        "@1700000000".into(),
+        cli::CREATED.into(),
         "-o".into(),
         out.display().to_string(),
     ];
@@ -484,6 +488,7 @@ pub fn hello_index_entries(index: &serde_json::Value) -> Vec<(&'static str, &ser
 pub struct LowercaseDir(pub PathBuf);
 
 impl LowercaseDir {
+    /// A fresh, empty directory below the lowercased temporary directory.
     pub fn new() -> LowercaseDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
