@@ -20,7 +20,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{build_hello, ocipack, run_bounded, snapshot};
+use common::cli::{
+    CREATED, assert_error, control_bytes_and_del, hello_project, image, ocipack_capped, os, show,
+    sq, text,
+};
+use common::oci::{CONFIG, INDEX, MANIFEST, TAR, TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
+use common::tar::{tar_file, tar_of};
+use common::{build_hello, ocipack, run_bounded, snapshot, wait_bounded};
 use serde_json::{Value, json};
 
 /// The test hook's environment variable (debug builds): a shell command run once per image
@@ -32,91 +38,20 @@ const QUICK: Duration = Duration::from_secs(30);
 const LIMIT: Duration = Duration::from_secs(120);
 /// Address-space cap (KiB) for runs whose failure mode is unbounded memory: 1 GiB.
 const MEM_LIMIT_KIB: u64 = 1024 * 1024;
-/// `created` of the images built here.
-const CREATED: &str = "@1700000000";
 /// A name that forges a line and drives the terminal when printed raw.
 const EVIL: &str = "evil\n\u{1b}[31mred";
-
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-const TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
-
-/// Asserts exit `code` and the error convention: every stderr line starts `ocipack: `,
-/// exactly one of them is the error line. Returns stderr.
-fn assert_error(o: &Output, code: i32) -> String {
-    assert_eq!(o.status.code(), Some(code), "exit code\n{}", show(o));
-    let e = text(&o.stderr);
-    for line in e.lines() {
-        assert!(
-            line.starts_with("ocipack: "),
-            "stderr line {line:?} does not start with `ocipack: `\n{}",
-            show(o)
-        );
-    }
-    let errors = e
-        .lines()
-        .filter(|l| l.starts_with("ocipack: error: "))
-        .count();
-    assert_eq!(errors, 1, "expected exactly one error line\n{}", show(o));
-    e
-}
-
-/// The control bytes (other than the newline) in `bytes`: C0 controls and DEL.
-fn control_bytes(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .copied()
-        .filter(|&b| (b < 0x20 && b != b'\n') || b == 0x7f)
-        .collect()
-}
-
-/// Quotes `p` for `sh`.
-fn sq(p: &Path) -> String {
-    format!("'{}'", p.to_str().unwrap().replace('\'', r"'\''"))
-}
-
-fn os(s: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(s)
-}
-
-/// `ocipack image` with the usual platform and time, `inputs`, `-o out`.
-fn image(inputs: &[&std::ffi::OsStr], out: &Path, extra: &[&str]) -> Command {
-    let mut c = ocipack();
-    c.arg("image")
-        .args(inputs)
-        .args(["--arch", "amd64", "--created", CREATED, "-o"])
-        .arg(out)
-        .args(extra);
-    c
-}
-
-/// `ocipack` wrapped in `sh -c 'ulimit -v …; exec …'`, so that a run that tries to use
-/// unbounded memory fails at the cap instead of taking the machine down.
-fn ocipack_capped(kib: u64) -> Command {
-    let mut c = Command::new("sh");
-    c.env_remove("SOURCE_DATE_EPOCH")
-        .arg("-c")
-        .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_ocipack"));
-    c
+/// Asserts that `o`'s stdout holds no control byte (DEL included) but line ends.
+fn assert_no_control_bytes_on_stdout(o: &Output) {
+    let ctl = control_bytes_and_del(&o.stdout);
+    assert!(
+        ctl.is_empty(),
+        "raw control bytes {ctl:02x?} on stdout\n{}",
+        show(o)
+    );
 }
 
 /// Every name below `dir` (relative, sorted), following nothing.
@@ -134,23 +69,6 @@ fn tree_names(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Writes `bytes` as a blob of the layout `dir`; returns its digest and size.
-fn put_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let hex = sha256_hex(bytes);
-    fs::write(blobs.join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
 }
 
 fn descriptor(media_type: &str, (digest, size): &(String, usize)) -> Value {
@@ -210,71 +128,6 @@ fn layout_with_tar_layer(dir: &Path, layer: &[u8], os_: &str, arch: &str) {
     finish_layout(dir, vec![entry]);
 }
 
-fn octal(field: &mut [u8], v: u64) {
-    let s = format!("{:0w$o}\0", v, w = field.len() - 1);
-    field.copy_from_slice(s.as_bytes());
-}
-
-/// One ustar member (`name` at most 100 bytes): a regular file holding `data`.
-fn tar_file(name: &[u8], data: &[u8]) -> Vec<u8> {
-    assert!(name.len() <= 100);
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    octal(&mut h[100..108], 0o644);
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], data.len() as u64);
-    octal(&mut h[136..148], 1_600_000_000);
-    h[148..156].copy_from_slice(b"        ");
-    h[156] = b'0';
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    let mut out = h.to_vec();
-    out.extend_from_slice(data);
-    while !out.len().is_multiple_of(512) {
-        out.push(0);
-    }
-    out
-}
-
-/// A whole archive of `members`, with the two zero blocks.
-fn tar_of(members: &[Vec<u8>]) -> Vec<u8> {
-    let mut v: Vec<u8> = members.concat();
-    v.extend([0u8; 1024]);
-    v
-}
-
-/// Copies examples/hello-world to `dir` with `architectures` replaced by `archs` and the
-/// exact text replacements `edits` (each must match) applied to its ocipack.toml.
-fn hello_project(dir: &Path, archs: &[&str], edits: &[(&str, &str)]) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(common::repo().join("examples/hello-world"))
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let path = dir.join("ocipack.toml");
-    let mut toml = fs::read_to_string(&path).unwrap();
-    let all = "architectures = [\n    \"amd64\", \"arm32v5\", \"arm32v6\", \"arm32v7\", \"arm64v8\",\n    \"i386\", \"mips64le\", \"ppc64le\", \"riscv64\", \"s390x\",\n]";
-    let list: Vec<String> = archs.iter().map(|a| format!("{a:?}")).collect();
-    let mut edits_all = vec![(
-        all.to_string(),
-        format!("architectures = [{}]", list.join(", ")),
-    )];
-    edits_all.extend(edits.iter().map(|(a, b)| (a.to_string(), b.to_string())));
-    for (from, to) in edits_all {
-        assert!(
-            toml.contains(&from),
-            "{from:?} not in the example's ocipack.toml"
-        );
-        toml = toml.replace(&from, &to);
-    }
-    fs::write(&path, toml).unwrap();
-}
-
 /// A small project in `dir`: one amd64 image from the directory `tree` (relative).
 fn tree_project(dir: &Path, output: &str, rootfs: &str) {
     fs::create_dir_all(dir).unwrap();
@@ -315,12 +168,7 @@ fn diff_escapes_layer_entry_names() {
         QUICK,
     );
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
     // Escaped, the name stays inside its own line: no line begins with what followed the
     // newline in the name.
     assert!(
@@ -352,12 +200,7 @@ fn build_check_escapes_entry_names_in_its_explanation() {
     fs::write(p.join("tree").join(EVIL), "two\n").unwrap();
     let o = run_bounded(ocipack().arg("build").arg("--check").arg(&p), QUICK);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
 }
 
 /// `ocipack verify` prints the config's platform in its summary line raw
@@ -373,12 +216,7 @@ fn verify_summary_escapes_the_config_platform() {
     layout_with_tar_layer(&layout, &layer, "lin\nux", "amd\u{1b}[2J64");
     let o = run_bounded(ocipack().arg("verify").arg(&layout), QUICK);
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
-    let ctl = control_bytes(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
     let prefix = format!("{}: ", layout.display());
     for line in text(&o.stdout).lines() {
         assert!(
@@ -413,12 +251,7 @@ fn library_output_cannot_be_forged_by_project_values() {
     let _ = run_bounded(ocipack().arg("build").arg(&ex), LIMIT);
     git::commit_all(t.path(), "@1800000000 +0000");
     let o = run_bounded(ocipack().arg("library").arg(&ex), QUICK);
-    let ctl = control_bytes(&o.stdout);
-    assert!(
-        ctl.is_empty(),
-        "raw control bytes {ctl:02x?} on stdout\n{}",
-        show(&o)
-    );
+    assert_no_control_bytes_on_stdout(&o);
     assert!(
         !text(&o.stdout).lines().any(|l| l == forged),
         "a project value forged a library field\n{}",
@@ -575,20 +408,6 @@ fn diff_of_a_layer_listed_many_times_stays_in_bounded_memory() {
     );
 }
 
-/// A gzip bomb of `mib` MiB of zeros (a tar that is all end marker), and its diff_id.
-fn zero_bomb(mib: usize) -> (Vec<u8>, String) {
-    use sha2::Digest as _;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let mut sha = sha2::Sha256::new();
-    let zeros = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        gz.write_all(&zeros).unwrap();
-        sha.update(&zeros);
-    }
-    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    (gz.finish().unwrap(), format!("sha256:{hex}"))
-}
-
 /// A layout whose manifest lists the bomb `copies` times, each time under another digest:
 /// the first is the bomb's own, the others are made up and their blob files are symlinks to
 /// the bomb's file.
@@ -618,7 +437,8 @@ fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
 #[test]
 fn verify_decompresses_one_bomb_once_whatever_digests_name_it() {
     let t = tempfile::tempdir().unwrap();
-    let (bomb, diff_id) = zero_bomb(256);
+    // 256 MiB of zeros (a tar that is all end marker).
+    let (bomb, diff_id) = gzip_bomb(&[], 256);
     let (one, ten) = (t.path().join("one"), t.path().join("ten"));
     bomb_layout(&one, &bomb, &diff_id, 1);
     bomb_layout(&ten, &bomb, &diff_id, 10);
@@ -964,17 +784,8 @@ fn output_into_a_closed_pipe_is_no_panic() {
         .stderr(fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > QUICK {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("verify into a closed pipe did not finish within {QUICK:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_bounded(&mut child, QUICK) else {
+        panic!("verify into a closed pipe did not finish within {QUICK:?}");
     };
     let e = fs::read_to_string(&err).unwrap();
     assert!(

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use common::cli::{stderr, stdout};
 use common::{assert_exit, ocipack, snapshot};
 use git::{commit_all, git};
 
@@ -38,6 +39,16 @@ fn write_project(dir: &Path, toml: &str) {
     fs::write(dir.join("greeting.txt"), "Hi from ({arch})\n").unwrap();
 }
 
+/// [`PROJECT`] with one Windows variant (nanoserver-ltsc2025) and its text file, at `dir`.
+fn write_windows_project(dir: &Path) {
+    write_project(
+        dir,
+        &format!(
+            "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
+        ),
+    );
+}
+
 fn build(dir: &Path, extra: &[&str]) -> Output {
     ocipack()
         .arg("build")
@@ -45,14 +56,6 @@ fn build(dir: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// The `created` of the image config in the layout at `out`.
@@ -343,12 +346,7 @@ fn created_from_git_refuses_a_shallow_clone_and_a_non_repository() {
 fn check_passes_on_identical_outputs_and_lists_each_difference() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("p");
-    write_project(
-        &p,
-        &format!(
-            "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
-        ),
-    );
+    write_windows_project(&p);
     // The output's parent exists, the output does not.
     fs::create_dir_all(p.join("amd64")).unwrap();
     let o = build(&p, &["--check"]);
@@ -566,12 +564,7 @@ fn times(dir: &Path) -> Vec<(PathBuf, i128, i128)> {
 fn an_unchanged_build_touches_nothing_and_a_change_rewrites_only_its_output() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("p");
-    write_project(
-        &p,
-        &format!(
-            "{PROJECT}\n[windows]\nvariants = [\"nanoserver-ltsc2025\"]\ntext = \"greeting.txt\"\n"
-        ),
-    );
+    write_windows_project(&p);
     assert_exit(&build(&p, &[]), 0);
     let before = times(&p);
     // Coarse filesystem timestamps must not hide a rewrite.

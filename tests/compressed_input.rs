@@ -14,13 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{assert_exit, ocipack, require_tool, run_bounded, snapshot};
+use common::cli::{self, os};
+use common::{assert_exit, ocipack, require_tool, require_tools, run_bounded, snapshot};
 
 /// Every tool the tests compress with; false (a skip) if one is missing.
 fn tools() -> bool {
-    ["tar", "gzip", "zstd", "xz", "bzip2"]
-        .iter()
-        .all(|t| require_tool(t))
+    require_tools(&["tar", "gzip", "zstd", "xz", "bzip2"])
 }
 
 /// A tree with directories, an executable, a symlink, a 1777 directory and 3 MB of
@@ -77,15 +76,12 @@ fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
 
 /// `ocipack image --tar TAR ... -o OUT`: the same options for every input.
 fn image(tar: &Path, out: &Path) -> Output {
-    run_bounded(
-        ocipack()
-            .args(["image", "--tar"])
-            .arg(tar)
-            .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
-            .arg(out)
-            .args(["--cmd", "/bin/tool", "-q"]),
-        Duration::from_secs(120),
-    )
+    let mut c = cli::image(
+        &[os("--tar"), tar.as_os_str()],
+        out,
+        &["--cmd", "/bin/tool", "-q"],
+    );
+    run_bounded(&mut c, Duration::from_secs(120))
 }
 
 /// Entries of `dir` other than `keep`: a failed build must leave nothing, staging included.

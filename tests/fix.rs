@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-use common::{require_tool, snapshot};
+use common::{require_tools, snapshot};
 use layouts::{CREATED_UNIX, Out, image, run_guarded, sample_tree, sha};
 
 fn fix(args: &[&str], layout: &Path) -> Out {
@@ -180,9 +180,7 @@ fn busybox_layout(t: &Path) -> std::path::PathBuf {
 }
 
 fn tools() -> bool {
-    ["jq", "tar", "gzip", "touch"]
-        .iter()
-        .all(|t| require_tool(t))
+    require_tools(&["jq", "tar", "gzip", "touch"])
 }
 
 #[test]

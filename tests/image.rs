@@ -9,7 +9,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_exit, ocipack, run, snapshot};
+use common::{assert_exit, index_digest, ocipack, run, snapshot};
 
 const CREATED: &str = "2025-01-21T23:32:32Z";
 
@@ -80,15 +80,6 @@ fn build(tree: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     run(&args)
 }
 
-fn manifest_digest(layout: &Path) -> String {
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Golden digests: a dependency upgrade (libdeflate, libzstd, serde_json) or any change to
 /// the tar format that alters a single byte fails here, loudly. Changing these values is a
 /// format change: announce it (README, "Compatibility promise") and regenerate the example.
@@ -137,7 +128,7 @@ fn golden_digests_for_each_compression() {
                 &build(&tree, &out, &["--compression", compression, "-j", jobs]),
                 0,
             );
-            got.push((compression, manifest_digest(&out)));
+            got.push((compression, index_digest(&out)));
         }
     }
     let got: Vec<_> = got
@@ -852,7 +843,7 @@ fn name_styles_and_stray_files_removed() {
         ])
     };
     assert_exit(&b("symlinks"), 0);
-    let digest = manifest_digest(&out);
+    let digest = index_digest(&out);
     let blob = format!("blobs/sha256/{}", &digest[7..]);
     assert!(fs::symlink_metadata(out.join(&blob)).unwrap().is_file());
     assert_eq!(
@@ -874,7 +865,7 @@ fn name_styles_and_stray_files_removed() {
         PathBuf::from("../../image-manifest.json")
     );
     assert_eq!(
-        manifest_digest(&out),
+        index_digest(&out),
         digest,
         "name style does not change the image"
     );

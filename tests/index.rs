@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::cli::{all, text};
+use common::oci::json_file;
 use common::{
-    HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world, ocipack,
-    platform_string, run_bounded, sha256sum, snapshot,
+    HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world,
+    hello_index_entries, index_digest, ocipack, platform_string, require_tools, run_bounded,
+    sha256sum, snapshot,
 };
 use serde_json::{Value, json};
 
@@ -22,16 +25,9 @@ fn run(args: &[&str]) -> Output {
     run_bounded(ocipack().args(args), LIMIT)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn all(o: &Output) -> String {
-    format!("{}{}", text(&o.stdout), text(&o.stderr))
-}
-
-fn json_file(p: &Path) -> Value {
-    serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
+fn skopeo(args: &[&str]) -> Output {
+    common::skopeo(args, LIMIT)
 }
 
 fn s(p: &Path) -> &str {
@@ -53,14 +49,6 @@ fn image_index(out: &Path) -> (Value, String) {
     let d = top["manifests"][0]["digest"].as_str().unwrap().to_string();
     let blob = out.join("blobs/sha256").join(&d[7..]);
     (json_file(&blob), d)
-}
-
-/// The manifest digest in a single-image layout's index.json.
-fn manifest_digest(layout: &Path) -> String {
-    json_file(&layout.join("index.json"))["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -99,14 +87,10 @@ fn the_layout_is_the_nested_form_with_every_architecture_in_bashbrew_order() {
         serde_json::to_vec(&index).unwrap(),
         "compact, sorted keys"
     );
-    assert!(index.get("annotations").is_none());
-    let manifests = index["manifests"].as_array().unwrap();
-    assert_eq!(manifests.len(), 10);
-    for ((arch, platform), m) in HELLO_ARCHES.iter().zip(manifests) {
-        assert_eq!(platform_string(&m["platform"]), *platform, "{arch}");
+    for (arch, m) in hello_index_entries(&index) {
         assert_eq!(
             m["digest"].as_str().unwrap(),
-            manifest_digest(&p.join(arch).join("oci")),
+            index_digest(&p.join(arch).join("oci")),
             "{arch}: the same pipeline makes the same manifest"
         );
         let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
@@ -478,19 +462,9 @@ fn hostile_multi_platform_layouts_are_refused_by_verify_and_push() {
 // ---------------------------------------------------------------------------------------
 // The real clients.
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
-fn skopeo(args: &[&str]) -> Output {
-    let o = run_bounded(Command::new("skopeo").args(args), LIMIT);
-    assert!(o.status.success(), "skopeo {args:?}: {}", text(&o.stderr));
-    o
-}
-
 #[test]
 fn skopeo_copy_all_and_podman_accept_the_layout() {
-    if !tools(&["docker-registry", "skopeo", "podman", "runc"]) {
+    if !require_tools(&["docker-registry", "skopeo", "podman", "runc"]) {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -542,21 +516,7 @@ fn skopeo_copy_all_and_podman_accept_the_layout() {
 
     // podman runs each platform from the layout, and loads it (the host's platform).
     let podman = Podman::new();
-    for (platform, arch) in [("linux/386", "i386"), ("linux/amd64", "amd64")] {
-        let said = podman.run_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--platform",
-            platform,
-            &format!("oci:{}:latest", out.display()),
-        ]);
-        assert!(
-            said.contains(&format!("built for the ({arch}) platform")),
-            "{platform}: {said}"
-        );
-    }
+    podman.assert_hello_runs_per_platform(&format!("oci:{}:latest", out.display()), &[]);
     let podman = Podman::new();
     let loaded = podman.run_ok(&["load", "-i", s(&out)]);
     let name = loaded

@@ -9,19 +9,12 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::cli::{stderr, stdout};
 use common::{assert_exit, ocipack, repo};
 use git::{commit_all, example_repo};
 
 fn library(dir: &Path) -> Output {
     ocipack().arg("library").arg(dir).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

@@ -271,6 +271,11 @@ fn project(dir: &std::path::Path, image: &str, library: bool) {
     fs::write(dir.join("ocipack.toml"), toml).unwrap();
 }
 
+/// `ocipack build DIR`.
+fn build(dir: &std::path::Path) -> std::process::Output {
+    common::ocipack().arg("build").arg(dir).output().unwrap()
+}
+
 #[test]
 fn build_with_a_library_table_refuses_zstd_and_files_before_writing() {
     for (setting, line, wants) in [
@@ -294,11 +299,7 @@ fn build_with_a_library_table_refuses_zstd_and_files_before_writing() {
     ] {
         let t = tempfile::tempdir().unwrap();
         project(t.path(), setting, true);
-        let o = common::ocipack()
-            .arg("build")
-            .arg(t.path())
-            .output()
-            .unwrap();
+        let o = build(t.path());
         common::assert_exit(&o, 2);
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(e.contains(&format!("ocipack.toml:{line}: ")), "{e}");
@@ -312,11 +313,7 @@ fn build_with_a_library_table_refuses_zstd_and_files_before_writing() {
         // Without [library], the same settings build.
         let t = tempfile::tempdir().unwrap();
         project(t.path(), setting, false);
-        let o = common::ocipack()
-            .arg("build")
-            .arg(t.path())
-            .output()
-            .unwrap();
+        let o = build(t.path());
         common::assert_exit(&o, 0);
     }
 }
@@ -325,11 +322,7 @@ fn build_with_a_library_table_refuses_zstd_and_files_before_writing() {
 fn build_with_a_library_table_and_a_ref_name_is_clean_under_the_profile() {
     let t = tempfile::tempdir().unwrap();
     project(t.path(), "ref-name = \"latest\"", true);
-    let o = common::ocipack()
-        .arg("build")
-        .arg(t.path())
-        .output()
-        .unwrap();
+    let o = build(t.path());
     common::assert_exit(&o, 0);
     // The profile runs in the build; the names local tools use are no loss to the
     // pipeline, so it has nothing to warn about.

@@ -12,14 +12,23 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
+use common::cli::stderr;
 use common::fake::{Behaviour, Fake};
-use common::{Registry, assert_exit, build_hello, index_digest, ocipack, run_bounded, sha256sum};
+use common::{
+    Registry, assert_exit, build_hello, build_noise_image, index_digest, ocipack, require_tools,
+    run_bounded, sha256sum,
+};
 use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn push(args: &[&str]) -> Output {
     run_bounded(ocipack().arg("push").args(args), LIMIT)
+}
+
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
+fn skopeo(args: &[&str]) -> Output {
+    common::skopeo(args, LIMIT)
 }
 
 fn push_with_stdin(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output {
@@ -43,16 +52,6 @@ fn push_with_stdin(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output 
     child.wait_with_output().unwrap()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn skopeo(args: &[&str]) -> Output {
-    let o = run_bounded(Command::new("skopeo").args(args), LIMIT);
-    assert!(o.status.success(), "skopeo {args:?}: {}", stderr(&o));
-    o
-}
-
 /// Every blob file of a layout, by name.
 fn blobs(layout: &Path) -> BTreeMap<String, Vec<u8>> {
     fs::read_dir(layout.join("blobs/sha256"))
@@ -67,13 +66,9 @@ fn blobs(layout: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
 #[test]
 fn push_preserves_the_digest_and_a_second_push_uploads_nothing() {
-    if !tools(&["docker-registry", "skopeo"]) {
+    if !require_tools(&["docker-registry", "skopeo"]) {
         return;
     }
     let reg = Registry::start();
@@ -123,44 +118,14 @@ fn push_preserves_the_digest_and_a_second_push_uploads_nothing() {
     assert_eq!(reg.requests("HEAD", "/v2/hello/blobs/"), 4);
 }
 
-/// A deterministic incompressible file of `len` bytes.
-fn noise(path: &Path, len: usize) {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let bytes: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    fs::write(path, bytes).unwrap();
-}
-
-fn build_noise_image(t: &Path, len: usize) -> (std::path::PathBuf, String) {
-    let file = t.join("noise.bin");
-    noise(&file, len);
-    let layout = t.join("noise");
-    let o = ocipack()
-        .args(["image", "--file"])
-        .arg(format!("{}:/noise.bin:0644", file.display()))
-        .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
-        .arg(&layout)
-        .output()
-        .unwrap();
-    assert_exit(&o, 0);
-    let digest = index_digest(&layout);
-    (layout, digest)
-}
-
 #[test]
 fn chunked_uploads_against_the_real_registry() {
-    if !tools(&["docker-registry", "skopeo"]) {
+    if !require_tools(&["docker-registry", "skopeo"]) {
         return;
     }
     let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
-    let (layout, digest) = build_noise_image(t.path(), 300_000);
+    let (layout, digest) = build_noise_image(t.path(), 300_000, &[]);
     let layer_size = blobs(&layout).values().map(Vec::len).max().unwrap();
     assert!(layer_size > 300_000);
 
@@ -194,7 +159,7 @@ fn chunked_uploads_against_the_real_registry() {
 
 #[test]
 fn basic_auth_registry_credentials_from_stdin_and_docker_config() {
-    if !tools(&["docker-registry", "skopeo", "htpasswd"]) {
+    if !require_tools(&["docker-registry", "skopeo", "htpasswd"]) {
         return;
     }
     let password = "S3cret-Pw-7f3a9";
@@ -302,12 +267,12 @@ fn basic_auth_registry_credentials_from_stdin_and_docker_config() {
 
 #[test]
 fn a_corrupt_blob_is_never_completed_and_no_tag_is_created() {
-    if !tools(&["docker-registry", "skopeo"]) {
+    if !require_tools(&["docker-registry", "skopeo"]) {
         return;
     }
     let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
-    let (layout, _) = build_noise_image(t.path(), 200_000);
+    let (layout, _) = build_noise_image(t.path(), 200_000, &[]);
     // Flip one byte in the middle of the layer (the largest blob).
     let (name, mut bytes) = blobs(&layout)
         .into_iter()
@@ -535,7 +500,7 @@ fn server_errors_name_the_registry_and_the_step_and_leave_no_tag() {
 #[test]
 fn a_registry_refusing_monolithic_uploads_gets_chunks() {
     let t = tempfile::tempdir().unwrap();
-    let (layout, digest) = build_noise_image(t.path(), 40_000);
+    let (layout, digest) = build_noise_image(t.path(), 40_000, &[]);
     let fake = Fake::start(Behaviour {
         refuse_monolithic: true,
         ..Behaviour::default()
@@ -671,7 +636,7 @@ fn push_with_config(args: &[&str], config: &str, bin: &Path) -> (Output, std::ti
 
 #[test]
 fn credential_helpers_are_resolved_as_docker_does() {
-    if !tools(&["docker-registry", "htpasswd"]) {
+    if !require_tools(&["docker-registry", "htpasswd"]) {
         return;
     }
     let password = "Helper-Pw-8d2e61";

@@ -6,186 +6,28 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use common::{Registry, assert_exit, build_hello, ocipack, run_bounded};
+use common::cli::stderr;
+use common::fake::{Exchange, Server, error_body};
+use common::{
+    Registry, assert_exit, build_hello, build_noise_image, ocipack, require_tools, run_bounded,
+};
 use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------------------
-// The scriptable server.
+// The scriptable server: common::fake::Server.
 
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request on one connection.
-struct Exchange {
-    req: Req,
-    conn: TcpStream,
-    reader: BufReader<TcpStream>,
-    port: u16,
-}
-
-impl Exchange {
-    /// The request body (after `100 Continue` when the client asked for it).
-    fn body(&mut self) -> Vec<u8> {
-        let len: usize = self
-            .req
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        if self
-            .req
-            .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-        {
-            let _ = self.conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        let mut body = vec![0u8; len];
-        let _ = self.reader.read_exact(&mut body);
-        body
-    }
-
-    fn respond(&mut self, status: u16, headers: &[(&str, String)], body: &[u8]) {
-        let mut head = format!("HTTP/1.1 {status} Whatever\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-        let _ = self.conn.write_all(head.as_bytes());
-        let _ = self.conn.write_all(body);
-    }
-
-    /// Writes `bytes` one per second until the client goes away.
-    fn trickle(&mut self, bytes: &[u8]) {
-        for b in bytes.iter().cycle() {
-            if self.conn.write_all(&[*b]).is_err() {
-                return;
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    }
-
-    /// Keeps the connection open without a word until the client closes it.
-    fn silence(&mut self) {
-        self.conn.set_read_timeout(None).ok();
-        let mut buf = [0u8; 1024];
-        while matches!(self.reader.read(&mut buf), Ok(n) if n > 0) {}
-    }
-}
-
-type Handler = dyn Fn(&mut Exchange) + Send + Sync;
-
-struct Server {
-    port: u16,
-    requests: Arc<Mutex<Vec<Req>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Server {
-    fn start(handler: impl Fn(&mut Exchange) + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let (reqs, st) = (requests.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                let (handler, reqs) = (handler.clone(), reqs.clone());
-                std::thread::spawn(move || {
-                    conn.set_read_timeout(Some(Duration::from_secs(30))).ok();
-                    let Ok(read_half) = conn.try_clone() else {
-                        return;
-                    };
-                    let mut reader = BufReader::new(read_half);
-                    let Some(req) = read_head(&mut reader) else {
-                        return;
-                    };
-                    reqs.lock().unwrap().push(req.clone());
-                    let mut ex = Exchange {
-                        req,
-                        conn,
-                        reader,
-                        port,
-                    };
-                    handler(&mut ex);
-                });
-            }
-        });
-        Server {
-            port,
-            requests,
-            stop,
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-fn read_head(r: &mut BufReader<TcpStream>) -> Option<Req> {
-    let mut line = String::new();
-    r.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    Some(Req {
-        method,
-        path,
-        headers,
-    })
-}
+/// How long a connection may take to send each part of its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Enough of the distribution API for a push that succeeds: every blob is missing, every
 /// upload and manifest is accepted.
@@ -208,12 +50,6 @@ fn registry_ok(ex: &mut Exchange) {
     }
 }
 
-fn denied(message: &str) -> Vec<u8> {
-    serde_json::json!({"errors": [{"code": "DENIED", "message": message}]})
-        .to_string()
-        .into_bytes()
-}
-
 // ---------------------------------------------------------------------------------------
 // Helpers.
 
@@ -222,10 +58,6 @@ fn hello() -> (tempfile::TempDir, PathBuf) {
     let layout = t.path().join("hello");
     build_hello(&layout, &[]);
     (t, layout)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A Docker config directory holding `config` as config.json.
@@ -279,6 +111,27 @@ fn secrets() -> Vec<String> {
     s.push(PASSWORD.to_string());
     s.push(up);
     s
+}
+
+/// Pushes `layout` to `server` as `hello:v1` with `USER:PASSWORD` in the Docker config
+/// entry for it; asserts exit 1 and one line on stderr (`what` names the case). Returns the
+/// output and its stderr.
+fn push_with_credentials(server: &Server, layout: &Path, what: &str) -> (Output, String) {
+    let config = docker_config(&format!(
+        r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+        server.host(),
+        STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    ));
+    let o = push(
+        layout,
+        &format!("{}/hello:v1", server.host()),
+        config.path(),
+        &[],
+    );
+    assert_exit(&o, 1);
+    let e = stderr(&o);
+    assert_eq!(e.trim_end().lines().count(), 1, "{what}: {e}");
+    (o, e)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -337,7 +190,7 @@ fn echo_basic(echo: Echo) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
             return;
         }
         ex.body();
-        ex.respond(400, &[], &denied(&message));
+        ex.respond(400, &[], &error_body("DENIED", &message));
     }
 }
 
@@ -359,21 +212,8 @@ fn credentials_echoed_by_the_registry_never_reach_stderr() {
         Echo::Control,
         Echo::DigestHeader,
     ] {
-        let server = Server::start(echo_basic(echo));
-        let config = docker_config(&format!(
-            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
-            server.host(),
-            STANDARD.encode(&up)
-        ));
-        let o = push(
-            &layout,
-            &format!("{}/hello:v1", server.host()),
-            config.path(),
-            &[],
-        );
-        assert_exit(&o, 1);
-        let e = stderr(&o);
-        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        let server = Server::start(READ_TIMEOUT, echo_basic(echo));
+        let (o, e) = push_with_credentials(&server, &layout, &format!("{echo:?}"));
         assert!(!e.contains('\u{1b}') && !e.contains('\r'), "{echo:?}: {e}");
         assert_clean(&e, &secrets());
         assert!(!String::from_utf8_lossy(&o.stdout).contains(PASSWORD));
@@ -419,7 +259,7 @@ fn echo_bearer(echo: TokenEcho) -> impl Fn(&mut Exchange) + Send + Sync + 'stati
             let b64 = auth.strip_prefix("Basic ").unwrap_or("").to_string();
             match echo {
                 TokenEcho::RealmEchoesBasic => {
-                    let body = denied(&format!("who is {b64}? you sent {auth}"));
+                    let body = error_body("DENIED", &format!("who is {b64}? you sent {auth}"));
                     ex.respond(401, &[], &body);
                 }
                 TokenEcho::RealmGarbage => {
@@ -452,14 +292,13 @@ fn echo_bearer(echo: TokenEcho) -> impl Fn(&mut Exchange) + Send + Sync + 'stati
             _ => unreachable!(),
         };
         ex.body();
-        ex.respond(400, &[], &denied(&message));
+        ex.respond(400, &[], &error_body("DENIED", &message));
     }
 }
 
 #[test]
 fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
     let (_t, layout) = hello();
-    let up = format!("{USER}:{PASSWORD}");
     let mut all = secrets();
     all.extend([TOKEN.to_string(), REFRESH.to_string()]);
     for echo in [
@@ -469,21 +308,8 @@ fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
         TokenEcho::RealmGarbage,
         TokenEcho::Refresh,
     ] {
-        let server = Server::start(echo_bearer(echo));
-        let config = docker_config(&format!(
-            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
-            server.host(),
-            STANDARD.encode(&up)
-        ));
-        let o = push(
-            &layout,
-            &format!("{}/hello:v1", server.host()),
-            config.path(),
-            &[],
-        );
-        assert_exit(&o, 1);
-        let e = stderr(&o);
-        assert_eq!(e.trim_end().lines().count(), 1, "{echo:?}: {e}");
+        let server = Server::start(READ_TIMEOUT, echo_bearer(echo));
+        let (_, e) = push_with_credentials(&server, &layout, &format!("{echo:?}"));
         assert_clean(&e, &all);
         match echo {
             TokenEcho::RealmEchoesBasic | TokenEcho::RealmGarbage => {
@@ -498,13 +324,9 @@ fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
 // (b) Docker config files: other registries' entries are never looked at; a malformed
 // entry for the target is one clear error that quotes no value.
 
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
 #[test]
 fn malformed_entries_for_other_registries_are_ignored() {
-    if !tools(&["docker-registry", "htpasswd"]) {
+    if !require_tools(&["docker-registry", "htpasswd"]) {
         return;
     }
     let password = "Target-Pw-4c1d8e";
@@ -542,7 +364,7 @@ fn malformed_entries_for_other_registries_are_ignored() {
 #[test]
 fn a_malformed_entry_for_the_target_registry_is_named_without_its_value() {
     let (_t, layout) = hello();
-    let server = Server::start(registry_ok);
+    let server = Server::start(READ_TIMEOUT, registry_ok);
     let host = server.host();
     let b64 = STANDARD.encode(format!("{USER}:{PASSWORD}"));
     // Each config, and what the error must name.
@@ -591,7 +413,7 @@ fn a_malformed_entry_for_the_target_registry_is_named_without_its_value() {
 #[test]
 fn a_docker_config_that_is_a_fifo_or_endless_is_refused_at_once() {
     let (_t, layout) = hello();
-    let server = Server::start(registry_ok);
+    let server = Server::start(READ_TIMEOUT, registry_ok);
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("fifo");
     let ok = std::process::Command::new("mkfifo")
@@ -705,7 +527,7 @@ fn trickled_or_withheld_answers_end_within_the_deadline() {
     .map(|kind| {
         let layout = layout.clone();
         std::thread::spawn(move || {
-            let server = Server::start(slow(kind));
+            let server = Server::start(READ_TIMEOUT, slow(kind));
             let empty = tempfile::tempdir().unwrap();
             let mut c = ocipack();
             c.env("DOCKER_CONFIG", empty.path())
@@ -740,30 +562,11 @@ fn an_upload_that_keeps_flowing_may_take_longer_than_the_timeout() {
     // 32 MiB of noise, uncompressed: far more than the socket buffers hold, so that the
     // upload lasts as long as the server's slow reading.
     let t = tempfile::tempdir().unwrap();
-    let file = t.path().join("noise.bin");
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let bytes: Vec<u8> = (0..32 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect();
-    fs::write(&file, bytes).unwrap();
-    let layout = t.path().join("noise");
-    let o = ocipack()
-        .args(["image", "--compression", "none", "--file"])
-        .arg(format!("{}:/noise.bin:0644", file.display()))
-        .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
-        .arg(&layout)
-        .output()
-        .unwrap();
-    assert_exit(&o, 0);
+    let (layout, _) = build_noise_image(t.path(), 32 << 20, &["--compression", "none"]);
 
     // The server takes the first 16 MiB in 1 MiB steps a second apart (each pause shorter
     // than the timeout), then the rest at once.
-    let server = Server::start(|ex: &mut Exchange| {
+    let server = Server::start(READ_TIMEOUT, |ex: &mut Exchange| {
         if ex.req.method == "PUT" && ex.req.path.starts_with("/upload/") {
             let len: usize = ex.req.header("content-length").unwrap().parse().unwrap();
             if len > 16 << 20 {

@@ -11,22 +11,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::cli::{all, text};
 use common::fake::{Behaviour, Fake};
+use common::oci::json_file;
 use common::{
-    HELLO_ARCHES, Podman, Registry, assert_exit, copy_hello_world, ocipack, platform_string,
-    run_bounded, sha256sum,
+    HELLO_ARCHES, Podman, Registry, assert_exit, copy_hello_world, hello_index_entries,
+    index_digest, ocipack, platform_string, require_tools, run_bounded, sha256sum,
 };
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(300);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn all(o: &Output) -> String {
-    format!("{}{}", text(&o.stdout), text(&o.stderr))
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -40,31 +34,19 @@ fn push(args: &[&str]) -> Output {
     run_bounded(&mut c, LIMIT)
 }
 
-fn json_file(p: &Path) -> Value {
-    serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
+/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
+fn skopeo(args: &[&str]) -> Output {
+    common::skopeo(args, LIMIT)
 }
 
 /// The manifest digest of the committed layout of `arch` in the project at `p`.
 fn manifest_of(p: &Path, arch: &str) -> String {
-    json_file(&p.join(arch).join("oci/index.json"))["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn tools(names: &[&str]) -> bool {
-    names.iter().all(|t| common::require_tool(t))
-}
-
-fn skopeo(args: &[&str]) -> Output {
-    let o = run_bounded(Command::new("skopeo").args(args), LIMIT);
-    assert!(o.status.success(), "skopeo {args:?}: {}", text(&o.stderr));
-    o
+    index_digest(&p.join(arch).join("oci"))
 }
 
 #[test]
 fn a_project_becomes_one_index_that_skopeo_reads_and_podman_runs_per_platform() {
-    if !tools(&["docker-registry", "skopeo", "podman", "runc"]) {
+    if !require_tools(&["docker-registry", "skopeo", "podman", "runc"]) {
         return;
     }
     let reg = Registry::start();
@@ -107,11 +89,7 @@ fn a_project_becomes_one_index_that_skopeo_reads_and_podman_runs_per_platform() 
         index["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
-    assert!(index.get("annotations").is_none());
-    let manifests = index["manifests"].as_array().unwrap();
-    assert_eq!(manifests.len(), 10);
-    for ((arch, platform), m) in HELLO_ARCHES.iter().zip(manifests) {
-        assert_eq!(platform_string(&m["platform"]), *platform, "{arch}");
+    for (arch, m) in hello_index_entries(&index) {
         assert_eq!(
             m["digest"].as_str().unwrap(),
             manifest_of(&p, arch),
@@ -146,22 +124,7 @@ fn a_project_becomes_one_index_that_skopeo_reads_and_podman_runs_per_platform() 
 
     // podman pulls the platform it is asked for.
     let podman = Podman::new();
-    for (platform, arch) in [("linux/386", "i386"), ("linux/amd64", "amd64")] {
-        let said = podman.run_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--tls-verify=false",
-            "--platform",
-            platform,
-            &reference,
-        ]);
-        assert!(
-            said.contains(&format!("built for the ({arch}) platform")),
-            "{platform}: {said}"
-        );
-    }
+    podman.assert_hello_runs_per_platform(&reference, &["--tls-verify=false"]);
 
     // Again: every blob and every manifest is found, nothing is uploaded; only the index
     // is put again under its tag.

@@ -19,18 +19,21 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::os::unix::fs::{FileExt, symlink};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{assert_exit, build_hello, ocipack, run_bounded, snapshot};
+use common::cli::{
+    assert_error, control_bytes, hello_project, image, image_on, ocipack_capped, os, show, sq, text,
+};
+use common::fake::{Exchange, Req, Server, reason};
+use common::oci::{TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
+use common::tar::{tar_member, tar_of};
+use common::{assert_exit, bounded, build_hello, ocipack, run_bounded, snapshot};
 
 /// The test hook's environment variable.
 const HOOK: &str = "OCIPACK_TEST_HOOK_AFTER_WALK";
@@ -40,58 +43,9 @@ const QUICK: Duration = Duration::from_secs(20);
 const LIMIT: Duration = Duration::from_secs(60);
 /// Address-space cap (KiB) for runs whose failure mode is unbounded memory: 2 GiB.
 const MEM_LIMIT_KIB: u64 = 2 * 1024 * 1024;
-/// `created` of every image built here.
-const CREATED: &str = "@1700000000";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
-
-/// Asserts exit `code` and the error convention: every stderr line starts `ocipack: `,
-/// exactly one of them is the error line. Returns stderr.
-fn assert_error(o: &Output, code: i32) -> String {
-    assert_eq!(o.status.code(), Some(code), "exit code\n{}", show(o));
-    let e = text(&o.stderr);
-    for line in e.lines() {
-        assert!(
-            line.starts_with("ocipack: "),
-            "stderr line {line:?} does not start with `ocipack: `\n{}",
-            show(o)
-        );
-    }
-    let errors = e
-        .lines()
-        .filter(|l| l.starts_with("ocipack: error: "))
-        .count();
-    assert_eq!(errors, 1, "expected exactly one error line\n{}", show(o));
-    e
-}
-
-/// The control bytes (other than the newline) in `bytes`, for a message.
-fn control_bytes(bytes: &[u8]) -> Vec<u8> {
-    bytes
-        .iter()
-        .copied()
-        .filter(|&b| b < 0x20 && b != b'\n')
-        .collect()
-}
-
-/// Quotes `p` for `sh`.
-fn sq(p: &Path) -> String {
-    format!("'{}'", p.to_str().unwrap().replace('\'', r"'\''"))
-}
 
 /// Names beside `out` that look like ocipack staging: hidden and containing `.ocipack-`.
 fn staging_beside(out: &Path) -> Vec<String> {
@@ -120,30 +74,6 @@ fn mkfifo(p: &Path) {
     assert!(st.success(), "mkfifo {}", p.display());
 }
 
-/// `ocipack` wrapped in `sh -c 'ulimit -v …; exec …'`: a run that tries to use unbounded
-/// memory fails at the cap instead of taking the machine down.
-fn ocipack_capped() -> Command {
-    let mut c = Command::new("sh");
-    c.env_remove("SOURCE_DATE_EPOCH")
-        .arg("-c")
-        .arg(format!("ulimit -v {MEM_LIMIT_KIB} && exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_ocipack"));
-    c
-}
-
-/// `run_bounded`, with a timeout reported as an `Err` instead of a panic, so that a test
-/// can try several cases and report all of them.
-fn bounded(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_bounded(cmd, limit))).map_err(
-        |p| {
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panicked".into())
-        },
-    )
-}
-
 /// True if GNU tar is the `tar` on PATH (skips, or fails under CI=true, otherwise).
 fn gnu_tar() -> bool {
     if !common::require_tool("tar") {
@@ -158,21 +88,6 @@ fn gnu_tar() -> bool {
         eprintln!("SKIPPED: tar is not GNU tar");
     }
     gnu
-}
-
-/// `ocipack image` with the usual platform and time, `inputs` (e.g. `--rootfs DIR`), `-o out`.
-fn image(inputs: &[&std::ffi::OsStr], out: &Path, extra: &[&str]) -> Command {
-    let mut c = ocipack();
-    c.arg("image")
-        .args(inputs)
-        .args(["--arch", "amd64", "--created", CREATED, "-o"])
-        .arg(out)
-        .args(extra);
-    c
-}
-
-fn os(s: &str) -> &std::ffi::OsStr {
-    std::ffi::OsStr::new(s)
 }
 
 /// Every regular file below `dir` (following nothing), concatenated: to search for bytes.
@@ -272,150 +187,8 @@ impl Drop for Logged {
     }
 }
 
-/// Copies examples/hello-world to `dir` and applies `edits` (exact text replacements, each
-/// of which must match) to its ocipack.toml; keeps only amd64.
-fn hello_project(dir: &Path, edits: &[(&str, &str)]) {
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg(common::repo().join("examples/hello-world"))
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let path = dir.join("ocipack.toml");
-    let mut toml = fs::read_to_string(&path).unwrap();
-    let archs = "architectures = [\n    \"amd64\", \"arm32v5\", \"arm32v6\", \"arm32v7\", \"arm64v8\",\n    \"i386\", \"mips64le\", \"ppc64le\", \"riscv64\", \"s390x\",\n]";
-    let mut all = vec![(archs, "architectures = [\"amd64\"]")];
-    all.extend_from_slice(edits);
-    for (from, to) in all {
-        assert!(
-            toml.contains(from),
-            "{from:?} not in the example's ocipack.toml"
-        );
-        toml = toml.replace(from, to);
-    }
-    fs::write(&path, toml).unwrap();
-}
-
 // ---------------------------------------------------------------------------------------
-// A hand-written tar writer, for names GNU tar refuses to write.
-
-fn octal(field: &mut [u8], v: u64) {
-    let s = format!("{:0w$o}\0", v, w = field.len() - 1);
-    field.copy_from_slice(s.as_bytes());
-}
-
-/// One ustar header block (`name` and `link` at most 100 bytes).
-fn ustar_header(name: &[u8], kind: u8, link: &[u8], size: u64) -> Vec<u8> {
-    assert!(name.len() <= 100 && link.len() <= 100);
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    let mode = if kind == b'5' { 0o755 } else { 0o644 };
-    octal(&mut h[100..108], mode);
-    octal(&mut h[108..116], 0);
-    octal(&mut h[116..124], 0);
-    octal(&mut h[124..136], size);
-    octal(&mut h[136..148], 1_600_000_000);
-    h[148..156].copy_from_slice(b"        ");
-    h[156] = kind;
-    h[157..157 + link.len()].copy_from_slice(link);
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    let (major, minor) = if kind == b'3' { (1, 3) } else { (0, 0) };
-    octal(&mut h[329..337], major);
-    octal(&mut h[337..345], minor);
-    let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
-    h.to_vec()
-}
-
-/// A pax record `LEN key=value\n`.
-fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
-    let body = 1 + key.len() + 1 + value.len() + 1;
-    let mut total = body + 1;
-    while total != body + total.to_string().len() {
-        total = body + total.to_string().len();
-    }
-    let mut r = format!("{total} {key}=").into_bytes();
-    r.extend_from_slice(value);
-    r.push(b'\n');
-    assert_eq!(r.len(), total);
-    r
-}
-
-fn pad(v: &mut Vec<u8>) {
-    while !v.len().is_multiple_of(512) {
-        v.push(0);
-    }
-}
-
-/// One member: a pax header carrying `name` or `link` when either exceeds 100 bytes, then
-/// the ustar header (kind `0` file, `1` hard link, `3` char device, `5` directory), then
-/// the data.
-fn tar_member(name: &[u8], kind: u8, link: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut pax = Vec::new();
-    if name.len() > 100 {
-        pax.extend(pax_record("path", name));
-    }
-    if link.len() > 100 {
-        pax.extend(pax_record("linkpath", link));
-    }
-    if !pax.is_empty() {
-        out.extend(ustar_header(
-            b"PaxHeaders/long",
-            b'x',
-            b"",
-            pax.len() as u64,
-        ));
-        out.extend(&pax);
-        pad(&mut out);
-    }
-    let short = |b: &'static [u8], v: &[u8]| -> Vec<u8> {
-        if v.len() > 100 {
-            b.to_vec()
-        } else {
-            v.to_vec()
-        }
-    };
-    out.extend(ustar_header(
-        &short(b"long-name", name),
-        kind,
-        &short(b"long-link", link),
-        data.len() as u64,
-    ));
-    out.extend(data);
-    pad(&mut out);
-    out
-}
-
-/// A whole archive: the members and the two zero blocks.
-fn tar_of(members: &[Vec<u8>]) -> Vec<u8> {
-    let mut v: Vec<u8> = members.concat();
-    v.extend([0u8; 1024]);
-    v
-}
-
-// ---------------------------------------------------------------------------------------
-// A small HTTP server standing in for a registry: one request per connection, each on its
-// own thread, answered by a handler.
-
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
+// A registry of the test's own: common::fake::Server answering each request with a reply.
 
 enum Reply {
     /// A whole answer.
@@ -424,146 +197,32 @@ enum Reply {
     Trickle(u16),
 }
 
-struct Fake {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    requests: Arc<Mutex<Vec<Req>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Fake {
-    fn start(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let handler = Arc::new(handler);
-        let (s, r) = (stop.clone(), requests.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
+/// A server that reads each request whole, then sends `handler`'s reply.
+fn fake(handler: impl Fn(&Req) -> Reply + Send + Sync + 'static) -> Server {
+    Server::start(Duration::from_secs(10), move |ex: &mut Exchange| {
+        ex.body();
+        match handler(&ex.req) {
+            Reply::Full(status, headers, body) => ex.respond(status, &headers, &body),
+            Reply::Trickle(status) => {
+                let head = format!(
+                    "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+                     Content-Length: 10000000\r\n\r\n",
+                    reason(status)
+                );
+                if ex.conn.write_all(head.as_bytes()).is_err() {
+                    return;
                 }
-                let Ok(c) = conn else { continue };
-                let (h, s, r) = (handler.clone(), s.clone(), r.clone());
-                std::thread::spawn(move || {
-                    c.set_read_timeout(Some(Duration::from_secs(10))).ok();
-                    let _ = serve(c, &*h, &s, &r);
-                });
-            }
-        });
-        Fake {
-            port,
-            stop,
-            requests,
-            thread: Some(thread),
-        }
-    }
-
-    fn requests(&self) -> Vec<Req> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        _ => "Other",
-    }
-}
-
-fn serve(
-    mut c: TcpStream,
-    handler: &(dyn Fn(&Req) -> Reply + Send + Sync),
-    stop: &AtomicBool,
-    requests: &Mutex<Vec<Req>>,
-) -> std::io::Result<()> {
-    let mut r = BufReader::new(c.try_clone()?);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let req = Req {
-        method,
-        path,
-        headers,
-    };
-    let len: usize = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    if req
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        c.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    requests.lock().unwrap().push(req.clone());
-    match handler(&req) {
-        Reply::Full(status, hs, body) => {
-            let mut head = format!(
-                "HTTP/1.1 {status} {}\r\nConnection: close\r\n",
-                reason(status)
-            );
-            for (k, v) in hs {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-            c.write_all(head.as_bytes())?;
-            if req.method != "HEAD" {
-                c.write_all(&body)?;
+                let body = br#"{"errors":[{"code":"UNKNOWN","message":""#;
+                // For three minutes at the most.
+                ex.trickle_iter(
+                    body.iter()
+                        .copied()
+                        .chain(std::iter::repeat(b'x'))
+                        .take(180),
+                );
             }
         }
-        Reply::Trickle(status) => {
-            let head = format!(
-                "HTTP/1.1 {status} {}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-                 Content-Length: 10000000\r\n\r\n",
-                reason(status)
-            );
-            c.write_all(head.as_bytes())?;
-            let start = Instant::now();
-            let body = br#"{"errors":[{"code":"UNKNOWN","message":""#;
-            let mut i = 0;
-            while !stop.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(180) {
-                c.write_all(&[body.get(i).copied().unwrap_or(b'x')])?;
-                c.flush()?;
-                i += 1;
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        }
-    }
-    Ok(())
+    })
 }
 
 /// `ocipack push LAYOUT 127.0.0.1:PORT/hello:v1 EXTRA…` with an empty Docker config
@@ -624,6 +283,7 @@ fn project_output_through_a_symlink_never_writes_outside_the_project() {
     let project = t.path().join("project");
     hello_project(
         &project,
+        &["amd64"],
         &[("output = \"{arch}/oci\"", "output = \"link/{arch}\"")],
     );
     symlink(&outside, project.join("link")).unwrap();
@@ -666,6 +326,7 @@ fn windows_output_through_a_symlink_never_writes_outside_the_project() {
     let project = t.path().join("project");
     hello_project(
         &project,
+        &["amd64"],
         &[(
             "output = \"amd64/{variant}\"",
             "output = \"link/{variant}\"",
@@ -850,7 +511,7 @@ fn project_file_symlinked_to_dev_zero_is_refused_in_bounded_memory() {
     let p = t.path().join("p");
     small_project(&p);
     symlink("/dev/zero", p.join("ocipack.toml")).unwrap();
-    let o = run_bounded(ocipack_capped().arg("build").arg(&p), QUICK);
+    let o = run_bounded(ocipack_capped(MEM_LIMIT_KIB).arg("build").arg(&p), QUICK);
     let e = assert_error(&o, 2);
     assert!(e.contains("ocipack.toml"), "{e}");
     assert!(e.contains("not a regular file"), "{e}");
@@ -878,7 +539,7 @@ fn oversized_project_file_is_refused() {
     let comment = format!("# {}\n", "x".repeat(97));
     toml.push_str(&comment.repeat(20 * 1024 * 1024 / comment.len()));
     fs::write(p.join("ocipack.toml"), &toml).unwrap();
-    let o = run_bounded(ocipack_capped().arg("build").arg(&p), QUICK);
+    let o = run_bounded(ocipack_capped(MEM_LIMIT_KIB).arg("build").arg(&p), QUICK);
     let e = assert_error(&o, 2);
     assert!(e.contains("ocipack.toml"), "{e}");
     let l = e.to_lowercase();
@@ -894,20 +555,17 @@ fn oversized_project_file_is_refused() {
 
 /// `ocipack image --tar TAR -o OUT --compression none`, bounded, optionally memory-capped.
 fn image_from_tar(tar: &Path, out: &Path, capped: bool) -> Output {
-    let mut c = if capped { ocipack_capped() } else { ocipack() };
-    c.arg("image")
-        .arg("--tar")
-        .arg(tar)
-        .args([
-            "--arch",
-            "amd64",
-            "--created",
-            CREATED,
-            "--compression",
-            "none",
-            "-o",
-        ])
-        .arg(out);
+    let base = if capped {
+        ocipack_capped(MEM_LIMIT_KIB)
+    } else {
+        ocipack()
+    };
+    let mut c = image_on(
+        base,
+        &[os("--tar"), tar.as_os_str()],
+        out,
+        &["--compression", "none"],
+    );
     run_bounded(&mut c, QUICK)
 }
 
@@ -1509,7 +1167,7 @@ fn registry_error_bodies_echoing_credentials_are_redacted() {
     let basic = base64::engine::general_purpose::STANDARD.encode("alice:hunter2");
     let mut p = Vec::new();
     for echo in ["header", "base64", "password"] {
-        let fake = Fake::start(move |r: &Req| {
+        let fake = fake(move |r: &Req| {
             let Some(auth) = r.header("authorization") else {
                 return Reply::Full(
                     401,
@@ -1576,7 +1234,7 @@ fn malformed_docker_config_entry_never_shows_another_registrys_credential() {
         secret
     );
     // An anonymous registry that has every blob and takes any manifest.
-    let fake = Fake::start(|r: &Req| match r.method.as_str() {
+    let fake = fake(|r: &Req| match r.method.as_str() {
         "HEAD" if r.path.contains("/blobs/") => Reply::Full(200, Vec::new(), Vec::new()),
         "PUT" if r.path.contains("/manifests/") => Reply::Full(201, Vec::new(), Vec::new()),
         _ => Reply::Full(404, Vec::new(), br#"{"errors":[]}"#.to_vec()),
@@ -1617,7 +1275,7 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
     let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("hello");
     build_hello(&layout, &[]);
-    let fake = Fake::start(|r: &Req| {
+    let fake = fake(|r: &Req| {
         if r.method == "HEAD" {
             Reply::Full(404, Vec::new(), Vec::new())
         } else {
@@ -1638,41 +1296,6 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
 
 // ---------------------------------------------------------------------------------------
 // 10. One gzip bomb listed many times.
-
-/// A gzip bomb of about 1 MB: a tar member named `../escape` (a problem verify reports
-/// against the blob) followed by zeros, 1 GiB in all; and its diff_id.
-fn gzip_bomb() -> (Vec<u8>, String) {
-    use sha2::Digest as _;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let mut sha = sha2::Sha256::new();
-    let head = tar_member(b"../escape", b'0', b"", b"evil\n");
-    gz.write_all(&head).unwrap();
-    sha.update(&head);
-    let zeros = vec![0u8; 1 << 20];
-    gz.write_all(&zeros[head.len()..]).unwrap();
-    sha.update(&zeros[head.len()..]);
-    for _ in 1..1024 {
-        gz.write_all(&zeros).unwrap();
-        sha.update(&zeros);
-    }
-    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    (gz.finish().unwrap(), format!("sha256:{hex}"))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Writes `bytes` as a blob of `layout`; returns its descriptor fields (digest, size).
-fn put_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
-    let hex = sha256_hex(bytes);
-    fs::write(layout.join("blobs/sha256").join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
-}
 
 /// A layout at `dir` whose manifest lists the bomb `copies` times (config with as many
 /// diff_ids), every digest and size correct; built by hand from a hello layout's documents.
@@ -1700,7 +1323,7 @@ fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
     manifest["config"]["digest"] = cd.into();
     manifest["config"]["size"] = cs.into();
     let layer = serde_json::json!({
-        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "mediaType": TAR_GZIP,
         "digest": layer_digest,
         "size": layer_size,
     });
@@ -1718,7 +1341,9 @@ fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
 #[test]
 fn verify_checks_a_blob_listed_ten_times_once() {
     let t = tempfile::tempdir().unwrap();
-    let (bomb, diff_id) = gzip_bomb();
+    // About 1 MB: a tar member named `../escape` (a problem verify reports against the
+    // blob) followed by zeros, 1 GiB in all.
+    let (bomb, diff_id) = gzip_bomb(&tar_member(b"../escape", b'0', b"", b"evil\n"), 1024);
     let (one, ten) = (t.path().join("one"), t.path().join("ten"));
     bomb_layout(&one, &bomb, &diff_id, 1);
     bomb_layout(&ten, &bomb, &diff_id, 10);

@@ -11,23 +11,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{assert_exit, ocipack, require_tool, run_bounded};
+use common::cli::{self, os};
+use common::oci::json_file;
+use common::{assert_exit, require_tool, run_bounded};
 
 /// `ocipack image --tar TAR --arch amd64 --created @1700000000 -o OUT --compression none`.
 fn image(tar: &Path, out: &Path) -> Output {
-    run_bounded(
-        ocipack()
-            .args(["image", "--tar"])
-            .arg(tar)
-            .args(["--arch", "amd64", "--created", "@1700000000", "-o"])
-            .arg(out)
-            .args(["--compression", "none"]),
-        Duration::from_secs(120),
-    )
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+    let mut c = cli::image(
+        &[os("--tar"), tar.as_os_str()],
+        out,
+        &["--compression", "none"],
+    );
+    run_bounded(&mut c, Duration::from_secs(120))
 }
 
 fn blob(layout: &Path, digest: &str) -> PathBuf {
@@ -38,8 +33,8 @@ fn blob(layout: &Path, digest: &str) -> PathBuf {
 
 /// The digest of the layout's only layer, read through index.json and the manifest.
 fn layer_digest(layout: &Path) -> String {
-    let index = json(&layout.join("index.json"));
-    let manifest = json(&blob(
+    let index = json_file(&layout.join("index.json"));
+    let manifest = json_file(&blob(
         layout,
         index["manifests"][0]["digest"].as_str().unwrap(),
     ));

@@ -1,7 +1,9 @@
-//! A small registry in the test process: enough of the distribution API for ocipack, plus
-//! switches for the failures under test (the answers a real registry gives rarely: 5xx,
-//! 404, 413, bearer tokens, a manifest stored under another digest). One request per
-//! connection. Its repository is `hello`.
+//! HTTP servers in the test process standing in for a registry, one request per connection:
+//! [`Fake`], enough of the distribution API for ocipack, plus switches for the failures
+//! under test (the answers a real registry gives rarely: 5xx, 404, 413, bearer tokens, a
+//! manifest stored under another digest), its repository `hello`; and [`Server`], which
+//! answers each request with a handler of the test's own (echoing credentials, trickling
+//! or withholding answers).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -14,23 +16,95 @@ use std::time::Duration;
 use base64::Engine as _;
 use ocipack::digest::Digest;
 
+/// A request as received: its line, its headers.
 #[derive(Debug, Clone)]
 pub struct Req {
+    /// `GET`, `PUT`, … (empty if the client sent no request line).
     pub method: String,
+    /// The request target, query included.
     pub path: String,
+    /// The headers, in order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// The length of the body [`Fake`] read (0 where it answered before reading it, and in
+    /// [`Server`]'s records, which are taken before the body).
     pub body_len: usize,
 }
 
 impl Req {
+    /// The value of the first header called `name` (in any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The `Content-Length` the request declares (0 without one).
+    pub fn content_length(&self) -> usize {
+        self.header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// True if the client waits for `100 Continue` before it sends the body.
+    pub fn expects_continue(&self) -> bool {
+        self.header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    }
 }
 
+/// Reads a request line and the headers (a missing method or path reads as empty).
+pub fn read_head(r: &mut impl BufRead) -> std::io::Result<Req> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Ok(Req {
+        method,
+        path,
+        headers,
+        body_len: 0,
+    })
+}
+
+/// The reason phrase the servers send with `status`.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        413 => "Payload Too Large",
+        500 => "Internal Server Error",
+        _ => "Other",
+    }
+}
+
+/// A registry error body: `{"errors":[{"code":CODE,"message":MESSAGE}]}`, the message
+/// escaped as JSON.
+pub fn error_body(code: &str, message: &str) -> Vec<u8> {
+    serde_json::json!({"errors": [{"code": code, "message": message}]})
+        .to_string()
+        .into_bytes()
+}
+
+/// What [`Fake`] does differently from a well-behaved registry (by default, nothing).
 #[derive(Default)]
 pub struct Behaviour {
     /// (method, path fragment, status): answer that status instead.
@@ -47,25 +121,35 @@ pub struct Behaviour {
     pub rewrite_index: bool,
 }
 
+/// What [`Fake`] has stored and received.
 #[derive(Default)]
 pub struct State {
+    /// Stored blobs, by digest.
     pub blobs: BTreeMap<String, Vec<u8>>,
+    /// Uploads in progress, by id.
     pub uploads: BTreeMap<String, Vec<u8>>,
+    /// Stored manifests, by the tag or digest they were put under.
     pub manifests: BTreeMap<String, Vec<u8>>,
+    /// Every request, in order.
     pub requests: Vec<Req>,
+    /// The id of the last upload started.
     pub next_upload: u32,
     /// The bodies of OAuth2 token requests.
     pub forms: Vec<String>,
 }
 
+/// The stateful fake registry on a free 127.0.0.1 port, serving one connection at a time;
+/// stopped on drop.
 pub struct Fake {
+    /// The port it listens on.
     pub port: u16,
+    /// What it has stored and received.
     pub state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _acceptor: Acceptor,
 }
 
 impl Fake {
+    /// Starts the registry, behaving as `behaviour` says.
     pub fn start(behaviour: Behaviour) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -86,17 +170,29 @@ impl Fake {
         Fake {
             port,
             state,
-            stop,
-            thread: Some(thread),
+            _acceptor: Acceptor {
+                port,
+                stop,
+                thread: Some(thread),
+            },
         }
     }
 
+    /// Every request so far.
     pub fn requests(&self) -> Vec<Req> {
         self.state.lock().unwrap().requests.clone()
     }
 }
 
-impl Drop for Fake {
+/// A server's accepting thread, which returns at the first connection once `stop` is set:
+/// on drop, sets it, wakes the thread with a connection and joins it.
+struct Acceptor {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Acceptor {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
@@ -106,20 +202,12 @@ impl Drop for Fake {
     }
 }
 
-pub fn respond(c: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8]) {
-    let reason = match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        413 => "Payload Too Large",
-        500 => "Internal Server Error",
-        _ => "Other",
-    };
-    let mut head = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
+/// Writes a whole response: the status line, `headers`, `Content-Length` and `body`.
+pub fn respond(c: &mut impl Write, status: u16, headers: &[(&str, String)], body: &[u8]) {
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\nConnection: close\r\n",
+        reason(status)
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -130,33 +218,8 @@ pub fn respond(c: &mut TcpStream, status: u16, headers: &[(&str, String)], body:
 
 fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> std::io::Result<()> {
     let mut r = BufReader::new(c.try_clone()?);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    let mut req = Req {
-        method,
-        path,
-        headers,
-        body_len: 0,
-    };
-    let len: usize = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let mut req = read_head(&mut r)?;
+    let len = req.content_length();
     let record = |req: &Req| state.lock().unwrap().requests.push(req.clone());
     let is_upload = req.path.starts_with("/upload/");
 
@@ -214,7 +277,7 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
                     &mut c,
                     401,
                     &[],
-                    br#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#,
+                    &error_body("UNAUTHORIZED", "bad credentials"),
                 );
             }
             return Ok(());
@@ -237,7 +300,7 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
             &mut c,
             status,
             &[],
-            br#"{"errors":[{"code":"INJECTED","message":"injected failure"}]}"#,
+            &error_body("INJECTED", "injected failure"),
         );
         return Ok(());
     }
@@ -246,10 +309,7 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
         respond(&mut c, 413, &[], b"");
         return Ok(());
     }
-    if req
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
+    if req.expects_continue() {
         c.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
     let mut body = vec![0u8; len];
@@ -314,7 +374,7 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
                     &mut c,
                     400,
                     &[],
-                    br#"{"errors":[{"code":"DIGEST_INVALID","message":"digest mismatch"}]}"#,
+                    &error_body("DIGEST_INVALID", "digest mismatch"),
                 );
             }
         }
@@ -343,12 +403,141 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
                     .any(|m| Digest::sha256_of(m).to_string() == r);
             respond(&mut c, if known { 200 } else { 404 }, &[], b"");
         }
-        _ => respond(
-            &mut c,
-            404,
-            &[],
-            br#"{"errors":[{"code":"NOT_FOUND","message":"no route"}]}"#,
-        ),
+        _ => respond(&mut c, 404, &[], &error_body("NOT_FOUND", "no route")),
     }
     Ok(())
+}
+
+/// One request on one connection of a [`Server`], for its handler to answer.
+pub struct Exchange {
+    /// The request line and headers (the body is left to [`Exchange::body`]).
+    pub req: Req,
+    /// The connection, to write raw answers to.
+    pub conn: TcpStream,
+    /// The connection's reading side, past the headers.
+    pub reader: BufReader<TcpStream>,
+    /// The server's port (for absolute URLs, e.g. a token realm on the same server).
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Exchange {
+    /// The request body (after `100 Continue` when the client asked for it).
+    pub fn body(&mut self) -> Vec<u8> {
+        let len = self.req.content_length();
+        if self.req.expects_continue() {
+            let _ = self.conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        let mut body = vec![0u8; len];
+        let _ = self.reader.read_exact(&mut body);
+        body
+    }
+
+    /// Answers with `status`, `headers` and `body` (no body to a `HEAD`).
+    pub fn respond(&mut self, status: u16, headers: &[(&str, String)], body: &[u8]) {
+        let body = if self.req.method == "HEAD" { b"" } else { body };
+        respond(&mut self.conn, status, headers, body);
+    }
+
+    /// Writes `bytes` over and over, one byte per second, until the client goes away or the
+    /// server is dropped.
+    pub fn trickle(&mut self, bytes: &[u8]) {
+        self.trickle_iter(bytes.iter().copied().cycle());
+    }
+
+    /// Writes `bytes` one per second until they run out, the client goes away or the
+    /// server is dropped.
+    pub fn trickle_iter(&mut self, bytes: impl IntoIterator<Item = u8>) {
+        for b in bytes {
+            if self.stop.load(Ordering::SeqCst) || self.conn.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    /// Keeps the connection open without a word until the client closes it.
+    pub fn silence(&mut self) {
+        self.conn.set_read_timeout(None).ok();
+        let mut buf = [0u8; 1024];
+        while matches!(self.reader.read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// A [`Server`]'s handler: answers one exchange.
+pub type Handler = dyn Fn(&mut Exchange) + Send + Sync;
+
+/// A scriptable HTTP server on a free 127.0.0.1 port: each connection on its own thread,
+/// its request recorded and handed to the handler. Stopped on drop.
+pub struct Server {
+    /// The port it listens on.
+    pub port: u16,
+    requests: Arc<Mutex<Vec<Req>>>,
+    _acceptor: Acceptor,
+}
+
+impl Server {
+    /// Starts a server answering every request with `handler`; a connection is given
+    /// `read_timeout` for each read of its request.
+    pub fn start(
+        read_timeout: Duration,
+        handler: impl Fn(&mut Exchange) + Send + Sync + 'static,
+    ) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (reqs, st) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (handler, reqs, stop) = (handler.clone(), reqs.clone(), st.clone());
+                std::thread::spawn(move || {
+                    conn.set_read_timeout(Some(read_timeout)).ok();
+                    let Ok(read_half) = conn.try_clone() else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(read_half);
+                    let Ok(req) = read_head(&mut reader) else {
+                        return;
+                    };
+                    if req.method.is_empty() || req.path.is_empty() {
+                        return;
+                    }
+                    reqs.lock().unwrap().push(req.clone());
+                    let mut ex = Exchange {
+                        req,
+                        conn,
+                        reader,
+                        port,
+                        stop,
+                    };
+                    handler(&mut ex);
+                });
+            }
+        });
+        Server {
+            port,
+            requests,
+            _acceptor: Acceptor {
+                port,
+                stop,
+                thread: Some(thread),
+            },
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far (line and headers), in the order they were read.
+    pub fn requests(&self) -> Vec<Req> {
+        self.requests.lock().unwrap().clone()
+    }
 }

@@ -1,7 +1,14 @@
-//! Helpers shared by the CLI-level tests.
+//! Helpers shared by the CLI-level tests (`mod common;` in each test file): running
+//! `ocipack` and the tools it works with, registries, podman, hello-world layouts. In
+//! submodules: [`cli`] (command builders, output and error-convention assertions), [`fake`]
+//! (in-process registries), [`oci`] (layouts written blob by blob), [`tar`] (a raw tar
+//! writer).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod fake;
+pub mod oci;
+pub mod tar;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -95,23 +102,63 @@ pub fn run_bounded(cmd: &mut Command, limit: std::time::Duration) -> Output {
         std::io::Read::read_to_end(&mut err, &mut v).ok();
         v
     });
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            child.kill().ok();
-            child.wait().ok();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    let Some(status) = wait_bounded(&mut child, limit) else {
+        panic!("{cmd:?} did not finish within {limit:?}");
     };
     Output {
         status,
         stdout: t_out.join().unwrap(),
         stderr: t_err.join().unwrap(),
     }
+}
+
+/// [`run_bounded`], with a timeout reported as an `Err` instead of a panic, so that a test
+/// can try several cases and report all of them.
+pub fn bounded(cmd: &mut Command, limit: std::time::Duration) -> Result<Output, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_bounded(cmd, limit))).map_err(
+        |p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panicked".into())
+        },
+    )
+}
+
+/// Waits for `child` to exit, at most `limit`: its exit status, or `None` once it was
+/// killed (and reaped) for taking longer.
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        if start.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// [`require_tool`] for each of `names`: true if all are on PATH.
+pub fn require_tools(names: &[&str]) -> bool {
+    names.iter().all(|t| require_tool(t))
+}
+
+/// Runs `skopeo ARGS` (at most `limit`), asserting success; returns its output.
+pub fn skopeo(args: &[&str], limit: std::time::Duration) -> Output {
+    let o = run_bounded(Command::new("skopeo").args(args), limit);
+    assert!(
+        o.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -288,6 +335,22 @@ impl Podman {
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
+
+    /// Runs the hello-world `image` (`podman run --rm --network none EXTRA --platform P
+    /// IMAGE`) as linux/386 and as linux/amd64, asserting that each says it was built for
+    /// that platform.
+    pub fn assert_hello_runs_per_platform(&self, image: &str, extra: &[&str]) {
+        for (platform, arch) in [("linux/386", "i386"), ("linux/amd64", "amd64")] {
+            let mut args = vec!["run", "--rm", "--network", "none"];
+            args.extend(extra);
+            args.extend(["--platform", platform, image]);
+            let said = self.run_ok(&args);
+            assert!(
+                said.contains(&format!("built for the ({arch}) platform")),
+                "{platform}: {said}"
+            );
+        }
+    }
 }
 
 /// Builds the amd64 hello-world layout from `examples/hello-world/amd64/hello` at `out`,
@@ -303,7 +366,7 @@ pub fn build_hello(out: &Path, extra: &[&str]) -> String {
         "--cmd".into(),
         "/hello".into(),
         "--created".into(),
-        "@1700000000".into(),
+        cli::CREATED.into(),
         "-o".into(),
         out.display().to_string(),
     ];
@@ -311,6 +374,31 @@ pub fn build_hello(out: &Path, extra: &[&str]) -> String {
     let o = ocipack().args(&args).output().unwrap();
     assert_exit(&o, 0);
     index_digest(out)
+}
+
+/// Writes `len` deterministic incompressible bytes to `dir/noise.bin` and builds the amd64
+/// layout `dir/noise` of them (`/noise.bin`, mode 0644) with `extra` options; returns the
+/// layout and its manifest digest.
+pub fn build_noise_image(dir: &Path, len: usize, extra: &[&str]) -> (PathBuf, String) {
+    let file = dir.join("noise.bin");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    std::fs::write(&file, bytes).unwrap();
+    let layout = dir.join("noise");
+    let input = format!("{}:/noise.bin:0644", file.display());
+    let o = cli::image(&[cli::os("--file"), cli::os(&input)], &layout, extra)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let digest = index_digest(&layout);
+    (layout, digest)
 }
 
 /// The digest of the single manifest listed in a layout's index.json.
@@ -378,11 +466,29 @@ pub fn platform_string(p: &serde_json::Value) -> String {
     s
 }
 
+/// The entries of `index`, an image index of examples/hello-world's ten architectures,
+/// each paired with its bashbrew architecture; asserts that the index has no annotations
+/// and lists the ten platforms of [`HELLO_ARCHES`] in that order.
+pub fn hello_index_entries(index: &serde_json::Value) -> Vec<(&'static str, &serde_json::Value)> {
+    assert!(index.get("annotations").is_none());
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 10);
+    HELLO_ARCHES
+        .iter()
+        .zip(manifests)
+        .map(|(&(arch, platform), m)| {
+            assert_eq!(platform_string(&m["platform"]), platform, "{arch}");
+            (arch, m)
+        })
+        .collect()
+}
+
 /// A temporary directory whose path has no uppercase letter (podman 4 names an image run
 /// from `oci:PATH` after PATH, which must then be lowercase), removed on drop.
 pub struct LowercaseDir(pub PathBuf);
 
 impl LowercaseDir {
+    /// A fresh, empty directory below the lowercased temporary directory.
     pub fn new() -> LowercaseDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -7,11 +7,11 @@ use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::ocipack;
+use crate::common::{ocipack, wait_bounded};
 use ocipack::digest::Digest;
 
 pub const CREATED: &str = "2025-01-21T23:32:32Z";
@@ -48,17 +48,8 @@ pub fn run_guarded(mut cmd: Command) -> Out {
         .stderr(fs::File::create(&e).unwrap())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > WATCHDOG {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("ocipack did not finish within {WATCHDOG:?}: it blocked");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_bounded(&mut child, WATCHDOG) else {
+        panic!("ocipack did not finish within {WATCHDOG:?}: it blocked");
     };
     Out {
         code: status.code().unwrap_or(-1),
