@@ -1375,3 +1375,42 @@ fn a_flipped_byte_in_the_encoders_output_fails_the_build_and_writes_nothing() {
         );
     }
 }
+
+/// A worker of the gzip encoder that panics fails the build with an internal error, exit
+/// code 1, and writes nothing, whatever the thread count; before, the other workers kept
+/// the results channel open and the build waited forever for the lost piece. The
+/// debug-build hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` makes the first piece panic.
+#[test]
+fn a_panicking_gzip_worker_fails_the_build_instead_of_hanging() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    let noise: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(tree.join("data"), &noise).unwrap();
+    for jobs in ["1", "2", "4"] {
+        let out = t.path().join(format!("out-{jobs}"));
+        let o = common::run_bounded(
+            ocipack()
+                .args(["image", "--rootfs"])
+                .arg(&tree)
+                .args(["--arch", "amd64", "--created", CREATED, "-j", jobs, "-o"])
+                .arg(&out)
+                .env("OCIPACK_TEST_FLIP_ENCODED_BYTE", "panic"),
+            std::time::Duration::from_secs(60),
+        );
+        assert_exit(&o, 1);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("internal error") && e.contains("the gzip encoder panicked"),
+            "-j {jobs}: {e}"
+        );
+        assert!(!out.exists(), "-j {jobs}: a layout was written");
+    }
+    assert_eq!(
+        fs::read_dir(t.path()).unwrap().count(),
+        1,
+        "left beside OUT"
+    );
+}

@@ -208,7 +208,8 @@ impl Write for BufSender {
 
 /// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=N` (debug builds only): byte N of the
 /// encoder's output is flipped before it is checked, as an encoder bug would, so that tests
-/// can show the check failing the build.
+/// can show the check failing the build. `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` instead
+/// makes the gzip encoder panic on its first piece ([`panic_hook`]).
 pub(crate) fn flip_hook() -> Option<u64> {
     #[cfg(debug_assertions)]
     return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE")
@@ -216,6 +217,16 @@ pub(crate) fn flip_hook() -> Option<u64> {
         .and_then(|v| v.parse().ok());
     #[cfg(not(debug_assertions))]
     None
+}
+
+/// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` (debug builds only): the gzip
+/// encoder panics while making its first piece, as an encoder bug might, so that tests can
+/// show a panicking worker failing the build (an internal error) instead of hanging it.
+pub(crate) fn panic_hook() -> bool {
+    #[cfg(debug_assertions)]
+    return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE").as_deref() == Ok("panic");
+    #[cfg(not(debug_assertions))]
+    false
 }
 
 /// [`flip_hook`] between an encoder whose output is checked downstream (zstd) and the blob.
@@ -651,6 +662,8 @@ pub fn write_layer(
             Error::CheckFailed(format!(
                 "{msg}; this is a bug in the encoder, and nothing was written"
             ))
+        } else if msg.starts_with(gzip::PANICKED) {
+            Error::internal(format!("{msg}; nothing was written"))
         } else {
             io_err(e)
         }
