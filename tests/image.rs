@@ -1414,3 +1414,27 @@ fn a_panicking_gzip_worker_fails_the_build_instead_of_hanging() {
         "left beside OUT"
     );
 }
+
+/// An xattr name that is not UTF-8 cannot be recorded as it is in a pax header: refused
+/// (exit 2, naming the file), never silently changed.
+#[test]
+fn an_xattr_name_that_is_not_utf8_is_refused() {
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    let f = tree.join("f");
+    fs::write(&f, b"x").unwrap();
+    if let Err(e) =
+        rustix::fs::lsetxattr(&f, &b"user.\xff"[..], b"v", rustix::fs::XattrFlags::empty())
+    {
+        eprintln!("SKIPPED: this filesystem refuses user xattrs ({e})");
+        return;
+    }
+    let out = t.path().join("out");
+    let o = build(&tree, &out, &["--xattrs"]);
+    assert_exit(&o, 2);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("not UTF-8") && e.contains(r"user.\xff"), "{e}");
+    assert!(!out.exists());
+    assert_exit(&build(&tree, &out, &[]), 0);
+}
