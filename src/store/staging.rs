@@ -713,12 +713,30 @@ fn unregister_locked(list: &mut Vec<Live>, id: u64) {
     list.retain(|l| l.id != id);
 }
 
+/// True if the process inherited `sig` as ignored (`nohup`, `trap '' HUP`, the SIGINT of
+/// a shell's background job): such a signal must stay ignored, never end the process.
+fn inherited_ignored(sig: i32) -> bool {
+    // SAFETY: a query only (no new action), into a zeroed `sigaction` of the right type.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Installs, once, a thread that removes every live staging entry on SIGINT, SIGTERM or
-/// SIGHUP and then lets the signal end the process as it would have.
+/// SIGHUP and then lets the signal end the process as it would have. A signal the process
+/// inherited as ignored is left alone: it would not have ended the process.
 fn install_handler() {
     HANDLER.call_once(|| {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        let caught: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+            .into_iter()
+            .filter(|&s| !inherited_ignored(s))
+            .collect();
+        if caught.is_empty() {
+            return;
+        }
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(caught) else {
             return;
         };
         let spawned = std::thread::Builder::new()
