@@ -22,7 +22,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::root::{EntryType, OpenError, Root};
-use super::staging::{Existing, Replaced, Staging, Target};
+use super::staging::{Existing, Replaced, Staging, Target, commit_lock};
 use crate::error::{Error, Result};
 use crate::show;
 
@@ -461,25 +461,65 @@ fn list_tree(root: &Root, rel: &str, out: &mut BTreeMap<String, EntryType>) -> R
 /// back whatever else is dirty on the filesystem — a build's output, say — so its cost is
 /// not ocipack's to bound. Returns what the targets held, for the caller to remove once the
 /// result is reported.
-pub fn commit_all(staged: Vec<(Staging, Target)>) -> Result<Vec<Replaced>> {
+///
+/// The swaps happen under the staging registry's commit lock: a SIGINT, SIGTERM or SIGHUP
+/// arriving between two of them waits until all are done, so several outputs are committed
+/// all or none.
+pub fn commit_all(mut staged: Vec<(Staging, Target)>) -> Result<Vec<Replaced>> {
     if staged.is_empty() {
         return Ok(Vec::new());
     }
-    let fds: Vec<BorrowedFd<'_>> = staged
-        .iter()
-        .flat_map(|(s, _)| s.durable().iter().map(|f| f.as_fd()))
-        .collect();
+    let fds = pre_swap_fds(&staged);
     fsync_all(&fds).map_err(|e| Error::io("syncing", staged[0].0.path(), e.into()))?;
     drop(fds);
     test_hook("OCIPACK_TEST_HOOK_BEFORE_SWAP");
     let parents: Vec<Root> = staged.iter().map(|(_, t)| t.parent().clone()).collect();
     let mut replaced = Vec::new();
-    for (s, t) in staged {
-        replaced.push(s.swap(&t)?);
-    }
+    let swapped = {
+        let mut lock = commit_lock();
+        let last = staged.len() - 1;
+        let mut swapped = Ok(());
+        for (n, (s, t)) in staged.iter_mut().enumerate() {
+            match s.swap(t, &mut lock) {
+                Ok(r) => replaced.push(r),
+                Err(e) => {
+                    swapped = Err(e);
+                    break;
+                }
+            }
+            if n < last {
+                // Tests send a signal between two swaps (debug builds only).
+                test_hook("OCIPACK_TEST_HOOK_BETWEEN_SWAPS");
+            }
+        }
+        swapped
+    };
+    // The lock is released: stagings that were not swapped remove themselves.
+    drop(staged);
+    swapped?;
     let fds: Vec<BorrowedFd<'_>> = parents.iter().map(|p| p.fd()).collect();
     fsync_all(&fds).map_err(|e| Error::io("syncing", parents[0].path(), e.into()))?;
     Ok(replaced)
+}
+
+/// What is made durable before the swaps: everything written into each staging, and each
+/// directory in which a parent directory of a target was created (its new entry), each
+/// directory once.
+fn pre_swap_fds(staged: &[(Staging, Target)]) -> Vec<BorrowedFd<'_>> {
+    let mut fds: Vec<BorrowedFd<'_>> = staged
+        .iter()
+        .flat_map(|(s, _)| s.durable().iter().map(|f| f.as_fd()))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for (_, t) in staged {
+        for dir in t.created_in() {
+            match rustix::fs::fstat(dir.fd()) {
+                Ok(st) if !seen.insert((st.st_dev, st.st_ino)) => {}
+                _ => fds.push(dir.fd()),
+            }
+        }
+    }
+    fds
 }
 
 /// `fsync`s every descriptor, from up to 8 threads at once.
@@ -561,6 +601,45 @@ mod tests {
             gone.differences().unwrap(),
             [Difference::whole_output_missing()]
         );
+    }
+
+    /// The directories a target's missing parents were created in hold new entries: they
+    /// are made durable with the output, before the swap, each once.
+    #[test]
+    fn directories_holding_created_parents_are_made_durable() {
+        use crate::store::staging::CreatedDirs;
+        let t = tempfile::tempdir().unwrap();
+        let project = Root::open(t.path()).unwrap();
+        let created = CreatedDirs::default();
+        let one = Target::beneath_creating(&project, "a/b/one", "one", &created).unwrap();
+        let two = Target::beneath_creating(&project, "a/b/two", "two", &created).unwrap();
+        let three = Target::beneath_creating(&project, "a/c/three", "three", &created).unwrap();
+        let mut staged = Vec::new();
+        for target in [one, two, three] {
+            let mut out = Output::new(&target);
+            out.put_bytes("f", b"x".to_vec());
+            staged.push((out.stage().unwrap(), target));
+        }
+        let id = |fd: BorrowedFd<'_>| {
+            let st = rustix::fs::fstat(fd).unwrap();
+            (st.st_dev, st.st_ino)
+        };
+        let synced: Vec<_> = pre_swap_fds(&staged).into_iter().map(id).collect();
+        let dir = |p: &str| {
+            let m = fs::metadata(t.path().join(p)).unwrap();
+            (
+                std::os::unix::fs::MetadataExt::dev(&m),
+                std::os::unix::fs::MetadataExt::ino(&m),
+            )
+        };
+        // `a` was created in the project directory, `a/b` and `a/c` in `a`.
+        for holder in ["", "a"] {
+            let n = synced.iter().filter(|s| **s == dir(holder)).count();
+            assert_eq!(n, 1, "{holder:?} made durable {n} times");
+        }
+        commit_all(staged).unwrap();
+        created.keep();
+        assert_eq!(fs::read(t.path().join("a/c/three/f")).unwrap(), b"x");
     }
 
     #[test]

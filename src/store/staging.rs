@@ -15,8 +15,10 @@
 //!   removes itself.
 //! - SIGINT, SIGTERM and SIGHUP remove every live staging before the process dies of the
 //!   signal (a handler thread does it; commits and the handler exclude each other, so a
-//!   half-removed staging is never swapped in). SIGKILL cannot be caught: the next run on
-//!   the same target sweeps staging entries whose lock no live process holds.
+//!   half-removed staging is never swapped in, and a commit of several outputs swaps all of
+//!   them or none). A signal inherited as ignored (`nohup`) stays ignored. SIGKILL cannot be
+//!   caught: the next run on the same target sweeps staging entries whose lock no live
+//!   process holds.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -41,6 +43,9 @@ const MAX_BASE: usize = 200;
 pub struct Target {
     parent: Root,
     name: OsString,
+    /// Directories in which a parent of the target was created ([`Target::beneath_creating`]):
+    /// their new entries are made durable with the output ([`super::output::commit_all`]).
+    created_in: Vec<Root>,
 }
 
 /// What a target currently is.
@@ -95,6 +100,7 @@ impl Target {
         Ok(Target {
             parent: root,
             name: name.to_os_string(),
+            created_in: Vec::new(),
         })
     }
 
@@ -110,6 +116,7 @@ impl Target {
         Ok(Target {
             parent,
             name: OsString::from(name),
+            created_in: Vec::new(),
         })
     }
 
@@ -125,6 +132,7 @@ impl Target {
         let (parent_rel, name) = split_target(rel, what)?;
         let mut log = Vec::new();
         let parent = strict.subdir_logged(parent_rel, true, &mut log);
+        let created_in = log.iter().map(|(dir, _)| dir.clone()).collect();
         created
             .0
             .lock()
@@ -135,6 +143,7 @@ impl Target {
         Ok(Target {
             parent,
             name: OsString::from(name),
+            created_in,
         })
     }
 
@@ -146,6 +155,11 @@ impl Target {
     /// The name in the parent directory.
     pub fn name(&self) -> &OsStr {
         &self.name
+    }
+
+    /// The directories a parent of the target was created in, by this process.
+    pub(crate) fn created_in(&self) -> &[Root] {
+        &self.created_in
     }
 
     /// The target's path for messages (escaped).
@@ -481,9 +495,10 @@ impl Staging {
     }
 
     /// Puts the staging in the place of `target` in one atomic step, without flushing
-    /// anything (the caller does, before and after).
-    pub(crate) fn swap(mut self, target: &Target) -> Result<Replaced> {
-        let guard = live();
+    /// anything (the caller does, before and after). `lock` keeps the signal handler out
+    /// ([`commit_lock`]); the caller holds it across every swap of a commit and drops it
+    /// before dropping a staging whose swap failed (which removes itself).
+    pub(crate) fn swap(&mut self, target: &Target, lock: &mut CommitLock) -> Result<Replaced> {
         let exchanged = match rustix::fs::renameat_with(
             self.parent.fd(),
             &self.name,
@@ -534,14 +549,13 @@ impl Staging {
             }
         };
         self.done = true;
-        drop(guard);
         if exchanged {
             // The staging name now holds the previous output; it stays registered until removed.
             Ok(Replaced {
                 entry: Some((self.parent.clone(), self.name.clone(), self.id)),
             })
         } else {
-            unregister(self.id);
+            unregister_locked(&mut lock.0, self.id);
             Ok(Replaced { entry: None })
         }
     }
@@ -692,6 +706,15 @@ static HANDLER: Once = Once::new();
 
 fn live() -> MutexGuard<'static, Vec<Live>> {
     LIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Held across the swaps of a commit: the signal handler waits for it, so that a signal
+/// never removes the outputs not yet swapped of a commit whose first output is in place.
+pub(crate) struct CommitLock(MutexGuard<'static, Vec<Live>>);
+
+/// Takes the [`CommitLock`] (no staging may be dropped, nor registered, while it is held).
+pub(crate) fn commit_lock() -> CommitLock {
+    CommitLock(live())
 }
 
 fn register(parent: &Root, name: &OsStr) -> u64 {
