@@ -1376,6 +1376,59 @@ fn a_flipped_byte_in_the_encoders_output_fails_the_build_and_writes_nothing() {
     }
 }
 
+/// An output whose name is not UTF-8 (`lay\xff`) is checked by its own name, never by a
+/// lossy one (`lay\u{FFFD}`): the directory of user data at `lay\xff` is refused even when
+/// `lay\u{FFFD}` beside it is a layout, and a layout at `lay\xff` is rebuilt in place.
+#[test]
+fn an_output_named_in_bytes_that_are_not_utf8_is_checked_by_that_name() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, false);
+    let image = |out: &Path| {
+        ocipack()
+            .args(["image", "--rootfs"])
+            .arg(&tree)
+            .args(["--arch", "amd64", "--created", CREATED, "-o"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let lossy = t.path().join("lay\u{FFFD}");
+    let raw = t.path().join(OsStr::from_bytes(b"lay\xff"));
+    assert_exit(&image(&lossy), 0);
+    fs::create_dir(&raw).unwrap();
+    fs::write(raw.join("thesis.tex"), b"years of work").unwrap();
+
+    let o = image(&raw);
+    assert_exit(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not an OCI layout"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(fs::read(raw.join("thesis.tex")).unwrap(), b"years of work");
+
+    fs::remove_dir_all(&raw).unwrap();
+    assert_exit(&image(&raw), 0);
+    assert_eq!(snapshot(&raw), snapshot(&lossy));
+    let before = fs::metadata(raw.join("index.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_exit(&image(&raw), 0);
+    assert_eq!(
+        fs::metadata(raw.join("index.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before,
+        "an unchanged rebuild of lay\\xff rewrote it"
+    );
+    assert_eq!(snapshot(&raw), snapshot(&lossy));
+}
+
 /// A worker of the gzip encoder that panics fails the build with an internal error, exit
 /// code 1, and writes nothing, whatever the thread count; before, the other workers kept
 /// the results channel open and the build waited forever for the lost piece. The

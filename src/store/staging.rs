@@ -31,7 +31,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 
-use super::root::{EntryType, Follow, OpenError, Root, kind_name};
+use super::root::{EntryType, Follow, OpenError, Root, kind_name, open_dir_at};
 use crate::error::{Error, Result};
 use crate::show;
 
@@ -184,11 +184,19 @@ impl Target {
         if ft != FileType::Directory {
             return Ok(Existing::Other(kind_name(ft)));
         }
-        self.parent
-            .clone_strict()
-            .subdir(&self.name.to_string_lossy(), false)
-            .map(Existing::Dir)
-            .map_err(|e| Error::input(format!("output {}", self.shown()), e.to_string()))
+        // Opened by its name as it is (bytes, never a lossy conversion), relative to the
+        // parent held open, without following a symlink that replaced it meanwhile.
+        let fd = open_dir_at(self.parent.fd(), &self.name).map_err(|e| {
+            Error::input(
+                format!("output {}", self.shown()),
+                OpenError::from(e).to_string(),
+            )
+        })?;
+        Ok(Existing::Dir(Root::from_fd(
+            fd,
+            &self.parent.path().join(&self.name),
+            Follow::Never,
+        )))
     }
 
     fn base(&self) -> Vec<u8> {
