@@ -348,14 +348,12 @@ impl Output {
         let err = |e: OpenError| Error::input(existing.shown(rel), e.to_string());
         Ok(match &self.entries[rel] {
             Pending::Bytes(b) => {
-                let on_disk = existing
-                    .read(rel, b.len() as u64)
-                    .or_else(|e| match e {
-                        OpenError::TooLarge { .. } => Ok(Vec::new()),
-                        e => Err(e),
-                    })
-                    .map_err(err)?;
-                (on_disk != *b).then_some(DiffKind::DifferentBytes)
+                match existing.read(rel, b.len() as u64) {
+                    // Larger than the expected content: different, whatever it holds.
+                    Err(OpenError::TooLarge { .. }) => Some(DiffKind::DifferentBytes),
+                    Err(e) => return Err(err(e)),
+                    Ok(on_disk) => (on_disk != *b).then_some(DiffKind::DifferentBytes),
+                }
             }
             Pending::Link(t) => {
                 let on_disk = existing.read_link(rel).map_err(err)?;
@@ -601,6 +599,27 @@ mod tests {
             gone.differences().unwrap(),
             [Difference::whole_output_missing()]
         );
+    }
+
+    /// A file on disk larger than the bytes held for it differs, whatever the bytes held
+    /// (before, a file too large to read compared as empty: equal to an empty file).
+    #[test]
+    fn a_larger_file_on_disk_is_different_bytes_even_from_an_empty_one() {
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path().join("b");
+        fs::create_dir_all(&b).unwrap();
+        fs::write(b.join("empty"), b"not empty at all").unwrap();
+        fs::write(b.join("short"), b"longer than expected").unwrap();
+        let mut out = Output::new(&Target::at_path(&b).unwrap());
+        out.put_bytes("empty", Vec::new());
+        out.put_bytes("short", b"long".to_vec());
+        let shown: Vec<String> = out
+            .differences()
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(shown, ["empty: different bytes", "short: different bytes"]);
     }
 
     /// The directories a target's missing parents were created in hold new entries: they
