@@ -1429,6 +1429,87 @@ fn an_output_named_in_bytes_that_are_not_utf8_is_checked_by_that_name() {
     assert_eq!(snapshot(&raw), snapshot(&lossy));
 }
 
+/// Modes of everything written, relative path → mode (the layout itself is "").
+fn modes(dir: &Path) -> std::collections::BTreeMap<String, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let m = fs::symlink_metadata(&d).unwrap();
+        let rel = d.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        out.insert(rel, m.permissions().mode() & 0o7777);
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, m.permissions().mode() & 0o7777);
+            }
+        }
+    }
+    out
+}
+
+/// Under `umask 077` every file of the layout is 0644 and every directory 0755, the layer
+/// blob (an `O_TMPFILE` file, whose creation mode the umask filters) included; on
+/// filesystems without `O_TMPFILE` too. A blob left with another mode (by an older build)
+/// is repaired by a rebuild; a layout that is right is not touched.
+#[test]
+fn under_umask_077_every_file_is_0644_and_a_rebuild_repairs_a_wrong_mode() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, false);
+    let image = |out: &Path, no_tmpfile: bool| {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "umask 077; exec \"$0\" image --rootfs \"$1\" --arch amd64 --created \"$2\" -o \"$3\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_ocipack"))
+        .arg(&tree)
+        .arg(CREATED)
+        .arg(out)
+        .env_remove("SOURCE_DATE_EPOCH");
+        if no_tmpfile {
+            c.env("OCIPACK_TEST_NO_TMPFILE", "1");
+        }
+        c.output().unwrap()
+    };
+    for no_tmpfile in [false, true] {
+        let out = t.path().join(format!("out-{no_tmpfile}"));
+        assert_exit(&image(&out, no_tmpfile), 0);
+        let wrong: Vec<_> = modes(&out)
+            .into_iter()
+            .filter(|(p, m)| {
+                let dir = fs::symlink_metadata(out.join(p)).unwrap().is_dir();
+                *m != if dir { 0o755 } else { 0o644 }
+            })
+            .collect();
+        assert!(wrong.is_empty(), "no O_TMPFILE: {no_tmpfile}: {wrong:?}");
+    }
+
+    let out = t.path().join("out-false");
+    let layer = fs::canonicalize(out.join("rootfs.tar.gz")).unwrap();
+    let good = modes(&out);
+    // A correct layout is left as it is.
+    let mtime = |p: &Path| fs::symlink_metadata(p).unwrap().modified().unwrap();
+    let before = (mtime(&out), mtime(&layer));
+    assert_exit(&image(&out, false), 0);
+    assert_eq!(
+        (mtime(&out), mtime(&layer)),
+        before,
+        "an unchanged build touched it"
+    );
+    // A wrong mode is repaired.
+    fs::set_permissions(&layer, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(out.join("blobs"), fs::Permissions::from_mode(0o700)).unwrap();
+    let bytes = snapshot(&out);
+    assert_exit(&image(&out, false), 0);
+    assert_eq!(modes(&out), good);
+    assert_eq!(snapshot(&out), bytes);
+}
+
 /// A worker of the gzip encoder that panics fails the build with an internal error, exit
 /// code 1, and writes nothing, whatever the thread count; before, the other workers kept
 /// the results channel open and the build waited forever for the lost piece. The

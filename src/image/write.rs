@@ -284,6 +284,12 @@ impl LayoutWriter {
         self.out.differences()
     }
 
+    /// True if the target must be written: it differs, or a file or directory of it lacks
+    /// the mode ocipack gives what it writes ([`Output::needs_write`]).
+    pub fn needs_write(&self) -> Result<bool> {
+        self.out.needs_write()
+    }
+
     /// Writes the layout into a staging directory beside the target (not yet durable).
     pub fn stage(self) -> Result<Staging> {
         self.out.stage()
@@ -292,7 +298,7 @@ impl LayoutWriter {
     /// Writes the layout to its target if it differs from what the target holds: staged,
     /// made durable and swapped into place; the previous layout is removed afterwards.
     pub fn commit(self) -> Result<Written> {
-        if self.differences()?.is_empty() {
+        if !self.needs_write()? {
             return Ok(Written::Unchanged);
         }
         let target = self.out.target().clone();

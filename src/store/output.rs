@@ -118,6 +118,11 @@ pub struct Output {
     staging: Option<Staging>,
 }
 
+/// The mode of every file ocipack writes into an output, whatever the umask.
+const FILE_MODE: u32 = 0o644;
+/// The mode of every directory of an output, the output itself included.
+const DIR_MODE: u32 = 0o755;
+
 fn kind_name(t: EntryType) -> &'static str {
     match t {
         EntryType::Symlink => "symlink",
@@ -205,10 +210,17 @@ impl Output {
             )
         };
         let shown = || self.target.parent().path().to_path_buf();
+        // The mode is set explicitly: `O_TMPFILE`'s creation mode is filtered by the umask
+        // like any other (a blob would be 0600 under `umask 077`).
+        let anonymous = |fd: rustix::fd::OwnedFd| {
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))
+                .map(|()| File::from(fd))
+                .map_err(|e| Error::io("creating a file in", shown(), e.into()))
+        };
         match tmp(extra) {
-            Ok(fd) => return Ok((File::from(fd), !extra.is_empty())),
+            Ok(fd) => return Ok((anonymous(fd)?, !extra.is_empty())),
             Err(rustix::io::Errno::INVAL) if !extra.is_empty() => match tmp(OFlags::empty()) {
-                Ok(fd) => return Ok((File::from(fd), false)),
+                Ok(fd) => return Ok((anonymous(fd)?, false)),
                 Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::ISDIR) => {}
                 Err(e) => return Err(Error::io("creating a file in", shown(), e.into())),
             },
@@ -287,21 +299,41 @@ impl Output {
 
     /// How the target differs from what this output holds (empty: identical). Nothing is
     /// written; anonymous files are not read (their equality is known from when they were
-    /// written).
+    /// written). Modes are not compared (git does not keep them: `build --check` compares
+    /// what a checkout holds); see [`Output::needs_write`].
     pub fn differences(&self) -> Result<Vec<Difference>> {
+        self.survey().map(|(d, _)| d)
+    }
+
+    /// True if the target must be written: it differs ([`Output::differences`]), or one of
+    /// its files or directories does not have the mode ocipack gives what it writes (0644,
+    /// 0755, whatever the umask) — a blob left 0600 by an older build under `umask 077`, say,
+    /// which a rebuild then repairs. A target that is right is not touched.
+    pub fn needs_write(&self) -> Result<bool> {
+        self.survey()
+            .map(|(d, modes_ok)| !d.is_empty() || !modes_ok)
+    }
+
+    /// The differences, and whether every file and directory has its mode.
+    fn survey(&self) -> Result<(Vec<Difference>, bool)> {
         let existing = match self.target.existing()? {
-            Existing::Missing => return Ok(vec![Difference::whole_output_missing()]),
+            Existing::Missing => return Ok((vec![Difference::whole_output_missing()], true)),
             Existing::Other(kind) => {
-                return Ok(vec![Difference {
-                    path: String::new(),
-                    kind: DiffKind::DifferentType {
-                        expected: "directory",
-                        actual: kind,
-                    },
-                }]);
+                return Ok((
+                    vec![Difference {
+                        path: String::new(),
+                        kind: DiffKind::DifferentType {
+                            expected: "directory",
+                            actual: kind,
+                        },
+                    }],
+                    true,
+                ));
             }
             Existing::Dir(root) => root,
         };
+        let mut modes_ok =
+            rustix::fs::fstat(existing.fd()).is_ok_and(|st| st.st_mode & 0o7777 == DIR_MODE);
         // The expected tree: every held path and the directories above it.
         let mut expected: BTreeMap<String, EntryType> = BTreeMap::new();
         for (rel, p) in &self.entries {
@@ -316,8 +348,9 @@ impl Output {
             };
             expected.insert(rel.clone(), t);
         }
-        let mut actual: BTreeMap<String, EntryType> = BTreeMap::new();
-        list_tree(&existing, "", &mut actual)?;
+        let mut actual: BTreeMap<String, (EntryType, u32)> = BTreeMap::new();
+        let mut unnamed = Vec::new();
+        list_tree(&existing, "", &mut actual, &mut unnamed)?;
         let mut out = Vec::new();
         let paths: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
         for rel in paths {
@@ -325,14 +358,23 @@ impl Output {
                 (Some(_), None) => Some(DiffKind::Missing),
                 (None, Some(_)) => Some(DiffKind::Extra),
                 (None, None) => None,
-                (Some(e), Some(a)) if kind_name(*e) != kind_name(*a) => {
+                (Some(e), Some((a, _))) if kind_name(*e) != kind_name(*a) => {
                     Some(DiffKind::DifferentType {
                         expected: kind_name(*e),
                         actual: kind_name(*a),
                     })
                 }
-                (Some(EntryType::Dir), _) => None,
-                (Some(_), Some(_)) => self.compare_one(&existing, rel)?,
+                (Some(e), Some((_, mode))) => {
+                    match e {
+                        EntryType::Dir => modes_ok &= *mode == DIR_MODE,
+                        EntryType::File => modes_ok &= *mode == FILE_MODE,
+                        _ => {}
+                    }
+                    match e {
+                        EntryType::Dir => None,
+                        _ => self.compare_one(&existing, rel)?,
+                    }
+                }
             };
             if let Some(kind) = kind {
                 out.push(Difference {
@@ -341,7 +383,12 @@ impl Output {
                 });
             }
         }
-        Ok(out)
+        // Names that are not UTF-8 are never ocipack's: extra, shown escaped.
+        out.extend(unnamed.into_iter().map(|path| Difference {
+            path,
+            kind: DiffKind::Extra,
+        }));
+        Ok((out, modes_ok))
     }
 
     fn compare_one(&self, existing: &Root, rel: &str) -> Result<Option<DiffKind>> {
@@ -429,23 +476,41 @@ fn link_anonymous(staging: &mut Staging, rel: &str, file: &File) -> Result<()> {
     .map_err(|e| Error::io("linking", staging.path().join(rel), e.into()))
 }
 
-/// Every path below `rel` in `root`, with its type.
-fn list_tree(root: &Root, rel: &str, out: &mut BTreeMap<String, EntryType>) -> Result<()> {
+/// Every path below `rel` in `root`, with its type and permission bits; paths whose name is
+/// not UTF-8 (none of ocipack's) go to `unnamed`, escaped, and are not descended into: a
+/// lossy name could be confused with one ocipack writes.
+fn list_tree(
+    root: &Root,
+    rel: &str,
+    out: &mut BTreeMap<String, (EntryType, u32)>,
+    unnamed: &mut Vec<String>,
+) -> Result<()> {
     let list = root
-        .list_dir_bytes(rel)
+        .list_dir_modes(rel)
         .map_err(|e| Error::input(root.shown(rel), e.to_string()))?
         .unwrap_or_default();
-    for (name, t) in list {
-        let name = String::from_utf8_lossy(&name).into_owned();
+    for (name, t, mode) in list {
+        let name = match String::from_utf8(name) {
+            Ok(name) => name,
+            Err(e) => {
+                let mut path = rel.as_bytes().to_vec();
+                if !rel.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(e.as_bytes());
+                unnamed.push(show::bytes(&path));
+                continue;
+            }
+        };
         let path = if rel.is_empty() {
             name
         } else {
             format!("{rel}/{name}")
         };
         if t == EntryType::Dir {
-            list_tree(root, &path, out)?;
+            list_tree(root, &path, out, unnamed)?;
         }
-        out.insert(path, t);
+        out.insert(path, (t, mode));
     }
     Ok(())
 }
@@ -620,6 +685,33 @@ mod tests {
             .map(|d| d.to_string())
             .collect();
         assert_eq!(shown, ["empty: different bytes", "short: different bytes"]);
+    }
+
+    /// Entries whose name is not UTF-8 are extra, shown escaped, never matched with a name
+    /// ocipack writes through a lossy conversion.
+    #[test]
+    fn a_name_that_is_not_utf8_is_extra() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path().join("b");
+        fs::create_dir_all(&b).unwrap();
+        fs::write(b.join(OsStr::from_bytes(b"f\xff")), b"x").unwrap();
+        let mut out = Output::new(&Target::at_path(&b).unwrap());
+        out.put_bytes("f\u{FFFD}", b"x".to_vec());
+        let shown: Vec<String> = out
+            .differences()
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "f\u{FFFD}: missing (a fresh build writes it)",
+                "f\\xff: extra (a fresh build does not write it)",
+            ]
+        );
     }
 
     /// The directories a target's missing parents were created in hold new entries: they

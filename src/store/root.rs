@@ -146,6 +146,9 @@ pub enum EntryType {
 /// A directory's entries: names (bytes) and types, sorted by name.
 pub type Listing = Vec<(Vec<u8>, EntryType)>;
 
+/// A directory's entries with their permission bits, sorted by name.
+pub type ModeListing = Vec<(Vec<u8>, EntryType, u32)>;
+
 /// A directory held open; every path below it is resolved by [`Root`] itself.
 #[derive(Debug, Clone)]
 pub struct Root {
@@ -552,6 +555,14 @@ impl Root {
 
     /// Like [`Root::list_dir`], with names as bytes.
     pub fn list_dir_bytes(&self, rel: &str) -> Result<Option<Listing>, OpenError> {
+        Ok(self
+            .list_dir_modes(rel)?
+            .map(|v| v.into_iter().map(|(n, t, _)| (n, t)).collect()))
+    }
+
+    /// Like [`Root::list_dir_bytes`], with each entry's permission bits (`st_mode & 0o7777`,
+    /// from the same `lstat`).
+    pub fn list_dir_modes(&self, rel: &str) -> Result<Option<ModeListing>, OpenError> {
         let r = match self.resolve(rel.as_bytes(), true) {
             Ok(r) => r,
             Err(OpenError::NotFound) => return Ok(None),
@@ -572,6 +583,7 @@ impl Root {
             out.push((
                 name.to_vec(),
                 entry_type(FileType::from_raw_mode(st.st_mode)),
+                st.st_mode & 0o7777,
             ));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
