@@ -236,8 +236,24 @@ impl LayoutWriter {
         }
         let partial = format!("{name}.partial");
         let (mut f, _) = self.out.create_file(&partial, OFlags::empty())?;
-        std::io::copy(content, &mut f)
-            .map_err(|e| Error::input(format!("blob {digest}"), e.to_string()))?;
+        // A read that fails is the input's fault (exit 2: a blob that changed or does not
+        // hash to its name); a write that fails is the environment's (exit 1: a full disk).
+        let mut reader = ReadSide {
+            inner: content,
+            failed: false,
+        };
+        std::io::copy(&mut reader, &mut f).map_err(|e| {
+            if reader.failed {
+                Error::input(format!("blob {digest}"), e.to_string())
+            } else {
+                let target = self.out.target();
+                Error::io(
+                    "writing",
+                    target.parent().path().join(target.name()).join(&name),
+                    e,
+                )
+            }
+        })?;
         self.out.put_file(&partial, &name, f, same)
     }
 
@@ -306,6 +322,23 @@ impl LayoutWriter {
         let staged = self.stage()?;
         staged.commit(&target)?.remove();
         Ok(Written::Replaced)
+    }
+}
+
+/// A reader that remembers whether one of its reads failed (to tell a copy's read errors
+/// from its write errors).
+struct ReadSide<'a> {
+    inner: &'a mut dyn std::io::Read,
+    failed: bool,
+}
+
+impl std::io::Read for ReadSide<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        if matches!(&r, Err(e) if e.kind() != std::io::ErrorKind::Interrupted) {
+            self.failed = true;
+        }
+        r
     }
 }
 
