@@ -39,7 +39,9 @@ use serde::Serialize;
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::image::Image;
-use crate::image::read::{Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader};
+use crate::image::read::{
+    Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader, identity,
+};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
@@ -632,11 +634,12 @@ fn check_platform(
 struct Verifier {
     reader: Reader,
     keep_entries: bool,
-    /// Blobs whose bytes were checked (non-layer blobs), by digest.
-    checked: BTreeSet<Digest>,
-    /// Each distinct layer blob's outcome, by digest and media type: its path, its
-    /// diff_id (when it could be decompressed) and its content (when its entries are valid).
-    layers: HashMap<(Digest, String), LayerOutcome>,
+    /// Blobs whose bytes were checked (non-layer blobs), by digest and declared size.
+    checked: BTreeSet<(Digest, i64)>,
+    /// Each distinct layer blob's outcome, by digest, declared size and media type: its
+    /// path, its diff_id (when it could be decompressed) and its content (when its entries
+    /// are valid). A descriptor declaring another size is checked against the file again.
+    layers: HashMap<((Digest, i64), String), LayerOutcome>,
     /// Each layer file streamed, by (device, inode, compression): blobs that are the same
     /// file under several names (symlinks) are decompressed once. The path first streamed,
     /// the content's digest and size, and the outcome.
@@ -683,7 +686,7 @@ impl Verifier {
                 self.check_blob_bytes(&at, "layer");
                 continue;
             };
-            let key = (l.digest.clone(), l.media_type.clone());
+            let key = (identity(l), l.media_type.clone());
             let outcome = match self.layers.get(&key) {
                 Some(o) => o.clone(),
                 None => {
@@ -721,7 +724,7 @@ impl Verifier {
 
     /// Checks only that a blob has the descriptor's size and digest, streaming it (once).
     fn check_blob_bytes(&mut self, at: &Found, what: &str) {
-        if !self.checked.insert(at.descriptor.digest.clone()) {
+        if !self.checked.insert(identity(&at.descriptor)) {
             return;
         }
         let Some(blob) = self.reader.open_blob(at, what) else {
