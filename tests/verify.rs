@@ -816,3 +816,26 @@ fn every_descriptor_size_is_checked_even_for_a_blob_read_before() {
     l.verify(&["--file", "image.json"]).assert(1, &[&want]);
 }
 
+/// `--file index.json` means the index itself, as bashbrew reads `File: index.json`, under
+/// the plain profile as under `--profile oci-import` (the stricter profile never accepts
+/// what the plain one refuses); `./index.json` is a descriptor file, refused by both.
+#[test]
+fn file_index_json_is_the_index_under_every_profile() {
+    let l = Layout::build(&[]);
+    for profile in ["oci", "oci-import"] {
+        let plain = l.verify(&["--profile", profile]);
+        let file = l.verify(&["--profile", profile, "--file", "index.json"]);
+        assert_eq!(
+            (plain.code, &plain.stdout),
+            (file.code, &file.stdout),
+            "--profile {profile}: {}{}",
+            file.stdout,
+            file.stderr
+        );
+    }
+    l.verify(&["--file", "index.json"]).assert(0, &["valid"]);
+    l.verify(&["--file", "./index.json"])
+        .assert(1, &["index.json"]);
+    l.verify(&["--profile", "oci-import", "--file", "./index.json"])
+        .assert(1, &["index.json"]);
+}

@@ -295,11 +295,9 @@ fn verify_with(
         None if opts.arch_from_path => arch_from_path(dir),
         None => None,
     };
-    // bashbrew reads `File: index.json` as the index and any other name as a descriptor.
-    let file = opts
-        .file
-        .as_deref()
-        .filter(|f| !(opts.profile == Profile::OciImport && *f == "index.json"));
+    // bashbrew reads `File: index.json` as the index and any other name as a descriptor;
+    // so do both profiles (the stricter one must never accept what the plain one refuses).
+    let file = opts.file.as_deref().filter(|f| *f != "index.json");
     let layout = reader.read(file);
     check_documents(&mut reader.problems, &layout, expect.as_ref());
     if opts.profile == Profile::OciImport {
