@@ -1549,6 +1549,24 @@ fn a_panicking_gzip_worker_fails_the_build_instead_of_hanging() {
     );
 }
 
+/// `Root::tempfile`'s fallback on filesystems without `O_TMPFILE` (a `--tar` input's
+/// spool) is `.ocipack-tmp-<pid>-<n>`, unlinked at once; one left by a process killed in
+/// between is swept by the next build beside it, like stale staging. A user's file of a
+/// similar name stays.
+#[test]
+fn a_stale_tempfile_of_a_killed_build_is_swept() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, false);
+    let stale = t.path().join(".ocipack-tmp-4194304-0");
+    let mine = t.path().join(".ocipack-tmp-notes");
+    fs::write(&stale, b"spooled").unwrap();
+    fs::write(&mine, b"mine").unwrap();
+    assert_exit(&build(&tree, &t.path().join("out"), &[]), 0);
+    assert!(!stale.exists(), "the stale tempfile was not swept");
+    assert_eq!(fs::read(&mine).unwrap(), b"mine");
+}
+
 /// An xattr name that is not UTF-8 cannot be recorded as it is in a pax header: refused
 /// (exit 2, naming the file), never silently changed.
 #[test]

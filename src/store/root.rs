@@ -24,6 +24,9 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::show;
 
+/// How the name of [`Root::tempfile`]'s named fallback begins (`.ocipack-tmp-<pid>-<n>`).
+pub(crate) const TEMPFILE_PREFIX: &str = ".ocipack-tmp-";
+
 /// Symlinks followed while resolving one path before it is called a loop (Linux's limit).
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
@@ -438,7 +441,9 @@ impl Root {
 
     /// An anonymous file in this directory (`O_TMPFILE`: it has no name, so it never
     /// outlives the process and no one else can open it), mode 0600; where the filesystem
-    /// has no `O_TMPFILE`, a file created exclusively and unlinked at once.
+    /// has no `O_TMPFILE`, a file `.ocipack-tmp-<pid>-<n>` created exclusively, locked and
+    /// unlinked at once. A process killed in between leaves it unlocked, and the next build
+    /// beside it sweeps it with stale staging.
     pub fn tempfile(&self) -> io::Result<File> {
         match rustix::fs::openat(
             self.fd(),
@@ -451,7 +456,7 @@ impl Root {
             Err(e) => return Err(e.into()),
         }
         for n in 0..1000u32 {
-            let name = format!(".ocipack-tmp-{}-{n}", std::process::id());
+            let name = format!("{TEMPFILE_PREFIX}{}-{n}", std::process::id());
             match rustix::fs::openat(
                 self.fd(),
                 name.as_str(),
@@ -459,7 +464,13 @@ impl Root {
                 Mode::from_raw_mode(0o600),
             ) {
                 Ok(fd) => {
-                    rustix::fs::unlinkat(self.fd(), name.as_str(), AtFlags::empty())?;
+                    // Locked, so that no sweep takes it for stale (a sweep that got there
+                    // first has unlinked it already: the descriptor is all we need).
+                    let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive);
+                    match rustix::fs::unlinkat(self.fd(), name.as_str(), AtFlags::empty()) {
+                        Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                     return Ok(File::from(fd));
                 }
                 Err(rustix::io::Errno::EXIST) => continue,

@@ -31,7 +31,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 
-use super::root::{EntryType, Follow, OpenError, Root, kind_name, open_dir_at};
+use super::root::{EntryType, Follow, OpenError, Root, TEMPFILE_PREFIX, kind_name, open_dir_at};
 use crate::error::{Error, Result};
 use crate::show;
 
@@ -663,21 +663,28 @@ fn sweep(target: &Target) {
     let Ok(Some(entries)) = target.parent.list_dir_bytes("") else {
         return;
     };
-    for (name, kind) in entries {
-        // Exactly what `Staging::create` makes, `.<target>.ocipack-<pid>-<n>` (a file with
-        // `.tmp` after): a user's `.<target>.ocipack-notes` is none of ocipack's business.
-        let Some(rest) = name.strip_prefix(prefix.as_slice()) else {
-            continue;
-        };
-        let (rest, is_file) = match rest.strip_suffix(b".tmp") {
-            Some(r) => (r, true),
-            None => (rest, false),
-        };
+    let pid_n = |rest: &[u8]| {
         let numbers = rest
             .split(|&b| b == b'-')
             .map(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
             .collect::<Vec<_>>();
-        if numbers != [true, true] {
+        numbers == [true, true]
+    };
+    for (name, kind) in entries {
+        // Exactly what `Staging::create` makes, `.<target>.ocipack-<pid>-<n>` (a file with
+        // `.tmp` after), or `Root::tempfile`'s `.ocipack-tmp-<pid>-<n>` file: a user's
+        // `.<target>.ocipack-notes` is none of ocipack's business.
+        let (rest, is_file) = match name.strip_prefix(prefix.as_slice()) {
+            Some(rest) => match rest.strip_suffix(b".tmp") {
+                Some(r) => (r, true),
+                None => (rest, false),
+            },
+            None => match name.strip_prefix(TEMPFILE_PREFIX.as_bytes()) {
+                Some(rest) => (rest, true),
+                None => continue,
+            },
+        };
+        if !pid_n(rest) {
             continue;
         }
         let flags = match kind {
