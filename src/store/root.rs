@@ -328,11 +328,6 @@ impl Root {
         self.fd.as_fd()
     }
 
-    /// The symlink policy.
-    pub fn follow(&self) -> Follow {
-        self.follow
-    }
-
     /// Resolves `rel` inside the root. Returns the descriptor of the directory holding the
     /// final component, that component, its type, the names of the directories walked
     /// and the symlinks followed. The final component is never followed if it is a
