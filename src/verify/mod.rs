@@ -339,14 +339,14 @@ fn verify_with(
                 .images
                 .iter()
                 .filter_map(|i| i.config.as_ref())
-                .map(|c| crate::show::text(&config_platform(&c.value).to_string()))
+                .map(|c| crate::show::text(&c.value.platform().to_string()))
                 .collect();
             (!all.is_empty()).then(|| format!("image index: {}", all.join(", ")))
         }
         None => layout
             .selected
             .and_then(|n| layout.images[n].config.as_ref())
-            .map(|c| crate::show::text(&config_platform(&c.value).to_string())),
+            .map(|c| crate::show::text(&c.value.platform().to_string())),
     };
     let problems = v.reader.problems.into_vec();
     let report = Report {
@@ -437,7 +437,7 @@ fn check_nested(
         let listed = layout.images.iter().any(|img| {
             img.config
                 .as_ref()
-                .is_some_and(|c| same_platform(&config_platform(&c.value), want))
+                .is_some_and(|c| same_platform(&c.value.platform(), want))
         });
         if !listed {
             p.error(
@@ -474,6 +474,8 @@ pub fn check_platform_index(p: &mut Problems, file: &str, index: &crate::spec::I
     }
 }
 
+/// The same OS, architecture and variant (what `--arch` and a path's architecture name
+/// decide; not the OS version or features).
 fn same_platform(x: &Platform, want: &Platform) -> bool {
     x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
 }
@@ -551,14 +553,6 @@ pub fn arch_from_path(dir: &Path) -> Option<(Platform, String)> {
     })
 }
 
-/// The platform a config declares, with its OS version and features.
-pub fn config_platform(c: &ImageConfig) -> Platform {
-    let mut p = c.platform();
-    p.os_version = c.os_version.clone();
-    p.os_features = c.os_features.clone();
-    p
-}
-
 /// The platforms of the image descriptor, of the config and of the expectation agree.
 fn check_platform(
     p: &mut Problems,
@@ -567,7 +561,7 @@ fn check_platform(
     config: &ImageConfig,
     expect: Option<&(Platform, String)>,
 ) {
-    let cp = config_platform(config);
+    let cp = config.platform();
     match &at.descriptor.platform {
         Some(ip) => {
             let pairs: [(&str, Option<String>, Option<String>); 5] = [
@@ -606,10 +600,7 @@ fn check_platform(
         ),
     }
     if let Some((want, from)) = expect {
-        let same = |x: &Platform| {
-            x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
-        };
-        if !same(&cp) {
+        if !same_platform(&cp, want) {
             p.error(
                 cpath,
                 Some("architecture".into()),
@@ -617,7 +608,7 @@ fn check_platform(
             );
         }
         if let Some(ip) = &at.descriptor.platform
-            && !same(ip)
+            && !same_platform(ip, want)
         {
             p.error(
                 &at.file,
