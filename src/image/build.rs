@@ -206,18 +206,7 @@ pub fn prepare_blobs(
     if spec.profile == Profile::OciImport {
         crate::verify::oci_import::check_built(&mut problems, &image, spec.names, Some(&expect));
     }
-    if problems.errors() > 0 {
-        let errors: Vec<String> = problems
-            .as_slice()
-            .iter()
-            .filter(|p| p.severity == crate::problems::Severity::Error)
-            .map(ToString::to_string)
-            .collect();
-        return Err(Error::CheckFailed(format!(
-            "the built image breaks the layout rules, so nothing was written: {}",
-            errors.join("; ")
-        )));
-    }
+    problems.fail_on_errors("the built image breaks the layout rules, so nothing was written")?;
     out.write_doc(&image.config);
     out.write_doc(&image.manifest);
 
