@@ -1,11 +1,13 @@
 //! From inputs to a finished single-image layout: the builder.
 //!
-//! Order of work, one way: check the target, stage a directory beside it, gather the inputs
-//! into a sorted tree, encode the layer in one pass (tar stream → diff_id → compressor →
-//! digest → blob), make config → manifest → index entry in the canonical JSON form, check
-//! them in memory with the same rules `ocipack verify` applies to a layout on disk, write
-//! them, add readable names, and swap the layout into place. Nothing written is read back:
-//! the model the builder returns ([`Image`]) is what it wrote.
+//! Order of work, one way: check the target, gather the inputs into a sorted tree, encode
+//! the layer in one pass (tar stream → diff_id → compressor → digest → blob, the blob an
+//! anonymous file compared as it is written with the target's layer), make config →
+//! manifest → index entry in the canonical JSON form, check them in memory with the same
+//! rules `ocipack verify` applies to a layout on disk, and hold them with the readable names
+//! in a [`LayoutWriter`]. Only if that differs from what the target holds is a directory
+//! staged beside it, made durable and swapped into place; otherwise nothing is written.
+//! Nothing written is read back: the model the builder returns ([`Image`]) is what it wrote.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

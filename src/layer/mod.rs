@@ -5,8 +5,11 @@
 //! - the *tar thread* streams the layer's entries into fixed-size buffers;
 //! - the *calling thread* hashes the uncompressed stream (the diff_id) and feeds the
 //!   compressor, whose own workers compress in parallel;
-//! - the *writer thread* hashes the compressed stream (the digest) and writes it to a
-//!   temporary file, renamed to its digest once complete and fsynced.
+//! - the *writer thread* hashes the compressed stream (the digest) and writes it to the
+//!   [`BlobSink`]: for a build, an anonymous (`O_TMPFILE`) file the layout writer made,
+//!   compared byte for byte as it is written with the layer the target holds now. The layout
+//!   writer gives the file its name (its digest, linked into a staging directory) only if
+//!   the layout changed, and the commit makes it durable together with everything else.
 //!
 //! For an uncompressed layer the digest *is* the diff_id: the calling thread hashes each
 //! buffer once and hands that same buffer to the writer, so hashing and writing overlap.
