@@ -133,8 +133,21 @@ impl Problems {
             .count()
     }
 
-    /// The first error, if any.
-    pub fn first_error(&self) -> Option<&Problem> {
-        self.0.iter().find(|p| p.severity == Severity::Error)
+    /// Fails with a check error, `"{context}: <error>; <error>…"`, if any error was
+    /// recorded (what a builder says about a document it made that breaks the rules).
+    pub fn fail_on_errors(&self, context: &str) -> crate::error::Result<()> {
+        let errors: Vec<String> = self
+            .0
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(ToString::to_string)
+            .collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(crate::error::Error::CheckFailed(format!(
+            "{context}: {}",
+            errors.join("; ")
+        )))
     }
 }

@@ -241,9 +241,12 @@ pub struct ImageConfig {
 }
 
 impl ImageConfig {
-    /// The platform this config declares.
+    /// The platform this config declares, with its OS version and features.
     pub fn platform(&self) -> Platform {
-        Platform::new(&self.os, &self.architecture, self.variant.as_deref())
+        let mut p = Platform::new(&self.os, &self.architecture, self.variant.as_deref());
+        p.os_version = self.os_version.clone();
+        p.os_features = self.os_features.clone();
+        p
     }
 }
 

@@ -630,3 +630,62 @@ fn a_corrupted_blob_with_the_right_name_is_found_and_rewritten() {
     assert_exit(&build(&p, &[]), 0);
     assert_eq!(fs::read(&layer).unwrap(), good);
 }
+
+/// The manifest digest in `out/index.json`.
+fn manifest_of(out: &Path) -> String {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A SIGINT between two outputs' swaps waits until every output is swapped: a project is
+/// committed whole or not at all, never half (before, the handler removed the outputs not
+/// yet swapped as soon as the first was in place). The debug-build hook
+/// `OCIPACK_TEST_HOOK_BETWEEN_SWAPS` runs after every swap but the last.
+#[test]
+fn a_signal_between_two_swaps_commits_every_output_or_none() {
+    use std::os::unix::process::ExitStatusExt;
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("p");
+    write_project(&p, PROJECT);
+    assert_exit(&build(&p, &[]), 0);
+    let outs = [p.join("amd64/oci"), p.join("arm64v8/oci")];
+    let old: Vec<String> = outs.iter().map(|o| manifest_of(o)).collect();
+    for arch in ["amd64", "arm64v8"] {
+        fs::write(p.join(arch).join("hello"), format!("hello again {arch}\n")).unwrap();
+    }
+    let o = common::run_bounded(
+        ocipack().arg("build").arg(&p).env(
+            "OCIPACK_TEST_HOOK_BETWEEN_SWAPS",
+            "kill -INT $PPID; sleep 1",
+        ),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(
+        o.status.signal() == Some(2) || o.status.code() == Some(130),
+        "want death by SIGINT: {:?}\n{}",
+        o.status,
+        stderr(&o)
+    );
+    let new: Vec<String> = outs.iter().map(|o| manifest_of(o)).collect();
+    assert!(
+        new[0] != old[0] && new[1] != old[1],
+        "half committed: amd64 {}, arm64v8 {}",
+        if new[0] == old[0] { "old" } else { "new" },
+        if new[1] == old[1] { "old" } else { "new" },
+    );
+    for arch in ["amd64", "arm64v8"] {
+        let left: Vec<_> = fs::read_dir(p.join(arch))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".ocipack-"))
+            .collect();
+        assert!(left.is_empty(), "{arch}: left beside the output: {left:?}");
+    }
+    // The next build finds everything in place.
+    let o = build(&p, &["--check"]);
+    assert_exit(&o, 0);
+}

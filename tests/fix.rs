@@ -399,3 +399,34 @@ fn entries_left_behind_are_named_escaped() {
         o.stderr
     );
 }
+
+/// A copy that fails on the write side (a full disk; here the file size limit, with
+/// SIGXFSZ ignored so that the write fails with EFBIG) is an operation failure, exit 1,
+/// never blamed on the input layout (exit 2, which means the layout cannot be fixed); the
+/// layout is left as it was.
+#[test]
+fn a_failed_write_while_copying_a_blob_is_exit_1_not_an_input_error() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("rootfs");
+    fs::create_dir_all(&tree).unwrap();
+    let mut x = 1u32;
+    let noise: Vec<u8> = (0..256 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    fs::write(tree.join("noise"), noise).unwrap();
+    let l = t.path().join("oci");
+    image(&tree, &l, &["--names", "files"]).assert(0, &[]);
+    let before = snapshot(&l);
+    let mut c = Command::new("sh");
+    c.args(["-c", "trap '' XFSZ; ulimit -f 64; exec \"$0\" fix \"$1\""])
+        .arg(env!("CARGO_BIN_EXE_ocipack"))
+        .arg(&l);
+    run_guarded(c).assert(1, &["File too large"]);
+    assert!(snapshot(&l) == before, "the layout changed");
+    fix(&[], &l).assert(0, &["fixed"]);
+}

@@ -1366,3 +1366,218 @@ fn a_flipped_byte_in_the_encoders_output_fails_the_build_and_writes_nothing() {
         );
     }
 }
+
+/// An output whose name is not UTF-8 (`lay\xff`) is checked by its own name, never by a
+/// lossy one (`lay\u{FFFD}`): the directory of user data at `lay\xff` is refused even when
+/// `lay\u{FFFD}` beside it is a layout, and a layout at `lay\xff` is rebuilt in place.
+#[test]
+fn an_output_named_in_bytes_that_are_not_utf8_is_checked_by_that_name() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, false);
+    let image = |out: &Path| {
+        ocipack()
+            .args(["image", "--rootfs"])
+            .arg(&tree)
+            .args(["--arch", "amd64", "--created", CREATED, "-o"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let lossy = t.path().join("lay\u{FFFD}");
+    let raw = t.path().join(OsStr::from_bytes(b"lay\xff"));
+    assert_exit(&image(&lossy), 0);
+    fs::create_dir(&raw).unwrap();
+    fs::write(raw.join("thesis.tex"), b"years of work").unwrap();
+
+    let o = image(&raw);
+    assert_exit(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not an OCI layout"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(fs::read(raw.join("thesis.tex")).unwrap(), b"years of work");
+
+    fs::remove_dir_all(&raw).unwrap();
+    assert_exit(&image(&raw), 0);
+    assert_eq!(snapshot(&raw), snapshot(&lossy));
+    let before = fs::metadata(raw.join("index.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_exit(&image(&raw), 0);
+    assert_eq!(
+        fs::metadata(raw.join("index.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before,
+        "an unchanged rebuild of lay\\xff rewrote it"
+    );
+    assert_eq!(snapshot(&raw), snapshot(&lossy));
+}
+
+/// Modes of everything written, relative path → mode (the layout itself is "").
+fn modes(dir: &Path) -> std::collections::BTreeMap<String, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let m = fs::symlink_metadata(&d).unwrap();
+        let rel = d.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        out.insert(rel, m.permissions().mode() & 0o7777);
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, m.permissions().mode() & 0o7777);
+            }
+        }
+    }
+    out
+}
+
+/// Under `umask 077` every file of the layout is 0644 and every directory 0755, the layer
+/// blob (an `O_TMPFILE` file, whose creation mode the umask filters) included; on
+/// filesystems without `O_TMPFILE` too. A blob left with another mode (by an older build)
+/// is repaired by a rebuild; a layout that is right is not touched.
+#[test]
+fn under_umask_077_every_file_is_0644_and_a_rebuild_repairs_a_wrong_mode() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, false);
+    let image = |out: &Path, no_tmpfile: bool| {
+        let mut c = Command::new("sh");
+        c.args([
+            "-c",
+            "umask 077; exec \"$0\" image --rootfs \"$1\" --arch amd64 --created \"$2\" -o \"$3\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_ocipack"))
+        .arg(&tree)
+        .arg(CREATED)
+        .arg(out)
+        .env_remove("SOURCE_DATE_EPOCH");
+        if no_tmpfile {
+            c.env("OCIPACK_TEST_NO_TMPFILE", "1");
+        }
+        c.output().unwrap()
+    };
+    for no_tmpfile in [false, true] {
+        let out = t.path().join(format!("out-{no_tmpfile}"));
+        assert_exit(&image(&out, no_tmpfile), 0);
+        let wrong: Vec<_> = modes(&out)
+            .into_iter()
+            .filter(|(p, m)| {
+                let dir = fs::symlink_metadata(out.join(p)).unwrap().is_dir();
+                *m != if dir { 0o755 } else { 0o644 }
+            })
+            .collect();
+        assert!(wrong.is_empty(), "no O_TMPFILE: {no_tmpfile}: {wrong:?}");
+    }
+
+    let out = t.path().join("out-false");
+    let layer = fs::canonicalize(out.join("rootfs.tar.gz")).unwrap();
+    let good = modes(&out);
+    // A correct layout is left as it is.
+    let mtime = |p: &Path| fs::symlink_metadata(p).unwrap().modified().unwrap();
+    let before = (mtime(&out), mtime(&layer));
+    assert_exit(&image(&out, false), 0);
+    assert_eq!(
+        (mtime(&out), mtime(&layer)),
+        before,
+        "an unchanged build touched it"
+    );
+    // A wrong mode is repaired.
+    fs::set_permissions(&layer, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(out.join("blobs"), fs::Permissions::from_mode(0o700)).unwrap();
+    let bytes = snapshot(&out);
+    assert_exit(&image(&out, false), 0);
+    assert_eq!(modes(&out), good);
+    assert_eq!(snapshot(&out), bytes);
+}
+
+/// A worker of the gzip encoder that panics fails the build with an internal error, exit
+/// code 1, and writes nothing, whatever the thread count; before, the other workers kept
+/// the results channel open and the build waited forever for the lost piece. The
+/// debug-build hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` makes the first piece panic.
+#[test]
+fn a_panicking_gzip_worker_fails_the_build_instead_of_hanging() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    let noise: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(tree.join("data"), &noise).unwrap();
+    for jobs in ["1", "2", "4"] {
+        let out = t.path().join(format!("out-{jobs}"));
+        let o = common::run_bounded(
+            ocipack()
+                .args(["image", "--rootfs"])
+                .arg(&tree)
+                .args(["--arch", "amd64", "--created", CREATED, "-j", jobs, "-o"])
+                .arg(&out)
+                .env("OCIPACK_TEST_FLIP_ENCODED_BYTE", "panic"),
+            std::time::Duration::from_secs(60),
+        );
+        assert_exit(&o, 1);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("internal error") && e.contains("the gzip encoder panicked"),
+            "-j {jobs}: {e}"
+        );
+        assert!(!out.exists(), "-j {jobs}: a layout was written");
+    }
+    assert_eq!(
+        fs::read_dir(t.path()).unwrap().count(),
+        1,
+        "left beside OUT"
+    );
+}
+
+/// `Root::tempfile`'s fallback on filesystems without `O_TMPFILE` (a `--tar` input's
+/// spool) is `.ocipack-tmp-<pid>-<n>`, unlinked at once; one left by a process killed in
+/// between is swept by the next build beside it, like stale staging. A user's file of a
+/// similar name stays.
+#[test]
+fn a_stale_tempfile_of_a_killed_build_is_swept() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_tree(&tree, false);
+    let stale = t.path().join(".ocipack-tmp-4194304-0");
+    let mine = t.path().join(".ocipack-tmp-notes");
+    fs::write(&stale, b"spooled").unwrap();
+    fs::write(&mine, b"mine").unwrap();
+    assert_exit(&build(&tree, &t.path().join("out"), &[]), 0);
+    assert!(!stale.exists(), "the stale tempfile was not swept");
+    assert_eq!(fs::read(&mine).unwrap(), b"mine");
+}
+
+/// An xattr name that is not UTF-8 cannot be recorded as it is in a pax header: refused
+/// (exit 2, naming the file), never silently changed.
+#[test]
+fn an_xattr_name_that_is_not_utf8_is_refused() {
+    let t = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    let f = tree.join("f");
+    fs::write(&f, b"x").unwrap();
+    if let Err(e) =
+        rustix::fs::lsetxattr(&f, &b"user.\xff"[..], b"v", rustix::fs::XattrFlags::empty())
+    {
+        eprintln!("SKIPPED: this filesystem refuses user xattrs ({e})");
+        return;
+    }
+    let out = t.path().join("out");
+    let o = build(&tree, &out, &["--xattrs"]);
+    assert_exit(&o, 2);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("not UTF-8") && e.contains(r"user.\xff"), "{e}");
+    assert!(!out.exists());
+    assert_exit(&build(&tree, &out, &[]), 0);
+}

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::cli::{
-    assert_error, control_bytes, hello_project, image, image_on, ocipack_capped, os, show, sq, text,
+    CREATED, assert_error, control_bytes, hello_project, image, image_on, ocipack_capped, os, show,
+    sq, text,
 };
 use common::fake::{Exchange, Req, Server, reason};
 use common::oci::{TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
@@ -917,6 +918,42 @@ fn sigterm_during_a_build_removes_its_staging_and_keeps_out() {
 #[test]
 fn sighup_during_a_build_removes_its_staging_and_keeps_out() {
     interrupt_build("HUP", 1);
+}
+
+/// A signal the build inherited as ignored (`nohup`, `trap '' HUP`, the SIGINT of a shell's
+/// background job) stays ignored: it neither ends the build nor removes its staging (before,
+/// ocipack caught it anyway and died of it). Sent just before the swap, when the most is
+/// staged.
+#[test]
+fn a_signal_inherited_as_ignored_does_not_end_the_build() {
+    for sig in ["HUP", "INT", "TERM"] {
+        let t = tempfile::tempdir().unwrap();
+        let tree = t.path().join("tree");
+        signal_tree(&tree, sig);
+        let out = t.path().join("out");
+        let o = run_bounded(
+            Command::new("sh")
+                .args([
+                    "-c",
+                    &format!(
+                        "trap '' {sig}; exec \"$0\" image --rootfs \"$1\" --arch amd64 \
+                         --created {CREATED} -o \"$2\""
+                    ),
+                ])
+                .arg(env!("CARGO_BIN_EXE_ocipack"))
+                .arg(&tree)
+                .arg(&out)
+                .env(PAUSE_HOOK, format!("kill -{sig} $PPID")),
+            QUICK,
+        );
+        assert_exit(&o, 0);
+        assert!(
+            out.join("index.json").exists(),
+            "SIG{sig}: no layout\n{}",
+            show(&o)
+        );
+        assert!(staging_beside(&out).is_empty(), "SIG{sig}: staging left");
+    }
 }
 
 /// Issue 9, failure 6: staging left by a killed build (SIGKILL cannot be handled) was never

@@ -775,3 +775,67 @@ fn fuzz_seeds_and_regressions_hold_the_invariants() {
         assert!(scans.iter().any(|s| s.is_ok() && s.count == 5), "layer-{c}");
     }
 }
+
+// ---------------------------------------------------------------- review fixes
+
+/// A blob listed twice, the second time with another size, is compared with each size:
+/// what was learnt from the first descriptor (cached by digest) never vouches for the
+/// second. A manifest listing layer L twice, the second with size + 7, and an index.json
+/// entry whose size differs from the `--file` descriptor's, are errors.
+#[test]
+fn every_descriptor_size_is_checked_even_for_a_blob_read_before() {
+    let l = Layout::build(&[]);
+    let mut c = l.config();
+    let diff_id = c["rootfs"]["diff_ids"][0].clone();
+    c["rootfs"]["diff_ids"] = json!([diff_id, diff_id]);
+    l.set_config(&c);
+    let mut m = l.manifest();
+    let layer = m["layers"][0].clone();
+    let size = layer["size"].as_u64().unwrap();
+    let mut bigger = layer.clone();
+    bigger["size"] = json!(size + 7);
+    m["layers"] = json!([layer, bigger]);
+    l.set_manifest(&m);
+    let want = format!(
+        "{size} bytes, but {} layers[1] declares size {}",
+        Layout::blob_path(&l.manifest_digest()),
+        size + 7
+    );
+    l.verify(&[]).assert(1, &[&want]);
+
+    let l = Layout::build(&["--descriptor-file", "image.json"]);
+    l.verify(&["--file", "image.json"]).assert(0, &["valid"]);
+    let mut i = l.index();
+    let size = i["manifests"][0]["size"].as_u64().unwrap();
+    i["manifests"][0]["size"] = json!(size + 7);
+    l.set_index(&i);
+    let want = format!(
+        "{size} bytes, but index.json manifests[0] declares size {}",
+        size + 7
+    );
+    l.verify(&["--file", "image.json"]).assert(1, &[&want]);
+}
+
+/// `--file index.json` means the index itself, as bashbrew reads `File: index.json`, under
+/// the plain profile as under `--profile oci-import` (the stricter profile never accepts
+/// what the plain one refuses); `./index.json` is a descriptor file, refused by both.
+#[test]
+fn file_index_json_is_the_index_under_every_profile() {
+    let l = Layout::build(&[]);
+    for profile in ["oci", "oci-import"] {
+        let plain = l.verify(&["--profile", profile]);
+        let file = l.verify(&["--profile", profile, "--file", "index.json"]);
+        assert_eq!(
+            (plain.code, &plain.stdout),
+            (file.code, &file.stdout),
+            "--profile {profile}: {}{}",
+            file.stdout,
+            file.stderr
+        );
+    }
+    l.verify(&["--file", "index.json"]).assert(0, &["valid"]);
+    l.verify(&["--file", "./index.json"])
+        .assert(1, &["index.json"]);
+    l.verify(&["--profile", "oci-import", "--file", "./index.json"])
+        .assert(1, &["index.json"]);
+}

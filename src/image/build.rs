@@ -1,11 +1,13 @@
 //! From inputs to a finished single-image layout: the builder.
 //!
-//! Order of work, one way: check the target, stage a directory beside it, gather the inputs
-//! into a sorted tree, encode the layer in one pass (tar stream → diff_id → compressor →
-//! digest → blob), make config → manifest → index entry in the canonical JSON form, check
-//! them in memory with the same rules `ocipack verify` applies to a layout on disk, write
-//! them, add readable names, and swap the layout into place. Nothing written is read back:
-//! the model the builder returns ([`Image`]) is what it wrote.
+//! Order of work, one way: check the target, gather the inputs into a sorted tree, encode
+//! the layer in one pass (tar stream → diff_id → compressor → digest → blob, the blob an
+//! anonymous file compared as it is written with the target's layer), make config →
+//! manifest → index entry in the canonical JSON form, check them in memory with the same
+//! rules `ocipack verify` applies to a layout on disk, and hold them with the readable names
+//! in a [`LayoutWriter`]. Only if that differs from what the target holds is a directory
+//! staged beside it, made durable and swapped into place; otherwise nothing is written.
+//! Nothing written is read back: the model the builder returns ([`Image`]) is what it wrote.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -206,18 +208,7 @@ pub fn prepare_blobs(
     if spec.profile == Profile::OciImport {
         crate::verify::oci_import::check_built(&mut problems, &image, spec.names, Some(&expect));
     }
-    if problems.errors() > 0 {
-        let errors: Vec<String> = problems
-            .as_slice()
-            .iter()
-            .filter(|p| p.severity == crate::problems::Severity::Error)
-            .map(ToString::to_string)
-            .collect();
-        return Err(Error::CheckFailed(format!(
-            "the built image breaks the layout rules, so nothing was written: {}",
-            errors.join("; ")
-        )));
-    }
+    problems.fail_on_errors("the built image breaks the layout rules, so nothing was written")?;
     out.write_doc(&image.config);
     out.write_doc(&image.manifest);
 

@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 use crate::media;
 use crate::platform::{BASHBREW_ARCHES, Platform};
-use crate::problems::{Problems, Severity};
+use crate::problems::Problems;
 use crate::spec::{Descriptor, Index};
 
 use super::build::{BuiltImage, CONFIG_FILE_NAME, MANIFEST_FILE_NAME, ref_name_annotations};
@@ -75,18 +75,7 @@ pub fn platform_index(images: &[&Image]) -> Result<Doc<Index>> {
     })?;
     let mut p = Problems::default();
     crate::verify::check_platform_index(&mut p, "the image index", &doc.value);
-    let errors: Vec<String> = p
-        .as_slice()
-        .iter()
-        .filter(|p| p.severity == Severity::Error)
-        .map(ToString::to_string)
-        .collect();
-    if !errors.is_empty() {
-        return Err(Error::CheckFailed(format!(
-            "the image index breaks the rules, so nothing was written or pushed: {}",
-            errors.join("; ")
-        )));
-    }
+    p.fail_on_errors("the image index breaks the rules, so nothing was written or pushed")?;
     Ok(doc)
 }
 

@@ -114,13 +114,9 @@ impl Image {
         &self.config.value.rootfs.diff_ids
     }
 
-    /// The platform the config declares.
+    /// The platform the config declares ([`crate::spec::ImageConfig::platform`]).
     pub fn platform(&self) -> Platform {
-        let c = &self.config.value;
-        let mut p = c.platform();
-        p.os_version = c.os_version.clone();
-        p.os_features = c.os_features.clone();
-        p
+        self.config.value.platform()
     }
 
     /// The config's `created`, when it is a valid timestamp.

@@ -167,9 +167,10 @@ pub struct Reader {
     pub problems: Problems,
     /// Blob paths some descriptor points to.
     pub referenced: BTreeSet<String>,
-    /// Configs already read, by digest: a config that many manifests share is read,
-    /// verified and decoded once.
-    configs: HashMap<crate::digest::Digest, Option<Doc<ImageConfig>>>,
+    /// Configs already read, by digest and declared size: a config that many manifests
+    /// share is read, verified and decoded once (a descriptor declaring another size is
+    /// checked against the file on its own).
+    configs: HashMap<(crate::digest::Digest, i64), Option<Doc<ImageConfig>>>,
 }
 
 impl Reader {
@@ -224,7 +225,7 @@ impl Reader {
                 field: String::new(),
                 descriptor: (*d.value).clone(),
             };
-            seen.insert(found.descriptor.digest.clone());
+            seen.insert(identity(&found.descriptor));
             images.push(self.read_image(found));
             selected = Some(0);
         }
@@ -240,7 +241,9 @@ impl Reader {
             None => &entries,
         };
         for found in listed {
-            if !seen.insert(found.descriptor.digest.clone()) {
+            // Read once per digest and size: a second descriptor of the same manifest that
+            // declares another size is read (and its size refused) on its own.
+            if !seen.insert(identity(&found.descriptor)) {
                 continue;
             }
             images.push(self.read_image(found.clone()));
@@ -342,7 +345,7 @@ impl Reader {
             descriptor: manifest.value.config.clone(),
         };
         out.config_path = config_at.descriptor.digest.blob_path();
-        let digest = config_at.descriptor.digest.clone();
+        let digest = identity(&config_at.descriptor);
         if let Some(known) = self.configs.get(&digest) {
             out.config = known.clone();
             return out;
@@ -477,6 +480,13 @@ impl Reader {
         }
         Some(bytes)
     }
+}
+
+/// What makes two descriptors describe the same blob the same way: digest and declared
+/// size. Whatever is read or checked once is remembered by this, never by the digest alone,
+/// so that every descriptor's size is compared with its blob's.
+pub fn identity(d: &Descriptor) -> (crate::digest::Digest, i64) {
+    (d.digest.clone(), d.size)
 }
 
 /// A multi-platform layout's image index and images.

@@ -236,8 +236,24 @@ impl LayoutWriter {
         }
         let partial = format!("{name}.partial");
         let (mut f, _) = self.out.create_file(&partial, OFlags::empty())?;
-        std::io::copy(content, &mut f)
-            .map_err(|e| Error::input(format!("blob {digest}"), e.to_string()))?;
+        // A read that fails is the input's fault (exit 2: a blob that changed or does not
+        // hash to its name); a write that fails is the environment's (exit 1: a full disk).
+        let mut reader = ReadSide {
+            inner: content,
+            failed: false,
+        };
+        std::io::copy(&mut reader, &mut f).map_err(|e| {
+            if reader.failed {
+                Error::input(format!("blob {digest}"), e.to_string())
+            } else {
+                let target = self.out.target();
+                Error::io(
+                    "writing",
+                    target.parent().path().join(target.name()).join(&name),
+                    e,
+                )
+            }
+        })?;
         self.out.put_file(&partial, &name, f, same)
     }
 
@@ -284,6 +300,12 @@ impl LayoutWriter {
         self.out.differences()
     }
 
+    /// True if the target must be written: it differs, or a file or directory of it lacks
+    /// the mode ocipack gives what it writes ([`Output::needs_write`]).
+    pub fn needs_write(&self) -> Result<bool> {
+        self.out.needs_write()
+    }
+
     /// Writes the layout into a staging directory beside the target (not yet durable).
     pub fn stage(self) -> Result<Staging> {
         self.out.stage()
@@ -292,7 +314,7 @@ impl LayoutWriter {
     /// Writes the layout to its target if it differs from what the target holds: staged,
     /// made durable and swapped into place; the previous layout is removed afterwards.
     pub fn commit(self) -> Result<Written> {
-        if self.differences()?.is_empty() {
+        if !self.needs_write()? {
             return Ok(Written::Unchanged);
         }
         let target = self.out.target().clone();
@@ -303,11 +325,29 @@ impl LayoutWriter {
     }
 }
 
+/// A reader that remembers whether one of its reads failed (to tell a copy's read errors
+/// from its write errors).
+struct ReadSide<'a> {
+    inner: &'a mut dyn std::io::Read,
+    failed: bool,
+}
+
+impl std::io::Read for ReadSide<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.inner.read(buf);
+        if matches!(&r, Err(e) if e.kind() != std::io::ErrorKind::Interrupted) {
+            self.failed = true;
+        }
+        r
+    }
+}
+
 /// The single layer blob of the layout in `root`, if it holds a valid-looking layout with
 /// one image of one layer (or, given `platform`, a multi-platform layout whose image for
-/// that platform has one layer): opened (through the one reader) to compare a new layer with.
+/// that platform has one layer): opened (through the one reader, relative to the target's
+/// descriptor `root`, never by its path) to compare a new layer with.
 fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, File)> {
-    let mut reader = Reader::open(root.path()).ok()?;
+    let mut reader = Reader::at(root);
     let layout = reader.read(None);
     let image = match (layout.image(), platform) {
         (Some(image), _) => image,
@@ -328,4 +368,70 @@ fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, Fi
     };
     let blob = reader.open_blob(&at, "layer")?;
     Some((layer.digest.clone(), blob.opened.file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media;
+    use serde_json::json;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    /// A layout of one image with one (plain tar) layer holding `layer`, written by hand.
+    fn layout(dir: &Path, layer: &[u8]) -> Digest {
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        let blob = |bytes: &[u8]| {
+            let d = Digest::sha256_of(bytes);
+            fs::write(dir.join(d.blob_path()), bytes).unwrap();
+            json!({"digest": d.to_string(), "size": bytes.len()})
+        };
+        let mut l = blob(layer);
+        l["mediaType"] = json!(media::LAYER_TAR);
+        let config = json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [l["digest"]]},
+        });
+        let mut c = blob(&serde_json::to_vec(&config).unwrap());
+        c["mediaType"] = json!(media::CONFIG);
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media::MANIFEST,
+            "config": c,
+            "layers": [l],
+        });
+        let mut m = blob(&serde_json::to_vec(&manifest).unwrap());
+        m["mediaType"] = json!(media::MANIFEST);
+        let index = json!({"schemaVersion": 2, "mediaType": media::INDEX, "manifests": [m]});
+        fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        Digest::sha256_of(layer)
+    }
+
+    /// The layer a new one is compared with comes from the target held open, never from
+    /// whatever its path names by then: a directory renamed under the build, and another
+    /// layout put at its old path, must not become the baseline (a blob that is wrong in
+    /// the real target would then be taken as unchanged and never repaired).
+    #[test]
+    fn the_baseline_layer_is_read_through_the_target_held_open() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("outs/out");
+        let digest = layout(&out, b"layer bytes");
+        let target = Target::at_path(&out).unwrap();
+        fs::rename(t.path().join("outs"), t.path().join("moved")).unwrap();
+        layout(&out, b"layer bytes");
+
+        let writer = LayoutWriter::new(&target).unwrap();
+        let (d, file) = writer.baseline.as_ref().expect("a baseline layer");
+        assert_eq!(*d, digest);
+        let real = fs::metadata(t.path().join("moved/out").join(digest.blob_path())).unwrap();
+        let opened = file.metadata().unwrap();
+        assert_eq!(
+            (opened.dev(), opened.ino()),
+            (real.dev(), real.ino()),
+            "the baseline is not the held target's blob"
+        );
+    }
 }

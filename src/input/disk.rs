@@ -17,6 +17,7 @@ use crate::tar::write::{Header, Kind};
 pub(super) fn walk_error(e: WalkError) -> Error {
     match e {
         WalkError::Io(path, e) => Error::input(path, format!("cannot be read: {e}")),
+        WalkError::Unsupported(path, why) => Error::input(path, why),
         WalkError::Changed(..) | WalkError::TooDeep(_) => {
             let text = e.to_string();
             match text.split_once(": ") {

@@ -40,8 +40,30 @@ struct Job {
 }
 
 impl Job {
+    /// [`Job::run`], with a panic turned into an error starting [`PANICKED`]: a worker
+    /// that panics reports it like any failure, so the build fails instead of waiting
+    /// forever for its piece. The maker may be left inconsistent: the caller stops using it.
+    fn run_caught(&mut self, maker: &mut PieceMaker, hooks: Hooks) -> io::Result<()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(maker, hooks)))
+            .unwrap_or_else(|panic| {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                Err(io::Error::other(format!(
+                    "{PANICKED} (block {}): {why}",
+                    self.seq
+                )))
+            })
+    }
+
     /// Compresses the block and checks that the piece decodes back to it.
-    fn run(&mut self, maker: &mut PieceMaker, flip: Option<u64>) -> io::Result<()> {
+    fn run(&mut self, maker: &mut PieceMaker, hooks: Hooks) -> io::Result<()> {
+        let Hooks { flip, panic } = hooks;
+        if panic && self.seq == 0 {
+            panic!("OCIPACK_TEST_FLIP_ENCODED_BYTE=panic: the encoder panics");
+        }
         self.crc = crc32fast::hash(&self.input);
         maker.compress(&self.input, self.last, &mut self.out)?;
         if self.seq == 0
@@ -61,6 +83,17 @@ impl Job {
 /// How the error of a piece that failed its check begins.
 pub const CHECK_FAILED: &str =
     "the gzip encoder's output was checked as it was written and is wrong";
+
+/// How the error of a piece whose making panicked begins.
+pub const PANICKED: &str = "the gzip encoder panicked";
+
+/// Test hooks (debug builds, see [`crate::layer::flip_hook`]): flip a byte of the first
+/// piece, or panic while making it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hooks {
+    flip: Option<u64>,
+    panic: bool,
+}
 
 struct Pool {
     jobs: Option<mpsc::SyncSender<Job>>,
@@ -89,15 +122,22 @@ pub struct GzipEncoder<W: Write> {
     spare: Vec<(Vec<u8>, Vec<u8>)>,
     engine: Engine,
     header_written: bool,
-    /// A test hook (debug builds): flip this byte of the stream (in its first piece) before
-    /// the piece is checked, as an encoder bug would.
-    flip: Option<u64>,
+    /// Test hooks (debug builds): flip a byte of the stream (in its first piece) before the
+    /// piece is checked, as an encoder bug would, or panic.
+    hooks: Hooks,
 }
 
 impl<W: Write> GzipEncoder<W> {
     /// An encoder at libdeflate `level` (1..=12) on `jobs` threads (1: in the caller's).
     pub fn new(out: W, level: u32, jobs: usize) -> io::Result<Self> {
-        let flip = crate::layer::flip_hook();
+        let hooks = Hooks {
+            flip: crate::layer::flip_hook(),
+            panic: crate::layer::panic_hook(),
+        };
+        Self::with_hooks(out, level, jobs, hooks)
+    }
+
+    fn with_hooks(out: W, level: u32, jobs: usize, hooks: Hooks) -> io::Result<Self> {
         let engine = if jobs <= 1 {
             Engine::Inline(Box::new(PieceMaker::new(level)?))
         } else {
@@ -116,8 +156,9 @@ impl<W: Write> GzipEncoder<W> {
                             Err(_) => return,
                         };
                         let Ok(mut job) = job else { return };
-                        let r = job.run(&mut maker, flip);
-                        if tx.send((job, r)).is_err() {
+                        let r = job.run_caught(&mut maker, hooks);
+                        let stop = matches!(&r, Err(e) if e.to_string().starts_with(PANICKED));
+                        if tx.send((job, r)).is_err() || stop {
                             return;
                         }
                     }
@@ -142,7 +183,7 @@ impl<W: Write> GzipEncoder<W> {
             spare: Vec::new(),
             engine,
             header_written: false,
-            flip,
+            hooks,
         })
     }
 
@@ -185,7 +226,7 @@ impl<W: Write> GzipEncoder<W> {
         self.seq += 1;
         match &mut self.engine {
             Engine::Inline(maker) => {
-                job.run(maker, self.flip)?;
+                job.run_caught(maker, self.hooks)?;
                 Self::emit(
                     &mut self.out,
                     &mut self.crc,
@@ -337,6 +378,33 @@ mod tests {
                 .read_to_end(&mut back)
                 .unwrap();
             assert!(back == data, "n={n}");
+        }
+    }
+
+    /// A worker that panics fails the encoding with an error (the build then fails with an
+    /// internal error); before, the other workers kept the results channel open and the
+    /// encoder waited for the lost piece forever.
+    #[test]
+    fn a_panicking_worker_is_an_error_not_a_hang() {
+        let data = sample(3 * BLOCK_SIZE + 5);
+        for jobs in [1, 2, 4] {
+            let (tx, rx) = mpsc::channel();
+            let data = data.clone();
+            thread::spawn(move || {
+                let hooks = Hooks {
+                    flip: None,
+                    panic: true,
+                };
+                let r = GzipEncoder::with_hooks(Vec::new(), 5, jobs, hooks)
+                    .and_then(|mut e| e.write_all(&data).map(|()| e))
+                    .and_then(|e| e.finish());
+                let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+            });
+            let r = rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("jobs {jobs}: the encoder hung or panicked ({e})"));
+            let e = r.expect_err("a panic must be an error");
+            assert!(e.starts_with(PANICKED), "jobs {jobs}: {e}");
         }
     }
 

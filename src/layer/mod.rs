@@ -5,8 +5,11 @@
 //! - the *tar thread* streams the layer's entries into fixed-size buffers;
 //! - the *calling thread* hashes the uncompressed stream (the diff_id) and feeds the
 //!   compressor, whose own workers compress in parallel;
-//! - the *writer thread* hashes the compressed stream (the digest) and writes it to a
-//!   temporary file, renamed to its digest once complete and fsynced.
+//! - the *writer thread* hashes the compressed stream (the digest) and writes it to the
+//!   [`BlobSink`]: for a build, an anonymous (`O_TMPFILE`) file the layout writer made,
+//!   compared byte for byte as it is written with the layer the target holds now. The layout
+//!   writer gives the file its name (its digest, linked into a staging directory) only if
+//!   the layout changed, and the commit makes it durable together with everything else.
 //!
 //! For an uncompressed layer the digest *is* the diff_id: the calling thread hashes each
 //! buffer once and hands that same buffer to the writer, so hashing and writing overlap.
@@ -208,7 +211,8 @@ impl Write for BufSender {
 
 /// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=N` (debug builds only): byte N of the
 /// encoder's output is flipped before it is checked, as an encoder bug would, so that tests
-/// can show the check failing the build.
+/// can show the check failing the build. `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` instead
+/// makes the gzip encoder panic on its first piece ([`panic_hook`]).
 pub(crate) fn flip_hook() -> Option<u64> {
     #[cfg(debug_assertions)]
     return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE")
@@ -216,6 +220,16 @@ pub(crate) fn flip_hook() -> Option<u64> {
         .and_then(|v| v.parse().ok());
     #[cfg(not(debug_assertions))]
     None
+}
+
+/// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` (debug builds only): the gzip
+/// encoder panics while making its first piece, as an encoder bug might, so that tests can
+/// show a panicking worker failing the build (an internal error) instead of hanging it.
+pub(crate) fn panic_hook() -> bool {
+    #[cfg(debug_assertions)]
+    return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE").as_deref() == Ok("panic");
+    #[cfg(not(debug_assertions))]
+    false
 }
 
 /// [`flip_hook`] between an encoder whose output is checked downstream (zstd) and the blob.
@@ -651,6 +665,8 @@ pub fn write_layer(
             Error::CheckFailed(format!(
                 "{msg}; this is a bug in the encoder, and nothing was written"
             ))
+        } else if msg.starts_with(gzip::PANICKED) {
+            Error::internal(format!("{msg}; nothing was written"))
         } else {
             io_err(e)
         }

@@ -247,7 +247,7 @@ impl Plan {
         let mut to_commit = Vec::new();
         for (t, p) in self.images.iter().zip(prepared) {
             let (target, writer, mut built) = p.expect("created targets always exist");
-            let changed = !writer.differences()?.is_empty();
+            let changed = writer.needs_write()?;
             if changed {
                 image_write::check_target(&target)?;
                 to_commit.push((writer.stage()?, target));
@@ -267,7 +267,7 @@ impl Plan {
         let mut windows_written = Vec::new();
         for (w, target) in self.windows.iter().zip(&win_targets) {
             let out = windows::output(target, &w.files);
-            let changed = !out.differences()?.is_empty();
+            let changed = out.needs_write()?;
             if changed {
                 to_commit.push((out.stage()?, target.clone()));
             }

@@ -22,7 +22,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::root::{EntryType, OpenError, Root};
-use super::staging::{Existing, Replaced, Staging, Target};
+use super::staging::{Existing, Replaced, Staging, Target, commit_lock};
 use crate::error::{Error, Result};
 use crate::show;
 
@@ -123,6 +123,11 @@ pub struct Output {
     staging: Option<Staging>,
 }
 
+/// The mode of every file ocipack writes into an output, whatever the umask.
+const FILE_MODE: u32 = 0o644;
+/// The mode of every directory of an output, the output itself included.
+const DIR_MODE: u32 = 0o755;
+
 fn kind_name(t: EntryType) -> &'static str {
     match t {
         EntryType::Symlink => "symlink",
@@ -210,10 +215,17 @@ impl Output {
             )
         };
         let shown = || self.target.parent().path().to_path_buf();
+        // The mode is set explicitly: `O_TMPFILE`'s creation mode is filtered by the umask
+        // like any other (a blob would be 0600 under `umask 077`).
+        let anonymous = |fd: rustix::fd::OwnedFd| {
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))
+                .map(|()| File::from(fd))
+                .map_err(|e| Error::io("creating a file in", shown(), e.into()))
+        };
         match tmp(extra) {
-            Ok(fd) => return Ok((File::from(fd), !extra.is_empty())),
+            Ok(fd) => return Ok((anonymous(fd)?, !extra.is_empty())),
             Err(rustix::io::Errno::INVAL) if !extra.is_empty() => match tmp(OFlags::empty()) {
-                Ok(fd) => return Ok((File::from(fd), false)),
+                Ok(fd) => return Ok((anonymous(fd)?, false)),
                 Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::ISDIR) => {}
                 Err(e) => return Err(Error::io("creating a file in", shown(), e.into())),
             },
@@ -292,21 +304,41 @@ impl Output {
 
     /// How the target differs from what this output holds (empty: identical). Nothing is
     /// written; anonymous files are not read (their equality is known from when they were
-    /// written).
+    /// written). Modes are not compared (git does not keep them: `build --check` compares
+    /// what a checkout holds); see [`Output::needs_write`].
     pub fn differences(&self) -> Result<Vec<Difference>> {
+        self.survey().map(|(d, _)| d)
+    }
+
+    /// True if the target must be written: it differs ([`Output::differences`]), or one of
+    /// its files or directories does not have the mode ocipack gives what it writes (0644,
+    /// 0755, whatever the umask) — a blob left 0600 by an older build under `umask 077`, say,
+    /// which a rebuild then repairs. A target that is right is not touched.
+    pub fn needs_write(&self) -> Result<bool> {
+        self.survey()
+            .map(|(d, modes_ok)| !d.is_empty() || !modes_ok)
+    }
+
+    /// The differences, and whether every file and directory has its mode.
+    fn survey(&self) -> Result<(Vec<Difference>, bool)> {
         let existing = match self.target.existing()? {
-            Existing::Missing => return Ok(vec![Difference::whole_output_missing()]),
+            Existing::Missing => return Ok((vec![Difference::whole_output_missing()], true)),
             Existing::Other(kind) => {
-                return Ok(vec![Difference {
-                    path: String::new(),
-                    kind: DiffKind::DifferentType {
-                        expected: "directory",
-                        actual: kind,
-                    },
-                }]);
+                return Ok((
+                    vec![Difference {
+                        path: String::new(),
+                        kind: DiffKind::DifferentType {
+                            expected: "directory",
+                            actual: kind,
+                        },
+                    }],
+                    true,
+                ));
             }
             Existing::Dir(root) => root,
         };
+        let mut modes_ok =
+            rustix::fs::fstat(existing.fd()).is_ok_and(|st| st.st_mode & 0o7777 == DIR_MODE);
         // The expected tree: every held path and the directories above it.
         let mut expected: BTreeMap<String, EntryType> = BTreeMap::new();
         for (rel, p) in &self.entries {
@@ -321,8 +353,9 @@ impl Output {
             };
             expected.insert(rel.clone(), t);
         }
-        let mut actual: BTreeMap<String, EntryType> = BTreeMap::new();
-        list_tree(&existing, "", &mut actual)?;
+        let mut actual: BTreeMap<String, (EntryType, u32)> = BTreeMap::new();
+        let mut unnamed = Vec::new();
+        list_tree(&existing, "", &mut actual, &mut unnamed)?;
         let mut out = Vec::new();
         let paths: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
         for rel in paths {
@@ -330,14 +363,23 @@ impl Output {
                 (Some(_), None) => Some(DiffKind::Missing),
                 (None, Some(_)) => Some(DiffKind::Extra),
                 (None, None) => None,
-                (Some(e), Some(a)) if kind_name(*e) != kind_name(*a) => {
+                (Some(e), Some((a, _))) if kind_name(*e) != kind_name(*a) => {
                     Some(DiffKind::DifferentType {
                         expected: kind_name(*e),
                         actual: kind_name(*a),
                     })
                 }
-                (Some(EntryType::Dir), _) => None,
-                (Some(_), Some(_)) => self.compare_one(&existing, rel)?,
+                (Some(e), Some((_, mode))) => {
+                    match e {
+                        EntryType::Dir => modes_ok &= *mode == DIR_MODE,
+                        EntryType::File => modes_ok &= *mode == FILE_MODE,
+                        _ => {}
+                    }
+                    match e {
+                        EntryType::Dir => None,
+                        _ => self.compare_one(&existing, rel)?,
+                    }
+                }
             };
             if let Some(kind) = kind {
                 out.push(Difference {
@@ -346,21 +388,24 @@ impl Output {
                 });
             }
         }
-        Ok(out)
+        // Names that are not UTF-8 are never ocipack's: extra, shown escaped.
+        out.extend(unnamed.into_iter().map(|path| Difference {
+            path,
+            kind: DiffKind::Extra,
+        }));
+        Ok((out, modes_ok))
     }
 
     fn compare_one(&self, existing: &Root, rel: &str) -> Result<Option<DiffKind>> {
         let err = |e: OpenError| Error::input(existing.shown(rel), e.to_string());
         Ok(match &self.entries[rel] {
             Pending::Bytes(b) => {
-                let on_disk = existing
-                    .read(rel, b.len() as u64)
-                    .or_else(|e| match e {
-                        OpenError::TooLarge { .. } => Ok(Vec::new()),
-                        e => Err(e),
-                    })
-                    .map_err(err)?;
-                (on_disk != *b).then_some(DiffKind::DifferentBytes)
+                match existing.read(rel, b.len() as u64) {
+                    // Larger than the expected content: different, whatever it holds.
+                    Err(OpenError::TooLarge { .. }) => Some(DiffKind::DifferentBytes),
+                    Err(e) => return Err(err(e)),
+                    Ok(on_disk) => (on_disk != *b).then_some(DiffKind::DifferentBytes),
+                }
             }
             Pending::Link(t) => {
                 let on_disk = existing.read_link(rel).map_err(err)?;
@@ -436,23 +481,41 @@ fn link_anonymous(staging: &mut Staging, rel: &str, file: &File) -> Result<()> {
     .map_err(|e| Error::io("linking", staging.path().join(rel), e.into()))
 }
 
-/// Every path below `rel` in `root`, with its type.
-fn list_tree(root: &Root, rel: &str, out: &mut BTreeMap<String, EntryType>) -> Result<()> {
+/// Every path below `rel` in `root`, with its type and permission bits; paths whose name is
+/// not UTF-8 (none of ocipack's) go to `unnamed`, escaped, and are not descended into: a
+/// lossy name could be confused with one ocipack writes.
+fn list_tree(
+    root: &Root,
+    rel: &str,
+    out: &mut BTreeMap<String, (EntryType, u32)>,
+    unnamed: &mut Vec<String>,
+) -> Result<()> {
     let list = root
-        .list_dir_bytes(rel)
+        .list_dir_modes(rel)
         .map_err(|e| Error::input(root.shown(rel), e.to_string()))?
         .unwrap_or_default();
-    for (name, t) in list {
-        let name = String::from_utf8_lossy(&name).into_owned();
+    for (name, t, mode) in list {
+        let name = match String::from_utf8(name) {
+            Ok(name) => name,
+            Err(e) => {
+                let mut path = rel.as_bytes().to_vec();
+                if !rel.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(e.as_bytes());
+                unnamed.push(show::bytes(&path));
+                continue;
+            }
+        };
         let path = if rel.is_empty() {
             name
         } else {
             format!("{rel}/{name}")
         };
         if t == EntryType::Dir {
-            list_tree(root, &path, out)?;
+            list_tree(root, &path, out, unnamed)?;
         }
-        out.insert(path, t);
+        out.insert(path, (t, mode));
     }
     Ok(())
 }
@@ -466,25 +529,65 @@ fn list_tree(root: &Root, rel: &str, out: &mut BTreeMap<String, EntryType>) -> R
 /// back whatever else is dirty on the filesystem — a build's output, say — so its cost is
 /// not ocipack's to bound. Returns what the targets held, for the caller to remove once the
 /// result is reported.
-pub fn commit_all(staged: Vec<(Staging, Target)>) -> Result<Vec<Replaced>> {
+///
+/// The swaps happen under the staging registry's commit lock: a SIGINT, SIGTERM or SIGHUP
+/// arriving between two of them waits until all are done, so several outputs are committed
+/// all or none.
+pub fn commit_all(mut staged: Vec<(Staging, Target)>) -> Result<Vec<Replaced>> {
     if staged.is_empty() {
         return Ok(Vec::new());
     }
-    let fds: Vec<BorrowedFd<'_>> = staged
-        .iter()
-        .flat_map(|(s, _)| s.durable().iter().map(|f| f.as_fd()))
-        .collect();
+    let fds = pre_swap_fds(&staged);
     fsync_all(&fds).map_err(|e| Error::io("syncing", staged[0].0.path(), e.into()))?;
     drop(fds);
     test_hook("OCIPACK_TEST_HOOK_BEFORE_SWAP");
     let parents: Vec<Root> = staged.iter().map(|(_, t)| t.parent().clone()).collect();
     let mut replaced = Vec::new();
-    for (s, t) in staged {
-        replaced.push(s.swap(&t)?);
-    }
+    let swapped = {
+        let mut lock = commit_lock();
+        let last = staged.len() - 1;
+        let mut swapped = Ok(());
+        for (n, (s, t)) in staged.iter_mut().enumerate() {
+            match s.swap(t, &mut lock) {
+                Ok(r) => replaced.push(r),
+                Err(e) => {
+                    swapped = Err(e);
+                    break;
+                }
+            }
+            if n < last {
+                // Tests send a signal between two swaps (debug builds only).
+                test_hook("OCIPACK_TEST_HOOK_BETWEEN_SWAPS");
+            }
+        }
+        swapped
+    };
+    // The lock is released: stagings that were not swapped remove themselves.
+    drop(staged);
+    swapped?;
     let fds: Vec<BorrowedFd<'_>> = parents.iter().map(|p| p.fd()).collect();
     fsync_all(&fds).map_err(|e| Error::io("syncing", parents[0].path(), e.into()))?;
     Ok(replaced)
+}
+
+/// What is made durable before the swaps: everything written into each staging, and each
+/// directory in which a parent directory of a target was created (its new entry), each
+/// directory once.
+fn pre_swap_fds(staged: &[(Staging, Target)]) -> Vec<BorrowedFd<'_>> {
+    let mut fds: Vec<BorrowedFd<'_>> = staged
+        .iter()
+        .flat_map(|(s, _)| s.durable().iter().map(|f| f.as_fd()))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for (_, t) in staged {
+        for dir in t.created_in() {
+            match rustix::fs::fstat(dir.fd()) {
+                Ok(st) if !seen.insert((st.st_dev, st.st_ino)) => {}
+                _ => fds.push(dir.fd()),
+            }
+        }
+    }
+    fds
 }
 
 /// `fsync`s every descriptor, from up to 8 threads at once.
@@ -566,6 +669,93 @@ mod tests {
             gone.differences().unwrap(),
             [Difference::whole_output_missing()]
         );
+    }
+
+    /// A file on disk larger than the bytes held for it differs, whatever the bytes held
+    /// (before, a file too large to read compared as empty: equal to an empty file).
+    #[test]
+    fn a_larger_file_on_disk_is_different_bytes_even_from_an_empty_one() {
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path().join("b");
+        fs::create_dir_all(&b).unwrap();
+        fs::write(b.join("empty"), b"not empty at all").unwrap();
+        fs::write(b.join("short"), b"longer than expected").unwrap();
+        let mut out = Output::new(&Target::at_path(&b).unwrap());
+        out.put_bytes("empty", Vec::new());
+        out.put_bytes("short", b"long".to_vec());
+        let shown: Vec<String> = out
+            .differences()
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(shown, ["empty: different bytes", "short: different bytes"]);
+    }
+
+    /// Entries whose name is not UTF-8 are extra, shown escaped, never matched with a name
+    /// ocipack writes through a lossy conversion.
+    #[test]
+    fn a_name_that_is_not_utf8_is_extra() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path().join("b");
+        fs::create_dir_all(&b).unwrap();
+        fs::write(b.join(OsStr::from_bytes(b"f\xff")), b"x").unwrap();
+        let mut out = Output::new(&Target::at_path(&b).unwrap());
+        out.put_bytes("f\u{FFFD}", b"x".to_vec());
+        let shown: Vec<String> = out
+            .differences()
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "f\u{FFFD}: missing (a fresh build writes it)",
+                "f\\xff: extra (a fresh build does not write it)",
+            ]
+        );
+    }
+
+    /// The directories a target's missing parents were created in hold new entries: they
+    /// are made durable with the output, before the swap, each once.
+    #[test]
+    fn directories_holding_created_parents_are_made_durable() {
+        use crate::store::staging::CreatedDirs;
+        let t = tempfile::tempdir().unwrap();
+        let project = Root::open(t.path()).unwrap();
+        let created = CreatedDirs::default();
+        let one = Target::beneath_creating(&project, "a/b/one", "one", &created).unwrap();
+        let two = Target::beneath_creating(&project, "a/b/two", "two", &created).unwrap();
+        let three = Target::beneath_creating(&project, "a/c/three", "three", &created).unwrap();
+        let mut staged = Vec::new();
+        for target in [one, two, three] {
+            let mut out = Output::new(&target);
+            out.put_bytes("f", b"x".to_vec());
+            staged.push((out.stage().unwrap(), target));
+        }
+        let id = |fd: BorrowedFd<'_>| {
+            let st = rustix::fs::fstat(fd).unwrap();
+            (st.st_dev, st.st_ino)
+        };
+        let synced: Vec<_> = pre_swap_fds(&staged).into_iter().map(id).collect();
+        let dir = |p: &str| {
+            let m = fs::metadata(t.path().join(p)).unwrap();
+            (
+                std::os::unix::fs::MetadataExt::dev(&m),
+                std::os::unix::fs::MetadataExt::ino(&m),
+            )
+        };
+        // `a` was created in the project directory, `a/b` and `a/c` in `a`.
+        for holder in ["", "a"] {
+            let n = synced.iter().filter(|s| **s == dir(holder)).count();
+            assert_eq!(n, 1, "{holder:?} made durable {n} times");
+        }
+        commit_all(staged).unwrap();
+        created.keep();
+        assert_eq!(fs::read(t.path().join("a/c/three/f")).unwrap(), b"x");
     }
 
     #[test]

@@ -24,6 +24,9 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::show;
 
+/// How the name of [`Root::tempfile`]'s named fallback begins (`.ocipack-tmp-<pid>-<n>`).
+pub(crate) const TEMPFILE_PREFIX: &str = ".ocipack-tmp-";
+
 /// Symlinks followed while resolving one path before it is called a loop (Linux's limit).
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
@@ -145,6 +148,9 @@ pub enum EntryType {
 
 /// A directory's entries: names (bytes) and types, sorted by name.
 pub type Listing = Vec<(Vec<u8>, EntryType)>;
+
+/// A directory's entries with their permission bits, sorted by name.
+pub type ModeListing = Vec<(Vec<u8>, EntryType, u32)>;
 
 /// A directory held open; every path below it is resolved by [`Root`] itself.
 #[derive(Debug, Clone)]
@@ -322,11 +328,6 @@ impl Root {
         self.fd.as_fd()
     }
 
-    /// The symlink policy.
-    pub fn follow(&self) -> Follow {
-        self.follow
-    }
-
     /// Resolves `rel` inside the root. Returns the descriptor of the directory holding the
     /// final component, that component, its type, the names of the directories walked
     /// and the symlinks followed. The final component is never followed if it is a
@@ -435,7 +436,9 @@ impl Root {
 
     /// An anonymous file in this directory (`O_TMPFILE`: it has no name, so it never
     /// outlives the process and no one else can open it), mode 0600; where the filesystem
-    /// has no `O_TMPFILE`, a file created exclusively and unlinked at once.
+    /// has no `O_TMPFILE`, a file `.ocipack-tmp-<pid>-<n>` created exclusively, locked and
+    /// unlinked at once. A process killed in between leaves it unlocked, and the next build
+    /// beside it sweeps it with stale staging.
     pub fn tempfile(&self) -> io::Result<File> {
         match rustix::fs::openat(
             self.fd(),
@@ -448,7 +451,7 @@ impl Root {
             Err(e) => return Err(e.into()),
         }
         for n in 0..1000u32 {
-            let name = format!(".ocipack-tmp-{}-{n}", std::process::id());
+            let name = format!("{TEMPFILE_PREFIX}{}-{n}", std::process::id());
             match rustix::fs::openat(
                 self.fd(),
                 name.as_str(),
@@ -456,7 +459,13 @@ impl Root {
                 Mode::from_raw_mode(0o600),
             ) {
                 Ok(fd) => {
-                    rustix::fs::unlinkat(self.fd(), name.as_str(), AtFlags::empty())?;
+                    // Locked, so that no sweep takes it for stale (a sweep that got there
+                    // first has unlinked it already: the descriptor is all we need).
+                    let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive);
+                    match rustix::fs::unlinkat(self.fd(), name.as_str(), AtFlags::empty()) {
+                        Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                     return Ok(File::from(fd));
                 }
                 Err(rustix::io::Errno::EXIST) => continue,
@@ -552,6 +561,14 @@ impl Root {
 
     /// Like [`Root::list_dir`], with names as bytes.
     pub fn list_dir_bytes(&self, rel: &str) -> Result<Option<Listing>, OpenError> {
+        Ok(self
+            .list_dir_modes(rel)?
+            .map(|v| v.into_iter().map(|(n, t, _)| (n, t)).collect()))
+    }
+
+    /// Like [`Root::list_dir_bytes`], with each entry's permission bits (`st_mode & 0o7777`,
+    /// from the same `lstat`).
+    pub fn list_dir_modes(&self, rel: &str) -> Result<Option<ModeListing>, OpenError> {
         let r = match self.resolve(rel.as_bytes(), true) {
             Ok(r) => r,
             Err(OpenError::NotFound) => return Ok(None),
@@ -572,6 +589,7 @@ impl Root {
             out.push((
                 name.to_vec(),
                 entry_type(FileType::from_raw_mode(st.st_mode)),
+                st.st_mode & 0o7777,
             ));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));

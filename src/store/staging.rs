@@ -15,8 +15,10 @@
 //!   removes itself.
 //! - SIGINT, SIGTERM and SIGHUP remove every live staging before the process dies of the
 //!   signal (a handler thread does it; commits and the handler exclude each other, so a
-//!   half-removed staging is never swapped in). SIGKILL cannot be caught: the next run on
-//!   the same target sweeps staging entries whose lock no live process holds.
+//!   half-removed staging is never swapped in, and a commit of several outputs swaps all of
+//!   them or none). A signal inherited as ignored (`nohup`) stays ignored. SIGKILL cannot be
+//!   caught: the next run on the same target sweeps staging entries whose lock no live
+//!   process holds.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -29,7 +31,7 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 
-use super::root::{EntryType, Follow, OpenError, Root, kind_name};
+use super::root::{EntryType, Follow, OpenError, Root, TEMPFILE_PREFIX, kind_name, open_dir_at};
 use crate::error::{Error, Result};
 use crate::show;
 
@@ -41,6 +43,9 @@ const MAX_BASE: usize = 200;
 pub struct Target {
     parent: Root,
     name: OsString,
+    /// Directories in which a parent of the target was created ([`Target::beneath_creating`]):
+    /// their new entries are made durable with the output ([`super::output::commit_all`]).
+    created_in: Vec<Root>,
 }
 
 /// What a target currently is.
@@ -95,6 +100,7 @@ impl Target {
         Ok(Target {
             parent: root,
             name: name.to_os_string(),
+            created_in: Vec::new(),
         })
     }
 
@@ -110,6 +116,7 @@ impl Target {
         Ok(Target {
             parent,
             name: OsString::from(name),
+            created_in: Vec::new(),
         })
     }
 
@@ -125,6 +132,7 @@ impl Target {
         let (parent_rel, name) = split_target(rel, what)?;
         let mut log = Vec::new();
         let parent = strict.subdir_logged(parent_rel, true, &mut log);
+        let created_in = log.iter().map(|(dir, _)| dir.clone()).collect();
         created
             .0
             .lock()
@@ -135,6 +143,7 @@ impl Target {
         Ok(Target {
             parent,
             name: OsString::from(name),
+            created_in,
         })
     }
 
@@ -146,6 +155,11 @@ impl Target {
     /// The name in the parent directory.
     pub fn name(&self) -> &OsStr {
         &self.name
+    }
+
+    /// The directories a parent of the target was created in, by this process.
+    pub(crate) fn created_in(&self) -> &[Root] {
+        &self.created_in
     }
 
     /// The target's path for messages (escaped).
@@ -170,11 +184,19 @@ impl Target {
         if ft != FileType::Directory {
             return Ok(Existing::Other(kind_name(ft)));
         }
-        self.parent
-            .clone_strict()
-            .subdir(&self.name.to_string_lossy(), false)
-            .map(Existing::Dir)
-            .map_err(|e| Error::input(format!("output {}", self.shown()), e.to_string()))
+        // Opened by its name as it is (bytes, never a lossy conversion), relative to the
+        // parent held open, without following a symlink that replaced it meanwhile.
+        let fd = open_dir_at(self.parent.fd(), &self.name).map_err(|e| {
+            Error::input(
+                format!("output {}", self.shown()),
+                OpenError::from(e).to_string(),
+            )
+        })?;
+        Ok(Existing::Dir(Root::from_fd(
+            fd,
+            &self.parent.path().join(&self.name),
+            Follow::Never,
+        )))
     }
 
     fn base(&self) -> Vec<u8> {
@@ -481,9 +503,10 @@ impl Staging {
     }
 
     /// Puts the staging in the place of `target` in one atomic step, without flushing
-    /// anything (the caller does, before and after).
-    pub(crate) fn swap(mut self, target: &Target) -> Result<Replaced> {
-        let guard = live();
+    /// anything (the caller does, before and after). `lock` keeps the signal handler out
+    /// ([`commit_lock`]); the caller holds it across every swap of a commit and drops it
+    /// before dropping a staging whose swap failed (which removes itself).
+    pub(crate) fn swap(&mut self, target: &Target, lock: &mut CommitLock) -> Result<Replaced> {
         let exchanged = match rustix::fs::renameat_with(
             self.parent.fd(),
             &self.name,
@@ -534,14 +557,13 @@ impl Staging {
             }
         };
         self.done = true;
-        drop(guard);
         if exchanged {
             // The staging name now holds the previous output; it stays registered until removed.
             Ok(Replaced {
                 entry: Some((self.parent.clone(), self.name.clone(), self.id)),
             })
         } else {
-            unregister(self.id);
+            unregister_locked(&mut lock.0, self.id);
             Ok(Replaced { entry: None })
         }
     }
@@ -641,21 +663,28 @@ fn sweep(target: &Target) {
     let Ok(Some(entries)) = target.parent.list_dir_bytes("") else {
         return;
     };
-    for (name, kind) in entries {
-        // Exactly what `Staging::create` makes, `.<target>.ocipack-<pid>-<n>` (a file with
-        // `.tmp` after): a user's `.<target>.ocipack-notes` is none of ocipack's business.
-        let Some(rest) = name.strip_prefix(prefix.as_slice()) else {
-            continue;
-        };
-        let (rest, is_file) = match rest.strip_suffix(b".tmp") {
-            Some(r) => (r, true),
-            None => (rest, false),
-        };
+    let pid_n = |rest: &[u8]| {
         let numbers = rest
             .split(|&b| b == b'-')
             .map(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
             .collect::<Vec<_>>();
-        if numbers != [true, true] {
+        numbers == [true, true]
+    };
+    for (name, kind) in entries {
+        // Exactly what `Staging::create` makes, `.<target>.ocipack-<pid>-<n>` (a file with
+        // `.tmp` after), or `Root::tempfile`'s `.ocipack-tmp-<pid>-<n>` file: a user's
+        // `.<target>.ocipack-notes` is none of ocipack's business.
+        let (rest, is_file) = match name.strip_prefix(prefix.as_slice()) {
+            Some(rest) => match rest.strip_suffix(b".tmp") {
+                Some(r) => (r, true),
+                None => (rest, false),
+            },
+            None => match name.strip_prefix(TEMPFILE_PREFIX.as_bytes()) {
+                Some(rest) => (rest, true),
+                None => continue,
+            },
+        };
+        if !pid_n(rest) {
             continue;
         }
         let flags = match kind {
@@ -694,6 +723,15 @@ fn live() -> MutexGuard<'static, Vec<Live>> {
     LIVE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Held across the swaps of a commit: the signal handler waits for it, so that a signal
+/// never removes the outputs not yet swapped of a commit whose first output is in place.
+pub(crate) struct CommitLock(MutexGuard<'static, Vec<Live>>);
+
+/// Takes the [`CommitLock`] (no staging may be dropped, nor registered, while it is held).
+pub(crate) fn commit_lock() -> CommitLock {
+    CommitLock(live())
+}
+
 fn register(parent: &Root, name: &OsStr) -> u64 {
     install_handler();
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -713,12 +751,30 @@ fn unregister_locked(list: &mut Vec<Live>, id: u64) {
     list.retain(|l| l.id != id);
 }
 
+/// True if the process inherited `sig` as ignored (`nohup`, `trap '' HUP`, the SIGINT of
+/// a shell's background job): such a signal must stay ignored, never end the process.
+fn inherited_ignored(sig: i32) -> bool {
+    // SAFETY: a query only (no new action), into a zeroed `sigaction` of the right type.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Installs, once, a thread that removes every live staging entry on SIGINT, SIGTERM or
-/// SIGHUP and then lets the signal end the process as it would have.
+/// SIGHUP and then lets the signal end the process as it would have. A signal the process
+/// inherited as ignored is left alone: it would not have ended the process.
 fn install_handler() {
     HANDLER.call_once(|| {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        let caught: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+            .into_iter()
+            .filter(|&s| !inherited_ignored(s))
+            .collect();
+        if caught.is_empty() {
+            return;
+        }
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(caught) else {
             return;
         };
         let spawned = std::thread::Builder::new()

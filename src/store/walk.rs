@@ -98,6 +98,8 @@ pub enum WalkError {
     Changed(String, String),
     /// A name deeper than [`MAX_DEPTH`] components.
     TooDeep(String),
+    /// Something a layer cannot hold (the path, why).
+    Unsupported(String, String),
 }
 
 impl std::fmt::Display for WalkError {
@@ -105,6 +107,7 @@ impl std::fmt::Display for WalkError {
         match self {
             WalkError::Io(p, e) => write!(f, "{p}: {e}"),
             WalkError::Changed(p, what) => write!(f, "{p}: {}", changed_message(what)),
+            WalkError::Unsupported(p, why) => write!(f, "{p}: {why}"),
             WalkError::TooDeep(p) => write!(
                 f,
                 "{p}: more than {MAX_DEPTH} directory levels; a layer's names are limited to {MAX_DEPTH} components"
@@ -265,7 +268,17 @@ impl InputTree {
             None
         };
         let attrs = if xattrs {
-            read_xattrs(dir, os, kind, sub.as_ref()).map_err(|e| self.io(&child, e))?
+            read_xattrs(handle.as_fd()).map_err(|e| match e {
+                XattrError::Io(e) => self.io(&child, e),
+                XattrError::Name(name) => WalkError::Unsupported(
+                    self.shown(&child),
+                    format!(
+                        "has an extended attribute whose name is not UTF-8 ({}); a layer \
+                         records xattrs in pax headers, whose names are UTF-8",
+                        show::bytes(&name)
+                    ),
+                ),
+            })?
         } else {
             Vec::new()
         };
@@ -293,51 +306,34 @@ impl InputTree {
     }
 }
 
-/// Reads the extended attributes of `name` in `dir`: through the open directory for a
-/// directory, through a file descriptor for a regular file, and through the parent's
-/// descriptor (`/proc/self/fd/N/name`, the last component not followed) for anything else.
-fn read_xattrs(
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    kind: FileType,
-    sub: Option<&OwnedFd>,
-) -> rustix::io::Result<Vec<(String, Vec<u8>)>> {
+/// Why the extended attributes of an entry could not be read.
+enum XattrError {
+    /// The operating system refused.
+    Io(rustix::io::Errno),
+    /// A name that is not UTF-8 (pax `SCHILY.xattr.` records hold UTF-8 names).
+    Name(Vec<u8>),
+}
+
+/// Reads the extended attributes of the entry `handle` (its `O_PATH` descriptor, the one
+/// the walk `fstat`ed) through `/proc/self/fd/N`, which names exactly that inode — a
+/// regular file, a directory, a symlink itself, a FIFO or a device, none of them opened —
+/// never by its name, which may meanwhile name something else.
+fn read_xattrs(handle: BorrowedFd<'_>) -> std::result::Result<Vec<(String, Vec<u8>)>, XattrError> {
+    use std::os::fd::AsRawFd;
+    let via = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
     let mut names = vec![0u8; 64 * 1024];
     let mut out = Vec::new();
-    enum Via {
-        Fd(OwnedFd),
-        Path(PathBuf),
-    }
-    let via = match (kind, sub) {
-        (FileType::Directory, Some(fd)) => Via::Fd(rustix::io::fcntl_dupfd_cloexec(fd, 0)?),
-        (FileType::RegularFile, _) => Via::Fd(rustix::fs::openat(
-            dir,
-            name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )?),
-        _ => {
-            use std::os::fd::AsRawFd;
-            Via::Path(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name))
-        }
-    };
-    let n = match &via {
-        Via::Fd(fd) => rustix::fs::flistxattr(fd, &mut names[..]),
-        Via::Path(p) => rustix::fs::llistxattr(p, &mut names[..]),
-    };
-    let n = match n {
+    let n = match rustix::fs::listxattr(&via, &mut names[..]) {
         Ok(n) => n,
         Err(rustix::io::Errno::NOTSUP) => return Ok(out),
-        Err(e) => return Err(e),
+        Err(e) => return Err(XattrError::Io(e)),
     };
     for key in names[..n].split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        let name = std::str::from_utf8(key).map_err(|_| XattrError::Name(key.to_vec()))?;
         let mut value = vec![0u8; 64 * 1024];
-        let len = match &via {
-            Via::Fd(fd) => rustix::fs::fgetxattr(fd, key, &mut value[..])?,
-            Via::Path(p) => rustix::fs::lgetxattr(p, key, &mut value[..])?,
-        };
+        let len = rustix::fs::getxattr(&via, key, &mut value[..]).map_err(XattrError::Io)?;
         value.truncate(len);
-        out.push((String::from_utf8_lossy(key).into_owned(), value));
+        out.push((name.to_string(), value));
     }
     out.sort();
     Ok(out)
@@ -521,5 +517,49 @@ mod tests {
         std::fs::write(root.join("d/e/f"), b"DATA").unwrap();
         let e = tree.reader().open(b"d/e/f", &stamp).unwrap_err();
         assert!(e.to_string().contains("modified"), "{e}");
+    }
+
+    /// Extended attributes come from the inode the walk `fstat`ed (its `O_PATH` handle),
+    /// never from whatever its name names by the time they are read; a name that is not
+    /// UTF-8 is refused, never converted.
+    #[test]
+    fn xattrs_are_read_through_the_handle_and_names_must_be_utf8() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        std::fs::write(&a, b"a").unwrap();
+        std::fs::write(&b, b"b").unwrap();
+        std::os::unix::fs::symlink("a", t.path().join("l")).unwrap();
+        let set = |p: &Path, k: &[u8], v: &[u8]| {
+            rustix::fs::lsetxattr(p, k, v, rustix::fs::XattrFlags::empty())
+        };
+        if set(&a, b"user.which", b"a") == Err(rustix::io::Errno::NOTSUP) {
+            eprintln!("SKIPPED: no user xattrs on this filesystem");
+            return;
+        }
+        set(&b, b"user.which", b"b").unwrap();
+        let open = |p: &Path| {
+            rustix::fs::openat(
+                rustix::fs::CWD,
+                p,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .unwrap()
+        };
+        let handle = open(&a);
+        // The name now names another file.
+        std::fs::rename(&b, &a).unwrap();
+        let got = read_xattrs(handle.as_fd()).ok().unwrap();
+        assert_eq!(got, [("user.which".to_string(), b"a".to_vec())]);
+        // A symlink's handle is the symlink, not its target (user xattrs are not allowed on
+        // symlinks: it has none).
+        let got = read_xattrs(open(&t.path().join("l")).as_fd()).ok().unwrap();
+        assert!(got.iter().all(|(k, _)| !k.starts_with("user.")), "{got:?}");
+
+        set(&a, b"user.\xff", b"v").unwrap();
+        match read_xattrs(open(&a).as_fd()) {
+            Err(XattrError::Name(n)) => assert_eq!(n, b"user.\xff"),
+            _ => panic!("a non-UTF-8 xattr name was accepted"),
+        }
     }
 }

@@ -229,7 +229,9 @@ fn encode_header(h: &Header, out: &mut Vec<u8>) -> io::Result<()> {
             0o644,
             0,
             0,
-            h.mtime,
+            // The same rule as the entry's own header: a time too big for the field is
+            // 0 there, and only the pax record holds it.
+            if fits(h.mtime, 12) { h.mtime } else { 0 },
             (0, 0),
         );
         out.extend_from_slice(&block);
@@ -374,6 +376,24 @@ mod tests {
         assert_eq!(seen[3].1, tar::EntryType::Link);
         assert_eq!(seen[3].3.as_deref(), Some(long_name.as_str()));
         assert_eq!(seen[4].1, tar::EntryType::Fifo);
+    }
+
+    /// An mtime too big for the 11-digit octal field (`--created @20000000000 --mtime
+    /// fixed`) is 0 in both headers, the pax pseudo-entry's included, never truncated
+    /// digits; the pax record holds it.
+    #[test]
+    fn an_mtime_too_big_for_octal_is_zero_in_both_headers() {
+        let mut f = hdr("f", Kind::File { size: 0 });
+        f.mtime = 20_000_000_000;
+        let mut out = Vec::new();
+        encode_header(&f, &mut out).unwrap();
+        assert_eq!(out.len(), 3 * BLOCK, "pax header, its record, the entry");
+        let (pax, entry) = (&out[..BLOCK], &out[2 * BLOCK..]);
+        assert_eq!(pax[156], b'x');
+        assert_eq!(&pax[136..148], b"00000000000\0", "pax header mtime");
+        assert_eq!(&entry[136..148], b"00000000000\0", "entry mtime");
+        let record = String::from_utf8_lossy(&out[BLOCK..2 * BLOCK]);
+        assert!(record.contains("mtime=20000000000\n"), "{record}");
     }
 
     #[test]

@@ -39,7 +39,9 @@ use serde::Serialize;
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::image::Image;
-use crate::image::read::{Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader};
+use crate::image::read::{
+    Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader, identity,
+};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
@@ -293,11 +295,9 @@ fn verify_with(
         None if opts.arch_from_path => arch_from_path(dir),
         None => None,
     };
-    // bashbrew reads `File: index.json` as the index and any other name as a descriptor.
-    let file = opts
-        .file
-        .as_deref()
-        .filter(|f| !(opts.profile == Profile::OciImport && *f == "index.json"));
+    // bashbrew reads `File: index.json` as the index and any other name as a descriptor;
+    // so do both profiles (the stricter one must never accept what the plain one refuses).
+    let file = opts.file.as_deref().filter(|f| *f != "index.json");
     let layout = reader.read(file);
     check_documents(&mut reader.problems, &layout, expect.as_ref());
     if opts.profile == Profile::OciImport {
@@ -339,14 +339,14 @@ fn verify_with(
                 .images
                 .iter()
                 .filter_map(|i| i.config.as_ref())
-                .map(|c| crate::show::text(&config_platform(&c.value).to_string()))
+                .map(|c| crate::show::text(&c.value.platform().to_string()))
                 .collect();
             (!all.is_empty()).then(|| format!("image index: {}", all.join(", ")))
         }
         None => layout
             .selected
             .and_then(|n| layout.images[n].config.as_ref())
-            .map(|c| crate::show::text(&config_platform(&c.value).to_string())),
+            .map(|c| crate::show::text(&c.value.platform().to_string())),
     };
     let problems = v.reader.problems.into_vec();
     let report = Report {
@@ -437,7 +437,7 @@ fn check_nested(
         let listed = layout.images.iter().any(|img| {
             img.config
                 .as_ref()
-                .is_some_and(|c| same_platform(&config_platform(&c.value), want))
+                .is_some_and(|c| same_platform(&c.value.platform(), want))
         });
         if !listed {
             p.error(
@@ -474,6 +474,8 @@ pub fn check_platform_index(p: &mut Problems, file: &str, index: &crate::spec::I
     }
 }
 
+/// The same OS, architecture and variant (what `--arch` and a path's architecture name
+/// decide; not the OS version or features).
 fn same_platform(x: &Platform, want: &Platform) -> bool {
     x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
 }
@@ -551,14 +553,6 @@ pub fn arch_from_path(dir: &Path) -> Option<(Platform, String)> {
     })
 }
 
-/// The platform a config declares, with its OS version and features.
-pub fn config_platform(c: &ImageConfig) -> Platform {
-    let mut p = c.platform();
-    p.os_version = c.os_version.clone();
-    p.os_features = c.os_features.clone();
-    p
-}
-
 /// The platforms of the image descriptor, of the config and of the expectation agree.
 fn check_platform(
     p: &mut Problems,
@@ -567,7 +561,7 @@ fn check_platform(
     config: &ImageConfig,
     expect: Option<&(Platform, String)>,
 ) {
-    let cp = config_platform(config);
+    let cp = config.platform();
     match &at.descriptor.platform {
         Some(ip) => {
             let pairs: [(&str, Option<String>, Option<String>); 5] = [
@@ -606,10 +600,7 @@ fn check_platform(
         ),
     }
     if let Some((want, from)) = expect {
-        let same = |x: &Platform| {
-            x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
-        };
-        if !same(&cp) {
+        if !same_platform(&cp, want) {
             p.error(
                 cpath,
                 Some("architecture".into()),
@@ -617,7 +608,7 @@ fn check_platform(
             );
         }
         if let Some(ip) = &at.descriptor.platform
-            && !same(ip)
+            && !same_platform(ip, want)
         {
             p.error(
                 &at.file,
@@ -632,11 +623,12 @@ fn check_platform(
 struct Verifier {
     reader: Reader,
     keep_entries: bool,
-    /// Blobs whose bytes were checked (non-layer blobs), by digest.
-    checked: BTreeSet<Digest>,
-    /// Each distinct layer blob's outcome, by digest and media type: its path, its
-    /// diff_id (when it could be decompressed) and its content (when its entries are valid).
-    layers: HashMap<(Digest, String), LayerOutcome>,
+    /// Blobs whose bytes were checked (non-layer blobs), by digest and declared size.
+    checked: BTreeSet<(Digest, i64)>,
+    /// Each distinct layer blob's outcome, by digest, declared size and media type: its
+    /// path, its diff_id (when it could be decompressed) and its content (when its entries
+    /// are valid). A descriptor declaring another size is checked against the file again.
+    layers: HashMap<((Digest, i64), String), LayerOutcome>,
     /// Each layer file streamed, by (device, inode, compression): blobs that are the same
     /// file under several names (symlinks) are decompressed once. The path first streamed,
     /// the content's digest and size, and the outcome.
@@ -683,7 +675,7 @@ impl Verifier {
                 self.check_blob_bytes(&at, "layer");
                 continue;
             };
-            let key = (l.digest.clone(), l.media_type.clone());
+            let key = (identity(l), l.media_type.clone());
             let outcome = match self.layers.get(&key) {
                 Some(o) => o.clone(),
                 None => {
@@ -721,7 +713,7 @@ impl Verifier {
 
     /// Checks only that a blob has the descriptor's size and digest, streaming it (once).
     fn check_blob_bytes(&mut self, at: &Found, what: &str) {
-        if !self.checked.insert(at.descriptor.digest.clone()) {
+        if !self.checked.insert(identity(&at.descriptor)) {
             return;
         }
         let Some(blob) = self.reader.open_blob(at, what) else {
