@@ -115,6 +115,7 @@ pub fn ocipack_capped(kib: u64) -> Command {
         .arg("-c")
         .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_ocipack"));
+    super::default_signals(&mut c);
     c
 }
 

@@ -17,7 +17,25 @@ use std::process::{Command, Output};
 pub fn ocipack() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ocipack"));
     c.env_remove("SOURCE_DATE_EPOCH");
+    default_signals(&mut c);
     c
+}
+
+/// Starts `c` with SIGINT, SIGTERM and SIGHUP at their default dispositions. ocipack keeps a
+/// signal its parent ignores ignored (`nohup`), and a shell that runs the test suite in the
+/// background without job control starts it with SIGINT ignored: the tests that send
+/// signals must not depend on how the suite was started.
+pub fn default_signals(c: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `signal` is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(s, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Runs `ocipack` with `args`, returning its output.
