@@ -459,8 +459,9 @@ impl Root {
                 Mode::from_raw_mode(0o600),
             ) {
                 Ok(fd) => {
-                    // Locked, so that no sweep takes it for stale (a sweep that got there
-                    // first has unlinked it already: the descriptor is all we need).
+                    // Named with this live process's pid, and locked: no sweep takes it for
+                    // stale (should one have unlinked it anyway, the descriptor is all we
+                    // need).
                     let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive);
                     match rustix::fs::unlinkat(self.fd(), name.as_str(), AtFlags::empty()) {
                         Ok(()) | Err(rustix::io::Errno::NOENT) => {}

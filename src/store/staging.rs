@@ -17,8 +17,10 @@
 //!   signal (a handler thread does it; commits and the handler exclude each other, so a
 //!   half-removed staging is never swapped in, and a commit of several outputs swaps all of
 //!   them or none). A signal inherited as ignored (`nohup`) stays ignored. SIGKILL cannot be
-//!   caught: the next run on the same target sweeps staging entries whose lock no live
-//!   process holds.
+//!   caught: the next run on the same target sweeps the staging entries of processes that
+//!   no longer exist, if no process holds their lock. An entry exists unlocked for a moment
+//!   after it is created, so the entries of this process (another thread staging for the
+//!   same target) and of live processes are never swept.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -663,12 +665,15 @@ fn sweep(target: &Target) {
     let Ok(Some(entries)) = target.parent.list_dir_bytes("") else {
         return;
     };
-    let pid_n = |rest: &[u8]| {
-        let numbers = rest
-            .split(|&b| b == b'-')
-            .map(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
-            .collect::<Vec<_>>();
-        numbers == [true, true]
+    // `<pid>-<n>`: the pid, if the name has exactly that shape.
+    let pid_n = |rest: &[u8]| -> Option<u32> {
+        let mut parts = rest.split(|&b| b == b'-');
+        let (pid, n) = (parts.next()?, parts.next()?);
+        let digits = |p: &[u8]| !p.is_empty() && p.iter().all(u8::is_ascii_digit);
+        if parts.next().is_some() || !digits(pid) || !digits(n) {
+            return None;
+        }
+        std::str::from_utf8(pid).ok()?.parse().ok()
     };
     for (name, kind) in entries {
         // Exactly what `Staging::create` makes, `.<target>.ocipack-<pid>-<n>` (a file with
@@ -684,7 +689,14 @@ fn sweep(target: &Target) {
                 None => continue,
             },
         };
-        if !pid_n(rest) {
+        let Some(pid) = pid_n(rest) else {
+            continue;
+        };
+        // An entry is created before it is locked: between the two, the lock alone cannot
+        // tell it from a dead process's. So the entries of this process (another thread's
+        // staging for the same target) and of any live process are never touched; the lock
+        // is the check for the rest (a pid seen from another pid namespace, or reused).
+        if pid == std::process::id() || process_alive(pid) {
             continue;
         }
         let flags = match kind {
@@ -705,6 +717,21 @@ fn sweep(target: &Target) {
             let _ = remove_at(target.parent.fd(), name);
         }
     }
+}
+
+/// Whether a process with this pid exists (signal 0 is delivered or refused for lack of
+/// permission; only "no such process" means it is gone).
+fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 // ---- The registry of live staging entries, and the signal handler that removes them.
@@ -792,4 +819,46 @@ fn install_handler() {
             });
         drop(spawned);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A staging entry is created, then locked: in between, a sweep by another thread of
+    /// this process (or by another live process) must leave it alone. Only entries of dead
+    /// processes that nobody holds locked are removed. (CI once saw the race: a build of
+    /// ten architectures, each staging beside the same target, lost a fresh entry to a
+    /// sibling thread's sweep.)
+    #[test]
+    fn the_sweep_spares_entries_of_this_and_of_live_processes() {
+        let t = tempfile::tempdir().unwrap();
+        let target = Target::at_path(&t.path().join("out")).unwrap();
+        let name = |pid: u32| format!(".out.ocipack-{pid}-7");
+        // Created, not yet locked: this process's, init's (alive), and a pid that cannot
+        // exist (above the largest pid_max), which stands for a killed build.
+        let mine = name(std::process::id());
+        let live = name(1);
+        let dead = name(4_194_304);
+        for n in [&mine, &live, &dead] {
+            std::fs::create_dir(t.path().join(n)).unwrap();
+        }
+        let s = Staging::dir(&target).unwrap();
+        assert!(
+            t.path().join(&mine).is_dir(),
+            "this process's entry was swept"
+        );
+        assert!(
+            t.path().join(&live).is_dir(),
+            "a live process's entry was swept"
+        );
+        assert!(
+            !t.path().join(&dead).exists(),
+            "a dead process's entry was kept"
+        );
+        let staged = s.path();
+        assert!(staged.is_dir());
+        drop(s);
+        assert!(!staged.exists(), "a dropped staging stays");
+    }
 }
