@@ -299,3 +299,62 @@ fn dirty_outputs_are_refused_naming_the_paths_unless_allowed() {
         stderr(&o)
     );
 }
+
+/// With `[library] git-fetch` set, the commits the library file names come from the work
+/// tree's history, which need not be on that ref: bashbrew fetches GitFetch and would not
+/// find them. Each one this repository cannot reach from the ref is a warning naming it; a
+/// ref the repository does not have is a warning that nothing could be checked.
+#[test]
+fn commits_not_reachable_from_the_configured_git_fetch_are_warned_about() {
+    let t = tempfile::tempdir().unwrap();
+    let ex = example_repo(t.path());
+    set_branch(t.path(), "feature");
+    let toml = fs::read_to_string(ex.join("ocipack.toml")).unwrap();
+    let with = toml.replace(
+        "tags = [\"linux\"]",
+        "tags = [\"linux\"]\ngit-fetch = \"refs/heads/main\"",
+    );
+    fs::write(ex.join("ocipack.toml"), with).unwrap();
+    let c = commit_all(t.path(), "@1800000000 +0000");
+
+    // No main here at all.
+    let o = library(&ex);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("warning: GitFetch refs/heads/main is not a ref of this repository")
+            && stderr(&o).contains(&c),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains(&format!("GitFetch: refs/heads/main\nGitCommit: {c}\n")));
+
+    // main is behind the commit that holds the outputs.
+    git::git(t.path(), &["branch", "main", &c], None);
+    fs::copy(ex.join("i386/hello"), ex.join("amd64/hello")).unwrap();
+    assert_exit(
+        &ocipack()
+            .args(["build", "--arch", "amd64"])
+            .arg(&ex)
+            .output()
+            .unwrap(),
+        0,
+    );
+    let outputs = commit_all(t.path(), "@1800000200 +0000");
+    let o = library(&ex);
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "warning: GitCommit {outputs} is not reachable from refs/heads/main here"
+        )),
+        "{err}"
+    );
+    // i386's output is in c, which main has: no word about it.
+    assert!(!err.contains(&format!("{c} is not reachable")), "{err}");
+
+    // Once main has the commit, nothing to say.
+    git::git(t.path(), &["branch", "-f", "main", "feature"], None);
+    let o = library(&ex);
+    assert_exit(&o, 0);
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}

@@ -153,6 +153,29 @@ impl Git {
         Ok(out.trim().to_string())
     }
 
+    /// Whether `commit` is reachable from `refname` in this repository: `None` when the ref
+    /// does not exist here (nothing can be said), else `git merge-base --is-ancestor`.
+    pub fn reachable_from(&self, commit: &str, refname: &str) -> Result<Option<bool>> {
+        let tip = self.run_raw(&[
+            "rev-parse",
+            "--verify",
+            "-q",
+            &format!("{refname}^{{commit}}"),
+        ])?;
+        if !tip.status.success() {
+            return Ok(None);
+        }
+        let out = self.run_raw(&["merge-base", "--is-ancestor", commit, refname])?;
+        match out.status.code() {
+            Some(0) => Ok(Some(true)),
+            Some(1) => Ok(Some(false)),
+            _ => Err(Error::input(
+                format!("git merge-base --is-ancestor {commit} {refname}"),
+                crate::show::text(String::from_utf8_lossy(&out.stderr).trim()),
+            )),
+        }
+    }
+
     /// The commits at which a shallow clone's history is cut off (empty if not shallow).
     pub fn shallow_boundaries(&self) -> Result<Vec<String>> {
         let shallow = self.run(&["rev-parse", "--is-shallow-repository"], &[])?;

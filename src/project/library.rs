@@ -20,6 +20,11 @@
 //! - On dist branches (`[library] commit-branch` or `--commit-branch`), each architecture's
 //!   commit is the tip of its branch, named with `<arch>-GitFetch:` and `<arch>-GitCommit:`
 //!   as busybox's generate script does; only Windows outputs are read from the work tree.
+//! - With `[library] git-fetch` set, the `GitCommit:` ids taken from the work tree's history
+//!   need not be on that ref: each one not reachable from it here is a warning (bashbrew
+//!   fetches GitFetch and would not find the commit), and so is a ref this repository does
+//!   not have (nothing could be checked). Warnings, not errors: the local ref may lag the
+//!   remote one. A shallow clone is not checked (its history is cut off).
 
 use std::collections::BTreeMap;
 
@@ -189,6 +194,22 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
         git.last_commit("the outputs", &in_tree)?.id
     };
 
+    if lib.git_fetch.is_some() {
+        let mut named: Vec<(String, &str)> = vec![("GitCommit".to_string(), header.as_str())];
+        named.extend(
+            sources
+                .iter()
+                .filter(|s| s.fetch.is_none())
+                .map(|s| (format!("{}-GitCommit", s.arch), s.commit.as_str())),
+        );
+        named.extend(
+            windows
+                .iter()
+                .map(|(n, _, c)| (format!("the GitCommit of {n}"), c.as_str())),
+        );
+        warnings.extend(unreachable(&git, &git_fetch, &named)?);
+    }
+
     let mut t = String::new();
     t.push_str(&format!(
         "# {}: written by `ocipack library` from {}{PROJECT_FILE}\n\n",
@@ -251,4 +272,37 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
         t.push_str(&format!("Constraints: {name}\n"));
     }
     Ok(LibraryFile { text: t, warnings })
+}
+
+/// Warnings for the commits in `named` (what the library file calls each, and its id) that
+/// this repository cannot show to be reachable from `git_fetch`.
+fn unreachable(git: &Git, git_fetch: &str, named: &[(String, &str)]) -> Result<Vec<String>> {
+    if !git.shallow_boundaries()?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (what, commit) in named {
+        if seen.insert(*commit, ()).is_some() {
+            continue;
+        }
+        match git.reachable_from(commit, git_fetch)? {
+            None => {
+                warnings.push(format!(
+                    "GitFetch {} is not a ref of this repository, so ocipack cannot check \
+                     that it contains {commit} ({what}); bashbrew fetches it from GitRepo",
+                    show::text(git_fetch)
+                ));
+                break;
+            }
+            Some(true) => {}
+            Some(false) => warnings.push(format!(
+                "{what} {commit} is not reachable from {} here: bashbrew fetches GitFetch \
+                 and would not find it (push or merge it there first, or fix [library] \
+                 git-fetch)",
+                show::text(git_fetch)
+            )),
+        }
+    }
+    Ok(warnings)
 }
