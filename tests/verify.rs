@@ -673,11 +673,21 @@ fn unreferenced_blob_files_are_reported() {
     fs::write(l.path("blobs/sha256/stray"), b"x").unwrap();
     fs::create_dir(l.path("blobs/sha512")).unwrap();
     symlink("../../index.json", l.path("blobs/sha512/link")).unwrap();
+    // Names that are not UTF-8 are shown escaped, each as it is: two that differ only in an
+    // invalid byte never print alike.
+    use std::os::unix::ffi::OsStrExt;
+    let raw = |b: &[u8]| l.path("blobs/sha256").join(std::ffi::OsStr::from_bytes(b));
+    fs::write(raw(b"a\xff"), b"x").unwrap();
+    fs::write(raw(b"a\xfe"), b"x").unwrap();
+    fs::create_dir(l.path("blobs").join(std::ffi::OsStr::from_bytes(b"\xc0\n"))).unwrap();
     l.verify(&[]).assert(
         0,
         &[
             "warning: blobs/sha256/stray: unreferenced file",
             "warning: blobs/sha512/link: unreferenced symlink to \"../../index.json\"",
+            "warning: blobs/sha256: unreferenced file \"a\\xff\"",
+            "warning: blobs/sha256: unreferenced file \"a\\xfe\"",
+            "warning: blobs: unreferenced directory \"\\xc0\\n\"",
         ],
     );
 }

@@ -837,10 +837,12 @@ impl Verifier {
         outcome
     }
 
-    /// Unreferenced files in `blobs/`.
+    /// Unreferenced files in `blobs/`. Names are listed as bytes: one that is not UTF-8
+    /// cannot be a digest, and is shown escaped (never lossily, which could make two names
+    /// print alike), under the nearest directory whose name is UTF-8.
     fn check_blob_dir(&mut self) {
         let root = self.reader.root.clone();
-        let top = match root.list_dir("blobs") {
+        let top = match root.list_dir_bytes("blobs") {
             Ok(Some(t)) => t,
             Ok(None) => return, // every blob is reported missing already
             Err(e) => {
@@ -849,43 +851,62 @@ impl Verifier {
             }
         };
         for (name, kind) in top {
-            let rel = format!("blobs/{name}");
             // Algorithm directories (possibly reached through a symlink that stays inside).
-            let listed = match kind {
-                EntryType::Dir | EntryType::Symlink => root.list_dir(&rel).ok().flatten(),
+            let alg = std::str::from_utf8(&name)
+                .ok()
+                .map(|n| format!("blobs/{n}"));
+            let listed = match (kind, &alg) {
+                (EntryType::Dir | EntryType::Symlink, Some(dir)) => {
+                    root.list_dir_bytes(dir).ok().flatten()
+                }
                 _ => None,
             };
-            match listed {
-                Some(files) => {
+            match (listed, alg) {
+                (Some(files), Some(dir)) => {
                     for (f, kind) in files {
-                        self.note_unreferenced(&format!("{rel}/{f}"), kind);
+                        self.note_unreferenced(&dir, &f, kind);
                     }
                 }
-                None => self.note_unreferenced(&rel, kind),
+                _ => self.note_unreferenced("blobs", &name, kind),
             }
         }
     }
 
-    fn note_unreferenced(&mut self, rel: &str, kind: EntryType) {
-        if self.reader.referenced.contains(rel) {
+    /// `name` in the directory `dir` (a UTF-8 path in the layout), unless referenced.
+    fn note_unreferenced(&mut self, dir: &str, name: &[u8], kind: EntryType) {
+        let mut rel = format!("{dir}/").into_bytes();
+        rel.extend_from_slice(name);
+        let utf8 = std::str::from_utf8(&rel).ok();
+        if utf8.is_some_and(|r| self.reader.referenced.contains(r)) {
             return;
         }
         let what = match kind {
             EntryType::File => "file".to_string(),
             EntryType::Dir => "directory".to_string(),
-            EntryType::Symlink => match self.reader.root.read_link(rel) {
+            EntryType::Symlink => match self.reader.root.read_link(&rel) {
                 Ok(t) => format!("symlink to \"{}\"", crate::show::bytes(&t)),
                 Err(_) => "symlink".to_string(),
             },
             EntryType::Other(k) => k.to_string(),
         };
-        self.reader.problems.warn(
-            rel,
-            None,
-            format!("unreferenced {what}: no descriptor points to it"),
-        );
+        match utf8 {
+            Some(r) => self.reader.problems.warn(
+                r,
+                None,
+                format!("unreferenced {what}: no descriptor points to it"),
+            ),
+            None => self.reader.problems.warn(
+                dir,
+                None,
+                format!(
+                    "unreferenced {what} \"{}\": no descriptor points to it",
+                    crate::show::bytes(name)
+                ),
+            ),
+        }
     }
 }
+
 fn show_opt(v: &Option<String>) -> String {
     match v {
         Some(s) => format!("{s:?}"),
