@@ -52,8 +52,8 @@ pub struct FixReport {
     pub blobs: Vec<(Digest, bool)>,
     /// True if `oci-layout` was missing and was added.
     pub added_oci_layout: bool,
-    /// Entries of the old layout that were not carried over.
-    pub dropped: Vec<String>,
+    /// Entries of the old layout that were not carried over (paths as bytes).
+    pub dropped: Vec<Vec<u8>>,
     /// False if the layout already had the right shape and was left untouched.
     pub written: bool,
 }
@@ -104,7 +104,7 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
     let was_symlink = |path: &str| {
         before
             .iter()
-            .any(|f| f.path == path && f.kind == EntryType::Symlink)
+            .any(|f| f.path == path.as_bytes() && f.kind == EntryType::Symlink)
     };
 
     let target = Target::at_path(dir)?;
@@ -165,7 +165,7 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
     }
     let dropped = before
         .iter()
-        .filter(|f| !kept.contains(&f.path))
+        .filter(|f| !std::str::from_utf8(&f.path).is_ok_and(|p| kept.contains(p)))
         .map(|f| f.path.clone())
         .collect();
 

@@ -66,7 +66,7 @@ impl fmt::Display for Problem {
 pub struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn push(&mut self, severity: Severity, file: &str, field: Option<String>, message: String) {
+    fn push(&mut self, severity: Severity, file: &[u8], field: Option<String>, message: String) {
         self.push_from(severity, None, file, field, message);
     }
 
@@ -74,13 +74,13 @@ impl Problems {
         &mut self,
         severity: Severity,
         origin: Option<String>,
-        file: &str,
+        file: &[u8],
         field: Option<String>,
         message: String,
     ) {
         self.0.push(Problem {
             severity,
-            file: show::text(file),
+            file: show::bytes(file),
             field: field.filter(|f| !f.is_empty()).map(|f| show::line(&f)),
             origin,
             message: show::line(&message),
@@ -92,27 +92,37 @@ impl Problems {
         &mut self,
         severity: Severity,
         origin: &str,
-        file: &str,
+        file: impl AsRef<[u8]>,
         field: Option<String>,
         message: impl Into<String>,
     ) {
         self.push_from(
             severity,
             Some(origin.to_string()),
-            file,
+            file.as_ref(),
             field,
             message.into(),
         );
     }
 
     /// Records an error.
-    pub fn error(&mut self, file: &str, field: Option<String>, message: impl Into<String>) {
-        self.push(Severity::Error, file, field, message.into());
+    pub fn error(
+        &mut self,
+        file: impl AsRef<[u8]>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(Severity::Error, file.as_ref(), field, message.into());
     }
 
     /// Records a warning.
-    pub fn warn(&mut self, file: &str, field: Option<String>, message: impl Into<String>) {
-        self.push(Severity::Warning, file, field, message.into());
+    pub fn warn(
+        &mut self,
+        file: impl AsRef<[u8]>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(Severity::Warning, file.as_ref(), field, message.into());
     }
 
     /// The problems, in the order found.

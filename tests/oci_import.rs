@@ -83,6 +83,24 @@ fn symlinks_that_leave_the_layout() {
     );
 }
 
+/// The survey walks names as bytes: a symlink out of the layout inside a directory whose
+/// name is not UTF-8 is found (a lossy name could not be opened, so the directory went
+/// unvisited), and both are named escaped.
+#[test]
+fn symlinks_under_names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let l = amd64(&[]);
+    let odd = l
+        .path("docs")
+        .join(std::ffi::OsStr::from_bytes(b"\xff\x1b"));
+    fs::create_dir_all(&odd).unwrap();
+    symlink("../../../../outside", odd.join("up")).unwrap();
+    import(&l, &[]).assert(
+        1,
+        &["docs/\\xff\\u{1b}/up: [meta-scripts]: symlink to \"../../../../outside\" leads out"],
+    );
+}
+
 #[test]
 fn data_on_the_index_entry_is_dropped_and_must_be_valid() {
     let l = amd64(&[]);

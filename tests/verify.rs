@@ -679,15 +679,17 @@ fn unreferenced_blob_files_are_reported() {
     let raw = |b: &[u8]| l.path("blobs/sha256").join(std::ffi::OsStr::from_bytes(b));
     fs::write(raw(b"a\xff"), b"x").unwrap();
     fs::write(raw(b"a\xfe"), b"x").unwrap();
-    fs::create_dir(l.path("blobs").join(std::ffi::OsStr::from_bytes(b"\xc0\n"))).unwrap();
+    let odd = l.path("blobs").join(std::ffi::OsStr::from_bytes(b"\xc0\n"));
+    fs::create_dir(&odd).unwrap();
+    fs::write(odd.join("x"), b"x").unwrap();
     l.verify(&[]).assert(
         0,
         &[
             "warning: blobs/sha256/stray: unreferenced file",
             "warning: blobs/sha512/link: unreferenced symlink to \"../../index.json\"",
-            "warning: blobs/sha256: unreferenced file \"a\\xff\"",
-            "warning: blobs/sha256: unreferenced file \"a\\xfe\"",
-            "warning: blobs: unreferenced directory \"\\xc0\\n\"",
+            "warning: blobs/sha256/a\\xff: unreferenced file",
+            "warning: blobs/sha256/a\\xfe: unreferenced file",
+            "warning: blobs/\\xc0\\n/x: unreferenced file",
         ],
     );
 }

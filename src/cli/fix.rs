@@ -63,7 +63,7 @@ pub fn run(a: FixArgs) -> Result<u8> {
     for d in &r.dropped {
         eprintln!(
             "ocipack: note: {shown}: {} was not carried over (not part of the image)",
-            ocipack::show::text(d)
+            ocipack::show::bytes(d)
         );
     }
     Ok(0)

@@ -75,7 +75,7 @@ pub fn check_target(target: &Target) -> Result<()> {
         Existing::Missing => Ok(()),
         Existing::Dir(root) => {
             let empty = root
-                .list_dir("")
+                .list_dir_bytes("")
                 .map_err(|e| Error::input(format!("output {}", target.shown()), e.to_string()))?
                 .is_none_or(|l| l.is_empty());
             let layout = matches!(root.entry_type("oci-layout"), Ok(Some(EntryType::File)));

@@ -550,18 +550,10 @@ impl Root {
         Ok(cur)
     }
 
-    /// The entries of the directory at `rel` (names and types, not following symlinks),
-    /// sorted by name; `None` if it does not exist.
-    pub fn list_dir(&self, rel: &str) -> Result<Option<Vec<(String, EntryType)>>, OpenError> {
-        Ok(self.list_dir_bytes(rel)?.map(|v| {
-            v.into_iter()
-                .map(|(n, t)| (String::from_utf8_lossy(&n).into_owned(), t))
-                .collect()
-        }))
-    }
-
-    /// Like [`Root::list_dir`], with names as bytes.
-    pub fn list_dir_bytes(&self, rel: &str) -> Result<Option<Listing>, OpenError> {
+    /// The entries of the directory at `rel` (names, as bytes, and types, not following
+    /// symlinks), sorted by name; `None` if it does not exist. Names are never converted
+    /// lossily: two that differ only in bytes that are not UTF-8 stay two names.
+    pub fn list_dir_bytes(&self, rel: impl AsRef<[u8]>) -> Result<Option<Listing>, OpenError> {
         Ok(self
             .list_dir_modes(rel)?
             .map(|v| v.into_iter().map(|(n, t, _)| (n, t)).collect()))
@@ -569,14 +561,15 @@ impl Root {
 
     /// Like [`Root::list_dir_bytes`], with each entry's permission bits (`st_mode & 0o7777`,
     /// from the same `lstat`).
-    pub fn list_dir_modes(&self, rel: &str) -> Result<Option<ModeListing>, OpenError> {
-        let r = match self.resolve(rel.as_bytes(), true) {
+    pub fn list_dir_modes(&self, rel: impl AsRef<[u8]>) -> Result<Option<ModeListing>, OpenError> {
+        let rel = rel.as_ref();
+        let r = match self.resolve(rel, true) {
             Ok(r) => r,
             Err(OpenError::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
         if r.file_type != FileType::Directory {
-            return Err(OpenError::NotADirectory(show::text(rel)));
+            return Err(OpenError::NotADirectory(show::bytes(rel)));
         }
         let fd = open_dir_at(r.parent.as_fd(), OsStr::from_bytes(&r.name))?;
         let mut out = Vec::new();
@@ -683,7 +676,7 @@ mod tests {
             r.open_file("blobs/sha256/fifo"),
             Err(OpenError::NotRegular("FIFO"))
         ));
-        let listed = r.list_dir("blobs/sha256").unwrap().unwrap();
-        assert_eq!(listed, [("fifo".to_string(), EntryType::Other("FIFO"))]);
+        let listed = r.list_dir_bytes("blobs/sha256").unwrap().unwrap();
+        assert_eq!(listed, [(b"fifo".to_vec(), EntryType::Other("FIFO"))]);
     }
 }

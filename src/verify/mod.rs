@@ -838,8 +838,8 @@ impl Verifier {
     }
 
     /// Unreferenced files in `blobs/`. Names are listed as bytes: one that is not UTF-8
-    /// cannot be a digest, and is shown escaped (never lossily, which could make two names
-    /// print alike), under the nearest directory whose name is UTF-8.
+    /// cannot be a digest, and is shown escaped, never converted lossily (which could make
+    /// two names print alike).
     fn check_blob_dir(&mut self) {
         let root = self.reader.root.clone();
         let top = match root.list_dir_bytes("blobs") {
@@ -851,59 +851,41 @@ impl Verifier {
             }
         };
         for (name, kind) in top {
+            let rel = [b"blobs/".as_slice(), &name].concat();
             // Algorithm directories (possibly reached through a symlink that stays inside).
-            let alg = std::str::from_utf8(&name)
-                .ok()
-                .map(|n| format!("blobs/{n}"));
-            let listed = match (kind, &alg) {
-                (EntryType::Dir | EntryType::Symlink, Some(dir)) => {
-                    root.list_dir_bytes(dir).ok().flatten()
-                }
+            let listed = match kind {
+                EntryType::Dir | EntryType::Symlink => root.list_dir_bytes(&rel).ok().flatten(),
                 _ => None,
             };
-            match (listed, alg) {
-                (Some(files), Some(dir)) => {
+            match listed {
+                Some(files) => {
                     for (f, kind) in files {
-                        self.note_unreferenced(&dir, &f, kind);
+                        self.note_unreferenced(&[rel.as_slice(), b"/", &f].concat(), kind);
                     }
                 }
-                _ => self.note_unreferenced("blobs", &name, kind),
+                None => self.note_unreferenced(&rel, kind),
             }
         }
     }
 
-    /// `name` in the directory `dir` (a UTF-8 path in the layout), unless referenced.
-    fn note_unreferenced(&mut self, dir: &str, name: &[u8], kind: EntryType) {
-        let mut rel = format!("{dir}/").into_bytes();
-        rel.extend_from_slice(name);
-        let utf8 = std::str::from_utf8(&rel).ok();
-        if utf8.is_some_and(|r| self.reader.referenced.contains(r)) {
+    fn note_unreferenced(&mut self, rel: &[u8], kind: EntryType) {
+        if std::str::from_utf8(rel).is_ok_and(|r| self.reader.referenced.contains(r)) {
             return;
         }
         let what = match kind {
             EntryType::File => "file".to_string(),
             EntryType::Dir => "directory".to_string(),
-            EntryType::Symlink => match self.reader.root.read_link(&rel) {
+            EntryType::Symlink => match self.reader.root.read_link(rel) {
                 Ok(t) => format!("symlink to \"{}\"", crate::show::bytes(&t)),
                 Err(_) => "symlink".to_string(),
             },
             EntryType::Other(k) => k.to_string(),
         };
-        match utf8 {
-            Some(r) => self.reader.problems.warn(
-                r,
-                None,
-                format!("unreferenced {what}: no descriptor points to it"),
-            ),
-            None => self.reader.problems.warn(
-                dir,
-                None,
-                format!(
-                    "unreferenced {what} \"{}\": no descriptor points to it",
-                    crate::show::bytes(name)
-                ),
-            ),
-        }
+        self.reader.problems.warn(
+            rel,
+            None,
+            format!("unreferenced {what}: no descriptor points to it"),
+        );
     }
 }
 

@@ -96,8 +96,9 @@ pub enum LinkEnd {
 /// One entry of the layout, as found without following it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileFact {
-    /// Its path, relative to the layout.
-    pub path: String,
+    /// Its path, relative to the layout, as bytes (a name need not be UTF-8; one that is
+    /// not is shown escaped, never converted).
+    pub path: Vec<u8>,
     /// Its type (a symlink is a symlink).
     pub kind: EntryType,
     /// For a symlink: its target as written, and where it leads.
@@ -112,9 +113,9 @@ pub const MAX_SURVEY: usize = 100_000;
 /// [`MAX_SURVEY`] entries.
 pub fn survey(root: &Root) -> Vec<FileFact> {
     let mut out = Vec::new();
-    let mut stack = vec![String::new()];
+    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
     while let Some(dir) = stack.pop() {
-        let Ok(Some(list)) = root.list_dir(&dir) else {
+        let Ok(Some(list)) = root.list_dir_bytes(&dir) else {
             continue;
         };
         for (name, kind) in list {
@@ -124,7 +125,7 @@ pub fn survey(root: &Root) -> Vec<FileFact> {
             let path = if dir.is_empty() {
                 name
             } else {
-                format!("{dir}/{name}")
+                [dir.as_slice(), b"/", &name].concat()
             };
             let link = (kind == EntryType::Symlink).then(|| {
                 let target = root
@@ -553,12 +554,15 @@ pub fn check_manifest(p: &mut Problems, file: &str, m: &Manifest, entry: &Descri
 /// repository).
 pub fn check_files(p: &mut Problems, files: &[FileFact], blobs: &BTreeSet<String>) {
     for f in files {
-        if blobs.contains(&f.path) {
-            let digest = f
-                .path
+        // A blob's path is its digest's, ASCII: a name that is not UTF-8 is none.
+        if let Some(path) = std::str::from_utf8(&f.path)
+            .ok()
+            .filter(|p| blobs.contains(*p))
+        {
+            let digest = path
                 .strip_prefix("blobs/")
                 .map(|s| s.replacen('/', ":", 1))
-                .unwrap_or_else(|| f.path.clone());
+                .unwrap_or_else(|| path.to_string());
             let why = match f.kind {
                 EntryType::File => None,
                 EntryType::Symlink => Some(format!(
