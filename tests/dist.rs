@@ -440,3 +440,47 @@ fn branches_that_must_not_move_are_refused_and_nothing_moves() {
         text(&o.stderr)
     );
 }
+
+/// Architectures whose dist branch does not exist yet are left out of the library file
+/// with a warning naming them, never silently (the Windows entries alone would otherwise
+/// look like a complete file).
+#[test]
+fn architectures_without_a_dist_branch_are_named() {
+    let t = tempfile::tempdir().unwrap();
+    let ex = example_repo(t.path());
+    commit_all(t.path(), "@1800000000 +0000");
+    let library = || {
+        ocipack()
+            .args(["library", "--commit-branch", "dist-{arch}"])
+            .arg(&ex)
+            .output()
+            .unwrap()
+    };
+    // No branch yet: only the Windows entries can be listed.
+    let o = library();
+    assert_exit(&o, 0);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "warning: no branch dist-{{arch}} holds a layout for {}, so the library file \
+             leaves them out",
+            ARCHES.join(", ")
+        )),
+        "{err}"
+    );
+    assert!(!text(&o.stdout).contains("Architectures: amd64"));
+
+    // One branch: the other nine are named.
+    assert_exit(
+        &build(&ex, &["--commit-branch", "dist-{arch}", "--arch", "amd64"]),
+        0,
+    );
+    let o = library();
+    assert_exit(&o, 0);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("for {}, so", ARCHES[1..].join(", "))),
+        "{err}"
+    );
+    assert!(text(&o.stdout).contains("amd64-GitFetch: refs/heads/dist-amd64\n"));
+}

@@ -146,6 +146,7 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
             let tips = dist::library_tips(&project.dir, p, &project.architectures, |a| {
                 dir_of(&project.output_rel(a))
             })?;
+            let mut missing = Vec::new();
             for a in &project.architectures {
                 if let Some((refname, tip)) = tips.get(a) {
                     sources.push(ArchSource {
@@ -154,7 +155,20 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
                         fetch: Some(refname.clone()),
                         commit: tip.clone(),
                     });
+                } else {
+                    missing.push(a.as_str());
                 }
+            }
+            // Left out, not silently: an architecture without its branch is not offered.
+            if !missing.is_empty() {
+                warnings.push(format!(
+                    "no branch {} holds a layout for {}, so the library file leaves {} out; \
+                     run `ocipack build --commit-branch '{}'`",
+                    show::text(p),
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" },
+                    show::text(p)
+                ));
             }
         }
         None => {
