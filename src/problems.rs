@@ -125,6 +125,27 @@ impl Problems {
         self.push(Severity::Warning, file.as_ref(), field, message.into());
     }
 
+    /// Drops each plain warning (no origin) about a file and field that a profile rule
+    /// (with an origin) reports as an error: both found the same thing, and the error says
+    /// who refuses it (a symlinked blob: the plain warning, and crane's error). A plain
+    /// error next to a profile's warning stays: they say different things (a platform that
+    /// is wrong, and that meta-scripts would replace it).
+    pub fn drop_restated_warnings(&mut self) {
+        let errors: Vec<(String, Option<String>)> = self
+            .0
+            .iter()
+            .filter(|p| p.severity == Severity::Error && p.origin.is_some())
+            .map(|p| (p.file.clone(), p.field.clone()))
+            .collect();
+        self.0.retain(|p| {
+            p.severity != Severity::Warning
+                || p.origin.is_some()
+                || !errors
+                    .iter()
+                    .any(|(file, field)| *file == p.file && *field == p.field)
+        });
+    }
+
     /// The problems, in the order found.
     pub fn into_vec(self) -> Vec<Problem> {
         self.0

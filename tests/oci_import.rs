@@ -55,7 +55,8 @@ fn zstd_layers_are_an_error_that_explains_the_pipeline() {
 #[test]
 fn symlinked_blobs_are_a_crane_error() {
     let l = amd64(&["--names", "files"]);
-    import(&l, &[]).assert(
+    let o = import(&l, &[]);
+    o.assert(
         1,
         &[
             "error: blobs/sha256/",
@@ -64,6 +65,12 @@ fn symlinked_blobs_are_a_crane_error() {
             "INVALID: 3 errors",
         ],
     );
+    // Said once, by the rule that names crane: the plain profile's warning about the same
+    // blobs is not repeated beside it.
+    let all = format!("{}{}", o.stdout, o.stderr);
+    assert!(!all.contains("warning"), "{all}");
+    l.verify(&[])
+        .assert(0, &["the blob is a symlink", "3 warnings"]);
 }
 
 #[test]

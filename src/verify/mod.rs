@@ -325,6 +325,9 @@ fn verify_with(
         }
     }
     v.check_blob_dir();
+    if opts.profile == Profile::OciImport {
+        v.reader.problems.drop_restated_warnings();
+    }
     let checked = match (layout.image(), selected_layers) {
         (Some(image), Some(layers)) => Some(Checked {
             layout: layout.clone(),
