@@ -1107,6 +1107,28 @@ fn source_date_epoch_is_used_when_created_is_absent() {
     let cfg: serde_json::Value =
         serde_json::from_slice(&fs::read(out.join("image-config.json")).unwrap()).unwrap();
     assert_eq!(cfg["created"], CREATED);
+
+    // A bad --created is named as the user wrote it (a project's `created = "git"` is no
+    // command-line value), with exit 2 and nothing written.
+    let bad = t.path().join("bad");
+    let o = run(&[
+        "image",
+        "--file",
+        &format!("{}:/prog", f.display()),
+        "--arch",
+        "amd64",
+        "--created",
+        "git",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 2);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("error: --created: timestamp \"git\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!bad.exists());
 }
 
 #[test]

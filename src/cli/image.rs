@@ -139,7 +139,10 @@ pub struct ImageArgs {
 /// Resolves `--created` / SOURCE_DATE_EPOCH, the only two sources.
 pub fn resolve_created(created: Option<&str>) -> Result<Timestamp> {
     if let Some(c) = created {
-        return c.parse();
+        // Named as the user wrote it: the flag, then what is wrong with its value.
+        return c
+            .parse()
+            .map_err(|e: Error| Error::input("--created", e.to_string()));
     }
     let sde = std::env::var("SOURCE_DATE_EPOCH").ok();
     Timestamp::from_source_date_epoch(sde.as_deref())?.ok_or_else(|| {
