@@ -60,6 +60,7 @@ pub struct FixReport {
 
 /// `ocipack fix DIR`: see the module documentation.
 pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
+    crate::verify::check_file_option(opts.file.as_deref())?;
     let vopts = VerifyOptions {
         file: opts.file.clone(),
         expect: None,

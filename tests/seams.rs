@@ -310,6 +310,21 @@ fn project_output_through_a_symlink_never_writes_outside_the_project() {
         show(&o)
     );
     assert_error(&o, 2);
+    // Named as written: the project file's line of `output`, the output, and the
+    // component at fault, once.
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = fs::read_to_string(project.join("ocipack.toml"))
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("output = \"link/"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!(
+            "ocipack.toml:{line}: output link/amd64: link is a symlink; ocipack follows no symlink"
+        )),
+        "{err}"
+    );
 }
 
 /// Issue 9, failure 1 (Windows): `[windows] output` through a symlink to a directory
@@ -343,6 +358,11 @@ fn windows_output_through_a_symlink_never_writes_outside_the_project() {
         show(&o)
     );
     assert_error(&o, 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(": windows.output link/nanoserver-ltsc2025: link is a symlink;"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

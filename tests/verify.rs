@@ -49,6 +49,15 @@ fn descriptor_file_is_used_with_file_option() {
     l.verify(&["--file", "image.json"]).assert(0, &["valid"]);
     l.verify(&["--file", "missing.json"])
         .assert(1, &["error: missing.json: does not exist"]);
+    // A name that leaves the layout is a usage error, not a finding about the layout.
+    for outside in ["../../etc/passwd", "/etc/passwd"] {
+        l.verify(&["--file", outside]).assert(
+            2,
+            &[&format!(
+                "error: --file: \"{outside}\" must be a relative path without '..'"
+            )],
+        );
+    }
     // A descriptor file pointing at a config blob instead of a manifest.
     let mut d = l.json("image.json");
     d["mediaType"] = json!("application/vnd.oci.image.config.v1+json");

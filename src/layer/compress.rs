@@ -13,6 +13,16 @@ use crate::media::Compression;
 
 /// Size of the fixed chunks handed to the zstd encoder.
 const ZSTD_CHUNK: usize = 1024 * 1024;
+/// The size of one zstd job (the input one worker compresses at a time) from level
+/// [`ZSTD_FIXED_JOB_FROM`] up. libzstd's default is four windows: 8 MiB at levels 3–8, the
+/// same as this (so their bytes are unchanged), but 16 MiB at 9–16 and 32 MiB at 17–19,
+/// and it buffers (workers + 3) jobs of input besides one of output per worker: at level 19
+/// one worker alone took 258 MiB. Fixed, the job size keeps the bytes independent of the
+/// number of workers, as before.
+pub const ZSTD_JOB: usize = 8 << 20;
+/// The first level whose job size is [`ZSTD_JOB`] (levels 1 and 2 keep their smaller default
+/// jobs, 2 and 4 MiB).
+pub const ZSTD_FIXED_JOB_FROM: i32 = 3;
 /// Most zstd workers used, whatever `jobs` says: each costs about 15 MiB (at level 3, an
 /// 8 MiB job, its output and a context), and peak memory must stay under 256 MiB.
 /// 8 workers compress about as fast as one thread computes the diff_id's SHA-256, which
@@ -23,6 +33,69 @@ pub const ZSTD_MAX_WORKERS: usize = 8;
 /// (about 110 MB/s each, measured at level 6; the default level, 5, is faster) already
 /// outrun the SHA-256 of the tar stream.
 pub const GZIP_MAX_WORKERS: usize = 16;
+
+/// The peak memory the encoders of one run, with their layer pipelines, may take together:
+/// with the process's own ~16 MiB, a run stays under 256 MiB at any level, size and `-j`.
+/// [`workers_within`] fits an encoder into its share; `ocipack build` divides this among
+/// the architectures it builds at once.
+pub const ENCODER_BUDGET: usize = 224 << 20;
+
+/// What one layer's pipeline holds besides its encoder (tar and blob buffers), at most.
+pub const PIPELINE_MEMORY: usize = 8 << 20;
+
+/// The peak memory of one layer's encoder at `level` (the compression's default when
+/// `None`) with `workers` workers, as measured here with `/usr/bin/time` (maximum resident
+/// size of `ocipack image`, one and more workers, on a 46 MB and a 670 MB tree, plus
+/// about 15 %): a part that does not depend on the workers (zstd's input ring of three
+/// jobs, the downstream check's decoder) and a part per worker (its job's input and
+/// output, 16 MiB for zstd's 8 MiB jobs, and its compression tables, which grow with the
+/// level: 88 MiB at zstd 19).
+pub fn encoder_memory(compression: Compression, level: Option<i32>, workers: usize) -> usize {
+    const MIB: usize = 1 << 20;
+    let level = level.or(compression.default_level()).unwrap_or(0);
+    let (fixed, per_worker) = match compression {
+        Compression::None => (0, 0),
+        // Two 1 MiB blocks in flight, their output, the check's buffers, the compressor
+        // (levels 10 to 12 parse near-optimally, with larger tables).
+        Compression::Gzip => (4, if level >= 10 { 18 } else { 10 }),
+        // Levels 1 and 2 keep libzstd's smaller jobs (2 and 4 MiB).
+        Compression::Zstd => match level {
+            ..=1 => (12, 8),
+            2 => (20, 12),
+            3 => (40, 18),
+            4..=8 => (40, 22),
+            9 => (40, 26),
+            10 | 11 => (40, 38),
+            12 => (40, 60),
+            13 | 16 => (40, 50),
+            14 | 17 | 18 => (40, 66),
+            15 => (40, 82),
+            _ => (40, 104),
+        },
+    };
+    (fixed + per_worker * workers.max(1)) * MIB
+}
+
+/// The most workers, at least one and at most `jobs` and the compression's maximum, with
+/// which an encoder at `level` fits in `budget` bytes ([`encoder_memory`]). The bytes it
+/// writes never depend on the number.
+pub fn workers_within(
+    compression: Compression,
+    level: Option<i32>,
+    jobs: usize,
+    budget: usize,
+) -> usize {
+    let most = match compression {
+        Compression::None => 1,
+        Compression::Gzip => GZIP_MAX_WORKERS,
+        Compression::Zstd => ZSTD_MAX_WORKERS,
+    };
+    let mut w = jobs.clamp(1, most);
+    while w > 1 && encoder_memory(compression, level, w) > budget {
+        w -= 1;
+    }
+    w
+}
 
 /// A compressor for one layer, writing into `W`.
 pub enum LayerEncoder<W: Write> {
@@ -36,14 +109,15 @@ pub enum LayerEncoder<W: Write> {
 
 impl<W: Write> LayerEncoder<W> {
     /// An encoder for `compression` at `level` (the default when `None`), using `jobs`
-    /// threads (at most [`GZIP_MAX_WORKERS`] or [`ZSTD_MAX_WORKERS`]).
+    /// threads (at most [`GZIP_MAX_WORKERS`] or [`ZSTD_MAX_WORKERS`], and no more than fit
+    /// in [`ENCODER_BUDGET`]).
     pub fn new(
         out: W,
         compression: Compression,
         level: Option<i32>,
         jobs: usize,
     ) -> io::Result<Self> {
-        let jobs = jobs.max(1);
+        let jobs = workers_within(compression, level, jobs, ENCODER_BUDGET - PIPELINE_MEMORY);
         let level = level.or(compression.default_level()).unwrap_or(0);
         Ok(match compression {
             Compression::None => LayerEncoder::None(out),
@@ -55,6 +129,9 @@ impl<W: Write> LayerEncoder<W> {
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(out, level)?;
                 e.multithread(jobs.min(ZSTD_MAX_WORKERS) as u32)?;
+                if level >= ZSTD_FIXED_JOB_FROM {
+                    e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB as u32))?;
+                }
                 e.include_checksum(true)?;
                 LayerEncoder::Zstd(Box::new(e), Vec::with_capacity(ZSTD_CHUNK))
             }
@@ -159,6 +236,35 @@ mod tests {
             e.flush().unwrap();
         }
         e.finish().unwrap()
+    }
+
+    /// The memory model's promise: one encoder worker with its pipeline fits the budget at
+    /// every level, and no more workers are given than fit (the model's figures are the
+    /// measurements in `encoder_memory`'s documentation).
+    #[test]
+    fn encoders_fit_their_budget_at_every_level_and_job_count() {
+        for c in Compression::ALL {
+            let levels: Vec<Option<i32>> = match c.level_range() {
+                Some((lo, hi)) => (lo..=hi).map(Some).chain([None]).collect(),
+                None => vec![None],
+            };
+            for l in levels {
+                assert!(
+                    PIPELINE_MEMORY + encoder_memory(c, l, 1) <= ENCODER_BUDGET,
+                    "{c} level {l:?}: one worker does not fit"
+                );
+                for jobs in [0, 1, 2, 3, 8, 64, 1000] {
+                    for budget in [16 << 20, 64 << 20, ENCODER_BUDGET - PIPELINE_MEMORY] {
+                        let w = workers_within(c, l, jobs, budget);
+                        assert!((1..=jobs.max(1)).contains(&w), "{c} {l:?} -j{jobs}: {w}");
+                        assert!(
+                            w == 1 || encoder_memory(c, l, w) <= budget,
+                            "{c} {l:?} -j{jobs}: {w} workers exceed {budget}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

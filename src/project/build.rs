@@ -15,6 +15,7 @@ use crate::image::build::{self as image, BuiltImage, ImageSpec};
 use crate::image::index::{self, IndexLayout};
 use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
+use crate::layer::compress::{ENCODER_BUDGET, PIPELINE_MEMORY, encoder_memory, workers_within};
 use crate::media::Compression;
 use crate::project::git::Git;
 use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
@@ -78,6 +79,13 @@ pub struct Plan {
     pub windows: Vec<WindowsTarget>,
     /// Worker threads.
     pub jobs: usize,
+    /// Images built at once (at most `jobs`; fewer when their encoders would not fit in
+    /// memory together).
+    pub at_once: usize,
+    /// Where `output` is set (`ocipack.toml:4: output`), for messages about an output.
+    pub output_origin: String,
+    /// Where `windows.output` is set.
+    pub windows_output_origin: String,
     /// The project directory; outputs are resolved beneath it, refusing every symlink.
     pub root: Root,
 }
@@ -128,6 +136,8 @@ impl Plan {
             .collect();
 
         let workers = opts.jobs.min(arches.len()).max(1);
+        // Each image gets its share of the jobs; fit_memory then bounds how many run at
+        // once and how many encoder workers each has.
         let encode_jobs = (opts.jobs / workers).max(1);
         let git = (project.created == CreatedSource::Git && !arches.is_empty())
             .then(|| Git::open(&project.dir))
@@ -185,22 +195,38 @@ impl Plan {
             }
         }
         let root = project.root()?;
-        Ok(Plan {
+        let mut plan = Plan {
             images,
             windows: win,
             jobs: opts.jobs,
+            at_once: 1,
+            output_origin: project.output_origin(false),
+            windows_output_origin: project.output_origin(true),
             root,
-        })
+        };
+        plan.fit_memory();
+        Ok(plan)
+    }
+
+    /// Bounds the images built at once, and each one's encoder workers, so that together
+    /// they stay within [`ENCODER_BUDGET`] ([`fit_memory`]).
+    fn fit_memory(&mut self) {
+        let (at_once, workers) = fit_memory(&self.images, self.jobs, false);
+        for t in &mut self.images {
+            t.spec.encode.jobs = workers;
+        }
+        self.at_once = at_once;
     }
 
     /// The target of a project output: beneath the project directory, every component
     /// resolved without following a symlink; missing parents are created when `create`.
-    fn target(&self, rel: &str, created: Option<&CreatedDirs>) -> Result<Target> {
-        let what = format!(
-            "{}: output {}",
-            show::path(&self.root.path().join(crate::project::PROJECT_FILE)),
-            show::text(rel)
-        );
+    fn target(&self, rel: &str, windows: bool, created: Option<&CreatedDirs>) -> Result<Target> {
+        let origin = if windows {
+            &self.windows_output_origin
+        } else {
+            &self.output_origin
+        };
+        let what = format!("{origin} {}", show::text(rel));
         match created {
             Some(c) => Target::beneath_creating(&self.root, rel, &what, c),
             None => Target::beneath(&self.root, rel, false, &what),
@@ -213,11 +239,11 @@ impl Plan {
         &self,
         created: Option<&CreatedDirs>,
     ) -> Result<Vec<Option<(Target, LayoutWriter, BuiltImage)>>> {
-        let results = parallel_map(&self.images, self.jobs, |t| {
+        let results = parallel_map(&self.images, self.at_once, |t| {
             let target = if let Some(c) = created {
-                self.target(&t.output_rel, Some(c))?
+                self.target(&t.output_rel, false, Some(c))?
             } else {
-                match self.existing_target(&t.output_rel)? {
+                match self.existing_target(&t.output_rel, false)? {
                     Some(target) => target,
                     None => return Ok(None),
                 }
@@ -237,7 +263,7 @@ impl Plan {
         let win_targets = self
             .windows
             .iter()
-            .map(|w| self.target(&w.output_rel, Some(&created)))
+            .map(|w| self.target(&w.output_rel, true, Some(&created)))
             .collect::<Result<Vec<_>>>()?;
         for t in &win_targets {
             windows::check_target(t)?;
@@ -286,14 +312,14 @@ impl Plan {
 
     /// The target of `rel` when its parent directory exists, for comparisons (nothing is
     /// created); `None` when the output is missing with its parent.
-    fn existing_target(&self, rel: &str) -> Result<Option<Target>> {
+    fn existing_target(&self, rel: &str, windows: bool) -> Result<Option<Target>> {
         let parent = rel.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p);
         if let Some(p) = parent
             && matches!(self.root.entry_type(p), Ok(None))
         {
             return Ok(None);
         }
-        self.target(rel, None).map(Some)
+        self.target(rel, windows, None).map(Some)
     }
 
     /// Builds everything and compares each output, byte for byte, with what is on disk;
@@ -326,7 +352,7 @@ impl Plan {
             });
         }
         for w in &self.windows {
-            let differences = match self.existing_target(&w.output_rel)? {
+            let differences = match self.existing_target(&w.output_rel, true)? {
                 None => vec![Difference::whole_output_missing()],
                 Some(target) => windows::output(&target, &w.files).differences()?,
             };
@@ -344,10 +370,12 @@ impl Plan {
     /// except the project's level for its own compression): the inputs are read once and
     /// encoded twice into nothing but counters and hashes. Nothing is written.
     pub fn compare_compression(&self) -> Result<Vec<CompressionSizes>> {
-        let results = parallel_map(&self.images, self.jobs, |t| {
+        let (at_once, workers) = fit_memory(&self.images, self.jobs, true);
+        let results = parallel_map(&self.images, at_once, |t| {
             let entries = image::collect_inputs(&t.spec, &self.root)?;
             let layer = |c: Compression| -> Result<LayerInfo> {
                 let mut spec = t.spec.clone();
+                spec.encode.jobs = workers;
                 // A measurement, never an output: the oci-import profile refuses zstd.
                 spec.profile = Default::default();
                 if spec.encode.compression != c {
@@ -372,6 +400,46 @@ impl Plan {
         }
         Ok(out)
     }
+}
+
+/// How many of `images` to build at once, and with how many encoder workers each, for
+/// their encoders and pipelines together to stay within [`ENCODER_BUDGET`] (estimated by
+/// [`encoder_memory`]) with at most `jobs` threads. `compare`: each image encodes gzip and
+/// zstd at their default levels besides its own compression, one after the other. The
+/// bytes never depend on either number.
+fn fit_memory(images: &[ArchTarget], jobs: usize, compare: bool) -> (usize, usize) {
+    let kinds = |spec: &ImageSpec| {
+        let own = (spec.encode.compression, spec.encode.level);
+        let mut k = vec![own];
+        if compare {
+            k.extend([(Compression::Gzip, None), (Compression::Zstd, None)]);
+        }
+        k
+    };
+    let need = |spec: &ImageSpec, w: usize| {
+        let most = kinds(spec)
+            .into_iter()
+            .map(|(c, l)| encoder_memory(c, l, w))
+            .max()
+            .unwrap_or(0);
+        PIPELINE_MEMORY + most
+    };
+    let Some(worst) = images.iter().map(|t| &t.spec).max_by_key(|s| need(s, 1)) else {
+        return (1, jobs.max(1));
+    };
+    let mut at_once = jobs.min(images.len()).max(1);
+    while at_once > 1 && at_once * need(worst, 1) > ENCODER_BUDGET {
+        at_once -= 1;
+    }
+    let share = ENCODER_BUDGET / at_once - PIPELINE_MEMORY;
+    let per_image = (jobs / at_once).max(1);
+    let workers = images
+        .iter()
+        .flat_map(|t| kinds(&t.spec))
+        .map(|(c, l)| workers_within(c, l, per_image, share))
+        .min()
+        .unwrap_or(per_image);
+    (at_once, workers)
 }
 
 /// What `build --index` made (or, checking, compared).
@@ -400,7 +468,7 @@ impl Plan {
                  builds and have no layout)",
             ));
         };
-        let results = parallel_map(&self.images, self.jobs, |t| {
+        let results = parallel_map(&self.images, self.at_once, |t| {
             // The layout is for users outside the Official Images: their oci-import rules
             // (about a single-image layout's index.json) do not apply.
             let mut spec = t.spec.clone();

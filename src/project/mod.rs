@@ -103,6 +103,8 @@ pub struct WindowsSettings {
     pub text: String,
     /// `output` template (default `amd64/{variant}`).
     pub output: String,
+    /// The line of `output`, if it is written.
+    pub output_line: Option<usize>,
 }
 
 /// The `[library]` table: what `ocipack library` needs beyond the layouts.
@@ -143,6 +145,8 @@ pub struct Project {
     pub image: Settings,
     /// The line of `architectures`, for messages about an architecture.
     architectures_line: usize,
+    /// The line of `output`, if it is written, for messages about an output.
+    output_line: Option<usize>,
     /// `[windows]`.
     pub windows: Option<WindowsSettings>,
     /// `[library]`.
@@ -382,6 +386,7 @@ impl Project {
             output,
             image,
             architectures_line: src.line(raw.architectures.span().start),
+            output_line: raw.output.as_ref().map(|o| src.line(o.span().start)),
             windows,
             library,
         };
@@ -439,6 +444,20 @@ impl Project {
     /// The input paths of `arch`, relative to the project directory.
     pub fn input_paths(&self, arch: &str) -> Vec<String> {
         self.image.input_paths(arch)
+    }
+
+    /// Where an output's setting is, for messages: `ocipack.toml:4: output` (the Windows
+    /// table's `windows.output` when `windows`), without a line when it is the default.
+    pub fn output_origin(&self, windows: bool) -> String {
+        let file = show::path(&self.dir.join(PROJECT_FILE));
+        let (line, key) = match (windows, &self.windows) {
+            (true, Some(w)) => (w.output_line, "windows.output"),
+            _ => (self.output_line, "output"),
+        };
+        match line {
+            Some(l) => format!("{file}:{l}: {key}"),
+            None => format!("{file}: {key} (the default)"),
+        }
     }
 
     /// The image spec of `arch`, with `created` and the compression worker count given:
@@ -713,6 +732,7 @@ fn parse_windows(src: &Source, w: &Spanned<RawWindows>) -> Result<WindowsSetting
         variants,
         text: r.text.get_ref().clone(),
         output,
+        output_line: r.output.as_ref().map(|o| src.line(o.span().start)),
     })
 }
 

@@ -114,7 +114,7 @@ impl Target {
         let (parent_rel, name) = split_target(rel, what)?;
         let parent = strict
             .subdir(parent_rel, create)
-            .map_err(|e| Error::input(what, format!("{}: {e}", strict.shown(parent_rel))))?;
+            .map_err(|e| parent_error(what, &strict, parent_rel, e))?;
         Ok(Target {
             parent,
             name: OsString::from(name),
@@ -140,8 +140,7 @@ impl Target {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(log);
-        let parent =
-            parent.map_err(|e| Error::input(what, format!("{}: {e}", strict.shown(parent_rel))))?;
+        let parent = parent.map_err(|e| parent_error(what, &strict, parent_rel, e))?;
         Ok(Target {
             parent,
             name: OsString::from(name),
@@ -212,6 +211,18 @@ impl Target {
         p.extend_from_slice(&self.base());
         p.extend_from_slice(b".ocipack-");
         p
+    }
+}
+
+/// The error for a target's parent that cannot be resolved: an error naming the component
+/// at fault (a symlink, a non-directory) is enough; any other is given the parent's path.
+fn parent_error(what: &str, root: &Root, parent_rel: &str, e: OpenError) -> Error {
+    match e {
+        OpenError::Symlink(_)
+        | OpenError::NotADirectory(_)
+        | OpenError::AbsoluteLink { .. }
+        | OpenError::Escapes { .. } => Error::input(what, e.to_string()),
+        e => Error::input(what, format!("{}: {e}", root.shown(parent_rel))),
     }
 }
 

@@ -176,6 +176,7 @@ pub struct Reports {
 
 /// Verifies each layout in `dirs` (what `ocipack verify` does).
 pub fn verify_layouts(dirs: &[PathBuf], opts: &VerifyOptions) -> Result<Reports> {
+    check_file_option(opts.file.as_deref())?;
     let layouts = dirs
         .iter()
         .map(|d| verify_layout(d, opts))
@@ -280,6 +281,16 @@ pub fn read_image(
     keep_entries: bool,
 ) -> Result<(Report, Option<Checked>)> {
     verify_with(Reader::open(dir)?, dir, opts, keep_entries).map(|(r, c, _)| (r, c))
+}
+
+/// `--file F` names a file in the layout: a relative path that stays inside it, or it is a
+/// usage error (exit 2), not a finding about the layout.
+pub fn check_file_option(file: Option<&str>) -> Result<()> {
+    match file {
+        Some(f) => crate::settings::check_relative(f, false)
+            .map_err(|p| crate::Error::usage(format!("--file: {p}"))),
+        None => Ok(()),
+    }
 }
 
 /// Verifies the layout `reader` reads (named `dir`): the report, the selected image when
