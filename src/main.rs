@@ -30,8 +30,9 @@ fn usage_error(e: &clap::Error) -> String {
         .min()
         .map_or(text.as_str(), |i| &text[..i]);
     let msg = msg.trim().strip_prefix("error: ").unwrap_or(msg.trim());
-    // clap continues a message on indented lines ("  [possible values: …]").
-    let msg = msg.replace("\n  ", " ");
+    // clap continues a message on indented lines ("  [possible values: …]"), and adds a
+    // tip after a blank line; both join the one line (anything else stays escaped).
+    let msg = msg.replace("\n\n  tip:", "; tip:").replace("\n  ", " ");
     format!(
         "ocipack: error: {} (ocipack --help shows the usage)",
         ocipack::show::line(&msg)

@@ -111,6 +111,19 @@ fn usage_errors_exit_2() {
     fs::write(&f, b"x").unwrap();
     verify(&[], &f).assert(2, &["is not a directory"]);
     verify(&["--arch", "x86"], t.path()).assert(2, &["not a bashbrew architecture"]);
+    // A command-line error is one line, clap's tip included (not an escaped "\n").
+    let o = ocipack()
+        .args(["export", "--format", "oci-archiv", "a", "b"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("[possible values: oci-archive, docker-archive]; tip: a similar value")
+            && !err.contains("\\n"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- layout files
