@@ -8,7 +8,7 @@
 //! - body: one raw DEFLATE stream made of independent pieces. The input is cut into blocks of
 //!   exactly [`BLOCK_SIZE`] bytes (the last one shorter, possibly empty); each is compressed
 //!   by libdeflate at the chosen level with no dictionary, and every piece but the last is
-//!   made continuable (see [`super::deflate`]);
+//!   made continuable (see `layer/deflate.rs`);
 //! - trailer: CRC-32 (the blocks' CRCs combined in order) and length modulo 2^32, little
 //!   endian.
 //!
