@@ -459,9 +459,9 @@ impl Root {
                 Mode::from_raw_mode(0o600),
             ) {
                 Ok(fd) => {
-                    // Named with this live process's pid, and locked: no sweep takes it for
-                    // stale (should one have unlinked it anyway, the descriptor is all we
-                    // need).
+                    // Locked, and never given a staging file's final mode: no sweep takes it
+                    // for stale while this process lives (should one have unlinked it
+                    // anyway, the descriptor is all we need).
                     let _ = rustix::fs::flock(&fd, rustix::fs::FlockOperation::LockExclusive);
                     match rustix::fs::unlinkat(self.fd(), name.as_str(), AtFlags::empty()) {
                         Ok(()) | Err(rustix::io::Errno::NOENT) => {}

@@ -17,10 +17,10 @@
 //!   signal (a handler thread does it; commits and the handler exclude each other, so a
 //!   half-removed staging is never swapped in, and a commit of several outputs swaps all of
 //!   them or none). A signal inherited as ignored (`nohup`) stays ignored. SIGKILL cannot be
-//!   caught: the next run on the same target sweeps the staging entries of processes that
-//!   no longer exist, if no process holds their lock. An entry exists unlocked for a moment
-//!   after it is created, so the entries of this process (another thread staging for the
-//!   same target) and of live processes are never swept.
+//!   caught: the next run on the same target sweeps the staging entries no process holds
+//!   locked. An entry is created with a creation mode, locked, and only then given its
+//!   final mode; an unlocked entry still in its creation mode may be another thread's or a
+//!   live process's that is about to lock it, so it is swept only when its process is gone.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -39,6 +39,10 @@ use crate::show;
 
 /// The most bytes of the target's name used in a staging name (names are at most 255).
 const MAX_BASE: usize = 200;
+/// A staged directory's final mode.
+const DIR_MODE: u32 = 0o755;
+/// A staged file's final mode.
+const FILE_MODE: u32 = 0o644;
 
 /// Where an output goes: its parent directory, held open, and its name there.
 #[derive(Debug, Clone)]
@@ -300,7 +304,9 @@ impl Staging {
             // Register before creating, so that a signal arriving in between removes it.
             let id = register(&parent, &name);
             let created = match kind {
-                Kind::Dir => rustix::fs::mkdirat(parent.fd(), &name, Mode::from_raw_mode(0o755))
+                // Created with a mode that is not its final one (the umask may lower it
+                // further): the sweep leaves such an entry to a live process.
+                Kind::Dir => rustix::fs::mkdirat(parent.fd(), &name, Mode::from_raw_mode(0o700))
                     .and_then(|()| {
                         rustix::fs::openat(
                             parent.fd(),
@@ -317,7 +323,7 @@ impl Staging {
                         | OFlags::EXCL
                         | OFlags::NOFOLLOW
                         | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o644),
+                    Mode::from_raw_mode(0o600),
                 ),
             };
             let fd = match created {
@@ -331,15 +337,21 @@ impl Staging {
                     return Err(io("creating a staging entry in", e));
                 }
             };
-            let mode = if kind == Kind::Dir { 0o755 } else { 0o644 };
+            let mode = if kind == Kind::Dir {
+                DIR_MODE
+            } else {
+                FILE_MODE
+            };
             let staging_fail = |e| {
                 let _ = remove_at(parent.fd(), &name);
                 unregister(id);
                 io("preparing a staging entry in", e)
             };
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(staging_fail)?;
+            // Locked first, then given its final mode: an entry with its final mode and no
+            // lock is stale, whatever its name says.
             rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
                 .map_err(staging_fail)?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(staging_fail)?;
             let dup = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(staging_fail)?;
             let keep_fd = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(staging_fail)?;
             let (file, dir) = match kind {
@@ -703,13 +715,6 @@ fn sweep(target: &Target) {
         let Some(pid) = pid_n(rest) else {
             continue;
         };
-        // An entry is created before it is locked: between the two, the lock alone cannot
-        // tell it from a dead process's. So the entries of this process (another thread's
-        // staging for the same target) and of any live process are never touched; the lock
-        // is the check for the rest (a pid seen from another pid namespace, or reused).
-        if pid == std::process::id() || process_alive(pid) {
-            continue;
-        }
         let flags = match kind {
             EntryType::Dir if !is_file => OFlags::RDONLY | OFlags::DIRECTORY,
             EntryType::File if is_file => OFlags::RDONLY | OFlags::NONBLOCK,
@@ -724,6 +729,16 @@ fn sweep(target: &Target) {
         ) else {
             continue;
         };
+        // An entry is created (with a creation mode), then locked, then given its final
+        // mode. Only with its final mode is an unlocked entry surely stale, whatever its
+        // pid (a pid namespace gives every run the same one). Before that, the lock cannot
+        // tell a fresh entry from a dead one: it is left alone unless its process is gone
+        // (never this process's: another thread may be creating it).
+        let complete = rustix::fs::fstat(&fd)
+            .is_ok_and(|st| st.st_mode & 0o7777 == if is_file { FILE_MODE } else { DIR_MODE });
+        if !complete && (pid == std::process::id() || process_alive(pid)) {
+            continue;
+        }
         if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
             let _ = remove_at(target.parent.fd(), name);
         }
@@ -836,37 +851,43 @@ fn install_handler() {
 mod tests {
     use super::*;
 
-    /// A staging entry is created, then locked: in between, a sweep by another thread of
-    /// this process (or by another live process) must leave it alone. Only entries of dead
-    /// processes that nobody holds locked are removed. (CI once saw the race: a build of
-    /// ten architectures, each staging beside the same target, lost a fresh entry to a
-    /// sibling thread's sweep.)
+    /// A staging entry is created (with a creation mode), locked, then given its final
+    /// mode. An entry still in its creation mode may belong to another thread of this
+    /// process or to a live process that has not locked it yet: the sweep leaves it alone.
+    /// (CI once saw the race: a build of ten architectures, each staging beside the same
+    /// target, lost a fresh entry to a sibling thread's sweep.) An entry with its final
+    /// mode that nobody holds locked is stale whatever its pid, even this process's own
+    /// (a pid namespace gives every run the same pid), and so is an unlocked entry of a
+    /// process that is gone.
     #[test]
-    fn the_sweep_spares_entries_of_this_and_of_live_processes() {
+    fn the_sweep_spares_entries_being_created_and_removes_stale_ones() {
+        use std::os::unix::fs::PermissionsExt;
         let t = tempfile::tempdir().unwrap();
         let target = Target::at_path(&t.path().join("out")).unwrap();
-        let name = |pid: u32| format!(".out.ocipack-{pid}-7");
-        // Created, not yet locked: this process's, init's (alive), and a pid that cannot
-        // exist (above the largest pid_max), which stands for a killed build.
-        let mine = name(std::process::id());
-        let live = name(1);
-        let dead = name(4_194_304);
-        for n in [&mine, &live, &dead] {
-            std::fs::create_dir(t.path().join(n)).unwrap();
+        let name = |pid: u32, n: u32| format!(".out.ocipack-{pid}-{n}");
+        let me = std::process::id();
+        // A pid above the largest pid_max stands for a killed build.
+        let gone = 4_194_304;
+        let entries = [
+            (name(me, 7), 0o700, true),    // being created by another thread
+            (name(1, 7), 0o700, true),     // being created by a live process
+            (name(gone, 7), 0o700, false), // a crash while being created
+            (name(me, 8), 0o755, false),   // a killed run's, with this process's pid
+            (name(1, 8), 0o755, false),    // a killed run's, its pid reused
+        ];
+        for (n, mode, _) in &entries {
+            let p = t.path().join(n);
+            std::fs::create_dir(&p).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
         }
         let s = Staging::dir(&target).unwrap();
-        assert!(
-            t.path().join(&mine).is_dir(),
-            "this process's entry was swept"
-        );
-        assert!(
-            t.path().join(&live).is_dir(),
-            "a live process's entry was swept"
-        );
-        assert!(
-            !t.path().join(&dead).exists(),
-            "a dead process's entry was kept"
-        );
+        for (n, mode, kept) in &entries {
+            assert_eq!(
+                t.path().join(n).is_dir(),
+                *kept,
+                "{n} (mode {mode:o}): kept should be {kept}"
+            );
+        }
         let staged = s.path();
         assert!(staged.is_dir());
         drop(s);
