@@ -58,11 +58,31 @@ pub struct FixReport {
     pub written: bool,
 }
 
+/// `--file`'s name without `.` and empty components (`./a//b.json` is `a/b.json`); a name
+/// that ends in `/` or `/.` is a usage error.
+fn normal_file_name(f: &str) -> Result<String> {
+    let parts: Vec<&str> = f
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let last = f.rsplit('/').next().unwrap_or("");
+    if parts.is_empty() || last.is_empty() || last == "." {
+        return Err(Error::usage(format!(
+            "--file: \"{}\" names a directory, not the descriptor file",
+            show::text(f)
+        )));
+    }
+    Ok(parts.join("/"))
+}
+
 /// `ocipack fix DIR`: see the module documentation.
 pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
     crate::verify::check_file_option(opts.file.as_deref())?;
+    // The descriptor file is written back under its name: `./d.json` is `d.json`, and a
+    // name that ends in `/` is a directory's, not a file's.
+    let file = opts.file.as_deref().map(normal_file_name).transpose()?;
     let vopts = VerifyOptions {
-        file: opts.file.clone(),
+        file,
         expect: None,
         arch_from_path: false,
         profile: Profile::Oci,
@@ -154,7 +174,15 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
         .into_iter()
         .map(String::from)
         .collect();
-    kept.extend(layout.descriptor_file.iter().map(|(n, _)| n.clone()));
+    // The descriptor file, and the directories it is in.
+    if let Some((n, _)) = &layout.descriptor_file {
+        let mut at = n.as_str();
+        kept.insert(at.to_string());
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            kept.insert(parent.to_string());
+            at = parent;
+        }
+    }
     kept.extend(blobs.iter().map(|d| d.digest.blob_path()));
     kept.extend(
         blobs

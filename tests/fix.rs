@@ -430,3 +430,35 @@ fn a_failed_write_while_copying_a_blob_is_exit_1_not_an_input_error() {
     assert!(snapshot(&l) == before, "the layout changed");
     fix(&[], &l).assert(0, &["fixed"]);
 }
+
+/// `--file` names the descriptor file as the user wrote it: `./desc.json` is `desc.json`
+/// (kept, with no note that it was dropped), a file in a subdirectory keeps its directory,
+/// and a name ending in `/` is a usage error (it once reached the writer as a path to
+/// create, exit 1 naming the staging directory).
+#[test]
+fn descriptor_file_names_are_normalised_or_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("rootfs");
+    sample_tree(&tree);
+    let l = t.path().join("oci");
+    image(&tree, &l, &["--descriptor-file", "desc.json"]).assert(0, &[]);
+    let before = digests(&l);
+    for bad in ["desc.json/", "desc.json/.", "./", "."] {
+        let o = fix(&["--file", bad], &l);
+        o.assert(2, &["names a directory, not the descriptor file"]);
+        assert!(!o.stderr.contains(".ocipack-"), "{}", o.stderr);
+    }
+    let o = fix(&["--file", "./desc.json"], &l);
+    o.assert(0, &[]);
+    assert!(!o.stderr.contains("not carried over"), "{}", o.stderr);
+    assert!(l.join("desc.json").is_file());
+
+    // A descriptor file in a subdirectory: the directory is part of what is kept.
+    fs::create_dir(l.join("d")).unwrap();
+    fs::rename(l.join("desc.json"), l.join("d/sub.json")).unwrap();
+    let o = fix(&["--file", "d/sub.json"], &l);
+    o.assert(0, &[]);
+    assert!(!o.stderr.contains("not carried over"), "{}", o.stderr);
+    assert!(l.join("d/sub.json").is_file());
+    assert_eq!(digests(&l), before);
+}
