@@ -186,6 +186,12 @@ fn git_fetch_setting_and_detached_head() {
         "refs/heads/a:b",
         "refs/remotes/origin/main",
         "refs/heads/",
+        // Revision expressions: git resolves them, bashbrew cannot fetch them.
+        "refs/heads/main~0",
+        "refs/heads/main^0",
+        "refs/heads/main@{1}",
+        "refs/tags/v1..v2",
+        "refs/heads/x.lock",
     ] {
         fs::write(
             ex.join("ocipack.toml"),

@@ -823,8 +823,15 @@ pub fn check_git_fetch(s: &str) -> std::result::Result<(), String> {
     let rest = s
         .strip_prefix("refs/heads/")
         .or_else(|| s.strip_prefix("refs/tags/"));
-    match rest {
-        Some(r) if !r.is_empty() && !r.contains(['*', '?', ':']) => Ok(()),
+    // A ref's name by git's rules: a revision expression (`main~0`, `main@{1}`) resolves
+    // here but is nothing bashbrew can fetch.
+    match rest.map(|r| (r, dist::check_branch_name(r))) {
+        Some((_, Ok(()))) => Ok(()),
+        Some((r, Err(why))) if !r.is_empty() => Err(format!(
+            "\"{}\" is not a ref name bashbrew can fetch: {why} (refs/heads/<branch> or \
+             refs/tags/<tag>)",
+            show::text(s)
+        )),
         _ => Err(format!(
             "\"{}\": bashbrew needs \"refs/heads/<branch>\" or \"refs/tags/<tag>\" (without *, ? or :)",
             show::text(s)
