@@ -117,18 +117,15 @@ impl<W: Write> LayerEncoder<W> {
         level: Option<i32>,
         jobs: usize,
     ) -> io::Result<Self> {
+        // At most the compression's maximum, and no more than fit in memory.
         let jobs = workers_within(compression, level, jobs, ENCODER_BUDGET - PIPELINE_MEMORY);
         let level = level.or(compression.default_level()).unwrap_or(0);
         Ok(match compression {
             Compression::None => LayerEncoder::None(out),
-            Compression::Gzip => LayerEncoder::Gzip(GzipEncoder::new(
-                out,
-                level as u32,
-                jobs.min(GZIP_MAX_WORKERS),
-            )?),
+            Compression::Gzip => LayerEncoder::Gzip(GzipEncoder::new(out, level as u32, jobs)?),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(out, level)?;
-                e.multithread(jobs.min(ZSTD_MAX_WORKERS) as u32)?;
+                e.multithread(jobs as u32)?;
                 if level >= ZSTD_FIXED_JOB_FROM {
                     e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB as u32))?;
                 }

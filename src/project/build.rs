@@ -135,10 +135,6 @@ impl Plan {
             .filter(|a| selected(a))
             .collect();
 
-        let workers = opts.jobs.min(arches.len()).max(1);
-        // Each image gets its share of the jobs; fit_memory then bounds how many run at
-        // once and how many encoder workers each has.
-        let encode_jobs = (opts.jobs / workers).max(1);
         let git = (project.created == CreatedSource::Git && !arches.is_empty())
             .then(|| Git::open(&project.dir))
             .transpose()?;
@@ -171,7 +167,8 @@ impl Plan {
                 arch: arch.clone(),
                 output: project.output_dir(arch),
                 output_rel: project.output_rel(arch),
-                spec: project.image_spec(arch, created, encode_jobs)?,
+                // Its encoder workers are set by fit_memory, once every image is known.
+                spec: project.image_spec(arch, created, 1)?,
             });
         }
 

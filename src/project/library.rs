@@ -295,9 +295,9 @@ fn unreachable(git: &Git, git_fetch: &str, named: &[(String, &str)]) -> Result<V
         return Ok(Vec::new());
     }
     let mut warnings = Vec::new();
-    let mut seen = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
     for (what, commit) in named {
-        if seen.insert(*commit, ()).is_some() {
+        if !seen.insert(*commit) {
             continue;
         }
         match git.reachable_from(commit, git_fetch)? {

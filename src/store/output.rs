@@ -617,6 +617,15 @@ pub fn test_hook(var: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The differences of `out` from what is on disk, as printed.
+    fn shown(out: &Output) -> Vec<String> {
+        out.differences()
+            .unwrap()
+            .iter()
+            .map(|d| d.to_string())
+            .collect()
+    }
     use std::fs;
     use std::os::unix::fs::symlink;
 
@@ -640,12 +649,7 @@ mod tests {
         out.put_link("link", "blobs/sha256/f");
         out.put_bytes("kind", Vec::new());
         let before = fs::metadata(t.path()).unwrap().modified().unwrap();
-        let shown: Vec<String> = out
-            .differences()
-            .unwrap()
-            .iter()
-            .map(|d| d.to_string())
-            .collect();
+        let shown = shown(&out);
         assert_eq!(
             shown,
             [
@@ -683,12 +687,7 @@ mod tests {
         let mut out = Output::new(&Target::at_path(&b).unwrap());
         out.put_bytes("empty", Vec::new());
         out.put_bytes("short", b"long".to_vec());
-        let shown: Vec<String> = out
-            .differences()
-            .unwrap()
-            .iter()
-            .map(|d| d.to_string())
-            .collect();
+        let shown = shown(&out);
         assert_eq!(shown, ["empty: different bytes", "short: different bytes"]);
     }
 
@@ -704,12 +703,7 @@ mod tests {
         fs::write(b.join(OsStr::from_bytes(b"f\xff")), b"x").unwrap();
         let mut out = Output::new(&Target::at_path(&b).unwrap());
         out.put_bytes("f\u{FFFD}", b"x".to_vec());
-        let shown: Vec<String> = out
-            .differences()
-            .unwrap()
-            .iter()
-            .map(|d| d.to_string())
-            .collect();
+        let shown = shown(&out);
         assert_eq!(
             shown,
             [

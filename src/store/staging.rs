@@ -532,6 +532,13 @@ impl Staging {
     /// ([`commit_lock`]); the caller holds it across every swap of a commit and drops it
     /// before dropping a staging whose swap failed (which removes itself).
     pub(crate) fn swap(&mut self, target: &Target, lock: &mut CommitLock) -> Result<Replaced> {
+        let replacing = |e: rustix::io::Errno| {
+            Error::io(
+                "replacing",
+                target.parent.path().join(&target.name),
+                e.into(),
+            )
+        };
         let exchanged = match rustix::fs::renameat_with(
             self.parent.fd(),
             &self.name,
@@ -548,13 +555,7 @@ impl Staging {
                     &target.name,
                     RenameFlags::EXCHANGE,
                 )
-                .map_err(|e| {
-                    Error::io(
-                        "replacing",
-                        target.parent.path().join(&target.name),
-                        e.into(),
-                    )
-                })?;
+                .map_err(replacing)?;
                 true
             }
             Err(rustix::io::Errno::EXIST) => {
@@ -564,13 +565,7 @@ impl Staging {
                     target.parent.fd(),
                     &target.name,
                 )
-                .map_err(|e| {
-                    Error::io(
-                        "replacing",
-                        target.parent.path().join(&target.name),
-                        e.into(),
-                    )
-                })?;
+                .map_err(replacing)?;
                 false
             }
             Err(e) => {
