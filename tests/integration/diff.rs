@@ -2,8 +2,8 @@
 //! specific first; and, for generated trees, one changed file is reported as exactly that
 //! path (property test).
 
-mod common;
-mod layouts;
+use crate::common;
+use crate::common::layouts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

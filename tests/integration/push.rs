@@ -2,7 +2,7 @@
 //! auth), read back with skopeo; and against a small in-test HTTP server for the answers a
 //! real registry gives rarely (5xx, 404, 413, bearer tokens).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -4,8 +4,8 @@
 //! of `verify --profile oci-import`; layouts that cannot be fixed without changing a digest
 //! are refused with the old layout untouched.
 
-mod common;
-mod layouts;
+use crate::common;
+use crate::common::layouts;
 
 use std::fs;
 use std::os::unix::fs::symlink;

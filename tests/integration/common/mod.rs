@@ -1,12 +1,14 @@
-//! Helpers shared by the CLI-level tests (`mod common;` in each test file): running
-//! `ocipack` and the tools it works with, registries, podman, hello-world layouts. In
+//! The one support module of the CLI-level tests (`use crate::common;` in each test module):
+//! running `ocipack` and the tools it works with, registries, podman, hello-world layouts. In
 //! submodules: [`cli`] (command builders, output and error-convention assertions), [`fake`]
-//! (in-process registries), [`oci`] (layouts written blob by blob), [`tar`] (a raw tar
-//! writer).
-#![allow(dead_code)]
+//! (in-process registries), [`git`] (repositories of a test's own), [`layouts`] (layouts
+//! built by the CLI and rewritten one rule at a time, a watchdog), [`oci`] (layouts written
+//! blob by blob), [`tar`] (a raw tar writer).
 
 pub mod cli;
 pub mod fake;
+pub mod git;
+pub mod layouts;
 pub mod oci;
 pub mod tar;
 

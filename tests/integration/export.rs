@@ -1,7 +1,7 @@
 //! `ocipack export`: the archives' contents, their reproducibility, and refusals.
 //! (Readers from other projects — skopeo, podman — are exercised in tests/interop.rs.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

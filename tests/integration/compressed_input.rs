@@ -4,8 +4,8 @@
 //! whole, and truncated, corrupt or too-hungry inputs are input errors (exit 2, one line,
 //! nothing written). Layers stay tar, gzip or zstd: `verify` refuses an xz layer.
 
-mod common;
-mod layouts;
+use crate::common;
+use crate::common::layouts;
 
 use std::fs;
 use std::io::Write;

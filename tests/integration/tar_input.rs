@@ -2,7 +2,7 @@
 //! every format GNU tar writes are stored as the files they stand for, and names a runtime
 //! cannot use (`.`, empty, over-long, 100,000 components deep) are refused at once.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};

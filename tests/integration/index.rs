@@ -3,7 +3,7 @@
 //! that must read it: `skopeo copy --all`, `podman run --platform`, `podman load`. (crane
 //! is not packaged for Debian and is not run; the README says what its source does.)
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

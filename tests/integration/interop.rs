@@ -3,7 +3,7 @@
 //! hello-world image from a layout and from `podman load` of both archive formats.
 //! (Registry round trips with skopeo are in tests/push.rs.)
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,6 +1,5 @@
-//! Shared by tests/verify.rs and tests/diff.rs: layouts built by the real CLI, rewritten
-//! consistently one rule at a time, raw tar writing, and a watchdog for child processes.
-#![allow(dead_code)]
+//! Layouts built by the real CLI and rewritten consistently one rule at a time, so that
+//! each case breaks one rule; raw tar writing; and a watchdog for child processes.
 
 use std::fs;
 use std::io::Write;

@@ -4,7 +4,6 @@
 //! manifest stored under another digest), its repository `hello`; and [`Server`], which
 //! answers each request with a handler of the test's own (echoing credentials, trickling
 //! or withholding answers).
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -3,9 +3,8 @@
 //! (mode 0755, owner 0:0), and every image prints its architecture — amd64 and i386 run in
 //! podman, the others under qemu-user from the unpacked root filesystem.
 
-mod common;
-#[path = "common/git.rs"]
-mod git;
+use crate::common;
+use crate::common::git;
 
 use std::fs;
 use std::io::BufReader;

@@ -1,9 +1,8 @@
 //! `ocipack library`: the Official Images library file of the example, compared with an
 //! expected file, in a temporary git repository holding a copy of the example.
 
-mod common;
-#[path = "common/git.rs"]
-mod git;
+use crate::common;
+use crate::common::git;
 
 use std::fs;
 use std::path::Path;

@@ -3,9 +3,8 @@
 //! the index; `ocipack library` names the branch tips; a fetched dist commit yields a
 //! layout that passes `verify --profile oci-import`; hostile settings are refused.
 
-mod common;
-#[path = "common/git.rs"]
-mod git;
+use crate::common;
+use crate::common::git;
 
 use std::fs;
 use std::path::Path;

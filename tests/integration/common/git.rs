@@ -1,6 +1,4 @@
-//! Git helpers for tests that need a repository of their own (included with
-//! `#[path = "common/git.rs"] mod git;` next to `mod common;`).
-#![allow(dead_code)]
+//! Git helpers for tests that need a repository of their own.
 
 use std::fs;
 use std::path::{Path, PathBuf};

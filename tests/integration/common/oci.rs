@@ -1,5 +1,4 @@
 //! OCI layouts written by hand, blob by blob: media types, digests, blob files.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! trickle or withhold their answers. Served by a small scriptable HTTP server in the test
 //! process (one thread per connection, one request per connection).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{Read, Write};

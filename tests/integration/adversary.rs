@@ -9,9 +9,8 @@
 //! the input claims. Every child runs under a time limit, and the runs whose failure mode is
 //! unbounded memory run under an address-space cap, so that a break is a clear failure.
 
-mod common;
-#[path = "common/git.rs"]
-mod git;
+use crate::common;
+use crate::common::git;
 
 use std::fs;
 use std::io::Write;

@@ -1,6 +1,5 @@
 //! A hand-written tar writer, for the archives GNU tar refuses to write (pathological names,
 //! `.` as a regular file, device entries without root).
-#![allow(dead_code)]
 
 /// Writes `v` into the numeric header `field` as zero-padded octal ending in a NUL.
 pub fn octal(field: &mut [u8], v: u64) {

@@ -6,7 +6,7 @@
 //! input into jobs of 2^(windowLog + 2) bytes, 8 MiB at level 3 (windowLog 21) and 2 MiB at
 //! level 1 (windowLog 19), so several workers really compress at once.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

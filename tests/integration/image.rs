@@ -2,7 +2,7 @@
 //! under perturbation, round trips through independent tar readers, bad input.
 #![allow(clippy::type_complexity)]
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};

@@ -6,7 +6,7 @@
 //! busybox taken out of its layer, whose applet list matches the symlinks. Needs network
 //! access to Debian's mirror and `dpkg --add-architecture arm64` (as .ci/run does).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -2,8 +2,8 @@
 //! oci-import builder, meta-scripts' import and crane's push, each finding naming its
 //! origin; and `ocipack build` applying the profile to projects with a `[library]` table.
 
-mod common;
-mod layouts;
+use crate::common;
+use crate::common::layouts;
 
 use std::fs;
 use std::os::unix::fs::symlink;

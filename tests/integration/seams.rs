@@ -16,7 +16,7 @@
 //!
 //! Every child runs under a time limit, so a hang is a clear failure, never a stuck test.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Write;

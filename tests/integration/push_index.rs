@@ -4,7 +4,7 @@
 //! registry that stores the index under another digest; and hostile projects (missing,
 //! stale, invalid, corrupt or multi-platform layouts), refused before anything is sent.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

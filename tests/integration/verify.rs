@@ -2,10 +2,10 @@
 //! here one rule at a time, each fail with exit 1 and a message naming the problem, within
 //! seconds (a watchdog kills a verify that blocks), without panicking.
 
-mod common;
-#[path = "../fuzz/fuzz_targets/invariants.rs"]
+use crate::common;
+#[path = "../../fuzz/fuzz_targets/invariants.rs"]
 mod invariants;
-mod layouts;
+use crate::common::layouts;
 
 use std::fs;
 use std::os::unix::fs::symlink;

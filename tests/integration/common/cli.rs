@@ -1,6 +1,5 @@
 //! Running `ocipack` and judging its output: the command builders and the output and
 //! error-convention assertions shared by the CLI-level tests.
-#![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::fs;

@@ -1,9 +1,8 @@
 //! `ocipack build`: project files, created sources (fixed, SOURCE_DATE_EPOCH, git), parallel
 //! and partial builds, atomicity, --check, --compare-compression, Windows directories.
 
-mod common;
-#[path = "common/git.rs"]
-mod git;
+use crate::common;
+use crate::common::git;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! and complete subcommands, options and values; the man pages render without a warning;
 //! everything is the same bytes run after run.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;
