@@ -23,7 +23,7 @@ use common::cli::{
     CREATED, assert_error, control_bytes_and_del, hello_project, image, ocipack_capped, os, show,
     sq, text,
 };
-use common::oci::{CONFIG, INDEX, MANIFEST, TAR, TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
+use common::oci::{CONFIG, INDEX, MANIFEST, TAR, TAR_GZIP, gzip_bomb, put_blob, sha256};
 use common::tar::{tar_file, tar_of};
 use common::{build_hello, ocipack, run_bounded, snapshot, wait_bounded};
 use serde_json::{Value, json};
@@ -414,13 +414,13 @@ fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
     let real = put_blob(dir, bomb);
     let mut layers = vec![descriptor(TAR_GZIP, &real)];
     for i in 1..copies {
-        let fake = sha256_hex(format!("fake {i}").as_bytes());
+        let fake = sha256(format!("fake {i}").as_bytes());
         symlink(
             &real.0["sha256:".len()..],
-            dir.join("blobs/sha256").join(&fake),
+            dir.join("blobs/sha256").join(&fake["sha256:".len()..]),
         )
         .unwrap();
-        layers.push(descriptor(TAR_GZIP, &(format!("sha256:{fake}"), real.1)));
+        layers.push(descriptor(TAR_GZIP, &(fake, real.1)));
     }
     let config = config_json("linux", "amd64", &vec![diff_id.to_string(); copies], None);
     let entry = put_manifest(dir, &config, layers, None);

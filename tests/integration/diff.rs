@@ -109,8 +109,8 @@ fn entry_changes_are_named_by_path_and_property() {
             "layer 0: etc/motd: size 4000 → 7",
             &format!(
                 "layer 0: etc/motd: content {} → {}",
-                layouts::sha("welcome\n".repeat(500).as_bytes()),
-                layouts::sha(b"changed")
+                common::oci::sha256("welcome\n".repeat(500).as_bytes()),
+                common::oci::sha256(b"changed")
             ),
             "layer 0: + etc/new (file, 4 bytes) only in B",
             "layer 0: - etc/old (file, 3 bytes) only in A",

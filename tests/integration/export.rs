@@ -9,8 +9,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::oci::sha256;
 use common::{assert_exit, build_hello, ocipack};
-use ocipack::digest::Digest;
 
 fn export(layout: &Path, format: &str, out: &Path, extra: &[&str]) -> Output {
     ocipack()
@@ -97,7 +97,7 @@ fn oci_archive_holds_exactly_the_image_and_is_reproducible() {
             assert_eq!(m.data, fs::read(layout.join(name)).unwrap(), "{name}");
         }
         if let Some(hex) = name.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) {
-            assert_eq!(Digest::sha256_of(&m.data).hex(), hex);
+            assert_eq!(sha256(&m.data), format!("sha256:{hex}"));
         }
     }
     assert!(names.contains(&format!("blobs/sha256/{}", &digest[7..]).as_str()));
@@ -134,7 +134,7 @@ fn docker_archive_has_config_uncompressed_layers_and_manifest() {
     let bytes = fs::read(&out).unwrap();
     let report = json(&o.stdout);
     assert_eq!(report["format"], "docker-archive");
-    assert_eq!(report["digest"], Digest::sha256_of(&bytes).to_string());
+    assert_eq!(report["digest"], sha256(&bytes));
     assert_eq!(report["size"], bytes.len());
 
     let list: BTreeMap<String, Member> = members(&bytes).into_iter().collect();
@@ -157,7 +157,7 @@ fn docker_archive_has_config_uncompressed_layers_and_manifest() {
     assert_eq!(list[&format!("{config_hex}.json")].data, config_bytes);
     // The layer is the uncompressed tar whose sha256 is the diff_id.
     let layer = &list[&format!("{}.tar", &diff_id[7..])].data;
-    assert_eq!(Digest::sha256_of(layer).to_string(), diff_id);
+    assert_eq!(sha256(layer), diff_id);
     let mut gunzipped = Vec::new();
     ocipack::layer::compress::decompressing_reader(
         &fs::read(layout.join("rootfs.tar.gz")).unwrap()[..],

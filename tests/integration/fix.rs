@@ -14,8 +14,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
+use common::oci::sha256;
 use common::{require_tools, snapshot};
-use layouts::{CREATED_UNIX, Out, image, run_guarded, sample_tree, sha};
+use layouts::{CREATED_UNIX, Out, image, run_guarded, sample_tree};
 
 fn fix(args: &[&str], layout: &Path) -> Out {
     let mut c = common::ocipack();
@@ -136,7 +137,7 @@ fn busybox_layout(t: &Path) -> std::path::PathBuf {
     fs::create_dir_all(out.join("blobs/sha256")).unwrap();
     let blob = |name: &str, bytes: &[u8]| -> (String, usize) {
         fs::write(out.join(name), bytes).unwrap();
-        let d = sha(bytes);
+        let d = sha256(bytes);
         symlink(
             format!("../../{name}"),
             out.join(format!("blobs/sha256/{}", &d[7..])),
@@ -149,7 +150,7 @@ fn busybox_layout(t: &Path) -> std::path::PathBuf {
         "config": {"Cmd": ["/bin/hello"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
         "created": "2025-01-21T23:32:32Z",
         "history": [{"created": "2025-01-21T23:32:32Z", "created_by": "test"}],
-        "rootfs": {"type": "layers", "diff_ids": [sha(&tar)]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&tar)]},
         "architecture": "amd64",
         "os": "linux"
     });
@@ -218,7 +219,7 @@ fn a_busybox_shaped_layout_keeps_every_digest_and_then_passes_crane() {
     for d in &before {
         let (is_link, bytes) = &snap[&format!("blobs/sha256/{}", &d[7..])];
         assert!(!is_link, "{d} is a regular file now");
-        assert_eq!(&sha(bytes), d);
+        assert_eq!(&sha256(bytes), d);
     }
     assert_eq!(
         snap["rootfs.tar.gz"],

@@ -11,11 +11,11 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::cli::{all, text};
-use common::oci::json_file;
+use common::oci::{json_file, sha256};
 use common::{
     HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world,
     hello_index_entries, index_digest, ocipack, platform_string, require_tools, run_bounded,
-    sha256sum, snapshot,
+    snapshot,
 };
 use serde_json::{Value, json};
 
@@ -80,7 +80,7 @@ fn the_layout_is_the_nested_form_with_every_architecture_in_bashbrew_order() {
     // the manifest of the committed per-architecture layout, no annotations.
     let (index, digest) = image_index(&out);
     let bytes = fs::read(out.join("blobs/sha256").join(&digest[7..])).unwrap();
-    assert_eq!(sha256sum(&bytes), digest);
+    assert_eq!(sha256(&bytes), digest);
     assert_eq!(entries[0]["size"], bytes.len());
     assert_eq!(
         bytes,
@@ -350,7 +350,7 @@ fn rewrite_index(out: &Path, f: impl FnOnce(&mut Value)) {
     let (mut index, _) = image_index(out);
     f(&mut index);
     let bytes = serde_json::to_vec(&index).unwrap();
-    let d = sha256sum(&bytes);
+    let d = sha256(&bytes);
     fs::write(out.join("blobs/sha256").join(&d[7..]), &bytes).unwrap();
     let mut top = json_file(&out.join("index.json"));
     top["manifests"][0]["digest"] = json!(d);
@@ -491,7 +491,7 @@ fn skopeo_copy_all_and_podman_accept_the_layout() {
         "--tls-verify=false",
         &format!("docker://{reference}"),
     ]);
-    assert_eq!(sha256sum(&raw.stdout), digest);
+    assert_eq!(sha256(&raw.stdout), digest);
     let child = index["manifests"][5]["digest"].as_str().unwrap();
     let raw = skopeo(&[
         "inspect",
@@ -499,7 +499,7 @@ fn skopeo_copy_all_and_podman_accept_the_layout() {
         "--tls-verify=false",
         &format!("docker://{}/hello/copied@{child}", reg.host()),
     ]);
-    assert_eq!(sha256sum(&raw.stdout), child);
+    assert_eq!(sha256(&raw.stdout), child);
     assert_eq!(
         raw.stdout,
         fs::read(out.join("i386/image-manifest.json")).unwrap()

@@ -14,11 +14,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::cli::stderr;
 use common::fake::{Behaviour, Fake};
+use common::oci::sha256;
 use common::{
     Registry, assert_exit, build_hello, build_noise_image, index_digest, ocipack, require_tools,
-    run_bounded, sha256sum,
+    run_bounded,
 };
-use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -90,7 +90,7 @@ fn push_preserves_the_digest_and_a_second_push_uploads_nothing() {
             "--tls-verify=false",
             &format!("docker://{}/hello:{tag}", reg.host()),
         ]);
-        assert_eq!(sha256sum(&raw.stdout), digest, "tag {tag}");
+        assert_eq!(sha256(&raw.stdout), digest, "tag {tag}");
     }
     let copy = t.path().join("copy");
     skopeo(&[
@@ -224,7 +224,7 @@ fn basic_auth_registry_credentials_from_stdin_and_docker_config() {
         &format!("alice:{password}"),
         &format!("docker://{reference}"),
     ]);
-    assert_eq!(sha256sum(&raw.stdout), digest);
+    assert_eq!(sha256(&raw.stdout), digest);
 
     // Credentials from $DOCKER_CONFIG/config.json, and from ~/.docker/config.json.
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
@@ -261,7 +261,7 @@ fn basic_auth_registry_credentials_from_stdin_and_docker_config() {
             &format!("alice:{password}"),
             &format!("docker://{}/private/hello:{tag}", reg.host()),
         ]);
-        assert_eq!(sha256sum(&raw.stdout), digest);
+        assert_eq!(sha256(&raw.stdout), digest);
     }
 }
 
@@ -360,7 +360,7 @@ fn closed_port_and_bad_input() {
     );
 
     // Usage and input errors: exit 2.
-    let other = Digest::sha256_of(b"other");
+    let other = sha256(b"other");
     for args in [
         vec![l, "127.0.0.1:1/Bad"],
         vec![l, "127.0.0.1:1/x:-bad"],

@@ -16,10 +16,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::cli::stderr;
 use common::fake::{Exchange, Server, error_body};
+use common::oci::sha256;
 use common::{
     Registry, assert_exit, build_hello, build_noise_image, ocipack, require_tools, run_bounded,
 };
-use ocipack::digest::Digest;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -43,7 +43,7 @@ fn registry_ok(ex: &mut Exchange) {
         ex.respond(201, &[], b"");
     } else if method == "PUT" && path.contains("/manifests/") {
         let body = ex.body();
-        let d = Digest::sha256_of(&body).to_string();
+        let d = sha256(&body);
         ex.respond(201, &[("Docker-Content-Digest", d)], b"");
     } else {
         ex.respond(404, &[], b"");

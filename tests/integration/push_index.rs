@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use common::cli::{all, text};
 use common::fake::{Behaviour, Fake};
-use common::oci::json_file;
+use common::oci::{json_file, sha256};
 use common::{
     HELLO_ARCHES, Podman, Registry, assert_exit, copy_hello_world, hello_index_entries,
-    index_digest, ocipack, platform_string, require_tools, run_bounded, sha256sum,
+    index_digest, ocipack, platform_string, require_tools, run_bounded,
 };
 use serde_json::Value;
 
@@ -73,7 +73,7 @@ fn a_project_becomes_one_index_that_skopeo_reads_and_podman_runs_per_platform() 
             "--tls-verify=false",
             &format!("docker://{}/hello/multi:{tag}", reg.host()),
         ]);
-        assert_eq!(sha256sum(&raw.stdout), digest, "{tag}");
+        assert_eq!(sha256(&raw.stdout), digest, "{tag}");
     }
     let raw = skopeo(&[
         "inspect",
@@ -223,7 +223,7 @@ fn children_by_digest_first_the_index_last_and_a_failure_leaves_no_tag() {
     }
     let st = fake.state.lock().unwrap();
     assert_eq!(
-        sha256sum(&st.manifests["v1"]),
+        sha256(&st.manifests["v1"]),
         text(&o.stdout).trim(),
         "the printed digest is the index's"
     );
@@ -281,7 +281,7 @@ fn an_index_stored_under_another_digest_is_an_error() {
     });
     let o = push(&[s(&p), &fake_ref(&fake)]);
     assert_exit(&o, 1);
-    let rewritten = sha256sum(b"rewritten");
+    let rewritten = sha256(b"rewritten");
     assert!(
         all(&o).contains(&format!(
             "the registry stored the manifest as {rewritten}, not as sha256:"
@@ -457,7 +457,7 @@ fn missing_stale_invalid_and_multi_platform_layouts_are_refused_before_anything_
         "holds no ocipack.toml",
     );
     // A reference naming another digest than the index's.
-    let wrong = format!("127.0.0.1:{}/hello@{}", fake.port, sha256sum(b"x"));
+    let wrong = format!("127.0.0.1:{}/hello@{}", fake.port, sha256(b"x"));
     let o = push(&[s(&p), &wrong]);
     assert_exit(&o, 2);
     assert!(all(&o).contains("but the image index is"), "{}", all(&o));

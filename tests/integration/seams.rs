@@ -32,7 +32,7 @@ use common::cli::{
     sq, text,
 };
 use common::fake::{Exchange, Req, Server, reason};
-use common::oci::{TAR_GZIP, gzip_bomb, put_blob, sha256_hex};
+use common::oci::{TAR_GZIP, gzip_bomb, put_blob, sha256};
 use common::tar::{tar_member, tar_of};
 use common::{assert_exit, bounded, build_hello, ocipack, run_bounded, snapshot};
 
@@ -1404,7 +1404,7 @@ fn verify_checks_a_blob_listed_ten_times_once() {
     let (one, ten) = (t.path().join("one"), t.path().join("ten"));
     bomb_layout(&one, &bomb, &diff_id, 1);
     bomb_layout(&ten, &bomb, &diff_id, 10);
-    let blob = sha256_hex(&bomb);
+    let blob = sha256(&bomb)["sha256:".len()..].to_string();
     let mentions = |o: &Output| -> Vec<String> {
         format!("{}{}", text(&o.stdout), text(&o.stderr))
             .lines()

@@ -14,8 +14,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
+use common::oci::sha256;
 use common::{ocipack, repo};
-use layouts::{CREATED, CREATED_UNIX, Layout, Tar, run_guarded, sha, tar_header, verify};
+use layouts::{CREATED, CREATED_UNIX, Layout, Tar, run_guarded, tar_header, verify};
 
 // ---------------------------------------------------------------- good layouts
 
@@ -286,7 +287,7 @@ fn missing_blob_and_truncated_blob() {
 fn wrong_diff_id_and_diff_id_count() {
     let l = Layout::build(&[]);
     let mut c = l.config();
-    c["rootfs"]["diff_ids"][0] = json!(sha(b"something else"));
+    c["rootfs"]["diff_ids"][0] = json!(sha256(b"something else"));
     l.set_config(&c);
     l.verify(&[]).assert(
         1,
@@ -298,7 +299,7 @@ fn wrong_diff_id_and_diff_id_count() {
     );
 
     let mut c = l.config();
-    c["rootfs"]["diff_ids"] = json!([sha(b"a"), sha(b"b")]);
+    c["rootfs"]["diff_ids"] = json!([sha256(b"a"), sha256(b"b")]);
     l.set_config(&c);
     l.verify(&[])
         .assert(1, &["rootfs.diff_ids: 2 diff_ids for 1 layers"]);

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::oci::sha256;
 use base64::Engine as _;
-use ocipack::digest::Digest;
 
 /// A request as received: its line, its headers.
 #[derive(Debug, Clone)]
@@ -364,7 +364,7 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
             let id = p["/upload/".len()..].to_string();
             let mut data = st.uploads.remove(&id).unwrap_or_default();
             data.extend_from_slice(&body);
-            let got = Digest::sha256_of(&data).to_string();
+            let got = sha256(&data);
             if Some(&got) == digest_param.as_ref() {
                 st.blobs.insert(got, data);
                 respond(&mut c, 201, &[], b"");
@@ -382,12 +382,12 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
             respond(&mut c, 204, &[], b"");
         }
         ("PUT", p) if p.starts_with("/v2/hello/manifests/") => {
-            let mut d = Digest::sha256_of(&body).to_string();
+            let mut d = sha256(&body);
             let index = req
                 .header("content-type")
                 .is_some_and(|t| t == "application/vnd.oci.image.index.v1+json");
             if b.rewrite_index && index {
-                d = Digest::sha256_of(b"rewritten").to_string();
+                d = sha256(b"rewritten");
             }
             st.manifests
                 .insert(p["/v2/hello/manifests/".len()..].to_string(), body);
@@ -395,11 +395,8 @@ fn serve(mut c: TcpStream, port: u16, b: &Behaviour, state: &Mutex<State>) -> st
         }
         ("HEAD", p) if p.starts_with("/v2/hello/manifests/") => {
             let r = &p["/v2/hello/manifests/".len()..];
-            let known = st.manifests.contains_key(r)
-                || st
-                    .manifests
-                    .values()
-                    .any(|m| Digest::sha256_of(m).to_string() == r);
+            let known =
+                st.manifests.contains_key(r) || st.manifests.values().any(|m| sha256(m) == r);
             respond(&mut c, if known { 200 } else { 404 }, &[], b"");
         }
         _ => respond(&mut c, 404, &[], &error_body("NOT_FOUND", "no route")),

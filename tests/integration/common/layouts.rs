@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::common::oci::sha256;
 use crate::common::{ocipack, wait_bounded};
-use ocipack::digest::Digest;
 
 pub const CREATED: &str = "2025-01-21T23:32:32Z";
 /// 2025-01-21T23:32:32Z in Unix seconds.
@@ -62,10 +62,6 @@ pub fn verify(args: &[&str], layout: &Path) -> Out {
     let mut c = ocipack();
     c.arg("verify").args(args).arg(layout);
     run_guarded(c)
-}
-
-pub fn sha(bytes: &[u8]) -> String {
-    Digest::sha256_of(bytes).to_string()
 }
 
 /// A small tree with a directory, an executable, a hard link and a symlink.
@@ -136,7 +132,7 @@ impl Layout {
     }
 
     pub fn write_blob(&self, bytes: &[u8]) -> (String, usize) {
-        let d = sha(bytes);
+        let d = sha256(bytes);
         fs::write(self.path(&Layout::blob_path(&d)), bytes).unwrap();
         (d, bytes.len())
     }
@@ -219,7 +215,7 @@ impl Layout {
         let (d, n) = self.write_blob(bytes);
         self.drop_blob(&old, &d);
         let mut c = self.config();
-        c["rootfs"]["diff_ids"][0] = json!(sha(tar));
+        c["rootfs"]["diff_ids"][0] = json!(sha256(tar));
         self.set_config(&c);
         let mut m = self.manifest();
         m["layers"][0] = json!({"mediaType": media_type, "digest": d, "size": n});

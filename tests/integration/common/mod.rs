@@ -431,20 +431,6 @@ pub fn index_digest(layout: &Path) -> String {
         .to_string()
 }
 
-/// `sha256:` and the hex SHA-256 of `bytes` (computed with coreutils' sha256sum).
-pub fn sha256sum(bytes: &[u8]) -> String {
-    use std::io::Write;
-    let mut c = Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(bytes).unwrap();
-    let o = c.wait_with_output().unwrap();
-    let text = String::from_utf8(o.stdout).unwrap();
-    format!("sha256:{}", text.split_whitespace().next().unwrap())
-}
-
 /// A copy of `examples/hello-world` (its ten committed layouts included) at `dest`.
 pub fn copy_hello_world(dest: &Path) -> PathBuf {
     let st = Command::new("cp")

@@ -14,13 +14,18 @@ pub const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// The media type of a gzip-compressed tar layer.
 pub const TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-/// The lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+/// `sha256:` and the lowercase hex SHA-256 of `bytes`: the digest a descriptor of them
+/// names. Computed with the sha2 crate, not with ocipack's `Digest`, so that a digest a test
+/// expects does not come from the code under test.
+pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest_string(&sha2::Sha256::digest(bytes))
+}
+
+/// `sha256:` and `hash` in lowercase hex.
+fn digest_string(hash: &[u8]) -> String {
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// Writes `bytes` as a blob of the layout `dir` (creating `blobs/sha256` if need be);
@@ -28,9 +33,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn put_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).unwrap();
-    let hex = sha256_hex(bytes);
-    fs::write(blobs.join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
+    let digest = sha256(bytes);
+    fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
+    (digest, bytes.len())
 }
 
 /// The JSON document in the file `p`.
@@ -54,6 +59,5 @@ pub fn gzip_bomb(head: &[u8], mib: usize) -> (Vec<u8>, String) {
         gz.write_all(&zeros).unwrap();
         sha.update(&zeros);
     }
-    let hex: String = sha.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    (gz.finish().unwrap(), format!("sha256:{hex}"))
+    (gz.finish().unwrap(), digest_string(&sha.finalize()))
 }
