@@ -14,7 +14,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use common::ocipack;
-use layouts::{CREATED_UNIX, Layout, Out, Tar, image, run_guarded, sample_tree, tar_header};
+use common::tar::{Header, tar_file, tar_of};
+use layouts::{CREATED_UNIX, Layout, Out, image, run_guarded, sample_tree};
 use ocipack::diff::{Difference, diff_layouts};
 
 fn diff(a: &Path, b: &Path, extra: &[&str]) -> Out {
@@ -189,8 +190,8 @@ fn entry_order_and_tar_encoding() {
     let a = Layout::build(&[]);
     let b = Layout::build(&[]);
     let c = Layout::build(&[]);
-    let ab = Tar::default().file("a", b"1").file("b", b"2").end();
-    let ba = Tar::default().file("b", b"2").file("a", b"1").end();
+    let ab = tar_of(&[tar_file(b"a", b"1"), tar_file(b"b", b"2")]);
+    let ba = tar_of(&[tar_file(b"b", b"2"), tar_file(b"a", b"1")]);
     let mut ab_padded = ab.clone();
     ab_padded.extend_from_slice(&[0u8; 512 * 18]);
     a.set_tar_layer(&ab);
@@ -213,18 +214,14 @@ fn entry_order_and_tar_encoding() {
 fn owners_devices_and_types() {
     let a = Layout::build(&[]);
     let b = Layout::build(&[]);
-    a.set_tar_layer(
-        &Tar::default()
-            .raw(tar_header(b"x", b'0', 0, b"", 0, CREATED_UNIX))
-            .raw(tar_header(b"y", b'5', 0, b"", 0, CREATED_UNIX))
-            .end(),
-    );
-    b.set_tar_layer(
-        &Tar::default()
-            .raw(tar_header(b"x", b'0', 0, b"", 1000, CREATED_UNIX))
-            .raw(tar_header(b"y", b'2', 0, b"x", 0, CREATED_UNIX))
-            .end(),
-    );
+    a.set_tar_layer(&tar_of(&[
+        Header::new(b"x", b'0').block(),
+        Header::new(b"y", b'5').block(),
+    ]));
+    b.set_tar_layer(&tar_of(&[
+        Header::new(b"x", b'0').uid(1000).block(),
+        Header::new(b"y", b'2').link(b"x").block(),
+    ]));
     let d = causes(&diff_layouts(&a.dir, &b.dir).unwrap());
     assert_eq!(
         d,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::cli::{self, os};
 use common::oci::json_file;
+use common::tar::{pad, pax_member, tar_file, tar_member, tar_of};
 use common::{assert_exit, require_tool, run_bounded};
 
 /// `ocipack image --tar TAR --arch amd64 --created @1700000000 -o OUT --compression none`.
@@ -181,108 +182,57 @@ fn sparse_files_in_every_gnu_format_are_stored_as_the_files_they_stand_for() {
     }
 }
 
-// ---------------------------------------------------------------- hand-made archives
-
-/// A ustar header block with a valid checksum.
-fn header(name: &[u8], typeflag: u8, size: usize) -> Vec<u8> {
-    let mut h = vec![0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    h[100..107].copy_from_slice(b"0000644");
-    h[108..115].copy_from_slice(b"0000000");
-    h[116..123].copy_from_slice(b"0000000");
-    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-    h[136..147].copy_from_slice(b"14524531200");
-    h[156] = typeflag;
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    h
-}
-
-fn padded(mut v: Vec<u8>) -> Vec<u8> {
-    v.resize(v.len().div_ceil(512) * 512, 0);
-    v
-}
-
-/// A regular file entry.
-fn entry(name: &[u8], content: &[u8]) -> Vec<u8> {
-    let mut t = header(name, b'0', content.len());
-    t.extend(padded(content.to_vec()));
-    t
-}
-
-/// A pax header holding `records` (values however long).
-fn pax_records(records: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut data = Vec::new();
-    for (key, value) in records {
-        let body = key.len() + value.len() + 3;
-        let mut len = body + 1;
-        while len != body + len.to_string().len() {
-            len = body + len.to_string().len();
-        }
-        data.extend(format!("{len} {key}=").into_bytes());
-        data.extend_from_slice(value);
-        data.push(b'\n');
-    }
-    let mut t = header(b"PaxHeaders/x", b'x', data.len());
-    t.extend(padded(data));
-    t
-}
-
-fn pax(key: &str, value: &[u8]) -> Vec<u8> {
-    pax_records(&[(key, value)])
-}
-
-fn archive(parts: &[Vec<u8>]) -> Vec<u8> {
-    let mut t = parts.concat();
-    t.extend_from_slice(&[0u8; 1024]);
-    t
-}
-
 #[test]
 fn unusable_names_are_refused_at_once_and_leave_nothing_behind() {
     let deep = b"d/".repeat(100_000);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "dot",
-            archive(&[entry(b"a", b"1"), entry(b".", b"vanishes?")]),
+            tar_of(&[tar_file(b"a", b"1"), tar_file(b".", b"vanishes?")]),
             "entry \".\" stands for the archive's root, which only a directory entry may name (this is a file)",
         ),
         (
             "dot-slash",
-            archive(&[entry(b"./", b"vanishes?")]),
+            tar_of(&[tar_file(b"./", b"vanishes?")]),
             "entry \"./\" stands for the archive's root",
         ),
         (
             "empty",
-            archive(&[entry(b"", b"vanishes?")]),
+            tar_of(&[tar_file(b"", b"vanishes?")]),
             "entry \"\" is empty",
         ),
         (
             "long",
-            archive(&[pax("path", &[b'n'; 5000]), entry(b"x", b"1")]),
+            tar_of(&[pax_member(&[("path", &[b'n'; 5000])]), tar_file(b"x", b"1")]),
             "is 5000 bytes long, more than the 4096 allowed",
         ),
         (
             "components",
-            archive(&[pax("path", &b"c/".repeat(1025)), entry(b"x", b"1")]),
+            tar_of(&[
+                pax_member(&[("path", &b"c/".repeat(1025))]),
+                tar_file(b"x", b"1"),
+            ]),
             "has 1025 components, more than the 1024 allowed",
         ),
         (
             "deep",
-            archive(&[pax("path", &deep), entry(b"x", b"1")]),
+            tar_of(&[pax_member(&[("path", &deep)]), tar_file(b"x", b"1")]),
             "(200000 bytes)\" is 200000 bytes long, more than the 4096 allowed",
         ),
         (
             "deep directory",
-            archive(&[pax("path", &deep), header(b"x/", b'5', 0)]),
+            tar_of(&[
+                pax_member(&[("path", &deep)]),
+                tar_member(b"x/", b'5', b"", b""),
+            ]),
             "is 200000 bytes long",
         ),
         (
             "long symlink target",
-            archive(&[pax("linkpath", &b"t/".repeat(3000)), header(b"s", b'2', 0)]),
+            tar_of(&[
+                pax_member(&[("linkpath", &b"t/".repeat(3000))]),
+                tar_member(b"s", b'2', b"", b""),
+            ]),
             "entry \"s\": link target is 6000 bytes long",
         ),
     ];
@@ -318,10 +268,10 @@ fn the_root_directory_entry_is_accepted_and_skipped() {
     // As GNU tar writes `tar -C dir .`, and busybox's build: "./" first.
     fs::write(
         &input,
-        archive(&[
-            header(b"./", b'5', 0),
-            header(b".", b'5', 0),
-            entry(b"./hello", b"hi\n"),
+        tar_of(&[
+            tar_member(b"./", b'5', b"", b""),
+            tar_member(b".", b'5', b"", b""),
+            tar_file(b"./hello", b"hi\n"),
         ]),
     )
     .unwrap();
@@ -340,16 +290,17 @@ fn the_root_directory_entry_is_accepted_and_skipped() {
 fn sparse_placeholder_names_never_reach_the_layer() {
     // A 1.0 sparse entry without GNU.sparse.name: GNU tar's placeholder is all there is.
     let t = tempfile::tempdir().unwrap();
-    let x = pax_records(&[
+    let x = pax_member(&[
         ("GNU.sparse.major", b"1"),
         ("GNU.sparse.minor", b"0"),
         ("GNU.sparse.realsize", b"10"),
     ]);
-    let body = padded(b"1\n10\n0\n".to_vec());
-    let mut e = header(b"GNUSparseFile.123/f", b'0', body.len());
-    e.extend(body);
+    // The member's data is the sparse map, padded to a block (and no data: 0 bytes at 10).
+    let mut map = b"1\n10\n0\n".to_vec();
+    pad(&mut map);
+    let e = tar_member(b"GNUSparseFile.123/f", b'0', b"", &map);
     let input = t.path().join("in.tar");
-    fs::write(&input, archive(&[x, e])).unwrap();
+    fs::write(&input, tar_of(&[x, e])).unwrap();
     let out = t.path().join("out");
     let o = image(&input, &out);
     assert_exit(&o, 2);

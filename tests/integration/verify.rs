@@ -15,8 +15,9 @@ use std::process::{Command, Stdio};
 use serde_json::{Value, json};
 
 use common::oci::sha256;
+use common::tar::{Header, set_checksum, tar_file, tar_of};
 use common::{ocipack, repo};
-use layouts::{CREATED, CREATED_UNIX, Layout, Tar, run_guarded, tar_header, verify};
+use layouts::{CREATED, CREATED_UNIX, Layout, run_guarded, verify};
 
 // ---------------------------------------------------------------- good layouts
 
@@ -413,58 +414,51 @@ fn unsafe_tar_entries() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "absolute",
-            Tar::default().file("/etc/passwd", b"x").end(),
+            tar_of(&[tar_file(b"/etc/passwd", b"x")]),
             "the entry name is absolute",
         ),
         (
             "dotdot",
-            Tar::default().file("a/../../etc/x", b"x").end(),
+            tar_of(&[tar_file(b"a/../../etc/x", b"x")]),
             "the entry name contains a '..' component",
         ),
         (
             "duplicate",
-            Tar::default()
-                .file("a", b"1")
-                .file("b", b"2")
-                .file("./a", b"3")
-                .end(),
+            tar_of(&[
+                tar_file(b"a", b"1"),
+                tar_file(b"b", b"2"),
+                tar_file(b"./a", b"3"),
+            ]),
             "the same path appears again",
         ),
         (
             "hardlink to later",
-            Tar::default()
-                .raw(tar_header(b"a", b'1', 0, b"b", 0, CREATED_UNIX))
-                .file("b", b"x")
-                .end(),
+            tar_of(&[
+                Header::new(b"a", b'1').link(b"b").block(),
+                tar_file(b"b", b"x"),
+            ]),
             "hard link to \"b\", which is not an earlier entry",
         ),
         (
             "hardlink outside",
-            Tar::default()
-                .raw(tar_header(b"a", b'1', 0, b"../etc/shadow", 0, CREATED_UNIX))
-                .end(),
+            tar_of(&[Header::new(b"a", b'1').link(b"../etc/shadow").block()]),
             "hard link target \"../etc/shadow\" contains a '..' component",
         ),
         (
             "directory with data",
-            Tar::default()
-                .raw(tar_header(b"d/", b'5', 512, b"", 0, CREATED_UNIX))
-                .raw(vec![0x41; 512])
-                .end(),
+            tar_of(&[Header::new(b"d/", b'5').size(512).block(), vec![0x41; 512]]),
             "readers disagree on whether data follows",
         ),
         (
             "sparse",
-            Tar::default()
-                .raw(tar_header(b"s", b'S', 0, b"", 0, CREATED_UNIX))
-                .end(),
+            tar_of(&[Header::new(b"s", b'S').block()]),
             "entry type 'S' is not one of the types an OCI layer may contain",
         ),
         (
             "hidden data after the end marker",
             {
-                let mut t = Tar::default().file("a", b"x").end();
-                t.extend(Tar::default().file("hidden", b"evil").end());
+                let mut t = tar_of(&[tar_file(b"a", b"x")]);
+                t.extend(tar_of(&[tar_file(b"hidden", b"evil")]));
                 t
             },
             "data after the end-of-archive marker",
@@ -490,20 +484,15 @@ fn unsafe_tar_entries() {
 
 #[test]
 fn reproducibility_smells_are_warnings() {
-    let mut owned = tar_header(b"b", b'0', 0, b"", 1000, CREATED_UNIX);
+    let mut owned = Header::new(b"b", b'0').uid(1000).block();
     // A user name.
     owned[265..270].copy_from_slice(b"alice");
-    let sum_fix = |h: &mut Vec<u8>| {
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    };
-    sum_fix(&mut owned);
-    let tar = Tar::default()
-        .file("c", b"")
-        .raw(owned)
-        .raw(tar_header(b"d", b'0', 0, b"", 0, CREATED_UNIX + 3600))
-        .end();
+    set_checksum(&mut owned);
+    let tar = tar_of(&[
+        tar_file(b"c", b""),
+        owned,
+        Header::new(b"d", b'0').mtime(CREATED_UNIX + 3600).block(),
+    ]);
     let l = Layout::build(&[]);
     l.set_tar_layer(&tar);
     l.verify(&[]).assert(

@@ -1,5 +1,5 @@
 //! Layouts built by the real CLI and rewritten consistently one rule at a time, so that
-//! each case breaks one rule; raw tar writing; and a watchdog for child processes.
+//! each case breaks one rule, and a watchdog for child processes.
 
 use std::fs;
 use std::io::Write;
@@ -232,60 +232,5 @@ impl Layout {
 
     pub fn verify(&self, args: &[&str]) -> Out {
         verify(args, &self.dir)
-    }
-}
-
-// ---------------------------------------------------------------- raw tar writing
-
-/// One ustar header block with a valid checksum (fields the tests vary are parameters).
-pub fn tar_header(
-    name: &[u8],
-    typeflag: u8,
-    size: usize,
-    link: &[u8],
-    uid: u64,
-    mtime: u64,
-) -> Vec<u8> {
-    let mut h = vec![0u8; 512];
-    h[..name.len()].copy_from_slice(name);
-    h[100..107].copy_from_slice(b"0000644");
-    h[108..115].copy_from_slice(format!("{uid:07o}").as_bytes());
-    h[116..123].copy_from_slice(b"0000000");
-    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-    h[136..147].copy_from_slice(format!("{mtime:011o}").as_bytes());
-    h[156] = typeflag;
-    h[157..157 + link.len()].copy_from_slice(link);
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    h
-}
-
-#[derive(Default)]
-pub struct Tar(pub Vec<u8>);
-
-impl Tar {
-    pub fn file(mut self, name: &str, content: &[u8]) -> Self {
-        self.0.extend(tar_header(
-            name.as_bytes(),
-            b'0',
-            content.len(),
-            b"",
-            0,
-            CREATED_UNIX,
-        ));
-        self.0.extend_from_slice(content);
-        self.0.resize(self.0.len().div_ceil(512) * 512, 0);
-        self
-    }
-    pub fn raw(mut self, header: Vec<u8>) -> Self {
-        self.0.extend(header);
-        self
-    }
-    pub fn end(mut self) -> Vec<u8> {
-        self.0.extend_from_slice(&[0u8; 1024]);
-        self.0
     }
 }
