@@ -14,7 +14,7 @@ use crate::common::git;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, symlink};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -23,7 +23,10 @@ use common::cli::{
     CREATED, assert_error, control_bytes_and_del, hello_project, image, ocipack_capped, os, show,
     sq, text,
 };
-use common::oci::{CONFIG, INDEX, MANIFEST, TAR, TAR_GZIP, gzip_bomb, put_blob, sha256};
+use common::oci::{
+    Listing, TAR, bomb_layout, config_json, descriptor, finish_layout, gzip_bomb, put_blob,
+    put_manifest,
+};
 use common::tar::{tar_file, tar_of};
 use common::{build_hello, ocipack, run_bounded, snapshot, wait_bounded};
 use serde_json::{Value, json};
@@ -68,55 +71,6 @@ fn tree_names(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
-}
-
-fn descriptor(media_type: &str, (digest, size): &(String, usize)) -> Value {
-    json!({"mediaType": media_type, "digest": digest, "size": size})
-}
-
-/// A config of `os`/`architecture` with these diff_ids.
-fn config_json(os: &str, arch: &str, diff_ids: &[String], labels: Option<Value>) -> Value {
-    let mut c = json!({
-        "architecture": arch,
-        "os": os,
-        "created": "2023-11-14T22:13:20Z",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    });
-    if let Some(l) = labels {
-        c["config"] = json!({ "Labels": l });
-    }
-    c
-}
-
-/// Writes a manifest of `config` and `layers` (descriptors) as a blob; returns the index
-/// entry for it (platform linux/amd64).
-fn put_manifest(
-    dir: &Path,
-    config: &Value,
-    layers: Vec<Value>,
-    annotations: Option<Value>,
-) -> Value {
-    let c = put_blob(dir, &serde_json::to_vec(config).unwrap());
-    let mut m = json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": descriptor(CONFIG, &c),
-        "layers": layers,
-    });
-    if let Some(a) = annotations {
-        m["annotations"] = a;
-    }
-    let d = put_blob(dir, &serde_json::to_vec(&m).unwrap());
-    let mut entry = descriptor(MANIFEST, &d);
-    entry["platform"] = json!({"architecture": "amd64", "os": "linux"});
-    entry
-}
-
-/// Writes `oci-layout` and an `index.json` listing `manifests`.
-fn finish_layout(dir: &Path, manifests: Vec<Value>) {
-    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
-    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
 /// A layout with one image whose only layer is the uncompressed tar `layer`.
@@ -407,26 +361,6 @@ fn diff_of_a_layer_listed_many_times_stays_in_bounded_memory() {
     );
 }
 
-/// A layout whose manifest lists the bomb `copies` times, each time under another digest:
-/// the first is the bomb's own, the others are made up and their blob files are symlinks to
-/// the bomb's file.
-fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
-    let real = put_blob(dir, bomb);
-    let mut layers = vec![descriptor(TAR_GZIP, &real)];
-    for i in 1..copies {
-        let fake = sha256(format!("fake {i}").as_bytes());
-        symlink(
-            &real.0["sha256:".len()..],
-            dir.join("blobs/sha256").join(&fake["sha256:".len()..]),
-        )
-        .unwrap();
-        layers.push(descriptor(TAR_GZIP, &(fake, real.1)));
-    }
-    let config = config_json("linux", "amd64", &vec![diff_id.to_string(); copies], None);
-    let entry = put_manifest(dir, &config, layers, None);
-    finish_layout(dir, vec![entry]);
-}
-
 /// Issue 9's failure 10 (a gzip bomb listed ten times was decompressed ten times) is fixed
 /// by checking each distinct *digest* once, so naming the same bomb file under ten made-up
 /// digests (nine blob files that are symlinks to it; each fails its digest check, which
@@ -439,8 +373,8 @@ fn verify_decompresses_one_bomb_once_whatever_digests_name_it() {
     // 256 MiB of zeros (a tar that is all end marker).
     let (bomb, diff_id) = gzip_bomb(&[], 256);
     let (one, ten) = (t.path().join("one"), t.path().join("ten"));
-    bomb_layout(&one, &bomb, &diff_id, 1);
-    bomb_layout(&ten, &bomb, &diff_id, 10);
+    bomb_layout(&one, &bomb, &diff_id, 1, Listing::MadeUpDigests);
+    bomb_layout(&ten, &bomb, &diff_id, 10, Listing::MadeUpDigests);
     let start = Instant::now();
     let o1 = run_bounded(ocipack().arg("verify").arg(&one), LIMIT);
     let t1 = start.elapsed();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::cli::{stderr, stdout};
-use common::{assert_exit, ocipack, snapshot};
+use common::{assert_exit, index_digest, ocipack, snapshot};
 use git::{commit_all, git};
 
 /// A project with two architectures whose "binaries" are small files.
@@ -630,16 +630,6 @@ fn a_corrupted_blob_with_the_right_name_is_found_and_rewritten() {
     assert_eq!(fs::read(&layer).unwrap(), good);
 }
 
-/// The manifest digest in `out/index.json`.
-fn manifest_of(out: &Path) -> String {
-    let index: serde_json::Value =
-        serde_json::from_slice(&fs::read(out.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// A SIGINT between two outputs' swaps waits until every output is swapped: a project is
 /// committed whole or not at all, never half (before, the handler removed the outputs not
 /// yet swapped as soon as the first was in place). The debug-build hook
@@ -652,7 +642,7 @@ fn a_signal_between_two_swaps_commits_every_output_or_none() {
     write_project(&p, PROJECT);
     assert_exit(&build(&p, &[]), 0);
     let outs = [p.join("amd64/oci"), p.join("arm64v8/oci")];
-    let old: Vec<String> = outs.iter().map(|o| manifest_of(o)).collect();
+    let old: Vec<String> = outs.iter().map(|o| index_digest(o)).collect();
     for arch in ["amd64", "arm64v8"] {
         fs::write(p.join(arch).join("hello"), format!("hello again {arch}\n")).unwrap();
     }
@@ -669,7 +659,7 @@ fn a_signal_between_two_swaps_commits_every_output_or_none() {
         o.status,
         stderr(&o)
     );
-    let new: Vec<String> = outs.iter().map(|o| manifest_of(o)).collect();
+    let new: Vec<String> = outs.iter().map(|o| index_digest(o)).collect();
     assert!(
         new[0] != old[0] && new[1] != old[1],
         "half committed: amd64 {}, arm64v8 {}",

@@ -14,22 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Podman, assert_exit, ocipack, repo, require_tool, run_bounded};
+use common::cli::text;
+use common::{Podman, assert_exit, ocipack, ok, repo, require_tool, run_bounded};
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs `cmd` (at most 5 minutes) and asserts success; returns stdout.
-fn ok(cmd: &mut Command) -> String {
-    let o = run_bounded(cmd, Duration::from_secs(300));
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        text(&o.stdout),
-        text(&o.stderr)
-    );
-    text(&o.stdout)
+/// Runs `cmd` with [`ok`], returning its standard output as text.
+fn ok_text(cmd: &mut Command) -> String {
+    text(&ok(cmd).stdout)
 }
 
 /// True if apt can download arm64 packages here; under CI=true a failure if not.
@@ -68,9 +58,11 @@ fn elf_machine(path: &Path) -> u16 {
 /// `tar -tv --numeric-owner` of a gzip layer, one line per entry without the date columns:
 /// "MODE UID/GID NAME[ -> TARGET]".
 fn listing(layer: &Path) -> BTreeSet<String> {
-    ok(Command::new("tar")
-        .args(["--numeric-owner", "-tvzf"])
-        .arg(layer))
+    ok_text(
+        Command::new("tar")
+            .args(["--numeric-owner", "-tvzf"])
+            .arg(layer),
+    )
     .lines()
     .map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -128,7 +120,7 @@ fn busybox_from_debian_packages_builds_verifies_and_runs_on_both_architectures()
     }
 
     // Download and assemble: the Debian packages' versions and hashes are reported.
-    let fetched = ok(Command::new("sh").arg(p.join("fetch.sh")));
+    let fetched = ok_text(Command::new("sh").arg(p.join("fetch.sh")));
     eprintln!("{fetched}");
     let epoch = fs::read_to_string(p.join("build/SOURCE_DATE_EPOCH")).unwrap();
     let epoch = epoch.trim();
@@ -202,18 +194,20 @@ fn busybox_from_debian_packages_builds_verifies_and_runs_on_both_architectures()
         // The binary in the layer is the architecture's own.
         let x = t.path().join(format!("x{machine}"));
         fs::create_dir(&x).unwrap();
-        ok(Command::new("tar")
-            .arg("-xzf")
-            .arg(&layer)
-            .arg("-C")
-            .arg(&x));
+        ok_text(
+            Command::new("tar")
+                .arg("-xzf")
+                .arg(&layer)
+                .arg("-C")
+                .arg(&x),
+        );
         assert_eq!(elf_machine(&x.join("bin/busybox")), machine);
     }
 
     // The arm64 busybox, taken out of its layer, runs under qemu-user; its own applet list
     // is exactly the symlinks fetch.sh made from the amd64 list.
     let x = t.path().join("x183");
-    let q = |args: &[&str]| ok(Command::new("qemu-aarch64").args(args).current_dir(&x));
+    let q = |args: &[&str]| ok_text(Command::new("qemu-aarch64").args(args).current_dir(&x));
     assert_eq!(q(&["bin/busybox", "echo", "hello"]), "hello\n");
     assert_eq!(
         q(&["bin/sh", "-c", "echo $((6*7)) $(uname -m)"]),

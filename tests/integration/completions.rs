@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 
 use common::{assert_exit, require_tool, run};
 
-fn stdout(o: &Output) -> String {
+/// A command's standard output, which must be UTF-8 (scripts and man pages are).
+fn utf8_stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
@@ -22,7 +23,7 @@ fn script(shell: &str) -> String {
         run(&["completions", shell]).stdout == o.stdout,
         "{shell}: not deterministic"
     );
-    stdout(&o)
+    utf8_stdout(&o)
 }
 
 /// Runs `shell args...`, asserting success and no stderr; returns stdout.
@@ -34,7 +35,7 @@ fn shell_ok(shell: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    stdout(&o)
+    utf8_stdout(&o)
 }
 
 /// The words bash completes for the command line `line` (the cursor after its last word).
@@ -208,9 +209,9 @@ fn the_man_pages_render_without_warnings_and_are_deterministic() {
     assert_eq!(page.stdout, fs::read(dir.join("ocipack.1")).unwrap());
     assert_eq!(run(&["man"]).stdout, page.stdout);
     assert!(
-        stdout(&page).contains(".TH ocipack 1 2026-11-27 \"ocipack "),
+        utf8_stdout(&page).contains(".TH ocipack 1 2026-11-27 \"ocipack "),
         "{}",
-        stdout(&page)
+        utf8_stdout(&page)
     );
     for name in &names {
         let p = dir.join(name);
@@ -243,7 +244,7 @@ fn the_man_pages_render_without_warnings_and_are_deterministic() {
         .env("MANWIDTH", "80")
         .output()
         .unwrap();
-    let text = stdout(&shown);
+    let text = utf8_stdout(&shown);
     assert!(shown.status.success(), "{text}");
     assert!(text.contains("--commit-branch"), "{text}");
     // Writing again replaces the pages with the same bytes and leaves no staging files.

@@ -10,6 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::cli::text;
 use common::{assert_exit, ocipack};
 use git::{commit_all, example_repo, git};
 
@@ -27,10 +28,6 @@ fn build(ex: &Path, extra: &[&str]) -> Output {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn tip(repo: &Path, branch: &str) -> String {

@@ -9,9 +9,8 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_exit, index_digest, ocipack, run, snapshot};
-
-const CREATED: &str = "2025-01-21T23:32:32Z";
+use common::layouts::{CREATED, image_command};
+use common::{assert_exit, index_digest, ocipack, run, run_bounded, snapshot};
 
 /// A small tree exercising every entry kind ocipack stores, with explicit modes so that
 /// the umask of whoever runs the test cannot matter.
@@ -62,22 +61,12 @@ fn make_tree(root: &Path, reverse: bool) {
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
 }
 
+/// [`image_command`]: `ocipack image --rootfs TREE … --created CREATED EXTRA -o OUT`.
 fn build(tree: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "image",
-        "--rootfs",
-        tree.to_str().unwrap(),
-        "--arch",
-        "amd64",
-        "--cmd",
-        "/bin/hello",
-        "--created",
-        CREATED,
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    run(&args)
+    run_bounded(
+        &mut image_command(tree, out, extra),
+        std::time::Duration::from_secs(300),
+    )
 }
 
 /// Golden digests: a dependency upgrade (libdeflate, libzstd, serde_json) or any change to

@@ -10,29 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::cli::{all, text};
+use common::cli::{all, s, text};
 use common::oci::{json_file, sha256};
 use common::{
     HELLO_ARCHES, LowercaseDir, Podman, Registry, assert_exit, copy_hello_world,
-    hello_index_entries, index_digest, ocipack, platform_string, require_tools, run_bounded,
-    snapshot,
+    hello_index_entries, index_digest, ocipack, platform_string, require_tools, run, run_bounded,
+    skopeo, snapshot,
 };
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(300);
-
-fn run(args: &[&str]) -> Output {
-    run_bounded(ocipack().args(args), LIMIT)
-}
-
-/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
-fn skopeo(args: &[&str]) -> Output {
-    common::skopeo(args, LIMIT)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `ocipack build --index OUT DIR EXTRA`, asserting success.
 fn build_index(dir: &Path, out: &Path, extra: &[&str]) -> Output {

@@ -9,22 +9,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Command;
 
-use common::{LowercaseDir, Podman, assert_exit, build_hello, index_digest, ocipack, run_bounded};
-
-const LIMIT: Duration = Duration::from_secs(300);
-
-fn ok(cmd: &mut Command) -> Output {
-    let o = run_bounded(cmd, LIMIT);
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
+use common::{LowercaseDir, Podman, assert_exit, build_hello, index_digest, ocipack, ok};
 
 /// A tree with the entry kinds a FROM-scratch image has: nested directories of several
 /// modes, files of several modes (one empty, one large, one with a long path), a hard link

@@ -16,20 +16,11 @@ use common::cli::stderr;
 use common::fake::{Behaviour, Fake};
 use common::oci::sha256;
 use common::{
-    Registry, assert_exit, build_hello, build_noise_image, index_digest, ocipack, require_tools,
-    run_bounded,
+    Registry, assert_exit, build_hello, build_noise_image, hello_layout, index_digest, ocipack,
+    push, require_tools, run_bounded, skopeo,
 };
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn push(args: &[&str]) -> Output {
-    run_bounded(ocipack().arg("push").args(args), LIMIT)
-}
-
-/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
-fn skopeo(args: &[&str]) -> Output {
-    common::skopeo(args, LIMIT)
-}
 
 fn push_with_stdin(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output {
     let mut c = ocipack();
@@ -398,13 +389,6 @@ fn fake_push(fake: &Fake, layout: &Path, extra: &[&str]) -> Output {
     run_bounded(&mut c, LIMIT)
 }
 
-fn hello_layout() -> (tempfile::TempDir, std::path::PathBuf, String) {
-    let t = tempfile::tempdir().unwrap();
-    let layout = t.path().join("hello");
-    let digest = build_hello(&layout, &[]);
-    (t, layout, digest)
-}
-
 #[test]
 fn fake_registry_receives_exact_bytes_and_the_manifest_last() {
     let (_t, layout, digest) = hello_layout();
@@ -531,29 +515,18 @@ fn bearer_token_flow_and_no_secret_in_errors() {
         bearer: Some(("tok-abc-123", password)),
         ..Behaviour::default()
     });
-    let mut c = ocipack();
     let home = tempfile::tempdir().unwrap();
-    c.env("DOCKER_CONFIG", home.path()).args([
-        "push",
-        layout.to_str().unwrap(),
-        &format!("127.0.0.1:{}/hello:v1", fake.port),
-        "--username",
-        "alice",
-        "--password-stdin",
-    ]);
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = push_with_stdin(
+        &[
+            layout.to_str().unwrap(),
+            &format!("127.0.0.1:{}/hello:v1", fake.port),
+            "--username",
+            "alice",
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+        &[("DOCKER_CONFIG", home.path())],
+    );
     assert_exit(&o, 0);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), digest);
     let reqs = fake.requests();

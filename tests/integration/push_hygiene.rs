@@ -7,7 +7,7 @@ use crate::common;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use common::cli::stderr;
 use common::fake::{Exchange, Server, error_body};
 use common::oci::sha256;
 use common::{
-    Registry, assert_exit, build_hello, build_noise_image, ocipack, require_tools, run_bounded,
+    Registry, assert_exit, build_noise_image, hello_layout, ocipack, require_tools, run_bounded,
 };
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -52,13 +52,6 @@ fn registry_ok(ex: &mut Exchange) {
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
-
-fn hello() -> (tempfile::TempDir, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
-    let layout = t.path().join("hello");
-    build_hello(&layout, &[]);
-    (t, layout)
-}
 
 /// A Docker config directory holding `config` as config.json.
 fn docker_config(config: &str) -> tempfile::TempDir {
@@ -196,7 +189,7 @@ fn echo_basic(echo: Echo) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
 
 #[test]
 fn credentials_echoed_by_the_registry_never_reach_stderr() {
-    let (_t, layout) = hello();
+    let (_t, layout, _) = hello_layout();
     let up = format!("{USER}:{PASSWORD}");
     assert_ne!(
         STANDARD.encode(&up),
@@ -298,7 +291,7 @@ fn echo_bearer(echo: TokenEcho) -> impl Fn(&mut Exchange) + Send + Sync + 'stati
 
 #[test]
 fn tokens_echoed_by_the_registry_or_the_realm_never_reach_stderr() {
-    let (_t, layout) = hello();
+    let (_t, layout, _) = hello_layout();
     let mut all = secrets();
     all.extend([TOKEN.to_string(), REFRESH.to_string()]);
     for echo in [
@@ -331,7 +324,7 @@ fn malformed_entries_for_other_registries_are_ignored() {
     }
     let password = "Target-Pw-4c1d8e";
     let reg = Registry::start_with_htpasswd("alice", password);
-    let (_t, layout) = hello();
+    let (_t, layout, _) = hello_layout();
     let other_up = format!("bob:{PASSWORD}");
     let other = STANDARD.encode(&other_up);
     let mine = STANDARD.encode(format!("alice:{password}"));
@@ -363,7 +356,7 @@ fn malformed_entries_for_other_registries_are_ignored() {
 
 #[test]
 fn a_malformed_entry_for_the_target_registry_is_named_without_its_value() {
-    let (_t, layout) = hello();
+    let (_t, layout, _) = hello_layout();
     let server = Server::start(READ_TIMEOUT, registry_ok);
     let host = server.host();
     let b64 = STANDARD.encode(format!("{USER}:{PASSWORD}"));
@@ -412,7 +405,7 @@ fn a_malformed_entry_for_the_target_registry_is_named_without_its_value() {
 
 #[test]
 fn a_docker_config_that_is_a_fifo_or_endless_is_refused_at_once() {
-    let (_t, layout) = hello();
+    let (_t, layout, _) = hello_layout();
     let server = Server::start(READ_TIMEOUT, registry_ok);
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("fifo");
@@ -513,7 +506,7 @@ fn slow(kind: Slow) -> impl Fn(&mut Exchange) + Send + Sync + 'static {
 
 #[test]
 fn trickled_or_withheld_answers_end_within_the_deadline() {
-    let (_t, layout) = hello();
+    let (_t, layout, _) = hello_layout();
     let layout = Arc::new(layout);
     let threads: Vec<_> = [
         Slow::ErrorBody,

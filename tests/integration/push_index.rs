@@ -8,36 +8,19 @@ use crate::common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use common::cli::{all, text};
+use common::cli::{all, s, text};
 use common::fake::{Behaviour, Fake};
 use common::oci::{json_file, sha256};
 use common::{
     HELLO_ARCHES, Podman, Registry, assert_exit, copy_hello_world, hello_index_entries,
-    index_digest, ocipack, platform_string, require_tools, run_bounded,
+    index_digest, ocipack, platform_string, push, require_tools, run_bounded, skopeo,
 };
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(300);
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// `ocipack push ARGS` with an empty Docker config (no credentials from the machine).
-fn push(args: &[&str]) -> Output {
-    let t = tempfile::tempdir().unwrap();
-    let mut c = ocipack();
-    c.env("DOCKER_CONFIG", t.path()).arg("push").args(args);
-    run_bounded(&mut c, LIMIT)
-}
-
-/// `skopeo ARGS`, bounded by [`LIMIT`], asserting success.
-fn skopeo(args: &[&str]) -> Output {
-    common::skopeo(args, LIMIT)
-}
 
 /// The manifest digest of the committed layout of `arch` in the project at `p`.
 fn manifest_of(p: &Path, arch: &str) -> String {

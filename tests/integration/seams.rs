@@ -32,9 +32,9 @@ use common::cli::{
     sq, text,
 };
 use common::fake::{Exchange, Req, Server, reason};
-use common::oci::{TAR_GZIP, gzip_bomb, put_blob, sha256};
+use common::oci::{Listing, bomb_layout, gzip_bomb, sha256};
 use common::tar::{tar_member, tar_of};
-use common::{assert_exit, bounded, build_hello, ocipack, run_bounded, snapshot};
+use common::{assert_exit, bounded, build_hello, ocipack, run_bounded, snapshot, staging_beside};
 
 /// The test hook's environment variable.
 const HOOK: &str = "OCIPACK_TEST_HOOK_AFTER_WALK";
@@ -47,18 +47,6 @@ const MEM_LIMIT_KIB: u64 = 2 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// Names beside `out` that look like ocipack staging: hidden and containing `.ocipack-`.
-fn staging_beside(out: &Path) -> Vec<String> {
-    let parent = out.parent().unwrap();
-    let mut v: Vec<String> = fs::read_dir(parent)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.contains(".ocipack-"))
-        .collect();
-    v.sort();
-    v
-}
 
 /// The names in `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
@@ -1354,43 +1342,6 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
 // ---------------------------------------------------------------------------------------
 // 10. One gzip bomb listed many times.
 
-/// A layout at `dir` whose manifest lists the bomb `copies` times (config with as many
-/// diff_ids), every digest and size correct; built by hand from a hello layout's documents.
-fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize) {
-    build_hello(dir, &["--names", "none"]);
-    let blobs = dir.join("blobs/sha256");
-    let read_json = |digest: &str| -> serde_json::Value {
-        serde_json::from_slice(&fs::read(blobs.join(&digest["sha256:".len()..])).unwrap()).unwrap()
-    };
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let manifest_digest = index["manifests"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut manifest = read_json(&manifest_digest);
-    let config_digest = manifest["config"]["digest"].as_str().unwrap().to_string();
-    let mut config = read_json(&config_digest);
-    for e in fs::read_dir(&blobs).unwrap() {
-        fs::remove_file(e.unwrap().path()).unwrap();
-    }
-    let (layer_digest, layer_size) = put_blob(dir, bomb);
-    config["rootfs"]["diff_ids"] = serde_json::json!(vec![diff_id; copies]);
-    let (cd, cs) = put_blob(dir, &serde_json::to_vec(&config).unwrap());
-    manifest["config"]["digest"] = cd.into();
-    manifest["config"]["size"] = cs.into();
-    let layer = serde_json::json!({
-        "mediaType": TAR_GZIP,
-        "digest": layer_digest,
-        "size": layer_size,
-    });
-    manifest["layers"] = serde_json::json!(vec![layer; copies]);
-    let (md, ms) = put_blob(dir, &serde_json::to_vec(&manifest).unwrap());
-    index["manifests"][0]["digest"] = md.into();
-    index["manifests"][0]["size"] = ms.into();
-    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-}
-
 /// Issue 9, failure 10: `verify` decompressed a blob again for each listing: a 1 MB gzip
 /// bomb listed ten times took ten times as long, and each of its problems was reported ten
 /// times. Each distinct blob is checked once: its problems are named once, ten listings
@@ -1402,8 +1353,8 @@ fn verify_checks_a_blob_listed_ten_times_once() {
     // blob) followed by zeros, 1 GiB in all.
     let (bomb, diff_id) = gzip_bomb(&tar_member(b"../escape", b'0', b"", b"evil\n"), 1024);
     let (one, ten) = (t.path().join("one"), t.path().join("ten"));
-    bomb_layout(&one, &bomb, &diff_id, 1);
-    bomb_layout(&ten, &bomb, &diff_id, 10);
+    bomb_layout(&one, &bomb, &diff_id, 1, Listing::SameDigest);
+    bomb_layout(&ten, &bomb, &diff_id, 10, Listing::SameDigest);
     let blob = sha256(&bomb)["sha256:".len()..].to_string();
     let mentions = |o: &Output| -> Vec<String> {
         format!("{}{}", text(&o.stdout), text(&o.stderr))

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::cli::{self, os};
 use common::oci::json_file;
 use common::tar::{pad, pax_member, tar_file, tar_member, tar_of};
-use common::{assert_exit, require_tool, run_bounded};
+use common::{assert_exit, require_tool, run_bounded, staging_beside};
 
 /// `ocipack image --tar TAR --arch amd64 --created @1700000000 -o OUT --compression none`.
 fn image(tar: &Path, out: &Path) -> Output {
@@ -66,15 +66,6 @@ fn sparse_file(path: &Path, len: u64, writes: &[(u64, &[u8])]) {
         f.write_all(data).unwrap();
     }
     f.set_len(len).unwrap();
-}
-
-/// Hidden staging directories (`.OUT.ocipack-*`) left in `dir`.
-fn staging_left(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.') && n.contains(".ocipack-"))
-        .collect()
 }
 
 #[test]
@@ -257,7 +248,7 @@ fn unusable_names_are_refused_at_once_and_leave_nothing_behind() {
         assert_eq!(stderr.lines().count(), 1, "{name}: one line\n{stderr}");
         assert!(stderr.len() < 2000, "{name}: a short line\n{stderr}");
         assert!(!out.exists(), "{name}: nothing written");
-        assert_eq!(staging_left(t.path()), Vec::<String>::new(), "{name}");
+        assert_eq!(staging_beside(&out), Vec::<String>::new(), "{name}");
     }
 }
 

@@ -85,6 +85,12 @@ pub fn sq(p: &Path) -> String {
     format!("'{}'", p.to_str().unwrap().replace('\'', r"'\''"))
 }
 
+/// The path `p` as text (the tests' temporary paths are UTF-8), for an argument list of
+/// `&str`s.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 /// `s` as an `OsStr`, to mix flags with paths in one argument list.
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)

@@ -77,7 +77,7 @@ pub fn sample_tree(tree: &Path) {
 }
 
 /// `ocipack image --rootfs TREE --arch amd64 --cmd /bin/hello --created CREATED EXTRA -o OUT`.
-pub fn image(tree: &Path, out: &Path, extra: &[&str]) -> Out {
+pub fn image_command(tree: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut c = ocipack();
     c.args(["image", "--rootfs"]).arg(tree).args([
         "--arch",
@@ -88,7 +88,12 @@ pub fn image(tree: &Path, out: &Path, extra: &[&str]) -> Out {
         CREATED,
     ]);
     c.args(extra).arg("-o").arg(out);
-    run_guarded(c)
+    c
+}
+
+/// [`image_command`] under the watchdog.
+pub fn image(tree: &Path, out: &Path, extra: &[&str]) -> Out {
+    run_guarded(image_command(tree, out, extra))
 }
 
 /// A layout built by the real CLI, and helpers that rewrite it consistently (new blobs

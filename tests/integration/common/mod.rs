@@ -40,9 +40,34 @@ pub fn default_signals(c: &mut Command) {
     }
 }
 
-/// Runs `ocipack` with `args`, returning its output.
+/// How long one run of `ocipack` or of a tool may take in [`run`], [`ok`], [`push`] and
+/// [`Podman::run_ok`]: one that takes longer is stuck, and the test fails.
+const STUCK: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs `ocipack` with `args` (at most [`STUCK`]), returning its output.
 pub fn run(args: &[&str]) -> Output {
-    ocipack().args(args).output().expect("ocipack runs")
+    run_bounded(ocipack().args(args), STUCK)
+}
+
+/// Runs `ocipack push ARGS` (at most [`STUCK`]) with an empty Docker configuration
+/// directory, so that no credential of whoever runs the tests is used.
+pub fn push(args: &[&str]) -> Output {
+    let config = tempfile::tempdir().unwrap();
+    let mut c = ocipack();
+    c.env("DOCKER_CONFIG", config.path()).arg("push").args(args);
+    run_bounded(&mut c, STUCK)
+}
+
+/// Runs `cmd` (at most [`STUCK`]), asserting success; returns its output.
+pub fn ok(cmd: &mut Command) -> Output {
+    let o = run_bounded(cmd, STUCK);
+    assert!(
+        o.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        cli::text(&o.stdout),
+        cli::text(&o.stderr)
+    );
+    o
 }
 
 /// Asserts the command exited with `code`, showing its output otherwise.
@@ -170,15 +195,9 @@ pub fn require_tools(names: &[&str]) -> bool {
     names.iter().all(|t| require_tool(t))
 }
 
-/// Runs `skopeo ARGS` (at most `limit`), asserting success; returns its output.
-pub fn skopeo(args: &[&str], limit: std::time::Duration) -> Output {
-    let o = run_bounded(Command::new("skopeo").args(args), limit);
-    assert!(
-        o.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+/// Runs `skopeo ARGS` with [`ok`].
+pub fn skopeo(args: &[&str]) -> Output {
+    ok(Command::new("skopeo").args(args))
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
@@ -345,15 +364,9 @@ impl Podman {
         c
     }
 
-    /// Runs podman with `args` (at most 5 minutes), asserting success; returns stdout.
+    /// Runs podman with `args` with [`ok`]; returns stdout.
     pub fn run_ok(&self, args: &[&str]) -> String {
-        let o = run_bounded(self.cmd().args(args), std::time::Duration::from_secs(300));
-        assert!(
-            o.status.success(),
-            "podman {args:?} failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        cli::text(&ok(self.cmd().args(args)).stdout)
     }
 
     /// Runs the hello-world `image` (`podman run --rm --network none EXTRA --platform P
@@ -396,6 +409,15 @@ pub fn build_hello(out: &Path, extra: &[&str]) -> String {
     index_digest(out)
 }
 
+/// A temporary directory holding the amd64 hello-world layout `hello` ([`build_hello`]
+/// with no extra arguments), the layout's path and its manifest digest.
+pub fn hello_layout() -> (tempfile::TempDir, PathBuf, String) {
+    let t = tempfile::tempdir().unwrap();
+    let layout = t.path().join("hello");
+    let digest = build_hello(&layout, &[]);
+    (t, layout, digest)
+}
+
 /// Writes `len` deterministic incompressible bytes to `dir/noise.bin` and builds the amd64
 /// layout `dir/noise` of them (`/noise.bin`, mode 0644) with `extra` options; returns the
 /// layout and its manifest digest.
@@ -419,6 +441,18 @@ pub fn build_noise_image(dir: &Path, len: usize, extra: &[&str]) -> (PathBuf, St
     assert_exit(&o, 0);
     let digest = index_digest(&layout);
     (layout, digest)
+}
+
+/// The staging entries of ocipack (hidden names containing `.ocipack-`) beside `out`, sorted:
+/// a run that ended, however it ended, leaves none.
+pub fn staging_beside(out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.contains(".ocipack-"))
+        .collect();
+    v.sort();
+    v
 }
 
 /// The digest of the single manifest listed in a layout's index.json.

@@ -1,7 +1,10 @@
-//! OCI layouts written by hand, blob by blob: media types, digests, blob files.
+//! OCI layouts written by hand, blob by blob: media types, digests, blob files, documents.
 
 use std::fs;
+use std::os::unix::fs::symlink;
 use std::path::Path;
+
+use serde_json::{Value, json};
 
 /// The OCI image manifest media type.
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -60,4 +63,87 @@ pub fn gzip_bomb(head: &[u8], mib: usize) -> (Vec<u8>, String) {
         sha.update(&zeros);
     }
     (gz.finish().unwrap(), digest_string(&sha.finalize()))
+}
+
+/// A descriptor of `media_type` for a blob [`put_blob`] wrote.
+pub fn descriptor(media_type: &str, (digest, size): &(String, usize)) -> Value {
+    json!({"mediaType": media_type, "digest": digest, "size": size})
+}
+
+/// A config of `os`/`architecture` with these diff_ids.
+pub fn config_json(os: &str, arch: &str, diff_ids: &[String], labels: Option<Value>) -> Value {
+    let mut c = json!({
+        "architecture": arch,
+        "os": os,
+        "created": "2023-11-14T22:13:20Z",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    if let Some(l) = labels {
+        c["config"] = json!({ "Labels": l });
+    }
+    c
+}
+
+/// Writes a manifest of `config` and `layers` (descriptors) as a blob; returns the index
+/// entry for it (platform linux/amd64).
+pub fn put_manifest(
+    dir: &Path,
+    config: &Value,
+    layers: Vec<Value>,
+    annotations: Option<Value>,
+) -> Value {
+    let c = put_blob(dir, &serde_json::to_vec(config).unwrap());
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": descriptor(CONFIG, &c),
+        "layers": layers,
+    });
+    if let Some(a) = annotations {
+        m["annotations"] = a;
+    }
+    let d = put_blob(dir, &serde_json::to_vec(&m).unwrap());
+    let mut entry = descriptor(MANIFEST, &d);
+    entry["platform"] = json!({"architecture": "amd64", "os": "linux"});
+    entry
+}
+
+/// Writes `oci-layout` and an `index.json` listing `manifests`.
+pub fn finish_layout(dir: &Path, manifests: Vec<Value>) {
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// How [`bomb_layout`] lists its one layer blob again and again.
+pub enum Listing {
+    /// Under the blob's own digest each time.
+    SameDigest,
+    /// Under the blob's own digest first, then under made-up digests whose blob files are
+    /// symlinks to the blob's file (each fails its digest check, which only the end of the
+    /// read reveals).
+    MadeUpDigests,
+}
+
+/// A linux/amd64 layout at `dir` whose manifest lists the gzip `bomb` (of `diff_id`)
+/// `copies` times as its layers, the config as many diff_ids.
+pub fn bomb_layout(dir: &Path, bomb: &[u8], diff_id: &str, copies: usize, listing: Listing) {
+    let real = put_blob(dir, bomb);
+    let layers = (0..copies)
+        .map(|i| match listing {
+            Listing::MadeUpDigests if i > 0 => {
+                let fake = sha256(format!("fake {i}").as_bytes());
+                symlink(
+                    &real.0["sha256:".len()..],
+                    dir.join("blobs/sha256").join(&fake["sha256:".len()..]),
+                )
+                .unwrap();
+                descriptor(TAR_GZIP, &(fake, real.1))
+            }
+            _ => descriptor(TAR_GZIP, &real),
+        })
+        .collect();
+    let config = config_json("linux", "amd64", &vec![diff_id.to_string(); copies], None);
+    let entry = put_manifest(dir, &config, layers, None);
+    finish_layout(dir, vec![entry]);
 }
