@@ -3,7 +3,7 @@
 //!
 //! Each test drives the CLI only, says in its doc comment what the attack is and what must
 //! happen instead, and fails on the code it was written against. The conventions are those
-//! of `tests/seams.rs`: exit 2 for usage and input errors, 1 for failed checks; every error
+//! of [`crate::seams`]: exit 2 for usage and input errors, 1 for failed checks; every error
 //! is one line starting `ocipack: error: `; no raw control byte but the line end in any
 //! output; nothing outside the declared outputs written or deleted; memory bounded whatever
 //! the input claims. Every child runs under a time limit, and the runs whose failure mode is

@@ -1,5 +1,5 @@
 //! `ocipack export`: the archives' contents, their reproducibility, and refusals.
-//! (Readers from other projects — skopeo, podman — are exercised in tests/interop.rs.)
+//! (Readers from other projects — skopeo, podman — are exercised in [`crate::interop`].)
 
 use crate::common;
 

@@ -1,7 +1,7 @@
 //! ocipack's output read by other projects' tools, really started: umoci unpacks layouts
 //! back into the input tree; skopeo reads layouts and oci-archives; podman runs the amd64
 //! hello-world image from a layout and from `podman load` of both archive formats.
-//! (Registry round trips with skopeo are in tests/push.rs.)
+//! (Registry round trips with skopeo are in [`crate::push`].)
 
 use crate::common;
 
