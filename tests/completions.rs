@@ -208,7 +208,7 @@ fn the_man_pages_render_without_warnings_and_are_deterministic() {
     assert_eq!(page.stdout, fs::read(dir.join("ocipack.1")).unwrap());
     assert_eq!(run(&["man"]).stdout, page.stdout);
     assert!(
-        stdout(&page).contains(".TH ocipack 1 2026-11-27 \"ocipack "),
+        stdout(&page).contains(".TH ocipack 1 2026-12-07 \"ocipack "),
         "{}",
         stdout(&page)
     );
