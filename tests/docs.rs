@@ -231,6 +231,9 @@ fn block_steps(
             ));
         }
         if let Some(path) = file {
+            if body.iter().any(|l| l == EOF_MARK) {
+                return Err(format!("a line {EOF_MARK} cannot be written by file="));
+            }
             g.steps.push(Step::File {
                 line,
                 block,
@@ -756,6 +759,10 @@ fn harness_refuses_blocks_it_cannot_check() {
         (
             "```console exact skip=why\n$ ls\n```\n",
             "cannot also be exact",
+        ),
+        (
+            "```text file=f\n__OCIPACK_DOCS_EOF__\n```\n",
+            "cannot be written by file=",
         ),
     ] {
         let e = parse_guide("g.md", text).unwrap_err();
