@@ -1,5 +1,5 @@
 //! What must hold for any input, checked by the fuzz targets and, over the committed seeds
-//! and regressions, by tests/verify.rs. A panic here is a finding.
+//! and regressions, by tests/integration/verify.rs. A panic here is a finding.
 #![allow(dead_code)] // each fuzz target uses one of the two
 
 use std::collections::HashSet;

@@ -13,6 +13,7 @@ mod image;
 mod library;
 mod platform;
 mod push;
+mod reference;
 mod verify;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
@@ -45,7 +46,8 @@ enum Command {
     Fix(fix::FixArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions(completions::CompletionsArgs),
-    /// Print the man page (ocipack.1), or write one page per command with --dir.
+    /// Print the man page (ocipack.1), write one page per command with --dir, or print the
+    /// command-line reference as Markdown with --markdown.
     Man(completions::ManArgs),
 }
 

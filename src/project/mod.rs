@@ -4,7 +4,8 @@
 //! and so is every value it cannot use. Paths are relative to the project directory (the
 //! directory holding the file). Path templates expand `{arch}` (the bashbrew architecture
 //! name; inputs and `output`) and `{variant}` (`[windows] output`); any other `{…}` is an
-//! error. See the README for the meaning of every key.
+//! error. `docs/reference/ocipack-toml.md` gives every key; a test checks it against
+//! [`project_keys`], which reads the keys from the structs below.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -16,9 +17,13 @@ use toml::Spanned;
 pub mod build;
 pub mod dist;
 pub mod git;
+mod keys;
 pub mod library;
 pub mod push;
 pub mod windows;
+
+#[doc(hidden)]
+pub use keys::project_keys;
 
 use crate::error::{Error, Result};
 use crate::image::build::ImageSpec;

@@ -11,7 +11,8 @@
 //! what one of the three refuses or changes, so that a maintainer learns *who* will reject a
 //! layout before a build does. The origin of each rule (`bashbrew`, `meta-scripts`, `crane`,
 //! or `ocipack` where ocipack is stricter than the pipeline) is recorded on the
-//! [`Problem`](crate::problems::Problem); the sources are listed in the README.
+//! [`Problem`](crate::problems::Problem); the sources are listed in
+//! `docs/reference/verify.md`.
 //!
 //! Every rule is a pure function over the model: [`check_layout`] over what the one reader
 //! ([`crate::image::read`]) found plus a survey of the layout's files ([`survey`], the only

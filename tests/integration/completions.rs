@@ -209,7 +209,7 @@ fn the_man_pages_render_without_warnings_and_are_deterministic() {
     assert_eq!(page.stdout, fs::read(dir.join("ocipack.1")).unwrap());
     assert_eq!(run(&["man"]).stdout, page.stdout);
     assert!(
-        utf8_stdout(&page).contains(".TH ocipack 1 2026-11-27 \"ocipack "),
+        utf8_stdout(&page).contains(".TH ocipack 1 2026-12-07 \"ocipack "),
         "{}",
         utf8_stdout(&page)
     );

@@ -71,7 +71,7 @@ fn build(tree: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 
 /// Golden digests: a dependency upgrade (libdeflate, libzstd, serde_json) or any change to
 /// the tar format that alters a single byte fails here, loudly. Changing these values is a
-/// format change: announce it (README, "Compatibility promise") and regenerate the example.
+/// format change: announce it (docs/reference/formats.md, "Compatibility promise") and regenerate the example.
 /// (The gzip value changed deliberately when the encoder moved from zlib-rs to libdeflate.)
 #[test]
 fn golden_digests_for_each_compression() {

@@ -1,7 +1,8 @@
 //! `ocipack build --index OUT DIR`: one multi-platform layout (the nested form), its bytes,
 //! `verify`'s rules over multi-platform layouts (and hostile ones), and the real clients
 //! that must read it: `skopeo copy --all`, `podman run --platform`, `podman load`. (crane
-//! is not packaged for Debian and is not run; the README says what its source does.)
+//! is not packaged for Debian and is not run; docs/reference/build.md says what its source
+//! does.)
 
 use crate::common;
 

@@ -16,6 +16,7 @@ mod compressed_input;
 mod determinism_threads;
 mod diff;
 mod dist;
+mod docs;
 mod export;
 mod fix;
 mod hello_world;
