@@ -424,7 +424,7 @@ fn show_path(p: &[u8]) -> String {
 
 fn what(e: &Entry) -> String {
     match e.kind {
-        crate::tar::read::EntryKind::File => format!("file, {} bytes", e.size),
+        crate::tar::EntryKind::File => format!("file, {} bytes", e.size),
         k => match &e.link {
             Some(l) => format!("{k} to {}", show_path(l)),
             None => k.to_string(),

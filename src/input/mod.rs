@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::store::walk::{InputTree, Stamp, changed_message, unchanged};
+use crate::tar::name::{check_limits, normalize_path};
 use crate::tar::write::{Header, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
@@ -100,32 +101,6 @@ pub struct Tree {
     warnings: Vec<String>,
 }
 
-/// Normalises a path inside the image: `/usr/bin/x`, `./usr/bin/x/` and `usr//bin/x` all
-/// become `usr/bin/x`. `..` is refused (it could climb out of the container's root when
-/// extracted); absolute names are refused when `allow_absolute` is false (tar inputs).
-pub fn normalize_path(raw: &[u8], allow_absolute: bool) -> std::result::Result<Vec<u8>, String> {
-    if raw.contains(&0) {
-        return Err("contains a NUL byte".into());
-    }
-    if !allow_absolute && raw.first() == Some(&b'/') {
-        return Err("is absolute".into());
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for comp in raw.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => return Err("contains a '..' component".into()),
-            c => {
-                if !out.is_empty() {
-                    out.push(b'/');
-                }
-                out.extend_from_slice(c);
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// An entry's path in the image, for messages (escaped).
 fn show(p: &[u8]) -> String {
     format!("/{}", crate::show::bytes(p))
@@ -161,7 +136,7 @@ impl Tree {
     }
 
     fn insert(&mut self, node: Node) -> Result<()> {
-        crate::tar::read::check_limits(&node.header.path).map_err(|why| {
+        check_limits(&node.header.path).map_err(|why| {
             Error::input(
                 show(&node.header.path),
                 format!("the name {why} (from {})", node.origin),
@@ -425,18 +400,6 @@ impl Read for PositionReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalize() {
-        assert_eq!(
-            normalize_path(b"./usr//bin/x/", false).unwrap(),
-            b"usr/bin/x"
-        );
-        assert_eq!(normalize_path(b"/usr/bin", true).unwrap(), b"usr/bin");
-        assert!(normalize_path(b"/etc/passwd", false).is_err());
-        assert!(normalize_path(b"a/../../etc", false).is_err());
-        assert!(normalize_path(b"..", false).is_err());
-    }
 
     #[test]
     fn dest_checks() {

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::show;
 use crate::store::root::{Root, open_named};
 use crate::store::walk::{Stamp, changed_message, unchanged};
-use crate::tar::read::{self, EntryKind, Item, Piece, ReadError, Reader};
+use crate::tar::EntryKind;
+use crate::tar::name::display_name;
+use crate::tar::read::{Item, Piece, ReadError, Reader};
 use crate::tar::write::{Header, Kind};
 
 /// Size of the buffer file contents are copied through.
@@ -31,7 +33,7 @@ fn show_path(p: &[u8]) -> String {
 
 /// An entry name as stored, quoted, in a message.
 fn quoted(name: &[u8]) -> String {
-    format!("\"{}\"", read::display_name(name))
+    format!("\"{}\"", display_name(name))
 }
 
 /// A reader error as an input error of `what`, naming the entry when the message does not.

@@ -35,11 +35,9 @@
 //! Holes cost no input, so a small archive can describe a large file: readers of the
 //! content (`diff`'s hashes, `--tar`'s dense layer) spend time in proportion to the real size.
 //!
-//! **Names** ([`entry_path`]): longer than [`MAX_NAME_BYTES`] bytes or with more than
-//! [`MAX_NAME_COMPONENTS`] components is refused, checked on the raw bytes before anything
-//! is built per component; so are empty names and, on anything but a directory, names that
-//! normalise to nothing (`.`, `./`): a directory `./` is the archive's root, which GNU tar
-//! writes first. Link targets obey the same limits ([`Header::link_target`]).
+//! **Names** obey the rules of [`super::name`], applied on the raw bytes before anything is
+//! built per component: a header's `path` is [`entry_path`] of its name, and link targets
+//! obey the same limits ([`Header::link_target`]).
 //!
 //! Scan rules ([`scan`]): names must be usable (above), not absolute, without `..`, and not
 //! repeat an earlier entry; a hard link must name an earlier non-directory entry; only the
@@ -51,17 +49,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{self, Read};
 
+use super::EntryKind;
+use super::name::{check_limits, display_name, entry_path, lossy, normalize_path};
 use crate::digest::{Digest, Hasher};
-use crate::input::normalize_path;
 
 /// The largest pax or GNU long-name header read, and the largest sparse map (format 1.0).
 pub const MAX_EXTENSION: u64 = 1024 * 1024;
 /// Individual errors listed per rule before they are summarised.
 pub const MAX_LISTED: usize = 10;
-/// The longest entry name or link target accepted, in bytes (Linux's `PATH_MAX`).
-pub const MAX_NAME_BYTES: usize = 4096;
-/// The most components an entry name or link target may have.
-pub const MAX_NAME_COMPONENTS: usize = 1024;
 /// The most fragments a sparse map may list (16 bytes of memory each).
 pub const MAX_SPARSE_ENTRIES: usize = 65_536;
 
@@ -72,39 +67,6 @@ const OLD_GNU_IN_EXTENSION: usize = 21;
 
 /// How the message of a scan stopped by a read (decompression) error begins.
 pub const READ_ERROR: &str = "the layer cannot be decompressed or read";
-
-/// What an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum EntryKind {
-    /// A regular file.
-    File,
-    /// A hard link to an earlier entry.
-    Hardlink,
-    /// A symbolic link.
-    Symlink,
-    /// A character device.
-    CharDevice,
-    /// A block device.
-    BlockDevice,
-    /// A directory.
-    Dir,
-    /// A named pipe.
-    Fifo,
-}
-
-impl fmt::Display for EntryKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EntryKind::File => "file",
-            EntryKind::Hardlink => "hard link",
-            EntryKind::Symlink => "symlink",
-            EntryKind::CharDevice => "character device",
-            EntryKind::BlockDevice => "block device",
-            EntryKind::Dir => "directory",
-            EntryKind::Fifo => "FIFO",
-        })
-    }
-}
 
 /// How a sparse file was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,64 +236,6 @@ impl fmt::Display for ReadError {
 }
 
 impl std::error::Error for ReadError {}
-
-/// Checks the limits of a name or link target on its raw bytes: at most
-/// [`MAX_NAME_BYTES`] bytes and [`MAX_NAME_COMPONENTS`] components. Costs one pass over
-/// the bytes and allocates nothing, whatever the name.
-pub fn check_limits(raw: &[u8]) -> Result<(), String> {
-    if raw.len() > MAX_NAME_BYTES {
-        return Err(format!(
-            "is {} bytes long, more than the {MAX_NAME_BYTES} allowed",
-            raw.len()
-        ));
-    }
-    let components = raw
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
-        .count();
-    if components > MAX_NAME_COMPONENTS {
-        return Err(format!(
-            "has {components} components, more than the {MAX_NAME_COMPONENTS} allowed"
-        ));
-    }
-    Ok(())
-}
-
-/// The normalised path of an entry named `raw` (see [`normalize_path`]), or why the name is
-/// unusable (each reason reads after "the entry name"): empty, over the limits
-/// ([`check_limits`], checked first), absolute, with `..` or NUL, or standing for the
-/// archive's root on anything but a directory.
-pub fn entry_path(raw: &[u8], kind: Option<EntryKind>) -> Result<Vec<u8>, String> {
-    if raw.is_empty() {
-        return Err("is empty".into());
-    }
-    check_limits(raw)?;
-    let path = normalize_path(raw, false)?;
-    if path.is_empty() && kind != Some(EntryKind::Dir) {
-        let what = match kind {
-            Some(k) => format!("a {k}"),
-            None => "not a directory".into(),
-        };
-        return Err(format!(
-            "stands for the archive's root, which only a directory entry may name (this is {what})"
-        ));
-    }
-    Ok(path)
-}
-
-/// A name for a message: escaped by [`crate::show::bytes`], and cut after its first 256
-/// bytes when it is longer than 512 (a message stays one readable line).
-pub fn display_name(name: &[u8]) -> String {
-    if name.len() > 512 {
-        format!(
-            "{}… ({} bytes)",
-            crate::show::bytes(&name[..256]),
-            name.len()
-        )
-    } else {
-        crate::show::bytes(name)
-    }
-}
 
 /// Reads an entire stream, counting what is read.
 struct Input<R> {
@@ -1401,26 +1305,12 @@ struct Scanner<'o, R> {
     buf: Vec<u8>,
 }
 
-/// A name for a finding: lossy UTF-8 (callers quote it with `{:?}`, which escapes control
-/// characters), cut like [`display_name`] when longer than any usable name.
-fn show(p: &[u8]) -> String {
-    if p.len() > MAX_NAME_BYTES {
-        format!(
-            "{}… ({} bytes)",
-            String::from_utf8_lossy(&p[..256]),
-            p.len()
-        )
-    } else {
-        String::from_utf8_lossy(p).into_owned()
-    }
-}
-
 impl<R: Read> Scanner<'_, R> {
     fn note(&mut self, rule: Rule, entry: &[u8], message: String) {
         let t = self.tallies.entry(rule).or_default();
         t.count += 1;
         if t.listed.len() < MAX_LISTED {
-            t.listed.push((show(entry), message));
+            t.listed.push((lossy(entry), message));
         }
     }
 
@@ -1492,19 +1382,22 @@ impl<R: Read> Scanner<'_, R> {
             (EntryKind::Hardlink, Some(Err(why))) => self.note(
                 Rule::HardlinkTarget,
                 name,
-                format!("hard link target {:?} {why}", show(&h.link)),
+                format!("hard link target {:?} {why}", lossy(&h.link)),
             ),
             (EntryKind::Hardlink, Some(Ok(t))) => {
                 match self.seen.get(&t) {
                     None => self.note(
                         Rule::HardlinkTarget,
                         name,
-                        format!("hard link to {:?}, which is not an earlier entry", show(&t)),
+                        format!(
+                            "hard link to {:?}, which is not an earlier entry",
+                            lossy(&t)
+                        ),
                     ),
                     Some(true) => self.note(
                         Rule::HardlinkTarget,
                         name,
-                        format!("hard link to the directory {:?}", show(&t)),
+                        format!("hard link to the directory {:?}", lossy(&t)),
                     ),
                     Some(false) => {}
                 }
@@ -1513,7 +1406,7 @@ impl<R: Read> Scanner<'_, R> {
             (EntryKind::Symlink, Some(Err(why))) => self.note(
                 Rule::BadName,
                 name,
-                format!("the symlink target {:?} {why}", show(&h.link)),
+                format!("the symlink target {:?} {why}", lossy(&h.link)),
             ),
             _ => {}
         }
@@ -1533,7 +1426,7 @@ impl<R: Read> Scanner<'_, R> {
             if let Some(prev) = &self.previous
                 && path < prev
             {
-                let msg = format!("comes after {:?}", show(prev));
+                let msg = format!("comes after {:?}", lossy(prev));
                 self.note(Rule::Unsorted, path, msg);
             }
             self.previous = Some(path.clone());
@@ -1545,7 +1438,11 @@ impl<R: Read> Scanner<'_, R> {
             self.note(
                 Rule::OwnerName,
                 name,
-                format!("user/group names {:?}:{:?}", show(&h.uname), show(&h.gname)),
+                format!(
+                    "user/group names {:?}:{:?}",
+                    lossy(&h.uname),
+                    lossy(&h.gname)
+                ),
             );
         }
         if let Some(created) = self.opts.created
@@ -1635,7 +1532,7 @@ fn number(field: &[u8], name: &str) -> Result<u64, String> {
         if !(b'0'..=b'7').contains(b) {
             return Err(format!(
                 "the {name} field {:?} is not an octal number",
-                show(field)
+                lossy(field)
             ));
         }
         v = v
@@ -1693,7 +1590,7 @@ fn pax_number(key: &str, v: &[u8]) -> Result<u64, String> {
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("pax record {key}={:?} is not a whole number", show(v)))
+        .ok_or_else(|| format!("pax record {key}={:?} is not a whole number", lossy(v)))
 }
 
 fn pax_time(v: &[u8]) -> Result<i64, String> {
@@ -1992,19 +1889,7 @@ mod tests {
     }
 
     #[test]
-    fn name_limits_are_checked_on_the_raw_bytes() {
-        assert!(check_limits(&vec![b'a'; MAX_NAME_BYTES]).is_ok());
-        let e = check_limits(&vec![b'a'; MAX_NAME_BYTES + 1]).unwrap_err();
-        assert_eq!(e, "is 4097 bytes long, more than the 4096 allowed");
-        let deep = b"a/".repeat(MAX_NAME_COMPONENTS + 1);
-        assert_eq!(
-            check_limits(&deep).unwrap_err(),
-            "has 1025 components, more than the 1024 allowed"
-        );
-        assert!(check_limits(&b"a/".repeat(MAX_NAME_COMPONENTS)).is_ok());
-        // Empty and "." components are not counted.
-        assert!(check_limits(&b"./".repeat(2000)).is_ok());
-
+    fn name_limits_are_checked_on_the_raw_bytes_in_a_stream() {
         // A 100,000-component name (200,000 bytes, in a pax header) is refused at once.
         let huge = b"d/".repeat(100_000);
         let mut t = pax_header(b'x', &[("path", &huge[..])]);
@@ -2037,20 +1922,7 @@ mod tests {
     }
 
     #[test]
-    fn dot_and_empty_names() {
-        let path = |name: &[u8], kind| entry_path(name, Some(kind));
-        assert_eq!(path(b"./", EntryKind::Dir), Ok(Vec::new()));
-        assert_eq!(path(b".", EntryKind::Dir), Ok(Vec::new()));
-        assert_eq!(path(b"./usr/", EntryKind::Dir), Ok(b"usr".to_vec()));
-        assert_eq!(path(b"", EntryKind::Dir), Err("is empty".into()));
-        assert_eq!(path(b"", EntryKind::File), Err("is empty".into()));
-        for name in [&b"."[..], b"./", b".//./"] {
-            let e = path(name, EntryKind::File).unwrap_err();
-            assert!(e.contains("archive's root") && e.ends_with("(this is a file)"));
-        }
-        assert!(path(b"/", EntryKind::Dir).unwrap_err().contains("absolute"));
-        assert!(entry_path(b".", None).is_err());
-
+    fn dot_and_empty_names_in_a_stream() {
         // In a stream: "./" first, as GNU tar writes it, is the root directory.
         let mut t = header(b"./", b'5', 0, 0, b"");
         t.extend(file(b".", b"gone?"));
