@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+mod field;
 pub mod name;
 pub mod read;
 pub mod write;
