@@ -11,6 +11,7 @@ use std::fmt;
 mod field;
 pub mod name;
 pub mod read;
+pub mod sparse;
 pub mod write;
 
 /// What an entry of an archive is, as the reader reports it and the name rules ask it.

@@ -14,26 +14,19 @@
 //! `path`, a pax global header between an extension header and its entry), it refuses.
 //!
 //! It never allocates from a size claim: extension headers larger than [`MAX_EXTENSION`]
-//! stop it, sparse maps hold at most [`MAX_SPARSE_ENTRIES`] fragments, and content goes
+//! stop it, sparse maps hold at most
+//! [`MAX_SPARSE_ENTRIES`](super::sparse::MAX_SPARSE_ENTRIES) fragments, and content goes
 //! into the caller's buffer. The `tar` crate is not used because it reads extension headers
 //! whole, however large, ignores pax `mtime`, and hands a POSIX sparse file over as a file
 //! named `GNUSparseFile.N/name` holding its sparse map.
 //!
-//! **Sparse files** are expanded, as Go's reader and GNU tar do: the old GNU type `S` header
-//! (map in the header and in extension blocks after it), and the pax formats 0.0 (repeated
-//! `GNU.sparse.offset`/`GNU.sparse.numbytes` records), 0.1 (`GNU.sparse.map`) and 1.0
-//! (`GNU.sparse.major=1`, `minor=0`, the map as decimal text at the start of the data,
-//! padded to a block). The entry's size is the real size, its content the stored fragments
-//! with zeros in the holes, its name `GNU.sparse.name` (else `path`, else the header's): GNU
-//! tar's `GNUSparseFile.N/` placeholder never surfaces. A map is validated before any
-//! content is read: fragments in order and not overlapping, inside the real size, holding
-//! exactly the bytes stored, at most [`MAX_SPARSE_ENTRIES`] of them. GNU tar reads each
-//! fragment's data from a block boundary and extracts only as far as the last fragment
-//! reaches, Go's reader neither: so every fragment with data but the last must hold whole
-//! blocks and the last must end at the real size, as GNU tar writes them, or the two would
-//! extract different files. Unknown versions, missing or contradicting records are refused.
-//! Holes cost no input, so a small archive can describe a large file: readers of the
-//! content (`diff`'s hashes, `--tar`'s dense layer) spend time in proportion to the real size.
+//! **Sparse files** are expanded, as Go's reader and GNU tar do, in each of GNU tar's four
+//! formats ([`super::sparse`], whose rules a map must pass before any content is read). The
+//! entry's size is the real size, its content the stored fragments with zeros in the holes,
+//! its name `GNU.sparse.name` (else `path`, else the header's): GNU tar's
+//! `GNUSparseFile.N/` placeholder never surfaces. Holes cost no input, so a small archive
+//! can describe a large file: readers of the content (`diff`'s hashes, `--tar`'s dense
+//! layer) spend time in proportion to the real size.
 //!
 //! **Names** obey the rules of [`super::name`], applied on the raw bytes before anything is
 //! built per component: a header's `path` is [`entry_path`] of its name, and link targets
@@ -52,45 +45,19 @@ use std::io::{self, Read};
 use super::EntryKind;
 use super::field::{BLOCK, check_checksum, cstr, number, padding, parse_pax, pax_number, pax_time};
 use super::name::{check_limits, display_name, entry_path, lossy, normalize_path};
+use super::sparse::{
+    Expansion, Map, OldGnuMap, PaxSparse, SparseFormat, Step, TextMap, old_gnu_real_size,
+    validate_map,
+};
 use crate::digest::{Digest, Hasher};
 
 /// The largest pax or GNU long-name header read, and the largest sparse map (format 1.0).
 pub const MAX_EXTENSION: u64 = 1024 * 1024;
 /// Individual errors listed per rule before they are summarised.
 pub const MAX_LISTED: usize = 10;
-/// The most fragments a sparse map may list (16 bytes of memory each).
-pub const MAX_SPARSE_ENTRIES: usize = 65_536;
-
-/// Sparse map entries in an old GNU header and in each of its extension blocks.
-const OLD_GNU_IN_HEADER: usize = 4;
-const OLD_GNU_IN_EXTENSION: usize = 21;
 
 /// How the message of a scan stopped by a read (decompression) error begins.
 pub const READ_ERROR: &str = "the layer cannot be decompressed or read";
-
-/// How a sparse file was stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SparseFormat {
-    /// The old GNU type `S` header (`tar --format=gnu` or `oldgnu`).
-    OldGnu,
-    /// pax 0.0: repeated `GNU.sparse.offset` and `GNU.sparse.numbytes` records.
-    Pax00,
-    /// pax 0.1: one `GNU.sparse.map` record.
-    Pax01,
-    /// pax 1.0: the map at the start of the data.
-    Pax10,
-}
-
-impl fmt::Display for SparseFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SparseFormat::OldGnu => "old GNU sparse",
-            SparseFormat::Pax00 => "GNU sparse 0.0",
-            SparseFormat::Pax01 => "GNU sparse 0.1",
-            SparseFormat::Pax10 => "GNU sparse 1.0",
-        })
-    }
-}
 
 /// One entry's header as a runtime sees it: extensions applied, sparse maps resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,18 +244,6 @@ impl Extensions {
     fn any(&self) -> bool {
         self.long_name.is_some() || self.long_link.is_some() || self.pax.is_some()
     }
-}
-
-/// Where the logical content of a sparse entry stands.
-struct Expansion {
-    /// (offset, length) of each stored fragment, validated.
-    map: Vec<(u64, u64)>,
-    /// The fragment at or after `pos`.
-    idx: usize,
-    /// Logical position.
-    pos: u64,
-    /// Real size.
-    size: u64,
 }
 
 /// A streaming tar reader (see the module documentation).
@@ -486,31 +441,19 @@ impl<R: Read> Reader<R> {
             }
             return Ok(Piece::Data(got));
         };
-        loop {
-            if x.pos >= x.size {
-                return Ok(Piece::End);
-            }
-            let (offset, length) = x.map.get(x.idx).copied().unwrap_or((x.size, 0));
-            if x.pos < offset {
-                let n = (offset - x.pos).min(most_hole);
-                x.pos += n;
-                return Ok(Piece::Hole(n));
-            }
-            // Validated: offset + length <= size.
-            let end = offset + length;
-            if x.pos < end {
-                let want = buf
-                    .len()
-                    .min(usize::try_from(end - x.pos).unwrap_or(usize::MAX));
+        match x.step(most_hole) {
+            Step::End => Ok(Piece::End),
+            Step::Hole(n) => Ok(Piece::Hole(n)),
+            Step::Data(left) => {
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
                 let got = self.input.fill(&mut buf[..want])?;
                 self.left -= got as u64;
-                x.pos += got as u64;
+                x.consumed(got as u64);
                 if got < want {
                     return Err(truncated(&self.current, true, self.left));
                 }
-                return Ok(Piece::Data(got));
+                Ok(Piece::Data(got))
             }
-            x.idx += 1;
         }
     }
 
@@ -701,7 +644,7 @@ impl<R: Read> Reader<R> {
                     &name,
                 ));
             }
-            let real = number(&h[483..495], "sparse real size").map_err(|m| bad(m, &name))?;
+            let real = old_gnu_real_size(h).map_err(|m| bad(m, &name))?;
             let map = self.old_gnu_map(h, at, &name)?;
             self.expand(map, real, &name)?;
             logical = real;
@@ -765,29 +708,14 @@ impl<R: Read> Reader<R> {
         })
     }
 
-    /// Reads the map of an old GNU sparse header: up to four fragments in the header, then
-    /// 21 in each extension block while the previous block says more follow. An entry ends
-    /// the map when both its numbers are empty (GNU tar looks at one, Go at the other: an
-    /// entry with only one of them is refused).
-    fn old_gnu_map(
-        &mut self,
-        h: &[u8; BLOCK],
-        at: u64,
-        name: &[u8],
-    ) -> Result<Vec<(u64, u64)>, ReadError> {
+    /// Reads the map of an old GNU sparse header: the header's entries, then the extension
+    /// blocks that follow it ([`OldGnuMap`]).
+    fn old_gnu_map(&mut self, h: &[u8; BLOCK], at: u64, name: &[u8]) -> Result<Map, ReadError> {
         let err =
             |m: String| ReadError::about(format!("old GNU sparse header at byte {at}: {m}"), name);
-        let mut map = Vec::new();
-        let mut ended =
-            old_gnu_entries(&h[386..386 + 24 * OLD_GNU_IN_HEADER], &mut map).map_err(&err)?;
-        let mut extended = h[482] != 0;
+        let mut map = OldGnuMap::new(h).map_err(err)?;
         let mut block = [0u8; BLOCK];
-        while extended {
-            if ended {
-                return Err(err(
-                    "the map ends but says an extension block follows (readers disagree on where the data starts)".into(),
-                ));
-            }
+        while map.wants_block().map_err(err)? {
             let got = self.input.fill(&mut block)?;
             if got < BLOCK {
                 return Err(ReadError::format(format!(
@@ -795,14 +723,14 @@ impl<R: Read> Reader<R> {
                     display_name(name)
                 )));
             }
-            ended = old_gnu_entries(&block[..24 * OLD_GNU_IN_EXTENSION], &mut map).map_err(&err)?;
-            extended = block[24 * OLD_GNU_IN_EXTENSION] != 0;
+            map.add_block(&block).map_err(err)?;
         }
-        Ok(map)
+        Ok(map.into_map())
     }
 
-    /// Resolves the pax GNU sparse records of a file entry: the format, the real size, and
-    /// the validated map (read from the data for 1.0), which becomes the expansion.
+    /// Resolves the pax GNU sparse records of a file entry ([`PaxSparse`]): the format, the
+    /// real size, and the validated map (read from the data for 1.0), which becomes the
+    /// expansion.
     fn pax_sparse(
         &mut self,
         pax: &BTreeMap<&str, &[u8]>,
@@ -811,95 +739,25 @@ impl<R: Read> Reader<R> {
         name: &[u8],
     ) -> Result<(SparseFormat, u64), ReadError> {
         let err = |m: String| ReadError::about(format!("pax header at byte {at}: {m}"), name);
-        let get = |key: &str| pax.get(key).copied().filter(|v| !v.is_empty());
-        let whole = |key: &str| -> Result<Option<u64>, ReadError> {
-            get(key)
-                .map(|v| pax_number(key, v))
-                .transpose()
-                .map_err(&err)
+        let mut records = PaxSparse::new(pax, list).map_err(err)?;
+        let map = match records.map.take() {
+            Some(map) => map,
+            None => self.map_1_0(name)?,
         };
-        let real = match (whole("GNU.sparse.size")?, whole("GNU.sparse.realsize")?) {
-            (Some(a), Some(b)) if a != b => {
-                return Err(err(format!(
-                    "GNU.sparse.size={a} and GNU.sparse.realsize={b} disagree"
-                )));
-            }
-            (Some(a), _) | (None, Some(a)) => a,
-            (None, None) => {
-                return Err(err(
-                    "GNU sparse records without the real size (GNU.sparse.size or GNU.sparse.realsize)".into(),
-                ));
-            }
-        };
-        let pairs: Vec<(&str, &[u8])> = list
-            .iter()
-            .filter(|(k, _)| k == "GNU.sparse.offset" || k == "GNU.sparse.numbytes")
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .collect();
-        let map_record = pax.get("GNU.sparse.map").copied();
-        let version = (get("GNU.sparse.major"), get("GNU.sparse.minor"));
-        let (format, map) = match version {
-            (Some(b"1"), Some(b"0")) => {
-                if map_record.is_some() || !pairs.is_empty() {
-                    return Err(err(
-                        "GNU sparse 1.0 keeps its map in the data, yet the header has map records too".into(),
-                    ));
-                }
-                (SparseFormat::Pax10, self.map_1_0(name)?)
-            }
-            (None, None) | (Some(b"0"), Some(b"0" | b"1")) => {
-                match (pairs.is_empty(), map_record) {
-                    (false, Some(_)) => {
-                        return Err(err(
-                            "both GNU.sparse.offset/numbytes records and a GNU.sparse.map".into(),
-                        ));
-                    }
-                    (false, None) => (SparseFormat::Pax00, map_0_0(&pairs).map_err(&err)?),
-                    (true, Some(m)) => (SparseFormat::Pax01, map_0_1(m).map_err(&err)?),
-                    (true, None) => {
-                        return Err(err("GNU sparse records without a sparse map".into()));
-                    }
-                }
-            }
-            (major, minor) => {
-                return Err(err(format!(
-                    "unsupported GNU sparse format version {}.{}",
-                    crate::show::bytes(major.unwrap_or(b"?")),
-                    crate::show::bytes(minor.unwrap_or(b"?"))
-                )));
-            }
-        };
-        match whole("GNU.sparse.numblocks")? {
-            Some(n) if n != map.len() as u64 => {
-                return Err(err(format!(
-                    "GNU.sparse.numblocks={n}, but the map lists {} fragments",
-                    map.len()
-                )));
-            }
-            None if format != SparseFormat::Pax10 => {
-                return Err(err(
-                    "GNU sparse 0.x records without GNU.sparse.numblocks".into()
-                ));
-            }
-            _ => {}
-        }
-        self.expand(map, real, name)?;
-        Ok((format, real))
+        records.check_count(&map).map_err(err)?;
+        self.expand(map, records.real, name)?;
+        Ok((records.format, records.real))
     }
 
-    /// Reads a GNU sparse 1.0 map from the start of the entry's data: decimal numbers, one
-    /// per line (the count, then offset and length of each fragment), up to the end of the
-    /// block holding the last one.
-    fn map_1_0(&mut self, name: &[u8]) -> Result<Vec<(u64, u64)>, ReadError> {
+    /// Reads a GNU sparse 1.0 map from the start of the entry's data ([`TextMap`]), block by
+    /// block, within the entry's data and [`MAX_EXTENSION`].
+    fn map_1_0(&mut self, name: &[u8]) -> Result<Map, ReadError> {
         let err =
             |m: String| ReadError::format(format!("the sparse map of {} {m}", display_name(name)));
-        let mut count: Option<usize> = None;
-        let mut digits: Option<u64> = None;
-        let mut offset: Option<u64> = None;
-        let mut map = Vec::new();
+        let mut text = TextMap::default();
         let mut read: u64 = 0;
         let mut block = [0u8; BLOCK];
-        while count != Some(map.len()) {
+        while !text.complete() {
             if BLOCK as u64 > self.left {
                 return Err(err(format!(
                     "runs past the entry's {} bytes of data",
@@ -920,193 +778,20 @@ impl<R: Read> Reader<R> {
                 )));
             }
             read += BLOCK as u64;
-            for &b in &block {
-                match b {
-                    b'0'..=b'9' => {
-                        digits = Some(
-                            digits
-                                .unwrap_or(0)
-                                .checked_mul(10)
-                                .and_then(|v| v.checked_add(u64::from(b - b'0')))
-                                .ok_or_else(|| err("holds a number too large".into()))?,
-                        );
-                    }
-                    b'\n' => {
-                        let v = digits
-                            .take()
-                            .ok_or_else(|| err("holds an empty line".into()))?;
-                        match (count, offset.take()) {
-                            (None, _) => {
-                                if v > MAX_SPARSE_ENTRIES as u64 {
-                                    return Err(err(format!(
-                                        "lists {v} fragments, more than the {MAX_SPARSE_ENTRIES} read"
-                                    )));
-                                }
-                                count = Some(v as usize);
-                            }
-                            (Some(_), None) => offset = Some(v),
-                            (Some(_), Some(o)) => map.push((o, v)),
-                        }
-                        if count == Some(map.len()) && offset.is_none() {
-                            break;
-                        }
-                    }
-                    other => {
-                        return Err(err(format!("is not decimal text (byte 0x{other:02x})")));
-                    }
-                }
-            }
+            text.feed(&block).map_err(err)?;
         }
-        Ok(map)
+        Ok(text.into_map())
     }
 
     /// Validates `map` against the real size and the bytes stored (what is left of the
     /// entry's data), and makes it the current entry's expansion.
-    fn expand(&mut self, map: Vec<(u64, u64)>, real: u64, name: &[u8]) -> Result<(), ReadError> {
+    fn expand(&mut self, map: Map, real: u64, name: &[u8]) -> Result<(), ReadError> {
         validate_map(&map, real, self.left).map_err(|m| {
             ReadError::format(format!("the sparse map of {} {m}", display_name(name)))
         })?;
-        self.expansion = Some(Expansion {
-            map,
-            idx: 0,
-            pos: 0,
-            size: real,
-        });
+        self.expansion = Some(Expansion::new(map, real));
         Ok(())
     }
-}
-
-/// Adds the old GNU sparse map entries in `entries` (24 bytes each: octal offset and length)
-/// to `map`; returns true if an empty entry ended the map.
-fn old_gnu_entries(entries: &[u8], map: &mut Vec<(u64, u64)>) -> Result<bool, String> {
-    for e in entries.chunks_exact(24) {
-        let (offset, length) = e.split_at(12);
-        match (offset[0], length[0]) {
-            (0, 0) => return Ok(true),
-            (0, _) | (_, 0) => {
-                return Err(
-                    "a map entry with only one of its two numbers (readers disagree on where the map ends)"
-                        .into(),
-                );
-            }
-            _ => {}
-        }
-        if map.len() == MAX_SPARSE_ENTRIES {
-            return Err(format!(
-                "the map lists more than {MAX_SPARSE_ENTRIES} fragments"
-            ));
-        }
-        map.push((
-            number(offset, "sparse offset")?,
-            number(length, "sparse length")?,
-        ));
-    }
-    Ok(false)
-}
-
-/// The map of GNU sparse 0.0: `GNU.sparse.offset` and `GNU.sparse.numbytes` records
-/// alternating, in that order.
-fn map_0_0(pairs: &[(&str, &[u8])]) -> Result<Vec<(u64, u64)>, String> {
-    if pairs.len() / 2 > MAX_SPARSE_ENTRIES {
-        return Err(format!(
-            "the sparse map lists more than {MAX_SPARSE_ENTRIES} fragments"
-        ));
-    }
-    let mut map = Vec::with_capacity(pairs.len() / 2);
-    for pair in pairs.chunks(2) {
-        match pair {
-            [("GNU.sparse.offset", o), ("GNU.sparse.numbytes", n)] => {
-                map.push((
-                    pax_number("GNU.sparse.offset", o)?,
-                    pax_number("GNU.sparse.numbytes", n)?,
-                ));
-            }
-            _ => {
-                return Err(
-                    "GNU.sparse.offset and GNU.sparse.numbytes records do not alternate".into(),
-                );
-            }
-        }
-    }
-    Ok(map)
-}
-
-/// The map of GNU sparse 0.1: `offset,length,offset,length,...` (empty: no fragment).
-fn map_0_1(value: &[u8]) -> Result<Vec<(u64, u64)>, String> {
-    if value.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut numbers = value.split(|&b| b == b',');
-    let mut map = Vec::new();
-    while let Some(o) = numbers.next() {
-        let n = numbers
-            .next()
-            .ok_or("GNU.sparse.map holds an odd count of numbers")?;
-        if map.len() == MAX_SPARSE_ENTRIES {
-            return Err(format!(
-                "the sparse map lists more than {MAX_SPARSE_ENTRIES} fragments"
-            ));
-        }
-        map.push((
-            pax_number("GNU.sparse.map", o)?,
-            pax_number("GNU.sparse.map", n)?,
-        ));
-    }
-    Ok(map)
-}
-
-/// Fragments must be in order without overlapping, end within the real size, and hold
-/// exactly the bytes stored. Reasons read after "the sparse map of NAME".
-///
-/// Two more rules keep GNU tar and Go's reader extracting the same file. GNU tar reads each
-/// fragment's data from a block boundary, Go's reader reads the data as one run: so every
-/// fragment with data but the last must hold whole 512-byte blocks (GNU tar, finding holes
-/// by file system block, writes them so). GNU tar extracts a file only as long as its last
-/// fragment reaches, Go's reader to the real size: so the last fragment must end at the real
-/// size (GNU tar adds an empty one there).
-fn validate_map(map: &[(u64, u64)], real: u64, stored: u64) -> Result<(), String> {
-    let mut end = 0u64;
-    let mut total = 0u64;
-    // A fragment with data that is not whole blocks: it must be the last with data.
-    let mut partial: Option<(usize, u64)> = None;
-    for (i, &(offset, length)) in map.iter().enumerate() {
-        if offset < end {
-            return Err(format!(
-                "has fragment {i} at offset {offset}, before the end of the previous one ({end})"
-            ));
-        }
-        end = offset
-            .checked_add(length)
-            .filter(|&e| e <= real)
-            .ok_or_else(|| {
-                format!(
-                    "has fragment {i} (offset {offset}, {length} bytes) ending beyond the file's real size {real}"
-                )
-            })?;
-        if length > 0 {
-            if let Some((j, partial)) = partial {
-                return Err(format!(
-                    "has fragment {j} of {partial} bytes, not a whole number of 512-byte blocks, before more data (GNU tar and Go's reader disagree on where the next fragment's data starts)"
-                ));
-            }
-            if length % BLOCK as u64 != 0 {
-                partial = Some((i, length));
-            }
-        }
-        // Disjoint fragments within `real`: no overflow.
-        total += length;
-    }
-    if end != real {
-        return Err(format!(
-            "ends at {end}, not at the file's real size {real} (GNU tar would extract {end} bytes, Go's reader {real})"
-        ));
-    }
-    if total != stored {
-        return Err(format!(
-            "lists {total} bytes of data, but the archive stores {stored}"
-        ));
-    }
-    Ok(())
 }
 
 /// How to scan.
@@ -1507,6 +1192,7 @@ impl<R: Read> Scanner<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tar::sparse::MAX_SPARSE_ENTRIES;
 
     /// Sets the checksum field of a header block.
     fn seal(h: &mut [u8]) {
