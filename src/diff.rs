@@ -25,9 +25,9 @@ use serde_json::Value;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::store::root::{EntryType, Root};
-use crate::tar::read::Entry;
 use crate::timestamp::Timestamp;
 use crate::verify::docs::join_key;
+use crate::verify::scan::Entry;
 use crate::verify::{self, Checked};
 
 /// One difference between layout A and layout B.

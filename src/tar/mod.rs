@@ -12,6 +12,8 @@ mod field;
 pub mod name;
 pub mod read;
 pub mod sparse;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod write;
 
 /// What an entry of an archive is, as the reader reports it and the name rules ask it.

@@ -27,6 +27,7 @@
 
 pub mod docs;
 pub mod oci_import;
+pub mod scan;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -47,7 +48,7 @@ use crate::media::Compression;
 use crate::platform::Platform;
 use crate::spec::{Descriptor, ImageConfig};
 use crate::store::root::EntryType;
-use crate::tar::read::{self as tarscan, Entry, ScanOptions};
+use scan::{self as tarscan, Entry, ScanOptions};
 
 pub use crate::image::read::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
