@@ -46,7 +46,7 @@ use crate::media::Compression;
 use crate::registry::Reference;
 use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
 use crate::store::staging::{Existing, Staging, Target};
-use crate::tar::write::{Header, Kind, TarWriter};
+use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
 /// The archive format.
@@ -239,9 +239,9 @@ impl<W: Write> Write for Tracked<W> {
 
 type Archive<W> = TarWriter<HashingWriter<Tracked<W>>>;
 
-fn header(path: &str, kind: Kind, mtime: u64) -> Header {
+fn header(path: &str, kind: Kind, mtime: u64) -> HeaderFields {
     let mode = if kind == Kind::Dir { 0o755 } else { 0o644 };
-    Header {
+    HeaderFields {
         path: path.as_bytes().to_vec(),
         kind,
         mode,

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::show;
 use crate::store::root::open_named;
 use crate::store::walk::{InputTree, Stamp, WalkError};
-use crate::tar::write::{Header, Kind};
+use crate::tar::write::{HeaderFields, Kind};
 
 /// A walk or read failure as an input error (exit 2).
 pub(super) fn walk_error(e: WalkError) -> Error {
@@ -105,7 +105,7 @@ impl Tree {
                 (0, 0)
             };
             nodes.push(Node {
-                header: Header {
+                header: HeaderFields {
                     path: w.rel,
                     kind,
                     mode,
@@ -153,7 +153,7 @@ impl Tree {
             0o644
         });
         self.insert(Node {
-            header: Header {
+            header: HeaderFields {
                 path,
                 kind: Kind::File { size: stamp.size },
                 mode,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::store::walk::{InputTree, Stamp, changed_message, unchanged};
 use crate::tar::name::{check_limits, normalize_path};
-use crate::tar::write::{Header, Kind, TarWriter};
+use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
 pub mod decompress;
@@ -79,7 +79,7 @@ enum Source {
 
 #[derive(Debug, Clone)]
 struct Node {
-    header: Header,
+    header: HeaderFields,
     source: Source,
     /// Which input defined this entry, for error messages.
     origin: String,
@@ -170,7 +170,7 @@ impl Tree {
     pub fn add_bytes(&mut self, dest: &str, bytes: Vec<u8>, mode: u32) -> Result<()> {
         let path = check_dest(dest).map_err(|p| Error::input(dest, p))?;
         self.insert(Node {
-            header: Header {
+            header: HeaderFields {
                 path,
                 kind: Kind::File {
                     size: bytes.len() as u64,
@@ -214,7 +214,7 @@ impl Tree {
                         self.nodes.insert(
                             parent.to_vec(),
                             Node {
-                                header: Header {
+                                header: HeaderFields {
                                     path: parent.to_vec(),
                                     kind: Kind::Dir,
                                     mode: 0o755,
@@ -278,7 +278,7 @@ fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
 
 /// A finished, sorted list of entries, ready to be streamed as a tar.
 pub struct Layer {
-    entries: Vec<(Header, Source)>,
+    entries: Vec<(HeaderFields, Source)>,
     trees: Vec<Arc<InputTree>>,
     spool: Option<File>,
     warnings: Vec<String>,
@@ -286,7 +286,7 @@ pub struct Layer {
 
 impl Layer {
     /// The entry headers in stream order.
-    pub fn headers(&self) -> impl Iterator<Item = &Header> {
+    pub fn headers(&self) -> impl Iterator<Item = &HeaderFields> {
         self.entries.iter().map(|(h, _)| h)
     }
 

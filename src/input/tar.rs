@@ -21,7 +21,7 @@ use crate::store::walk::{Stamp, changed_message, unchanged};
 use crate::tar::EntryKind;
 use crate::tar::name::display_name;
 use crate::tar::read::{Item, Piece, ReadError, Reader};
-use crate::tar::write::{Header, Kind};
+use crate::tar::write::{HeaderFields, Kind};
 
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -155,7 +155,7 @@ impl Tree {
             };
             let (uid, gid) = self.owner(h.uid, h.gid);
             self.insert(Node {
-                header: Header {
+                header: HeaderFields {
                     path,
                     kind,
                     mode,

@@ -1,6 +1,6 @@
 //! The one tar reader: a bounded, streaming reader of tar archives.
 //!
-//! [`Reader`] yields one entry at a time ([`Header`]: the ustar fields with GNU `L`/`K`
+//! [`Reader`] yields one entry at a time ([`ParsedHeader`]: the ustar fields with GNU `L`/`K`
 //! long names and POSIX pax `x` records applied) and reads each file's *logical* content
 //! into the caller's buffers. `--tar` inputs and the layer scanner of `verify` and `diff`
 //! both use it, so an archive ocipack packs is read exactly as `ocipack verify` reads a
@@ -30,7 +30,7 @@
 //!
 //! **Names** obey the rules of [`super::name`], applied on the raw bytes before anything is
 //! built per component: a header's `path` is [`entry_path`] of its name, and link targets
-//! obey the same limits ([`Header::link_target`]).
+//! obey the same limits ([`ParsedHeader::link_target`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,7 +49,7 @@ pub const MAX_EXTENSION: u64 = 1024 * 1024;
 
 /// One entry's header as a runtime sees it: extensions applied, sparse maps resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
+pub struct ParsedHeader {
     /// Byte offset of the entry's own header block in the stream.
     pub at: u64,
     /// The name as stored (after `L`, pax `path` and `GNU.sparse.name`), not normalised.
@@ -88,7 +88,7 @@ pub struct Header {
     pub sparse: Option<SparseFormat>,
 }
 
-impl Header {
+impl ParsedHeader {
     /// The link target of a symlink (verbatim) or hard link (normalised like a name), or why
     /// it is unusable; `None` for other kinds. Limits are checked first, on the raw bytes.
     pub fn link_target(&self) -> Option<Result<Vec<u8>, String>> {
@@ -106,7 +106,7 @@ impl Header {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     /// An entry (boxed: a header is large, a global header small).
-    Entry(Box<Header>),
+    Entry(Box<ParsedHeader>),
     /// A pax global header (`g`) at this byte offset: ignored by container runtimes.
     GlobalHeader {
         /// Byte offset of its header block.
@@ -513,7 +513,7 @@ impl<R: Read> Reader<R> {
         at: u64,
         size_field: u64,
         ext: Extensions,
-    ) -> Result<Header, ReadError> {
+    ) -> Result<ParsedHeader, ReadError> {
         let magic = &h[257..265];
         let posix = &magic[..6] == b"ustar\0";
         let gnu = magic == b"ustar  \0";
@@ -675,7 +675,7 @@ impl<R: Read> Reader<R> {
         } else {
             None
         };
-        Ok(Header {
+        Ok(ParsedHeader {
             at,
             name,
             path,

@@ -4,7 +4,7 @@
 //! not, that it is about. Test builds only.
 
 use super::field::{BLOCK, padding};
-use super::read::{Header, Item, ReadError, Reader};
+use super::read::{Item, ParsedHeader, ReadError, Reader};
 use super::sparse::SparseFormat;
 
 /// Sets the checksum field of a header block.
@@ -98,7 +98,7 @@ pub(crate) fn end(mut v: Vec<u8>) -> Vec<u8> {
 }
 
 /// Every entry of `tar` with its logical content, or the first error.
-pub(crate) fn read_all(tar: &[u8]) -> Result<Vec<(Header, Vec<u8>)>, ReadError> {
+pub(crate) fn read_all(tar: &[u8]) -> Result<Vec<(ParsedHeader, Vec<u8>)>, ReadError> {
     let mut r = Reader::new(tar);
     let mut out = Vec::new();
     let mut buf = [0u8; 100];

@@ -22,7 +22,7 @@ use std::io::Read;
 use crate::digest::{Digest, Hasher};
 use crate::tar::EntryKind;
 use crate::tar::name::lossy;
-use crate::tar::read::{End, Header, Item, ReadError, Reader};
+use crate::tar::read::{End, Item, ParsedHeader, ReadError, Reader};
 
 /// Individual errors listed per rule before they are summarised.
 pub const MAX_LISTED: usize = 10;
@@ -262,7 +262,7 @@ impl<R: Read> Scanner<'_, R> {
         Ok(())
     }
 
-    fn entry(&mut self, h: Header) -> Result<(), ReadError> {
+    fn entry(&mut self, h: ParsedHeader) -> Result<(), ReadError> {
         let name = &h.name;
         let Some(kind) = h.kind else {
             self.note(
@@ -387,7 +387,7 @@ impl<R: Read> Scanner<'_, R> {
         }
         self.reader.skip_content()?;
         if self.opts.keep_entries {
-            let Header {
+            let ParsedHeader {
                 name,
                 uid,
                 gid,
