@@ -56,7 +56,7 @@ impl Tree {
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
-        let (_, input) = super::decompress::reader(BufReader::new(&file))
+        let (_, input) = super::decompress::input_reader(BufReader::new(&file))
             .map_err(|e| Error::input(&what, format!("cannot be read: {e}")))?;
         let mut reader = Reader::new(input);
         let mut buf = vec![0u8; COPY_BUFFER];

@@ -475,7 +475,7 @@ fn check_encoded(
     mut input: Received,
 ) -> std::result::Result<(u128, u64), String> {
     let mut fingerprint = Fingerprint::default();
-    let decoded = crate::layer::compress::decoder(&mut input, compression)
+    let decoded = crate::input::decompress::decoder(&mut input, compression)
         .and_then(|mut d| io::copy(&mut d, &mut fingerprint));
     // Whatever follows the compressed stream is not part of the layer's content.
     let mut trailing = 0u64;
@@ -875,7 +875,7 @@ mod tests {
                 assert_eq!(Digest::sha256_of(&blob), info.digest, "{c}");
                 assert_eq!(blob.len() as u64, info.size);
                 let mut back = Vec::new();
-                crate::layer::compress::decompressing_reader(&blob[..])
+                crate::input::decompress::decompressing_reader(&blob[..])
                     .unwrap()
                     .read_to_end(&mut back)
                     .unwrap();
