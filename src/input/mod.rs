@@ -190,7 +190,7 @@ impl Tree {
 
     /// Completes the tree (implicit parent directories, clamped mtimes, hard links resolved
     /// to the first name in sorted order) and returns the entries in stream order.
-    pub fn finish(mut self) -> Result<Layer> {
+    pub fn finish(mut self) -> Result<EntryList> {
         let created = self.opts.created.unix();
         // Implicit parents: 0755, owner 0:0, mtime = created.
         let paths: Vec<Vec<u8>> = self.nodes.keys().cloned().collect();
@@ -250,7 +250,7 @@ impl Tree {
             }
             entries.push((node.header, node.source));
         }
-        Ok(Layer {
+        Ok(EntryList {
             entries,
             trees: self.trees,
             spool: self.spool.map(|(f, _)| f),
@@ -277,14 +277,14 @@ fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
 }
 
 /// A finished, sorted list of entries, ready to be streamed as a tar.
-pub struct Layer {
+pub struct EntryList {
     entries: Vec<(HeaderFields, Source)>,
     trees: Vec<Arc<InputTree>>,
     spool: Option<File>,
     warnings: Vec<String>,
 }
 
-impl Layer {
+impl EntryList {
     /// The entry headers in stream order.
     pub fn headers(&self) -> impl Iterator<Item = &HeaderFields> {
         self.entries.iter().map(|(h, _)| h)

@@ -36,7 +36,7 @@ use rustix::fs::OFlags;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
-use crate::input::Layer;
+use crate::input::EntryList;
 use crate::layer::compress::LayerEncoder;
 use crate::media::Compression;
 use crate::progress::Progress;
@@ -323,9 +323,9 @@ pub enum BlobSink {
     Count,
 }
 
-/// What the sink holds once the layer is written.
+/// The blob as the sink holds it once the layer is written.
 #[derive(Debug)]
-pub struct Written {
+pub struct WrittenBlob {
     /// The blob's file (none for [`BlobSink::Count`]).
     pub file: Option<File>,
     /// True if a baseline was given and the blob equals it byte for byte.
@@ -381,7 +381,7 @@ fn write_blob(
     bufs: Receiver<Buf>,
     mut next: impl FnMut(Buf),
     hasher: &mut Option<Hasher>,
-) -> io::Result<(u64, Written)> {
+) -> io::Result<(u64, WrittenBlob)> {
     let mut size = 0u64;
     let (file, mut direct, mut baseline) = match sink {
         BlobSink::File {
@@ -416,7 +416,7 @@ fn write_blob(
     let same_as_baseline = baseline.is_some_and(Baseline::finish);
     Ok((
         size,
-        Written {
+        WrittenBlob {
             file,
             same_as_baseline,
         },
@@ -536,16 +536,16 @@ fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
     r.map_err(|_| Error::internal(format!("the {what} thread panicked")))
 }
 
-/// Streams `layer` as a tar, encodes it and writes the blob into `sink`. `progress`, if
+/// Streams `entries` as a tar, encodes it and writes the blob into `sink`. `progress`, if
 /// given, gets the estimated total and counts the uncompressed bytes as they pass.
 pub fn write_layer(
-    layer: &Layer,
+    entries: &EntryList,
     opts: EncodeOptions,
     sink: BlobSink,
     progress: Option<&Progress>,
-) -> Result<(LayerInfo, Written)> {
+) -> Result<(LayerInfo, WrittenBlob)> {
     if let Some(p) = progress {
-        p.set_total(layer.content_bytes());
+        p.set_total(entries.content_bytes());
     }
     let io_err = |e: io::Error| Error::io("writing layer blob", "(an anonymous file)", e);
     let compressed = opts.compression != Compression::None;
@@ -557,7 +557,7 @@ pub fn write_layer(
 
     let (diff, written, produced, checked) = std::thread::scope(|s| {
         let producer = s.spawn(move || -> Result<()> {
-            let w = layer.write_tar(BufSender::new(in_free_rx, tar_tx))?;
+            let w = entries.write_tar(BufSender::new(in_free_rx, tar_tx))?;
             w.finish()
                 .map_err(|e| Error::io("writing layer", "tar stream", e))
         });
@@ -833,7 +833,7 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), &bytes[1..]);
     }
 
-    fn layer(sizes: &[usize]) -> Layer {
+    fn layer(sizes: &[usize]) -> EntryList {
         let mut t = Tree::new(TreeOptions {
             created: "@1700000000".parse::<Timestamp>().unwrap(),
             mtime: MtimeMode::Clamp,
