@@ -26,6 +26,7 @@
 pub mod compress;
 mod deflate;
 pub mod gzip;
+mod hooks;
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -38,6 +39,7 @@ use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::input::EntryList;
 use crate::layer::compress::LayerEncoder;
+use crate::layer::hooks::flip_hook;
 use crate::media::Compression;
 use crate::progress::Progress;
 use crate::spec::Descriptor;
@@ -207,29 +209,6 @@ impl Write for BufSender {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=N` (debug builds only): byte N of the
-/// encoder's output is flipped before it is checked, as an encoder bug would, so that tests
-/// can show the check failing the build. `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` instead
-/// makes the gzip encoder panic on its first piece ([`panic_hook`]).
-pub(crate) fn flip_hook() -> Option<u64> {
-    #[cfg(debug_assertions)]
-    return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    #[cfg(not(debug_assertions))]
-    None
-}
-
-/// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` (debug builds only): the gzip
-/// encoder panics while making its first piece, as an encoder bug might, so that tests can
-/// show a panicking worker failing the build (an internal error) instead of hanging it.
-pub(crate) fn panic_hook() -> bool {
-    #[cfg(debug_assertions)]
-    return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE").as_deref() == Ok("panic");
-    #[cfg(not(debug_assertions))]
-    false
 }
 
 /// [`flip_hook`] between an encoder whose output is checked downstream (zstd) and the blob.
