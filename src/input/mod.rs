@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::store::walk::{InputTree, Stamp, changed_message, unchanged};
+use crate::store::walk::{InputTree, Stamp, WalkError, changed_message, unchanged};
 use crate::tar::name::{check_limits, normalize_path};
 use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
@@ -319,13 +319,12 @@ impl EntryList {
                 Source::Bytes(b) => tw.append(h, Some(&mut &b[..])),
                 Source::Disk { tree, rel, stamp } => {
                     let r = &mut readers[*tree];
-                    let mut f = r.open(rel, stamp).map_err(disk::walk_error)?;
+                    let mut f = r.open(rel, stamp).map_err(walk_error)?;
                     // Unbuffered: the tar writer already reads in large pieces.
                     let shown = || self.trees[*tree].shown(rel);
                     tw.append(h, Some(&mut f))
                         .map_err(|e| content_error(e, &shown()))?;
-                    r.check_unchanged(rel, &f, stamp)
-                        .map_err(disk::walk_error)?;
+                    r.check_unchanged(rel, &f, stamp).map_err(walk_error)?;
                     continue;
                 }
                 Source::Open { file, stamp, shown } => {
@@ -362,6 +361,21 @@ impl EntryList {
         }
         tw.finish()
             .map_err(|e| Error::io("writing layer", "tar end", e))
+    }
+}
+
+/// A walk or read failure as an input error (exit 2).
+fn walk_error(e: WalkError) -> Error {
+    match e {
+        WalkError::Io(path, e) => Error::input(path, format!("cannot be read: {e}")),
+        WalkError::Unsupported(path, why) => Error::input(path, why),
+        WalkError::Changed(..) | WalkError::TooDeep(_) => {
+            let text = e.to_string();
+            match text.split_once(": ") {
+                Some((what, problem)) => Error::input(what, problem),
+                None => Error::input("input", text),
+            }
+        }
     }
 }
 
