@@ -1,10 +1,11 @@
 //! The tar format: ocipack's deterministic writer and its one bounded reader.
 //!
-//! [`write`] makes the archives ocipack publishes; [`read`] reads every archive it is given
-//! (`--tar` inputs, and layers for `verify` and `diff`), with the name rules ([`name`]) and
-//! sparse maps ([`sparse`]) it applies split out, and the header fields both decode in
-//! `field`. The module sits below the filesystem layer and everything else: it is a pure
-//! format, working on byte streams and byte strings only.
+//! [`mod@write`] makes the archives ocipack publishes; [`read`] reads every archive it is
+//! given (`--tar` inputs, and layers for `verify` and `diff`). The rules the reader applies
+//! are modules of their own: entry names ([`name`], which the entries of `--rootfs` and
+//! `--file` inputs obey too) and GNU sparse maps ([`sparse`]); header fields are decoded in
+//! `field`. The module sits below the filesystem layer and everything else: a pure format,
+//! working on byte streams and byte strings only.
 
 use std::fmt;
 

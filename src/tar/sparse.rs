@@ -8,7 +8,7 @@
 //! (offset, length) fragments of stored data; the file's content is the fragments with zeros
 //! in the holes, up to the real size.
 //!
-//! Contract: a map is validated before any content is read ([`validate_map`]): fragments in
+//! Contract: a map is validated before any content is read (`validate_map`): fragments in
 //! order and not overlapping, inside the real size, holding exactly the bytes stored, at
 //! most [`MAX_SPARSE_ENTRIES`] of them. GNU tar reads each fragment's data from a block
 //! boundary and extracts only as far as the last fragment reaches, Go's reader neither: so
