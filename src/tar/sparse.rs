@@ -470,3 +470,52 @@ impl Expansion {
         self.pos += n;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reader hands the 1.0 map over block by block: a number cut at a block boundary
+    /// carries on in the next block, and what follows the map's end is padding, not read.
+    #[test]
+    fn a_text_map_carries_numbers_across_blocks_and_stops_at_its_end() {
+        let mut text = TextMap::default();
+        text.feed(b"2\n0\n51").unwrap();
+        assert!(!text.complete());
+        text.feed(b"2\n1024\n4\n\0\0not read").unwrap();
+        assert!(text.complete());
+        assert_eq!(text.into_map(), vec![(0, 512), (1024, 4)]);
+
+        let mut text = TextMap::default();
+        text.feed(b"2\n0\n").unwrap();
+        assert_eq!(
+            text.feed(b"512\0").unwrap_err(),
+            "is not decimal text (byte 0x00)"
+        );
+    }
+
+    /// Data and holes alternate as the map says; a hole is passed in pieces of at most
+    /// the size asked for, and only data the reader reports as read moves the position.
+    #[test]
+    fn an_expansion_steps_through_data_and_holes_to_the_real_size() {
+        let map = vec![(0, 512), (1024, 3), (2048, 0)];
+        validate_map(&map, 2048, 515).unwrap();
+        let mut x = Expansion::new(map, 2048);
+        let mut seen = Vec::new();
+        loop {
+            match x.step(400) {
+                Step::End => break,
+                Step::Hole(n) => seen.push(format!("hole {n}")),
+                Step::Data(left) => {
+                    seen.push(format!("data {left}"));
+                    x.consumed(left.min(300));
+                }
+            }
+        }
+        let want = [
+            "data 512", "data 212", "hole 400", "hole 112", "data 3", "hole 400", "hole 400",
+            "hole 221",
+        ];
+        assert_eq!(seen, want);
+    }
+}
