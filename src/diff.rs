@@ -25,9 +25,9 @@ use serde_json::Value;
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
 use crate::store::root::{EntryType, Root};
-use crate::tar::read::Entry;
 use crate::timestamp::Timestamp;
 use crate::verify::docs::join_key;
+use crate::verify::scan::Entry;
 use crate::verify::{self, Checked};
 
 /// One difference between layout A and layout B.
@@ -424,7 +424,7 @@ fn show_path(p: &[u8]) -> String {
 
 fn what(e: &Entry) -> String {
     match e.kind {
-        crate::tar::read::EntryKind::File => format!("file, {} bytes", e.size),
+        crate::tar::EntryKind::File => format!("file, {} bytes", e.size),
         k => match &e.link {
             Some(l) => format!("{k} to {}", show_path(l)),
             None => k.to_string(),

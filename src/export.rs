@@ -41,12 +41,12 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::image::blob::Verified;
 use crate::image::read::LayoutRead;
-use crate::layer::compress;
+use crate::input::decompress;
 use crate::media::Compression;
 use crate::registry::Reference;
 use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
 use crate::store::staging::{Existing, Staging, Target};
-use crate::tar::write::{Header, Kind, TarWriter};
+use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
 /// The archive format.
@@ -239,9 +239,9 @@ impl<W: Write> Write for Tracked<W> {
 
 type Archive<W> = TarWriter<HashingWriter<Tracked<W>>>;
 
-fn header(path: &str, kind: Kind, mtime: u64) -> Header {
+fn header(path: &str, kind: Kind, mtime: u64) -> HeaderFields {
     let mode = if kind == Kind::Dir { 0o755 } else { 0o644 };
-    Header {
+    HeaderFields {
         path: path.as_bytes().to_vec(),
         kind,
         mode,
@@ -385,7 +385,7 @@ fn write_archive<W: Write>(
                 size,
             } => {
                 let mut blob = image.open_blob(desc)?;
-                let decoded = compress::decoder(BufReader::new(&mut blob), *compression)
+                let decoded = decompress::decoder(BufReader::new(&mut blob), *compression)
                     .map_err(|e| layer_error(image, desc, e))?;
                 let what = format!("layer {} uncompressed", desc.digest);
                 let mut r = Verified::new(decoded, (*diff_id).clone(), *size, what);
@@ -427,8 +427,8 @@ fn uncompressed_size(
     let mut buffered = BufReader::new(&mut blob);
     let mut sink = HashingWriter::new(io::sink());
     {
-        let mut decoded =
-            compress::decoder(&mut buffered, compression).map_err(|e| layer_error(image, d, e))?;
+        let mut decoded = decompress::decoder(&mut buffered, compression)
+            .map_err(|e| layer_error(image, d, e))?;
         io::copy(&mut decoded, &mut sink).map_err(|e| layer_error(image, d, e))?;
     }
     // Whatever follows the compressed stream is part of the blob: read it so that the

@@ -24,9 +24,11 @@ pub const LAYER_TAR_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub enum Compression {
     /// Stored as a plain tar.
     None,
-    /// gzip, in ocipack's deterministic block format (see [`crate::layer::gzip`]).
+    /// gzip; ocipack writes it in its deterministic block format (the layer module's gzip
+    /// encoder; README, "Determinism").
     Gzip,
-    /// zstd, always in libzstd's multithreaded mode (see [`crate::layer::compress`]).
+    /// zstd; ocipack writes it always in libzstd's multithreaded mode (the layer module's
+    /// encoders).
     Zstd,
 }
 

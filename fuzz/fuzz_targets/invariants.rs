@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use ocipack::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
-use ocipack::tar::read::{EntryKind, Item, MAX_NAME_BYTES, MAX_NAME_COMPONENTS, Piece, Reader};
+use ocipack::tar::EntryKind;
+use ocipack::tar::name::{MAX_NAME_BYTES, MAX_NAME_COMPONENTS};
+use ocipack::tar::read::{Item, Piece, Reader};
 use ocipack::verify::docs::{Document, check_document};
 use ocipack::verify::scan_layer_bytes;
 use serde::Serialize;

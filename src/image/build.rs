@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::image::write::{LayoutWriter, NameStyle, Written};
 use crate::image::{Doc, Image};
-use crate::input::Layer;
+use crate::input::EntryList;
 use crate::input::{Tree, TreeOptions};
 use crate::layer::BlobSink;
 use crate::layer::{self, EncodeOptions, LayerInfo};
@@ -132,7 +132,7 @@ pub struct BuiltImage {
 
 /// Gathers the inputs of `spec` into a sorted tree of entries, ready to be streamed (see
 /// [`crate::input`]). Temporary files (a `--tar` input's spool) go to `temp_dir`.
-pub fn collect_inputs(spec: &ImageSpec, temp_dir: &Root) -> Result<Layer> {
+pub fn collect_inputs(spec: &ImageSpec, temp_dir: &Root) -> Result<EntryList> {
     let mut tree = Tree::new(spec.tree.clone());
     for input in &spec.inputs {
         let origin = &input.origin;
@@ -230,7 +230,7 @@ pub fn prepare_blobs(
 }
 
 /// The sizes and digests of the layer `spec` makes, encoded into nothing (no file).
-pub fn measure_layer(entries: &Layer, spec: &ImageSpec) -> Result<LayerInfo> {
+pub fn measure_layer(entries: &EntryList, spec: &ImageSpec) -> Result<LayerInfo> {
     layer::write_layer(entries, spec.encode, BlobSink::Count, None).map(|(info, _)| info)
 }
 

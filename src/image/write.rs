@@ -15,7 +15,7 @@ use rustix::fs::OFlags;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::layer::{BlobSink, LayerInfo, Written as LayerWritten};
+use crate::layer::{BlobSink, LayerInfo, WrittenBlob};
 use crate::platform::Platform;
 use crate::spec::OciLayout;
 use crate::store::output::{Difference, Output};
@@ -193,7 +193,7 @@ impl LayoutWriter {
     }
 
     /// Takes the finished layer blob, named by its digest.
-    pub fn finish_layer(&mut self, layer: &LayerInfo, written: LayerWritten) -> Result<()> {
+    pub fn finish_layer(&mut self, layer: &LayerInfo, written: WrittenBlob) -> Result<()> {
         let same = written.same_as_baseline
             && self
                 .baseline

@@ -6,27 +6,12 @@ use std::sync::Arc;
 
 use rustix::fs::FileType;
 
-use super::{Node, Source, Tree, check_dest};
+use super::{Node, Source, Tree, check_dest, walk_error};
 use crate::error::{Error, Result};
 use crate::show;
 use crate::store::root::open_named;
 use crate::store::walk::{InputTree, Stamp, WalkError};
-use crate::tar::write::{Header, Kind};
-
-/// A walk or read failure as an input error (exit 2).
-pub(super) fn walk_error(e: WalkError) -> Error {
-    match e {
-        WalkError::Io(path, e) => Error::input(path, format!("cannot be read: {e}")),
-        WalkError::Unsupported(path, why) => Error::input(path, why),
-        WalkError::Changed(..) | WalkError::TooDeep(_) => {
-            let text = e.to_string();
-            match text.split_once(": ") {
-                Some((what, problem)) => Error::input(what, problem),
-                None => Error::input("input", text),
-            }
-        }
-    }
-}
+use crate::tar::write::{HeaderFields, Kind};
 
 impl Tree {
     /// Adds every entry below `dir` (not `dir` itself), without following symlinks.
@@ -105,7 +90,7 @@ impl Tree {
                 (0, 0)
             };
             nodes.push(Node {
-                header: Header {
+                header: HeaderFields {
                     path: w.rel,
                     kind,
                     mode,
@@ -153,7 +138,7 @@ impl Tree {
             0o644
         });
         self.insert(Node {
-            header: Header {
+            header: HeaderFields {
                 path,
                 kind: Kind::File { size: stamp.size },
                 mode,

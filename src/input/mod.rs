@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::store::walk::{InputTree, Stamp, changed_message, unchanged};
-use crate::tar::write::{Header, Kind, TarWriter};
+use crate::store::walk::{InputTree, Stamp, WalkError, changed_message, unchanged};
+use crate::tar::name::{check_limits, normalize_path};
+use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
 pub mod decompress;
@@ -78,7 +79,7 @@ enum Source {
 
 #[derive(Debug, Clone)]
 struct Node {
-    header: Header,
+    header: HeaderFields,
     source: Source,
     /// Which input defined this entry, for error messages.
     origin: String,
@@ -98,32 +99,6 @@ pub struct Tree {
     spool_len: u64,
     next_group: u64,
     warnings: Vec<String>,
-}
-
-/// Normalises a path inside the image: `/usr/bin/x`, `./usr/bin/x/` and `usr//bin/x` all
-/// become `usr/bin/x`. `..` is refused (it could climb out of the container's root when
-/// extracted); absolute names are refused when `allow_absolute` is false (tar inputs).
-pub fn normalize_path(raw: &[u8], allow_absolute: bool) -> std::result::Result<Vec<u8>, String> {
-    if raw.contains(&0) {
-        return Err("contains a NUL byte".into());
-    }
-    if !allow_absolute && raw.first() == Some(&b'/') {
-        return Err("is absolute".into());
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for comp in raw.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => return Err("contains a '..' component".into()),
-            c => {
-                if !out.is_empty() {
-                    out.push(b'/');
-                }
-                out.extend_from_slice(c);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// An entry's path in the image, for messages (escaped).
@@ -161,7 +136,7 @@ impl Tree {
     }
 
     fn insert(&mut self, node: Node) -> Result<()> {
-        crate::tar::read::check_limits(&node.header.path).map_err(|why| {
+        check_limits(&node.header.path).map_err(|why| {
             Error::input(
                 show(&node.header.path),
                 format!("the name {why} (from {})", node.origin),
@@ -195,7 +170,7 @@ impl Tree {
     pub fn add_bytes(&mut self, dest: &str, bytes: Vec<u8>, mode: u32) -> Result<()> {
         let path = check_dest(dest).map_err(|p| Error::input(dest, p))?;
         self.insert(Node {
-            header: Header {
+            header: HeaderFields {
                 path,
                 kind: Kind::File {
                     size: bytes.len() as u64,
@@ -215,7 +190,7 @@ impl Tree {
 
     /// Completes the tree (implicit parent directories, clamped mtimes, hard links resolved
     /// to the first name in sorted order) and returns the entries in stream order.
-    pub fn finish(mut self) -> Result<Layer> {
+    pub fn finish(mut self) -> Result<EntryList> {
         let created = self.opts.created.unix();
         // Implicit parents: 0755, owner 0:0, mtime = created.
         let paths: Vec<Vec<u8>> = self.nodes.keys().cloned().collect();
@@ -239,7 +214,7 @@ impl Tree {
                         self.nodes.insert(
                             parent.to_vec(),
                             Node {
-                                header: Header {
+                                header: HeaderFields {
                                     path: parent.to_vec(),
                                     kind: Kind::Dir,
                                     mode: 0o755,
@@ -275,7 +250,7 @@ impl Tree {
             }
             entries.push((node.header, node.source));
         }
-        Ok(Layer {
+        Ok(EntryList {
             entries,
             trees: self.trees,
             spool: self.spool.map(|(f, _)| f),
@@ -302,16 +277,16 @@ fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
 }
 
 /// A finished, sorted list of entries, ready to be streamed as a tar.
-pub struct Layer {
-    entries: Vec<(Header, Source)>,
+pub struct EntryList {
+    entries: Vec<(HeaderFields, Source)>,
     trees: Vec<Arc<InputTree>>,
     spool: Option<File>,
     warnings: Vec<String>,
 }
 
-impl Layer {
+impl EntryList {
     /// The entry headers in stream order.
-    pub fn headers(&self) -> impl Iterator<Item = &Header> {
+    pub fn headers(&self) -> impl Iterator<Item = &HeaderFields> {
         self.entries.iter().map(|(h, _)| h)
     }
 
@@ -344,13 +319,12 @@ impl Layer {
                 Source::Bytes(b) => tw.append(h, Some(&mut &b[..])),
                 Source::Disk { tree, rel, stamp } => {
                     let r = &mut readers[*tree];
-                    let mut f = r.open(rel, stamp).map_err(disk::walk_error)?;
+                    let mut f = r.open(rel, stamp).map_err(walk_error)?;
                     // Unbuffered: the tar writer already reads in large pieces.
                     let shown = || self.trees[*tree].shown(rel);
                     tw.append(h, Some(&mut f))
                         .map_err(|e| content_error(e, &shown()))?;
-                    r.check_unchanged(rel, &f, stamp)
-                        .map_err(disk::walk_error)?;
+                    r.check_unchanged(rel, &f, stamp).map_err(walk_error)?;
                     continue;
                 }
                 Source::Open { file, stamp, shown } => {
@@ -390,6 +364,21 @@ impl Layer {
     }
 }
 
+/// A walk or read failure as an input error (exit 2).
+fn walk_error(e: WalkError) -> Error {
+    match e {
+        WalkError::Io(path, e) => Error::input(path, format!("cannot be read: {e}")),
+        WalkError::Unsupported(path, why) => Error::input(path, why),
+        WalkError::Changed(..) | WalkError::TooDeep(_) => {
+            let text = e.to_string();
+            match text.split_once(": ") {
+                Some((what, problem)) => Error::input(what, problem),
+                None => Error::input("input", text),
+            }
+        }
+    }
+}
+
 /// A file whose content ended early or grew while it was copied is an input that changed.
 fn content_error(e: io::Error, shown: &str) -> Error {
     match e.kind() {
@@ -425,18 +414,6 @@ impl Read for PositionReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalize() {
-        assert_eq!(
-            normalize_path(b"./usr//bin/x/", false).unwrap(),
-            b"usr/bin/x"
-        );
-        assert_eq!(normalize_path(b"/usr/bin", true).unwrap(), b"usr/bin");
-        assert!(normalize_path(b"/etc/passwd", false).is_err());
-        assert!(normalize_path(b"a/../../etc", false).is_err());
-        assert!(normalize_path(b"..", false).is_err());
-    }
 
     #[test]
     fn dest_checks() {

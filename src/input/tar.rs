@@ -18,8 +18,10 @@ use crate::error::{Error, Result};
 use crate::show;
 use crate::store::root::{Root, open_named};
 use crate::store::walk::{Stamp, changed_message, unchanged};
-use crate::tar::read::{self, EntryKind, Item, Piece, ReadError, Reader};
-use crate::tar::write::{Header, Kind};
+use crate::tar::EntryKind;
+use crate::tar::name::display_name;
+use crate::tar::read::{Item, Piece, ReadError, Reader};
+use crate::tar::write::{HeaderFields, Kind};
 
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -31,7 +33,7 @@ fn show_path(p: &[u8]) -> String {
 
 /// An entry name as stored, quoted, in a message.
 fn quoted(name: &[u8]) -> String {
-    format!("\"{}\"", read::display_name(name))
+    format!("\"{}\"", display_name(name))
 }
 
 /// A reader error as an input error of `what`, naming the entry when the message does not.
@@ -54,7 +56,7 @@ impl Tree {
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
-        let (_, input) = super::decompress::reader(BufReader::new(&file))
+        let (_, input) = super::decompress::input_reader(BufReader::new(&file))
             .map_err(|e| Error::input(&what, format!("cannot be read: {e}")))?;
         let mut reader = Reader::new(input);
         let mut buf = vec![0u8; COPY_BUFFER];
@@ -153,7 +155,7 @@ impl Tree {
             };
             let (uid, gid) = self.owner(h.uid, h.gid);
             self.insert(Node {
-                header: Header {
+                header: HeaderFields {
                     path,
                     kind,
                     mode,

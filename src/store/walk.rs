@@ -26,8 +26,8 @@ use super::root::{kind_name, open_dir_at};
 use crate::show;
 
 /// The most components a name below a tree may have (a layer's names are limited to
-/// [`crate::tar::read::MAX_NAME_COMPONENTS`]).
-pub const MAX_DEPTH: usize = crate::tar::read::MAX_NAME_COMPONENTS;
+/// [`crate::tar::name::MAX_NAME_COMPONENTS`]).
+pub const MAX_DEPTH: usize = crate::tar::name::MAX_NAME_COMPONENTS;
 
 /// What identifies a file's content at one moment: if any of these changed, so may have
 /// the bytes.

@@ -27,6 +27,7 @@
 
 pub mod docs;
 pub mod oci_import;
+pub mod scan;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -42,12 +43,12 @@ use crate::image::Image;
 use crate::image::read::{
     Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader, identity,
 };
-use crate::layer::compress;
+use crate::input::decompress;
 use crate::media::Compression;
 use crate::platform::Platform;
 use crate::spec::{Descriptor, ImageConfig};
 use crate::store::root::EntryType;
-use crate::tar::read::{self as tarscan, Entry, ScanOptions};
+use scan::{self as tarscan, Entry, ScanOptions};
 
 pub use crate::image::read::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
@@ -1036,7 +1037,7 @@ fn stream_layer(
         let mut format_error = None;
         let mut diff_id = None;
         let mut scan = tarscan::Scan::default();
-        let head = chunks.fill_buf().map(compress::sniff).ok();
+        let head = chunks.fill_buf().map(decompress::sniff).ok();
         match head {
             Some(looks) if looks != compression && !chunks.chunk.is_empty() => {
                 format_error = Some(format!(
@@ -1046,7 +1047,7 @@ fn stream_layer(
                     describe(compression)
                 ));
             }
-            _ => match compress::decoder(&mut chunks, compression) {
+            _ => match decompress::decoder(&mut chunks, compression) {
                 Err(e) => format_error = Some(format!("cannot decompress: {e}")),
                 Ok(dec) => {
                     let mut hr = HashingReader {
@@ -1120,7 +1121,7 @@ pub fn scan_layer_bytes(bytes: &[u8]) -> Vec<tarscan::Scan> {
     Compression::ALL
         .into_iter()
         .filter_map(|c| {
-            let dec = compress::decoder(bytes, c).ok()?;
+            let dec = decompress::decoder(bytes, c).ok()?;
             Some(tarscan::scan(dec, &opts))
         })
         .collect()

@@ -159,7 +159,7 @@ fn docker_archive_has_config_uncompressed_layers_and_manifest() {
     let layer = &list[&format!("{}.tar", &diff_id[7..])].data;
     assert_eq!(sha256(layer), diff_id);
     let mut gunzipped = Vec::new();
-    ocipack::layer::compress::decompressing_reader(
+    ocipack::input::decompress::decompressing_reader(
         &fs::read(layout.join("rootfs.tar.gz")).unwrap()[..],
     )
     .unwrap()

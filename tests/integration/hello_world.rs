@@ -95,7 +95,7 @@ fn the_main_command_leaves_a_fresh_checkout_clean() {
 /// The layer's entries: (path, mode, uid, gid, bytes).
 fn layer_entries(layout: &Path) -> Vec<(String, u32, u64, u64, Vec<u8>)> {
     let f = fs::File::open(layout.join("rootfs.tar.gz")).unwrap();
-    let r = ocipack::layer::compress::decompressing_reader(BufReader::new(f)).unwrap();
+    let r = ocipack::input::decompress::decompressing_reader(BufReader::new(f)).unwrap();
     let mut a = tar::Archive::new(r);
     let mut out = Vec::new();
     for e in a.entries().unwrap() {
