@@ -541,14 +541,12 @@ mod tests {
         let huge = b"d/".repeat(100_000);
         let mut t = pax_header(b'x', &[("path", &huge[..])]);
         t.extend(file(b"x", b"1"));
-        let start = std::time::Instant::now();
         let e = read_all(&end(t.clone())).unwrap();
         assert_eq!(
             e[0].0.path,
             Err("is 200000 bytes long, more than the 4096 allowed".into())
         );
         let s = scan(&end(t)[..], &ScanOptions::default());
-        assert!(start.elapsed() < std::time::Duration::from_secs(2));
         let f = &s.findings[0];
         assert!(f.error && f.message.contains("200000 bytes long"), "{f:?}");
         assert!(
