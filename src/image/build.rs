@@ -28,7 +28,7 @@ use crate::spec::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ContainerConfig, History, ImageConfig, Index,
     Manifest, RootFs,
 };
-use crate::store::output::test_hook;
+use crate::store::hook::test_hook;
 use crate::store::root::Root;
 use crate::store::staging::Target;
 use crate::timestamp::Timestamp;

@@ -21,9 +21,9 @@ use crate::project::git::Git;
 use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
 use crate::project::{dist, windows};
 use crate::show;
-use crate::store::output::{DiffKind, Difference, commit_all};
+use crate::store::output::{DiffKind, Difference};
 use crate::store::root::{Root, read_named};
-use crate::store::staging::{CreatedDirs, Replaced, Target};
+use crate::store::staging::{CreatedDirs, Replaced, Target, commit_all};
 use crate::timestamp::Timestamp;
 
 /// The largest `[windows] text` read.
