@@ -24,10 +24,9 @@ use crate::error::{Error, Result};
 use crate::image::build::ImageSpec;
 use crate::input::MtimeMode;
 use crate::platform::Platform;
-use crate::settings::{
-    Context, InputSetting, Origin, Set, Settings, check_relative, check_template,
-};
+use crate::settings::{Context, InputSetting, Origin, Set, Settings, check_template};
 use crate::show;
+use crate::store::paths::check_relative;
 use crate::store::root::read_named;
 use crate::timestamp::Timestamp;
 
