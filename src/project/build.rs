@@ -22,6 +22,7 @@ use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
 use crate::project::{dist, windows};
 use crate::show;
 use crate::store::output::{DiffKind, Difference};
+use crate::store::paths::overlaps;
 use crate::store::root::{Root, read_named};
 use crate::store::staging::{CreatedDirs, Replaced, Target, commit_all};
 use crate::timestamp::Timestamp;
@@ -538,12 +539,11 @@ impl Plan {
 
 /// The target of `build --index OUT DIR`: `out` (relative to the working directory, like
 /// `ocipack image -o`), which must be neither one of the project's outputs nor inside or
-/// around one (a rebuild of either would replace the other).
+/// around one (a rebuild of either would replace the other), as the filesystem sees them
+/// ([`overlaps`]: also through a bind mount or a symlink).
 fn index_target(project: &Project, out: &Path) -> Result<Target> {
-    let abs_out = crate::image::build::absolute(out)?;
     for rel in project.all_outputs_rel() {
-        let abs = crate::image::build::absolute(&project.dir.join(&rel))?;
-        if abs_out == abs || abs_out.starts_with(&abs) || abs.starts_with(&abs_out) {
+        if overlaps(out, &project.dir.join(&rel))?.is_some() {
             return Err(Error::input(
                 format!("--index {}", show::path(out)),
                 format!(
