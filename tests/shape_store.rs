@@ -1,11 +1,14 @@
+//! The guarded filesystem layer and the git runner, seen from the command line.
+//!
 //! Outputs that overlap an input or another output are refused as the filesystem sees them,
 //! not as their paths are spelled: a directory reached through a bind mount is the same
 //! directory. Each case runs ocipack in a mount namespace of its own (`unshare -m`), where a
 //! bind mount gives an output, an input or a layout a second name; nothing may be written
-//! and the exit code is 2.
+//! and the exit code is 2. Bind mounts need root: without it those tests are skipped,
+//! unless `CI=true`, which makes that a failure.
 //!
-//! Bind mounts need root: without it the tests are skipped, unless `CI=true`, which makes
-//! that a failure.
+//! git that cannot be run is a failed operation (exit 1) naming the command, not an input
+//! error and not a message with a program name where a path belongs.
 
 mod common;
 
@@ -263,4 +266,29 @@ fn export_into_its_layout_through_a_bind_mount_is_refused() {
         );
         assert_eq!(snapshot(&layout), before, "the layout was written");
     }
+}
+
+/// `ocipack library` with no git on `PATH`: exit 1, and the message names the command and
+/// the directory it was run in. (A directory git refuses as a repository is exit 2: see the
+/// library tests.)
+#[test]
+fn git_that_cannot_be_run_is_a_failed_operation() {
+    let t = tempfile::tempdir().unwrap();
+    let p = copy_hello_world(&t.path().join("hw"));
+    let o = run_bounded(
+        common::ocipack()
+            .arg("library")
+            .arg(&p)
+            .env("PATH", t.path().join("no-such-dir")),
+        LIMIT,
+    );
+    assert_exit(&o, 1);
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "git rev-parse --show-prefix (in {}): cannot be run: ",
+            p.display()
+        )),
+        "{e}"
+    );
 }
