@@ -110,7 +110,7 @@ impl Place {
             let Ok(fd) = open_path(shown, OFlags::empty()) else {
                 continue;
             };
-            let above = climb(fd, mounts)
+            let above = climb(fd, shown, mounts)
                 .map_err(|e| Error::io("inspecting the directories above", shown, e.into()))?;
             let missing = comps[keep..]
                 .iter()
@@ -171,8 +171,8 @@ fn id_of(fd: impl AsFd) -> rustix::io::Result<(Id, bool)> {
 }
 
 /// `start`'s identity, then that of every directory above it (see the module
-/// documentation), each once.
-fn climb(start: OwnedFd, mounts: &mut Mounts) -> rustix::io::Result<Vec<Id>> {
+/// documentation), each once. `start` was opened as `path`.
+fn climb(start: OwnedFd, path: &Path, mounts: &mut Mounts) -> rustix::io::Result<Vec<Id>> {
     let mut out: Vec<Id> = Vec::new();
     let mut todo = vec![start];
     while let Some(mut cur) = todo.pop() {
@@ -196,7 +196,8 @@ fn climb(start: OwnedFd, mounts: &mut Mounts) -> rustix::io::Result<Vec<Id>> {
                     Mode::empty(),
                 )?
             } else {
-                holder_of_file(&cur, id)?
+                // Only the first object can be a file: every other is a directory above it.
+                holder_of_file(&cur, id, path)?
             };
             if id_of(&parent)?.0 == id {
                 break; // The root of the namespace: its `..` is itself.
@@ -207,22 +208,32 @@ fn climb(start: OwnedFd, mounts: &mut Mounts) -> rustix::io::Result<Vec<Id>> {
     Ok(out)
 }
 
-/// The directory holding the non-directory `fd` (`id`) at the name it was opened by, found
-/// through `/proc/self/fd` and checked to hold that very file.
-fn holder_of_file(fd: &OwnedFd, id: Id) -> rustix::io::Result<OwnedFd> {
+/// The directory holding the non-directory `fd` (`id`), opened as `path`: found through
+/// `/proc/self/fd` (the name the kernel reached it by, after every symlink), else (no
+/// `/proc`, or a name outside this process's root) the directory `path` names it in; only
+/// a directory checked to hold that very file counts.
+fn holder_of_file(fd: &OwnedFd, id: Id, path: &Path) -> rustix::io::Result<OwnedFd> {
     let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    let target = rustix::fs::readlink(link.as_str(), Vec::new())?;
-    let path = Path::new(OsStr::from_bytes(target.as_bytes()));
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(rustix::io::Errno::NOENT);
+    let reached = rustix::fs::readlink(link.as_str(), Vec::new())
+        .map(|t| PathBuf::from(OsStr::from_bytes(t.as_bytes())));
+    let holder_in = |path: &Path| -> rustix::io::Result<OwnedFd> {
+        let name = path.file_name().ok_or(rustix::io::Errno::NOENT)?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let holder = open_path(parent, OFlags::DIRECTORY)?;
+        let st = rustix::fs::statat(&holder, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        if (st.st_dev, st.st_ino) != id {
+            // Renamed or removed since, or `path` ends in a symlink.
+            return Err(rustix::io::Errno::NOENT);
+        }
+        Ok(holder)
     };
-    let holder = open_path(parent, OFlags::DIRECTORY)?;
-    let st = rustix::fs::statat(&holder, name, AtFlags::SYMLINK_NOFOLLOW)?;
-    if (st.st_dev, st.st_ino) != id {
-        // Renamed or removed since it was opened.
-        return Err(rustix::io::Errno::NOENT);
+    match reached {
+        Ok(reached) => holder_in(&reached).or_else(|_| holder_in(path)),
+        Err(_) => holder_in(path),
     }
-    Ok(holder)
 }
 
 /// One line of `/proc/thread-self/mountinfo`.
@@ -446,6 +457,33 @@ mod tests {
         fs::write(d.join("real/out/blobs/x"), b"x").unwrap();
         symlink(d.join("real/out/blobs/x"), d.join("file-link")).unwrap();
         assert_eq!(rel(&d.join("file-link"), &out), Some(Overlap::Inside));
+    }
+
+    /// A FIFO is identified without being opened for reading (nothing blocks); a dangling
+    /// symlink and a symlink loop count as names that do not exist.
+    #[test]
+    fn fifos_dangling_links_and_loops() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        fs::create_dir_all(d.join("out")).unwrap();
+        let fifo = d.join("out/fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert_eq!(rel(&fifo, &d.join("out")), Some(Overlap::Inside));
+        symlink("nowhere", d.join("out/dangling")).unwrap();
+        assert_eq!(
+            rel(&d.join("out/dangling/x"), &d.join("out")),
+            Some(Overlap::Inside)
+        );
+        symlink("loop", d.join("loop")).unwrap();
+        assert_eq!(rel(&d.join("loop/x"), d), Some(Overlap::Inside));
+        assert_eq!(rel(&d.join("loop/x"), &d.join("out")), None);
     }
 
     #[test]
