@@ -2,7 +2,7 @@
 //!
 //! Every error knows its exit code: `2` for usage and input errors (the caller gave us
 //! something we cannot use), `1` for failures of a check or verification and for
-//! environment failures such as a full disk.
+//! environment failures such as a full disk or a program (git) that cannot be run.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,20 @@ pub enum Error {
     #[error("{0}")]
     CheckFailed(String),
 
+    /// An external program (git) could not be run, was killed, or failed at an operation
+    /// ocipack asked of it. A question the program refuses to answer about something the
+    /// user gave (a directory that is not a repository) is an [`Error::Input`] instead.
+    #[error("{command}: {problem}")]
+    Command {
+        /// The program, as run (`git`).
+        program: String,
+        /// The command as shown in messages, with its arguments (`git mktree -z`), escaped.
+        command: String,
+        /// What went wrong: why it could not be started, the signal that ended it, or its
+        /// own message (escaped).
+        problem: String,
+    },
+
     /// Talking to a registry or another remote component failed.
     #[error("{0}")]
     Remote(String),
@@ -101,11 +115,29 @@ impl Error {
         }
     }
 
+    /// A program that failed (see [`Error::Command`]); `command` and `problem` must be
+    /// escaped already.
+    pub fn command(
+        program: impl Into<String>,
+        command: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Error::Command {
+            program: program.into(),
+            command: command.into(),
+            problem: problem.into(),
+        }
+    }
+
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Input { .. } | Error::InputIo { .. } => 2,
-            Error::Io { .. } | Error::CheckFailed(_) | Error::Remote(_) | Error::Internal(_) => 1,
+            Error::Io { .. }
+            | Error::Command { .. }
+            | Error::CheckFailed(_)
+            | Error::Remote(_)
+            | Error::Internal(_) => 1,
         }
     }
 }

@@ -149,9 +149,9 @@ pub fn export(
                 }
                 Existing::Other(_) => {}
             }
-            let inside = |p: &Path| std::fs::canonicalize(p).ok();
-            if let (Some(l), Some(parent)) = (inside(layout), inside(target.parent().path()))
-                && parent.starts_with(&l)
+            // As the filesystem sees them: also through a bind mount or a symlink.
+            use crate::store::paths::{Overlap, overlaps};
+            if let Some(Overlap::Same | Overlap::Inside) = overlaps(target.parent().path(), layout)?
             {
                 return Err(Error::input(
                     format!("-o {}", crate::show::path(path)),

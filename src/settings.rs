@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::image::build::{DEFAULT_LINUX_PATH, ImageSpec, Input, InputSource};
@@ -19,6 +19,7 @@ use crate::media::Compression;
 use crate::platform::Platform;
 use crate::show;
 use crate::spec::{ContainerConfig, Empty};
+use crate::store::paths::check_relative;
 use crate::timestamp::Timestamp;
 
 /// Where a setting was written: a flag (`--rootfs`) or a key of a file
@@ -431,27 +432,6 @@ pub(crate) fn check_template(t: &str, allowed: &[&str]) -> std::result::Result<(
             ));
         }
         rest = &after[close + 1..];
-    }
-    Ok(())
-}
-
-/// A relative path; `..` only where `allow_parent` (inputs may live outside the project).
-pub(crate) fn check_relative(p: &str, allow_parent: bool) -> std::result::Result<(), String> {
-    if p.is_empty() {
-        return Err("is empty".into());
-    }
-    for c in Path::new(p).components() {
-        match c {
-            Component::Normal(_) | Component::CurDir => {}
-            Component::ParentDir if allow_parent => {}
-            _ => {
-                return Err(format!(
-                    "\"{}\" must be a relative path{}",
-                    show::text(p),
-                    if allow_parent { "" } else { " without '..'" }
-                ));
-            }
-        }
     }
     Ok(())
 }

@@ -10,7 +10,8 @@ use serde_json::json;
 use ocipack::cjson;
 use ocipack::error::{Error, Result};
 use ocipack::image::write::Written;
-use ocipack::project::build::{self as build, BuildOptions, OutputCheck};
+use ocipack::project::build::{self as build, OutputCheck};
+use ocipack::project::plan::BuildOptions;
 
 use super::image::resolve_jobs;
 

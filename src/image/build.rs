@@ -28,7 +28,8 @@ use crate::spec::{
     ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ContainerConfig, History, ImageConfig, Index,
     Manifest, RootFs,
 };
-use crate::store::output::test_hook;
+use crate::store::hook::test_hook;
+use crate::store::paths::{Overlap, overlaps};
 use crate::store::root::Root;
 use crate::store::staging::Target;
 use crate::timestamp::Timestamp;
@@ -299,10 +300,10 @@ pub fn build_image(
 }
 
 /// Refuses an output inside a `--rootfs` input (the build would read its own output) or an
-/// input inside the output (a rebuild would delete its own input).
+/// input inside the output (a rebuild would delete its own input), as the filesystem sees
+/// them ([`overlaps`]: a bind mount or a symlink is no way around it).
 fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
     let out = &target.parent().path().join(target.name());
-    let abs_out = absolute(out)?;
     for input in &spec.inputs {
         let (tree, path) = match &input.source {
             InputSource::Rootfs(p) => (true, p),
@@ -310,14 +311,14 @@ fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
             InputSource::Tar(p) => (false, p),
             InputSource::Bytes { .. } => continue,
         };
-        let abs_in = absolute(path)?;
-        if tree && abs_out.starts_with(&abs_in) {
+        let overlap = overlaps(out, path)?;
+        if tree && matches!(overlap, Some(Overlap::Same | Overlap::Inside)) {
             return Err(Error::input(
                 format!("output {}", show::path(out)),
                 format!("is inside the input tree {}", input.origin),
             ));
         }
-        if abs_in.starts_with(&abs_out) {
+        if matches!(overlap, Some(Overlap::Same | Overlap::Around)) {
             return Err(Error::input(
                 input.origin.clone(),
                 format!(
@@ -328,29 +329,4 @@ fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An absolute, symlink-resolved form of `p` (resolving the longest existing prefix).
-pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("reading current directory", ".", e))?;
-    let joined = cwd.join(p);
-    let mut existing = joined.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(c) = std::fs::canonicalize(existing) {
-            let mut out = c;
-            for r in rest.iter().rev() {
-                out.push(r);
-            }
-            return Ok(out);
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return Ok(joined),
-        }
-    }
 }

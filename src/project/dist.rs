@@ -23,13 +23,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage};
-use crate::project::build::ArchTarget;
-use crate::project::git::Git;
+use crate::project::git::{Git, Runner, check_branch_pattern};
+use crate::project::plan::ArchTarget;
 use crate::show;
 use crate::store::root::{EntryType, Follow, Root};
 use crate::store::staging::Target;
@@ -40,64 +39,6 @@ use crate::timestamp::Timestamp;
 pub const IDENTITY_NAME: &str = "ocipack";
 /// Their e-mail address: `.invalid` (RFC 2606), because no mailbox answers for a tool.
 pub const IDENTITY_EMAIL: &str = "ocipack@ocipack.invalid";
-
-/// Checks a branch template: `{arch}` the only placeholder, required when there are
-/// several architectures (each needs its own branch), and every expansion a valid branch
-/// name.
-pub fn check_branch_pattern(pattern: &str, arches: &[String]) -> std::result::Result<(), String> {
-    crate::settings::check_template(pattern, &["arch"])?;
-    if arches.len() > 1 && !pattern.contains("{arch}") {
-        return Err(format!(
-            "\"{}\" must contain {{arch}}: each of the {} architectures needs its own branch",
-            show::text(pattern),
-            arches.len()
-        ));
-    }
-    for a in arches {
-        let name = pattern.replace("{arch}", a);
-        check_branch_name(&name).map_err(|why| {
-            format!(
-                "\"{}\" is not a valid branch name: {why}",
-                show::text(&name)
-            )
-        })?;
-    }
-    Ok(())
-}
-
-/// git's rules for a branch name (`git check-ref-format --branch`), as a pure function.
-pub fn check_branch_name(name: &str) -> std::result::Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("it is empty");
-    }
-    if name.starts_with('-') {
-        return Err("it starts with '-'");
-    }
-    if name == "@" || name == "HEAD" {
-        return Err("it is reserved");
-    }
-    if name.starts_with("refs/") {
-        return Err("give the name without refs/heads/");
-    }
-    if name.ends_with('/') || name.ends_with('.') {
-        return Err("it ends with '/' or '.'");
-    }
-    if name.contains("..") || name.contains("//") || name.contains("@{") {
-        return Err("it contains '..', '//' or '@{'");
-    }
-    if name
-        .bytes()
-        .any(|b| b < 0x20 || b == 0x7f || b" ~^:?*[\\".contains(&b))
-    {
-        return Err("it contains a space, a control character or one of ~^:?*[\\");
-    }
-    for c in name.split('/') {
-        if c.starts_with('.') || c.ends_with(".lock") {
-            return Err("a component starts with '.' or ends with '.lock'");
-        }
-    }
-    Ok(())
-}
 
 /// One architecture's layout, committed (or about to be).
 #[derive(Debug, Clone)]
@@ -122,66 +63,26 @@ pub struct DistCommit {
     pub built: BuiltImage,
 }
 
-/// [`super::git::command`] with a pinned environment on top: no user or system
-/// configuration, so that the commits made depend on nothing but their inputs.
-fn git_cmd(dir: &Path) -> Command {
-    let mut c = super::git::command(dir);
-    c.args(["-c", "i18n.commitEncoding=UTF-8"])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null");
-    c
+/// Runs git with no user or system configuration (see [`Runner::pinned`]), so that the
+/// commits made depend on nothing but their inputs.
+fn git(dir: &Path) -> Runner {
+    Runner::pinned(dir)
 }
 
-/// Runs git with `input` on stdin; its trimmed stdout, or an error quoting stderr.
-fn git_io(
-    dir: &Path,
-    args: &[&str],
-    env: &[(&str, String)],
-    input: &mut dyn Read,
-) -> Result<String> {
-    let what = || format!("git {}", args.join(" "));
-    let mut c = git_cmd(dir);
-    c.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().map_err(|e| Error::io("running", "git", e))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let copied = std::io::copy(input, &mut stdin);
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::io("running", "git", e))?;
-    copied.map_err(|e| Error::io("feeding", what(), e))?;
-    if !out.status.success() {
-        return Err(Error::CheckFailed(format!(
-            "{}: {}",
-            what(),
-            show::line(String::from_utf8_lossy(&out.stderr).trim())
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    git_io(dir, args, &[], &mut std::io::empty())
+/// A question about the repository: git's answer, trimmed.
+fn ask(dir: &Path, args: &[&str]) -> Result<String> {
+    Ok(git(dir).query(args, &[])?.trim().to_string())
 }
 
 /// The commit a branch points to; `None` if it does not exist; an error if it points to
 /// something else.
 pub fn branch_tip(dir: &Path, refname: &str) -> Result<Option<String>> {
-    let out = git_cmd(dir)
-        .args(["rev-parse", "--verify", "--quiet", refname])
-        .output()
-        .map_err(|e| Error::io("running", "git", e))?;
+    let out = git(dir).output(&["rev-parse", "--verify", "--quiet", refname])?;
     if !out.status.success() {
         return Ok(None);
     }
     let oid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let kind = git(dir, &["cat-file", "-t", &oid])?;
+    let kind = ask(dir, &["cat-file", "-t", &oid])?;
     if kind != "commit" {
         return Err(Error::input(
             refname,
@@ -196,8 +97,9 @@ pub fn branch_tip(dir: &Path, refname: &str) -> Result<Option<String>> {
 
 /// Branches checked out in any work tree of the repository.
 fn checked_out(dir: &Path) -> Result<Vec<String>> {
-    let list = git(dir, &["worktree", "list", "--porcelain"])?;
-    Ok(list
+    // Work tree paths are bytes: only the `branch` lines are read.
+    let list = git(dir).query_bytes(&["worktree", "list", "--porcelain"], &[])?;
+    Ok(String::from_utf8_lossy(&list)
         .lines()
         .filter_map(|l| l.strip_prefix("branch "))
         .map(str::to_string)
@@ -218,9 +120,9 @@ pub fn prepare(
     check_branch_pattern(pattern, arches)
         .map_err(|p| Error::input(format!("commit branch \"{}\"", show::text(pattern)), p))?;
     let git_info = Git::open(project_dir)?;
-    let top = PathBuf::from(git(project_dir, &["rev-parse", "--show-toplevel"])?);
+    let top = git(project_dir).query_path(&["rev-parse", "--show-toplevel"])?;
     let busy = checked_out(project_dir)?;
-    let git_dir = PathBuf::from(git(project_dir, &["rev-parse", "--absolute-git-dir"])?);
+    let git_dir = git(project_dir).query_path(&["rev-parse", "--absolute-git-dir"])?;
     let git_root = Root::open_with(&git_dir, Follow::Never)
         .map_err(|e| Error::io("opening the git directory", &git_dir, e))?;
     let made = make_commits(
@@ -246,7 +148,7 @@ fn make_commits(
     for t in images {
         let branch = pattern.replace("{arch}", &t.arch);
         let refname = format!("refs/heads/{branch}");
-        git(top, &["check-ref-format", &refname]).map_err(|_| {
+        ask(top, &["check-ref-format", &refname]).map_err(|_| {
             Error::input(
                 format!("commit branch \"{}\"", show::text(&branch)),
                 "git refuses it as a branch name",
@@ -274,7 +176,7 @@ fn make_commits(
         let tree = wrap_tree(top, &directory, &layout_tree, dry_run)?;
         let created = t.spec.created();
         let unchanged = match &old {
-            Some(o) => git(top, &["rev-parse", &format!("{o}^{{tree}}")])? == tree,
+            Some(o) => ask(top, &["rev-parse", &format!("{o}^{{tree}}")])? == tree,
             None => false,
         };
         let commit = if unchanged {
@@ -313,27 +215,27 @@ pub fn publish(project_dir: &Path, commits: &[DistCommit]) -> Result<()> {
     if commits.iter().all(|c| !c.changed) {
         return Ok(());
     }
-    git_io(
-        project_dir,
-        &[
-            "update-ref",
-            "-m",
-            "ocipack build --commit-branch",
-            "--stdin",
-        ],
-        &[],
-        &mut script.as_bytes(),
-    )
-    .map(|_| ())
+    git(project_dir)
+        .write(
+            &[
+                "update-ref",
+                "-m",
+                "ocipack build --commit-branch",
+                "--stdin",
+            ],
+            &[],
+            &mut script.as_bytes(),
+        )
+        .map(|_| ())
 }
 
 /// Hashes one object (`-w`: written, unless `dry_run`).
-fn hash_object(dir: &Path, input: &mut dyn Read, dry_run: bool) -> Result<String> {
+fn hash_object(dir: &Path, input: &mut (dyn Read + Send), dry_run: bool) -> Result<String> {
     let mut args = vec!["hash-object", "--no-filters", "--stdin"];
     if !dry_run {
         args.insert(1, "-w");
     }
-    git_io(dir, &args, &[], input)
+    git(dir).write(&args, &[], input)
 }
 
 /// One tree entry for `git mktree -z`.
@@ -351,7 +253,7 @@ fn mktree(dir: &Path, entries: &[Vec<u8>], dry_run: bool) -> Result<String> {
     } else {
         &["mktree", "-z"]
     };
-    git_io(dir, args, &[], &mut input.as_slice())
+    git(dir).write(args, &[], &mut input.as_slice())
 }
 
 /// Writes the staged directory `rel` of `root` as a tree; its id.
@@ -441,7 +343,7 @@ fn commit_tree(
     }
     args.extend(["-F", "-"]);
     let msg = message(arch, built, created);
-    git_io(repo, &args, &env, &mut msg.as_bytes())
+    git(repo).write(&args, &env, &mut msg.as_bytes())
 }
 
 /// The dist branches of a project as `ocipack library` names them: per architecture, the
@@ -461,52 +363,10 @@ pub fn library_tips(
             continue;
         };
         let probe = format!("{tip}:{}/oci-layout", directory(a));
-        let has = git_cmd(project_dir)
-            .args(["cat-file", "-e", &probe])
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| Error::io("running", "git", e))?;
-        if has.success() {
+        let has = git(project_dir).output(&["cat-file", "-e", &probe])?;
+        if has.status.success() {
             out.insert(a.clone(), (refname, tip));
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn arches(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn branch_patterns() {
-        let two = arches(&["amd64", "arm64v8"]);
-        assert!(check_branch_pattern("dist-{arch}", &two).is_ok());
-        assert!(check_branch_pattern("dist/{arch}/oci", &two).is_ok());
-        let e = check_branch_pattern("dist", &two).unwrap_err();
-        assert!(e.contains("must contain {arch}"), "{e}");
-        assert!(check_branch_pattern("dist", &arches(&["amd64"])).is_ok());
-        let e = check_branch_pattern("dist-{variant}", &two).unwrap_err();
-        assert!(e.contains("unknown placeholder {variant}"), "{e}");
-        let e = check_branch_pattern("dist-{arch", &two).unwrap_err();
-        assert!(e.contains("unmatched '{'"), "{e}");
-        for bad in [
-            "dist {arch}",
-            "dist..{arch}",
-            ".dist-{arch}",
-            "dist-{arch}.lock",
-            "dist-{arch}/",
-            "dist~{arch}",
-            "-{arch}",
-            "refs/heads/{arch}",
-            "a//{arch}",
-            "x@{{arch}",
-            "d\n{arch}",
-        ] {
-            assert!(check_branch_pattern(bad, &two).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -19,6 +19,7 @@ pub mod dist;
 pub mod git;
 mod keys;
 pub mod library;
+pub mod plan;
 pub mod push;
 pub mod windows;
 
@@ -29,12 +30,12 @@ use crate::error::{Error, Result};
 use crate::image::build::ImageSpec;
 use crate::input::MtimeMode;
 use crate::platform::Platform;
-use crate::settings::{
-    Context, InputSetting, Origin, Set, Settings, check_relative, check_template,
-};
+use crate::settings::{Context, InputSetting, Origin, Set, Settings, check_template};
 use crate::show;
+use crate::store::paths::check_relative;
 use crate::store::root::read_named;
 use crate::timestamp::Timestamp;
+use git::{check_branch_pattern, check_git_fetch};
 
 /// The largest project file read.
 pub const MAX_PROJECT_FILE: u64 = 1024 * 1024;
@@ -128,7 +129,7 @@ pub struct LibrarySettings {
     /// `git-fetch`: the `GitFetch:` ref (default: `refs/heads/<current branch>`).
     pub git_fetch: Option<String>,
     /// `commit-branch`: the branch template (`dist-{arch}`) each architecture's layout is
-    /// committed to, instead of the work tree (see [`dist`]).
+    /// committed to, instead of the work tree (see `project::dist`).
     pub commit_branch: Option<String>,
 }
 
@@ -805,7 +806,7 @@ fn parse_library(
     };
     let commit_branch = match &r.commit_branch {
         Some(b) => {
-            dist::check_branch_pattern(b.get_ref(), architectures)
+            check_branch_pattern(b.get_ref(), architectures)
                 .map_err(|p| src.err_at(b, "library.commit-branch", p))?;
             Some(b.get_ref().clone())
         }
@@ -820,28 +821,6 @@ fn parse_library(
         git_fetch,
         commit_branch,
     })
-}
-
-/// bashbrew's rule for an entry's `GitFetch:`: `refs/heads/…` or `refs/tags/…`, without
-/// `*`, `?` or `:`.
-pub fn check_git_fetch(s: &str) -> std::result::Result<(), String> {
-    let rest = s
-        .strip_prefix("refs/heads/")
-        .or_else(|| s.strip_prefix("refs/tags/"));
-    // A ref's name by git's rules: a revision expression (`main~0`, `main@{1}`) resolves
-    // here but is nothing bashbrew can fetch.
-    match rest.map(|r| (r, dist::check_branch_name(r))) {
-        Some((_, Ok(()))) => Ok(()),
-        Some((r, Err(why))) if !r.is_empty() => Err(format!(
-            "\"{}\" is not a ref name bashbrew can fetch: {why} (refs/heads/<branch> or \
-             refs/tags/<tag>)",
-            show::text(s)
-        )),
-        _ => Err(format!(
-            "\"{}\": bashbrew needs \"refs/heads/<branch>\" or \"refs/tags/<tag>\" (without *, ? or :)",
-            show::text(s)
-        )),
-    }
 }
 
 /// An image name as the Official Images and registries spell one: lowercase letters and

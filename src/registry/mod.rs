@@ -18,6 +18,7 @@ mod helper;
 pub mod push;
 mod redact;
 pub mod reference;
+mod url;
 
 pub use auth::Credentials;
 pub use push::{

@@ -162,7 +162,7 @@ pub fn push_layout(
 /// changed after verification fails the push before the registry completes the blob. Tests
 /// change one at this moment.
 pub(crate) fn after_verify() {
-    crate::store::output::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
+    crate::store::hook::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
 }
 
 /// Pushes `image` (read from a layout) to `reference`: its blobs, then its manifest under

@@ -288,7 +288,7 @@ pub fn read_image(
 /// usage error (exit 2), not a finding about the layout.
 pub fn check_file_option(file: Option<&str>) -> Result<()> {
     match file {
-        Some(f) => crate::settings::check_relative(f, false)
+        Some(f) => crate::store::paths::check_relative(f, false)
             .map_err(|p| crate::Error::usage(format!("--file: {p}"))),
         None => Ok(()),
     }

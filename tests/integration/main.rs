@@ -29,5 +29,6 @@ mod push;
 mod push_hygiene;
 mod push_index;
 mod seams;
+mod shape_store;
 mod tar_input;
 mod verify;
