@@ -13,6 +13,7 @@ mod image;
 mod library;
 mod platform;
 mod push;
+mod tls;
 mod verify;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.

@@ -18,6 +18,7 @@ mod helper;
 pub mod push;
 mod redact;
 pub mod reference;
+pub mod tls;
 
 pub use auth::Credentials;
 pub use push::{
@@ -25,3 +26,4 @@ pub use push::{
     push_index, push_layout,
 };
 pub use reference::Reference;
+pub use tls::{TlsOptions, Trust};
