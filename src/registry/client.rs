@@ -560,11 +560,6 @@ impl Client {
         }
     }
 
-    /// The trust in use.
-    pub(super) fn trust(&self) -> &Trust {
-        &self.trust
-    }
-
     /// True if `url` is on the registry's scheme, host and port (credentials go nowhere else).
     pub(super) fn is_registry_url(&self, url: &str) -> bool {
         same_origin(url, &self.base, &self.host)

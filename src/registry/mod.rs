@@ -14,6 +14,7 @@
 pub mod auth;
 mod client;
 pub mod docker;
+pub mod fetch;
 mod helper;
 pub mod push;
 mod redact;
@@ -21,6 +22,7 @@ pub mod reference;
 pub mod tls;
 
 pub use auth::Credentials;
+pub use fetch::{FetchOptions, FetchedManifest, Fetcher, ManifestKind};
 pub use push::{
     IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push_image,
     push_index, push_layout,

@@ -321,6 +321,8 @@ mod tests {
             ("mod.rs", include_str!("mod.rs")),
             ("docker.rs", include_str!("docker.rs")),
             ("helper.rs", include_str!("helper.rs")),
+            ("tls.rs", include_str!("tls.rs")),
+            ("fetch.rs", include_str!("fetch.rs")),
         ] {
             assert!(
                 !src.contains(concat!("Error::", "Remote")),
