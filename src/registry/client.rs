@@ -523,6 +523,15 @@ impl Client {
                 .redactor
                 .redact(&format!("{}: {}", first.code, first.message));
             msg.push_str(&format!(" ({})", redact::bound(&detail, DETAIL_LIMIT)));
+        } else if status == StatusCode::BAD_REQUEST
+            && self.base.starts_with("http://")
+            && is_loopback_host(&self.host)
+        {
+            // What an HTTPS server answers to plain HTTP (Go's, without a registry error).
+            msg.push_str(
+                " (if this registry speaks HTTPS: a registry on loopback is spoken to over \
+                 plain HTTP unless --ca-cert or a certs.d directory is given for it)",
+            );
         }
         self.fail(step, &msg)
     }
@@ -601,8 +610,9 @@ impl Client {
 
     /// Under `--tls-verify=false` (and without `--plain-http`), falls back to plain HTTP as
     /// skopeo does: asks `https://HOST/v2/`, and if that fails at the transport (not with an
-    /// HTTP status), asks `http://HOST/v2/` and uses plain HTTP if that answers. Nothing is
-    /// sent otherwise.
+    /// HTTP status), asks `http://HOST/v2/` and uses plain HTTP if that answers with any
+    /// status but 400 (what HTTPS servers, Go's and nginx, answer to plain HTTP: a TLS
+    /// registry that wants a client certificate stays on https). Nothing is sent otherwise.
     pub(crate) fn settle_scheme(&mut self) {
         if self.trust.verify() || !self.base.starts_with("https://") {
             return;
@@ -619,13 +629,13 @@ impl Client {
                 .timeout_global(Some(self.remaining().min(CONNECT_LIMIT)))
                 .max_redirects(0)
                 .build();
-            self.agent.run(req).ok().map(|_| ())
+            self.agent.run(req).ok().map(|r| r.status().as_u16())
         };
         if ping(&self.base).is_some() {
             return;
         }
         let http = format!("http://{}", self.host);
-        if ping(&http).is_some() {
+        if ping(&http).is_some_and(|status| status != 400) {
             self.base = http;
             self.plain_http = true;
         }

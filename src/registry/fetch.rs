@@ -333,19 +333,24 @@ impl Fetcher {
                 .into_with_config()
                 .limit(size.saturating_add(1))
                 .reader();
-            let mut reader =
-                Verified::new(body, d.digest.clone(), size, format!("what {where_}sent"));
+            let mut reader = Verified::new(
+                Transport(body),
+                d.digest.clone(),
+                size,
+                format!("what {where_}sent"),
+            );
             match copy(&mut reader, out) {
                 Ok(()) => return Ok(()),
                 Err(CopyError::Write(e)) => {
                     return Err(Error::io("writing", format!("blob {}", d.digest), e));
                 }
                 Err(CopyError::Read(e)) => {
-                    if is_reset_io(&e) && transfers < MAX_RETRIES && self.wait(backoff(transfers)) {
+                    let cut = transport_error(&e).is_some_and(|t| is_reset_kind(t.kind()));
+                    if cut && transfers < MAX_RETRIES && self.wait(backoff(transfers)) {
                         transfers += 1;
                         continue;
                     }
-                    let why = self.read_error(e);
+                    let why = self.read_error(&e, reader.position(), size, &where_);
                     return Err(self.client.fail(&step, &why));
                 }
             }
@@ -587,18 +592,20 @@ impl Fetcher {
         }
     }
 
-    /// A failed read of a blob body as one clause.
-    fn read_error(&self, e: io::Error) -> String {
-        if let Some(u) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
-            if matches!(u, ureq::Error::Timeout(_)) {
-                return self.deadline_passed();
-            }
-            return u.to_string();
-        }
-        if e.kind() == io::ErrorKind::TimedOut {
+    /// A failed read of a blob body (after `got` of `size` bytes from `where_`) as one clause.
+    fn read_error(&self, e: &io::Error, got: u64, size: u64, where_: &str) -> String {
+        let Some(t) = transport_error(e) else {
+            // The content check's own message.
+            return e.to_string();
+        };
+        let inner = t.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
+        if matches!(inner, Some(ureq::Error::Timeout(_))) || t.kind() == io::ErrorKind::TimedOut {
             return self.deadline_passed();
         }
-        e.to_string()
+        if is_reset_kind(t.kind()) {
+            return format!("the connection to {where_}closed after {got} of {size} bytes");
+        }
+        t.to_string()
     }
 
     fn deadline_passed(&self) -> String {
@@ -645,20 +652,45 @@ fn is_reset(e: &ureq::Error) -> bool {
     matches!(e, ureq::Error::Io(io) if is_reset_kind(io.kind()))
 }
 
-fn is_reset_io(e: &io::Error) -> bool {
-    if let Some(u) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
-        return is_reset(u);
-    }
-    is_reset_kind(e.kind())
-}
-
+/// Connection resets and their kin, and a connection that ends too early (ureq reports a
+/// reset in the middle of a body as `UnexpectedEof`).
 fn is_reset_kind(k: io::ErrorKind) -> bool {
     matches!(
         k,
         io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
     )
+}
+
+/// A reader whose errors are marked as the transport's, so that they can be told apart
+/// from the content check's ([`Verified`] passes them through).
+struct Transport<R>(R);
+
+/// An error of the transport under [`Transport`].
+#[derive(Debug)]
+struct TransportError(io::Error);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl<R: Read> Read for Transport<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), TransportError(e)))
+    }
+}
+
+/// The transport's error inside `e`, if it is one.
+fn transport_error(e: &io::Error) -> Option<&io::Error> {
+    e.get_ref()?.downcast_ref::<TransportError>().map(|t| &t.0)
 }
 
 /// `scheme://host[:port]` of an absolute URL, without user information, path or query:
