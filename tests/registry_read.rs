@@ -1013,3 +1013,42 @@ fn tls_verify_false_falls_back_to_plain_http() {
     );
     assert!(reg.state.lock().unwrap().manifests.contains_key("v1"));
 }
+
+#[test]
+fn redirect_loops_end_and_messages_show_targets_by_host_only() {
+    // A registry that redirects to itself forever.
+    let srv = scripted(|ex| {
+        ex.respond(
+            302,
+            &[("Location", "/again?token=secret-query-0123456789".into())],
+            b"",
+        );
+    });
+    let mut f = connect(&format!("{}/loop", srv.host()), &opts(30));
+    let e = f.manifest("latest").unwrap_err().to_string();
+    assert!(e.contains("more than 5 redirects"), "{e}");
+    assert!(!e.contains("secret-query"), "{e}");
+    assert_eq!(srv.requests().len(), 6);
+
+    // A redirect target that never answers: named by scheme and host, not by its query.
+    let silent = scripted(|ex| ex.silence());
+    let port = silent.port;
+    let srv = scripted(move |ex| {
+        ex.respond(
+            307,
+            &[(
+                "Location",
+                format!("http://localhost:{port}/data?X-Amz-Signature=secret-signature-0123"),
+            )],
+            b"",
+        );
+    });
+    let mut f = connect(&format!("{}/cdn", srv.host()), &opts(3));
+    let d = desc("application/octet-stream", b"blob");
+    let e = f.blob(&d, &mut Vec::new()).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("at http://localhost:{port}, redirected")) && e.contains("timed out"),
+        "{e}"
+    );
+    assert!(!e.contains("secret-signature"), "{e}");
+}

@@ -430,3 +430,108 @@ fn load_client_cert(cert: &Path, key: &Path) -> Result<ClientCert> {
         .map_err(|_| Error::input(&what_key, "holds no PEM private key ureq can use"))?;
     Ok(ClientCert::new_with_certs(&certs, key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[&str]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for f in files {
+            std::fs::write(t.path().join(f), "x").unwrap();
+        }
+        t
+    }
+
+    fn err(dir: &Path) -> String {
+        match read_cert_dir(dir) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{} was accepted", dir.display()),
+        }
+    }
+
+    #[test]
+    fn certs_d_pairs_follow_podman_rules() {
+        let t = dir_with(&["client.cert"]);
+        assert!(err(t.path()).contains("client certificate without its key"));
+        let t = dir_with(&["client.key"]);
+        assert!(err(t.path()).contains("key without its client certificate"));
+        let t = dir_with(&["a.cert", "a.key", "b.cert", "b.key"]);
+        assert!(err(t.path()).contains("holds 2 client certificates"));
+        // Other files and subdirectories are not looked at.
+        let t = dir_with(&["README", "a.cert", "a.key"]);
+        std::fs::create_dir(t.path().join("sub.crt")).unwrap();
+        let d = read_cert_dir(t.path()).unwrap();
+        assert!(d.cas.is_empty());
+        assert_eq!(
+            d.client,
+            Some((t.path().join("a.cert"), t.path().join("a.key")))
+        );
+    }
+
+    #[test]
+    fn hostile_ca_files_are_refused_by_name() {
+        // Not PEM, a FIFO (which must not block), a device.
+        let t = dir_with(&["junk.crt"]);
+        let e = err(t.path());
+        assert!(
+            e.contains("junk.crt") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("ca.crt");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let e = err(t.path());
+        assert!(
+            e.contains("ca.crt") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let t = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", t.path().join("zero.crt")).unwrap();
+        let e = err(t.path());
+        assert!(
+            e.contains("zero.crt") && e.contains("not a regular file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_first_existing_certs_d_directory_wins_and_names_cannot_climb() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::create_dir(b.path().join("reg.example:5000")).unwrap();
+        let roots = [a.path().to_path_buf(), b.path().to_path_buf()];
+        assert_eq!(
+            find_cert_dir("reg.example:5000", &roots),
+            Some(b.path().join("reg.example:5000"))
+        );
+        std::fs::create_dir(a.path().join("reg.example:5000")).unwrap();
+        assert_eq!(
+            find_cert_dir("reg.example:5000", &roots),
+            Some(a.path().join("reg.example:5000"))
+        );
+        assert_eq!(find_cert_dir("..", &roots), None);
+        assert_eq!(find_cert_dir("a/../..", &roots), None);
+        // Found or not, the trust says whether TLS is configured (HTTPS on loopback).
+        let opts = TlsOptions::default();
+        let t = Trust::with_certs_d("reg.example:5000", &opts, &roots).unwrap();
+        assert!(t.configured() && t.verify() && t.note().is_empty());
+        let t = Trust::with_certs_d(
+            "other:1",
+            &TlsOptions {
+                ca_certs: Vec::new(),
+                verify: false,
+            },
+            &roots,
+        )
+        .unwrap();
+        assert!(!t.configured() && t.note() == UNVERIFIED_NOTE);
+    }
+}
