@@ -26,7 +26,8 @@ size; no annotations) under the tag and each --also-tag. The index digest is pri
 the index goes last, so a failure leaves no tag. A multi-platform layout (`ocipack build\n\
 --index`) is pushed the same way, its stored index byte for byte.\n\
 \n\
-Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
+Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP, unless\n\
+TLS is configured for them (see TLS below).\n\
 \n\
 Credentials: --username with --password-stdin; else those of the Docker config file\n\
 ($DOCKER_CONFIG/config.json or ~/.docker/config.json), resolved as docker does: the helper\n\
