@@ -14,6 +14,7 @@ mod library;
 mod platform;
 mod push;
 mod reference;
+mod tls;
 mod verify;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.

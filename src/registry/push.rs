@@ -35,6 +35,7 @@ use super::auth::Credentials;
 use super::client::{Body, Client};
 use super::docker::{self, Source};
 use super::reference::{Reference, valid_tag};
+use super::tls::{TlsOptions, Trust};
 
 /// Chunk size used after a registry refused a monolithic upload.
 pub const FALLBACK_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
@@ -56,6 +57,8 @@ pub struct PushOptions {
     /// a blob upload may run as long as data flows, then its answer gets this long for the
     /// head and again for the body).
     pub timeout: Duration,
+    /// TLS trust (`--ca-cert`, `--tls-verify`; see the `tls` module).
+    pub tls: TlsOptions,
 }
 
 impl Default for PushOptions {
@@ -66,6 +69,7 @@ impl Default for PushOptions {
             credentials: None,
             chunk_size: None,
             timeout: Duration::from_secs(300),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -310,14 +314,17 @@ impl Session {
             Some(c) => Source::Stored(Some(c.clone())),
             None => docker::source_for(&reference.registry)?,
         };
-        let client = match source {
-            Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout),
+        let trust = Trust::for_registry(&reference.registry, &opts.tls)?;
+        let mut client = match source {
+            Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout, &trust),
             Source::Helper(name) => {
-                let mut client = Client::new(reference, opts.plain_http, None, opts.timeout);
+                let mut client =
+                    Client::new(reference, opts.plain_http, None, opts.timeout, &trust);
                 client.use_helper(&name, docker::server_key(&reference.registry));
                 client
             }
         };
+        client.settle_scheme();
         Ok((
             Session {
                 client,

@@ -322,6 +322,8 @@ mod tests {
             ("docker.rs", include_str!("docker.rs")),
             ("helper.rs", include_str!("helper.rs")),
             ("url.rs", include_str!("url.rs")),
+            ("tls.rs", include_str!("tls.rs")),
+            ("fetch.rs", include_str!("fetch.rs")),
         ] {
             assert!(
                 !src.contains(concat!("Error::", "Remote")),

@@ -28,6 +28,7 @@ mod oci_import;
 mod push;
 mod push_hygiene;
 mod push_index;
+mod registry_read;
 mod seams;
 mod shape_store;
 mod tar_input;

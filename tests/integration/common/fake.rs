@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::oci::sha256;
 use base64::Engine as _;
+use ocipack::digest::Digest;
 
 /// A request as received: its line, its headers.
 #[derive(Debug, Clone)]
@@ -535,5 +536,151 @@ impl Server {
     /// Every request so far (line and headers), in the order they were read.
     pub fn requests(&self) -> Vec<Req> {
         self.requests.lock().unwrap().clone()
+    }
+}
+
+/// The bearer token [`Hub`] hands to anyone.
+pub const HUB_TOKEN: &str = "hub-anonymous-token-0123456789";
+
+/// The repository [`Hub`] serves.
+pub const HUB_REPOSITORY: &str = "library/hello";
+
+/// What a [`Hub`] serves: manifests by tag or digest (content type, bytes), blobs by digest.
+#[derive(Default)]
+pub struct HubContent {
+    /// Manifests, by tag or digest: (Content-Type, bytes).
+    pub manifests: BTreeMap<String, (String, Vec<u8>)>,
+    /// Blobs, by digest.
+    pub blobs: BTreeMap<String, Vec<u8>>,
+}
+
+/// Docker Hub's read path in miniature, on three 127.0.0.1 ports: a registry (repository
+/// [`HUB_REPOSITORY`]) that answers every request without `Bearer HUB_TOKEN` with a 401 and
+/// a challenge naming a token service on another port; that service, handing [`HUB_TOKEN`]
+/// to anyone (anonymous pull tokens); and a "CDN" the registry redirects every blob `GET`
+/// to (307, under the host name `localhost` and with a signed-looking query), as Hub sends
+/// blobs from Cloudflare. Each server records its requests, so that a test can assert that
+/// the CDN never saw an `Authorization` header.
+pub struct Hub {
+    /// The registry.
+    pub registry: Server,
+    /// The token service.
+    pub auth: Server,
+    /// The blob store the registry redirects to.
+    pub cdn: Server,
+    /// What it serves.
+    pub content: Arc<Mutex<HubContent>>,
+}
+
+impl Hub {
+    /// Starts the three servers, serving nothing yet.
+    pub fn start() -> Hub {
+        let content = Arc::new(Mutex::new(HubContent::default()));
+        let c = content.clone();
+        let cdn = Server::start(Duration::from_secs(10), move |ex| {
+            let path = ex
+                .req
+                .path
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let blob = path
+                .strip_prefix("/blobs/")
+                .and_then(|d| c.lock().unwrap().blobs.get(d).cloned());
+            match blob {
+                Some(b) => ex.respond(
+                    200,
+                    &[("Content-Type", "application/octet-stream".into())],
+                    &b,
+                ),
+                None => ex.respond(404, &[], b"no such blob"),
+            }
+        });
+        let auth = Server::start(Duration::from_secs(10), |ex| {
+            let body = format!(r#"{{"token":"{HUB_TOKEN}","expires_in":300}}"#);
+            if ex.req.path.starts_with("/token?") {
+                ex.respond(
+                    200,
+                    &[("Content-Type", "application/json".into())],
+                    body.as_bytes(),
+                );
+            } else {
+                ex.respond(404, &[], b"");
+            }
+        });
+        let (c, auth_port, cdn_port) = (content.clone(), auth.port, cdn.port);
+        let registry = Server::start(Duration::from_secs(10), move |ex| {
+            if ex.req.header("authorization") != Some(format!("Bearer {HUB_TOKEN}").as_str()) {
+                let challenge = format!(
+                    r#"Bearer realm="http://127.0.0.1:{auth_port}/token",service="registry.fake-hub.test",scope="repository:{HUB_REPOSITORY}:pull""#
+                );
+                ex.respond(
+                    401,
+                    &[("WWW-Authenticate", challenge)],
+                    &error_body("UNAUTHORIZED", "authentication required"),
+                );
+                return;
+            }
+            let path = ex.req.path.clone();
+            let prefix = format!("/v2/{HUB_REPOSITORY}/");
+            let Some(rest) = path.strip_prefix(&prefix) else {
+                ex.respond(404, &[], &error_body("NAME_UNKNOWN", "no such repository"));
+                return;
+            };
+            if let Some(r) = rest.strip_prefix("manifests/") {
+                let m = c.lock().unwrap().manifests.get(r).cloned();
+                match m {
+                    Some((t, b)) => {
+                        let d = Digest::sha256_of(&b).to_string();
+                        ex.respond(
+                            200,
+                            &[("Content-Type", t), ("Docker-Content-Digest", d)],
+                            &b,
+                        )
+                    }
+                    None => ex.respond(404, &[], &error_body("MANIFEST_UNKNOWN", "unknown")),
+                }
+            } else if let Some(d) = rest.strip_prefix("blobs/") {
+                let location =
+                    format!("http://localhost:{cdn_port}/blobs/{d}?verify=1700000000-signature");
+                ex.respond(307, &[("Location", location)], b"");
+            } else {
+                ex.respond(404, &[], &error_body("NOT_FOUND", "no route"));
+            }
+        });
+        Hub {
+            registry,
+            auth,
+            cdn,
+            content,
+        }
+    }
+
+    /// `127.0.0.1:PORT/library/hello`, the repository as a reference names it.
+    pub fn repository(&self) -> String {
+        format!("{}/{HUB_REPOSITORY}", self.registry.host())
+    }
+
+    /// Serves `bytes` as a manifest under `tag` and under its digest, with `content_type`.
+    pub fn put_manifest(&self, tag: &str, content_type: &str, bytes: &[u8]) -> Digest {
+        let d = Digest::sha256_of(bytes);
+        let mut c = self.content.lock().unwrap();
+        for key in [tag.to_string(), d.to_string()] {
+            c.manifests
+                .insert(key, (content_type.to_string(), bytes.to_vec()));
+        }
+        d
+    }
+
+    /// Serves `bytes` as a blob; returns its digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Digest {
+        let d = Digest::sha256_of(bytes);
+        self.content
+            .lock()
+            .unwrap()
+            .blobs
+            .insert(d.to_string(), bytes.to_vec());
+        d
     }
 }

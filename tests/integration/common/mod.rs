@@ -245,6 +245,20 @@ impl Registry {
         r
     }
 
+    /// A registry serving HTTPS with the PEM files `cert` and `key`; with `client_cas`, it
+    /// requires a client certificate signed by that CA.
+    pub fn start_tls(cert: &Path, key: &Path, client_cas: Option<&Path>) -> Registry {
+        let mut tls = format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            cert.display(),
+            key.display()
+        );
+        if let Some(ca) = client_cas {
+            tls.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+        }
+        Registry::start_with(&tls)
+    }
+
     fn start_with(extra: &str) -> Registry {
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
