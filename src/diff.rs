@@ -24,10 +24,10 @@ use serde_json::Value;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::image::rules::docs::join_key;
 use crate::store::root::{EntryType, Root};
 use crate::tar::read::Entry;
 use crate::timestamp::Timestamp;
-use crate::verify::docs::join_key;
 use crate::verify::{self, Checked};
 
 /// One difference between layout A and layout B.

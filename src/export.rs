@@ -40,7 +40,7 @@ use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::image::blob::Verified;
-use crate::image::read::LayoutRead;
+use crate::image::rules::LayoutRead;
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::registry::Reference;

@@ -30,7 +30,7 @@ use crate::show;
 use crate::spec::Descriptor;
 use crate::store::root::EntryType;
 use crate::store::staging::Target;
-use crate::verify::{self, Profile, VerifyOptions, oci_import};
+use crate::verify::{self, Profile, VerifyOptions};
 
 /// What to fix, and how.
 #[derive(Debug, Clone, Default)]
@@ -121,7 +121,7 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
             }
         }
     }
-    let before = oci_import::survey(&layout.root);
+    let before = verify::survey(&layout.root);
     let was_symlink = |path: &str| {
         before
             .iter()

@@ -778,7 +778,7 @@ fn a_built_layout_verifies_from_disk_and_a_flipped_byte_is_found() {
 /// (fuzz/seeds/*; fuzz/Cargo.toml says how to run the fuzzer to find more).
 #[test]
 fn fuzz_seeds_and_regressions_hold_the_invariants() {
-    use ocipack::verify::docs::{Document, check_document};
+    use ocipack::image::rules::docs::{Document, check_document};
     let seeds = repo().join("fuzz/seeds");
     type Check = fn(&[u8]);
     let targets: [(&str, Check); 2] = [("json", invariants::json), ("layer", invariants::layer)];

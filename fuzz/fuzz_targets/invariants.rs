@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
+use ocipack::image::rules::docs::{Document, check_document};
 use ocipack::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 use ocipack::tar::read::{EntryKind, Item, MAX_NAME_BYTES, MAX_NAME_COMPONENTS, Piece, Reader};
-use ocipack::verify::docs::{Document, check_document};
 use ocipack::verify::scan_layer_bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

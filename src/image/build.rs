@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::image::rules::check_image;
+use crate::image::rules::oci_import::{self, Profile};
 use crate::image::write::{LayoutWriter, NameStyle, Written};
 use crate::image::{Doc, Image};
 use crate::input::Layer;
@@ -32,7 +34,6 @@ use crate::store::output::test_hook;
 use crate::store::root::Root;
 use crate::store::staging::Target;
 use crate::timestamp::Timestamp;
-use crate::verify::Profile;
 
 /// The `PATH` that `docker build` gives an image built `FROM scratch` on Linux.
 pub const DEFAULT_LINUX_PATH: &str =
@@ -204,9 +205,10 @@ pub fn prepare_blobs(
     let image = describe(spec, &layer)?;
     let mut problems = Problems::default();
     let expect = (spec.platform.clone(), "the build's platform".to_string());
-    crate::verify::check_image(&mut problems, &image, "index.json", Some(&expect));
+    check_image(&mut problems, &image, "index.json", Some(&expect));
     if spec.profile == Profile::OciImport {
-        crate::verify::oci_import::check_built(&mut problems, &image, spec.names, Some(&expect));
+        let files_names = spec.names == NameStyle::Files;
+        oci_import::check_built(&mut problems, &image, files_names, Some(&expect));
     }
     problems.fail_on_errors("the built image breaks the layout rules, so nothing was written")?;
     out.write_doc(&image.config);

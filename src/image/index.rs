@@ -74,7 +74,7 @@ pub fn platform_index(images: &[&Image]) -> Result<Doc<Index>> {
         annotations: None,
     })?;
     let mut p = Problems::default();
-    crate::verify::check_platform_index(&mut p, "the image index", &doc.value);
+    super::rules::check_platform_index(&mut p, "the image index", &doc.value);
     p.fail_on_errors("the image index breaks the rules, so nothing was written or pushed")?;
     Ok(doc)
 }

@@ -11,6 +11,7 @@ pub mod blob;
 pub mod build;
 pub mod index;
 pub mod read;
+pub mod rules;
 pub mod write;
 
 use std::fs::File;

@@ -27,136 +27,15 @@ use crate::problems::Problems;
 use crate::show;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 use crate::store::root::{OpenError, Root};
-use crate::verify::docs::{self, join_key};
 
+use super::Doc;
 use super::blob::{self, BlobError, OpenedBlob};
-use super::{Doc, Image};
+use super::rules::docs::{self, join_key};
+use super::rules::{Found, ImageRead, LayoutRead, NestedRead, identity};
 
 /// The largest JSON document read (`oci-layout`, `index.json`, descriptor files, manifests,
 /// configs): the size registries accept for manifests, per the OCI distribution spec.
 pub const MAX_JSON: u64 = 4 * 1024 * 1024;
-
-/// A descriptor and where it was found.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// The file holding it, relative to the layout.
-    pub file: String,
-    /// Its JSON path in that file (empty: the whole file).
-    pub field: String,
-    /// The descriptor.
-    pub descriptor: Descriptor,
-}
-
-impl Found {
-    /// `index.json manifests[0]`, or the file alone for a whole-file descriptor.
-    pub fn place(&self) -> String {
-        if self.field.is_empty() {
-            self.file.clone()
-        } else {
-            format!("{} {}", self.file, self.field)
-        }
-    }
-}
-
-/// One manifest descriptor of the layout and what could be read of its image.
-#[derive(Debug, Clone)]
-pub struct ImageRead {
-    /// The descriptor and where it was found.
-    pub found: Found,
-    /// The manifest blob's path, relative to the layout.
-    pub manifest_path: String,
-    /// The manifest, if it could be read, verified and decoded.
-    pub manifest: Option<Doc<Manifest>>,
-    /// The config blob's path.
-    pub config_path: String,
-    /// The config, if it could be read, verified and decoded.
-    pub config: Option<Doc<ImageConfig>>,
-}
-
-impl ImageRead {
-    /// The image, when both documents were read.
-    pub fn image(&self, root: &Root) -> Option<Image> {
-        Some(Image::new(
-            self.found.descriptor.clone(),
-            self.manifest.clone()?,
-            self.config.clone()?,
-            Some(root.clone()),
-        ))
-    }
-}
-
-/// The image index a multi-platform layout's `index.json` points to (the nested form that
-/// `skopeo copy --all`, `podman` and `crane push` accept: `index.json` holds one descriptor of
-/// an image index, stored as a blob, which lists one manifest per platform).
-#[derive(Debug, Clone)]
-pub struct NestedRead {
-    /// `index.json`'s descriptor of the image index.
-    pub found: Found,
-    /// The image index blob's path, relative to the layout.
-    pub path: String,
-    /// The image index, if it could be read, verified and decoded.
-    pub index: Option<Doc<Index>>,
-    /// Its manifest descriptors, in order.
-    pub entries: Vec<Found>,
-}
-
-/// What reading a layout's documents found.
-#[derive(Debug, Clone)]
-pub struct LayoutRead {
-    /// The layout directory.
-    pub root: Root,
-    /// `oci-layout`.
-    pub oci_layout: Option<Doc<OciLayout>>,
-    /// `index.json`.
-    pub index: Option<Doc<Index>>,
-    /// The single-descriptor file used instead of `index.json`'s entry, by name.
-    pub descriptor_file: Option<(String, Doc<Descriptor>)>,
-    /// `index.json`'s manifest descriptors.
-    pub entries: Vec<Found>,
-    /// The image index `index.json`'s only entry points to, when it is one (a multi-platform
-    /// layout); its manifests are then the `images`.
-    pub nested: Option<NestedRead>,
-    /// Every distinct descriptor of an image (the selected one first), and its documents; in
-    /// a multi-platform layout, the image index's manifests in its order.
-    pub images: Vec<ImageRead>,
-    /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry
-    /// (none in a multi-platform layout).
-    pub selected: Option<usize>,
-}
-
-impl LayoutRead {
-    /// The selected image, when its documents were read.
-    pub fn image(&self) -> Option<Image> {
-        self.images[self.selected?].image(&self.root)
-    }
-
-    /// A multi-platform layout's image index and every image it lists (in its order), when
-    /// all their documents were read.
-    pub fn platform_images(&self) -> Option<PlatformImages> {
-        let nested = self.nested.as_ref()?;
-        let index = nested.index.clone()?;
-        let images = nested
-            .entries
-            .iter()
-            .map(|e| {
-                self.images
-                    .iter()
-                    .find(|i| i.found.descriptor.digest == e.descriptor.digest)?
-                    .image(&self.root)
-                    .map(|mut image| {
-                        // The same manifest listed twice keeps each listing's descriptor.
-                        image.entry = e.descriptor.clone();
-                        image
-                    })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(PlatformImages {
-            entry: nested.found.descriptor.clone(),
-            index,
-            images,
-        })
-    }
-}
 
 /// A layout being read; problems go to [`Reader::problems`].
 #[derive(Debug)]
@@ -480,22 +359,4 @@ impl Reader {
         }
         Some(bytes)
     }
-}
-
-/// What makes two descriptors describe the same blob the same way: digest and declared
-/// size. Whatever is read or checked once is remembered by this, never by the digest alone,
-/// so that every descriptor's size is compared with its blob's.
-pub fn identity(d: &Descriptor) -> (crate::digest::Digest, i64) {
-    (d.digest.clone(), d.size)
-}
-
-/// A multi-platform layout's image index and images.
-#[derive(Debug, Clone)]
-pub struct PlatformImages {
-    /// `index.json`'s descriptor of the image index.
-    pub entry: Descriptor,
-    /// The image index, its exact bytes.
-    pub index: Doc<Index>,
-    /// The images it lists, in its order.
-    pub images: Vec<Image>,
 }

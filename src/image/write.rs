@@ -361,7 +361,7 @@ fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, Fi
     let [layer] = image.layers() else {
         return None;
     };
-    let at = crate::image::read::Found {
+    let at = super::rules::Found {
         file: image.entry.digest.blob_path(),
         field: "layers[0]".into(),
         descriptor: layer.clone(),

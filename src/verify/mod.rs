@@ -6,7 +6,7 @@
 //! reader of every command); this module is the set of rules over what it read:
 //!
 //! - `oci-layout` (version 1.0.0) and `index.json` (or a `--file` single descriptor),
-//!   decoded strictly ([`docs`]); exactly one image manifest, or (a multi-platform layout,
+//!   decoded strictly ([`crate::image::rules::docs`]); exactly one image manifest, or (a multi-platform layout,
 //!   the nested form `build --index` writes) exactly one image index, a blob listing at least
 //!   one manifest and no platform twice, each image it lists checked like a single one.
 //! - Every descriptor's blob hashes to its digest and has its size, read with a bound of
@@ -22,11 +22,12 @@
 //! - Compatibility notes: symlinked blobs (go-containerregistry ≥ 0.21.7 refuses them) and
 //!   unreferenced files in `blobs/`.
 //!
-//! The document rules ([`check_documents`], [`check_image`]) are pure functions over the
-//! model: the builder runs them on the image it made, in memory, before writing anything.
+//! The document rules ([`crate::image::rules`]) are pure functions over the model: the
+//! builder runs them on the image it made, in memory, before writing anything.
 
-pub mod docs;
-pub mod oci_import;
+mod survey;
+
+pub use survey::survey;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -39,21 +40,21 @@ use serde::Serialize;
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::image::Image;
-use crate::image::read::{
-    Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader, identity,
+use crate::image::read::Reader;
+use crate::image::rules::oci_import;
+use crate::image::rules::{
+    Found, ImageRead, LayoutRead, PlatformImages, check_documents, identity,
 };
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::platform::Platform;
-use crate::spec::{Descriptor, ImageConfig};
+use crate::spec::Descriptor;
 use crate::store::root::EntryType;
 use crate::tar::read::{self as tarscan, Entry, ScanOptions};
 
 pub use crate::image::read::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
 pub use oci_import::Profile;
-
-use docs::join_key;
 
 /// Bytes per chunk handed from the blob-reading thread to the decompressing one.
 const CHUNK: usize = 1024 * 1024;
@@ -312,7 +313,7 @@ fn verify_with(
     let layout = reader.read(file);
     check_documents(&mut reader.problems, &layout, expect.as_ref());
     if opts.profile == Profile::OciImport {
-        let files = oci_import::survey(&reader.root);
+        let files = survey::survey(&reader.root);
         oci_import::check_layout(
             &mut reader.problems,
             &layout,
@@ -373,188 +374,6 @@ fn verify_with(
     Ok((report, checked, layout))
 }
 
-/// The document rules over a layout as read: `oci-layout`, `index.json` (exactly one
-/// manifest unless a descriptor file selects the image), every image descriptor, manifest
-/// and config, and the selected image's platform against `expect`.
-pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(Platform, String)>) {
-    if let Some(l) = &layout.oci_layout {
-        docs::check_oci_layout(p, "oci-layout", &l.value);
-    }
-    if let Some(index) = &layout.index {
-        docs::check_index(p, "index.json", &index.value);
-    }
-    match &layout.descriptor_file {
-        Some((name, d))
-            if layout.index.is_some()
-                && !layout
-                    .entries
-                    .iter()
-                    .any(|e| e.descriptor.digest == d.value.digest) =>
-        {
-            p.warn(
-                name,
-                None,
-                format!(
-                    "{} is not listed in index.json: readers of index.json will not find it",
-                    d.value.digest
-                ),
-            );
-        }
-        Some(_) => {}
-        None if layout.index.is_some() => match layout.entries.len() {
-            1 => {
-                if let Some(nested) = &layout.nested {
-                    check_nested(p, layout, nested, expect);
-                }
-            }
-            0 => p.error(
-                "index.json",
-                Some("manifests".into()),
-                "no manifest; the oci-import builder needs exactly one",
-            ),
-            n => p.error(
-                "index.json",
-                Some("manifests".into()),
-                format!(
-                    "lists {n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor), and skopeo and podman refuse a layout listing several (\"more than one image\"): a multi-platform layout lists one image index, stored as a blob, that lists the manifests (`ocipack build --index` writes one)"
-                ),
-            ),
-        },
-        None => {}
-    }
-    for (n, img) in layout.images.iter().enumerate() {
-        let expect = if Some(n) == layout.selected {
-            expect
-        } else {
-            None
-        };
-        check_image_read(p, img, expect);
-    }
-}
-
-/// The rules over a multi-platform layout: `index.json`'s only entry is an image index
-/// (a blob) listing at least one manifest, no platform twice; with `expect`, one of them is
-/// for that platform.
-fn check_nested(
-    p: &mut Problems,
-    layout: &LayoutRead,
-    nested: &NestedRead,
-    expect: Option<&(Platform, String)>,
-) {
-    let at = &nested.found;
-    docs::check_descriptor(p, &at.file, &at.field, &at.descriptor);
-    let Some(index) = &nested.index else {
-        return;
-    };
-    check_platform_index(p, &nested.path, &index.value);
-    if let Some((want, from)) = expect {
-        let listed = layout.images.iter().any(|img| {
-            img.config
-                .as_ref()
-                .is_some_and(|c| same_platform(&c.value.platform(), want))
-        });
-        if !listed {
-            p.error(
-                &nested.path,
-                Some("manifests".into()),
-                format!("no manifest for {want}, which {from} means"),
-            );
-        }
-    }
-}
-
-/// The rules over an image index listing one manifest per platform (the blob a
-/// multi-platform layout's `index.json` points to, or the index `push` makes): the index's
-/// own fields, at least one manifest, and no platform listed twice (clients would pick the
-/// first and never see the other). Each manifest is checked as an image by the caller.
-pub fn check_platform_index(p: &mut Problems, file: &str, index: &crate::spec::Index) {
-    docs::check_index(p, file, index);
-    if index.manifests.is_empty() {
-        p.error(file, Some("manifests".into()), "lists no manifest");
-    }
-    let mut seen: Vec<(&Platform, usize)> = Vec::new();
-    for (i, d) in index.manifests.iter().enumerate() {
-        let Some(pl) = &d.platform else { continue };
-        match seen.iter().find(|(q, _)| *q == pl) {
-            Some((_, first)) => p.error(
-                file,
-                Some(format!("manifests[{i}].platform")),
-                format!(
-                    "{pl} is listed twice (also manifests[{first}]): clients pick the first and never see the other"
-                ),
-            ),
-            None => seen.push((pl, i)),
-        }
-    }
-}
-
-/// The same OS, architecture and variant (what `--arch` and a path's architecture name
-/// decide; not the OS version or features).
-fn same_platform(x: &Platform, want: &Platform) -> bool {
-    x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
-}
-
-/// The document rules over one image descriptor and what could be read of its image.
-fn check_image_read(p: &mut Problems, img: &ImageRead, expect: Option<&(Platform, String)>) {
-    let at = &img.found;
-    if !docs::check_manifest_descriptor(p, &at.file, &at.field, &at.descriptor) {
-        return;
-    }
-    let Some(manifest) = &img.manifest else {
-        return;
-    };
-    docs::check_manifest(p, &img.manifest_path, &manifest.value);
-    if let Some(config) = &img.config {
-        docs::check_config(
-            p,
-            &img.config_path,
-            &config.value,
-            Some(manifest.value.layers.len()),
-        );
-        check_platform(p, at, &img.config_path, &config.value, expect);
-    }
-}
-
-/// The document rules over an image in memory (what the builder runs on what it made):
-/// `entry` as found in `file`/`field`, its manifest, config and platform.
-pub fn check_image(
-    p: &mut Problems,
-    image: &Image,
-    file: &str,
-    expect: Option<&(Platform, String)>,
-) {
-    let img = ImageRead {
-        found: Found {
-            file: file.to_string(),
-            field: "manifests[0]".into(),
-            descriptor: image.entry.clone(),
-        },
-        manifest_path: image.entry.digest.blob_path(),
-        manifest: Some(image.manifest.clone()),
-        config_path: image.manifest.value.config.digest.blob_path(),
-        config: Some(image.config.clone()),
-    };
-    if image.manifest.digest() != image.entry.digest
-        || image.manifest.bytes.len() as i64 != image.entry.size
-    {
-        p.error(
-            file,
-            Some("manifests[0]".into()),
-            "the descriptor does not describe the manifest's bytes",
-        );
-    }
-    if image.config.digest() != image.manifest.value.config.digest
-        || image.config.bytes.len() as i64 != image.manifest.value.config.size
-    {
-        p.error(
-            &img.manifest_path,
-            Some("config".into()),
-            "the descriptor does not describe the config's bytes",
-        );
-    }
-    check_image_read(p, &img, expect);
-}
-
 /// The platform a bashbrew architecture name in `dir`'s path stands for (the component
 /// nearest to the layout wins).
 pub fn arch_from_path(dir: &Path) -> Option<(Platform, String)> {
@@ -565,72 +384,6 @@ pub fn arch_from_path(dir: &Path) -> Option<(Platform, String)> {
             .ok()
             .map(|p| (p, format!("the path component {name:?}")))
     })
-}
-
-/// The platforms of the image descriptor, of the config and of the expectation agree.
-fn check_platform(
-    p: &mut Problems,
-    at: &Found,
-    cpath: &str,
-    config: &ImageConfig,
-    expect: Option<&(Platform, String)>,
-) {
-    let cp = config.platform();
-    match &at.descriptor.platform {
-        Some(ip) => {
-            let pairs: [(&str, Option<String>, Option<String>); 5] = [
-                ("os", Some(ip.os.clone()), Some(cp.os.clone())),
-                (
-                    "architecture",
-                    Some(ip.architecture.clone()),
-                    Some(cp.architecture.clone()),
-                ),
-                ("variant", ip.variant.clone(), cp.variant.clone()),
-                ("os.version", ip.os_version.clone(), cp.os_version.clone()),
-                (
-                    "os.features",
-                    ip.os_features.as_ref().map(|f| f.join(",")),
-                    cp.os_features.as_ref().map(|f| f.join(",")),
-                ),
-            ];
-            for (name, a, b) in pairs {
-                if a != b {
-                    p.error(
-                        &at.file,
-                        Some(join_key(&join_key(&at.field, "platform"), name)),
-                        format!(
-                            "{} here, but the config {cpath} says {}",
-                            show_opt(&a),
-                            show_opt(&b)
-                        ),
-                    );
-                }
-            }
-        }
-        None => p.warn(
-            &at.file,
-            Some(at.field.clone()),
-            format!("no platform on the image's descriptor (the config says {cp})"),
-        ),
-    }
-    if let Some((want, from)) = expect {
-        if !same_platform(&cp, want) {
-            p.error(
-                cpath,
-                Some("architecture".into()),
-                format!("the image is {cp}, but {from} means {want}"),
-            );
-        }
-        if let Some(ip) = &at.descriptor.platform
-            && !same_platform(ip, want)
-        {
-            p.error(
-                &at.file,
-                Some(join_key(&at.field, "platform")),
-                format!("{ip}, but {from} means {want}"),
-            );
-        }
-    }
 }
 
 /// Checks the blobs of a layout's images, each distinct blob once.
@@ -900,13 +653,6 @@ impl Verifier {
             None,
             format!("unreferenced {what}: no descriptor points to it"),
         );
-    }
-}
-
-fn show_opt(v: &Option<String>) -> String {
-    match v {
-        Some(s) => format!("{s:?}"),
-        None => "(absent)".into(),
     }
 }
 
