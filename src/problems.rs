@@ -1,9 +1,9 @@
 //! Every problem found in a layout, collected rather than stopping at the first.
 //!
 //! A [`Problem`] names the file (relative to the layout), the JSON path or tar entry, and
-//! what is wrong. Reading a layout ([`crate::image::read`]) and checking it
-//! ([`crate::verify`]) both record into one [`Problems`]; a consumer that needs a valid
-//! image refuses one with any error.
+//! what is wrong. The image rules, the layout reader and the verifier above them all record
+//! into one [`Problems`]; a consumer that needs a valid image refuses one with any error.
+//! This module sits below all of them and imports nothing but the printing helpers.
 
 use std::fmt;
 

@@ -17,12 +17,11 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::image::read::Reader;
 use crate::platform::{BASHBREW_ARCHES, Platform};
 use crate::registry::{IndexPushReport, PushOptions, Reference, push_index};
 use crate::show;
 use crate::store::root::OpenError;
-use crate::verify::{Valid, read_valid_contents};
+use crate::verify::{Reader, Valid, read_valid_contents};
 
 use super::{PROJECT_FILE, Project};
 

@@ -25,7 +25,6 @@ use ureq::http::StatusCode;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::image::blob::Verified;
 use crate::image::{Doc, Image};
 use crate::platform::Platform;
 use crate::spec::{Descriptor, Index};
@@ -147,7 +146,7 @@ pub fn push_layout(
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<Pushed> {
-    let reader = crate::image::read::Reader::open(layout)?;
+    let reader = crate::verify::Reader::open(layout)?;
     let valid = crate::verify::read_valid_contents(reader, layout, None)?;
     after_verify();
     match valid {
@@ -480,7 +479,7 @@ fn upload_monolithic(client: &mut Client, image: &Image, d: &Descriptor) -> Resu
 fn upload_chunked(client: &mut Client, image: &Image, d: &Descriptor, chunk: u64) -> Result<()> {
     let (mut upload, min_chunk) = start_upload(client, d)?;
     let chunk = chunk.max(min_chunk).max(1);
-    let mut reader: Verified<File> = image.open_blob(d)?;
+    let mut reader = image.open_blob(d)?;
     let size = reader.size();
     let mut offset = 0;
     while offset < size {

@@ -2,8 +2,8 @@
 //!
 //! A layout committed to git is input from strangers. Verification reads it the way the
 //! Docker Official Images `oci-import` builder does, only stricter, and collects every
-//! problem instead of stopping at the first. Reading is [`crate::image::read`]'s job (the one
-//! reader of every command); this module is the set of rules over what it read:
+//! problem instead of stopping at the first. Reading is [`read`]'s job (the one layout
+//! reader of every command); this module applies the rules to what it read:
 //!
 //! - `oci-layout` (version 1.0.0) and `index.json` (or a `--file` single descriptor),
 //!   decoded strictly ([`crate::image::rules::docs`]); exactly one image manifest, or (a multi-platform layout,
@@ -25,6 +25,7 @@
 //! The document rules ([`crate::image::rules`]) are pure functions over the model: the
 //! builder runs them on the image it made, in memory, before writing anything.
 
+mod read;
 mod survey;
 
 pub use survey::survey;
@@ -40,7 +41,6 @@ use serde::Serialize;
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::image::Image;
-use crate::image::read::Reader;
 use crate::image::rules::oci_import;
 use crate::image::rules::{
     Found, ImageRead, LayoutRead, PlatformImages, check_documents, identity,
@@ -52,9 +52,10 @@ use crate::spec::Descriptor;
 use crate::store::root::EntryType;
 use crate::tar::read::{self as tarscan, Entry, ScanOptions};
 
-pub use crate::image::read::MAX_JSON;
+pub use crate::image::blob::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
 pub use oci_import::Profile;
+pub use read::Reader;
 
 /// Bytes per chunk handed from the blob-reading thread to the decompressing one.
 const CHUNK: usize = 1024 * 1024;

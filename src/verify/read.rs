@@ -1,4 +1,4 @@
-//! Reading a layout: the one reader of every command (verify, diff, push, export).
+//! Reading a layout's documents: the one layout reader, behind [`super::open`].
 //!
 //! A layout may come from anyone (a git checkout, an archive), so nothing in it is trusted.
 //! Every file is opened through [`Root`] (never outside the layout, never a FIFO or a
@@ -8,34 +8,29 @@
 //! be read is recorded as a [`Problem`](crate::problems::Problem) naming the file and field,
 //! and reading goes on, so that `verify` can report every problem at once.
 //!
-//! The reader reads documents only. Layer contents are streamed by whoever needs them:
-//! `verify` checks them once per distinct blob. `diff`, `push`, `export` and `fix` never
-//! call this reader directly: they go through [`crate::verify::read_valid`] /
-//! [`crate::verify::read_image`], so a layout is verified whole before any of them acts on
-//! it, and they then stream blobs through [`Verified`](super::blob::Verified) readers that
-//! refuse to finish with bytes changed since.
+//! The reader reads documents only, into the model the rules judge
+//! ([`LayoutRead`](crate::image::rules::LayoutRead)). Layer contents are streamed by the
+//! verifier, once per distinct blob. `diff`, `push`, `export` and `fix` never call this
+//! reader directly: they [`open`](super::open) a source, so a layout is verified whole
+//! before any of them acts on it, and they then stream blobs through
+//! [`Verified`](crate::image::blob::Verified) readers that refuse to finish with bytes
+//! changed since.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::digest::Hasher;
 use crate::error::{Error, Result};
+use crate::image::Doc;
+use crate::image::blob::{self, BlobError, MAX_JSON, OpenedBlob, ReadError};
+use crate::image::rules::docs::{self, join_key};
+use crate::image::rules::{Found, ImageRead, LayoutRead, NestedRead, identity};
 use crate::media;
 use crate::problems::Problems;
 use crate::show;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 use crate::store::root::{OpenError, Root};
-
-use super::Doc;
-use super::blob::{self, BlobError, OpenedBlob};
-use super::rules::docs::{self, join_key};
-use super::rules::{Found, ImageRead, LayoutRead, NestedRead, identity};
-
-/// The largest JSON document read (`oci-layout`, `index.json`, descriptor files, manifests,
-/// configs): the size registries accept for manifests, per the OCI distribution spec.
-pub const MAX_JSON: u64 = 4 * 1024 * 1024;
 
 /// A layout being read; problems go to [`Reader::problems`].
 #[derive(Debug)]
@@ -327,36 +322,17 @@ impl Reader {
             return None;
         }
         let blob = self.open_blob(at, what)?;
-        let path = blob.path;
-        let mut bytes = Vec::new();
-        let read = io::Read::read_to_end(
-            &mut io::Read::take(blob.opened.file, d.size as u64 + 1),
-            &mut bytes,
-        );
-        if let Err(e) = read {
-            self.problems
-                .error(&path, None, format!("cannot be read: {e}"));
-            return None;
-        }
-        if bytes.len() as u64 != d.size as u64 {
-            self.problems
-                .error(&path, None, "changed size while being read");
-            return None;
-        }
-        let mut h = Hasher::new(d.digest.algorithm());
-        h.update(&bytes);
-        let actual = h.finish();
-        if actual != d.digest {
-            self.problems.error(
-                &path,
-                None,
-                format!(
-                    "the content hashes to {actual}, not to its digest {} (tampered or corrupt)",
-                    d.digest
-                ),
-            );
-            return None;
-        }
-        Some(bytes)
+        let path = blob.path.clone();
+        let why = match blob.read_whole(d) {
+            Ok(bytes) => return Some(bytes),
+            Err(ReadError::Io(e)) => format!("cannot be read: {e}"),
+            Err(ReadError::ChangedSize) => "changed size while being read".to_string(),
+            Err(ReadError::Digest(actual)) => format!(
+                "the content hashes to {actual}, not to its digest {} (tampered or corrupt)",
+                d.digest
+            ),
+        };
+        self.problems.error(&path, None, why);
+        None
     }
 }
