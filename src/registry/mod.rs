@@ -22,6 +22,6 @@ pub mod reference;
 pub use auth::Credentials;
 pub use push::{
     IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push_image,
-    push_index, push_layout,
+    push_index,
 };
 pub use reference::Reference;
