@@ -5,10 +5,14 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::cli::{self, os};
+use serde_json::Value;
+
+use common::cli::{self, all, os};
+use common::oci::json_file;
 use common::ocipack;
 
 /// A layout of one image built from a small tree, `--names none` unless `extra` says
@@ -32,6 +36,82 @@ fn layout(t: &Path, extra: &[&str]) -> PathBuf {
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
     ocipack().args(args).output().unwrap()
+}
+
+fn verify(l: &Path, extra: &[&str]) -> Output {
+    let mut c = ocipack();
+    c.arg("verify").args(extra).arg(l);
+    c.output().unwrap()
+}
+
+fn blob_path(l: &Path, digest: &str) -> PathBuf {
+    l.join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap())
+}
+
+fn index(l: &Path) -> Value {
+    json_file(&l.join("index.json"))
+}
+
+/// The manifest's digest, as `index.json` lists it.
+fn manifest_digest(l: &Path) -> String {
+    index(l)["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn manifest(l: &Path) -> Value {
+    json_file(&blob_path(l, &manifest_digest(l)))
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+/// debian's published layouts keep readable names inside `blobs/` as the files
+/// (`blobs/image-config.json`) and link `blobs/sha256/<hex>` to them. Such a file is
+/// referenced, through the link: no "unreferenced file" warning (there was one for each),
+/// while a file no descriptor reaches is still noted.
+#[test]
+fn a_file_a_blob_symlink_leads_to_is_referenced() {
+    let t = tempfile::tempdir().unwrap();
+    let l = layout(t.path(), &[]);
+    let m = manifest(&l);
+    let named = [
+        (manifest_digest(&l), "image-manifest.json"),
+        (
+            m["config"]["digest"].as_str().unwrap().to_string(),
+            "image-config.json",
+        ),
+        (
+            m["layers"][0]["digest"].as_str().unwrap().to_string(),
+            "rootfs.tar.gz",
+        ),
+    ];
+    for (digest, name) in &named {
+        let blob = blob_path(&l, digest);
+        fs::rename(&blob, l.join("blobs").join(name)).unwrap();
+        symlink(format!("../{name}"), &blob).unwrap();
+    }
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(count(&out, "the blob is a symlink (→ ../"), 3, "{out}");
+    assert!(!out.contains("unreferenced"), "{out}");
+
+    // Through a symlinked directory too, and a stray file is still noted.
+    fs::rename(l.join("blobs/sha256"), l.join("blobs/by-digest")).unwrap();
+    symlink("by-digest", l.join("blobs/sha256")).unwrap();
+    fs::write(l.join("blobs/stray.json"), "{}").unwrap();
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert_eq!(count(&out, "unreferenced"), 1, "{out}");
+    assert!(
+        out.contains("warning: blobs/stray.json: unreferenced file: no descriptor points to it"),
+        "{out}"
+    );
 }
 
 /// `diff --file F` (and `--file-a`, `--file-b`) names a file inside each layout, as

@@ -281,6 +281,15 @@ impl Reader {
             }
         };
         if !blob.opened.symlinks.is_empty() {
+            // What the links lead to is referenced through them (debian's layouts keep
+            // `blobs/image-config.json` and link `blobs/sha256/<hex>` to it), and so is
+            // every link followed on the way.
+            for (link, _) in &blob.opened.symlinks {
+                self.referenced.insert(link.clone());
+            }
+            if let Some(end) = link_end(&blob.opened.symlinks) {
+                self.referenced.insert(end);
+            }
             let chain: Vec<String> = blob
                 .opened
                 .symlinks
@@ -334,5 +343,59 @@ impl Reader {
         };
         self.problems.error(&path, None, why);
         None
+    }
+}
+
+/// Where a chain of symlinks followed to reach a file ends, relative to the layout: the last
+/// link's target, taken from the directory holding that link (no link was followed after
+/// it, so `..` is the parent directory by name). `None` if it climbs out of the layout,
+/// which opening through [`Root`] never lets happen.
+fn link_end(symlinks: &[(String, String)]) -> Option<String> {
+    let (link, target) = symlinks.last()?;
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_chain_ends_where_its_last_target_leads() {
+        let chain = |links: &[(&str, &str)]| {
+            let v: Vec<(String, String)> = links
+                .iter()
+                .map(|(l, t)| (l.to_string(), t.to_string()))
+                .collect();
+            link_end(&v)
+        };
+        assert_eq!(
+            chain(&[("blobs/sha256/abc", "../image-config.json")]).as_deref(),
+            Some("blobs/image-config.json")
+        );
+        assert_eq!(
+            chain(&[("blobs/sha256/abc", "../../rootfs.tar.gz")]).as_deref(),
+            Some("rootfs.tar.gz")
+        );
+        assert_eq!(
+            chain(&[
+                ("blobs/sha256", "real"),
+                ("blobs/real/abc", "./sub//x/../y")
+            ])
+            .as_deref(),
+            Some("blobs/real/sub/y")
+        );
+        assert_eq!(chain(&[("a", "../x")]), None);
+        assert_eq!(chain(&[]), None);
     }
 }
