@@ -9,11 +9,12 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use serde_json::Value;
+use base64::Engine as _;
+use serde_json::{Value, json};
 
 use common::cli::{self, all, os};
-use common::oci::json_file;
-use common::ocipack;
+use common::oci::{json_file, put_blob, sha256_hex};
+use common::{ocipack, require_tool};
 
 /// A layout of one image built from a small tree, `--names none` unless `extra` says
 /// otherwise, at `<t>/oci`.
@@ -53,6 +54,10 @@ fn index(l: &Path) -> Value {
     json_file(&l.join("index.json"))
 }
 
+fn set_index(l: &Path, v: &Value) {
+    fs::write(l.join("index.json"), serde_json::to_vec(v).unwrap()).unwrap();
+}
+
 /// The manifest's digest, as `index.json` lists it.
 fn manifest_digest(l: &Path) -> String {
     index(l)["manifests"][0]["digest"]
@@ -63,6 +68,19 @@ fn manifest_digest(l: &Path) -> String {
 
 fn manifest(l: &Path) -> Value {
     json_file(&blob_path(l, &manifest_digest(l)))
+}
+
+/// Replaces the manifest with `m` (a new blob; the old one removed, index.json updated).
+fn set_manifest(l: &Path, m: &Value) {
+    let old = blob_path(l, &manifest_digest(l));
+    let (d, n) = put_blob(l, &serde_json::to_vec(m).unwrap());
+    if blob_path(l, &d) != old {
+        fs::remove_file(old).unwrap();
+    }
+    let mut i = index(l);
+    i["manifests"][0]["digest"] = json!(d);
+    i["manifests"][0]["size"] = json!(n);
+    set_index(l, &i);
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -112,6 +130,109 @@ fn a_file_a_blob_symlink_leads_to_is_referenced() {
         out.contains("warning: blobs/stray.json: unreferenced file: no descriptor points to it"),
         "{out}"
     );
+}
+
+/// A descriptor's `data` must be RFC 4648 base64 of exactly the blob (a MUST of the image
+/// spec), under the plain profile too: skopeo refuses a layout whose `data` is not base64
+/// at all, and `data` that decodes to other bytes embeds content the digest does not name.
+#[test]
+fn descriptor_data_must_be_the_blob_in_base64() {
+    let t = tempfile::tempdir().unwrap();
+    let l = layout(t.path(), &["--ref-name", "latest"]);
+    let bytes = fs::read(blob_path(&l, &manifest_digest(&l))).unwrap();
+    let good = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let with_data = |data: &str| {
+        let mut i = index(&l);
+        i["manifests"][0]["data"] = json!(data);
+        set_index(&l, &i);
+    };
+    let skopeo = require_tool("skopeo");
+    let inspect = || {
+        common::run_bounded(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--raw"])
+                .arg(format!("oci:{}", l.display())),
+            std::time::Duration::from_secs(60),
+        )
+    };
+
+    // The blob, in base64: valid, and skopeo reads it.
+    with_data(&good);
+    let o = verify(&l, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    if skopeo {
+        let s = inspect();
+        assert!(s.status.success(), "{}", cli::show(&s));
+        assert_eq!(s.stdout, bytes);
+    }
+
+    // One character that is not base64: an error (said once, although index.json's
+    // entry is checked both as an index entry and as the image's descriptor), and skopeo
+    // refuses the layout.
+    let bad = format!("{}!{}", &good[..10], &good[11..]);
+    with_data(&bad);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "error: index.json: manifests[0].data: not valid base64: Invalid symbol 33, offset 10"
+        ),
+        "{out}"
+    );
+    assert_eq!(count(&out, "manifests[0].data"), 1, "{out}");
+    assert!(out.contains("INVALID: 1 error"), "{out}");
+    if skopeo {
+        let s = inspect();
+        assert!(!s.status.success(), "{}", cli::show(&s));
+        assert!(
+            cli::stderr(&s).contains("illegal base64 data at input byte 10"),
+            "{}",
+            cli::show(&s)
+        );
+    }
+
+    // Valid base64 of other bytes of the same size, and of the wrong length.
+    let mut other = bytes.clone();
+    other[0] ^= 1;
+    with_data(&base64::engine::general_purpose::STANDARD.encode(&other));
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "manifests[0].data: decodes to {} bytes hashing to sha256:{}, not to the descriptor's",
+            bytes.len(),
+            sha256_hex(&other)
+        )),
+        "{out}"
+    );
+    with_data(&good[..good.len() - 4]);
+    let o = verify(&l, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        all(&o).contains("base64 characters, but a size of"),
+        "{}",
+        all(&o)
+    );
+
+    // On a descriptor inside the manifest as well.
+    with_data(&good);
+    let mut m = manifest(&l);
+    let config = fs::read(blob_path(&l, m["config"]["digest"].as_str().unwrap())).unwrap();
+    let mut wrong = config.clone();
+    wrong[1] ^= 1;
+    m["config"]["data"] = json!(base64::engine::general_purpose::STANDARD.encode(&wrong));
+    set_manifest(&l, &m);
+    with_data(
+        &base64::engine::general_purpose::STANDARD
+            .encode(fs::read(blob_path(&l, &manifest_digest(&l))).unwrap()),
+    );
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains(": config.data: decodes to"), "{out}");
+    assert!(out.contains("INVALID: 1 error"), "{out}");
 }
 
 /// `diff --file F` (and `--file-a`, `--file-b`) names a file inside each layout, as

@@ -5,6 +5,10 @@
 //! deeply nested input before it can exhaust the stack), then decoded into the strict
 //! structs of [`crate::spec`]. When decoding fails, each descriptor inside the document is
 //! decoded on its own, so that every bad descriptor is reported with its JSON path.
+//!
+//! A descriptor's own rules ([`check_descriptor`]) include its `data`: the image spec says it
+//! MUST be RFC 4648 base64 of exactly the referenced content, and Go clients such as skopeo
+//! refuse a document whose `data` is not base64 at all ("illegal base64 data").
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -149,7 +153,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
 }
 
-/// Checks a descriptor's own fields (the blob behind it is checked elsewhere).
+/// Checks a descriptor's own fields (the blob behind it is checked elsewhere): its size,
+/// no `urls`, and `data`, when present, exactly the referenced content in base64.
 pub(crate) fn check_descriptor(p: &mut Problems, file: &str, field: &str, d: &Descriptor) {
     if d.size < 0 {
         p.error(
@@ -163,6 +168,19 @@ pub(crate) fn check_descriptor(p: &mut Problems, file: &str, field: &str, d: &De
             file,
             Some(join_key(field, "urls")),
             "external blob locations (foreign layers) are not allowed: every blob must be in the layout",
+        );
+    }
+    if let Some(data) = &d.data
+        && let Some(why) = check_data(data, d)
+    {
+        p.error(
+            file,
+            Some(join_key(field, "data")),
+            format!(
+                "{} (the image spec requires data to be the referenced content in base64, \
+                 RFC 4648; Go clients such as skopeo refuse data that is not base64)",
+                why.trim_end_matches('.')
+            ),
         );
     }
 }
