@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use common::cli::{self, all, os};
-use common::oci::{json_file, put_blob, sha256_hex};
+use common::oci::{self, json_file, put_blob, sha256_hex};
 use common::{ocipack, require_tool};
 
 /// A layout of one image built from a small tree, `--names none` unless `extra` says
@@ -233,6 +233,96 @@ fn descriptor_data_must_be_the_blob_in_base64() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains(": config.data: decodes to"), "{out}");
     assert!(out.contains("INVALID: 1 error"), "{out}");
+}
+
+/// A tar of `members` (name, content; a name ending in `/` is a directory).
+fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let list: Vec<Vec<u8>> = members
+        .iter()
+        .map(|(name, data)| match name.strip_suffix('/') {
+            Some(_) => common::tar::tar_member(name.as_bytes(), b'5', b"", b""),
+            None => common::tar::tar_file(name.as_bytes(), data),
+        })
+        .collect();
+    common::tar::tar_of(&list)
+}
+
+/// Whiteouts (`.wh.NAME`, `.wh..wh..opq`) in an image's only layer hide nothing: there is
+/// no layer below. umoci drops them on unpack; `verify` says so in one warning naming the
+/// first. In the top layer of a two-layer image they are what they are meant to be.
+#[test]
+fn whiteouts_in_the_only_layer_are_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("wh.tar");
+    let top = tar(&[
+        (".wh.gone", b""),
+        ("dir/", b""),
+        ("dir/.wh..wh..opq", b""),
+        ("dir/keep", b"kept\n"),
+        ("hello", b"hello\n"),
+    ]);
+    fs::write(&input, &top).unwrap();
+    let l = t.path().join("oci");
+    let o = cli::image(
+        &[os("--tar"), input.as_os_str()],
+        &l,
+        &["--ref-name", "latest"],
+    )
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", cli::show(&o));
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            ": tar entry \".wh.gone\": 2 whiteouts (the first is this one) in the image's only \
+             layer, which has no layer below it to hide anything in: unpackers (umoci) drop them"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("valid (linux/amd64, 1 warning)"), "{out}");
+
+    // What the warning says umoci does.
+    if require_tool("umoci") {
+        let bundle = t.path().join("bundle");
+        let o = std::process::Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:latest", l.display()))
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", cli::show(&o));
+        let rootfs = bundle.join("rootfs");
+        assert!(rootfs.join("hello").is_file());
+        assert!(rootfs.join("dir/keep").is_file());
+        assert!(!rootfs.join(".wh.gone").exists());
+        assert!(!rootfs.join("dir/.wh..wh..opq").exists());
+    }
+
+    // Below it, a base layer holding what the whiteouts hide: no warning.
+    let base = tar(&[("dir/", b""), ("dir/old", b"old\n"), ("gone", b"gone\n")]);
+    let (base_digest, base_size) = put_blob(&l, &base);
+    let mut m = manifest(&l);
+    let config_digest = m["config"]["digest"].as_str().unwrap().to_string();
+    let mut c = json_file(&blob_path(&l, &config_digest));
+    let top_diff_id = c["rootfs"]["diff_ids"][0].clone();
+    c["rootfs"]["diff_ids"] = json!([format!("sha256:{}", sha256_hex(&base)), top_diff_id]);
+    fs::remove_file(blob_path(&l, &config_digest)).unwrap();
+    let (cd, cn) = put_blob(&l, &serde_json::to_vec(&c).unwrap());
+    m["config"]["digest"] = json!(cd);
+    m["config"]["size"] = json!(cn);
+    let top_layer = m["layers"][0].clone();
+    m["layers"] = json!([
+        {"mediaType": oci::TAR, "digest": base_digest, "size": base_size},
+        top_layer
+    ]);
+    set_manifest(&l, &m);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("whiteout"), "{out}");
+    assert!(out.contains("valid (linux/amd64)"), "{out}");
 }
 
 /// `diff --file F` (and `--file-a`, `--file-b`) names a file inside each layout, as

@@ -15,7 +15,7 @@ use std::io::{self, BufRead, Read};
 use std::sync::mpsc;
 
 use crate::digest::{Digest, Hasher};
-use crate::image::rules::{Found, ImageRead, identity};
+use crate::image::rules::{self, Found, ImageRead, identity};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::spec::Descriptor;
@@ -58,6 +58,9 @@ pub(super) struct Verifier {
     /// file under several names (symlinks) are decompressed once. The path first streamed,
     /// the content's digest and size, and the outcome.
     files: HashMap<(u64, u64, Compression), StreamedFile>,
+    /// Layer blobs whose whiteouts were noted (a layer that is the only one of several
+    /// images is noted once).
+    whiteouts_noted: BTreeSet<String>,
 }
 
 /// A layer file already streamed: the path it was first streamed as, its content's digest
@@ -69,6 +72,8 @@ struct LayerOutcome {
     path: String,
     diff_id: Option<Digest>,
     content: Option<LayerContent>,
+    /// The whiteout entries the scan saw: how many, and the first one's name.
+    whiteouts: (u64, Option<String>),
 }
 
 impl Verifier {
@@ -81,11 +86,13 @@ impl Verifier {
             checked: BTreeSet::new(),
             layers: HashMap::new(),
             files: HashMap::new(),
+            whiteouts_noted: BTreeSet::new(),
         }
     }
 
     /// Checks the blobs an image descriptor reaches: a non-manifest blob's bytes, or each
-    /// layer's content against the config's diff_ids. Returns the layers when all are valid.
+    /// layer's content against the config's diff_ids, and whiteouts in an only layer.
+    /// Returns the layers when all are valid.
     pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
         let Some(manifest) = &img.manifest else {
             if img.found.descriptor.media_type != crate::media::MANIFEST {
@@ -93,6 +100,7 @@ impl Verifier {
             }
             return None;
         };
+        let only_layer = manifest.value.layers.len() == 1;
         let created = img
             .config
             .as_ref()
@@ -121,6 +129,16 @@ impl Verifier {
                     o
                 }
             };
+            if let (true, (count @ 1.., Some(first))) = (only_layer, &outcome.whiteouts)
+                && self.whiteouts_noted.insert(outcome.path.clone())
+            {
+                rules::check_only_layer_whiteouts(
+                    &mut self.reader.problems,
+                    &outcome.path,
+                    *count,
+                    first,
+                );
+            }
             let want = img
                 .config
                 .as_ref()
@@ -195,6 +213,7 @@ impl Verifier {
                 path,
                 diff_id: None,
                 content: None,
+                whiteouts: (0, None),
             };
         };
         let key = rustix::fs::fstat(&blob.opened.file)
@@ -266,6 +285,7 @@ impl Verifier {
             path: path.clone(),
             diff_id: out.diff_id,
             content,
+            whiteouts: out.scan.whiteouts,
         };
         if let Some(k) = key {
             self.files

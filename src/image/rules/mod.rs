@@ -421,3 +421,23 @@ fn show_opt(v: &Option<String>) -> String {
         None => "(absent)".into(),
     }
 }
+
+/// Whiteout entries (`.wh.NAME`, `.wh..wh..opq`) in an image's only layer, the blob `file`:
+/// a whiteout hides a path of a layer below it, and the only layer has none below, so it
+/// hides nothing; unpackers drop it (umoci does), leaving no trace of it in the root
+/// filesystem. A warning naming the first of `count`.
+pub fn check_only_layer_whiteouts(p: &mut Problems, file: &str, count: u64, first: &str) {
+    let (what, them) = if count == 1 {
+        ("a whiteout".to_string(), "it")
+    } else {
+        (format!("{count} whiteouts (the first is this one)"), "them")
+    };
+    p.warn(
+        file,
+        Some(format!("tar entry \"{}\"", crate::show::text(first))),
+        format!(
+            "{what} in the image's only layer, which has no layer below it to hide anything \
+             in: unpackers (umoci) drop {them}"
+        ),
+    );
+}
