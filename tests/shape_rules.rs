@@ -325,6 +325,48 @@ fn whiteouts_in_the_only_layer_are_a_warning() {
     assert!(out.contains("valid (linux/amd64)"), "{out}");
 }
 
+/// A manifest's `subject` names the manifest it refers to; one the layout lacks is a
+/// warning under the plain profile too (the oci-import profile's own note, that the
+/// pipeline does not import a subject, stays beside it).
+#[test]
+fn a_subject_the_layout_lacks_is_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let l = layout(t.path(), &[]);
+    let absent = b"{\"not\":\"here\"}";
+    let mut m = manifest(&l);
+    m["subject"] = json!({
+        "mediaType": oci::MANIFEST,
+        "digest": format!("sha256:{}", sha256_hex(absent)),
+        "size": absent.len(),
+    });
+    set_manifest(&l, &m);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let want = format!(
+        ": subject: names sha256:{hex}, which the layout does not hold (blobs/sha256/{hex}: \
+         missing): whoever reads the layout cannot see what this image refers to",
+        hex = sha256_hex(absent)
+    );
+    assert!(out.contains(&want), "{out}");
+    assert!(out.contains("valid (linux/amd64, 1 warning)"), "{out}");
+    let o = verify(&l, &["--profile", "oci-import"]);
+    let out = all(&o);
+    assert!(out.contains(&want), "{out}");
+    assert!(
+        out.contains("subject: [bashbrew, meta-scripts]: the subject's target is not imported"),
+        "{out}"
+    );
+
+    // Once the layout holds it, nothing to say (and the blob is referenced).
+    put_blob(&l, absent);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("valid (linux/amd64)"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+}
+
 /// `diff --file F` (and `--file-a`, `--file-b`) names a file inside each layout, as
 /// `verify --file` does: a name that leaves the layout is a usage error naming the option
 /// as written (it was read as a path in the layout, and refused as an invalid layout).

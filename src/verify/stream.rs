@@ -19,7 +19,7 @@ use crate::image::rules::{self, Found, ImageRead, identity};
 use crate::layer::compress;
 use crate::media::Compression;
 use crate::spec::Descriptor;
-use crate::store::root::EntryType;
+use crate::store::root::{EntryType, OpenError};
 use crate::tar::read::{self as tarscan, Entry, ScanOptions};
 
 use super::read::Reader;
@@ -91,8 +91,9 @@ impl Verifier {
     }
 
     /// Checks the blobs an image descriptor reaches: a non-manifest blob's bytes, or each
-    /// layer's content against the config's diff_ids, and whiteouts in an only layer.
-    /// Returns the layers when all are valid.
+    /// layer's content against the config's diff_ids, whiteouts in an only layer, and
+    /// whether the layout holds the manifest's subject. Returns the layers when all are
+    /// valid.
     pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
         let Some(manifest) = &img.manifest else {
             if img.found.descriptor.media_type != crate::media::MANIFEST {
@@ -100,6 +101,21 @@ impl Verifier {
             }
             return None;
         };
+        if let Some(subject) = &manifest.value.subject {
+            let missing = match self.reader.root.open_file(subject.digest.blob_path()) {
+                Ok(_) => None,
+                Err(OpenError::NotFound) => Some("missing".to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = missing {
+                rules::check_subject_held(
+                    &mut self.reader.problems,
+                    &img.manifest_path,
+                    subject,
+                    &why,
+                );
+            }
+        }
         let only_layer = manifest.value.layers.len() == 1;
         let created = img
             .config

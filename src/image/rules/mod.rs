@@ -422,6 +422,23 @@ fn show_opt(v: &Option<String>) -> String {
     }
 }
 
+/// A manifest's `subject` names the manifest it refers to (the image a signature or an SBOM
+/// is about). One the layout does not hold (`why`: missing, or why it cannot be opened) is
+/// a warning at the manifest `file`: whoever reads the layout cannot see what the image
+/// refers to.
+pub fn check_subject_held(p: &mut Problems, file: &str, subject: &Descriptor, why: &str) {
+    p.warn(
+        file,
+        Some("subject".into()),
+        format!(
+            "names {}, which the layout does not hold ({}: {why}): whoever reads the layout \
+             cannot see what this image refers to",
+            subject.digest,
+            subject.digest.blob_path()
+        ),
+    );
+}
+
 /// Whiteout entries (`.wh.NAME`, `.wh..wh..opq`) in an image's only layer, the blob `file`:
 /// a whiteout hides a path of a layer below it, and the only layer has none below, so it
 /// hides nothing; unpackers drop it (umoci does), leaving no trace of it in the root
