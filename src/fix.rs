@@ -2,13 +2,13 @@
 //! without changing a single digest.
 //!
 //! Contract: the layout is opened and verified by the plain rules ([`crate::verify::open`]);
-//! any error other than a missing `oci-layout` refuses it (exit 2),
-//! because a layout that is not valid cannot be repaired without changing what some
-//! digest names. Then a new layout is staged beside it ([`crate::store::staging`]):
-//! `index.json` (and the `--file` descriptor file) with their exact bytes, `oci-layout` as
-//! it was (or ocipack's when missing), every blob an image references copied into
-//! `blobs/<algorithm>/<hex>` as a regular file through a verifying reader (a blob whose
-//! bytes do not hash to its name stops the fix), and readable names per [`NameStyle`]. The
+//! any error other than a missing `oci-layout` refuses it (exit 2), because a layout that
+//! is not valid cannot be repaired without changing what some digest names. Then a new
+//! layout is staged beside it ([`crate::store::staging`]): `index.json` (and the `--file`
+//! descriptor file) with their exact bytes, `oci-layout` as it was (or ocipack's when
+//! missing), every blob an image references copied into `blobs/<algorithm>/<hex>` as a
+//! regular file through the image's verifying reader (a blob whose bytes do not hash to its
+//! name stops the fix), and readable names per [`NameStyle`]. The
 //! new layout replaces the old one in one `renameat2(RENAME_EXCHANGE)`; any failure leaves
 //! the old one exactly as it was. Nothing else is carried over: entries that are neither
 //! documents, referenced blobs nor readable names are listed in the report.

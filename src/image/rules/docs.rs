@@ -214,6 +214,7 @@ pub fn check_data(data: &str, d: &Descriptor) -> Option<String> {
     None
 }
 
+/// `oci-layout`: the layout version ocipack (and every reader) knows.
 pub(crate) fn check_oci_layout(p: &mut Problems, file: &str, l: &OciLayout) {
     if l.image_layout_version != "1.0.0" {
         p.error(
@@ -227,6 +228,8 @@ pub(crate) fn check_oci_layout(p: &mut Problems, file: &str, l: &OciLayout) {
     }
 }
 
+/// An image index's own fields and each of its descriptors' (`index.json`, or a nested
+/// index blob).
 pub(crate) fn check_index(p: &mut Problems, file: &str, index: &Index) {
     if index.schema_version != 2 {
         p.error(
@@ -277,6 +280,7 @@ pub(crate) fn check_manifest_descriptor(
     false
 }
 
+/// An image manifest's own fields, its config descriptor and its layer descriptors.
 pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest) {
     if m.schema_version != 2 {
         p.error(

@@ -415,6 +415,7 @@ fn check_platform(
     }
 }
 
+/// A value for a message: quoted, or `(absent)`.
 fn show_opt(v: &Option<String>) -> String {
     match v {
         Some(s) => format!("{s:?}"),
