@@ -8,7 +8,7 @@
 //! --check` compares a fresh one with the disk. No command keeps a reader of its own.
 //!
 //! The submodules are layered, each using only those before it: this model and [`blob`],
-//! then the pure [`rules`], then [`index`] (the image index of several images), [`write`]
+//! then the pure [`rules`], then [`index`] (the image index of several images), [`mod@write`]
 //! (the layout writer) and [`build`] (the builder). Nothing here reads a layout for checking:
 //! that is `verify`'s job, above.
 

@@ -23,10 +23,10 @@
 //! - Compatibility notes: symlinked blobs (go-containerregistry ≥ 0.21.7 refuses them) and
 //!   unreferenced files in `blobs/`.
 //!
-//! The parts: [`read`] reads the documents (the one layout reader), the pure rules of
+//! The parts: `read.rs` reads the documents (the one layout reader), the pure rules of
 //! [`crate::image::rules`] judge them (the same functions the builder runs on what it made),
-//! [`stream`] streams every blob, and [`survey`] gathers the file facts of
-//! `--profile oci-import`.
+//! `stream.rs` streams every blob, and `survey.rs` gathers the file facts of
+//! `--profile oci-import` ([`survey`]).
 //!
 //! One entry point: [`open`] reads and checks a [`Source`] whole and returns what it found,
 //! [`Opened`]. `verify` prints its [`Report`]; `diff`, `export`, `fix` and `push` take its
@@ -58,7 +58,7 @@ pub use crate::image::blob::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
 pub use oci_import::Profile;
 pub use stream::{LayerContent, scan_layer_bytes};
-pub use survey::survey;
+pub use survey::{MAX_SURVEY, survey};
 
 /// Where an image to check comes from.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 //! structs of [`crate::spec`]. When decoding fails, each descriptor inside the document is
 //! decoded on its own, so that every bad descriptor is reported with its JSON path.
 //!
-//! A descriptor's own rules ([`check_descriptor`]) include its `data`: the image spec says it
+//! A descriptor's own rules (`check_descriptor`) include its `data`: the image spec says it
 //! MUST be RFC 4648 base64 of exactly the referenced content, and Go clients such as skopeo
 //! refuse a document whose `data` is not base64 at all ("illegal base64 data").
 
