@@ -1,7 +1,8 @@
 //! `ocipack diff A B`: why two layouts differ, most specific first.
 //!
-//! Both layouts are read and verified by [`crate::verify::read_image`] (a layout that fails
-//! verification is refused: explaining it is `verify`'s job), then compared:
+//! Both sources are opened and verified by [`crate::verify::open`] (one that fails
+//! verification is refused: explaining it is `verify`'s job; a `--file` that leaves the
+//! layout is a usage error, as for `verify`), then compared:
 //!
 //! 1. the JSON documents (`index.json`, a `--file` descriptor, manifest, config) field by
 //!    field, with JSON paths and both values;
@@ -9,7 +10,7 @@
 //!    mode, owner, names, mtime, device, xattrs), or in a different order; same entries
 //!    with different tar bytes;
 //! 3. compression-only differences: same diff_id, different blob;
-//! 4. other layout files (readable names, their kind and target);
+//! 4. other layout files (readable names, their kind and target), when both are layouts;
 //! 5. last, the digests, sizes and diff_ids that changed only because of the above.
 //!
 //! `ocipack build --check` uses [`diff_layouts`] to explain a mismatch.
@@ -24,11 +25,11 @@ use serde_json::Value;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::image::rules::docs::join_key;
 use crate::store::root::{EntryType, Root};
 use crate::timestamp::Timestamp;
-use crate::verify::docs::join_key;
 use crate::verify::scan::Entry;
-use crate::verify::{self, Checked};
+use crate::verify::{self, Checked, Options, Source};
 
 /// One difference between layout A and layout B.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -257,25 +258,33 @@ pub struct DiffOptions {
 
 /// Compares the layouts `a` and `b` (each with its single image); empty when identical.
 pub fn diff_layouts(a: &Path, b: &Path) -> Result<Vec<Difference>> {
-    diff_layouts_with(a, b, &DiffOptions::default())
+    let (a, b) = (Source::Layout(a.into()), Source::Layout(b.into()));
+    diff_sources(&a, &b, &DiffOptions::default())
 }
 
-/// Compares the layouts `a` and `b`, choosing the images as `opts` says.
-pub fn diff_layouts_with(a: &Path, b: &Path, opts: &DiffOptions) -> Result<Vec<Difference>> {
-    let ia = read(a, opts.file_a.clone())?;
-    let ib = read(b, opts.file_b.clone())?;
+/// Compares the images of `a` and `b`, choosing them as `opts` says.
+pub fn diff_sources(a: &Source, b: &Source, opts: &DiffOptions) -> Result<Vec<Difference>> {
+    let ia = open(a, opts.file_a.clone())?;
+    let ib = open(b, opts.file_b.clone())?;
     let mut out = diff_images(&ia, &ib);
-    out.extend(diff_layout_files(a, &ia, b, &ib)?);
+    out.extend(diff_layout_files(&ia, &ib)?);
     out.sort_by_key(Difference::rank);
     Ok(out)
 }
 
-fn read(dir: &Path, file: Option<String>) -> Result<Side> {
-    verify::read_valid(dir, file, true).map(Side::from)
+fn open(source: &Source, file: Option<String>) -> Result<Side> {
+    let opts = Options {
+        file,
+        keep_entries: true,
+        ..Options::default()
+    };
+    verify::open(source, &opts)?.single().map(Side::from)
 }
 
 /// One side of a comparison: a verified image with its documents as JSON values.
 pub struct Side {
+    /// The layout the image is in, when it was read from one.
+    layout: Option<Root>,
     index: Value,
     descriptor_file: Option<(String, Value)>,
     descriptor: crate::spec::Descriptor,
@@ -288,6 +297,7 @@ pub struct Side {
 impl From<Checked> for Side {
     fn from(c: Checked) -> Side {
         Side {
+            layout: c.image.layout().cloned(),
             index: c.layout.index.as_ref().map_or(Value::Null, |i| i.json()),
             descriptor_file: c
                 .layout
@@ -303,7 +313,7 @@ impl From<Checked> for Side {
     }
 }
 
-/// Compares two images read by [`verify::read_image`] (with entries kept).
+/// Compares two images opened by [`verify::open`] (with entries kept).
 pub fn diff_images(a: &Side, b: &Side) -> Vec<Difference> {
     let mut out = Vec::new();
     diff_values(
@@ -606,11 +616,14 @@ fn blob_digests(i: &Side) -> BTreeSet<String> {
         .collect()
 }
 
-fn diff_layout_files(a: &Path, ia: &Side, b: &Path, ib: &Side) -> Result<Vec<Difference>> {
-    let open = |p: &Path| Root::open(p).map_err(|e| Error::input_io("opening layout", p, e));
-    let (ra, rb) = (open(a)?, open(b)?);
+/// The differences of the layouts' own files, when both images were read from layouts
+/// (through the directories opened for them, never by their paths again).
+fn diff_layout_files(ia: &Side, ib: &Side) -> Result<Vec<Difference>> {
+    let (Some(ra), Some(rb)) = (&ia.layout, &ib.layout) else {
+        return Ok(Vec::new());
+    };
     let dirs = ["", "blobs", "blobs/sha256", "blobs/sha512"];
-    let (fa, fb) = (layout_files(&ra, &dirs)?, layout_files(&rb, &dirs)?);
+    let (fa, fb) = (layout_files(ra, &dirs)?, layout_files(rb, &dirs)?);
     let (da, db) = (blob_digests(ia), blob_digests(ib));
     let blob_of = |d: &FileDesc, digests: &BTreeSet<String>| match d {
         FileDesc::File(Some(h)) => digests.contains(&h.to_string()),

@@ -1,4 +1,8 @@
-//! `ocipack export`: a layout's image as one reproducible tar archive.
+//! `ocipack export`: a verified image as one reproducible tar archive.
+//!
+//! The image is [`open`](crate::verify::open)ed and verified whole first (a source that
+//! fails is refused before anything is written), and every blob is then read through the
+//! model's verified reader.
 //!
 //! Two formats:
 //! - **oci-archive** (what `skopeo`'s `oci-archive:` reads): `oci-layout`, `index.json`
@@ -40,7 +44,7 @@ use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::image::blob::Verified;
-use crate::image::read::LayoutRead;
+use crate::image::rules::LayoutRead;
 use crate::input::decompress;
 use crate::media::Compression;
 use crate::registry::Reference;
@@ -48,6 +52,7 @@ use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
 use crate::store::staging::{Existing, Staging, Target};
 use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
+use crate::verify::{self, Options, Source};
 
 /// The archive format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,10 +102,10 @@ pub struct ExportReport {
     pub size: u64,
 }
 
-/// Writes the image of the layout at `layout` as an archive of `format` to `dest`.
+/// Writes the single image of `source` as an archive of `format` to `dest`.
 /// `tags` are docker-archive RepoTags (refused for oci-archive).
 pub fn export(
-    layout: &Path,
+    source: &Source,
     format: ArchiveFormat,
     tags: &[String],
     dest: &Destination,
@@ -110,7 +115,7 @@ pub fn export(
             "--tag applies to docker-archive only (an oci-archive keeps the layout's index.json as it is)",
         ));
     }
-    let checked = crate::verify::read_valid(layout, None, false)?;
+    let checked = verify::open(source, &Options::default())?.single()?;
     let (read, image) = (checked.layout, checked.image);
     let tags = match format {
         ArchiveFormat::DockerArchive => repo_tags(&image, tags)?,
@@ -151,7 +156,9 @@ pub fn export(
             }
             // As the filesystem sees them: also through a bind mount or a symlink.
             use crate::store::paths::{Overlap, overlaps};
-            if let Some(Overlap::Same | Overlap::Inside) = overlaps(target.parent().path(), layout)?
+            if let Some(layout) = source.layout_path()
+                && let Some(Overlap::Same | Overlap::Inside) =
+                    overlaps(target.parent().path(), layout)?
             {
                 return Err(Error::input(
                     format!("-o {}", crate::show::path(path)),
@@ -278,7 +285,7 @@ fn write_archive<W: Write>(
     let mut members: Vec<(String, Member)> = Vec::new();
     match format {
         ArchiveFormat::OciArchive => {
-            // read_image refuses a layout without both documents.
+            // Opening refuses a layout without both documents.
             let (Some(oci_layout), Some(index)) = (&read.oci_layout, &read.index) else {
                 return Err(image.bad("index.json", "missing"));
             };

@@ -4,10 +4,10 @@
 //! stream ([`tar`]) → hashes and compression in one pass ([`layer`]) → blobs → image config,
 //! manifest and index ([`image`], [`spec`], written by [`cjson`]) → an OCI layout, staged and
 //! swapped into place ([`store::staging`]). The documents are checked in memory by the rules
-//! `ocipack verify` applies to a layout on disk ([`verify`]); nothing is read back.
+//! `ocipack verify` applies to a layout on disk ([`image::rules`]); nothing is read back.
 //!
 //! One piece per job: [`store`] is the only way to the filesystem, [`image::Image`] the one
-//! image model (built by [`image::build`], read from a layout by [`image::read`]),
+//! image model (built by [`image::build`], opened from a layout by [`verify::open`]),
 //! [`tar::read`] the one tar reader, [`settings`] the one settings path for the command line
 //! and `ocipack.toml`, [`show`] the one way to print a name. Several platforms' images are
 //! listed by one image index ([`image::index`]): the one `ocipack push DIR` sends and

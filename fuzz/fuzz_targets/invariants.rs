@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
+use ocipack::image::rules::docs::{Document, check_document};
 use ocipack::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 use ocipack::tar::EntryKind;
 use ocipack::tar::name::{MAX_NAME_BYTES, MAX_NAME_COMPONENTS};
 use ocipack::tar::read::{Item, Piece, Reader};
-use ocipack::verify::docs::{Document, check_document};
 use ocipack::verify::scan_layer_bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -7,6 +7,7 @@ use clap::Args;
 use super::out;
 
 use ocipack::diff::{self, DiffOptions};
+use ocipack::verify::{Source, check_file_is_inside};
 use ocipack::{Result, cjson};
 
 /// Arguments of `ocipack diff`.
@@ -36,11 +37,20 @@ pub struct DiffArgs {
 }
 
 pub fn run(a: DiffArgs) -> Result<u8> {
+    // Each name is checked as the user wrote it, before either layout is read.
+    for (option, file) in [
+        ("--file", &a.file),
+        ("--file-a", &a.file_a),
+        ("--file-b", &a.file_b),
+    ] {
+        check_file_is_inside(option, file.as_deref())?;
+    }
     let opts = DiffOptions {
         file_a: a.file_a.or_else(|| a.file.clone()),
         file_b: a.file_b.or(a.file),
     };
-    let diffs = diff::diff_layouts_with(&a.a, &a.b, &opts)?;
+    let (sa, sb) = (Source::from_arg(a.a)?, Source::from_arg(a.b)?);
+    let diffs = diff::diff_sources(&sa, &sb, &opts)?;
     if a.json {
         let v = serde_json::json!({ "identical": diffs.is_empty(), "differences": diffs });
         out!("{}", String::from_utf8_lossy(&cjson::to_vec(&v)?));

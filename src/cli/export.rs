@@ -8,6 +8,7 @@ use super::out;
 
 use ocipack::Result;
 use ocipack::export::{self, ArchiveFormat, Destination};
+use ocipack::verify::Source;
 
 /// Arguments of `ocipack export`.
 #[derive(Debug, Args)]
@@ -42,7 +43,8 @@ pub fn run(a: ExportArgs) -> Result<u8> {
     } else {
         Destination::File(a.output.clone())
     };
-    let report = export::export(&a.layout, format, &a.tag, &dest)?;
+    let source = Source::from_arg(a.layout)?;
+    let report = export::export(&source, format, &a.tag, &dest)?;
     let line = if a.json {
         String::from_utf8_lossy(&ocipack::cjson::to_vec(&report)?).into_owned()
     } else {

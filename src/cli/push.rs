@@ -10,7 +10,8 @@ use super::out;
 use super::tls::TlsArgs;
 
 use ocipack::error::{Error, Result};
-use ocipack::registry::{self, Credentials, PushOptions, Reference};
+use ocipack::registry::{self, Credentials, PushOptions, Pushed, Reference};
+use ocipack::verify::{self, Options, Source, Valid};
 
 /// Arguments of `ocipack push`.
 #[derive(Debug, Args)]
@@ -140,15 +141,28 @@ pub fn run(a: PushArgs) -> Result<u8> {
         )));
     }
     let pushed = if is_project {
-        registry::Pushed::Index(ocipack::project::push::push_project(
+        Pushed::Index(ocipack::project::push::push_project(
             &a.layout, &a.arch, &reference, &opts,
         )?)
     } else {
-        registry::push_layout(&a.layout, &reference, &opts)?
+        // The whole layout is verified before anything is sent: a layout `verify` refuses
+        // is never uploaded. Then its single image, or every image and the image index
+        // exactly as stored.
+        let source = Source::from_arg(a.layout.clone())?;
+        match verify::open(&source, &Options::default())?.valid()? {
+            Valid::Image(c) => Pushed::Image(registry::push_image(&c.image, &reference, &opts)?),
+            Valid::Index(p) => Pushed::Index(registry::push_index(
+                &p.index,
+                &p.entry.media_type,
+                &p.images,
+                &reference,
+                &opts,
+            )?),
+        }
     };
     let report = match pushed {
-        registry::Pushed::Image(r) => r,
-        registry::Pushed::Index(r) => return report_index(&r, a.json),
+        Pushed::Image(r) => r,
+        Pushed::Index(r) => return report_index(&r, a.json),
     };
     if a.json {
         out!(

@@ -7,7 +7,7 @@ use clap::Args;
 use super::out;
 
 use ocipack::platform::Platform;
-use ocipack::verify::{self, Profile, VerifyOptions};
+use ocipack::verify::{self, Options, Profile, Reports, Source};
 use ocipack::{Result, cjson};
 
 /// Arguments of `ocipack verify`.
@@ -51,7 +51,7 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
         .as_deref()
         .map(|x| Platform::from_bashbrew_arch(x).map(|p| (p, format!("--arch {x}"))))
         .transpose()?;
-    let opts = VerifyOptions {
+    let opts = Options {
         file: a.file,
         expect,
         arch_from_path: true,
@@ -59,8 +59,15 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             .profile
             .parse::<Profile>()
             .map_err(ocipack::Error::usage)?,
+        keep_entries: false,
     };
-    let reports = verify::verify_layouts(&a.layouts, &opts)?;
+    verify::check_file_is_inside("--file", opts.file.as_deref())?;
+    let reports = Reports::new(
+        a.layouts
+            .into_iter()
+            .map(|l| Ok(verify::open(&Source::from_arg(l)?, &opts)?.into_report()))
+            .collect::<Result<Vec<_>>>()?,
+    );
     if a.json {
         out!("{}", String::from_utf8_lossy(&cjson::to_vec(&reports)?));
     } else {

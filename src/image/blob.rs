@@ -1,6 +1,7 @@
 //! Blob access that trusts nothing: opened beneath the layout, checked for type and size,
 //! and read through [`Verified`], which withholds the last bytes of content whose digest is
-//! wrong.
+//! wrong. A JSON blob is read whole only up to [`MAX_JSON`] bytes, and only if it has exactly
+//! its declared size and digest ([`OpenedBlob::read_whole`]).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -8,6 +9,10 @@ use std::io::{self, Read};
 use crate::digest::{Digest, Hasher};
 use crate::spec::Descriptor;
 use crate::store::root::{OpenError, Opened, Root};
+
+/// The largest JSON document read (`oci-layout`, `index.json`, descriptor files, manifests,
+/// configs): the size registries accept for manifests, per the OCI distribution spec.
+pub const MAX_JSON: u64 = 4 * 1024 * 1024;
 
 /// A blob opened beneath a layout: a regular file of exactly the declared size.
 #[derive(Debug)]
@@ -65,10 +70,59 @@ pub fn open_blob(root: &Root, d: &Descriptor) -> Result<OpenedBlob, BlobError> {
     Ok(OpenedBlob { path, opened })
 }
 
+/// Why a blob's bytes could not be read whole.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Reading failed.
+    Io(io::Error),
+    /// The file had another size when it was read than when it was opened.
+    ChangedSize,
+    /// The bytes hash to this digest, not to the descriptor's.
+    Digest(Digest),
+}
+
 impl OpenedBlob {
     /// The blob's content, verified while it is read.
-    pub fn verified(self, d: &Descriptor, what: String) -> Verified<File> {
-        Verified::new(self.opened.file, d.digest.clone(), self.opened.size, what)
+    pub fn verified(self, d: &Descriptor, what: String) -> Verified<BlobReader> {
+        Verified::new(
+            BlobReader(self.opened.file),
+            d.digest.clone(),
+            self.opened.size,
+            what,
+        )
+    }
+
+    /// The blob's bytes, read whole: exactly the declared size of `d` (the file was opened
+    /// at that size; at most one byte more is read) and hashing to its digest. The caller
+    /// bounds the size first (a JSON blob: [`MAX_JSON`]).
+    pub fn read_whole(self, d: &Descriptor) -> Result<Vec<u8>, ReadError> {
+        let mut bytes = Vec::new();
+        self.opened
+            .file
+            .take(self.opened.size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(ReadError::Io)?;
+        if bytes.len() as u64 != self.opened.size {
+            return Err(ReadError::ChangedSize);
+        }
+        let mut h = Hasher::new(d.digest.algorithm());
+        h.update(&bytes);
+        let actual = h.finish();
+        if actual != d.digest {
+            return Err(ReadError::Digest(actual));
+        }
+        Ok(bytes)
+    }
+}
+
+/// A blob's content as its source hands it out: today a file beneath a layout. Read it
+/// through [`Verified`] ([`crate::image::Image::open_blob`]), never on its own.
+#[derive(Debug)]
+pub struct BlobReader(File);
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
     }
 }
 

@@ -1,19 +1,23 @@
-//! The image model: one OCI image, as the builder makes it and as the layout reader finds it.
+//! The image model: one OCI image, as the builder makes it and as a layout reader finds it.
 //!
 //! An [`Image`] is the descriptor that selects it (an `index.json` entry or a single-descriptor
 //! file), its manifest and config as decoded structs *and* their exact bytes ([`Doc`]), and
-//! verified access to its blobs. [`build`] returns one from inputs; [`read`] returns one from
-//! a layout on disk, trusting nothing. Every command works on this one type: `verify` is a set
-//! of rules over it, `diff` compares two, `push` and `export` stream its blobs, `build --check`
-//! compares a fresh one with the disk. No command keeps a reader of its own.
+//! verified access to its blobs ([`blob`]). [`build`] returns one from inputs; `verify` opens
+//! one from a layout on disk, trusting nothing. Every command works on this one type: the
+//! [`rules`] judge it, `diff` compares two, `push` and `export` stream its blobs, `build
+//! --check` compares a fresh one with the disk. No command keeps a reader of its own.
+//!
+//! The submodules are layered, each using only those before it: this model and [`blob`],
+//! then the pure [`rules`], then [`index`] (the image index of several images), [`mod@write`]
+//! (the layout writer) and [`build`] (the builder). Nothing here reads a layout for checking:
+//! that is `verify`'s job, above.
 
 pub mod blob;
 pub mod build;
 pub mod index;
-pub mod read;
+pub mod rules;
 pub mod write;
 
-use std::fs::File;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -28,7 +32,7 @@ use crate::spec::{Descriptor, ImageConfig, Manifest};
 use crate::store::root::Root;
 use crate::timestamp::Timestamp;
 
-use blob::Verified;
+use blob::{BlobReader, Verified};
 
 /// A JSON document: its decoded value and the exact bytes it was decoded from (or written
 /// as). Both are shared, not copied, when a document is cloned: a config that a hundred
@@ -149,8 +153,9 @@ impl Image {
     }
 
     /// Opens the blob of `d` for streaming: a regular file beneath the layout of exactly
-    /// the declared size, whose content is verified as it is read.
-    pub fn open_blob(&self, d: &Descriptor) -> Result<Verified<File>> {
+    /// the declared size, whose content is verified as it is read. This is the only way to
+    /// an image's blob content; no caller needs to know where the blob is.
+    pub fn open_blob(&self, d: &Descriptor) -> Result<Verified<BlobReader>> {
         let blobs = self
             .blobs
             .as_ref()

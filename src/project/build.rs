@@ -11,8 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
-use crate::image::build::{self as image, BuiltImage, ImageSpec};
-use crate::image::index::{self, IndexLayout};
+use crate::image::build::{self as image, BuiltImage, ImageSpec, IndexLayout};
 use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
 use crate::media::Compression;
@@ -230,7 +229,7 @@ pub struct IndexReport {
 impl Plan {
     /// Builds every selected Linux architecture's image in parallel (as [`Plan::build`]
     /// does, through [`image::prepare_blobs`]) and assembles one multi-platform layout for
-    /// `target` from them ([`index::prepare_index_layout`]). Nothing is written.
+    /// `target` from them ([`image::prepare_index_layout`]). Nothing is written.
     fn prepare_index(&self, target: &Target) -> Result<(LayoutWriter, IndexReport)> {
         let Some(first) = self.images.first() else {
             return Err(Error::usage(
@@ -244,13 +243,13 @@ impl Plan {
             let mut spec = t.spec.clone();
             spec.profile = crate::verify::Profile::Oci;
             let (writer, built) = image::prepare_blobs(&spec, target, None)?;
-            Ok(index::Part {
+            Ok(image::Part {
                 arch: t.arch.clone(),
                 writer,
                 built,
             })
         });
-        let parts: Vec<index::Part> = results.into_iter().collect::<Result<_>>()?;
+        let parts: Vec<image::Part> = results.into_iter().collect::<Result<_>>()?;
         let mut images: Vec<ArchResult> = self
             .images
             .iter()
@@ -267,7 +266,7 @@ impl Plan {
                 .iter()
                 .position(|(n, ..)| *n == r.arch)
         });
-        let (writer, layout) = index::prepare_index_layout(
+        let (writer, layout) = image::prepare_index_layout(
             LayoutWriter::new(target)?,
             parts,
             first.spec.names,

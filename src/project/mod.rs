@@ -422,7 +422,7 @@ impl Project {
             return Err(c.bad(format!(
                 "this project has a [library] table, so its layouts are for the Official \
                  Images' oci-import path, where {}",
-                crate::verify::oci_import::ZSTD_REFUSED
+                crate::image::rules::oci_import::ZSTD_REFUSED
             )));
         }
         if let Some(n) = &self.image.names

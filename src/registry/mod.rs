@@ -27,7 +27,7 @@ pub use auth::Credentials;
 pub use fetch::{FetchOptions, FetchedManifest, Fetcher, ManifestKind};
 pub use push::{
     IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push_image,
-    push_index, push_layout,
+    push_index,
 };
 pub use reference::Reference;
 pub use tls::{TlsOptions, Trust};

@@ -93,6 +93,10 @@ pub struct Scan {
     pub entries: Vec<Entry>,
     /// Number of entries seen.
     pub count: u64,
+    /// Number of whiteout entries (a base name starting `.wh.`: it hides a lower layer's
+    /// path, or, `.wh..wh..opq`, a directory's lower contents), and the first one's name.
+    /// Whether that is a problem depends on the layer's place in an image: the caller's.
+    pub whiteouts: (u64, Option<String>),
 }
 
 impl Scan {
@@ -332,6 +336,12 @@ impl<R: Read> Scanner<'_, R> {
             _ => {}
         }
         if let Some(path) = &path {
+            let base = path.strip_suffix(b"/").unwrap_or(path);
+            let base = base.rsplit(|&b| b == b'/').next().unwrap_or(base);
+            if base.starts_with(b".wh.") {
+                self.out.whiteouts.0 += 1;
+                self.out.whiteouts.1.get_or_insert_with(|| lossy(path));
+            }
             if self
                 .seen
                 .insert(path.clone(), kind == EntryKind::Dir)

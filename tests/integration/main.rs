@@ -30,6 +30,7 @@ mod push_hygiene;
 mod push_index;
 mod registry_read;
 mod seams;
+mod shape_rules;
 mod shape_store;
 mod tar_input;
 mod verify;

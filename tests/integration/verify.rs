@@ -746,14 +746,15 @@ fn a_built_layout_verifies_from_disk_and_a_flipped_byte_is_found() {
     };
     let staged = t.path().join("oci");
     let built = build_image(&spec, &staged, None).unwrap();
-    let opts = ocipack::verify::VerifyOptions::default();
-    let report = ocipack::verify::verify_layout(&staged, &opts).unwrap();
+    let opts = ocipack::verify::Options::default();
+    let source = ocipack::verify::Source::Layout(staged.clone());
+    let report = ocipack::verify::open(&source, &opts).unwrap().into_report();
     assert!(report.is_ok(), "{:?}", report.problems);
     let blob = staged.join(built.layer.digest.blob_path());
     let mut b = fs::read(&blob).unwrap();
     b[20] ^= 1;
     fs::write(&blob, b).unwrap();
-    let report = ocipack::verify::verify_layout(&staged, &opts).unwrap();
+    let report = ocipack::verify::open(&source, &opts).unwrap().into_report();
     assert!(!report.is_ok());
     let text: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
     assert!(
@@ -768,7 +769,7 @@ fn a_built_layout_verifies_from_disk_and_a_flipped_byte_is_found() {
 /// (fuzz/seeds/*; fuzz/Cargo.toml says how to run the fuzzer to find more).
 #[test]
 fn fuzz_seeds_and_regressions_hold_the_invariants() {
-    use ocipack::verify::docs::{Document, check_document};
+    use ocipack::image::rules::docs::{Document, check_document};
     let seeds = repo().join("fuzz/seeds");
     type Check = fn(&[u8]);
     let targets: [(&str, Check); 2] = [("json", invariants::json), ("layer", invariants::layer)];

@@ -5,18 +5,23 @@
 //! deeply nested input before it can exhaust the stack), then decoded into the strict
 //! structs of [`crate::spec`]. When decoding fails, each descriptor inside the document is
 //! decoded on its own, so that every bad descriptor is reported with its JSON path.
+//!
+//! A descriptor's own rules (`check_descriptor`) include its `data`: the image spec says it
+//! MUST be RFC 4648 base64 of exactly the referenced content, and Go clients such as skopeo
+//! refuse a document whose `data` is not base64 at all ("illegal base64 data").
 
 use std::collections::BTreeSet;
 use std::fmt;
 
+use base64::Engine as _;
 use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::digest::{Digest, Hasher};
 use crate::media::{self, Compression};
+use crate::problems::{Problem, Problems};
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
-
-use super::Problems;
 
 /// The layout's JSON document kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +153,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
 }
 
-/// Checks a descriptor's own fields (the blob behind it is checked elsewhere).
+/// Checks a descriptor's own fields (the blob behind it is checked elsewhere): its size,
+/// no `urls`, and `data`, when present, exactly the referenced content in base64.
 pub(crate) fn check_descriptor(p: &mut Problems, file: &str, field: &str, d: &Descriptor) {
     if d.size < 0 {
         p.error(
@@ -164,8 +170,51 @@ pub(crate) fn check_descriptor(p: &mut Problems, file: &str, field: &str, d: &De
             "external blob locations (foreign layers) are not allowed: every blob must be in the layout",
         );
     }
+    if let Some(data) = &d.data
+        && let Some(why) = check_data(data, d)
+    {
+        p.error(
+            file,
+            Some(join_key(field, "data")),
+            format!(
+                "{} (the image spec requires data to be the referenced content in base64, \
+                 RFC 4648; Go clients such as skopeo refuse data that is not base64)",
+                why.trim_end_matches('.')
+            ),
+        );
+    }
 }
 
+/// `data`: padded base64 of exactly `ceil(size/3)*4` characters, decoding to bytes with the
+/// descriptor's size and digest. `None` when it is valid. Nothing is decoded unless the
+/// length fits the declared size, so a size claim allocates nothing.
+pub fn check_data(data: &str, d: &Descriptor) -> Option<String> {
+    let size = u64::try_from(d.size).ok()?;
+    let want_len = size.div_ceil(3).saturating_mul(4);
+    if data.len() as u64 != want_len {
+        return Some(format!(
+            "{} base64 characters, but a size of {size} needs {want_len}",
+            data.len()
+        ));
+    }
+    let bytes = match base64::engine::general_purpose::STANDARD.decode(data) {
+        Ok(b) => b,
+        Err(e) => return Some(format!("not valid base64: {e}")),
+    };
+    let mut h = Hasher::new(d.digest.algorithm());
+    h.update(&bytes);
+    let got: Digest = h.finish();
+    if bytes.len() as u64 != size || got != d.digest {
+        return Some(format!(
+            "decodes to {} bytes hashing to {got}, not to the descriptor's {size} bytes and {}",
+            bytes.len(),
+            d.digest
+        ));
+    }
+    None
+}
+
+/// `oci-layout`: the layout version ocipack (and every reader) knows.
 pub(crate) fn check_oci_layout(p: &mut Problems, file: &str, l: &OciLayout) {
     if l.image_layout_version != "1.0.0" {
         p.error(
@@ -179,6 +228,8 @@ pub(crate) fn check_oci_layout(p: &mut Problems, file: &str, l: &OciLayout) {
     }
 }
 
+/// An image index's own fields and each of its descriptors' (`index.json`, or a nested
+/// index blob).
 pub(crate) fn check_index(p: &mut Problems, file: &str, index: &Index) {
     if index.schema_version != 2 {
         p.error(
@@ -229,6 +280,7 @@ pub(crate) fn check_manifest_descriptor(
     false
 }
 
+/// An image manifest's own fields, its config descriptor and its layer descriptors.
 pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest) {
     if m.schema_version != 2 {
         p.error(
@@ -340,7 +392,7 @@ pub(crate) fn check_config(
 
 /// Decodes and checks one document on its own, as verify does before following its
 /// references. Public for fuzzing: it must never panic, whatever the bytes.
-pub fn check_document(kind: Document, bytes: &[u8]) -> Vec<super::Problem> {
+pub fn check_document(kind: Document, bytes: &[u8]) -> Vec<Problem> {
     let mut p = Problems::default();
     let file = "document";
     match kind {
@@ -429,6 +481,19 @@ mod tests {
             r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{"Labels":{"a":"1","a":"2"}}}"#,
         );
         assert!(m[0].contains("duplicate key \"a\""), "{m:?}");
+    }
+
+    #[test]
+    fn data_must_be_exact_base64() {
+        let d = Descriptor::new(media::CONFIG, Digest::sha256_of(b"abcd"), 4);
+        assert_eq!(check_data("YWJjZA==", &d), None);
+        assert!(check_data("YWJjZA=", &d).unwrap().contains("needs 8"));
+        assert!(
+            check_data("YWJj!A==", &d)
+                .unwrap()
+                .contains("not valid base64")
+        );
+        assert!(check_data("YWJjZQ==", &d).unwrap().contains("hashing to"));
     }
 
     #[test]

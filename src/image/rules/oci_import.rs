@@ -14,27 +14,24 @@
 //! [`Problem`](crate::problems::Problem); the sources are listed in
 //! `docs/reference/verify.md`.
 //!
-//! Every rule is a pure function over the model: [`check_layout`] over what the one reader
-//! ([`crate::image::read`]) found plus a survey of the layout's files ([`survey`], the only
-//! function here that touches the disk), and [`check_built`] over an image the builder made
-//! in memory, which `ocipack build` runs before it writes anything when the project has a
-//! `[library]` table.
+//! Every rule is a pure function over the model: [`check_layout`] over what `verify`'s
+//! layout reader found plus the facts of a survey of the layout's files ([`FileFact`],
+//! gathered by `verify`, the only part of the profile that touches the disk), and
+//! [`check_built`] over an image the builder made in memory, which `ocipack build` runs
+//! before it writes anything when the project has a `[library]` table.
 
 use std::collections::BTreeSet;
 
-use base64::Engine as _;
-
-use crate::digest::{Algorithm, Digest};
+use crate::digest::Algorithm;
 use crate::image::Image;
-use crate::image::read::{Found, LayoutRead};
-use crate::image::write::NameStyle;
 use crate::media::{self, Compression};
 use crate::platform::Platform;
 use crate::problems::{Problems, Severity};
 use crate::spec::{Descriptor, Index, Manifest};
-use crate::store::root::{EntryType, OpenError, Root};
+use crate::store::root::EntryType;
 
-use super::docs::join_key;
+use super::docs::{check_data, join_key};
+use super::{Found, LayoutRead};
 
 /// bashbrew's `ociImportBuild` (cmd/bashbrew/oci-builder.go): pull-request CI.
 pub const BASHBREW: &str = "bashbrew";
@@ -106,55 +103,6 @@ pub struct FileFact {
     pub link: Option<(String, LinkEnd)>,
 }
 
-/// The most entries [`survey`] records (a layout has a handful).
-pub const MAX_SURVEY: usize = 100_000;
-
-/// Every entry of the layout at `root`, walked without following symlinked directories;
-/// each symlink resolved through [`Root`] (which never leaves the layout). At most
-/// [`MAX_SURVEY`] entries.
-pub fn survey(root: &Root) -> Vec<FileFact> {
-    let mut out = Vec::new();
-    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
-    while let Some(dir) = stack.pop() {
-        let Ok(Some(list)) = root.list_dir_bytes(&dir) else {
-            continue;
-        };
-        for (name, kind) in list {
-            if out.len() >= MAX_SURVEY {
-                return out;
-            }
-            let path = if dir.is_empty() {
-                name
-            } else {
-                [dir.as_slice(), b"/", &name].concat()
-            };
-            let link = (kind == EntryType::Symlink).then(|| {
-                let target = root
-                    .read_link(&path)
-                    .map(|t| crate::show::bytes(&t))
-                    .unwrap_or_default();
-                let end = match root.open_file(&path) {
-                    Ok(_) => LinkEnd::Inside(EntryType::File),
-                    Err(OpenError::NotRegular("directory")) => LinkEnd::Inside(EntryType::Dir),
-                    Err(OpenError::NotRegular(k)) => LinkEnd::Inside(EntryType::Other(k)),
-                    Err(OpenError::NotFound) => LinkEnd::Dangling,
-                    Err(OpenError::AbsoluteLink { .. }) => LinkEnd::Absolute,
-                    Err(OpenError::Escapes { .. }) => LinkEnd::Escapes,
-                    Err(OpenError::Loop) => LinkEnd::Loop,
-                    Err(e) => LinkEnd::Unreadable(e.to_string()),
-                };
-                (target, end)
-            });
-            if kind == EntryType::Dir {
-                stack.push(path.clone());
-            }
-            out.push(FileFact { path, kind, link });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
-}
-
 /// The profile's rules over a layout as read: the `--file` name, `index.json`, the
 /// selected image's descriptor, manifest and blob descriptors, and the layout's files.
 /// `expect` is the bashbrew architecture's platform, when known.
@@ -166,7 +114,7 @@ pub fn check_layout(
     expect: Option<&(Platform, String)>,
 ) {
     if let Some(f) = file {
-        check_file_option(p, f);
+        check_index_json_spelling(p, f);
     }
     if let Some(index) = &layout.index {
         check_index(p, "index.json", &index.value);
@@ -194,12 +142,12 @@ pub fn check_layout(
 }
 
 /// The profile's rules over an image the builder made in memory: its index entry (as
-/// `index.json manifests[0]`), manifest, and the readable-name style that decides whether
-/// its blobs will be symlinks.
+/// `index.json manifests[0]`), manifest, and whether the readable-name style makes its
+/// blobs symlinks to the readable names (`names = "files"`: `files_names`).
 pub fn check_built(
     p: &mut Problems,
     image: &Image,
-    names: NameStyle,
+    files_names: bool,
     expect: Option<&(Platform, String)>,
 ) {
     let found = Found {
@@ -210,7 +158,7 @@ pub fn check_built(
     check_entry(p, &found, expect);
     let path = image.entry.digest.blob_path();
     check_manifest(p, &path, &image.manifest.value, &image.entry);
-    if names == NameStyle::Files {
+    if files_names {
         p.by(
             Severity::Error,
             CRANE,
@@ -231,9 +179,10 @@ fn blob_paths(m: &Manifest) -> Vec<String> {
         .collect()
 }
 
-/// bashbrew compares `File:` with `index.json` as a string; any other value is read as one
-/// descriptor, so `./index.json` is a descriptor file that fails to decode.
-pub fn check_file_option(p: &mut Problems, file: &str) {
+/// `File:` (`--file`) that means `index.json` must be spelled exactly `index.json`: bashbrew
+/// compares it with `index.json` as a string and reads any other value as one descriptor, so
+/// `./index.json` is a descriptor file that fails to decode.
+pub fn check_index_json_spelling(p: &mut Problems, file: &str) {
     let normalized: Vec<&str> = file
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
@@ -448,34 +397,6 @@ pub fn check_descriptor(p: &mut Problems, file: &str, field: &str, d: &Descripto
     }
 }
 
-/// `data`: padded base64 of exactly `ceil(size/3)*4` characters, decoding to bytes with the
-/// descriptor's size and digest. `None` when it is valid.
-pub fn check_data(data: &str, d: &Descriptor) -> Option<String> {
-    let size = u64::try_from(d.size).ok()?;
-    let want_len = size.div_ceil(3).saturating_mul(4);
-    if data.len() as u64 != want_len {
-        return Some(format!(
-            "{} base64 characters, but a size of {size} needs {want_len}",
-            data.len()
-        ));
-    }
-    let bytes = match base64::engine::general_purpose::STANDARD.decode(data) {
-        Ok(b) => b,
-        Err(e) => return Some(format!("not valid base64: {e}")),
-    };
-    let mut h = crate::digest::Hasher::new(d.digest.algorithm());
-    h.update(&bytes);
-    let got: Digest = h.finish();
-    if bytes.len() as u64 != size || got != d.digest {
-        return Some(format!(
-            "decodes to {} bytes hashing to {got}, not to the descriptor's {size} bytes and {}",
-            bytes.len(),
-            d.digest
-        ));
-    }
-    None
-}
-
 /// The manifest's own fields, its config descriptor and its layer descriptors.
 pub fn check_manifest(p: &mut Problems, file: &str, m: &Manifest, entry: &Descriptor) {
     match &m.media_type {
@@ -624,6 +545,7 @@ pub fn check_files(p: &mut Problems, files: &[FileFact], blobs: &BTreeSet<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
     use crate::problems::Problem;
 
     const HEX: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -809,19 +731,6 @@ mod tests {
     }
 
     #[test]
-    fn data_must_be_exact_base64() {
-        let d = Descriptor::new(media::CONFIG, Digest::sha256_of(b"abcd"), 4);
-        assert_eq!(check_data("YWJjZA==", &d), None);
-        assert!(check_data("YWJjZA=", &d).unwrap().contains("needs 8"));
-        assert!(
-            check_data("YWJj!A==", &d)
-                .unwrap()
-                .contains("not valid base64")
-        );
-        assert!(check_data("YWJjZQ==", &d).unwrap().contains("hashing to"));
-    }
-
-    #[test]
     fn platform_rules() {
         let mut e = desc(media::MANIFEST, 500);
         e.platform = Some(Platform::new("linux", "arm64", None));
@@ -889,10 +798,10 @@ mod tests {
 
     #[test]
     fn file_option_must_be_exactly_index_json() {
-        assert!(run(|p| check_file_option(p, "index.json")).is_empty());
-        assert!(run(|p| check_file_option(p, "image.json")).is_empty());
+        assert!(run(|p| check_index_json_spelling(p, "index.json")).is_empty());
+        assert!(run(|p| check_index_json_spelling(p, "image.json")).is_empty());
         one(
-            &run(|p| check_file_option(p, "./index.json")),
+            &run(|p| check_index_json_spelling(p, "./index.json")),
             Severity::Error,
             "bashbrew, meta-scripts",
             "exactly \"index.json\"",

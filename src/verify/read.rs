@@ -1,4 +1,4 @@
-//! Reading a layout: the one reader of every command (verify, diff, push, export).
+//! Reading a layout's documents: the one layout reader, behind [`super::open`].
 //!
 //! A layout may come from anyone (a git checkout, an archive), so nothing in it is trusted.
 //! Every file is opened through [`Root`] (never outside the layout, never a FIFO or a
@@ -8,155 +8,29 @@
 //! be read is recorded as a [`Problem`](crate::problems::Problem) naming the file and field,
 //! and reading goes on, so that `verify` can report every problem at once.
 //!
-//! The reader reads documents only. Layer contents are streamed by whoever needs them:
-//! `verify` checks them once per distinct blob. `diff`, `push`, `export` and `fix` never
-//! call this reader directly: they go through [`crate::verify::read_valid`] /
-//! [`crate::verify::read_image`], so a layout is verified whole before any of them acts on
-//! it, and they then stream blobs through [`Verified`](super::blob::Verified) readers that
-//! refuse to finish with bytes changed since.
+//! The reader reads documents only, into the model the rules judge
+//! ([`LayoutRead`](crate::image::rules::LayoutRead)). Layer contents are streamed by the
+//! verifier, once per distinct blob. `diff`, `push`, `export` and `fix` never call this
+//! reader directly: they [`open`](super::open) a source, so a layout is verified whole
+//! before any of them acts on it, and they then stream blobs through
+//! [`Verified`](crate::image::blob::Verified) readers that refuse to finish with bytes
+//! changed since.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::digest::Hasher;
 use crate::error::{Error, Result};
+use crate::image::Doc;
+use crate::image::blob::{self, BlobError, MAX_JSON, OpenedBlob, ReadError};
+use crate::image::rules::docs::{self, join_key};
+use crate::image::rules::{Found, ImageRead, LayoutRead, NestedRead, identity};
 use crate::media;
 use crate::problems::Problems;
 use crate::show;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 use crate::store::root::{OpenError, Root};
-use crate::verify::docs::{self, join_key};
-
-use super::blob::{self, BlobError, OpenedBlob};
-use super::{Doc, Image};
-
-/// The largest JSON document read (`oci-layout`, `index.json`, descriptor files, manifests,
-/// configs): the size registries accept for manifests, per the OCI distribution spec.
-pub const MAX_JSON: u64 = 4 * 1024 * 1024;
-
-/// A descriptor and where it was found.
-#[derive(Debug, Clone)]
-pub struct Found {
-    /// The file holding it, relative to the layout.
-    pub file: String,
-    /// Its JSON path in that file (empty: the whole file).
-    pub field: String,
-    /// The descriptor.
-    pub descriptor: Descriptor,
-}
-
-impl Found {
-    /// `index.json manifests[0]`, or the file alone for a whole-file descriptor.
-    pub fn place(&self) -> String {
-        if self.field.is_empty() {
-            self.file.clone()
-        } else {
-            format!("{} {}", self.file, self.field)
-        }
-    }
-}
-
-/// One manifest descriptor of the layout and what could be read of its image.
-#[derive(Debug, Clone)]
-pub struct ImageRead {
-    /// The descriptor and where it was found.
-    pub found: Found,
-    /// The manifest blob's path, relative to the layout.
-    pub manifest_path: String,
-    /// The manifest, if it could be read, verified and decoded.
-    pub manifest: Option<Doc<Manifest>>,
-    /// The config blob's path.
-    pub config_path: String,
-    /// The config, if it could be read, verified and decoded.
-    pub config: Option<Doc<ImageConfig>>,
-}
-
-impl ImageRead {
-    /// The image, when both documents were read.
-    pub fn image(&self, root: &Root) -> Option<Image> {
-        Some(Image::new(
-            self.found.descriptor.clone(),
-            self.manifest.clone()?,
-            self.config.clone()?,
-            Some(root.clone()),
-        ))
-    }
-}
-
-/// The image index a multi-platform layout's `index.json` points to (the nested form that
-/// `skopeo copy --all`, `podman` and `crane push` accept: `index.json` holds one descriptor of
-/// an image index, stored as a blob, which lists one manifest per platform).
-#[derive(Debug, Clone)]
-pub struct NestedRead {
-    /// `index.json`'s descriptor of the image index.
-    pub found: Found,
-    /// The image index blob's path, relative to the layout.
-    pub path: String,
-    /// The image index, if it could be read, verified and decoded.
-    pub index: Option<Doc<Index>>,
-    /// Its manifest descriptors, in order.
-    pub entries: Vec<Found>,
-}
-
-/// What reading a layout's documents found.
-#[derive(Debug, Clone)]
-pub struct LayoutRead {
-    /// The layout directory.
-    pub root: Root,
-    /// `oci-layout`.
-    pub oci_layout: Option<Doc<OciLayout>>,
-    /// `index.json`.
-    pub index: Option<Doc<Index>>,
-    /// The single-descriptor file used instead of `index.json`'s entry, by name.
-    pub descriptor_file: Option<(String, Doc<Descriptor>)>,
-    /// `index.json`'s manifest descriptors.
-    pub entries: Vec<Found>,
-    /// The image index `index.json`'s only entry points to, when it is one (a multi-platform
-    /// layout); its manifests are then the `images`.
-    pub nested: Option<NestedRead>,
-    /// Every distinct descriptor of an image (the selected one first), and its documents; in
-    /// a multi-platform layout, the image index's manifests in its order.
-    pub images: Vec<ImageRead>,
-    /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry
-    /// (none in a multi-platform layout).
-    pub selected: Option<usize>,
-}
-
-impl LayoutRead {
-    /// The selected image, when its documents were read.
-    pub fn image(&self) -> Option<Image> {
-        self.images[self.selected?].image(&self.root)
-    }
-
-    /// A multi-platform layout's image index and every image it lists (in its order), when
-    /// all their documents were read.
-    pub fn platform_images(&self) -> Option<PlatformImages> {
-        let nested = self.nested.as_ref()?;
-        let index = nested.index.clone()?;
-        let images = nested
-            .entries
-            .iter()
-            .map(|e| {
-                self.images
-                    .iter()
-                    .find(|i| i.found.descriptor.digest == e.descriptor.digest)?
-                    .image(&self.root)
-                    .map(|mut image| {
-                        // The same manifest listed twice keeps each listing's descriptor.
-                        image.entry = e.descriptor.clone();
-                        image
-                    })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(PlatformImages {
-            entry: nested.found.descriptor.clone(),
-            index,
-            images,
-        })
-    }
-}
 
 /// A layout being read; problems go to [`Reader::problems`].
 #[derive(Debug)]
@@ -407,6 +281,15 @@ impl Reader {
             }
         };
         if !blob.opened.symlinks.is_empty() {
+            // What the links lead to is referenced through them (debian's layouts keep
+            // `blobs/image-config.json` and link `blobs/sha256/<hex>` to it), and so is
+            // every link followed on the way.
+            for (link, _) in &blob.opened.symlinks {
+                self.referenced.insert(link.clone());
+            }
+            if let Some(end) = link_end(&blob.opened.symlinks) {
+                self.referenced.insert(end);
+            }
             let chain: Vec<String> = blob
                 .opened
                 .symlinks
@@ -448,54 +331,71 @@ impl Reader {
             return None;
         }
         let blob = self.open_blob(at, what)?;
-        let path = blob.path;
-        let mut bytes = Vec::new();
-        let read = io::Read::read_to_end(
-            &mut io::Read::take(blob.opened.file, d.size as u64 + 1),
-            &mut bytes,
-        );
-        if let Err(e) = read {
-            self.problems
-                .error(&path, None, format!("cannot be read: {e}"));
-            return None;
-        }
-        if bytes.len() as u64 != d.size as u64 {
-            self.problems
-                .error(&path, None, "changed size while being read");
-            return None;
-        }
-        let mut h = Hasher::new(d.digest.algorithm());
-        h.update(&bytes);
-        let actual = h.finish();
-        if actual != d.digest {
-            self.problems.error(
-                &path,
-                None,
-                format!(
-                    "the content hashes to {actual}, not to its digest {} (tampered or corrupt)",
-                    d.digest
-                ),
-            );
-            return None;
-        }
-        Some(bytes)
+        let path = blob.path.clone();
+        let why = match blob.read_whole(d) {
+            Ok(bytes) => return Some(bytes),
+            Err(ReadError::Io(e)) => format!("cannot be read: {e}"),
+            Err(ReadError::ChangedSize) => "changed size while being read".to_string(),
+            Err(ReadError::Digest(actual)) => format!(
+                "the content hashes to {actual}, not to its digest {} (tampered or corrupt)",
+                d.digest
+            ),
+        };
+        self.problems.error(&path, None, why);
+        None
     }
 }
 
-/// What makes two descriptors describe the same blob the same way: digest and declared
-/// size. Whatever is read or checked once is remembered by this, never by the digest alone,
-/// so that every descriptor's size is compared with its blob's.
-pub fn identity(d: &Descriptor) -> (crate::digest::Digest, i64) {
-    (d.digest.clone(), d.size)
+/// Where a chain of symlinks followed to reach a file ends, relative to the layout: the last
+/// link's target, taken from the directory holding that link (no link was followed after
+/// it, so `..` is the parent directory by name). `None` if it climbs out of the layout,
+/// which opening through [`Root`] never lets happen.
+fn link_end(symlinks: &[(String, String)]) -> Option<String> {
+    let (link, target) = symlinks.last()?;
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
 }
 
-/// A multi-platform layout's image index and images.
-#[derive(Debug, Clone)]
-pub struct PlatformImages {
-    /// `index.json`'s descriptor of the image index.
-    pub entry: Descriptor,
-    /// The image index, its exact bytes.
-    pub index: Doc<Index>,
-    /// The images it lists, in its order.
-    pub images: Vec<Image>,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_chain_ends_where_its_last_target_leads() {
+        let chain = |links: &[(&str, &str)]| {
+            let v: Vec<(String, String)> = links
+                .iter()
+                .map(|(l, t)| (l.to_string(), t.to_string()))
+                .collect();
+            link_end(&v)
+        };
+        assert_eq!(
+            chain(&[("blobs/sha256/abc", "../image-config.json")]).as_deref(),
+            Some("blobs/image-config.json")
+        );
+        assert_eq!(
+            chain(&[("blobs/sha256/abc", "../../rootfs.tar.gz")]).as_deref(),
+            Some("rootfs.tar.gz")
+        );
+        assert_eq!(
+            chain(&[
+                ("blobs/sha256", "real"),
+                ("blobs/real/abc", "./sub//x/../y")
+            ])
+            .as_deref(),
+            Some("blobs/real/sub/y")
+        );
+        assert_eq!(chain(&[("a", "../x")]), None);
+        assert_eq!(chain(&[]), None);
+    }
 }
