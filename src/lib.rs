@@ -13,6 +13,31 @@
 //! listed by one image index ([`image::index`]): the one `ocipack push DIR` sends and
 //! `ocipack build --index` stores, pushed through the same path as a single image
 //! ([`mod@registry::push`]).
+//!
+//! # Layers
+//!
+//! Modules form layers, lowest first: a module uses only modules listed before it, and
+//! modules on one line use none of each other; within a module, no two files import each
+//! other (a `mod.rs` and its own children are one module). `tests/integration/layers.rs`
+//! reads this list and fails on any `use crate::…` (or `crate::…` path in code) that goes
+//! against it. The binary's `cli` sits above them all.
+//!
+//! 1. [`show`] — printing outside text
+//! 2. [`error`] — one error type and its exit codes
+//! 3. [`digest`], [`timestamp`], [`progress`], [`platform`], [`media`] — values
+//! 4. [`cjson`] — the one JSON serializer
+//! 5. [`spec`] — the OCI documents as types
+//! 6. [`tar`] — the format, pure: names, reader, writer
+//! 7. [`store`] — the filesystem: roots, walks, staging, path rules
+//! 8. [`input`] — inputs to sorted entries, and stream decoders
+//! 9. [`layer`] — entries to a hashed, compressed blob
+//! 10. [`problems`] — findings
+//! 11. [`image`] — the model, its rules, the writer and the builder
+//! 12. [`settings`] — command line and project file to an image spec
+//! 13. [`registry`] — references, trust, the HTTP client, pushing opened images
+//! 14. [`verify`] — opening an image source for checking
+//! 15. [`diff`], [`export`], [`fix`] — commands over opened images
+//! 16. [`project`] — `ocipack.toml`: plans, builds, library files, dist branches
 
 pub mod cjson;
 pub mod diff;

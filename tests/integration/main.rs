@@ -23,6 +23,7 @@ mod hello_world;
 mod image;
 mod index;
 mod interop;
+mod layers;
 mod library;
 mod oci_import;
 mod push;
