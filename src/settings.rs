@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::image::build::{DEFAULT_LINUX_PATH, ImageSpec, Input, InputSource};
 use crate::image::write::NameStyle;
-use crate::input::{MtimeMode, TreeOptions};
+use crate::input::{MtimeMode, Owners, OwnersPolicy, TreeOptions};
 use crate::layer::EncodeOptions;
 use crate::media::Compression;
 use crate::platform::Platform;
@@ -22,6 +22,9 @@ use crate::spec::{ContainerConfig, Empty};
 use crate::store::paths::check_relative;
 use crate::timestamp::Timestamp;
 
+/// The project file's name inside a project directory, whose settings this module resolves
+/// like the command line's.
+pub const PROJECT_FILE: &str = "ocipack.toml";
 /// Where a setting was written: a flag (`--rootfs`) or a key of a file
 /// (`p/ocipack.toml:12: input.rootfs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +143,10 @@ pub struct Settings {
     pub annotations: Vec<Set<String>>,
     /// `clamp` or `fixed`.
     pub mtime: Option<Set<String>>,
-    /// Keep numeric owners.
+    /// `zero` or `keep`: the owners of every tree and tar input (default: a tree's become
+    /// 0:0, a tar's are kept).
+    pub owners: Option<Set<String>>,
+    /// Keep numeric owners: `true` is `owners = "keep"`, `false` is `owners = "zero"`.
     pub preserve_owners: Option<Set<bool>>,
     /// Keep extended attributes.
     pub xattrs: Option<Set<bool>>,
@@ -324,7 +330,7 @@ impl Settings {
             tree: TreeOptions {
                 created: cx.created,
                 mtime,
-                preserve_owners: flag(&self.preserve_owners, false),
+                owners: self.owners_policy(cx)?,
                 xattrs: flag(&self.xattrs, false),
                 devices: flag(&self.devices, false),
             },
@@ -341,6 +347,62 @@ impl Settings {
             names,
             descriptor_file: self.descriptor_file.as_ref().map(|s| s.value.clone()),
             profile: Default::default(),
+        })
+    }
+
+    /// `owners` and its alias `preserve-owners` (which may both be given if they agree), with
+    /// the words a refusal needs: where the choice was written and how to keep owners.
+    fn owners_policy(&self, cx: &Context) -> Result<OwnersPolicy> {
+        let project = cx.arch.is_some();
+        // Each choice as the user wrote it: `--owners "zero"`, `--preserve-owners` (a flag:
+        // only ever true), `p/ocipack.toml:5: image.owners = "zero"`,
+        // `p/ocipack.toml:6: image.preserve-owners = false`.
+        let owners = match &self.owners {
+            Some(o) => {
+                let value = format!("\"{}\"", show::text(&o.value));
+                let said = if project {
+                    format!("{} = {value}", o.origin)
+                } else {
+                    format!("{} {value}", o.origin)
+                };
+                Some((o.value.parse::<Owners>().map_err(|e| o.bad(e))?, said))
+            }
+            None => None,
+        };
+        let preserve = self.preserve_owners.as_ref().map(|p| {
+            let o = if p.value { Owners::Keep } else { Owners::Zero };
+            let said = if project {
+                format!("{} = {}", p.origin, p.value)
+            } else {
+                p.origin.to_string()
+            };
+            (o, said)
+        });
+        let chosen = match (owners, preserve) {
+            (Some((a, a_said)), Some((b, b_said))) if a != b => {
+                return Err(Error::usage(format!(
+                    "{a_said} and {b_said} disagree: give one of them"
+                )));
+            }
+            (Some(c), _) | (None, Some(c)) => Some(c),
+            (None, None) => None,
+        };
+        let (keep, file) = if project {
+            (
+                format!(
+                    "owners = \"keep\" in [image] of {}",
+                    show::path(&cx.base.join(PROJECT_FILE))
+                ),
+                "an [[input]] with source, dest and mode".into(),
+            )
+        } else {
+            ("--owners keep".into(), "--file SRC:DEST:MODE".into())
+        };
+        Ok(OwnersPolicy {
+            chosen: chosen.as_ref().map(|c| c.0),
+            chosen_at: chosen.map(|c| c.1).unwrap_or_default(),
+            keep,
+            file,
         })
     }
 
@@ -544,6 +606,58 @@ mod tests {
         s.labels.push(cli("label", "a=2"));
         let e = s.resolve(&cx(None)).unwrap_err().to_string();
         assert!(e.contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn owners_and_its_alias_resolve_into_one_policy_named_as_written() {
+        let flag = |v: bool| Some(Set::new(v, Origin::flag("preserve-owners")));
+        let policy = |s: &Settings, arch| s.resolve(&cx(arch)).map(|spec| spec.tree.owners);
+
+        let p = policy(&base(), None).unwrap();
+        assert_eq!((p.chosen, p.keep.as_str()), (None, "--owners keep"));
+
+        let mut s = base();
+        s.owners = Some(cli("owners", "zero"));
+        let p = policy(&s, None).unwrap();
+        assert_eq!(p.chosen, Some(Owners::Zero));
+        assert_eq!(p.chosen_at, "--owners \"zero\"");
+        s.preserve_owners = flag(true);
+        let e = policy(&s, None).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "--owners \"zero\" and --preserve-owners disagree: give one of them"
+        );
+        s.owners = Some(cli("owners", "keep"));
+        assert_eq!(policy(&s, None).unwrap().chosen, Some(Owners::Keep));
+        s.owners = Some(cli("owners", "root\n"));
+        let e = policy(&s, None).unwrap_err().to_string();
+        assert_eq!(e, "--owners \"root\\n\": expected \"zero\" or \"keep\"");
+
+        // A project: the key and the file, as written.
+        let file = Path::new("p/ocipack.toml");
+        let mut s = base();
+        s.preserve_owners = Some(Set::new(
+            false,
+            Origin::key(file, 7, "image.preserve-owners"),
+        ));
+        let p = policy(&s, Some("amd64")).unwrap();
+        assert_eq!(p.chosen, Some(Owners::Zero));
+        assert_eq!(
+            p.chosen_at,
+            "p/ocipack.toml:7: image.preserve-owners = false"
+        );
+        assert_eq!(p.keep, "owners = \"keep\" in [image] of p/ocipack.toml");
+        s.owners = Some(Set::new(
+            "keep".into(),
+            Origin::key(file, 6, "image.owners"),
+        ));
+        let e = policy(&s, Some("amd64")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "p/ocipack.toml:6: image.owners = \"keep\" and \
+             p/ocipack.toml:7: image.preserve-owners = false disagree: give one of them"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use rustix::fs::FileType;
 
+use super::owners::{self, InputKind, Problem, Raised};
 use super::{Node, Source, Tree, check_dest, walk_error};
 use crate::error::{Error, Result};
 use crate::show;
@@ -29,6 +30,7 @@ impl Tree {
         let index = self.trees.len();
         let mut nodes = Vec::new();
         let mut warnings = Vec::new();
+        let mut raised = Vec::new();
         let opts = self.opts.clone();
         tree.walk(opts.xattrs, &mut |w| {
             let shown = || show::path(&dir.join(std::ffi::OsStr::from_bytes(&w.rel)));
@@ -84,11 +86,24 @@ impl Tree {
             } else {
                 w.mode
             };
-            let (uid, gid) = if opts.preserve_owners {
-                (u64::from(w.uid), u64::from(w.gid))
-            } else {
-                (0, 0)
-            };
+            let (in_uid, in_gid) = (u64::from(w.uid), u64::from(w.gid));
+            let (uid, gid) =
+                match owners::owner(&opts.owners, InputKind::Tree, mode, in_uid, in_gid) {
+                    Ok(o) => o,
+                    Err(Problem::Raised) => {
+                        raised.push(Raised {
+                            origin: origin.to_string(),
+                            kind: InputKind::Tree,
+                            path: w.rel.clone(),
+                            dir: kind == Kind::Dir,
+                            mode,
+                            uid: in_uid,
+                            gid: in_gid,
+                        });
+                        (0, 0)
+                    }
+                    Err(Problem::NotAnId(why)) => return Err(WalkError::Unsupported(shown(), why)),
+                };
             nodes.push(Node {
                 header: HeaderFields {
                     path: w.rel,
@@ -109,6 +124,7 @@ impl Tree {
         .map_err(walk_error)?;
         self.trees.push(Arc::new(tree));
         self.warnings.extend(warnings);
+        self.raised.extend(raised);
         for node in nodes {
             self.insert(node)?;
         }

@@ -19,7 +19,10 @@ use crate::timestamp::Timestamp;
 
 pub mod decompress;
 mod disk;
+mod owners;
 mod tar;
+
+pub use owners::{InputKind, Owners, OwnersPolicy};
 
 /// How entry mtimes are derived from `created`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,8 +42,9 @@ pub struct TreeOptions {
     pub created: Timestamp,
     /// How mtimes are derived.
     pub mtime: MtimeMode,
-    /// Keep numeric uid/gid from the inputs (names are always dropped); otherwise 0:0.
-    pub preserve_owners: bool,
+    /// Whose owners each input's entries get (names are always dropped): see
+    /// [`OwnersPolicy`]. `--file` inputs and generated files are always 0:0.
+    pub owners: OwnersPolicy,
     /// Keep extended attributes (as pax `SCHILY.xattr.*` records).
     pub xattrs: bool,
     /// Keep character and block devices (otherwise skipped with a warning).
@@ -99,6 +103,8 @@ pub struct Tree {
     spool_len: u64,
     next_group: u64,
     warnings: Vec<String>,
+    /// Setuid and setgid entries whose owner would change, refused together by `finish`.
+    raised: Vec<owners::Raised>,
 }
 
 /// An entry's path in the image, for messages (escaped).
@@ -117,6 +123,7 @@ impl Tree {
             spool_len: 0,
             next_group: 0,
             warnings: Vec::new(),
+            raised: Vec::new(),
         }
     }
 
@@ -158,14 +165,6 @@ impl Tree {
         Ok(())
     }
 
-    fn owner(&self, uid: u64, gid: u64) -> (u64, u64) {
-        if self.opts.preserve_owners {
-            (uid, gid)
-        } else {
-            (0, 0)
-        }
-    }
-
     /// Adds a file whose bytes are given (for generated content), owner 0:0, mtime `created`.
     pub fn add_bytes(&mut self, dest: &str, bytes: Vec<u8>, mode: u32) -> Result<()> {
         let path = check_dest(dest).map_err(|p| Error::input(dest, p))?;
@@ -191,6 +190,9 @@ impl Tree {
     /// Completes the tree (implicit parent directories, clamped mtimes, hard links resolved
     /// to the first name in sorted order) and returns the entries in stream order.
     pub fn finish(mut self) -> Result<EntryList> {
+        if !self.raised.is_empty() {
+            return Err(owners::refusal(&self.opts.owners, &self.raised));
+        }
         let created = self.opts.created.unix();
         // Implicit parents: 0755, owner 0:0, mtime = created.
         let paths: Vec<Vec<u8>> = self.nodes.keys().cloned().collect();

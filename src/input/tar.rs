@@ -3,16 +3,18 @@
 //! Nothing in an input tar is trusted. The reader refuses what tar readers would disagree
 //! on, bounds every size claim and checks names before anything is built from them; here
 //! each entry becomes a node as a directory input would: names normalised (absolute, `..`,
-//! empty, over-long and root-naming names refused), owners dropped unless preserved, mtimes
-//! clamped later, devices only with `--devices`, xattrs only with `--xattrs`, hard links
-//! resolved once all entries are in. Sparse files arrive expanded and are stored dense. Every
-//! problem is an input error (exit 2) naming the input and the entry.
+//! empty, over-long and root-naming names refused), numeric owners kept unless the policy
+//! says 0:0 ([`super::owners`]; user and group names dropped), mtimes clamped later, devices
+//! only with `--devices`, xattrs only with `--xattrs`, hard links resolved once all entries
+//! are in. Sparse files arrive expanded and are stored dense. Every problem is an input
+//! error (exit 2) naming the input and the entry.
 
 use std::io::BufReader;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use super::owners::{self, InputKind, Problem, Raised};
 use super::{Node, Source, Tree};
 use crate::error::{Error, Result};
 use crate::show;
@@ -153,7 +155,25 @@ impl Tree {
             } else {
                 (h.mode & 0o7777) as u32
             };
-            let (uid, gid) = self.owner(h.uid, h.gid);
+            let (uid, gid) =
+                match owners::owner(&self.opts.owners, InputKind::Tar, mode, h.uid, h.gid) {
+                    Ok(o) => o,
+                    Err(Problem::Raised) => {
+                        self.raised.push(Raised {
+                            origin: what.clone(),
+                            kind: InputKind::Tar,
+                            path: path.clone(),
+                            dir: kind == Kind::Dir,
+                            mode,
+                            uid: h.uid,
+                            gid: h.gid,
+                        });
+                        (0, 0)
+                    }
+                    Err(Problem::NotAnId(why)) => {
+                        return Err(Error::input(&what, format!("entry {}: {why}", entry())));
+                    }
+                };
             self.insert(Node {
                 header: HeaderFields {
                     path,

@@ -816,7 +816,7 @@ mod tests {
         let mut t = Tree::new(TreeOptions {
             created: "@1700000000".parse::<Timestamp>().unwrap(),
             mtime: MtimeMode::Clamp,
-            preserve_owners: false,
+            owners: Default::default(),
             xattrs: false,
             devices: false,
         });

@@ -40,8 +40,7 @@ use git::{check_branch_pattern, check_git_fetch};
 /// The largest project file read.
 pub const MAX_PROJECT_FILE: u64 = 1024 * 1024;
 
-/// The project file's name inside the project directory.
-pub const PROJECT_FILE: &str = "ocipack.toml";
+pub use crate::settings::PROJECT_FILE;
 /// The layout path template used when `output` is not given.
 pub const DEFAULT_OUTPUT: &str = "{arch}/oci";
 /// The Windows output template used when `[windows] output` is not given.
@@ -195,6 +194,7 @@ struct RawImage {
     ref_name: Option<Spanned<String>>,
     descriptor_file: Option<Spanned<String>>,
     mtime: Option<Spanned<String>>,
+    owners: Option<Spanned<String>>,
     preserve_owners: Option<Spanned<bool>>,
     xattrs: Option<Spanned<bool>>,
     devices: Option<Spanned<bool>>,
@@ -648,6 +648,7 @@ fn parse_image(src: &Source, raw: RawImage) -> Result<Settings> {
         created_by: one(raw.created_by, "created-by", &at),
         annotations: table(raw.annotations, "annotations")?,
         mtime: one(raw.mtime, "mtime", &at),
+        owners: one(raw.owners, "owners", &at),
         preserve_owners: one(raw.preserve_owners, "preserve-owners", &at),
         xattrs: one(raw.xattrs, "xattrs", &at),
         devices: one(raw.devices, "devices", &at),

@@ -5,9 +5,10 @@
 //! the limits, and not repeat an earlier entry; a hard link must name an earlier
 //! non-directory entry; only the entry types the OCI layer format lists are allowed; a
 //! directory, link or device must not claim data (readers disagree on whether it follows).
-//! These are errors. Reproducibility smells are warnings: nonzero owners, user or group
-//! names, entries out of byte order, mtimes after the image's `created`, pax global headers,
-//! a missing or short end-of-archive marker.
+//! These are errors. Reproducibility smells are warnings: user or group names, entries out
+//! of byte order, mtimes after the image's `created`, pax global headers, a missing or short
+//! end-of-archive marker. Nonzero numeric owners are not one: a root filesystem holds them on
+//! purpose (`/etc/shadow` belongs to group shadow).
 //!
 //! Contract: [`scan`] reads the stream to its end whatever it finds, so that a caller
 //! hashing the stream (the diff_id) sees every byte; a stream the reader cannot go on with
@@ -113,7 +114,6 @@ enum Rule {
     HardlinkTarget,
     UnsupportedType,
     DataOnHeaderOnlyType,
-    Owner,
     OwnerName,
     Unsorted,
     MtimeAfterCreated,
@@ -123,7 +123,7 @@ enum Rule {
 
 impl Rule {
     fn is_error(self) -> bool {
-        self < Rule::Owner
+        self < Rule::OwnerName
     }
 
     fn summary(self) -> &'static str {
@@ -133,7 +133,6 @@ impl Rule {
             Rule::HardlinkTarget => "hard links without an earlier target",
             Rule::UnsupportedType => "entries of unsupported types",
             Rule::DataOnHeaderOnlyType => "entries whose size field readers disagree on",
-            Rule::Owner => "entries with a nonzero uid/gid (not normalised to 0:0)",
             Rule::OwnerName => "entries with user/group names (not normalised to empty)",
             Rule::Unsorted => "entries out of byte order",
             Rule::MtimeAfterCreated => "entries with an mtime after the image's created",
@@ -362,9 +361,6 @@ impl<R: Read> Scanner<'_, R> {
             }
             self.previous = Some(path.clone());
         }
-        if h.uid != 0 || h.gid != 0 {
-            self.note(Rule::Owner, name, format!("owned by {}:{}", h.uid, h.gid));
-        }
         if !h.uname.is_empty() || !h.gname.is_empty() {
             self.note(
                 Rule::OwnerName,
@@ -481,13 +477,14 @@ mod tests {
             "contains a '..' component",
             "the same path appears again",
             "not an earlier entry",
-            "owned by 1000:0",
             "out of byte order",
             "the entry name stands for the archive's root, which only a directory entry may name (this is a file)",
             "an entry has an empty name",
         ] {
             assert!(m.contains(want), "{want} missing in\n{m}");
         }
+        // Numeric owners are the image's: no finding.
+        assert!(!m.contains("1000"), "{m}");
         assert!(!s.is_ok());
     }
 

@@ -146,6 +146,116 @@ fn golden_digests_for_each_compression() {
     }
 }
 
+/// The golden digest of a `--tar` input whose owners are not root's, as a Debian root
+/// filesystem holds them (`/etc/shadow` group 42, setgid-shadow `unix_chkpwd`, setgid-mail
+/// `/var/mail`, `65534:65534`, user and group names): a tar's numeric owners are kept by
+/// default (names are not). Pinned when tars stopped being made 0:0, which changed the
+/// bytes of such builds deliberately (README, "This release keeps a tar's owners").
+#[test]
+fn golden_digest_of_a_tar_with_owners() {
+    let t = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, mode, uid, gid) in [
+        ("etc/", tar::EntryType::Directory, 0o755, 0, 0),
+        ("etc/shadow", tar::EntryType::Regular, 0o640, 0, 42),
+        (
+            "home/nobody/",
+            tar::EntryType::Directory,
+            0o755,
+            65534,
+            65534,
+        ),
+        (
+            "home/nobody/.profile",
+            tar::EntryType::Regular,
+            0o644,
+            65534,
+            65534,
+        ),
+        ("usr/bin/passwd", tar::EntryType::Regular, 0o4755, 0, 0),
+        (
+            "usr/sbin/unix_chkpwd",
+            tar::EntryType::Regular,
+            0o2755,
+            0,
+            42,
+        ),
+        ("var/mail/", tar::EntryType::Directory, 0o2775, 0, 8),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_username("user").unwrap();
+        h.set_groupname("group").unwrap();
+        h.set_mtime(1_600_000_000);
+        let data = if kind == tar::EntryType::Regular {
+            name.as_bytes()
+        } else {
+            b""
+        };
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+    let input = t.path().join("rootfs.tar");
+    fs::write(&input, b.into_inner().unwrap()).unwrap();
+    let mut got = Vec::new();
+    for jobs in ["1", "4"] {
+        let out = t.path().join(jobs);
+        let o = run(&[
+            "image",
+            "--tar",
+            input.to_str().unwrap(),
+            "--arch",
+            "amd64",
+            "--cmd",
+            "/bin/sh",
+            "--created",
+            CREATED,
+            "-j",
+            jobs,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_exit(&o, 0);
+        got.push(index_digest(&out));
+        // What the digest stands for, read by GNU tar: every owner and bit of the input.
+        let l = gnu_tar_listing(&out.join("rootfs.tar.gz"));
+        let owners: Vec<String> = l
+            .iter()
+            .map(|e| {
+                let f: Vec<&str> = e.split(' ').collect();
+                format!("{} {} {}", f[0], f[1], f[5])
+            })
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "drwxr-xr-x 0/0 etc/",
+                "-rw-r----- 0/42 etc/shadow",
+                "drwxr-xr-x 0/0 home/",
+                "drwxr-xr-x 65534/65534 home/nobody/",
+                "-rw-r--r-- 65534/65534 home/nobody/.profile",
+                "drwxr-xr-x 0/0 usr/",
+                "drwxr-xr-x 0/0 usr/bin/",
+                "-rwsr-xr-x 0/0 usr/bin/passwd",
+                "drwxr-xr-x 0/0 usr/sbin/",
+                "-rwxr-sr-x 0/42 usr/sbin/unix_chkpwd",
+                "drwxr-xr-x 0/0 var/",
+                "drwxrwsr-x 0/8 var/mail/",
+            ]
+        );
+    }
+    assert_eq!(got[0], got[1], "-j 1 and -j 4 differ");
+    assert_eq!(
+        got[0], "sha256:374b58c112419b9b234e5d8b8f990d3066d69453343f0ae14d88266363f5474e",
+        "golden manifest digest of a tar with owners changed"
+    );
+}
+
 #[test]
 fn same_bytes_whatever_umask_tz_locale_order_path_mtimes_and_jobs() {
     let t = tempfile::tempdir().unwrap();
@@ -571,10 +681,10 @@ fn tar_input_is_normalised_and_compressed_inputs_are_read() {
         let l = gnu_tar_listing(&out.join("rootfs.tar"));
         let names: Vec<&str> = l.iter().map(|e| e.rsplit(' ').next().unwrap()).collect();
         assert_eq!(names, ["a", "usr/", "usr/bin/", "usr/bin/tool"]);
-        assert!(
-            l.iter().all(|e| e.split(' ').nth(1) == Some("0/0")),
-            "{l:?}"
-        );
+        // A tar's numeric owners are kept (its user and group names are not); the implicit
+        // parents are 0:0.
+        let owners: Vec<&str> = l.iter().map(|e| e.split(' ').nth(1).unwrap()).collect();
+        assert_eq!(owners, ["1000/50", "0/0", "0/0", "1000/50"], "{l:?}");
     }
     assert!(
         layouts.windows(2).all(|w| w[0] == w[1]),

@@ -26,6 +26,7 @@ mod interop;
 mod layers;
 mod library;
 mod oci_import;
+mod owners;
 mod push;
 mod push_hygiene;
 mod push_index;

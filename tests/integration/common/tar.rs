@@ -93,7 +93,7 @@ impl<'a> Header<'a> {
 }
 
 /// A pax record `LEN key=value\n`.
-fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     let body = 1 + key.len() + 1 + value.len() + 1;
     let mut total = body + 1;
     while total != body + total.to_string().len() {
