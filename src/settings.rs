@@ -25,6 +25,7 @@ use crate::timestamp::Timestamp;
 /// The project file's name inside a project directory, whose settings this module resolves
 /// like the command line's.
 pub const PROJECT_FILE: &str = "ocipack.toml";
+
 /// Where a setting was written: a flag (`--rootfs`) or a key of a file
 /// (`p/ocipack.toml:12: input.rootfs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
