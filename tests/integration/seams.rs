@@ -763,10 +763,11 @@ fn deep_name(n: usize) -> Vec<u8> {
 }
 
 /// Issue 9, failure 5: one tar entry 100,000 components deep exhausted memory and aborted,
-/// leaving the staging directory. It is refused at once (exit 2, within 20 s, under a
-/// 2 GiB cap) and nothing is left beside OUT.
+/// leaving the staging directory. It is refused by the name-length limit, which looks at
+/// the name's bytes before anything splits it into components (exit 2, the error saying
+/// so, under a 2 GiB cap), and nothing is left beside OUT.
 #[test]
-fn tar_name_100000_components_deep_is_refused_quickly_without_leftovers() {
+fn tar_name_100000_components_deep_is_refused_by_its_length_without_leftovers() {
     let t = tempfile::tempdir().unwrap();
     let tar = t.path().join("deep.tar");
     fs::write(
@@ -777,13 +778,15 @@ fn tar_name_100000_components_deep_is_refused_quickly_without_leftovers() {
     let outs = t.path().join("outs");
     fs::create_dir(&outs).unwrap();
     let out = outs.join("out");
-    let start = Instant::now();
     let o = image_from_tar(&tar, &out, true);
-    let took = start.elapsed();
     let left = staging_beside(&out);
     assert!(left.is_empty(), "left beside OUT: {left:?}\n{}", show(&o));
-    assert_error(&o, 2);
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let e = assert_error(&o, 2);
+    assert!(
+        e.contains("(199999 bytes)\" is 199999 bytes long, more than the 4096 allowed"),
+        "not refused by the length limit\n{}",
+        show(&o)
+    );
     assert!(!out.exists(), "a layout was written");
 }
 
@@ -829,7 +832,7 @@ fn signal_tree(dir: &Path, tag: &str) {
     fs::write(dir.join("etc/motd"), format!("built {tag}\n")).unwrap();
 }
 
-/// `ocipack image --rootfs tree -o out` with the hook `touch MARKER; sleep 30` (the hook's
+/// `ocipack image --rootfs tree -o out` with the hook `touch MARKER; sleep 600` (the hook's
 /// The test hook run once the staging directory is complete and durable, just before it is
 /// swapped into place: the moment a build holds the most on disk that it must clean up.
 /// (ocipack creates staging only once it knows the output changed; until then its files are
@@ -841,7 +844,7 @@ fn start_paused_build(t: &Path, tree: &Path, out: &Path) -> (Logged, HookSleep) 
     let marker = t.join("hook-ran");
     let pidfile = t.join("hook.pid");
     let hook = format!(
-        "echo $$ > {p}; touch {m}; exec sleep 30",
+        "echo $$ > {p}; touch {m}; exec sleep 600",
         p = sq(&pidfile),
         m = sq(&marker)
     );
@@ -865,8 +868,11 @@ fn start_paused_build(t: &Path, tree: &Path, out: &Path) -> (Logged, HookSleep) 
     (child, sleeper)
 }
 
-/// Sends `signal` (number `signo`) to a build paused in the hook; asserts it exits within
-/// 10 s, leaves no staging beside OUT, and leaves an existing OUT byte-identical.
+/// Sends `signal` (number `signo`) to a build paused in the hook; asserts it exits without
+/// waiting for the hook, leaves no staging beside OUT, and leaves an existing OUT
+/// byte-identical. The 60 s bound is the feature, not a speed claim: the hook sleeps for
+/// 600 s, so a build that waited for it would take ten times as long; 60 s leaves room for
+/// a loaded machine.
 fn interrupt_build(signal: &str, signo: i32) {
     let t = tempfile::tempdir().unwrap();
     let (old, new) = (t.path().join("old-tree"), t.path().join("new-tree"));
@@ -891,10 +897,10 @@ fn interrupt_build(signal: &str, signo: i32) {
         .status()
         .unwrap();
     assert!(st.success());
-    let status = match child.wait_for(Duration::from_secs(10), || false) {
+    let status = match child.wait_for(Duration::from_secs(60), || false) {
         Ok(Some(s)) => s,
         _ => panic!(
-            "ocipack did not exit within 10 s of SIG{signal}\n{}",
+            "ocipack did not exit within 60 s of SIG{signal}\n{}",
             child.output()
         ),
     };
@@ -1319,7 +1325,9 @@ fn malformed_docker_config_entry_never_shows_another_registrys_credential() {
 
 /// Issue 9, failure 9: a registry that sends an error body at one byte per second kept
 /// `push --timeout 5` running forever (each byte reset the idle timeout). The push gives
-/// up with exit 1 within 30 s.
+/// up with exit 1 at the deadline. The bound is the feature, not a speed claim: the body
+/// trickles for 180 s, and the push must end long before, within 60 s (12 × the timeout,
+/// room for a loaded machine).
 #[test]
 fn push_gives_up_on_a_registry_trickling_an_error_body() {
     let t = tempfile::tempdir().unwrap();
@@ -1333,7 +1341,7 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
         }
     });
     let start = Instant::now();
-    let o = push_to(fake.port, &layout, &["--timeout", "5"], "", None, LIMIT);
+    let o = push_to(fake.port, &layout, &["--timeout", "5"], "", None, LIMIT * 2);
     let took = start.elapsed();
     assert!(
         fake.requests().iter().any(|r| r.method != "HEAD"),
@@ -1341,7 +1349,11 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
         show(&o)
     );
     assert_error(&o, 1);
-    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(
+        took < Duration::from_secs(60),
+        "took {took:?}\n{}",
+        show(&o)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
