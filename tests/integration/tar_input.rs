@@ -91,6 +91,10 @@ fn sparse_files_in_every_gnu_format_are_stored_as_the_files_they_stand_for() {
     );
     sparse_file(&src.join("allhole"), 5 * mib, &[]);
     let holes = fs::metadata(src.join("allhole")).unwrap().blocks() == 0;
+    if !holes {
+        // The rest runs, but GNU tar writes dense files: no sparse entry is read.
+        common::skip("this file system stores no holes, so GNU tar writes no sparse entries");
+    }
     let original = files(&src);
 
     let tar = |flags: &[&str], name: &str| -> PathBuf {
@@ -166,11 +170,6 @@ fn sparse_files_in_every_gnu_format_are_stored_as_the_files_they_stand_for() {
             assert_eq!(g.len(), o.len(), "{what}: size of {name}");
             assert!(g == o, "{what}: bytes of {name}");
         }
-    }
-    if !holes {
-        eprintln!(
-            "SKIPPED (in part): this file system stores no holes, so GNU tar wrote dense files"
-        );
     }
 }
 
