@@ -37,8 +37,10 @@ const HOOK: &str = "OCIPACK_TEST_HOOK_AFTER_WALK";
 /// The debug builds' work log: a file to which each layer decompression of `verify` and
 /// `diff` appends one line (the digest its descriptor names).
 const DECOMPRESSIONS: &str = "OCIPACK_TEST_LOG_DECOMPRESSIONS";
-/// Anything that should fail or succeed at once gets this long.
-const QUICK: Duration = Duration::from_secs(30);
+/// The watchdog of runs that should end at once: one still running after this long is
+/// stuck, and the test fails. A bound against hangs, not a speed claim: generous, so that a
+/// loaded machine does not look stuck.
+const QUICK: Duration = Duration::from_secs(60);
 /// Longer operations.
 const LIMIT: Duration = Duration::from_secs(120);
 /// Address-space cap (KiB) for runs whose failure mode is unbounded memory: 1 GiB.

@@ -43,10 +43,12 @@ const HOOK: &str = "OCIPACK_TEST_HOOK_AFTER_WALK";
 /// The debug builds' work log: a file to which each layer decompression of `verify` and
 /// `diff` appends one line (the digest its descriptor names).
 const DECOMPRESSIONS: &str = "OCIPACK_TEST_LOG_DECOMPRESSIONS";
-/// Anything that should fail or succeed at once gets this long.
-const QUICK: Duration = Duration::from_secs(20);
-/// Longer operations (a gzip bomb, a push with a timeout).
-const LIMIT: Duration = Duration::from_secs(60);
+/// The watchdog of runs that should end at once: one still running after this long is
+/// blocked (on a FIFO, say, which blocks forever), and the test fails. A bound against
+/// hangs, not a speed claim: generous, so that a loaded machine does not look blocked.
+const QUICK: Duration = Duration::from_secs(60);
+/// The watchdog of longer operations (a gzip bomb, a push with a timeout).
+const LIMIT: Duration = Duration::from_secs(120);
 /// Address-space cap (KiB) for runs whose failure mode is unbounded memory: 2 GiB.
 const MEM_LIMIT_KIB: u64 = 2 * 1024 * 1024;
 
@@ -443,7 +445,7 @@ fn layout_with_fifo(which: &str) -> (tempfile::TempDir, PathBuf) {
 /// Issue 9, failure 3 (export): a layout whose `index.json`, `oci-layout` or a blob (the
 /// manifest, the config, the layer) is a FIFO made `ocipack export` block forever, and
 /// leave its temporary file (a layer blob is opened once the archive is being written).
-/// It must end within 20 s with exit 2 and leave the output directory as it was.
+/// It must end (within [`QUICK`]) with exit 2 and leave the output directory as it was.
 #[test]
 fn export_of_a_layout_with_a_fifo_fails_fast_and_leaves_no_temporary_file() {
     let mut failures = Vec::new();
@@ -478,7 +480,7 @@ fn export_of_a_layout_with_a_fifo_fails_fast_and_leaves_no_temporary_file() {
 
 /// Issue 9, failure 3 (push, same reader): a layout whose `index.json`, `oci-layout`,
 /// manifest or config is a FIFO blocked `ocipack push`. Those are read before any network
-/// I/O, so even with an unreachable registry the push ends with exit 2 within 20 s.
+/// I/O, so even with an unreachable registry the push ends (within [`QUICK`]) with exit 2.
 #[test]
 fn push_of_a_layout_with_a_fifo_fails_fast() {
     let mut failures = Vec::new();
@@ -515,7 +517,7 @@ fn small_project(dir: &Path) -> String {
 }
 
 /// Issue 9, failure 4: an `ocipack.toml` that is a symlink to /dev/zero grew memory without
-/// bound. It is refused as not a regular file: exit 2 within 20 s, within a 2 GiB cap.
+/// bound. It is refused as not a regular file: exit 2 within [`QUICK`], within a 2 GiB cap.
 #[test]
 fn project_file_symlinked_to_dev_zero_is_refused_in_bounded_memory() {
     let t = tempfile::tempdir().unwrap();
@@ -528,7 +530,7 @@ fn project_file_symlinked_to_dev_zero_is_refused_in_bounded_memory() {
     assert!(e.contains("not a regular file"), "{e}");
 }
 
-/// Issue 9, failure 4: a FIFO `ocipack.toml` blocked forever. Exit 2 within 20 s.
+/// Issue 9, failure 4: a FIFO `ocipack.toml` blocked forever. Exit 2 within [`QUICK`].
 #[test]
 fn project_file_that_is_a_fifo_is_refused_without_blocking() {
     let t = tempfile::tempdir().unwrap();
@@ -1338,7 +1340,7 @@ fn push_gives_up_on_a_registry_trickling_an_error_body() {
         }
     });
     let start = Instant::now();
-    let o = push_to(fake.port, &layout, &["--timeout", "5"], "", None, LIMIT * 2);
+    let o = push_to(fake.port, &layout, &["--timeout", "5"], "", None, LIMIT);
     let took = start.elapsed();
     assert!(
         fake.requests().iter().any(|r| r.method != "HEAD"),
