@@ -16,8 +16,10 @@
 //! `ocipack build --check` uses [`diff_layouts`] to explain a mismatch.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -591,9 +593,9 @@ fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut r = opened.file.take(opened.size);
                     loop {
-                        let n = r
-                            .read(&mut buf)
-                            .map_err(|e| Error::input_io("reading", &shown, e))?;
+                        let n = r.read(&mut buf).map_err(|e| {
+                            Error::input_io("reading", root.path().join(OsStr::from_bytes(&rel)), e)
+                        })?;
                         if n == 0 {
                             break;
                         }

@@ -86,7 +86,7 @@ fn pages() -> Result<Vec<(String, Vec<u8>)>> {
     let mut cmd = command().disable_help_subcommand(true);
     cmd.build();
     let mut out = Vec::new();
-    add(cmd, &mut out).map_err(|e| Error::io("rendering", "the man page", e))?;
+    add(cmd, &mut out).map_err(|e| Error::io_on("rendering", "the man pages", e))?;
     Ok(out)
 }
 

@@ -102,7 +102,7 @@ fn read_password() -> Result<String> {
     std::io::stdin()
         .take(64 * 1024)
         .read_to_string(&mut s)
-        .map_err(|e| Error::input_io("reading the password from", "stdin", e))?;
+        .map_err(|e| Error::input_io_on("reading the password from", "standard input", e))?;
     let p = s
         .strip_suffix('\n')
         .map(|p| p.strip_suffix('\r').unwrap_or(p))

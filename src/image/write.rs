@@ -184,10 +184,11 @@ impl LayoutWriter {
     pub fn layer_sink(&mut self) -> Result<BlobSink> {
         let (file, direct) = self.out.create_file(PARTIAL, OFlags::DIRECT)?;
         let baseline = match &self.baseline {
-            Some((_, f)) => Some(
-                f.try_clone()
-                    .map_err(|e| Error::io("reading", self.out.target().parent().path(), e))?,
-            ),
+            Some((digest, f)) => Some(f.try_clone().map_err(|e| {
+                let target = self.out.target();
+                let blob = target.parent().path().join(target.name());
+                Error::io("reading", blob.join(digest.blob_path()), e)
+            })?),
             None => None,
         };
         Ok(BlobSink::File {

@@ -359,10 +359,10 @@ impl EntryList {
                     tw.append(h, Some(&mut r))
                 }
             };
-            res.map_err(|e| Error::io("writing layer entry", show(&h.path), e))?;
+            res.map_err(|e| Error::io_on("writing layer entry", show(&h.path), e))?;
         }
         tw.finish()
-            .map_err(|e| Error::io("writing layer", "tar end", e))
+            .map_err(|e| Error::io_on("writing", "the end of the layer's tar stream", e))
     }
 }
 

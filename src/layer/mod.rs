@@ -526,7 +526,7 @@ pub fn write_layer(
     if let Some(p) = progress {
         p.set_total(entries.content_bytes());
     }
-    let io_err = |e: io::Error| Error::io("writing layer blob", "(an anonymous file)", e);
+    let io_err = |e: io::Error| Error::io_on("writing", "the layer blob", e);
     let compressed = opts.compression != Compression::None;
 
     let (in_free_tx, in_free_rx) = pool(INPUT_BUFFERS);
@@ -538,7 +538,7 @@ pub fn write_layer(
         let producer = s.spawn(move || -> Result<()> {
             let w = entries.write_tar(BufSender::new(in_free_rx, tar_tx))?;
             w.finish()
-                .map_err(|e| Error::io("writing layer", "tar stream", e))
+                .map_err(|e| Error::io_on("writing", "the layer's tar stream", e))
         });
         // Uncompressed buffers go to the writer and back to the tar thread's pool;
         // compressed ones circulate between the encoder's output and the writer.

@@ -327,7 +327,7 @@ impl Fetcher {
                 ));
             }
             out.restart()
-                .map_err(|e| Error::io("starting over", format!("blob {}", d.digest), e))?;
+                .map_err(|e| Error::io_on("starting over", format!("blob {}", d.digest), e))?;
             let body = resp
                 .into_body()
                 .into_with_config()
@@ -342,7 +342,7 @@ impl Fetcher {
             match copy(&mut reader, out) {
                 Ok(()) => return Ok(()),
                 Err(CopyError::Write(e)) => {
-                    return Err(Error::io("writing", format!("blob {}", d.digest), e));
+                    return Err(Error::io_on("writing", format!("blob {}", d.digest), e));
                 }
                 Err(CopyError::Read(e)) => {
                     let cut = transport_error(&e).is_some_and(|t| is_reset_kind(t.kind()));

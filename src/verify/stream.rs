@@ -20,6 +20,7 @@ use crate::image::rules::{self, Found, ImageRead, identity};
 use crate::input::decompress;
 use crate::media::Compression;
 use crate::spec::Descriptor;
+use crate::store::hook;
 use crate::store::root::{EntryType, OpenError};
 
 use super::read::Reader;
@@ -501,6 +502,7 @@ fn stream_layer(
             _ => match decompress::decoder(&mut chunks, compression) {
                 Err(e) => format_error = Some(format!("cannot decompress: {e}")),
                 Ok(dec) => {
+                    hook::test_log(hook::DECOMPRESSIONS, || d.digest.to_string());
                     let mut hr = HashingReader {
                         inner: dec,
                         hasher: Hasher::sha256(),

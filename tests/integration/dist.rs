@@ -117,6 +117,38 @@ fn two_clones_make_identical_dist_commits_and_a_fetched_one_passes_the_profile()
         "ocipack <ocipack@ocipack.invalid>|ocipack <ocipack@ocipack.invalid>|1795722495|1795722495||"
     );
     let tree = git(a, &["ls-tree", "-r", "dist-amd64"], None);
+    // The whole layout, so that the checks of each entry below cannot pass on an empty tree:
+    // the index, oci-layout, the named links and three blobs (manifest, config, layer).
+    let mut names: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(_, p)| {
+            p.strip_prefix("examples/hello-world/amd64/oci/")
+                .unwrap_or(p)
+        })
+        .map(|p| {
+            if p.starts_with("blobs/sha256/") {
+                "blobs/sha256/…"
+            } else {
+                p
+            }
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "blobs/sha256/…",
+            "blobs/sha256/…",
+            "blobs/sha256/…",
+            "image-config.json",
+            "image-manifest.json",
+            "index.json",
+            "oci-layout",
+            "rootfs.tar.gz"
+        ],
+        "{tree}"
+    );
     for line in tree.lines() {
         let (mode, rest) = line.split_once(' ').unwrap();
         let path = rest.split_once('\t').unwrap().1;

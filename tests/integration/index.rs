@@ -270,8 +270,14 @@ fn architecture_subsets_names_and_refused_outputs() {
         build_index(&p, &out, &["--arch", "amd64"]);
         assert_eq!(out.join("image-index.json").exists(), readable, "{names}");
         assert_eq!(out.join("amd64").exists(), readable, "{names}");
-        for b in fs::read_dir(out.join("blobs/sha256")).unwrap() {
-            assert!(b.unwrap().file_type().unwrap().is_file(), "{names}");
+        let blobs: Vec<_> = fs::read_dir(out.join("blobs/sha256"))
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        // The index, the manifest, the config and the layer: all regular files.
+        assert_eq!(blobs.len(), 4, "{names}");
+        for b in &blobs {
+            assert!(b.file_type().unwrap().is_file(), "{names}");
         }
         if readable {
             assert!(

@@ -642,7 +642,7 @@ fn credential_helpers_are_resolved_as_docker_does() {
                 format!("echo 'the secret is {password}'; echo '{password}' >&2; exit 1"),
             ),
             ("garbage", format!("echo 'alice:{password}'")),
-            ("hanging", "exec sleep 30".to_string()),
+            ("hanging", "exec sleep 600".to_string()),
         ],
     );
     let b64 = |p: &str| base64::engine::general_purpose::STANDARD.encode(format!("alice:{p}"));
@@ -734,7 +734,9 @@ fn credential_helpers_are_resolved_as_docker_does() {
         );
         assert!(!e.contains("the secret is") && !e.contains("alice:"), "{e}");
     }
-    // A helper that never answers is killed after --timeout.
+    // A helper that never answers is killed after --timeout. The bound is the feature, not
+    // a speed claim: the helper would answer after 600 s, and ocipack must end at the 3 s
+    // deadline; 60 s leaves room for a loaded machine.
     let (o, e, elapsed) = run(
         r#"{"credsStore":"hanging"}"#.to_string(),
         &["--timeout", "3"],
@@ -744,7 +746,7 @@ fn credential_helpers_are_resolved_as_docker_does() {
         e.contains("docker-credential-hanging") && e.contains("no answer within 3 s"),
         "{e}"
     );
-    assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! CLI-level tests of `--tar` input through ocipack's one tar reader: GNU sparse files in
 //! every format GNU tar writes are stored as the files they stand for, and names a runtime
-//! cannot use (`.`, empty, over-long, 100,000 components deep) are refused at once.
+//! cannot use (`.`, empty, over-long, 100,000 components deep) are refused, each by the rule
+//! it breaks.
 
 use crate::common;
 
@@ -9,7 +10,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::cli::{self, os};
 use common::oci::json_file;
@@ -90,6 +91,10 @@ fn sparse_files_in_every_gnu_format_are_stored_as_the_files_they_stand_for() {
     );
     sparse_file(&src.join("allhole"), 5 * mib, &[]);
     let holes = fs::metadata(src.join("allhole")).unwrap().blocks() == 0;
+    if !holes {
+        // The rest runs, but GNU tar writes dense files: no sparse entry is read.
+        common::skip("this file system stores no holes, so GNU tar writes no sparse entries");
+    }
     let original = files(&src);
 
     let tar = |flags: &[&str], name: &str| -> PathBuf {
@@ -166,15 +171,10 @@ fn sparse_files_in_every_gnu_format_are_stored_as_the_files_they_stand_for() {
             assert!(g == o, "{what}: bytes of {name}");
         }
     }
-    if !holes {
-        eprintln!(
-            "SKIPPED (in part): this file system stores no holes, so GNU tar wrote dense files"
-        );
-    }
 }
 
 #[test]
-fn unusable_names_are_refused_at_once_and_leave_nothing_behind() {
+fn unusable_names_are_refused_by_their_rule_and_leave_nothing_behind() {
     let deep = b"d/".repeat(100_000);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
@@ -232,13 +232,10 @@ fn unusable_names_are_refused_at_once_and_leave_nothing_behind() {
         let input = t.path().join("in.tar");
         fs::write(&input, bytes).unwrap();
         let out = t.path().join("out");
-        let start = Instant::now();
+        // The message names the rule that refused the entry: the 200,000-byte names by
+        // their length, a check on the raw bytes before anything splits them (no timing:
+        // `image` only bounds the run, so that a hang fails).
         let o = image(&input, &out);
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{name}: took {:?}",
-            start.elapsed()
-        );
         assert_exit(&o, 2);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(

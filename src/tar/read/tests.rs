@@ -454,6 +454,15 @@ fn gnu_tar_sparse_archives_are_expanded() {
     make("allhole", mib, &[]);
     let names = ["allhole", "endhole", "mid"];
     let holes = std::fs::metadata(dir.join("allhole")).unwrap().blocks() == 0;
+    if !holes {
+        // The rest runs, but GNU tar writes dense files: no sparse entry is read. CI's
+        // filesystems store holes, so there this is a failure, never a silent gap.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "this filesystem stores no holes (CI=true: the sparse formats must be tested)"
+        );
+        eprintln!("SKIPPED (in part): this filesystem stores no holes, GNU tar writes dense files");
+    }
     for (flags, format) in [
         (
             &["--format=posix", "--sparse-version=0.0"][..],
@@ -494,9 +503,6 @@ fn gnu_tar_sparse_archives_are_expanded() {
                 assert_eq!(h.sparse, Some(format), "{name}");
             }
         }
-    }
-    if !holes {
-        eprintln!("SKIPPED (in part): this filesystem stores no holes, GNU tar wrote dense files");
     }
 }
 

@@ -86,8 +86,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// True if `tool` is on PATH. Under `CI=true` a missing tool fails the test: CI installs
-/// every tool, so a missing one is a broken CI, never a silent skip.
+/// True under `CI=true`.
+pub fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Says that (part of) a test cannot run here because of `why` — a missing tool, no root
+/// for `mknod`, a filesystem without user xattrs or holes — with a `SKIPPED:` line; under
+/// `CI=true` it fails the test instead. CI runs as root on Debian with every tool
+/// installed (`.ci/run`), so there any such gap is a broken CI, never a silent skip. The
+/// caller returns (or leaves out the part) after it.
+pub fn skip(why: &str) {
+    if ci() {
+        panic!("{why}, and CI=true: this test must run in CI (.ci/run sets it up)");
+    }
+    eprintln!("SKIPPED: {why} (set CI=true to make this a failure)");
+}
+
+/// True if `tool` is on PATH. Under `CI=true` a missing tool fails the test ([`skip`]): CI
+/// installs every tool, so a missing one is a broken CI, never a silent skip.
 pub fn require_tool(tool: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -95,10 +112,7 @@ pub fn require_tool(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{tool} is not installed, and CI=true: .ci/run must install it");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (set CI=true to make this a failure)");
+        skip(&format!("{tool} is not installed"));
     }
     found
 }
