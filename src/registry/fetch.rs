@@ -69,10 +69,7 @@ pub const MAX_HOPS: usize = 5;
 /// The first wait before a retry (then doubled).
 const BACKOFF: Duration = Duration::from_secs(1);
 
-/// Docker's v2 manifest list.
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker's v2 (schema 2) image manifest.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub use crate::media::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 /// Docker's schema 1 manifest (refused).
 const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 

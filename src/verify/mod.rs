@@ -131,6 +131,9 @@ pub struct Report {
     /// The platform expectation checked, and its origin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// Docker v2 media types the image's documents use (not OCI's, but accepted), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub docker_media_types: Vec<String>,
     /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
 }
@@ -164,6 +167,12 @@ impl Report {
         }
         if let Some(e) = &self.expected {
             parts.push(format!("checked against {e}"));
+        }
+        if !self.docker_media_types.is_empty() {
+            parts.push(format!(
+                "Docker v2 media types: {}",
+                self.docker_media_types.join(", ")
+            ));
         }
         if self.warnings() > 0 {
             parts.push(plural(self.warnings(), "warning"));
@@ -376,6 +385,7 @@ fn check(mut reader: Reader, dir: &Path, opts: &Options) -> Opened {
         valid: !problems.iter().any(|p| p.severity == Severity::Error),
         platform,
         expected: expect.map(|(p, from)| show::text(&format!("{p} from {from}"))),
+        docker_media_types: docker_media_types(&layout),
         problems,
     };
     Opened {
@@ -383,6 +393,31 @@ fn check(mut reader: Reader, dir: &Path, opts: &Options) -> Opened {
         layout,
         checked,
     }
+}
+
+/// The Docker v2 media types of the descriptors the documents hold (the index's, each
+/// image's, their configs' and layers'), each once, sorted: what `verify` names when it
+/// accepts them.
+fn docker_media_types(layout: &LayoutRead) -> Vec<String> {
+    let mut types = std::collections::BTreeSet::new();
+    let mut note = |t: &str| {
+        if crate::media::is_docker(t) {
+            types.insert(show::text(t));
+        }
+    };
+    if let Some(n) = &layout.nested {
+        note(&n.found.descriptor.media_type);
+    }
+    for img in &layout.images {
+        note(&img.found.descriptor.media_type);
+        if let Some(m) = &img.manifest {
+            note(&m.value.config.media_type);
+            for l in &m.value.layers {
+                note(&l.media_type);
+            }
+        }
+    }
+    types.into_iter().collect()
 }
 
 /// The platform a bashbrew architecture name in `dir`'s path stands for (the component

@@ -105,7 +105,7 @@ impl Reader {
         }
         let single = file.is_none() && entries.len() == 1;
         let nested = match entries.as_slice() {
-            [only] if single && only.descriptor.media_type == media::INDEX => {
+            [only] if single && media::is_index(&only.descriptor.media_type) => {
                 Some(self.read_nested(only.clone()))
             }
             _ => None,
@@ -198,7 +198,7 @@ impl Reader {
             config_path: String::new(),
             config: None,
         };
-        if out.found.descriptor.media_type != media::MANIFEST {
+        if !media::is_manifest(&out.found.descriptor.media_type) {
             self.referenced.insert(out.manifest_path.clone());
             return out;
         }

@@ -96,7 +96,7 @@ impl Verifier {
     /// valid.
     pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
         let Some(manifest) = &img.manifest else {
-            if img.found.descriptor.media_type != crate::media::MANIFEST {
+            if !crate::media::is_manifest(&img.found.descriptor.media_type) {
                 self.check_blob_bytes(&img.found, "blob");
             }
             return None;

@@ -297,7 +297,12 @@ fn check_image_read(p: &mut Problems, img: &ImageRead, expect: Option<&(Platform
     let Some(manifest) = &img.manifest else {
         return;
     };
-    docs::check_manifest(p, &img.manifest_path, &manifest.value);
+    docs::check_manifest(
+        p,
+        &img.manifest_path,
+        &manifest.value,
+        &at.descriptor.media_type,
+    );
     if let Some(config) = &img.config {
         docs::check_config(
             p,
