@@ -126,7 +126,8 @@ impl Reader {
             }
         }
         LayoutRead {
-            root: self.root.clone(),
+            blobs: crate::image::blob::Blobs::Layout(self.root.clone()),
+            reference: None,
             oci_layout,
             index,
             descriptor_file,
@@ -219,6 +220,10 @@ impl Reader {
             descriptor: manifest.value.config.clone(),
         };
         out.config_path = config_at.descriptor.digest.blob_path();
+        if crate::image::rules::is_attestation(&out.found.descriptor) {
+            // Not an image: its blobs are checked as bytes.
+            return out;
+        }
         let digest = identity(&config_at.descriptor);
         if let Some(known) = self.configs.get(&digest) {
             out.config = known.clone();
