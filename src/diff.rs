@@ -262,7 +262,7 @@ impl Difference {
             Difference::LayerContent { layer, a, b } => write!(
                 f,
                 "layer {layer}: other files (diff_id {a} → {b}; the layers were not fetched to \
-                 compare their entries)"
+                 compare their entries: --explain does)"
             ),
             Difference::LayoutFile { path, a, b, .. } => {
                 write!(f, "layout file {path}: {a} → {b}{follows}")

@@ -491,8 +491,18 @@ fn parse(m: &FetchedManifest, shown: &str) -> Result<Parts> {
     })
 }
 
+/// The descriptors an index or manifest list lists, read leniently (a Docker list's
+/// platforms may carry fields the OCI spec does not have).
+pub fn listed(m: &FetchedManifest) -> Result<Vec<Descriptor>> {
+    Ok(parse(m, &format!("{} {}", m.kind.name(), m.digest))?
+        .manifests
+        .iter()
+        .map(Listed::descriptor)
+        .collect())
+}
+
 /// The platform a config declares, if it says one.
-fn config_platform(bytes: &[u8]) -> Option<Platform> {
+pub fn config_platform(bytes: &[u8]) -> Option<Platform> {
     let c: ConfigPlatform = serde_json::from_slice(bytes).ok()?;
     (!c.os.is_empty() && !c.architecture.is_empty())
         .then(|| Platform::new(&c.os, &c.architecture, c.variant.as_deref()))

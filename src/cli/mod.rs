@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use ocipack::Result;
 
+mod against;
 mod build;
 mod completions;
 mod diff;
