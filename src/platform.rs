@@ -157,6 +157,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_variant_left_out_is_the_default_one() {
+        let p = |s: &str| s.parse::<Platform>().unwrap();
+        assert!(p("linux/arm64").matches(&p("linux/arm64/v8")));
+        assert!(p("linux/arm/v7").matches(&p("linux/arm")));
+        assert!(!p("linux/arm/v6").matches(&p("linux/arm")));
+        assert!(!p("linux/amd64").matches(&p("linux/amd64/v2")));
+        assert!(!p("linux/amd64").matches(&p("windows/amd64")));
+        assert!(p("linux/s390x").matches(&p("linux/s390x")));
+    }
+
+    #[test]
     fn bashbrew_mapping_matches_issue_table() {
         let expect = [
             ("amd64", "linux/amd64"),

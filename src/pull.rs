@@ -354,9 +354,21 @@ impl Pull<'_> {
             return Err(Error::input(shown.to_string(), "has no config"));
         };
         let config = config.descriptor();
-        let bytes = self
-            .shared
-            .with(|f| f.blob_to_vec(&config, crate::image::blob::MAX_JSON))?;
+        let held = self.previous.as_ref().and_then(|root| {
+            if u64::try_from(config.size).ok()? > crate::image::blob::MAX_JSON {
+                return None;
+            }
+            crate::image::blob::open_blob(root, &config)
+                .ok()?
+                .read_whole(&config)
+                .ok()
+        });
+        let bytes = match held {
+            Some(b) => b,
+            None => self
+                .shared
+                .with(|f| f.blob_to_vec(&config, crate::image::blob::MAX_JSON))?,
+        };
         self.document(&config.digest, &bytes)?;
         for l in &parts.layers {
             self.blob(&l.descriptor())?;
