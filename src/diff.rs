@@ -322,6 +322,7 @@ fn open(
     let opts = Options {
         file,
         expect: platform.clone(),
+        select_platform: true,
         keep_entries: !remote,
         documents_only: remote,
         ..Options::default()

@@ -125,6 +125,7 @@ pub fn export(
     }
     let opts = Options {
         expect: platform,
+        select_platform: true,
         ..Options::default()
     };
     let checked = verify::open(source, &opts)?.single()?;

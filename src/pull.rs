@@ -403,7 +403,20 @@ impl Pull<'_> {
         let stream = self.shared.stream(d)?;
         let mut verified =
             Verified::new(stream, d.digest.clone(), size, format!("blob {}", d.digest));
+        // Content that is not what the descriptor says is the registry's failure.
         self.blob_from(&d.digest, size, &mut verified, false)
+            .map_err(|e| match e {
+                Error::Input { what, problem } => Error::Remote(format!(
+                    "reading from {}: {what}: {problem}",
+                    self.shared_name()
+                )),
+                e => e,
+            })
+    }
+
+    fn shared_name(&self) -> String {
+        use crate::image::blob::RemoteBlobs as _;
+        self.shared.name()
     }
 
     /// The blob `d` from the layout the output holds now: a regular file (no symlink) of

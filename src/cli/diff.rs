@@ -23,10 +23,10 @@ multi-platform source (a registry's index, a layout's image index) needs --platf
 to pick the image to compare."
 )]
 pub struct DiffArgs {
-    /// The first layout, or a registry reference (docker://…).
+    /// The first layout, or a registry reference (docker://REF).
     #[arg(value_name = "A")]
     a: PathBuf,
-    /// The second layout, or a registry reference (docker://…).
+    /// The second layout, or a registry reference (docker://REF).
     #[arg(value_name = "B")]
     b: PathBuf,
     /// Descriptor file to use in both layouts (bashbrew's File:) instead of index.json's entry.

@@ -25,7 +25,7 @@ needs --platform or --arch to pick its image."
 )]
 pub struct ExportArgs {
     /// The layout directory (its index.json must list exactly one image manifest, or one
-    /// image index with --platform or --arch), or a registry reference (docker://…).
+    /// image index with --platform or --arch), or a registry reference (docker://REF).
     #[arg(value_name = "LAYOUT|docker://REF")]
     layout: PathBuf,
     /// oci-archive (skopeo's oci-archive:) or docker-archive (docker load, podman load).

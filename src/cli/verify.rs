@@ -68,6 +68,7 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             .parse::<Profile>()
             .map_err(ocipack::Error::usage)?,
         keep_entries: false,
+        select_platform: false,
         documents_only: false,
     };
     verify::check_file_is_inside("--file", opts.file.as_deref())?;

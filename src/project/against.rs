@@ -228,16 +228,19 @@ pub fn check_against(
         platforms.push(check);
     }
     for (s, _) in served.iter().zip(&used).filter(|(_, used)| !**used) {
+        // The registry's words: escaped before they reach a terminal.
         let platform = s
             .platform
             .as_ref()
-            .map_or("(no platform)".to_string(), |p| p.to_string());
+            .map_or("(no platform)".to_string(), |p| {
+                crate::show::text(&p.to_string())
+            });
         let verdict = match &s.platform {
             _ if is_attestation(&s.descriptor) => Verdict::NotBuiltHere {
                 why: "an attestation manifest".into(),
             },
             Some(p) if p.os != "linux" => Verdict::NotBuiltHere {
-                why: format!("{} is not built as a layout", p.os),
+                why: format!("{} is not built as a layout", crate::show::text(&p.os)),
             },
             Some(p)
                 if declared.iter().any(|d| d.matches(p))

@@ -136,6 +136,10 @@ pub struct Options {
     /// Keep every layer's tar entries and hash the files' contents ([`LayerContent`], for
     /// `diff`).
     pub keep_entries: bool,
+    /// With `expect`, select the image of a multi-platform source (a layout's image index,
+    /// a registry's index) for that platform, as the single image to act on (`diff`,
+    /// `export`); without it, such a source holds no single image.
+    pub select_platform: bool,
     /// Check the documents only: no blob is streamed, and [`Checked::layers`] is empty (the
     /// caller streams the layers it needs through the verified reader, [`scan_layer`]). A
     /// layout's manifests and configs, and a registry's, are still read whole and checked
@@ -421,7 +425,12 @@ fn finish<S: Store>(
     last: impl FnOnce(&mut Verifier<S>),
 ) -> Opened {
     let mut v = Verifier::new(store, opts.keep_entries);
-    if let (Some(_), None, Some((want, _))) = (&layout.nested, layout.selected, &expect) {
+    if let (true, Some(_), None, Some((want, _))) = (
+        opts.select_platform,
+        &layout.nested,
+        layout.selected,
+        &expect,
+    ) {
         // A multi-platform source and a platform: that image is the one acted on.
         layout.selected = layout.images.iter().position(|i| {
             !rules::is_attestation(&i.found.descriptor)

@@ -921,7 +921,7 @@ fn a_registry_that_lies_is_caught_and_nothing_is_written() {
         .insert(sha256(&image.1), bad);
     let out = t.path().join("out");
     let o = run(&["pull", &format!("{}:latest", hub.repository()), s(&out)]);
-    let e = assert_error(&o, 2);
+    let e = assert_error(&o, 1);
     assert!(e.contains("content hashes to"), "{e}");
     assert!(!out.exists());
     assert!(common::staging_beside(&out).is_empty());
@@ -944,6 +944,39 @@ fn a_registry_that_lies_is_caught_and_nothing_is_written() {
         "{e}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn what_a_registry_names_is_escaped_before_it_is_printed() {
+    let t = tempfile::tempdir().unwrap();
+    let project = copy_hello_world(&t.path().join("hello-world"));
+    let hub = Hub::start();
+    let mut amd64 = top_entry(&project.join("amd64/oci"));
+    amd64["platform"] = json!({"architecture": "amd64\u{1b}[2J", "os": "li\u{7}nux"});
+    let index = json!({"schemaVersion": 2, "mediaType": common::oci::INDEX,
+        "manifests": [amd64]})
+    .to_string()
+    .into_bytes();
+    hub.put_manifest("latest", common::oci::INDEX, &index);
+    let o = run(&[
+        "build",
+        "--check",
+        "--against",
+        &format!("{}:latest", hub.repository()),
+        "--arch",
+        "amd64",
+        s(&project),
+    ]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{7}'),
+        "a control character reached the terminal: {out:?}"
+    );
+    assert!(
+        out.contains("li\\u{7}nux/amd64\\u{1b}[2J") && out.contains("not built here"),
+        "{out}"
+    );
 }
 
 #[test]
