@@ -1070,3 +1070,80 @@ fn credentials_never_follow_a_redirect_to_another_port() {
         "{got:?}"
     );
 }
+
+#[test]
+fn a_signal_during_a_pull_leaves_the_output_as_it_was() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let t = tempfile::tempdir().unwrap();
+    let hello = t.path().join("hello");
+    build_hello(&hello, &[]);
+    let m = json_file(&hello.join("image-manifest.json"));
+    let manifest = std::fs::read(hello.join("image-manifest.json")).unwrap();
+    let config = std::fs::read(hello.join("image-config.json")).unwrap();
+    let config_digest = m["config"]["digest"].as_str().unwrap().to_string();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+        m["layers"][0]["size"]
+    );
+    let srv = Server::start(Duration::from_secs(10), move |ex: &mut Exchange| {
+        if ex.req.path.contains("/manifests/") {
+            ex.respond(
+                200,
+                &[("Content-Type", common::oci::MANIFEST.into())],
+                &manifest,
+            );
+        } else if ex.req.path.ends_with(&config_digest) {
+            ex.respond(200, &[], &config);
+        } else {
+            // The layer, one byte a second.
+            use std::io::Write as _;
+            let _ = ex.conn.write_all(head.as_bytes());
+            ex.trickle(b"\x1f");
+        }
+    });
+    // OUT holds another layout already.
+    let out = t.path().join("out");
+    let file = t.path().join("f");
+    std::fs::write(&file, "old").unwrap();
+    let o = common::cli::image(
+        &[
+            common::cli::os("--file"),
+            common::cli::os(&format!("{}:/f:0644", file.display())),
+        ],
+        &out,
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_exit(&o, 0);
+    let before = snapshot(&out);
+    let config_dir = tempfile::tempdir().unwrap();
+    let mut child = ocipack()
+        .env("DOCKER_CONFIG", config_dir.path())
+        .args(["pull", &format!("{}/slow:1", srv.host()), s(&out)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
+    let asked = std::time::Instant::now();
+    while !srv.requests().iter().any(|r| r.path.contains(&layer)) {
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "the layer was never asked for"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.signal() == Some(15) || status.code() == Some(128 + 15),
+        "{status}"
+    );
+    assert!(common::staging_beside(&out).is_empty());
+    assert!(before == snapshot(&out), "the signal changed OUT");
+}
