@@ -2,19 +2,23 @@
 //!
 //! The image is [`open`](crate::verify::open)ed and verified whole first (a source that
 //! fails is refused before anything is written), and every blob is then read through the
-//! model's verified reader.
+//! model's verified reader. The source may be a registry reference (every blob is then
+//! streamed from the registry, once to verify it and once into the archive; nothing else
+//! is written), or a multi-platform source with a platform that picks one of its images.
 //!
 //! Two formats:
 //! - **oci-archive** (what `skopeo`'s `oci-archive:` reads): `oci-layout`, `index.json`
-//!   (both byte for byte) and the blobs the image references under `blobs/<alg>/<hex>`,
-//!   plus the two directory entries. Readable names (`rootfs.tar.gz`, …) and any other file
+//!   (both byte for byte; for an image of a registry or picked from an image index, written
+//!   by ocipack: its descriptor, with its platform, as the only entry) and the blobs the
+//!   image references under `blobs/<alg>/<hex>`, plus the two directory entries. Readable names (`rootfs.tar.gz`, …) and any other file
 //!   of the layout are left out, so the archive holds no symlink.
 //! - **docker-archive** (what `docker load` and `podman load` read): `<config hex>.json`
 //!   (the config blob byte for byte), one *uncompressed* layer tar per layer named
 //!   `<diff_id hex>.tar`, and `manifest.json`: `[{"Config", "RepoTags", "Layers"}]`.
 //!   RepoTags come from `--tag`, else from the index entry's `io.containerd.image.name` or
 //!   `org.opencontainers.image.ref.name` annotation when that is a name (contains `/` or
-//!   `:`; a bare word is an OCI tag, not an image name); else the list is empty, which both
+//!   `:`; a bare word is an OCI tag, not an image name), or the registry reference it was
+//!   read from when that has a tag; else the list is empty, which both
 //!   loaders accept (the image is loaded untagged). Names are written fully qualified
 //!   (`docker.io/library/hello-world:latest`): `docker load` reads that as `hello-world`,
 //!   and `podman load` would otherwise file a short name under `localhost/`.
@@ -25,10 +29,11 @@
 //! function of the layout alone.
 //!
 //! A layer tar's header needs its uncompressed size before its content, and a config
-//! records only the diff_id. Compressed layers are therefore decompressed twice: once to
-//! count (and check the diff_id), once to stream into the archive (checked again). This
-//! costs CPU rather than a temporary copy of every layer on disk, and keeps `-o -`
-//! streaming. Every blob is verified while it is read; a mismatch fails the export.
+//! records only the diff_id. Verification counted it while it decompressed the layer;
+//! the layer is decompressed again into the archive (and checked again against that size
+//! and the diff_id). This costs CPU rather than a temporary copy of every layer on disk,
+//! and keeps `-o -` streaming. Every blob is verified while it is read; a mismatch fails
+//! the export.
 
 use std::cell::Cell;
 
@@ -47,6 +52,7 @@ use crate::image::blob::Verified;
 use crate::image::rules::LayoutRead;
 use crate::input::decompress;
 use crate::media::Compression;
+use crate::platform::Platform;
 use crate::registry::Reference;
 use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
 use crate::store::staging::{Existing, Staging, Target};
@@ -102,10 +108,12 @@ pub struct ExportReport {
     pub size: u64,
 }
 
-/// Writes the single image of `source` as an archive of `format` to `dest`.
-/// `tags` are docker-archive RepoTags (refused for oci-archive).
+/// Writes the single image of `source` (or, with `platform`, its image for that platform)
+/// as an archive of `format` to `dest`. `tags` are docker-archive RepoTags (refused for
+/// oci-archive).
 pub fn export(
     source: &Source,
+    platform: Option<(Platform, String)>,
     format: ArchiveFormat,
     tags: &[String],
     dest: &Destination,
@@ -115,11 +123,27 @@ pub fn export(
             "--tag applies to docker-archive only (an oci-archive keeps the layout's index.json as it is)",
         ));
     }
-    let checked = verify::open(source, &Options::default())?.single()?;
+    let opts = Options {
+        expect: platform,
+        select_platform: true,
+        ..Options::default()
+    };
+    let checked = verify::open(source, &opts)?.single()?;
     let (read, image) = (checked.layout, checked.image);
+    let sizes: Vec<u64> = checked.layers.iter().map(|l| l.uncompressed_size).collect();
     let tags = match format {
-        ArchiveFormat::DockerArchive => repo_tags(&image, tags)?,
+        ArchiveFormat::DockerArchive => match source {
+            Source::Registry(r, _) if tags.is_empty() && r.tag.is_some() => {
+                vec![qualified_name(r)]
+            }
+            _ => repo_tags(&image, tags)?,
+        },
         ArchiveFormat::OciArchive => Vec::new(),
+    };
+    let archive = Archived {
+        read: &read,
+        image: &image,
+        sizes: &sizes,
     };
     let (digest, size) = match dest {
         Destination::Stdout => {
@@ -130,8 +154,7 @@ pub fn export(
                 ));
             }
             let out = BufWriter::with_capacity(1 << 20, stdout.lock());
-            let (_, digest, size) =
-                write_archive(&read, &image, format, &tags, out, Path::new("-"))?;
+            let (_, digest, size) = write_archive(&archive, format, &tags, out, Path::new("-"))?;
             (digest, size)
         }
         Destination::File(path) => {
@@ -169,7 +192,7 @@ pub fn export(
             // an error or a signal, renamed into place once complete and durable.
             let (staging, file) = Staging::file(&target)?;
             let out = BufWriter::with_capacity(1 << 20, file);
-            let (out, digest, size) = write_archive(&read, &image, format, &tags, out, path)?;
+            let (out, digest, size) = write_archive(&archive, format, &tags, out, path)?;
             out.into_inner()
                 .map_err(|e| Error::io("writing", path, e.into_error()))?;
             staging.commit(&target)?;
@@ -272,34 +295,79 @@ enum Member<'a> {
     },
 }
 
+/// What is archived: the documents read, the image, and its layers' uncompressed sizes
+/// (as verification counted them).
+struct Archived<'a> {
+    read: &'a LayoutRead,
+    image: &'a Image,
+    sizes: &'a [u64],
+}
+
+/// `oci-layout` and `index.json` of an oci-archive: the layout's own, byte for byte, when
+/// the image is its `index.json`'s only entry; else (an image of a registry, or one picked
+/// from an image index) ocipack's: the canonical `oci-layout`, and an index listing the
+/// image's descriptor, with the platform of its config when it has none.
+fn layout_documents(a: &Archived) -> Result<(Vec<u8>, Vec<u8>)> {
+    let own = a.read.reference.is_none() && a.read.nested.is_none();
+    if own {
+        // Opening refuses a layout without both documents.
+        let (Some(oci_layout), Some(index)) = (&a.read.oci_layout, &a.read.index) else {
+            return Err(a.image.bad("index.json", "missing"));
+        };
+        return Ok((oci_layout.bytes.to_vec(), index.bytes.to_vec()));
+    }
+    let mut entry = a.image.entry.clone();
+    entry.platform.get_or_insert_with(|| a.image.platform());
+    let oci_layout = crate::image::Doc::canonical(crate::spec::OciLayout {
+        image_layout_version: crate::image::write::LAYOUT_VERSION.into(),
+    })?;
+    let index = crate::image::Doc::canonical(crate::spec::Index {
+        schema_version: 2,
+        media_type: Some(crate::media::INDEX.into()),
+        artifact_type: None,
+        manifests: vec![entry],
+        subject: None,
+        annotations: None,
+    })?;
+    Ok((oci_layout.bytes.to_vec(), index.bytes.to_vec()))
+}
+
 fn write_archive<W: Write>(
-    read: &LayoutRead,
-    image: &Image,
+    archived: &Archived,
     format: ArchiveFormat,
     tags: &[String],
     out: W,
     dest: &Path,
 ) -> Result<(W, Digest, u64)> {
+    let image = archived.image;
     let mtime = image.created().map_or(0, |t: Timestamp| t.unix() as u64);
     let manifest_json;
+    let documents;
     let mut members: Vec<(String, Member)> = Vec::new();
     match format {
         ArchiveFormat::OciArchive => {
-            // Opening refuses a layout without both documents.
-            let (Some(oci_layout), Some(index)) = (&read.oci_layout, &read.index) else {
-                return Err(image.bad("index.json", "missing"));
-            };
-            members.push(("oci-layout".into(), Member::Bytes(&oci_layout.bytes)));
-            members.push(("index.json".into(), Member::Bytes(&index.bytes)));
+            documents = layout_documents(archived)?;
+            members.push(("oci-layout".into(), Member::Bytes(&documents.0)));
+            members.push(("index.json".into(), Member::Bytes(&documents.1)));
             members.push(("blobs".into(), Member::Dir));
             let mut blobs: Vec<&Descriptor> = vec![&image.entry];
             blobs.extend(image.blobs());
+            let config = &image.manifest.value.config;
             for d in blobs {
                 let alg_dir = format!("blobs/{}", d.digest.algorithm().name());
                 if !members.iter().any(|(n, _)| *n == alg_dir) {
                     members.push((alg_dir, Member::Dir));
                 }
-                members.push((d.digest.blob_path(), Member::Blob(d)));
+                // The documents were read whole and checked against their digests (a
+                // registry serves a manifest as a manifest, not as a blob).
+                let member = if d.digest == image.entry.digest {
+                    Member::Bytes(&image.manifest.bytes)
+                } else if d.digest == config.digest {
+                    Member::Bytes(&image.config.bytes)
+                } else {
+                    Member::Blob(d)
+                };
+                members.push((d.digest.blob_path(), member));
             }
         }
         ArchiveFormat::DockerArchive => {
@@ -318,14 +386,18 @@ fn write_archive<W: Write>(
                 ));
             }
             let mut layer_names = Vec::new();
-            for (desc, diff_id) in image.manifest.value.layers.iter().zip(diff_ids) {
+            for (i, (desc, diff_id)) in image.manifest.value.layers.iter().zip(diff_ids).enumerate()
+            {
                 let name = format!("{}.tar", diff_id.hex());
                 layer_names.push(name.clone());
                 if members.iter().any(|(n, _)| *n == name) {
                     continue;
                 }
                 let compression = image.layer_compression(desc)?;
-                let size = uncompressed_size(image, desc, diff_id, compression)?;
+                let size = match archived.sizes.get(i) {
+                    Some(n) => *n,
+                    None => uncompressed_size(image, desc, diff_id, compression)?,
+                };
                 members.push((
                     name,
                     Member::Layer {
@@ -359,9 +431,7 @@ fn write_archive<W: Write>(
             Error::input(
                 format!(
                     "layout {}",
-                    image
-                        .layout()
-                        .map_or(String::new(), |r| crate::show::path(r.path()))
+                    image.blob_source().map_or(String::new(), |b| b.shown())
                 ),
                 e.to_string(),
             )

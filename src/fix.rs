@@ -112,7 +112,7 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
     let mut seen = BTreeSet::new();
     for img in &layout.images {
         let image = img
-            .image(&layout.root)
+            .image(&layout.blobs)
             .ok_or_else(|| refuse("holds an image that could not be read whole".into()))?;
         let ds = std::iter::once(&image.entry)
             .chain([&image.manifest.value.config])
@@ -123,7 +123,10 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
             }
         }
     }
-    let before = verify::survey(&layout.root);
+    let root = layout
+        .root()
+        .ok_or_else(|| refuse("is not a layout".into()))?;
+    let before = verify::survey(root);
     let was_symlink = |path: &str| {
         before
             .iter()

@@ -36,7 +36,8 @@
 //! 12. [`settings`] — command line and project file to an image spec
 //! 13. [`registry`] — references, trust, the HTTP client, pushing opened images
 //! 14. [`verify`] — opening an image source for checking
-//! 15. [`diff`], [`export`], [`fix`] — commands over opened images
+//! 15. [`diff`], [`export`], [`fix`], [`pull`] — commands over opened images, and pulling
+//!     a registry's image into a layout
 //! 16. [`project`] — `ocipack.toml`: plans, builds, library files, dist branches
 
 pub mod cjson;
@@ -53,6 +54,7 @@ pub mod platform;
 pub mod problems;
 pub mod progress;
 pub mod project;
+pub mod pull;
 pub mod registry;
 pub mod settings;
 pub mod show;

@@ -14,6 +14,7 @@ use ocipack::project::build::{self as build, OutputCheck};
 use ocipack::project::plan::BuildOptions;
 
 use super::image::resolve_jobs;
+use super::remote::RemoteArgs;
 
 /// Arguments of `ocipack build`.
 #[derive(Debug, Args)]
@@ -33,7 +34,15 @@ an image index listing them in bashbrew's architecture order (the same index `oc
 DIR` pushes). index.json holds one descriptor of that index (named by [image] ref-name), \
 the form skopeo copy --all, podman and crane push read. Readable names: image-index.json \
 and ARCH/{image-manifest.json,image-config.json,rootfs.tar.*}, symlinks to the blobs \
-(none with names = \"none\")."
+(none with names = \"none\").\n\
+With --check --against REF, each architecture is built in memory (nothing is written) and \
+compared with what the registry serves for its platform under REF (an index: matched by \
+platform; one manifest: by its config's platform). One line per architecture: identical, \
+different: FIRST DIFFERENCE (from the manifest and config; --explain also fetches the layers \
+that differ and lists every difference), missing in the registry; then the index's other \
+entries: extra in the registry (a Linux image the project does not build), or not built \
+here (attestation manifests, other operating systems, architectures not selected: never a \
+failure). Exit 0 when every manifest digest equals the build's, 1 otherwise."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
@@ -61,9 +70,18 @@ pub struct BuildArgs {
     /// OUT instead of the per-architecture outputs.
     #[arg(long, value_name = "OUT", conflicts_with_all = ["compare_compression", "commit_branch"])]
     index: Option<PathBuf>,
+    /// With --check: compare with what the registry serves under REF
+    /// ([docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST]) instead of the disk.
+    #[arg(long, value_name = "REF", requires = "check", conflicts_with_all = ["index", "commit_branch"])]
+    against: Option<String>,
+    /// With --against: also fetch the layers that differ and list every difference.
+    #[arg(long, requires = "against")]
+    explain: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 fn print_json(v: &serde_json::Value) -> Result<()> {
@@ -80,6 +98,9 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     };
     if let Some(out) = &a.index {
         return run_index(&a, out, &opts);
+    }
+    if let Some(reference) = &a.against {
+        return super::against::run(&a.dir, reference, a.explain, a.json, &a.remote, &opts);
     }
     if a.check {
         return report_check(&a, &build::check_project(&a.dir, &opts)?);

@@ -148,7 +148,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
         // The whole layout is verified before anything is sent: a layout `verify` refuses
         // is never uploaded. Then its single image, or every image and the image index
         // exactly as stored.
-        let source = Source::from_arg(a.layout.clone())?;
+        let source = Source::Layout(a.layout.clone());
         match verify::open(&source, &Options::default())?.valid()? {
             Valid::Image(c) => Pushed::Image(registry::push_image(&c.image, &reference, &opts)?),
             Valid::Index(p) => Pushed::Index(registry::push_index(

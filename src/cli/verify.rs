@@ -1,10 +1,11 @@
-//! `ocipack verify LAYOUT... [--file F] [--arch A] [--profile P] [--json]`
+//! `ocipack verify LAYOUT|docker://REF... [--file F] [--arch A] [--profile P] [--json]`
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::out;
+use super::remote::RemoteArgs;
 
 use ocipack::platform::Platform;
 use ocipack::verify::{self, Options, Profile, Reports, Source};
@@ -24,11 +25,16 @@ is A's.\n\
 oci-import builder (pull-request CI), meta-scripts' import (production builds: only tar and \
 tar+gzip layers; urls, data and the index entry's annotations dropped; platform replaced) and \
 crane push (no symlinked blobs). Each such finding names its origin in brackets: [bashbrew], \
-[meta-scripts], [crane], or [ocipack] where ocipack is stricter than the pipeline."
+[meta-scripts], [crane], or [ocipack] where ocipack is stricter than the pipeline.\n\
+A docker://[HOST/]REPO[:TAG|@DIGEST] reference is checked where the registry serves it, by the \
+same rules: its manifest, or its index and every image the index lists (attestation manifests \
+are checked as bytes, not as images), each blob streamed once through SHA-256 and the tar \
+reader and written nowhere. Docker v2 media types (a manifest list, a manifest, its config \
+and layers) are accepted and named."
 )]
 pub struct VerifyArgs {
-    /// OCI layout directories.
-    #[arg(required = true, value_name = "LAYOUT")]
+    /// OCI layout directories, or registry references (docker://[HOST/]REPO[:TAG|@DIGEST]).
+    #[arg(required = true, value_name = "LAYOUT|docker://REF")]
     layouts: Vec<PathBuf>,
     /// A file in the layout holding the single image descriptor to use (bashbrew's File:).
     #[arg(long, value_name = "F")]
@@ -43,6 +49,8 @@ pub struct VerifyArgs {
     /// Print one machine-readable JSON report.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 pub fn run(a: VerifyArgs) -> Result<u8> {
@@ -60,12 +68,21 @@ pub fn run(a: VerifyArgs) -> Result<u8> {
             .parse::<Profile>()
             .map_err(ocipack::Error::usage)?,
         keep_entries: false,
+        select_platform: false,
+        documents_only: false,
     };
     verify::check_file_is_inside("--file", opts.file.as_deref())?;
+    let fetch = a.remote.fetch_options()?;
+    let sources = a
+        .layouts
+        .into_iter()
+        .map(|l| Source::from_arg(l, &fetch))
+        .collect::<Result<Vec<_>>>()?;
+    a.remote.warn(&sources.iter().collect::<Vec<_>>());
     let reports = Reports::new(
-        a.layouts
-            .into_iter()
-            .map(|l| Ok(verify::open(&Source::from_arg(l)?, &opts)?.into_report()))
+        sources
+            .iter()
+            .map(|s| Ok(verify::open(s, &opts)?.into_report()))
             .collect::<Result<Vec<_>>>()?,
     );
     if a.json {

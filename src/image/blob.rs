@@ -1,10 +1,11 @@
-//! Blob access that trusts nothing: opened beneath the layout, checked for type and size,
-//! and read through [`Verified`], which withholds the last bytes of content whose digest is
-//! wrong. A JSON blob is read whole only up to [`MAX_JSON`] bytes, and only if it has exactly
-//! its declared size and digest ([`OpenedBlob::read_whole`]).
+//! Blob access that trusts nothing: opened beneath the layout (or streamed from wherever
+//! else an image's blobs are, [`Blobs`]), checked for type and size, and read through
+//! [`Verified`], which withholds the last bytes of content whose digest is wrong. A JSON blob
+//! is read whole only up to [`MAX_JSON`] bytes, and only if it has exactly its declared size
+//! and digest ([`OpenedBlob::read_whole`]).
 
-use std::fs::File;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use crate::digest::{Digest, Hasher};
 use crate::spec::Descriptor;
@@ -85,7 +86,7 @@ impl OpenedBlob {
     /// The blob's content, verified while it is read.
     pub fn verified(self, d: &Descriptor, what: String) -> Verified<BlobReader> {
         Verified::new(
-            BlobReader(self.opened.file),
+            BlobReader(Box::new(self.opened.file)),
             d.digest.clone(),
             self.opened.size,
             what,
@@ -115,14 +116,74 @@ impl OpenedBlob {
     }
 }
 
-/// A blob's content as its source hands it out: today a file beneath a layout. Read it
-/// through [`Verified`] ([`crate::image::Image::open_blob`]), never on its own.
-#[derive(Debug)]
-pub struct BlobReader(File);
+/// A blob's content as its source hands it out: a file beneath a layout, or a stream from
+/// a registry. Read it through [`Verified`] ([`crate::image::Image::open_blob`]), never on
+/// its own.
+pub struct BlobReader(Box<dyn Read + Send>);
+
+impl BlobReader {
+    /// A reader of `inner`.
+    pub fn new(inner: Box<dyn Read + Send>) -> BlobReader {
+        BlobReader(inner)
+    }
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobReader")
+    }
+}
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(buf)
+    }
+}
+
+/// Blobs that are not files of a layout: a registry's repository. The image model reads
+/// them through this, not knowing where they come from (the registry client lives above
+/// the model and implements it).
+pub trait RemoteBlobs: Send + Sync {
+    /// Opens the blob `d` describes for streaming. The content is checked by the caller
+    /// ([`Verified`]), not here; an error names the source, the blob and why.
+    fn open(&self, d: &Descriptor) -> crate::error::Result<Box<dyn Read + Send>>;
+    /// The source as messages name it (`docker://host/repository`).
+    fn name(&self) -> String;
+}
+
+/// Where an image's blobs are.
+#[derive(Clone)]
+pub enum Blobs {
+    /// Files beneath a layout directory (`blobs/<algorithm>/<hex>`).
+    Layout(Root),
+    /// A registry's repository, read as a stream.
+    Remote(Arc<dyn RemoteBlobs>),
+}
+
+impl std::fmt::Debug for Blobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blobs::Layout(r) => f.debug_tuple("Layout").field(r).finish(),
+            Blobs::Remote(r) => f.debug_tuple("Remote").field(&r.name()).finish(),
+        }
+    }
+}
+
+impl Blobs {
+    /// The layout directory, for blobs in one.
+    pub fn layout(&self) -> Option<&Root> {
+        match self {
+            Blobs::Layout(r) => Some(r),
+            Blobs::Remote(_) => None,
+        }
+    }
+
+    /// The source as messages name it: the layout's path, or the registry reference.
+    pub fn shown(&self) -> String {
+        match self {
+            Blobs::Layout(r) => crate::show::path(r.path()),
+            Blobs::Remote(r) => r.name(),
+        }
     }
 }
 

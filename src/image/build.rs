@@ -231,6 +231,26 @@ pub fn prepare_blobs(
     Ok((out, built))
 }
 
+/// The image `spec` makes, built in memory: its layer encoded into nothing but hashes and
+/// counters (the same bytes as a build's, never stored), its config and manifest checked
+/// with the rules a build runs before it writes. Nothing is written (a `--tar` input's
+/// spool goes to an anonymous file in `temp_dir`). What `build --check --against` compares
+/// with a registry.
+pub fn image_in_memory(spec: &ImageSpec, temp_dir: &Root) -> Result<(Image, LayerInfo)> {
+    let entries = collect_inputs(spec, temp_dir)?;
+    let layer = measure_layer(&entries, spec)?;
+    let image = describe(spec, &layer)?;
+    let mut problems = Problems::default();
+    let expect = (spec.platform.clone(), "the build's platform".to_string());
+    check_image(&mut problems, &image, "index.json", Some(&expect));
+    if spec.profile == Profile::OciImport {
+        let files_names = spec.names == NameStyle::Files;
+        oci_import::check_built(&mut problems, &image, files_names, Some(&expect));
+    }
+    problems.fail_on_errors("the built image breaks the layout rules")?;
+    Ok((image, layer))
+}
+
 /// The sizes and digests of the layer `spec` makes, encoded into nothing (no file).
 pub fn measure_layer(entries: &EntryList, spec: &ImageSpec) -> Result<LayerInfo> {
     layer::write_layer(entries, spec.encode, BlobSink::Count, None).map(|(info, _)| info)

@@ -263,6 +263,11 @@ impl LayoutWriter {
         self.out.put_file(&partial, &name, f, same)
     }
 
+    /// True if the layout holds the blob `digest` already.
+    pub fn holds(&self, digest: &Digest) -> bool {
+        self.out.contains(&digest.blob_path())
+    }
+
     /// Holds a file at `name` (relative to the layout).
     pub fn write_file(&mut self, name: &str, bytes: &[u8]) {
         self.out.put_bytes(name, bytes.to_vec());

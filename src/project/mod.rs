@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod against;
 pub mod build;
 pub mod dist;
 pub mod git;

@@ -42,13 +42,14 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::http::{Response, StatusCode};
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
-use crate::image::blob::Verified;
+use crate::image::blob::{RemoteBlobs, Verified};
 use crate::spec::Descriptor;
 
 use super::auth::Credentials;
@@ -69,10 +70,7 @@ pub const MAX_HOPS: usize = 5;
 /// The first wait before a retry (then doubled).
 const BACKOFF: Duration = Duration::from_secs(1);
 
-/// Docker's v2 manifest list.
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Docker's v2 (schema 2) image manifest.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub use crate::media::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST};
 /// Docker's schema 1 manifest (refused).
 const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
@@ -357,6 +355,37 @@ impl Fetcher {
         }
     }
 
+    /// Opens the body of the blob `d` describes (the `GET`, its redirects, authentication
+    /// and retries), bounded by the descriptor's size plus one byte; a `Content-Length`
+    /// other than the size is refused here. Returns the body and who sent it (for messages).
+    fn open_body(
+        &mut self,
+        step: &str,
+        d: &Descriptor,
+    ) -> Result<(ureq::BodyReader<'static>, String)> {
+        let size = self.descriptor_size(step, d)?;
+        let path = format!("blobs/{}", d.digest);
+        let (mut resp, url) = self.get(step, &path, None)?;
+        if resp.status() != StatusCode::OK {
+            return Err(self.client.status_error(step, &mut resp));
+        }
+        let where_ = self.shown_source(&url);
+        if let Some(n) = resp.body().content_length()
+            && n != size
+        {
+            return Err(self.client.fail(
+                step,
+                &format!("{where_}announces {n} bytes; the descriptor says {size}"),
+            ));
+        }
+        let body = resp
+            .into_body()
+            .into_with_config()
+            .limit(size.saturating_add(1))
+            .reader();
+        Ok((body, where_))
+    }
+
     /// The blob `d` describes, in memory (a config): at most `limit` bytes.
     pub fn blob_to_vec(&mut self, d: &Descriptor, limit: u64) -> Result<Vec<u8>> {
         let step = format!("reading blob {}", d.digest);
@@ -598,6 +627,12 @@ impl Fetcher {
             // The content check's own message.
             return e.to_string();
         };
+        self.body_error(t, got, size, where_)
+    }
+
+    /// A failed read of the transport (a blob's body, after `got` of `size` bytes from
+    /// `where_`) as one clause.
+    fn body_error(&self, t: &io::Error, got: u64, size: u64, where_: &str) -> String {
         let inner = t.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>());
         if matches!(inner, Some(ureq::Error::Timeout(_))) || t.kind() == io::ErrorKind::TimedOut {
             return self.deadline_passed();
@@ -613,6 +648,133 @@ impl Fetcher {
             "timed out: not done within {} s, the one deadline for all of it (--timeout)",
             self.timeout.as_secs_f64()
         )
+    }
+}
+
+/// A read client shared by the readers of one repository's blobs: what an image read from
+/// a registry streams its blobs through ([`crate::image::blob::Blobs::Remote`]).
+#[derive(Clone)]
+pub struct SharedFetcher {
+    fetcher: Arc<Mutex<Fetcher>>,
+    name: String,
+}
+
+impl SharedFetcher {
+    /// Shares `fetcher`, the client of the repository `reference` names.
+    pub fn new(fetcher: Fetcher, reference: &Reference) -> SharedFetcher {
+        SharedFetcher {
+            fetcher: Arc::new(Mutex::new(fetcher)),
+            name: format!("{}{}", super::reference::DOCKER_TRANSPORT, reference.name()),
+        }
+    }
+
+    /// Runs `f` with the client (one request at a time).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Fetcher) -> R) -> R {
+        let mut guard = self
+            .fetcher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    /// A stream of the blob `d` describes: its `GET` is sent now (so that a missing blob
+    /// or a refusal is an error here); a connection cut in the middle is retried as for
+    /// [`Fetcher::blob`], from the start, skipping what was already handed out. The bytes
+    /// are bounded by the size, not checked: read them through [`Verified`].
+    pub fn stream(&self, d: &Descriptor) -> Result<BlobStream> {
+        let step = format!("reading blob {}", d.digest);
+        let (body, where_) = self.with(|f| f.open_body(&step, d))?;
+        Ok(BlobStream {
+            shared: self.clone(),
+            descriptor: d.clone(),
+            step,
+            body: Some(body),
+            where_,
+            position: 0,
+            restarts: 0,
+        })
+    }
+}
+
+impl RemoteBlobs for SharedFetcher {
+    fn open(&self, d: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        Ok(Box::new(self.stream(d)?))
+    }
+
+    fn name(&self) -> String {
+        crate::show::text(&self.name)
+    }
+}
+
+/// A blob's body as a stream ([`SharedFetcher::stream`]).
+pub struct BlobStream {
+    shared: SharedFetcher,
+    descriptor: Descriptor,
+    step: String,
+    body: Option<ureq::BodyReader<'static>>,
+    where_: String,
+    position: u64,
+    restarts: u32,
+}
+
+impl BlobStream {
+    /// Reopens the body after a cut and skips what was handed out already.
+    fn reopen(&mut self) -> io::Result<()> {
+        let (mut body, where_) = self
+            .shared
+            .with(|f| f.open_body(&self.step, &self.descriptor))
+            .map_err(io::Error::other)?;
+        let skipped = io::copy(&mut (&mut body).take(self.position), &mut io::sink())?;
+        if skipped != self.position {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{where_}sent {skipped} bytes on a new try, fewer than the {} already read",
+                    self.position
+                ),
+            ));
+        }
+        self.body = Some(body);
+        self.where_ = where_;
+        Ok(())
+    }
+}
+
+impl Read for BlobStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.body.is_none() {
+                self.reopen()?;
+            }
+            let body = self.body.as_mut().expect("opened above");
+            match body.read(buf) {
+                Ok(n) => {
+                    self.position += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.body = None;
+                    let size = u64::try_from(self.descriptor.size).unwrap_or_default();
+                    let (position, restarts, where_) =
+                        (self.position, self.restarts, self.where_.clone());
+                    let retry = self.shared.with(|f| {
+                        is_reset_kind(e.kind())
+                            && restarts < MAX_RETRIES
+                            && f.wait(backoff(restarts))
+                    });
+                    if retry {
+                        self.restarts += 1;
+                        continue;
+                    }
+                    let message = self.shared.with(|f| {
+                        let why = f.body_error(&e, position, size, &where_);
+                        f.client.fail(&self.step, &why).to_string()
+                    });
+                    return Err(io::Error::new(e.kind(), message));
+                }
+            }
+        }
     }
 }
 

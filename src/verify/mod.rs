@@ -36,6 +36,7 @@
 //! becomes another [`Source`] without changing any caller.
 
 mod read;
+mod remote;
 pub mod scan;
 mod stream;
 mod survey;
@@ -46,14 +47,16 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::image::rules::oci_import;
+use crate::image::rules::{self, oci_import};
 use crate::image::rules::{LayoutRead, PlatformImages, check_documents};
 use crate::platform::Platform;
+use crate::registry::fetch::FetchOptions;
+use crate::registry::reference::{DOCKER_TRANSPORT, Reference};
 use crate::show;
 use crate::store::root::Root;
 
 use read::Reader;
-use stream::Verifier;
+use stream::{Store, Verifier};
 
 pub use crate::image::blob::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
@@ -64,6 +67,9 @@ pub use survey::{MAX_SURVEY, survey};
 /// Where an image to check comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
+    /// A registry reference (`docker://[HOST/]REPO[:TAG|@DIGEST]`), read with these
+    /// options (trust, credentials, the deadline).
+    Registry(Reference, FetchOptions),
     /// A layout directory, as the user named it (the path itself may lead through
     /// symlinks: the user named it; beneath it, symlinks are followed only while they stay
     /// inside).
@@ -74,10 +80,17 @@ pub enum Source {
 }
 
 impl Source {
-    /// The source a command-line argument names. Every argument is a layout directory
-    /// today; a registry reference will be told apart here, so that no caller changes.
-    pub fn from_arg(arg: impl Into<PathBuf>) -> Result<Source> {
-        Ok(Source::Layout(arg.into()))
+    /// The source a command-line argument names: a registry reference when it starts with
+    /// `docker://` (skopeo's spelling; read with `fetch`), else a layout directory (a path
+    /// that looks like `host/repo:tag` stays a path).
+    pub fn from_arg(arg: impl Into<PathBuf>, fetch: &FetchOptions) -> Result<Source> {
+        let arg: PathBuf = arg.into();
+        match arg.to_str() {
+            Some(s) if s.starts_with(DOCKER_TRANSPORT) => {
+                Ok(Source::Registry(s.parse()?, fetch.clone()))
+            }
+            _ => Ok(Source::Layout(arg)),
+        }
     }
 
     /// The layout directory, for a layout source.
@@ -85,7 +98,13 @@ impl Source {
         match self {
             Source::Layout(dir) => Some(dir),
             Source::LayoutAt(root) => Some(root.path()),
+            Source::Registry(..) => None,
         }
+    }
+
+    /// True for a registry reference.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Source::Registry(..))
     }
 
     /// The source as named, escaped for a message.
@@ -93,6 +112,7 @@ impl Source {
         match self {
             Source::Layout(dir) => show::path(dir),
             Source::LayoutAt(root) => show::path(root.path()),
+            Source::Registry(r, _) => show::text(&r.with_transport()),
         }
     }
 }
@@ -116,6 +136,15 @@ pub struct Options {
     /// Keep every layer's tar entries and hash the files' contents ([`LayerContent`], for
     /// `diff`).
     pub keep_entries: bool,
+    /// With `expect`, select the image of a multi-platform source (a layout's image index,
+    /// a registry's index) for that platform, as the single image to act on (`diff`,
+    /// `export`); without it, such a source holds no single image.
+    pub select_platform: bool,
+    /// Check the documents only: no blob is streamed, and [`Checked::layers`] is empty (the
+    /// caller streams the layers it needs through the verified reader, [`scan_layer`]). A
+    /// layout's manifests and configs, and a registry's, are still read whole and checked
+    /// against their digests.
+    pub documents_only: bool,
 }
 
 /// The result of verifying one layout.
@@ -131,6 +160,9 @@ pub struct Report {
     /// The platform expectation checked, and its origin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// Docker v2 media types the image's documents use (not OCI's, but accepted), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub docker_media_types: Vec<String>,
     /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
 }
@@ -164,6 +196,12 @@ impl Report {
         }
         if let Some(e) = &self.expected {
             parts.push(format!("checked against {e}"));
+        }
+        if !self.docker_media_types.is_empty() {
+            parts.push(format!(
+                "Docker v2 media types: {}",
+                self.docker_media_types.join(", ")
+            ));
         }
         if self.warnings() > 0 {
             parts.push(plural(self.warnings(), "warning"));
@@ -230,7 +268,44 @@ pub fn open(source: &Source, opts: &Options) -> Result<Opened> {
     Ok(match source {
         Source::Layout(dir) => check(Reader::open(dir)?, dir, opts),
         Source::LayoutAt(root) => check(Reader::at(root.clone()), root.path(), opts),
+        Source::Registry(reference, fetch) => {
+            if opts.file.is_some() {
+                return Err(Error::usage(
+                    "--file names a file in a layout; a registry reference has none",
+                ));
+            }
+            if opts.profile == Profile::OciImport {
+                return Err(Error::usage(
+                    "--profile oci-import checks a layout as the Official Images import it; \
+                     a registry holds no layout (pull it first: ocipack pull)",
+                ));
+            }
+            let mut remote = remote::Remote::connect(reference, fetch)?;
+            let layout = remote.read(reference)?;
+            let shown = remote.shown.clone();
+            finish(
+                remote,
+                layout,
+                shown,
+                opts.expect.clone(),
+                opts,
+                None,
+                |_| {},
+            )
+        }
     })
+}
+
+/// The entries of the layer `d` of `image` (hashing file contents, as `diff` needs them),
+/// streamed through the image's verified reader: from wherever its blobs are. An error if
+/// the blob is not what `d` says, does not decompress to the config's diff_id `diff_id`,
+/// or holds entries verify refuses.
+pub fn scan_layer(
+    image: &Image,
+    d: &crate::spec::Descriptor,
+    diff_id: &crate::digest::Digest,
+) -> Result<LayerContent> {
+    stream::scan_image_layer(image, d, diff_id)
 }
 
 /// A source as [`open`] found it: the report, and what it holds.
@@ -324,28 +399,70 @@ fn check(mut reader: Reader, dir: &Path, opts: &Options) -> Opened {
     // so do both profiles (the stricter one must never accept what the plain one refuses).
     let file = opts.file.as_deref().filter(|f| *f != "index.json");
     let layout = reader.read(file);
-    check_documents(&mut reader.problems, &layout, expect.as_ref());
-    if opts.profile == Profile::OciImport {
-        let files = survey(&reader.root);
+    let files = (opts.profile == Profile::OciImport).then(|| survey(&reader.root));
+    finish(
+        reader,
+        layout,
+        show::path(dir),
+        expect,
+        opts,
+        files.as_deref(),
+        Verifier::check_blob_dir,
+    )
+}
+
+/// The checks every source gets once its documents are read into `layout`: the document
+/// rules (and the profile's, given the layout's `files`), every blob streamed from `store`
+/// (unless `opts` asks for the documents only), then `last` (the unreferenced files of a
+/// layout). `shown` names the source.
+fn finish<S: Store>(
+    store: S,
+    mut layout: LayoutRead,
+    shown: String,
+    expect: Option<(Platform, String)>,
+    opts: &Options,
+    files: Option<&[oci_import::FileFact]>,
+    last: impl FnOnce(&mut Verifier<S>),
+) -> Opened {
+    let mut v = Verifier::new(store, opts.keep_entries);
+    if let (true, Some(_), None, Some((want, _))) = (
+        opts.select_platform,
+        &layout.nested,
+        layout.selected,
+        &expect,
+    ) {
+        // A multi-platform source and a platform: that image is the one acted on.
+        layout.selected = layout.images.iter().position(|i| {
+            !rules::is_attestation(&i.found.descriptor)
+                && i.config
+                    .as_ref()
+                    .is_some_and(|c| same_platform(&c.value.platform(), want))
+        });
+    }
+    check_documents(v.store.problems(), &layout, expect.as_ref());
+    if let Some(files) = files {
         oci_import::check_layout(
-            &mut reader.problems,
+            v.store.problems(),
             &layout,
-            &files,
+            files,
             opts.file.as_deref(),
             expect.as_ref(),
         );
     }
-    let mut v = Verifier::new(reader, opts.keep_entries);
     let mut selected_layers = None;
-    for (n, img) in layout.images.iter().enumerate() {
-        let layers = v.check_blobs(img);
-        if Some(n) == layout.selected {
-            selected_layers = layers;
+    if opts.documents_only {
+        selected_layers = Some(Vec::new());
+    } else {
+        for (n, img) in layout.images.iter().enumerate() {
+            let layers = v.check_blobs(img);
+            if Some(n) == layout.selected {
+                selected_layers = layers;
+            }
         }
+        last(&mut v);
     }
-    v.check_blob_dir();
-    if opts.profile == Profile::OciImport {
-        v.reader.problems.drop_restated_warnings();
+    if files.is_some() {
+        v.store.problems().drop_restated_warnings();
     }
     let checked = match (layout.image(), selected_layers) {
         (Some(image), Some(layers)) => Some(Checked {
@@ -360,6 +477,7 @@ fn check(mut reader: Reader, dir: &Path, opts: &Options) -> Opened {
             let all: Vec<String> = layout
                 .images
                 .iter()
+                .filter(|i| !rules::is_attestation(&i.found.descriptor))
                 .filter_map(|i| i.config.as_ref())
                 .map(|c| show::text(&c.value.platform().to_string()))
                 .collect();
@@ -370,12 +488,13 @@ fn check(mut reader: Reader, dir: &Path, opts: &Options) -> Opened {
             .and_then(|n| layout.images[n].config.as_ref())
             .map(|c| show::text(&c.value.platform().to_string())),
     };
-    let problems = v.reader.problems.into_vec();
+    let problems = std::mem::take(v.store.problems()).into_vec();
     let report = Report {
-        layout: show::path(dir),
+        layout: shown,
         valid: !problems.iter().any(|p| p.severity == Severity::Error),
         platform,
         expected: expect.map(|(p, from)| show::text(&format!("{p} from {from}"))),
+        docker_media_types: docker_media_types(&layout),
         problems,
     };
     Opened {
@@ -383,6 +502,36 @@ fn check(mut reader: Reader, dir: &Path, opts: &Options) -> Opened {
         layout,
         checked,
     }
+}
+
+/// The same OS, architecture and variant.
+fn same_platform(x: &Platform, want: &Platform) -> bool {
+    x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
+}
+
+/// The Docker v2 media types of the descriptors the documents hold (the index's, each
+/// image's, their configs' and layers'), each once, sorted: what `verify` names when it
+/// accepts them.
+fn docker_media_types(layout: &LayoutRead) -> Vec<String> {
+    let mut types = std::collections::BTreeSet::new();
+    let mut note = |t: &str| {
+        if crate::media::is_docker(t) {
+            types.insert(show::text(t));
+        }
+    };
+    if let Some(n) = &layout.nested {
+        note(&n.found.descriptor.media_type);
+    }
+    for img in &layout.images {
+        note(&img.found.descriptor.media_type);
+        if let Some(m) = &img.manifest {
+            note(&m.value.config.media_type);
+            for l in &m.value.layers {
+                note(&l.media_type);
+            }
+        }
+    }
+    types.into_iter().collect()
 }
 
 /// The platform a bashbrew architecture name in `dir`'s path stands for (the component

@@ -105,7 +105,7 @@ impl Reader {
         }
         let single = file.is_none() && entries.len() == 1;
         let nested = match entries.as_slice() {
-            [only] if single && only.descriptor.media_type == media::INDEX => {
+            [only] if single && media::is_index(&only.descriptor.media_type) => {
                 Some(self.read_nested(only.clone()))
             }
             _ => None,
@@ -126,7 +126,8 @@ impl Reader {
             }
         }
         LayoutRead {
-            root: self.root.clone(),
+            blobs: crate::image::blob::Blobs::Layout(self.root.clone()),
+            reference: None,
             oci_layout,
             index,
             descriptor_file,
@@ -198,7 +199,7 @@ impl Reader {
             config_path: String::new(),
             config: None,
         };
-        if out.found.descriptor.media_type != media::MANIFEST {
+        if !media::is_manifest(&out.found.descriptor.media_type) {
             self.referenced.insert(out.manifest_path.clone());
             return out;
         }
@@ -219,6 +220,10 @@ impl Reader {
             descriptor: manifest.value.config.clone(),
         };
         out.config_path = config_at.descriptor.digest.blob_path();
+        if crate::image::rules::is_attestation(&out.found.descriptor) {
+            // Not an image: its blobs are checked as bytes.
+            return out;
+        }
         let digest = identity(&config_at.descriptor);
         if let Some(known) = self.configs.get(&digest) {
             out.config = known.clone();

@@ -1,5 +1,8 @@
-//! Streaming a layout's blobs: every descriptor's blob checked against its digest and size,
-//! each distinct layer decompressed once and its tar entries scanned.
+//! Streaming an image source's blobs: every descriptor's blob checked against its digest
+//! and size, each distinct layer decompressed once and its tar entries scanned.
+//!
+//! Where the blobs come from is the [`Store`]'s business: a layout's files (the layout
+//! reader) or a registry's streams (`remote.rs`); the checks are the same.
 //!
 //! The [`Verifier`] follows what the reader found: for each image, the bytes of a blob that
 //! is not a layer, and each layer streamed by two threads (one reads and hashes the
@@ -10,7 +13,6 @@
 //! in `blobs/` that no descriptor reaches, by name or through a symlink, is noted.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc;
 
@@ -19,6 +21,7 @@ use crate::digest::{Digest, Hasher};
 use crate::image::rules::{self, Found, ImageRead, identity};
 use crate::input::decompress;
 use crate::media::Compression;
+use crate::problems::Problems;
 use crate::spec::Descriptor;
 use crate::store::hook;
 use crate::store::root::{EntryType, OpenError};
@@ -39,15 +42,72 @@ pub struct LayerContent {
     pub compression: Compression,
     /// sha256 of the decompressed stream.
     pub diff_id: Digest,
+    /// The decompressed stream's length (a tar header's size in a docker-archive).
+    pub uncompressed_size: u64,
     /// The tar entries, in stream order (only when asked for); shared, not copied, by every
     /// listing of the same layer.
     pub entries: std::sync::Arc<[Entry]>,
 }
 
-/// Checks the blobs of a layout's images, each distinct blob once.
-pub(super) struct Verifier {
-    /// The reader that read the layout's documents: its problems and referenced blobs.
-    pub(super) reader: Reader,
+/// A blob opened for streaming by a [`Store`].
+pub(super) struct Stream {
+    /// The blob's name in problems (`blobs/sha256/…`, or the digest for a registry).
+    pub path: String,
+    /// Its content, unchecked (the verifier bounds and hashes it).
+    pub reader: Box<dyn Read + Send>,
+    /// For a file: its device and inode (blobs that are one file are streamed once).
+    pub file: Option<(u64, u64)>,
+}
+
+/// Where a [`Verifier`]'s blobs come from, and where its problems go.
+pub(super) trait Store {
+    /// Every problem found so far.
+    fn problems(&mut self) -> &mut Problems;
+    /// Opens the blob of the descriptor `at` (`what` it is: `layer`, `config`, …) for
+    /// streaming, or records why it cannot.
+    fn open(&mut self, at: &Found, what: &str) -> Option<Stream>;
+    /// Why the source does not hold `d` (a manifest's subject), if it does not.
+    fn lacks(&mut self, d: &Descriptor) -> Option<String>;
+    /// The problem of a blob that gave `n` bytes where its descriptor declares `declared`.
+    fn wrong_size(&self, n: u64, declared: i64) -> String;
+}
+
+impl Store for Reader {
+    fn problems(&mut self) -> &mut Problems {
+        &mut self.problems
+    }
+
+    fn open(&mut self, at: &Found, what: &str) -> Option<Stream> {
+        let blob = self.open_blob(at, what)?;
+        let file = rustix::fs::fstat(&blob.opened.file)
+            .ok()
+            .map(|st| (st.st_dev, st.st_ino));
+        Some(Stream {
+            path: blob.path,
+            reader: Box::new(blob.opened.file),
+            file,
+        })
+    }
+
+    fn lacks(&mut self, d: &Descriptor) -> Option<String> {
+        match self.root.open_file(d.digest.blob_path()) {
+            Ok(_) => None,
+            Err(OpenError::NotFound) => Some("missing".to_string()),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    fn wrong_size(&self, _: u64, _: i64) -> String {
+        // The file had the declared size when it was opened.
+        "changed size while being read".to_string()
+    }
+}
+
+/// Checks the blobs of a source's images, each distinct blob once.
+pub(super) struct Verifier<S: Store> {
+    /// Where the blobs are, and the problems found: the reader that read the layout's
+    /// documents (its referenced blobs too), or the registry's.
+    pub(super) store: S,
     keep_entries: bool,
     /// Blobs whose bytes were checked (non-layer blobs), by digest and declared size.
     checked: BTreeSet<(Digest, i64)>,
@@ -77,12 +137,12 @@ struct LayerOutcome {
     whiteouts: (u64, Option<String>),
 }
 
-impl Verifier {
-    /// A verifier of the blobs of the layout `reader` read; with `keep_entries`, layers'
+impl<S: Store> Verifier<S> {
+    /// A verifier of the blobs of the source `store` read; with `keep_entries`, layers'
     /// entries are kept and file contents hashed (for `diff`).
-    pub(super) fn new(reader: Reader, keep_entries: bool) -> Verifier {
+    pub(super) fn new(store: S, keep_entries: bool) -> Verifier<S> {
         Verifier {
-            reader,
+            store,
             keep_entries,
             checked: BTreeSet::new(),
             layers: HashMap::new(),
@@ -97,25 +157,33 @@ impl Verifier {
     /// valid.
     pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
         let Some(manifest) = &img.manifest else {
-            if img.found.descriptor.media_type != crate::media::MANIFEST {
+            if !crate::media::is_manifest(&img.found.descriptor.media_type) {
                 self.check_blob_bytes(&img.found, "blob");
             }
             return None;
         };
-        if let Some(subject) = &manifest.value.subject {
-            let missing = match self.reader.root.open_file(subject.digest.blob_path()) {
-                Ok(_) => None,
-                Err(OpenError::NotFound) => Some("missing".to_string()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(why) = missing {
-                rules::check_subject_held(
-                    &mut self.reader.problems,
-                    &img.manifest_path,
-                    subject,
-                    &why,
-                );
+        if rules::is_attestation(&img.found.descriptor) {
+            // A manifest about an image (provenance, SBOM): its blobs are checked as bytes.
+            let blobs = std::iter::once(("config", &manifest.value.config))
+                .chain(manifest.value.layers.iter().map(|l| ("layer", l)));
+            for (i, (what, d)) in blobs.enumerate() {
+                let at = Found {
+                    file: img.manifest_path.clone(),
+                    field: if i == 0 {
+                        "config".into()
+                    } else {
+                        format!("layers[{}]", i - 1)
+                    },
+                    descriptor: d.clone(),
+                };
+                self.check_blob_bytes(&at, what);
             }
+            return None;
+        }
+        if let Some(subject) = &manifest.value.subject
+            && let Some(why) = self.store.lacks(subject)
+        {
+            rules::check_subject_held(self.store.problems(), &img.manifest_path, subject, &why);
         }
         let only_layer = manifest.value.layers.len() == 1;
         let created = img
@@ -150,7 +218,7 @@ impl Verifier {
                 && self.whiteouts_noted.insert(outcome.path.clone())
             {
                 rules::check_only_layer_whiteouts(
-                    &mut self.reader.problems,
+                    self.store.problems(),
                     &outcome.path,
                     *count,
                     first,
@@ -163,7 +231,7 @@ impl Verifier {
             if let (Some(want), Some(got)) = (want, &outcome.diff_id)
                 && want != got
             {
-                self.reader.problems.error(
+                self.store.problems().error(
                     &img.config_path,
                     Some(format!("rootfs.diff_ids[{i}]")),
                     format!(
@@ -188,25 +256,24 @@ impl Verifier {
         if !self.checked.insert(identity(&at.descriptor)) {
             return;
         }
-        let Some(blob) = self.reader.open_blob(at, what) else {
+        let Some(blob) = self.store.open(at, what) else {
             return;
         };
-        match read_blob(blob.opened.file, &at.descriptor, None) {
+        match read_blob(blob.reader, &at.descriptor, None) {
             Ok((digest, n)) => self.check_digest(&blob.path, at, &digest, n),
             Err(e) => self
-                .reader
-                .problems
+                .store
+                .problems()
                 .error(&blob.path, None, format!("cannot be read: {e}")),
         }
     }
 
     fn check_digest(&mut self, path: &str, at: &Found, actual: &Digest, n: u64) {
         if n != at.descriptor.size as u64 {
-            self.reader
-                .problems
-                .error(path, None, "changed size while being read");
+            let why = self.store.wrong_size(n, at.descriptor.size);
+            self.store.problems().error(path, None, why);
         } else if *actual != at.descriptor.digest {
-            self.reader.problems.error(
+            self.store.problems().error(
                 path,
                 None,
                 format!(
@@ -224,20 +291,18 @@ impl Verifier {
         compression: Compression,
         created: Option<i64>,
     ) -> LayerOutcome {
-        let path = at.descriptor.digest.blob_path();
-        let Some(blob) = self.reader.open_blob(at, "layer") else {
+        let Some(blob) = self.store.open(at, "layer") else {
             return LayerOutcome {
-                path,
+                path: at.descriptor.digest.blob_path(),
                 diff_id: None,
                 content: None,
                 whiteouts: (0, None),
             };
         };
-        let key = rustix::fs::fstat(&blob.opened.file)
-            .ok()
-            .map(|st| (st.st_dev, st.st_ino, compression));
+        let path = blob.path.clone();
+        let key = blob.file.map(|(dev, ino)| (dev, ino, compression));
         if let Some((first, digest, bytes, outcome)) = key.and_then(|k| self.files.get(&k)) {
-            let p = &mut self.reader.problems;
+            let p = self.store.problems();
             if *bytes == at.descriptor.size as u64 && *digest != at.descriptor.digest {
                 p.error(
                     &path,
@@ -258,10 +323,11 @@ impl Verifier {
             keep_entries: self.keep_entries,
             hash_contents: self.keep_entries,
         };
-        let p = &mut self.reader.problems;
-        let out = stream_layer(blob.opened.file, &at.descriptor, compression, &opts);
+        let out = stream_layer(blob.reader, &at.descriptor, compression, &opts);
+        let wrong_size = self.store.wrong_size(out.bytes, at.descriptor.size);
+        let p = self.store.problems();
         if out.bytes != at.descriptor.size as u64 {
-            p.error(&path, None, "changed size while being read");
+            p.error(&path, None, wrong_size);
         } else if out.digest != at.descriptor.digest {
             p.error(
                 &path,
@@ -294,6 +360,7 @@ impl Verifier {
                 descriptor: at.descriptor.clone(),
                 compression,
                 diff_id: d.clone(),
+                uncompressed_size: out.uncompressed,
                 entries: out.scan.entries.into(),
             }),
             _ => None,
@@ -310,17 +377,19 @@ impl Verifier {
         }
         outcome
     }
+}
 
+impl Verifier<Reader> {
     /// Unreferenced files in `blobs/`. Names are listed as bytes: one that is not UTF-8
     /// cannot be a digest, and is shown escaped, never converted lossily (which could make
     /// two names print alike).
     pub(super) fn check_blob_dir(&mut self) {
-        let root = self.reader.root.clone();
+        let root = self.store.root.clone();
         let top = match root.list_dir_bytes("blobs") {
             Ok(Some(t)) => t,
             Ok(None) => return, // every blob is reported missing already
             Err(e) => {
-                self.reader.problems.error("blobs", None, e.to_string());
+                self.store.problems.error("blobs", None, e.to_string());
                 return;
             }
         };
@@ -343,19 +412,19 @@ impl Verifier {
     }
 
     fn note_unreferenced(&mut self, rel: &[u8], kind: EntryType) {
-        if std::str::from_utf8(rel).is_ok_and(|r| self.reader.referenced.contains(r)) {
+        if std::str::from_utf8(rel).is_ok_and(|r| self.store.referenced.contains(r)) {
             return;
         }
         let what = match kind {
             EntryType::File => "file".to_string(),
             EntryType::Dir => "directory".to_string(),
-            EntryType::Symlink => match self.reader.root.read_link(rel) {
+            EntryType::Symlink => match self.store.root.read_link(rel) {
                 Ok(t) => format!("symlink to \"{}\"", crate::show::bytes(&t)),
                 Err(_) => "symlink".to_string(),
             },
             EntryType::Other(k) => k.to_string(),
         };
-        self.reader.problems.warn(
+        self.store.problems.warn(
             rel,
             None,
             format!("unreferenced {what}: no descriptor points to it"),
@@ -370,13 +439,15 @@ struct Streamed {
     read_error: Option<io::Error>,
     format_error: Option<String>,
     diff_id: Option<Digest>,
+    /// The decompressed stream's length, when it was read whole.
+    uncompressed: u64,
     scan: tarscan::Scan,
 }
 
 /// Reads up to the declared size + 1 bytes of `file`, hashing them with the digest's
 /// algorithm and handing chunks to `tx` while someone listens.
 fn read_blob(
-    file: File,
+    file: impl Read,
     d: &Descriptor,
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
 ) -> io::Result<(Digest, u64)> {
@@ -473,7 +544,7 @@ impl<R: Read> Read for HashingReader<R> {
 /// Streams a layer blob: one thread reads and hashes the compressed bytes, the calling
 /// thread decompresses, hashes the tar stream (the diff_id) and scans its entries.
 fn stream_layer(
-    file: File,
+    file: impl Read + Send,
     d: &Descriptor,
     compression: Compression,
     opts: &ScanOptions,
@@ -488,6 +559,7 @@ fn stream_layer(
         };
         let mut format_error = None;
         let mut diff_id = None;
+        let mut uncompressed = 0;
         let mut scan = tarscan::Scan::default();
         let head = chunks.fill_buf().map(decompress::sniff).ok();
         match head {
@@ -528,7 +600,10 @@ fn stream_layer(
                             }
                         }
                         (None, Err(e)) => format_error = Some(format!("cannot decompress: {e}")),
-                        (None, Ok(_)) => diff_id = Some(hr.hasher.finish()),
+                        (None, Ok(_)) => {
+                            uncompressed = hr.hasher.len();
+                            diff_id = Some(hr.hasher.finish());
+                        }
                     }
                 }
             },
@@ -550,6 +625,7 @@ fn stream_layer(
             read_error,
             format_error,
             diff_id,
+            uncompressed,
             scan,
         }
     })
@@ -578,4 +654,56 @@ pub fn scan_layer_bytes(bytes: &[u8]) -> Vec<tarscan::Scan> {
             Some(tarscan::scan(dec, &opts))
         })
         .collect()
+}
+
+/// The entries of the layer `d` of `image`, streamed through the image's verified reader
+/// (see [`super::scan_layer`]).
+pub(super) fn scan_image_layer(
+    image: &crate::image::Image,
+    d: &Descriptor,
+    diff_id: &Digest,
+) -> crate::Result<LayerContent> {
+    let what = format!("layer {}", d.digest);
+    let bad = |why: String| image.bad(&what, why);
+    let compression = image.layer_compression(d)?;
+    let reader = image.open_blob(d)?;
+    let opts = ScanOptions {
+        created: image.created().map(|t| t.unix()),
+        keep_entries: true,
+        hash_contents: true,
+    };
+    let out = stream_layer(reader, d, compression, &opts);
+    if let Some(e) = out.read_error {
+        return Err(bad(format!("cannot be read: {e}")));
+    }
+    if out.bytes != d.size as u64 || out.digest != d.digest {
+        return Err(bad(format!(
+            "{} bytes hashing to {}, not what its descriptor says",
+            out.bytes, out.digest
+        )));
+    }
+    if let Some(m) = out.format_error {
+        return Err(bad(m));
+    }
+    if let Some(f) = out.scan.findings.iter().find(|f| f.error) {
+        let entry = f
+            .entry
+            .as_ref()
+            .map(|e| format!("tar entry \"{}\": ", crate::show::text(e)))
+            .unwrap_or_default();
+        return Err(bad(format!("{entry}{}", f.message)));
+    }
+    match out.diff_id {
+        Some(got) if got == *diff_id => Ok(LayerContent {
+            descriptor: d.clone(),
+            compression,
+            diff_id: got,
+            uncompressed_size: out.uncompressed,
+            entries: out.scan.entries.into(),
+        }),
+        Some(got) => Err(bad(format!(
+            "decompresses to {got}, but its config diff_id is {diff_id}"
+        ))),
+        None => Err(bad("cannot be decompressed".into())),
+    }
 }

@@ -93,6 +93,7 @@ fn bash_completion_loads_and_completes_subcommands_options_and_values() {
         "build",
         "verify",
         "push",
+        "pull",
         "export",
         "completions",
         "man",
@@ -196,6 +197,7 @@ fn the_man_pages_render_without_warnings_and_are_deterministic() {
         "library",
         "man",
         "platform",
+        "pull",
         "push",
         "verify",
     ];

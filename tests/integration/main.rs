@@ -27,6 +27,7 @@ mod layers;
 mod library;
 mod oci_import;
 mod owners;
+mod pull;
 mod push;
 mod push_hygiene;
 mod push_index;

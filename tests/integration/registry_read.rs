@@ -1,7 +1,8 @@
 //! The registry read client (`ocipack::registry::fetch`) and TLS for registries.
 //!
-//! The read client has no command yet (`ocipack pull` comes later), so it is exercised
-//! through the library against in-process servers (`common::fake`): a miniature Docker Hub
+//! The read client is exercised here through the library (its commands, `ocipack pull` and
+//! the `docker://` sources, are tested in `pull.rs`) against in-process servers
+//! (`common::fake`): a miniature Docker Hub
 //! (anonymous bearer tokens from another port, blobs redirected to a CDN on a third port,
 //! which must never see a credential), and scripted registries that lie about digests,
 //! sizes and media types, trickle, never end, fail with 429/503 or reset the connection.
@@ -940,6 +941,52 @@ fn push_with_a_client_certificate_from_certs_d() {
     let o = s.push(&format!("{host}/hello:mtls"), &[], &[]);
     let e = common::cli::assert_error(&o, 2);
     assert!(e.contains("client certificate without its key"), "{e}");
+}
+
+#[test]
+fn the_read_commands_trust_what_push_trusts() {
+    if !tls_tools() {
+        return;
+    }
+    let s = TlsSetup::new();
+    let reg = Registry::start_tls(&s.pki("server.crt"), &s.pki("server.key"), None);
+    let host = reg.host();
+    let ca = s.pki("ca.crt");
+    let ca_arg = ca.to_str().unwrap();
+    let o = s.push(&format!("{host}/hello:1"), &["--ca-cert", ca_arg], &[]);
+    assert_exit(&o, 0);
+    let digest = common::cli::stdout(&o).trim().to_string();
+    let read = |args: &[&str]| {
+        let mut c = ocipack();
+        c.args(args)
+            .args(["--timeout", "60"])
+            .env("HOME", s.home())
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        run_bounded(&mut c, LIMIT)
+    };
+    let out = s.t.path().join("pulled");
+    let out_arg = out.to_str().unwrap();
+    let reference = format!("docker://{host}/hello:1");
+    // Without trust for its CA: refused, nothing written.
+    let o = read(&["pull", &reference, out_arg]);
+    common::cli::assert_error(&o, 1);
+    assert!(!out.exists());
+    // --ca-cert: pull, verify, diff and export read over verified HTTPS.
+    let o = read(&["pull", &reference, out_arg, "--ca-cert", ca_arg]);
+    assert_exit(&o, 0);
+    assert_eq!(common::cli::stdout(&o).trim(), digest);
+    assert_exit(&read(&["verify", &reference, "--ca-cert", ca_arg]), 0);
+    let layout = s.layout.to_str().unwrap();
+    assert_exit(&read(&["diff", layout, &reference, "--ca-cert", ca_arg]), 0);
+    // certs.d, as for push; --tls-verify=false, with its warning.
+    s.certs_d(&host, &[("ca.crt", "ca.crt")]);
+    assert_exit(&read(&["verify", &reference]), 0);
+    std::fs::remove_dir_all(s.home().join(".config")).unwrap();
+    let o = read(&["verify", &reference, "--tls-verify=false"]);
+    assert_exit(&o, 0);
+    assert!(stderr(&o).contains("not verified"), "{}", stderr(&o));
 }
 
 #[test]

@@ -239,12 +239,16 @@ pub(crate) fn check_index(p: &mut Problems, file: &str, index: &Index) {
         );
     }
     if let Some(mt) = &index.media_type
-        && mt != media::INDEX
+        && !media::is_index(mt)
     {
         p.error(
             file,
             Some("mediaType".into()),
-            format!("{mt:?}; an index is {:?}", media::INDEX),
+            format!(
+                "{mt:?}; an index is {:?} (or Docker's manifest list, {:?})",
+                media::INDEX,
+                media::DOCKER_MANIFEST_LIST
+            ),
         );
     }
     for (i, d) in index.manifests.iter().enumerate() {
@@ -260,10 +264,10 @@ pub(crate) fn check_manifest_descriptor(
     d: &Descriptor,
 ) -> bool {
     check_descriptor(p, file, field, d);
-    if d.media_type == media::MANIFEST {
+    if media::is_manifest(&d.media_type) {
         return true;
     }
-    let why = if d.media_type == media::INDEX {
+    let why = if media::is_index(&d.media_type) {
         " (a nested index)"
     } else {
         ""
@@ -272,16 +276,21 @@ pub(crate) fn check_manifest_descriptor(
         file,
         Some(join_key(field, "mediaType")),
         format!(
-            "{:?}{why}; the oci-import builder needs an image manifest, {:?}",
+            "{:?}{why}; the oci-import builder needs an image manifest, {:?} (or Docker's \
+             v2 manifest, {:?}, which it refuses too)",
             d.media_type,
-            media::MANIFEST
+            media::MANIFEST,
+            media::DOCKER_MANIFEST
         ),
     );
     false
 }
 
 /// An image manifest's own fields, its config descriptor and its layer descriptors.
-pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest) {
+/// `declared` is the media type its descriptor gives it: an OCI manifest has an OCI config
+/// and OCI layers; a Docker v2 manifest (which must say so in its `mediaType`) has Docker's
+/// config and layer types, as Docker and the distribution spec define them.
+pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest, declared: &str) {
     if m.schema_version != 2 {
         p.error(
             file,
@@ -289,31 +298,55 @@ pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest) {
             format!("schemaVersion {}; it must be 2", m.schema_version),
         );
     }
-    if let Some(mt) = &m.media_type
-        && mt != media::MANIFEST
-    {
-        p.error(
+    let docker = declared == media::DOCKER_MANIFEST;
+    match &m.media_type {
+        Some(mt) if mt != declared => p.error(
             file,
             Some("mediaType".into()),
-            format!("{mt:?}; an image manifest is {:?}", media::MANIFEST),
-        );
+            format!("{mt:?}, but its descriptor says {declared:?}"),
+        ),
+        None if docker => p.error(
+            file,
+            Some("mediaType".into()),
+            format!("absent; a Docker v2 manifest says {declared:?}"),
+        ),
+        _ => {}
     }
     check_descriptor(p, file, "config", &m.config);
-    if m.config.media_type != media::CONFIG {
+    let config_type = media::config_for(declared);
+    if m.config.media_type != config_type {
         p.error(
             file,
             Some("config.mediaType".into()),
             format!(
-                "{:?}; an image config is {:?}",
+                "{:?}; an image config is {config_type:?}{}",
                 m.config.media_type,
-                media::CONFIG
+                if docker {
+                    " in a Docker v2 manifest"
+                } else {
+                    ""
+                }
             ),
         );
     }
     for (i, l) in m.layers.iter().enumerate() {
         let field = format!("layers[{i}]");
         check_descriptor(p, file, &field, l);
-        if Compression::from_media_type(&l.media_type).is_none() {
+        if docker {
+            if Compression::for_manifest(declared, &l.media_type).is_none() {
+                p.error(
+                    file,
+                    Some(format!("{field}.mediaType")),
+                    format!(
+                        "{:?} is not a layer type of a Docker v2 manifest that ocipack reads \
+                         (only {} and {})",
+                        l.media_type,
+                        media::DOCKER_LAYER_GZIP,
+                        media::DOCKER_LAYER_TAR
+                    ),
+                );
+            }
+        } else if Compression::for_manifest(declared, &l.media_type).is_none() {
             p.error(
                 file,
                 Some(format!("{field}.mediaType")),
@@ -415,7 +448,11 @@ pub fn check_document(kind: Document, bytes: &[u8]) -> Vec<Problem> {
             if let Some((m, _)) =
                 decode::<Manifest>(&mut p, file, bytes, &["config", "layers", "subject"])
             {
-                check_manifest(&mut p, file, &m);
+                let declared = match m.media_type.as_deref() {
+                    Some(t) if media::is_manifest(t) => t,
+                    _ => media::MANIFEST,
+                };
+                check_manifest(&mut p, file, &m, declared);
             }
         }
         Document::Config => {

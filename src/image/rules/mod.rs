@@ -23,6 +23,7 @@ use crate::problems::Problems;
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 use crate::store::root::Root;
 
+use super::blob::Blobs;
 use super::{Doc, Image};
 
 use docs::join_key;
@@ -66,12 +67,12 @@ pub struct ImageRead {
 
 impl ImageRead {
     /// The image, when both documents were read.
-    pub fn image(&self, root: &Root) -> Option<Image> {
-        Some(Image::new(
+    pub fn image(&self, blobs: &Blobs) -> Option<Image> {
+        Some(Image::with_blobs(
             self.found.descriptor.clone(),
             self.manifest.clone()?,
             self.config.clone()?,
-            Some(root.clone()),
+            Some(blobs.clone()),
         ))
     }
 }
@@ -91,11 +92,15 @@ pub struct NestedRead {
     pub entries: Vec<Found>,
 }
 
-/// What reading a layout's documents found.
+/// What reading a layout's documents found (or a registry's: see [`LayoutRead::reference`]).
 #[derive(Debug, Clone)]
 pub struct LayoutRead {
-    /// The layout directory.
-    pub root: Root,
+    /// Where the blobs are: the layout directory, or the registry.
+    pub blobs: Blobs,
+    /// For documents read from a registry: the reference, as messages name it. There is no
+    /// `oci-layout` nor `index.json` then; the registry's manifest or index is the only
+    /// entry, found under this name.
+    pub reference: Option<String>,
     /// `oci-layout`.
     pub oci_layout: Option<Doc<OciLayout>>,
     /// `index.json`.
@@ -116,9 +121,14 @@ pub struct LayoutRead {
 }
 
 impl LayoutRead {
+    /// The layout directory, for documents read from one.
+    pub fn root(&self) -> Option<&Root> {
+        self.blobs.layout()
+    }
+
     /// The selected image, when its documents were read.
     pub fn image(&self) -> Option<Image> {
-        self.images[self.selected?].image(&self.root)
+        self.images[self.selected?].image(&self.blobs)
     }
 
     /// A multi-platform layout's image index and every image it lists (in its order), when
@@ -133,7 +143,7 @@ impl LayoutRead {
                 self.images
                     .iter()
                     .find(|i| i.found.descriptor.digest == e.descriptor.digest)?
-                    .image(&self.root)
+                    .image(&self.blobs)
                     .map(|mut image| {
                         // The same manifest listed twice keeps each listing's descriptor.
                         image.entry = e.descriptor.clone();
@@ -147,6 +157,20 @@ impl LayoutRead {
             images,
         })
     }
+}
+
+/// The annotation BuildKit puts on an index's descriptor of an attestation manifest.
+pub const ANNOTATION_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+
+/// True for an image index's descriptor of an attestation manifest (BuildKit's provenance
+/// and SBOM, `vnd.docker.reference.type: attestation-manifest`, platform `unknown/unknown`):
+/// a manifest about an image, not an image. Its blobs are checked as bytes, not as an
+/// image's, and its platform is no platform (an index lists one per image).
+pub fn is_attestation(d: &Descriptor) -> bool {
+    d.annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_REFERENCE_TYPE))
+        .is_some_and(|t| t == "attestation-manifest")
 }
 
 /// What makes two descriptors describe the same blob the same way: digest and declared
@@ -196,11 +220,7 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
         }
         Some(_) => {}
         None if layout.index.is_some() => match layout.entries.len() {
-            1 => {
-                if let Some(nested) = &layout.nested {
-                    check_nested(p, layout, nested, expect);
-                }
-            }
+            1 => {}
             0 => p.error(
                 "index.json",
                 Some("manifests".into()),
@@ -216,13 +236,22 @@ pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(P
         },
         None => {}
     }
+    if layout.descriptor_file.is_none()
+        && let Some(nested) = &layout.nested
+    {
+        check_nested(p, layout, nested, expect);
+    }
     for (n, img) in layout.images.iter().enumerate() {
         let expect = if Some(n) == layout.selected {
             expect
         } else {
             None
         };
-        check_image_read(p, img, expect);
+        // A registry's manifest, asked for by reference, has no descriptor of its own to
+        // carry a platform.
+        let bare = img.found.field.is_empty()
+            && layout.reference.as_deref() == Some(img.found.file.as_str());
+        check_image_read(p, img, expect, bare);
     }
 }
 
@@ -268,7 +297,9 @@ pub fn check_platform_index(p: &mut Problems, file: &str, index: &Index) {
     }
     let mut seen: Vec<(&Platform, usize)> = Vec::new();
     for (i, d) in index.manifests.iter().enumerate() {
-        let Some(pl) = &d.platform else { continue };
+        let Some(pl) = d.platform.as_ref().filter(|_| !is_attestation(d)) else {
+            continue;
+        };
         match seen.iter().find(|(q, _)| *q == pl) {
             Some((_, first)) => p.error(
                 file,
@@ -288,16 +319,29 @@ fn same_platform(x: &Platform, want: &Platform) -> bool {
     x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
 }
 
-/// The document rules over one image descriptor and what could be read of its image.
-fn check_image_read(p: &mut Problems, img: &ImageRead, expect: Option<&(Platform, String)>) {
+/// The document rules over one image descriptor and what could be read of its image
+/// (`bare`: a descriptor made for a registry's manifest, which has no platform to check).
+fn check_image_read(
+    p: &mut Problems,
+    img: &ImageRead,
+    expect: Option<&(Platform, String)>,
+    bare: bool,
+) {
     let at = &img.found;
-    if !docs::check_manifest_descriptor(p, &at.file, &at.field, &at.descriptor) {
+    if !docs::check_manifest_descriptor(p, &at.file, &at.field, &at.descriptor)
+        || is_attestation(&at.descriptor)
+    {
         return;
     }
     let Some(manifest) = &img.manifest else {
         return;
     };
-    docs::check_manifest(p, &img.manifest_path, &manifest.value);
+    docs::check_manifest(
+        p,
+        &img.manifest_path,
+        &manifest.value,
+        &at.descriptor.media_type,
+    );
     if let Some(config) = &img.config {
         docs::check_config(
             p,
@@ -305,7 +349,7 @@ fn check_image_read(p: &mut Problems, img: &ImageRead, expect: Option<&(Platform
             &config.value,
             Some(manifest.value.layers.len()),
         );
-        check_platform(p, at, &img.config_path, &config.value, expect);
+        check_platform(p, at, &img.config_path, &config.value, expect, bare);
     }
 }
 
@@ -346,7 +390,7 @@ pub fn check_image(
             "the descriptor does not describe the config's bytes",
         );
     }
-    check_image_read(p, &img, expect);
+    check_image_read(p, &img, expect, false);
 }
 
 /// The platforms of the image descriptor, of the config and of the expectation agree.
@@ -356,9 +400,11 @@ fn check_platform(
     cpath: &str,
     config: &ImageConfig,
     expect: Option<&(Platform, String)>,
+    bare: bool,
 ) {
     let cp = config.platform();
     match &at.descriptor.platform {
+        None if bare => {}
         Some(ip) => {
             let pairs: [(&str, Option<String>, Option<String>); 5] = [
                 ("os", Some(ip.os.clone()), Some(cp.os.clone())),

@@ -249,6 +249,18 @@ pub fn check_entry(p: &mut Problems, at: &Found, expect: Option<&(Platform, Stri
     let d = &at.descriptor;
     let field = |k: &str| Some(join_key(&at.field, k));
     check_descriptor(p, &at.file, &at.field, d);
+    if d.media_type == media::DOCKER_MANIFEST {
+        p.by(
+            Severity::Error,
+            BASHBREW,
+            &at.file,
+            field("mediaType"),
+            format!(
+                "a Docker v2 manifest: bashbrew's oci-import builder takes only {:?}",
+                media::MANIFEST
+            ),
+        );
+    }
     if d.size <= 2 || d.size > MAX_MANIFEST {
         p.by(
             Severity::Error,
