@@ -6,9 +6,13 @@
 //! empty, over-long and root-naming names refused), numeric owners kept unless the policy
 //! says 0:0 ([`super::owners`]; user and group names dropped), mtimes clamped later, devices
 //! only with `--devices`, xattrs only with `--xattrs`, hard links resolved once all entries
-//! are in. Sparse files arrive expanded and are stored dense. Every problem is an input
-//! error (exit 2) naming the input and the entry.
+//! are in. A hard link must name an earlier entry of the same archive, as every extractor
+//! needs (`ocipack verify` holds a layer to the same rule): never a later one, and never a
+//! file another input gave, which this archive alone would not hold. Sparse files arrive
+//! expanded and are stored dense. Every problem is an input error (exit 2) naming the input
+//! and the entry.
 
+use std::collections::HashSet;
 use std::io::BufReader;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -64,6 +68,8 @@ impl Tree {
         let mut buf = vec![0u8; COPY_BUFFER];
         // Hard links name their target by path; targets are resolved once all entries are in.
         let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        // Every path this archive has given so far: a hard link's target must be one.
+        let mut given: HashSet<Vec<u8>> = HashSet::new();
         while let Some(item) = reader.next_item().map_err(|e| read_error(&what, e))? {
             // A pax global header (git archive writes one holding the commit id) only
             // carries metadata that ocipack normalises away.
@@ -125,6 +131,17 @@ impl Tree {
                 EntryKind::Symlink => Kind::Symlink(link_target()?),
                 EntryKind::Hardlink => {
                     let target = link_target()?;
+                    if !given.contains(&target) {
+                        return Err(Error::input(
+                            &what,
+                            format!(
+                                "hard link {} points to {}, which is not an earlier entry of \
+                                 the archive (extractors create the target before its links)",
+                                show_path(&path),
+                                show_path(&target)
+                            ),
+                        ));
+                    }
                     links.push((path.clone(), target.clone()));
                     Kind::Hardlink(target)
                 }
@@ -174,6 +191,7 @@ impl Tree {
                         return Err(Error::input(&what, format!("entry {}: {why}", entry())));
                     }
                 };
+            given.insert(path.clone());
             self.insert(Node {
                 header: HeaderFields {
                     path,
@@ -195,16 +213,11 @@ impl Tree {
         // Turn each hard link into a member of its target's link group, so that `finish`
         // can give the content to whichever name sorts first.
         for (link, target) in links {
-            let tnode = self.nodes.get(&target).ok_or_else(|| {
-                Error::input(
-                    &what,
-                    format!(
-                        "hard link {} points to {}, which is not in the archive",
-                        show_path(&link),
-                        show_path(&target)
-                    ),
-                )
-            })?;
+            // An earlier entry of this archive (checked above); a file is never given twice.
+            let tnode = self
+                .nodes
+                .get(&target)
+                .ok_or_else(|| Error::internal("a hard link's target vanished"))?;
             let (size, source, group) = match (&tnode.header.kind, &tnode.source) {
                 (Kind::File { size }, src) => (*size, src.clone(), tnode.link_group),
                 _ => {

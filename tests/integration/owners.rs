@@ -394,6 +394,63 @@ fn each_hard_link_entry_is_judged_by_the_mode_and_owner_it_carries() {
     assert_eq!(l["d"], "hrwxr-sr-x 0/42");
 }
 
+/// Attack: a tar's hard link naming a file that another input gave, or a later entry of
+/// its own. Links were resolved against every input given so far, so `bin/su`, a setuid-root
+/// link entry in the tar, became a second name of the tree's own `/bin/sh`: an extractor
+/// that applies a link entry's mode to the file (containerd, podman) made the tree's shell
+/// setuid root. A link to a later entry gave a layer from an input no extractor can unpack
+/// (the target must exist when the link is made). Both are refused: a hard link names an
+/// earlier entry of its own archive, the rule `ocipack verify` holds a layer to.
+#[test]
+fn a_tar_hard_link_names_an_earlier_entry_of_its_own_archive() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir_all(tree.join("bin")).unwrap();
+    fs::write(tree.join("bin/sh"), b"#!/bin/sh\n").unwrap();
+    chmod(&tree.join("bin/sh"), 0o755);
+    let su = E {
+        link: "bin/sh",
+        ..entry("bin/su", L, 0o4755, (0, 0))
+    };
+    let tar = write_tar(t.path(), "su.tar", &[su]);
+    let out = t.path().join("out");
+    let o = image(
+        &[
+            os("--rootfs"),
+            tree.as_os_str(),
+            os("--tar"),
+            tar.as_os_str(),
+        ],
+        &out,
+        &[],
+    );
+    let e = assert_error(&o, 2);
+    assert!(
+        e.contains(&format!(
+            "--tar \"{}\": hard link /bin/su points to /bin/sh, which is not an earlier entry \
+             of the archive",
+            tar.display()
+        )),
+        "{e}"
+    );
+    assert!(!out.exists());
+    let later = E {
+        link: "z",
+        ..entry("a", L, 0o644, (0, 0))
+    };
+    let tar = write_tar(
+        t.path(),
+        "later.tar",
+        &[later, entry("z", F, 0o644, (0, 0))],
+    );
+    let e = assert_error(&image(&[os("--tar"), tar.as_os_str()], &out, &[]), 2);
+    assert!(
+        e.contains("hard link /a points to /z, which is not an earlier entry of the archive"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_kept_id_must_be_a_linux_id() {
     let t = tempfile::tempdir().unwrap();
