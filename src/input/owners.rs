@@ -17,7 +17,9 @@
 //! input and its input owner, and the option that keeps owners is named. The sticky bit
 //! grants nothing and is never refused. The check is made on each entry's own header, the
 //! mode it will carry in the layer: every name of a hard-linked file is checked, since some
-//! extractors apply a hard link entry's mode and owner to the shared file.
+//! extractors apply a hard link entry's mode and owner to the shared file (and the names of
+//! one file must agree on both, see `Tree::finish`: which one an extractor applies depends
+//! on their order, which the layer does not keep).
 //!
 //! A kept uid or gid must be a Linux id (at most 4,294,967,294): a runtime truncates a larger
 //! number to 32 bits (2^32 would extract as root) and 2^32 − 1 is `chown`'s "no change".

@@ -6,7 +6,9 @@
 //! empty, over-long and root-naming names refused), numeric owners kept unless the policy
 //! says 0:0 ([`super::owners`]; user and group names dropped), mtimes clamped later, devices
 //! only with `--devices`, xattrs only with `--xattrs`, hard links resolved once all entries
-//! are in. A hard link must name an earlier entry of the same archive, as every extractor
+//! are in (every name of one file must then carry the same mode, owner and xattrs; a link
+//! entry without xattrs has its target's, as GNU tar writes them once). A hard link must
+//! name an earlier entry of the same archive, as every extractor
 //! needs (`ocipack verify` holds a layer to the same rule): never a later one, and never a
 //! file another input gave, which this archive alone would not hold. Sparse files arrive
 //! expanded and are stored dense. Every problem is an input error (exit 2) naming the input
@@ -218,8 +220,13 @@ impl Tree {
                 .nodes
                 .get(&target)
                 .ok_or_else(|| Error::internal("a hard link's target vanished"))?;
-            let (size, source, group) = match (&tnode.header.kind, &tnode.source) {
-                (Kind::File { size }, src) => (*size, src.clone(), tnode.link_group),
+            let (size, source, group, xattrs) = match (&tnode.header.kind, &tnode.source) {
+                (Kind::File { size }, src) => (
+                    *size,
+                    src.clone(),
+                    tnode.link_group,
+                    tnode.header.xattrs.clone(),
+                ),
                 _ => {
                     return Err(Error::input(
                         &what,
@@ -246,6 +253,12 @@ impl Tree {
                 l.header.kind = Kind::File { size };
                 l.source = source;
                 l.link_group = Some(group);
+                // GNU tar writes a file's xattrs once, with its content: a link entry that
+                // carries none of its own (or only some of the target's) names the same file.
+                // One that carries others is left to disagree with it (see `one_file`).
+                if l.header.xattrs.iter().all(|x| xattrs.contains(x)) {
+                    l.header.xattrs = xattrs;
+                }
             }
         }
         Ok(())

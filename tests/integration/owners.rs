@@ -386,12 +386,124 @@ fn each_hard_link_entry_is_judged_by_the_mode_and_owner_it_carries() {
         "{e}"
     );
     assert!(!e.contains("/b ") && !e.contains("/c "), "{e}");
-    // Kept, each entry carries its own owner and mode.
-    assert_exit(&image(&input, &out, &[]), 0);
-    let l = listing(&out.join("rootfs.tar"));
-    assert_eq!(l["a"], "-rwxr-sr-x 0/42");
-    assert_eq!(l["b"], "hrwxr-xr-x 0/0");
-    assert_eq!(l["d"], "hrwxr-sr-x 0/42");
+    // Kept, the names of each file disagree on its mode and owner: refused too (see
+    // `the_names_of_one_file_must_agree_on_its_mode_owner_and_xattrs`).
+    let e = assert_error(&image(&input, &out, &[]), 2);
+    assert!(e.contains("/a and /b are one file (hard links)"), "{e}");
+    assert!(!out.exists());
+}
+
+/// Attack: a tar whose hard link entry disagrees with the file it names: `z` is setuid
+/// root, its link `a` says mode 0755 owner 1000:1000. GNU tar and umoci give the file the
+/// header that created it (setuid root); containerd and podman apply each link entry in turn
+/// (so, in the input's order, a plain file of 1000's). The layer gives the content to the
+/// first name in path order, `a`, and makes `z` the link: the order flipped, and podman
+/// unpacked a setuid-root `/z` from ocipack's layer of an input it reads as a plain file
+/// (owners kept: no owner was changed, so the setuid rule never looked). The names of one
+/// file must carry one mode, owner and set of xattrs, else the input is refused; a link
+/// entry without xattrs has its target's (GNU tar writes them once), and every name carries
+/// them in the layer.
+#[test]
+fn the_names_of_one_file_must_agree_on_its_mode_owner_and_xattrs() {
+    let t = tempfile::tempdir().unwrap();
+    let link = |name, target, mode, owner| E {
+        link: target,
+        ..entry(name, L, mode, owner)
+    };
+    let tar = write_tar(
+        t.path(),
+        "flip.tar",
+        &[
+            entry("z", F, 0o4755, (0, 0)),
+            link("a", "z", 0o755, (1000, 1000)),
+        ],
+    );
+    let out = t.path().join("out");
+    for extra in [&[][..], &["--owners", "keep"]] {
+        let e = assert_error(&image(&[os("--tar"), tar.as_os_str()], &out, extra), 2);
+        assert!(
+            e.contains(&format!(
+                "--tar \"{}\": /a and /z are one file (hard links) whose entries \
+                 differ: /a has mode 0755, owner 1000:1000, /z has mode 4755, owner 0:0;",
+                tar.display()
+            )),
+            "{e}"
+        );
+        assert!(!out.exists());
+    }
+    // Made 0:0, the owners agree but the modes still do not.
+    let e = assert_error(
+        &image(&[os("--tar"), tar.as_os_str()], &out, &["--owners", "zero"]),
+        2,
+    );
+    assert!(
+        e.contains("/a has mode 0755, owner 0:0, /z has mode 4755, owner 0:0"),
+        "{e}"
+    );
+    // xattrs: a link entry carrying a capability its file lacks is ignored by GNU tar and
+    // umoci and applied by containerd: refused. Without xattrs of its own, the link names
+    // the file its target is, and carries the target's xattrs in the layer.
+    let cap = [("SCHILY.xattr.security.capability", "\u{1}\0\0\u{2}\0 ")];
+    let tar = write_tar(
+        t.path(),
+        "cap-on-link.tar",
+        &[
+            entry("z", F, 0o755, (0, 0)),
+            E {
+                pax: &cap,
+                ..link("a", "z", 0o755, (0, 0))
+            },
+        ],
+    );
+    let e = assert_error(
+        &image(&[os("--tar"), tar.as_os_str()], &out, &["--xattrs"]),
+        2,
+    );
+    assert!(
+        e.contains(
+            "/a and /z are one file (hard links) whose entries differ in their \
+             extended attributes;"
+        ),
+        "{e}"
+    );
+    let tar = write_tar(
+        t.path(),
+        "cap-on-file.tar",
+        &[
+            E {
+                pax: &cap,
+                ..entry("z", F, 0o755, (0, 0))
+            },
+            link("a", "z", 0o755, (0, 0)),
+        ],
+    );
+    assert_exit(
+        &image(&[os("--tar"), tar.as_os_str()], &out, &["--xattrs"]),
+        0,
+    );
+    let layer = fs::read(out.join("rootfs.tar")).unwrap();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(&layer[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let caps: Vec<Vec<u8>> = e
+            .pax_extensions()
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .map(|x| x.unwrap())
+            .filter(|x| x.key() == Ok("SCHILY.xattr.security.capability"))
+            .map(|x| x.value_bytes().to_vec())
+            .collect();
+        names.push((e.path().unwrap().display().to_string(), caps));
+    }
+    let want = b"\x01\0\0\x02\0 ".to_vec();
+    assert_eq!(
+        names,
+        [
+            ("a".to_string(), vec![want.clone()]),
+            ("z".to_string(), vec![want])
+        ]
+    );
 }
 
 /// Attack: a tar's hard link naming a file that another input gave, or a later entry of
