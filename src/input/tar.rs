@@ -10,11 +10,13 @@
 //! entry without xattrs has its target's, as GNU tar writes them once). A hard link must
 //! name an earlier entry of the same archive, as every extractor
 //! needs (`ocipack verify` holds a layer to the same rule): never a later one, and never a
-//! file another input gave, which this archive alone would not hold. Sparse files arrive
+//! file another input gave, which this archive alone would not hold. A directory the archive
+//! gives twice must be given alike (extractors disagree on which of two headers applies:
+//! ocipack would keep the first, GNU tar and umoci keep the last). Sparse files arrive
 //! expanded and are stored dense. Every problem is an input error (exit 2) naming the input
 //! and the entry.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::BufReader;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -30,6 +32,9 @@ use crate::tar::EntryKind;
 use crate::tar::name::display_name;
 use crate::tar::read::{Item, Piece, ReadError, Reader};
 use crate::tar::write::{HeaderFields, Kind};
+
+/// A directory entry's mode, owner and xattrs as the layer will carry them.
+type DirHeader = (u32, u64, u64, Vec<(String, Vec<u8>)>);
 
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -70,8 +75,9 @@ impl Tree {
         let mut buf = vec![0u8; COPY_BUFFER];
         // Hard links name their target by path; targets are resolved once all entries are in.
         let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        // Every path this archive has given so far: a hard link's target must be one.
-        let mut given: HashSet<Vec<u8>> = HashSet::new();
+        // Every path this archive has given so far (a hard link's target must be one), with
+        // a directory's mode, owner and xattrs (an entry repeating it must agree with them).
+        let mut given: HashMap<Vec<u8>, Option<DirHeader>> = HashMap::new();
         while let Some(item) = reader.next_item().map_err(|e| read_error(&what, e))? {
             // A pax global header (git archive writes one holding the commit id) only
             // carries metadata that ocipack normalises away.
@@ -133,7 +139,7 @@ impl Tree {
                 EntryKind::Symlink => Kind::Symlink(link_target()?),
                 EntryKind::Hardlink => {
                     let target = link_target()?;
-                    if !given.contains(&target) {
+                    if !given.contains_key(&target) {
                         return Err(Error::input(
                             &what,
                             format!(
@@ -193,7 +199,31 @@ impl Tree {
                         return Err(Error::input(&what, format!("entry {}: {why}", entry())));
                     }
                 };
-            given.insert(path.clone());
+            let dir = (kind == Kind::Dir).then(|| (mode, uid, gid, xattrs.clone()));
+            if let (Some(Some(first)), Some(again)) = (given.get(&path), &dir)
+                && first != again
+            {
+                let header = |(mode, uid, gid, _): &DirHeader| {
+                    format!("mode {:04o}, owner {uid}:{gid}", mode & 0o7777)
+                };
+                let how = if first.3 != again.3 {
+                    "extended attributes".to_string()
+                } else {
+                    format!("{}, then {}", header(first), header(again))
+                };
+                return Err(Error::input(
+                    &what,
+                    format!(
+                        "entry {} gives the directory {} a second time, with another mode, \
+                         owner or extended attributes ({how}): extractors disagree on which \
+                         applies (GNU tar and umoci apply the last, podman refuses the \
+                         archive)",
+                        entry(),
+                        show_path(&path)
+                    ),
+                ));
+            }
+            given.entry(path.clone()).or_insert(dir);
             self.insert(Node {
                 header: HeaderFields {
                     path,

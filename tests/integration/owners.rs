@@ -563,6 +563,60 @@ fn a_tar_hard_link_names_an_earlier_entry_of_its_own_archive() {
     assert!(!out.exists());
 }
 
+/// Attack: a tar giving one directory twice, `d/` setgid root (2775 0:0) and then plain
+/// (0755 0:0). ocipack kept the first header (the rule that merges a directory two inputs
+/// give), while GNU tar and umoci apply the last and podman refuses the archive: the layer
+/// held a setgid-root `/d` where every extractor of the input made a plain one, owners kept
+/// or made 0:0. Refused, naming both headers; a directory repeated alike is still one.
+#[test]
+fn a_directory_a_tar_gives_twice_must_be_given_alike() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let tar = write_tar(
+        t.path(),
+        "twice.tar",
+        &[
+            entry("d/", D, 0o2775, (0, 0)),
+            entry("d/", D, 0o755, (0, 0)),
+        ],
+    );
+    for extra in [&[][..], &["--owners", "zero"]] {
+        let e = assert_error(&image(&[os("--tar"), tar.as_os_str()], &out, extra), 2);
+        assert!(
+            e.contains(&format!(
+                "--tar \"{}\": entry \"d/\" gives the directory /d a second time, with another \
+                 mode, owner or extended attributes (mode 2775, owner 0:0, then mode 0755, \
+                 owner 0:0)",
+                tar.display()
+            )),
+            "{e}"
+        );
+        assert!(!out.exists());
+    }
+    // Made 0:0, a group that differs only in the input still makes the modes differ.
+    let tar = write_tar(
+        t.path(),
+        "regroup.tar",
+        &[
+            entry("d/", D, 0o2775, (0, 0)),
+            entry("d/", D, 0o755, (0, 42)),
+        ],
+    );
+    let o = image(&[os("--tar"), tar.as_os_str()], &out, &["--owners", "zero"]);
+    assert!(assert_error(&o, 2).contains("a second time"));
+    let tar = write_tar(
+        t.path(),
+        "alike.tar",
+        &[
+            entry("d/", D, 0o2775, (0, 50)),
+            entry("d/f", F, 0o644, (0, 0)),
+            entry("d/", D, 0o2775, (0, 50)),
+        ],
+    );
+    assert_exit(&image(&[os("--tar"), tar.as_os_str()], &out, &[]), 0);
+    assert_eq!(listing(&out.join("rootfs.tar"))["d/"], "drwxrwsr-x 0/50");
+}
+
 #[test]
 fn a_kept_id_must_be_a_linux_id() {
     let t = tempfile::tempdir().unwrap();
