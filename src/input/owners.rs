@@ -23,6 +23,11 @@
 //! one file must agree on both, see `Tree::finish`: which one an extractor applies depends
 //! on their order, which the layer does not keep).
 //!
+//! File capabilities (`security.capability`, kept with `--xattrs`) are not refused: unlike
+//! the setuid and setgid bits they do not depend on the file's owner. Whoever may execute
+//! the file gets them, before 0:0 and after; the owner decides who may, for such a file as
+//! for every other.
+//!
 //! A kept uid or gid must be a Linux id (at most 4,294,967,294): a runtime truncates a larger
 //! number to 32 bits (2^32 would extract as root) and 2^32 − 1 is `chown`'s "no change".
 

@@ -648,6 +648,65 @@ fn a_refusal_of_100000_entries_is_one_short_line() {
     assert!(!out.exists());
 }
 
+/// Decision, not a break: file capabilities (`security.capability`, kept with `--xattrs`)
+/// are kept as they are when owners become 0:0. Unlike the setuid and setgid bits they do
+/// not depend on the file's owner: whoever may execute the file gets them, before and after
+/// (the owner decides who may, for this file as for every other). So `cap_setuid+ep` on a
+/// tree's file owned by 1000 is built, 0:0 with its capability; the same file also setuid
+/// is refused by the setuid rule.
+#[test]
+fn file_capabilities_do_not_depend_on_the_owner_and_are_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    let prog = tree.join("prog");
+    fs::write(&prog, b"#!/bin/sh\n").unwrap();
+    // VFS_CAP_REVISION_2 with the effective flag; permitted: CAP_SETUID (bit 7).
+    let cap: [u8; 20] = [
+        1, 0, 0, 2, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let set_cap = |mode| {
+        // chown drops a file's capabilities: set them last.
+        chown(&prog, 1000, 1000);
+        chmod(&prog, mode);
+        rustix::fs::setxattr(
+            &prog,
+            "security.capability",
+            &cap,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+    };
+    set_cap(0o755);
+    let out = t.path().join("out");
+    let input = [os("--rootfs"), tree.as_os_str()];
+    assert_exit(&image(&input, &out, &["--xattrs"]), 0);
+    let layer = fs::read(out.join("rootfs.tar")).unwrap();
+    let mut a = tar::Archive::new(&layer[..]);
+    let mut e = a.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(e.path().unwrap().to_str(), Some("prog"));
+    assert_eq!(
+        (e.header().uid().unwrap(), e.header().gid().unwrap()),
+        (0, 0)
+    );
+    let caps: Vec<Vec<u8>> = e
+        .pax_extensions()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|x| x.unwrap())
+        .filter(|x| x.key() == Ok("SCHILY.xattr.security.capability"))
+        .map(|x| x.value_bytes().to_vec())
+        .collect();
+    assert_eq!(caps, [cap.to_vec()]);
+    set_cap(0o4755);
+    let e = assert_error(&image(&input, &out, &["--xattrs"]), 2);
+    assert!(
+        e.contains("/prog (setuid, mode 4755, input owner 1000:1000)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_kept_id_must_be_a_linux_id() {
     let t = tempfile::tempdir().unwrap();
