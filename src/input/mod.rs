@@ -187,6 +187,35 @@ impl Tree {
         })
     }
 
+    /// One warning for the entries named like whiteouts (a base name starting `.wh.`), the
+    /// first by path and how many: in the image's only layer they hide nothing, and
+    /// unpackers (umoci, containerd) drop them, so the image would not hold what the input
+    /// does. `ocipack verify` warns of the same layer.
+    fn warn_of_whiteouts(&mut self) {
+        let mut whiteouts = self.nodes.keys().filter(|p| {
+            let base = p.rsplit(|&b| b == b'/').next().unwrap_or(p);
+            base.starts_with(b".wh.")
+        });
+        let Some(first) = whiteouts.next() else {
+            return;
+        };
+        let more = whiteouts.count();
+        let (what, them) = if more == 0 {
+            (String::new(), "it")
+        } else {
+            (
+                format!(" ({} such entries; this is the first)", more + 1),
+                "them",
+            )
+        };
+        self.warnings.push(format!(
+            "{}: named like a whiteout{what}: the image's only layer has nothing below it to \
+             hide, and unpackers (umoci, containerd) drop whiteouts, so the image will not hold \
+             {them}",
+            show(first)
+        ));
+    }
+
     /// Completes the tree (implicit parent directories, clamped mtimes, hard links resolved
     /// to the first name in sorted order) and returns the entries in stream order. The names
     /// of one file must carry one mode, owner and set of xattrs, else it is an input error:
@@ -237,6 +266,7 @@ impl Tree {
                 }
             }
         }
+        self.warn_of_whiteouts();
         let mut first_of_group: HashMap<(u64, u64), HeaderFields> = HashMap::new();
         let mut entries = Vec::with_capacity(self.nodes.len());
         for (_, mut node) in std::mem::take(&mut self.nodes) {

@@ -249,7 +249,9 @@ fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Whiteouts (`.wh.NAME`, `.wh..wh..opq`) in an image's only layer hide nothing: there is
 /// no layer below. umoci drops them on unpack; `verify` says so in one warning naming the
-/// first. In the top layer of a two-layer image they are what they are meant to be.
+/// first, and so does the build that writes such a layer (it wrote it without a word, and
+/// the input's `.wh.` files silently went missing from the image). In the top layer of a
+/// two-layer image they are what they are meant to be.
 #[test]
 fn whiteouts_in_the_only_layer_are_a_warning() {
     let t = tempfile::tempdir().unwrap();
@@ -271,6 +273,12 @@ fn whiteouts_in_the_only_layer_are_a_warning() {
     .output()
     .unwrap();
     assert!(o.status.success(), "{}", cli::show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "ocipack: warning: /.wh.gone: named like a whiteout (2 such entries; this is the \
+         first): the image's only layer has nothing below it to hide, and unpackers (umoci, \
+         containerd) drop whiteouts, so the image will not hold them\n"
+    );
     let o = verify(&l, &[]);
     let out = all(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
