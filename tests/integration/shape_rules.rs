@@ -375,6 +375,63 @@ fn a_subject_the_layout_lacks_is_a_warning() {
     assert!(!out.contains("warning"), "{out}");
 }
 
+/// Attack: a `subject` whose own fields break a descriptor's rules — `data` that is not
+/// base64, a negative size, `urls`. Only `manifests`, `config` and `layers` were checked:
+/// verify called such a layout valid (with a warning that the subject is missing), while
+/// skopeo refuses it ("illegal base64 data"). A subject is checked as every descriptor is,
+/// in a manifest and in an index.
+#[test]
+fn a_subject_is_checked_as_every_descriptor_is() {
+    let t = tempfile::tempdir().unwrap();
+    let l = layout(t.path(), &["--ref-name", "x"]);
+    let absent = b"{\"not\":\"here\"}";
+    let subject = json!({
+        "mediaType": oci::MANIFEST,
+        "digest": oci::sha256(absent),
+        "size": absent.len(),
+        "data": "!!!!",
+    });
+    let mut m = manifest(&l);
+    m["subject"] = subject.clone();
+    set_manifest(&l, &m);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(": subject.data: 4 base64 characters, but a size of 14 needs 20"),
+        "{out}"
+    );
+    if require_tool("skopeo") {
+        let o = std::process::Command::new("skopeo")
+            .args(["inspect"])
+            .arg(format!("oci:{}:x", l.display()))
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{}", cli::show(&o));
+        assert!(all(&o).contains("illegal base64 data"), "{}", cli::show(&o));
+    }
+    // In the index: a negative size and urls.
+    let mut m = manifest(&l);
+    m.as_object_mut().unwrap().remove("subject");
+    set_manifest(&l, &m);
+    let mut i = index(&l);
+    i["subject"] = json!({
+        "mediaType": oci::MANIFEST,
+        "digest": oci::sha256(absent),
+        "size": -1,
+        "urls": ["https://example.com/x"],
+    });
+    set_index(&l, &i);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("index.json: subject.size: negative size -1")
+            && out.contains("index.json: subject.urls: external blob locations"),
+        "{out}"
+    );
+}
+
 /// `diff --file F` (and `--file-a`, `--file-b`) names a file inside each layout, as
 /// `verify --file` does: a name that leaves the layout is a usage error naming the option
 /// as written (it was read as a path in the layout, and refused as an invalid layout).
