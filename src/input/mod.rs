@@ -187,8 +187,39 @@ impl Tree {
         })
     }
 
+    /// One warning for the entries named like whiteouts (a base name starting `.wh.`), the
+    /// first by path and how many: in the image's only layer they hide nothing, and
+    /// unpackers (umoci, containerd) drop them, so the image would not hold what the input
+    /// does. `ocipack verify` warns of the same layer.
+    fn warn_of_whiteouts(&mut self) {
+        let mut whiteouts = self.nodes.keys().filter(|p| {
+            let base = p.rsplit(|&b| b == b'/').next().unwrap_or(p);
+            base.starts_with(b".wh.")
+        });
+        let Some(first) = whiteouts.next() else {
+            return;
+        };
+        let more = whiteouts.count();
+        let (what, them) = if more == 0 {
+            (String::new(), "it")
+        } else {
+            (
+                format!(" ({} such entries; this is the first)", more + 1),
+                "them",
+            )
+        };
+        self.warnings.push(format!(
+            "{}: named like a whiteout{what}: the image's only layer has nothing below it to \
+             hide, and unpackers (umoci, containerd) drop whiteouts, so the image will not hold \
+             {them}",
+            show(first)
+        ));
+    }
+
     /// Completes the tree (implicit parent directories, clamped mtimes, hard links resolved
-    /// to the first name in sorted order) and returns the entries in stream order.
+    /// to the first name in sorted order) and returns the entries in stream order. The names
+    /// of one file must carry one mode, owner and set of xattrs, else it is an input error:
+    /// extractors disagree on which name's entry a hard-linked file gets.
     pub fn finish(mut self) -> Result<EntryList> {
         if !self.raised.is_empty() {
             return Err(owners::refusal(&self.opts.owners, &self.raised));
@@ -235,19 +266,21 @@ impl Tree {
                 }
             }
         }
-        let mut first_of_group: HashMap<(u64, u64), Vec<u8>> = HashMap::new();
+        self.warn_of_whiteouts();
+        let mut first_of_group: HashMap<(u64, u64), HeaderFields> = HashMap::new();
         let mut entries = Vec::with_capacity(self.nodes.len());
-        for (path, mut node) in std::mem::take(&mut self.nodes) {
+        for (_, mut node) in std::mem::take(&mut self.nodes) {
             node.header.mtime = match (self.opts.mtime, node.mtime) {
                 (MtimeMode::Clamp, Some(m)) => m.clamp(0, created) as u64,
                 _ => created as u64,
             };
             if let Some(g) = node.link_group {
                 if let Some(first) = first_of_group.get(&g) {
-                    node.header.kind = Kind::Hardlink(first.clone());
+                    one_file(first, &node)?;
+                    node.header.kind = Kind::Hardlink(first.path.clone());
                     node.source = Source::Nothing;
                 } else {
-                    first_of_group.insert(g, path.clone());
+                    first_of_group.insert(g, node.header.clone());
                 }
             }
             entries.push((node.header, node.source));
@@ -259,6 +292,43 @@ impl Tree {
             warnings: self.warnings,
         })
     }
+}
+
+/// The names of one file (a hard link group) carry one mode, one owner and one set of
+/// xattrs: `node` must agree with `first`, the group's first name in path order. Extractors
+/// disagree on which name's header a hard-linked file gets (GNU tar and umoci keep the one
+/// that created it, containerd and podman apply each link entry's in turn, so the last one
+/// wins), and the layer gives the content to the first name in path order, not to the one
+/// the input gave it to: a difference would let the order decide what the file is. A tar
+/// whose link entry says mode 0755 owner 1000 for a setuid-root file would have become a
+/// setuid-root file to podman, which reads that very input as a plain one.
+fn one_file(first: &HeaderFields, node: &Node) -> Result<()> {
+    let h = &node.header;
+    let header =
+        |h: &HeaderFields| format!("mode {:04o}, owner {}:{}", h.mode & 0o7777, h.uid, h.gid);
+    let how = if (first.mode, first.uid, first.gid) != (h.mode, h.uid, h.gid) {
+        format!(
+            ": {} has {}, {} has {}",
+            show(&first.path),
+            header(first),
+            show(&h.path),
+            header(h)
+        )
+    } else if first.xattrs != h.xattrs {
+        " in their extended attributes".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(Error::input(
+        &node.origin,
+        format!(
+            "{} and {} are one file (hard links) whose entries differ{how}; extractors \
+             disagree on which entry the file gets, so every name of a file must carry the \
+             same mode, owner and extended attributes",
+            show(&first.path),
+            show(&h.path)
+        ),
+    ))
 }
 
 fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {

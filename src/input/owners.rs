@@ -13,11 +13,20 @@
 //! Setting owners to 0:0 is not harmless for a setuid or setgid entry: a setgid-shadow
 //! `unix_chkpwd` would become setgid root, a setuid program owned by 1000 setuid root. So an
 //! entry with the setuid bit whose uid would change, or with the setgid bit (a directory's
-//! included) whose gid would change, is an input error: every such entry is listed with its
-//! input and its input owner, and the option that keeps owners is named. The sticky bit
+//! included) whose gid would change, is an input error: each such entry is listed with its
+//! input and its input owner (the first [`MAX_LISTED`] of each input by path, and how many
+//! more: the message stays one short line for a tree of 100,000), and the option that keeps
+//! owners is named. The sticky bit
 //! grants nothing and is never refused. The check is made on each entry's own header, the
 //! mode it will carry in the layer: every name of a hard-linked file is checked, since some
-//! extractors apply a hard link entry's mode and owner to the shared file.
+//! extractors apply a hard link entry's mode and owner to the shared file (and the names of
+//! one file must agree on both, see `Tree::finish`: which one an extractor applies depends
+//! on their order, which the layer does not keep).
+//!
+//! File capabilities (`security.capability`, kept with `--xattrs`) are not refused: unlike
+//! the setuid and setgid bits they do not depend on the file's owner. Whoever may execute
+//! the file gets them, before 0:0 and after; the owner decides who may, for such a file as
+//! for every other.
 //!
 //! A kept uid or gid must be a Linux id (at most 4,294,967,294): a runtime truncates a larger
 //! number to 32 bits (2^32 would extract as root) and 2^32 − 1 is `chown`'s "no change".
@@ -27,6 +36,9 @@ use std::str::FromStr;
 
 use crate::error::Error;
 use crate::show;
+
+/// The entries of one input a refusal lists by name; the rest are counted.
+pub const MAX_LISTED: usize = 10;
 
 /// The largest Linux user or group id; `u32::MAX` is `(uid_t)-1`, which `chown` reads as
 /// "leave unchanged".
@@ -127,7 +139,7 @@ impl OwnersPolicy {
 }
 
 /// A setuid or setgid entry whose owner the build would change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Raised {
     /// The input as the user wrote it.
     pub origin: String,
@@ -208,7 +220,8 @@ fn describe(r: &Raised) -> String {
 }
 
 /// The input error for every entry in `raised` (not empty): one line naming each input,
-/// why its owners become 0:0, every entry with its input owner, and how to keep owners.
+/// why its owners become 0:0, its first [`MAX_LISTED`] entries by path with their input
+/// owners and how many more there are, and how to keep owners.
 pub(super) fn refusal(policy: &OwnersPolicy, raised: &[Raised]) -> Error {
     let mut inputs: Vec<(&str, InputKind, Vec<&Raised>)> = Vec::new();
     for r in raised {
@@ -222,14 +235,20 @@ pub(super) fn refusal(policy: &OwnersPolicy, raised: &[Raised]) -> Error {
         .map(|(o, _, _)| *o)
         .collect::<Vec<_>>()
         .join(" and ");
-    // Sorted by path: a tree's walk order is its directories' order on disk.
+    // Sorted by path: a tree's walk order is its directories' order on disk. An entry a tar
+    // repeats alike (a directory) is one.
     for (_, _, list) in &mut inputs {
         list.sort_by(|a, b| a.path.cmp(&b.path));
+        list.dedup();
     }
     let parts: Vec<String> = inputs
         .iter()
         .map(|(origin, kind, list)| {
-            let entries: Vec<String> = list.iter().map(|r| describe(r)).collect();
+            let mut entries: Vec<String> =
+                list.iter().take(MAX_LISTED).map(|r| describe(r)).collect();
+            if list.len() > MAX_LISTED {
+                entries.push(format!("and {} more", list.len() - MAX_LISTED));
+            }
             let from = if inputs.len() > 1 {
                 format!("from {origin}, ")
             } else {
@@ -357,6 +376,35 @@ mod tests {
              (--owners zero): /var/mail/ (setgid, mode 2775, input owner 0:8); keep the \
              input's owners with --owners keep, give such a file with --file SRC:DEST:MODE \
              (its owner is always 0:0), or clear those bits in the input"
+        );
+        // Bounded: the first ten by path, then a count; an entry repeated alike is one.
+        let many: Vec<Raised> = (0..25)
+            .rev()
+            .chain([3])
+            .map(|i| {
+                let path = format!("bin/p{i:02}");
+                r(
+                    "--tar \"m.tar\"",
+                    InputKind::Tar,
+                    path.as_bytes(),
+                    false,
+                    0o4755,
+                    7,
+                    0,
+                )
+            })
+            .collect();
+        let e = refusal(&policy(Some(Owners::Zero)), &many).to_string();
+        assert!(
+            e.starts_with("--tar \"m.tar\": 25 entries would become setuid or setgid root")
+                && e.contains(
+                    "/bin/p00 (setuid, mode 4755, input owner 7:0), /bin/p01 (setuid, mode 4755"
+                )
+                && e.contains(
+                    "/bin/p09 (setuid, mode 4755, input owner 7:0), and 15 more; keep the"
+                )
+                && !e.contains("/bin/p10"),
+            "{e}"
         );
         let e = refusal(&policy(None), &raised[1..2]).to_string();
         assert!(

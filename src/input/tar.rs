@@ -6,9 +6,17 @@
 //! empty, over-long and root-naming names refused), numeric owners kept unless the policy
 //! says 0:0 ([`super::owners`]; user and group names dropped), mtimes clamped later, devices
 //! only with `--devices`, xattrs only with `--xattrs`, hard links resolved once all entries
-//! are in. Sparse files arrive expanded and are stored dense. Every problem is an input
-//! error (exit 2) naming the input and the entry.
+//! are in (every name of one file must then carry the same mode, owner and xattrs; a link
+//! entry without xattrs has its target's, as GNU tar writes them once). A hard link must
+//! name an earlier entry of the same archive, as every extractor
+//! needs (`ocipack verify` holds a layer to the same rule): never a later one, and never a
+//! file another input gave, which this archive alone would not hold. A directory the archive
+//! gives twice must be given alike (extractors disagree on which of two headers applies:
+//! ocipack would keep the first, GNU tar and umoci keep the last). Sparse files arrive
+//! expanded and are stored dense. Every problem is an input error (exit 2) naming the input
+//! and the entry.
 
+use std::collections::HashMap;
 use std::io::BufReader;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -24,6 +32,9 @@ use crate::tar::EntryKind;
 use crate::tar::name::display_name;
 use crate::tar::read::{Item, Piece, ReadError, Reader};
 use crate::tar::write::{HeaderFields, Kind};
+
+/// A directory entry's mode, owner and xattrs as the layer will carry them.
+type DirHeader = (u32, u64, u64, Vec<(String, Vec<u8>)>);
 
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -64,6 +75,9 @@ impl Tree {
         let mut buf = vec![0u8; COPY_BUFFER];
         // Hard links name their target by path; targets are resolved once all entries are in.
         let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        // Every path this archive has given so far (a hard link's target must be one), with
+        // a directory's mode, owner and xattrs (an entry repeating it must agree with them).
+        let mut given: HashMap<Vec<u8>, Option<DirHeader>> = HashMap::new();
         while let Some(item) = reader.next_item().map_err(|e| read_error(&what, e))? {
             // A pax global header (git archive writes one holding the commit id) only
             // carries metadata that ocipack normalises away.
@@ -125,6 +139,17 @@ impl Tree {
                 EntryKind::Symlink => Kind::Symlink(link_target()?),
                 EntryKind::Hardlink => {
                     let target = link_target()?;
+                    if !given.contains_key(&target) {
+                        return Err(Error::input(
+                            &what,
+                            format!(
+                                "hard link {} points to {}, which is not an earlier entry of \
+                                 the archive (extractors create the target before its links)",
+                                show_path(&path),
+                                show_path(&target)
+                            ),
+                        ));
+                    }
                     links.push((path.clone(), target.clone()));
                     Kind::Hardlink(target)
                 }
@@ -174,6 +199,31 @@ impl Tree {
                         return Err(Error::input(&what, format!("entry {}: {why}", entry())));
                     }
                 };
+            let dir = (kind == Kind::Dir).then(|| (mode, uid, gid, xattrs.clone()));
+            if let (Some(Some(first)), Some(again)) = (given.get(&path), &dir)
+                && first != again
+            {
+                let header = |(mode, uid, gid, _): &DirHeader| {
+                    format!("mode {:04o}, owner {uid}:{gid}", mode & 0o7777)
+                };
+                let how = if first.3 != again.3 {
+                    "extended attributes".to_string()
+                } else {
+                    format!("{}, then {}", header(first), header(again))
+                };
+                return Err(Error::input(
+                    &what,
+                    format!(
+                        "entry {} gives the directory {} a second time, with another mode, \
+                         owner or extended attributes ({how}): extractors disagree on which \
+                         applies (GNU tar and umoci apply the last, podman refuses the \
+                         archive)",
+                        entry(),
+                        show_path(&path)
+                    ),
+                ));
+            }
+            given.entry(path.clone()).or_insert(dir);
             self.insert(Node {
                 header: HeaderFields {
                     path,
@@ -195,18 +245,18 @@ impl Tree {
         // Turn each hard link into a member of its target's link group, so that `finish`
         // can give the content to whichever name sorts first.
         for (link, target) in links {
-            let tnode = self.nodes.get(&target).ok_or_else(|| {
-                Error::input(
-                    &what,
-                    format!(
-                        "hard link {} points to {}, which is not in the archive",
-                        show_path(&link),
-                        show_path(&target)
-                    ),
-                )
-            })?;
-            let (size, source, group) = match (&tnode.header.kind, &tnode.source) {
-                (Kind::File { size }, src) => (*size, src.clone(), tnode.link_group),
+            // An earlier entry of this archive (checked above); a file is never given twice.
+            let tnode = self
+                .nodes
+                .get(&target)
+                .ok_or_else(|| Error::internal("a hard link's target vanished"))?;
+            let (size, source, group, xattrs) = match (&tnode.header.kind, &tnode.source) {
+                (Kind::File { size }, src) => (
+                    *size,
+                    src.clone(),
+                    tnode.link_group,
+                    tnode.header.xattrs.clone(),
+                ),
                 _ => {
                     return Err(Error::input(
                         &what,
@@ -233,6 +283,12 @@ impl Tree {
                 l.header.kind = Kind::File { size };
                 l.source = source;
                 l.link_group = Some(group);
+                // GNU tar writes a file's xattrs once, with its content: a link entry that
+                // carries none of its own (or only some of the target's) names the same file.
+                // One that carries others is left to disagree with it (see `one_file`).
+                if l.header.xattrs.iter().all(|x| xattrs.contains(x)) {
+                    l.header.xattrs = xattrs;
+                }
             }
         }
         Ok(())

@@ -21,7 +21,9 @@
 //! A path that does not exist yet (an output before its first build) is its nearest existing
 //! ancestor, identified as above, followed by the components still missing, which are
 //! compared by name: `out/new/oci` is inside `out/new` even if neither exists. A file (a
-//! `--file` or `--tar` input) is identified by its own inode and the directory that holds it.
+//! `--file` or `--tar` input) is identified by its own inode and the directory that holds it;
+//! a file no directory holds (a pipe or socket reached through `/dev/stdin` or
+//! `/proc/self/fd/N`, or a file removed since it was opened) is inside nothing.
 //!
 //! What cannot be seen is not compared: a filesystem none of whose mounts shows the
 //! directories above a bind-mounted subdirectory leaves only the namespace's view of them.
@@ -197,7 +199,10 @@ fn climb(start: OwnedFd, path: &Path, mounts: &mut Mounts) -> rustix::io::Result
                 )?
             } else {
                 // Only the first object can be a file: every other is a directory above it.
-                holder_of_file(&cur, id, path)?
+                match holder_of_file(&cur, id, path)? {
+                    Some(holder) => holder,
+                    None => break, // In no directory: nothing is above it.
+                }
             };
             if id_of(&parent)?.0 == id {
                 break; // The root of the namespace: its `..` is itself.
@@ -211,11 +216,23 @@ fn climb(start: OwnedFd, path: &Path, mounts: &mut Mounts) -> rustix::io::Result
 /// The directory holding the non-directory `fd` (`id`), opened as `path`: found through
 /// `/proc/self/fd` (the name the kernel reached it by, after every symlink), else (no
 /// `/proc`, or a name outside this process's root) the directory `path` names it in; only
-/// a directory checked to hold that very file counts.
-fn holder_of_file(fd: &OwnedFd, id: Id, path: &Path) -> rustix::io::Result<OwnedFd> {
+/// a directory checked to hold that very file counts. `None` for a file no directory holds:
+/// one without links (removed since it was opened, or a `memfd`), or one the kernel names
+/// `pipe:[N]`, `socket:[N]` or `anon_inode:…` rather than by a path.
+fn holder_of_file(fd: &OwnedFd, id: Id, path: &Path) -> rustix::io::Result<Option<OwnedFd>> {
+    if rustix::fs::fstat(fd)?.st_nlink == 0 {
+        return Ok(None);
+    }
     let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
     let reached = rustix::fs::readlink(link.as_str(), Vec::new())
         .map(|t| PathBuf::from(OsStr::from_bytes(t.as_bytes())));
+    // A path starts with `/`; a file outside this process's root is `(unreachable)/…`.
+    if let Ok(name) = &reached
+        && !name.as_os_str().as_bytes().starts_with(b"/")
+        && !name.as_os_str().as_bytes().starts_with(b"(")
+    {
+        return Ok(None);
+    }
     let holder_in = |path: &Path| -> rustix::io::Result<OwnedFd> {
         let name = path.file_name().ok_or(rustix::io::Errno::NOENT)?;
         let parent = match path.parent() {
@@ -234,6 +251,7 @@ fn holder_of_file(fd: &OwnedFd, id: Id, path: &Path) -> rustix::io::Result<Owned
         Ok(reached) => holder_in(&reached).or_else(|_| holder_in(path)),
         Err(_) => holder_in(path),
     }
+    .map(Some)
 }
 
 /// One line of `/proc/thread-self/mountinfo`.
@@ -484,6 +502,31 @@ mod tests {
         symlink("loop", d.join("loop")).unwrap();
         assert_eq!(rel(&d.join("loop/x"), d), Some(Overlap::Inside));
         assert_eq!(rel(&d.join("loop/x"), &d.join("out")), None);
+    }
+
+    /// A pipe (`/dev/stdin` of a shell pipeline) and a file removed while open lie in no
+    /// directory: inside nothing, and nothing is inside them. They made `overlaps` fail
+    /// ("inspecting the directories above /dev/fd/63: No such file or directory"), so
+    /// `--tar <(…)` was a failed operation (exit 1) instead of an input that is not a
+    /// regular file.
+    #[test]
+    fn files_in_no_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        fs::create_dir_all(d.join("out")).unwrap();
+        let (r, _w) = std::io::pipe().unwrap();
+        let pipe = PathBuf::from(format!("/proc/self/fd/{}", r.as_raw_fd()));
+        fs::write(d.join("out/gone"), b"x").unwrap();
+        let gone = fs::File::open(d.join("out/gone")).unwrap();
+        fs::remove_file(d.join("out/gone")).unwrap();
+        let gone = PathBuf::from(format!("/proc/self/fd/{}", gone.as_raw_fd()));
+        for p in [&pipe, &gone] {
+            assert_eq!(rel(p, &d.join("out")), None, "{}", p.display());
+            assert_eq!(rel(&d.join("out"), p), None, "{}", p.display());
+            assert_eq!(rel(p, Path::new("/")), None, "{}", p.display());
+            assert_eq!(rel(p, p), Some(Overlap::Same), "{}", p.display());
+        }
+        assert_eq!(rel(&pipe, &gone), None);
     }
 
     #[test]

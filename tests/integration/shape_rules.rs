@@ -249,7 +249,9 @@ fn tar(members: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// Whiteouts (`.wh.NAME`, `.wh..wh..opq`) in an image's only layer hide nothing: there is
 /// no layer below. umoci drops them on unpack; `verify` says so in one warning naming the
-/// first. In the top layer of a two-layer image they are what they are meant to be.
+/// first, and so does the build that writes such a layer (it wrote it without a word, and
+/// the input's `.wh.` files silently went missing from the image). In the top layer of a
+/// two-layer image they are what they are meant to be.
 #[test]
 fn whiteouts_in_the_only_layer_are_a_warning() {
     let t = tempfile::tempdir().unwrap();
@@ -271,6 +273,12 @@ fn whiteouts_in_the_only_layer_are_a_warning() {
     .output()
     .unwrap();
     assert!(o.status.success(), "{}", cli::show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "ocipack: warning: /.wh.gone: named like a whiteout (2 such entries; this is the \
+         first): the image's only layer has nothing below it to hide, and unpackers (umoci, \
+         containerd) drop whiteouts, so the image will not hold them\n"
+    );
     let o = verify(&l, &[]);
     let out = all(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
@@ -365,6 +373,63 @@ fn a_subject_the_layout_lacks_is_a_warning() {
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("valid (linux/amd64)"), "{out}");
     assert!(!out.contains("warning"), "{out}");
+}
+
+/// Attack: a `subject` whose own fields break a descriptor's rules — `data` that is not
+/// base64, a negative size, `urls`. Only `manifests`, `config` and `layers` were checked:
+/// verify called such a layout valid (with a warning that the subject is missing), while
+/// skopeo refuses it ("illegal base64 data"). A subject is checked as every descriptor is,
+/// in a manifest and in an index.
+#[test]
+fn a_subject_is_checked_as_every_descriptor_is() {
+    let t = tempfile::tempdir().unwrap();
+    let l = layout(t.path(), &["--ref-name", "x"]);
+    let absent = b"{\"not\":\"here\"}";
+    let subject = json!({
+        "mediaType": oci::MANIFEST,
+        "digest": oci::sha256(absent),
+        "size": absent.len(),
+        "data": "!!!!",
+    });
+    let mut m = manifest(&l);
+    m["subject"] = subject.clone();
+    set_manifest(&l, &m);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(": subject.data: 4 base64 characters, but a size of 14 needs 20"),
+        "{out}"
+    );
+    if require_tool("skopeo") {
+        let o = std::process::Command::new("skopeo")
+            .args(["inspect"])
+            .arg(format!("oci:{}:x", l.display()))
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{}", cli::show(&o));
+        assert!(all(&o).contains("illegal base64 data"), "{}", cli::show(&o));
+    }
+    // In the index: a negative size and urls.
+    let mut m = manifest(&l);
+    m.as_object_mut().unwrap().remove("subject");
+    set_manifest(&l, &m);
+    let mut i = index(&l);
+    i["subject"] = json!({
+        "mediaType": oci::MANIFEST,
+        "digest": oci::sha256(absent),
+        "size": -1,
+        "urls": ["https://example.com/x"],
+    });
+    set_index(&l, &i);
+    let o = verify(&l, &[]);
+    let out = all(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("index.json: subject.size: negative size -1")
+            && out.contains("index.json: subject.urls: external blob locations"),
+        "{out}"
+    );
 }
 
 /// `diff --file F` (and `--file-a`, `--file-b`) names a file inside each layout, as

@@ -227,6 +227,32 @@ fn image_outputs_and_inputs_overlapping_through_a_bind_mount_are_refused() {
     assert_eq!(snapshot(&out), layout, "the output was replaced");
 }
 
+/// Attack: an input in no directory, `--tar /dev/stdin` fed by a pipe (or `--tar <(…)`).
+/// The overlap check looked for the directory holding the pipe and failed: "inspecting the
+/// directories above /dev/stdin: No such file or directory", a failed operation (exit 1)
+/// about a path the user never named. A file no directory holds is inside nothing, and the
+/// input is refused for what it is: not a regular file (exit 2).
+#[test]
+fn a_piped_input_is_refused_as_a_fifo_not_as_an_overlap() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("echo not a tar | exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_ocipack"))
+        .args(["image", "--tar", "/dev/stdin", "--arch", "amd64"])
+        .args(["--created", CREATED, "-o", s(&out)])
+        .env_remove("SOURCE_DATE_EPOCH");
+    common::default_signals(&mut c);
+    let o = run_bounded(&mut c, LIMIT);
+    assert_exit(&o, 2);
+    assert_eq!(
+        stderr(&o),
+        "ocipack: error: --tar \"/dev/stdin\": is a FIFO, not a regular file\n"
+    );
+    assert!(!out.exists());
+}
+
 /// `ocipack export -o` into the layout being exported, reached through a bind mount.
 #[test]
 fn export_into_its_layout_through_a_bind_mount_is_refused() {

@@ -6,9 +6,10 @@
 //! structs of [`crate::spec`]. When decoding fails, each descriptor inside the document is
 //! decoded on its own, so that every bad descriptor is reported with its JSON path.
 //!
-//! A descriptor's own rules (`check_descriptor`) include its `data`: the image spec says it
-//! MUST be RFC 4648 base64 of exactly the referenced content, and Go clients such as skopeo
-//! refuse a document whose `data` is not base64 at all ("illegal base64 data").
+//! A descriptor's own rules (`check_descriptor`), applied to every descriptor a document
+//! holds (a `subject` too), include its `data`: the image spec says it MUST be RFC 4648
+//! base64 of exactly the referenced content, and Go clients such as skopeo refuse a document
+//! whose `data` is not base64 at all ("illegal base64 data").
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -254,6 +255,9 @@ pub(crate) fn check_index(p: &mut Problems, file: &str, index: &Index) {
     for (i, d) in index.manifests.iter().enumerate() {
         check_descriptor(p, file, &format!("manifests[{i}]"), d);
     }
+    if let Some(s) = &index.subject {
+        check_descriptor(p, file, "subject", s);
+    }
 }
 
 /// Checks the media type of a descriptor that must point to an image manifest.
@@ -328,6 +332,9 @@ pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest, declare
                 }
             ),
         );
+    }
+    if let Some(s) = &m.subject {
+        check_descriptor(p, file, "subject", s);
     }
     for (i, l) in m.layers.iter().enumerate() {
         let field = format!("layers[{i}]");
