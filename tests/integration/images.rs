@@ -584,3 +584,37 @@ fn windows_directories_without_text_are_checked_never_written() {
     let e = assert_error(&build(&dir, &["--arch", "windows-amd64"]), 2);
     assert!(e.contains("nanoserver-ltsc2022/Dockerfile"), "{e}");
 }
+
+#[test]
+fn created_from_git_is_per_image() {
+    // created = "git": each layout is dated by the newest commit touching its own inputs,
+    // {image} expanded.
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    fs::write(
+        dir.join("ocipack.toml"),
+        "name = \"p\"\ncreated = \"git\"\narchitectures = [\"amd64\"]\noutput = \"{image}/{arch}\"\n\
+         [[input]]\nrootfs = \"rootfs/{image}\"\n\
+         [[images]]\nname = \"a\"\ntags = [\"a\"]\n[[images]]\nname = \"b\"\ntags = [\"b\"]\n",
+    )
+    .unwrap();
+    common::git::git(dir, &["init", "-q"], None);
+    for (image, date) in [("a", "@1700000000 +0000"), ("b", "@1700001000 +0000")] {
+        fs::create_dir_all(dir.join(format!("rootfs/{image}"))).unwrap();
+        fs::write(dir.join(format!("rootfs/{image}/f")), image).unwrap();
+        common::git::commit_all(dir, date);
+    }
+    let o = build(dir, &["--json"]);
+    assert_exit(&o, 0);
+    let v = json(&o);
+    let created: Vec<(&str, &str)> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["image"].as_str().unwrap(), i["created"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        created,
+        [("a", "2023-11-14T22:13:20Z"), ("b", "2023-11-14T22:30:00Z")]
+    );
+}
