@@ -173,6 +173,9 @@ pub struct Context<'a> {
     /// For a project: `{arch}` in input paths expands to this bashbrew name, and input paths
     /// must be relative. `None` for the command line (paths are taken as written).
     pub arch: Option<&'a str>,
+    /// For an entry of a project's `[[images]]`: `{image}` in input paths expands to its
+    /// name (with `arch` only). `None`: `{image}` is not a placeholder.
+    pub image: Option<&'a str>,
     /// The image's creation time.
     pub created: Timestamp,
     /// Compression worker threads (never changes the bytes).
@@ -205,11 +208,12 @@ fn flag(s: &Option<Set<bool>>, default: bool) -> bool {
 }
 
 impl Settings {
-    /// The input paths as a project writes them, with `{arch}` expanded.
-    pub fn input_paths(&self, arch: &str) -> Vec<String> {
+    /// The input paths as a project writes them, with `{arch}` (and `{image}`, when
+    /// given) expanded.
+    pub fn input_paths(&self, arch: &str, image: Option<&str>) -> Vec<String> {
         self.inputs
             .iter()
-            .map(|i| i.value.path().to_string_lossy().replace("{arch}", arch))
+            .map(|i| expand_input(&i.value.path().to_string_lossy(), arch, image))
             .collect()
     }
 
@@ -415,9 +419,13 @@ impl Settings {
             }
             match cx.arch {
                 Some(arch) => {
-                    check_template(&as_set.value, &["arch"]).map_err(|p| as_set.bad(p))?;
+                    let allowed: &[&str] = match cx.image {
+                        Some(_) => &["arch", "image"],
+                        None => &["arch"],
+                    };
+                    check_template(&as_set.value, allowed).map_err(|p| as_set.bad(p))?;
                     check_relative(&as_set.value, true).map_err(|p| as_set.bad(p))?;
-                    let expanded = as_set.value.replace("{arch}", arch);
+                    let expanded = expand_input(&as_set.value, arch, cx.image);
                     Ok((cx.base.join(&expanded), show::text(&expanded)))
                 }
                 None => Ok((cx.base.join(written), show::path(written))),
@@ -461,6 +469,15 @@ impl Settings {
             source,
             origin: format!("{} \"{}\"", i.origin, written),
         })
+    }
+}
+
+/// A project's input path with `{arch}` and, for an `[[images]]` entry, `{image}` expanded.
+fn expand_input(path: &str, arch: &str, image: Option<&str>) -> String {
+    let p = path.replace("{arch}", arch);
+    match image {
+        Some(i) => p.replace("{image}", i),
+        None => p,
     }
 }
 
@@ -566,6 +583,7 @@ mod tests {
         Context {
             base: Path::new("p"),
             arch,
+            image: None,
             created: Timestamp::from_unix(0).unwrap(),
             jobs: 1,
             default_mtime: MtimeMode::Clamp,

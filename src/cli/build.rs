@@ -20,7 +20,13 @@ use super::remote::RemoteArgs;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Outputs are staged beside their targets and swapped into place only \
-when every architecture has been built. The bytes never depend on --jobs.\n\
+when every layout has been built. The bytes never depend on --jobs.\n\
+A project with [[images]] builds one layout per image and architecture; --image and --arch \
+select a subset (an image that takes its layouts from others selects the layouts it uses), \
+and each summary line names the image.\n\
+Windows variant directories are written from [windows] text; without it they are the \
+project's own, and build only checks that each holds a Dockerfile whose FROM names its \
+variant.\n\
 With a [library] table in ocipack.toml, each image is checked in memory with the rules of \
 `verify --profile oci-import` before anything is written (compression = \"zstd\" and \
 names = \"files\" are refused at once: the Official Images pipeline refuses them).\n\
@@ -48,6 +54,10 @@ pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Build only this image of the project's [[images]] (repeatable; an image that takes
+    /// its layouts from others selects the layouts it uses; no Windows variant is built).
+    #[arg(long, value_name = "NAME")]
+    image: Vec<String>,
     /// Build only this architecture (repeatable; windows-amd64 selects the Windows variants).
     #[arg(long, value_name = "A")]
     arch: Vec<String>,
@@ -58,7 +68,7 @@ pub struct BuildArgs {
     /// 1 listing each difference.
     #[arg(long, conflicts_with = "compare_compression")]
     check: bool,
-    /// Print each architecture's layer size uncompressed, gzip and zstd; writes nothing.
+    /// Print each layout's layer size uncompressed, gzip and zstd; writes nothing.
     #[arg(long)]
     compare_compression: bool,
     /// Commit each layout on its own branch (e.g. 'dist-{arch}') instead of writing it to
@@ -66,8 +76,8 @@ pub struct BuildArgs {
     /// commit-branch in ocipack.toml.
     #[arg(long, value_name = "PATTERN")]
     commit_branch: Option<String>,
-    /// Write one multi-platform layout (an image index of every Linux architecture) at
-    /// OUT instead of the per-architecture outputs.
+    /// Write one multi-platform layout (an image index of every Linux architecture of one
+    /// image; with [[images]], name it with --image) at OUT instead of the project's outputs.
     #[arg(long, value_name = "OUT", conflicts_with_all = ["compare_compression", "commit_branch"])]
     index: Option<PathBuf>,
     /// With --check: compare with what the registry serves under REF
@@ -91,6 +101,7 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
 
 pub fn run(a: BuildArgs) -> Result<u8> {
     let opts = BuildOptions {
+        images: a.image.clone(),
         arches: a.arch.clone(),
         jobs: resolve_jobs(a.jobs)?,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
@@ -112,6 +123,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 .iter()
                 .map(|s| {
                     json!({
+                        "image": s.image,
                         "arch": s.arch,
                         "uncompressed": s.uncompressed,
                         "gzip": {"size": s.gzip, "level": s.gzip_level},
@@ -121,17 +133,24 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 .collect();
             print_json(&json!(rows))?;
         } else {
+            let several = sizes.iter().any(|s| s.label != s.arch);
+            let w = sizes
+                .iter()
+                .map(|s| s.label.len())
+                .max()
+                .unwrap_or(0)
+                .max(10);
             out!(
-                "{:<10} {:>14} {:>14} {:>14}",
-                "arch",
+                "{:<w$} {:>14} {:>14} {:>14}",
+                if several { "layout" } else { "arch" },
                 "uncompressed",
                 "gzip",
                 "zstd"
             );
             for s in &sizes {
                 out!(
-                    "{:<10} {:>14} {:>14} {:>14}",
-                    s.arch,
+                    "{:<w$} {:>14} {:>14} {:>14}",
+                    s.label,
                     s.uncompressed,
                     format!("{} (-{})", s.gzip, s.gzip_level),
                     format!("{} (-{})", s.zstd, s.zstd_level)
@@ -142,22 +161,30 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     }
 
     let report = build::build_project(&a.dir, &opts)?;
+    let label = |image: &str, arch: &str| {
+        if report.several {
+            format!("{image} {arch}")
+        } else {
+            arch.to_string()
+        }
+    };
     let warnings = report
-        .images
+        .layouts
         .iter()
-        .map(|i| (&i.arch, &i.built))
-        .chain(report.branches.iter().map(|b| (&b.arch, &b.built)));
-    for (arch, built) in warnings {
+        .map(|i| (label(&i.image, &i.arch), &i.built))
+        .chain(report.branches.iter().map(|b| (b.arch.clone(), &b.built)));
+    for (what, built) in warnings {
         for w in &built.warnings {
-            eprintln!("ocipack: warning: {arch}: {w}");
+            eprintln!("ocipack: warning: {what}: {w}");
         }
     }
     if a.json {
         let images: Vec<_> = report
-            .images
+            .layouts
             .iter()
             .map(|i| {
                 json!({
+                    "image": i.image,
                     "arch": i.arch,
                     "output": i.output.to_string_lossy(),
                     "written": i.built.written == Some(Written::Replaced),
@@ -176,7 +203,8 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                     "variant": w.variant.name,
                     "output": w.output.to_string_lossy(),
                     "written": written,
-                    "files": w.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                    "checked_only": w.files.is_none(),
+                    "files": windows_files(w),
                 })
             })
             .collect();
@@ -198,10 +226,17 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             .collect();
         print_json(&json!({"images": images, "windows": windows, "branches": branches}))?;
     } else {
-        for i in &report.images {
+        let w = report
+            .layouts
+            .iter()
+            .map(|i| label(&i.image, &i.arch).len())
+            .max()
+            .unwrap_or(0)
+            .max(9);
+        for i in &report.layouts {
             out!(
-                "{:<9} {:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
-                i.arch,
+                "{:<w$} {:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
+                label(&i.image, &i.arch),
                 status(i.built.written == Some(Written::Replaced)),
                 i.built.image.entry.digest,
                 i.built.layer.size,
@@ -223,11 +258,15 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             );
         }
         for (w, written) in report.windows.iter().zip(&report.windows_written) {
-            let files: Vec<&str> = w.files.iter().map(|(n, _)| *n).collect();
+            let files = windows_files(w);
             out!(
                 "{} {:<9} {}  {}  {}",
                 ocipack::project::WINDOWS_ARCH,
-                status(*written),
+                if w.files.is_none() {
+                    "checked"
+                } else {
+                    status(*written)
+                },
                 w.variant.name,
                 files.join(", "),
                 ocipack::show::path(&w.output)
@@ -323,6 +362,14 @@ fn run_index(a: &BuildArgs, out: &std::path::Path, opts: &BuildOptions) -> Resul
         )));
     }
     Ok(0)
+}
+
+/// The files of a Windows directory: those written, or the Dockerfile checked.
+fn windows_files(w: &ocipack::project::plan::WindowsTarget) -> Vec<&'static str> {
+    match &w.files {
+        Some(files) => files.iter().map(|(n, _)| *n).collect(),
+        None => vec![ocipack::project::windows::DOCKERFILE],
+    }
 }
 
 /// `written` or `unchanged` (a build writes only outputs that differ from the disk).

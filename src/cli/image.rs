@@ -245,6 +245,7 @@ fn build_spec(a: &ImageArgs) -> Result<ImageSpec> {
     s.resolve(&Context {
         base: Path::new(""),
         arch: None,
+        image: None,
         created,
         jobs: resolve_jobs(a.jobs)?,
         default_mtime: MtimeMode::Clamp,

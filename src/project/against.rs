@@ -152,11 +152,12 @@ pub fn check_against(
     against: &AgainstOptions,
 ) -> Result<AgainstReport> {
     let project = Project::load(dir)?;
+    project.single_entry("build --check --against")?;
     let plan = Plan::new(&project, opts)?;
     // Everything is built before anything is asked of the registry: a broken build is
     // reported as such, not as a difference.
     let mut built = Vec::new();
-    for t in &plan.images {
+    for t in &plan.targets {
         let (img, _) = image::image_in_memory(&t.spec, &plan.root)?;
         built.push(img);
     }
@@ -189,7 +190,7 @@ pub fn check_against(
 
     let mut used = vec![false; served.len()];
     let mut platforms = Vec::new();
-    for (t, img) in plan.images.iter().zip(&built) {
+    for (t, img) in plan.targets.iter().zip(&built) {
         let platform = crate::image::index::platform_of(img);
         let found = served.iter().enumerate().position(|(i, s)| {
             !used[i]
@@ -244,7 +245,7 @@ pub fn check_against(
             },
             Some(p)
                 if declared.iter().any(|d| d.matches(p))
-                    && !plan.images.iter().any(|t| t.spec.platform.matches(p)) =>
+                    && !plan.targets.iter().any(|t| t.spec.platform.matches(p)) =>
             {
                 Verdict::NotBuiltHere {
                     why: "an architecture of the project, not selected".into(),

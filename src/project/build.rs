@@ -1,10 +1,12 @@
-//! `ocipack build`: every output of a project — one OCI layout per architecture and one
-//! Dockerfile directory per Windows variant — built, checked against the disk, or measured.
+//! `ocipack build`: every output of a project — one OCI layout per (image, architecture)
+//! and one Dockerfile directory per Windows variant — built, checked against the disk, or
+//! measured.
 //!
-//! Architectures are built in parallel (at most `jobs` at a time, the remaining workers
-//! going to compression), each into a staging directory beside its output. Only when every
-//! output has been built are they swapped into place, so a failure in one architecture
-//! changes nothing on disk. The bytes never depend on `jobs`.
+//! Layouts are built in parallel (at most `jobs` at a time, the remaining workers going to
+//! compression), each into a staging directory beside its output. Only when every output
+//! has been built are they swapped into place, so a failure in one layout changes nothing
+//! on disk. The bytes never depend on `jobs`. Windows directories without `[windows] text`
+//! are the project's own: checked, never written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,6 +29,8 @@ use crate::timestamp::Timestamp;
 /// A built (or checked) layout.
 #[derive(Debug, Clone)]
 pub struct ArchResult {
+    /// The entry that builds it.
+    pub image: String,
     /// The bashbrew architecture.
     pub arch: String,
     /// The layout directory.
@@ -40,11 +44,14 @@ pub struct ArchResult {
 /// What `build` wrote.
 #[derive(Debug)]
 pub struct BuildReport {
-    /// The layouts.
-    pub images: Vec<ArchResult>,
+    /// The layouts written to the work tree (or found already right).
+    pub layouts: Vec<ArchResult>,
+    /// Whether the project has `[[images]]`: summaries then name each layout's image.
+    pub several: bool,
     /// The Windows directories.
     pub windows: Vec<WindowsTarget>,
-    /// For each Windows directory, whether it was written (false: it was already right).
+    /// For each Windows directory, whether it was written (false: it was already right, or
+    /// it is the project's own and was only checked).
     pub windows_written: Vec<bool>,
     /// What the replaced outputs held: removed when this is dropped, after the result is
     /// reported, so that the removal does not hold up the result.
@@ -60,11 +67,11 @@ impl Plan {
         &self,
         created: Option<&CreatedDirs>,
     ) -> Result<Vec<Option<(Target, LayoutWriter, BuiltImage)>>> {
-        let results = parallel_map(&self.images, self.at_once, |t| {
+        let results = parallel_map(&self.targets, self.at_once, |t| {
             let target = if let Some(c) = created {
-                self.target(&t.output_rel, false, Some(c))?
+                self.target(&t.output_rel, &t.output_origin, Some(c))?
             } else {
-                match self.existing_target(&t.output_rel, false)? {
+                match self.existing_target(&t.output_rel, &t.output_origin)? {
                     Some(target) => target,
                     None => return Ok(None),
                 }
@@ -81,18 +88,28 @@ impl Plan {
     pub fn build(&self) -> Result<BuildReport> {
         // Parent directories made for the outputs are removed again if the build fails.
         let created = CreatedDirs::default();
-        let win_targets = self
-            .windows
+        // The project's own Windows directories are checked first, and never written.
+        for w in self.windows.iter().filter(|w| w.files.is_none()) {
+            windows::check_listed(
+                &self.root,
+                &w.output_rel,
+                &w.variant,
+                &self.windows_output_origin,
+            )?;
+        }
+        let written_windows: Vec<&WindowsTarget> =
+            self.windows.iter().filter(|w| w.files.is_some()).collect();
+        let win_targets = written_windows
             .iter()
-            .map(|w| self.target(&w.output_rel, true, Some(&created)))
+            .map(|w| self.target(&w.output_rel, &self.windows_output_origin, Some(&created)))
             .collect::<Result<Vec<_>>>()?;
         for t in &win_targets {
             windows::check_target(t)?;
         }
         let prepared = self.prepare_images(Some(&created))?;
-        let mut images = Vec::new();
+        let mut layouts = Vec::new();
         let mut to_commit = Vec::new();
-        for (t, p) in self.images.iter().zip(prepared) {
+        for (t, p) in self.targets.iter().zip(prepared) {
             let (target, writer, mut built) = p.expect("created targets always exist");
             let changed = writer.needs_write()?;
             if changed {
@@ -104,7 +121,8 @@ impl Plan {
             } else {
                 Written::Unchanged
             });
-            images.push(ArchResult {
+            layouts.push(ArchResult {
+                image: t.image.clone(),
                 arch: t.arch.clone(),
                 output: t.output.clone(),
                 created: t.spec.created(),
@@ -112,8 +130,17 @@ impl Plan {
             });
         }
         let mut windows_written = Vec::new();
-        for (w, target) in self.windows.iter().zip(&win_targets) {
-            let out = windows::output(target, &w.files);
+        for w in &self.windows {
+            let Some(files) = &w.files else {
+                windows_written.push(false);
+                continue;
+            };
+            let k = written_windows
+                .iter()
+                .position(|x| x.variant == w.variant)
+                .expect("each written directory has its target");
+            let target = &win_targets[k];
+            let out = windows::output(target, files);
             let changed = out.needs_write()?;
             if changed {
                 to_commit.push((out.stage()?, target.clone()));
@@ -123,7 +150,8 @@ impl Plan {
         let replaced = commit_all(to_commit)?;
         created.keep();
         Ok(BuildReport {
-            images,
+            layouts,
+            several: self.several,
             windows: self.windows.clone(),
             windows_written,
             replaced,
@@ -137,7 +165,7 @@ impl Plan {
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
         let prepared = self.prepare_images(None)?;
-        for (t, p) in self.images.iter().zip(prepared) {
+        for (t, p) in self.targets.iter().zip(prepared) {
             let (differences, explanation) = match p {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
                 Some((_, writer, _)) => {
@@ -154,17 +182,34 @@ impl Plan {
                 }
             };
             checks.push(OutputCheck {
-                label: t.arch.clone(),
+                label: t.label(self.several),
                 output: t.output.clone(),
                 differences,
                 explanation,
             });
         }
         for w in &self.windows {
-            let differences = match self.existing_target(&w.output_rel, true)? {
-                None => vec![Difference::whole_output_missing()],
-                Some(target) => windows::output(&target, &w.files).differences()?,
+            let Some(files) = &w.files else {
+                // The project's own directory: it is right when its Dockerfile is.
+                windows::check_listed(
+                    &self.root,
+                    &w.output_rel,
+                    &w.variant,
+                    &self.windows_output_origin,
+                )?;
+                checks.push(OutputCheck {
+                    label: format!("{WINDOWS_ARCH} {}", w.variant.name),
+                    output: w.output.clone(),
+                    differences: Vec::new(),
+                    explanation: Vec::new(),
+                });
+                continue;
             };
+            let differences =
+                match self.existing_target(&w.output_rel, &self.windows_output_origin)? {
+                    None => vec![Difference::whole_output_missing()],
+                    Some(target) => windows::output(&target, files).differences()?,
+                };
             checks.push(OutputCheck {
                 label: format!("{WINDOWS_ARCH} {}", w.variant.name),
                 output: w.output.clone(),
@@ -179,8 +224,8 @@ impl Plan {
     /// except the project's level for its own compression): the inputs are read once and
     /// encoded twice into nothing but counters and hashes. Nothing is written.
     pub fn compare_compression(&self) -> Result<Vec<CompressionSizes>> {
-        let (at_once, workers) = fit_memory(&self.images, self.jobs, true);
-        let results = parallel_map(&self.images, at_once, |t| {
+        let (at_once, workers) = fit_memory(&self.targets, self.jobs, true);
+        let results = parallel_map(&self.targets, at_once, |t| {
             let entries = image::collect_inputs(&t.spec, &self.root)?;
             let layer = |c: Compression| -> Result<LayerInfo> {
                 let mut spec = t.spec.clone();
@@ -196,9 +241,11 @@ impl Plan {
             Ok((layer(Compression::Gzip)?, layer(Compression::Zstd)?))
         });
         let mut out = Vec::new();
-        for (t, r) in self.images.iter().zip(results) {
+        for (t, r) in self.targets.iter().zip(results) {
             let (gz, zs) = r?;
             out.push(CompressionSizes {
+                image: t.image.clone(),
+                label: t.label(self.several),
                 arch: t.arch.clone(),
                 uncompressed: gz.uncompressed_size,
                 gzip: gz.size,
@@ -231,13 +278,13 @@ impl Plan {
     /// does, through [`image::prepare_blobs`]) and assembles one multi-platform layout for
     /// `target` from them ([`image::prepare_index_layout`]). Nothing is written.
     fn prepare_index(&self, target: &Target) -> Result<(LayoutWriter, IndexReport)> {
-        let Some(first) = self.images.first() else {
+        let Some(first) = self.targets.first() else {
             return Err(Error::usage(
                 "--index: no Linux architecture selected (Windows images are Dockerfile \
                  builds and have no layout)",
             ));
         };
-        let results = parallel_map(&self.images, self.at_once, |t| {
+        let results = parallel_map(&self.targets, self.at_once, |t| {
             // The layout is for users outside the Official Images: their oci-import rules
             // (about a single-image layout's index.json) do not apply.
             let mut spec = t.spec.clone();
@@ -251,10 +298,11 @@ impl Plan {
         });
         let parts: Vec<image::Part> = results.into_iter().collect::<Result<_>>()?;
         let mut images: Vec<ArchResult> = self
-            .images
+            .targets
             .iter()
             .zip(&parts)
             .map(|(t, p)| ArchResult {
+                image: t.image.clone(),
                 arch: t.arch.clone(),
                 output: t.output.clone(),
                 created: t.spec.created(),
@@ -327,11 +375,27 @@ fn index_target(project: &Project, out: &Path) -> Result<Target> {
     Target::at_path(out)
 }
 
+/// The plan of `build --index`: one image's layouts. With `[[images]]`, `--image` must
+/// name that image (once); its architectures (those `--arch` selects) make the index.
+fn index_plan(project: &Project, opts: &BuildOptions) -> Result<Plan> {
+    if project.declares_images() && opts.images.len() != 1 {
+        let names: Vec<&str> = project.images.iter().map(|e| e.name.as_str()).collect();
+        return Err(Error::usage(format!(
+            "--index: {} has {} images ({}); name the one whose architectures the index \
+             lists with one --image NAME",
+            show::path(&project.dir.join(crate::project::PROJECT_FILE)),
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    Plan::new(project, opts)
+}
+
 /// `ocipack build --index OUT DIR`: see [`Plan::build_index`].
 pub fn build_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Result<IndexReport> {
     let project = Project::load(dir)?;
     let target = index_target(&project, out)?;
-    let mut report = Plan::new(&project, opts)?.build_index(&target)?;
+    let mut report = index_plan(&project, opts)?.build_index(&target)?;
     report.set_output(out);
     Ok(report)
 }
@@ -340,7 +404,7 @@ pub fn build_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Resul
 pub fn check_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Result<IndexReport> {
     let project = Project::load(dir)?;
     let target = index_target(&project, out)?;
-    let mut report = Plan::new(&project, opts)?.check_index(&target)?;
+    let mut report = index_plan(&project, opts)?.check_index(&target)?;
     report.set_output(out);
     Ok(report)
 }
@@ -354,14 +418,18 @@ impl IndexReport {
     }
 }
 
-/// The dist branch template in force: `--commit-branch`, else `[library] commit-branch`.
-fn commit_branch(project: &Project, opts: &BuildOptions) -> Option<String> {
-    opts.commit_branch.clone().or_else(|| {
-        project
-            .library
-            .as_ref()
-            .and_then(|l| l.commit_branch.clone())
-    })
+/// Dist branches hold one image's layouts so far: a project with `[[images]]` and a commit
+/// branch is refused until they hold every image's.
+fn dist_single_image(project: &Project, pattern: &str) -> Result<()> {
+    if project.declares_images() {
+        return Err(Error::input(
+            format!("commit branch \"{}\"", show::text(pattern)),
+            "committing the layouts of a project with [[images]] to dist branches is not \
+             supported yet; build into the work tree (without --commit-branch and [library] \
+             commit-branch)",
+        ));
+    }
+    Ok(())
 }
 
 /// `ocipack build DIR`: builds every selected output of the project in `dir` and swaps
@@ -370,12 +438,13 @@ fn commit_branch(project: &Project, opts: &BuildOptions) -> Option<String> {
 pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let project = Project::load(dir)?;
     let mut plan = Plan::new(&project, opts)?;
-    let Some(pattern) = commit_branch(&project, opts) else {
+    let Some(pattern) = plan.commit_branch.clone() else {
         return plan.build();
     };
-    let images = std::mem::take(&mut plan.images);
+    dist_single_image(&project, &pattern)?;
+    let targets = std::mem::take(&mut plan.targets);
     let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &images, &pattern, arches, false)?;
+    let commits = dist::prepare(&project.dir, &targets, &pattern, arches, false)?;
     let mut report = plan.build()?;
     dist::publish(&project.dir, &commits)?;
     report.branches = commits;
@@ -387,12 +456,13 @@ pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
 pub fn check_project(dir: &Path, opts: &BuildOptions) -> Result<Vec<OutputCheck>> {
     let project = Project::load(dir)?;
     let mut plan = Plan::new(&project, opts)?;
-    let Some(pattern) = commit_branch(&project, opts) else {
+    let Some(pattern) = plan.commit_branch.clone() else {
         return plan.check();
     };
-    let images = std::mem::take(&mut plan.images);
+    dist_single_image(&project, &pattern)?;
+    let targets = std::mem::take(&mut plan.targets);
     let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &images, &pattern, arches, true)?;
+    let commits = dist::prepare(&project.dir, &targets, &pattern, arches, true)?;
     let mut checks: Vec<OutputCheck> = commits
         .iter()
         .map(|c| OutputCheck {
@@ -435,9 +505,14 @@ fn level_used(layer: &LayerInfo, spec: &ImageSpec) -> i32 {
     own.or(layer.compression.default_level()).unwrap_or(0)
 }
 
-/// Layer sizes of one architecture under each compression.
+/// Layer sizes of one layout under each compression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompressionSizes {
+    /// The entry that builds it.
+    pub image: String,
+    /// How summaries name it: the architecture, with the image in a project with
+    /// `[[images]]` (`glibc amd64`).
+    pub label: String,
     /// The bashbrew architecture.
     pub arch: String,
     /// The tar's size.
@@ -455,7 +530,8 @@ pub struct CompressionSizes {
 /// The result of checking one output.
 #[derive(Debug, Clone)]
 pub struct OutputCheck {
-    /// `amd64`, or `windows-amd64 nanoserver-ltsc2025`.
+    /// `amd64` (`glibc amd64` in a project with `[[images]]`), or `windows-amd64
+    /// nanoserver-ltsc2025`.
     pub label: String,
     /// The output directory.
     pub output: PathBuf,

@@ -6,6 +6,8 @@
 //! the project file's raw structs from a recording deserializer that answers every struct
 //! with all of its fields and writes down the path of every value that is not a table
 //! itself. A key added to the parser therefore shows up here without anyone listing it.
+//! A table of a kind already listed elsewhere (an `[[images]]` entry's `[images.image]`
+//! has `[image]`'s keys) is one key, documented by reference, not a second copy.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -17,16 +19,20 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, V
 /// Every key of `ocipack.toml` as a dotted path, sorted: `name`, `image.cmd` (key `cmd` of
 /// the `[image]` table), `input.tar` (key `tar` of each `[[input]]` table),
 /// `library.git-fetch`, … A table's own name is not listed, its keys are; a table of free
-/// keys (`image.labels`) is one key.
+/// keys (`image.labels`) is one key, and so is a table whose struct was walked before
+/// (`images.image`, `images.input`: the keys of `[image]` and `[[input]]`).
 ///
 /// An error means the raw structs hold a type this walk does not know (a tuple or an
 /// enum); the tests catch it.
 #[doc(hidden)]
 pub fn project_keys() -> std::result::Result<Vec<String>, String> {
     let keys = RefCell::new(BTreeSet::new());
+    let walked = RefCell::new(BTreeSet::new());
     super::RawProject::deserialize(Recorder {
         path: String::new(),
         keys: &keys,
+        walked: &walked,
+        silent: false,
     })
     .map_err(|e| format!("walking ocipack.toml's keys: {e}"))?;
     Ok(keys.into_inner().into_iter().collect())
@@ -36,11 +42,17 @@ pub fn project_keys() -> std::result::Result<Vec<String>, String> {
 struct Recorder<'a> {
     path: String,
     keys: &'a RefCell<BTreeSet<String>>,
+    /// The structs walked so far, by name.
+    walked: &'a RefCell<BTreeSet<&'static str>>,
+    /// Inside a struct walked before: nothing is recorded.
+    silent: bool,
 }
 
 impl<'a> Recorder<'a> {
     fn leaf(&self) {
-        self.keys.borrow_mut().insert(self.path.clone());
+        if !self.silent {
+            self.keys.borrow_mut().insert(self.path.clone());
+        }
     }
 
     fn child(&self, key: &str) -> Recorder<'a> {
@@ -52,6 +64,8 @@ impl<'a> Recorder<'a> {
         Recorder {
             path,
             keys: self.keys,
+            walked: self.walked,
+            silent: self.silent,
         }
     }
 
@@ -59,6 +73,8 @@ impl<'a> Recorder<'a> {
         Recorder {
             path: self.path.clone(),
             keys: self.keys,
+            walked: self.walked,
+            silent: self.silent,
         }
     }
 }
@@ -218,8 +234,14 @@ impl<'de, 'a> de::Deserializer<'de> for Recorder<'a> {
             // `Spanned<T>`: a position around the value, which stays at this path.
             return visitor.visit_map(serde_spanned::de::SpannedDeserializer::new(self, 0..0));
         }
+        let mut parent = self;
+        if !parent.walked.borrow_mut().insert(name) {
+            // Its keys are listed already: it is one key here, walked without recording.
+            parent.leaf();
+            parent.silent = true;
+        }
         visitor.visit_map(Fields {
-            parent: self,
+            parent,
             fields: fields.iter(),
             current: None,
         })
@@ -263,9 +285,22 @@ mod tests {
             "windows.variants",
             "library.git-fetch",
             "library.commit-branch",
+            "images.name",
+            "images.from",
+            "images.image",
+            "images.input",
         ] {
             assert!(keys.iter().any(|x| x == k), "{k} missing from {keys:?}");
         }
+        // A table listed once: an entry's [images.image] is one key, not a copy of [image].
+        assert!(
+            !keys.iter().any(|k| k.starts_with("images.image.")),
+            "{keys:?}"
+        );
+        assert!(
+            !keys.iter().any(|k| k.starts_with("images.input.")),
+            "{keys:?}"
+        );
         // Tables are not keys of their own, and serde_spanned's private fields never leak.
         for k in &keys {
             assert!(
@@ -282,6 +317,10 @@ mod tests {
         let keys = project_keys().unwrap();
         for k in keys {
             let text = match k.split_once('.') {
+                Some(("images", key)) => format!(
+                    "name = \"x\"\ncreated = \"@0\"\narchitectures = [\"amd64\"]\n\
+                     [[input]]\nrootfs = \"r\"\n[[images]]\n{key} = 0\n"
+                ),
                 Some(("input", key)) => {
                     format!(
                         "name = \"x\"\ncreated = \"@0\"\narchitectures = [\"amd64\"]\n\

@@ -74,6 +74,8 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
             "has no [library] table (maintainers, git-repo, tags)",
         )
     })?;
+    let entry = project.single_entry("ocipack library")?;
+    let rel_of = |a: &str| project.output_rel(entry, a).unwrap_or_default();
     let git = Git::open(&project.dir)?;
     let git_fetch = match &lib.git_fetch {
         Some(f) => f.clone(),
@@ -109,11 +111,11 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
         None => project
             .architectures
             .iter()
-            .filter(|a| is_file(format!("{}/oci-layout", project.output_rel(a))))
+            .filter(|a| is_file(format!("{}/oci-layout", rel_of(a))))
             .cloned()
             .collect(),
     };
-    let mut in_tree: Vec<String> = tree_arches.iter().map(|a| project.output_rel(a)).collect();
+    let mut in_tree: Vec<String> = tree_arches.iter().map(|a| rel_of(a)).collect();
     in_tree.extend(variants.iter().map(|(_, rel)| rel.clone()));
 
     let mut warnings = Vec::new();
@@ -144,14 +146,14 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
     match &pattern {
         Some(p) => {
             let tips = dist::library_tips(&project.dir, p, &project.architectures, |a| {
-                dir_of(&project.output_rel(a))
+                dir_of(&rel_of(a))
             })?;
             let mut missing = Vec::new();
             for a in &project.architectures {
                 if let Some((refname, tip)) = tips.get(a) {
                     sources.push(ArchSource {
                         arch: a.clone(),
-                        directory: dir_of(&project.output_rel(a)),
+                        directory: dir_of(&rel_of(a)),
                         fetch: Some(refname.clone()),
                         commit: tip.clone(),
                     });
@@ -173,7 +175,7 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
         }
         None => {
             for a in &tree_arches {
-                let rel = project.output_rel(a);
+                let rel = rel_of(a);
                 sources.push(ArchSource {
                     arch: a.clone(),
                     directory: dir_of(&rel),
@@ -240,9 +242,9 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
     t.push_str(&format!("GitCommit: {header}\n"));
 
     if !sources.is_empty() {
-        t.push_str(&format!("\nTags: {}\n", lib.tags.join(", ")));
-        if !lib.shared_tags.is_empty() {
-            t.push_str(&format!("SharedTags: {}\n", lib.shared_tags.join(", ")));
+        t.push_str(&format!("\nTags: {}\n", entry.tags.join(", ")));
+        if !entry.shared_tags.is_empty() {
+            t.push_str(&format!("SharedTags: {}\n", entry.shared_tags.join(", ")));
         }
         let names: Vec<&str> = sources.iter().map(|s| s.arch.as_str()).collect();
         t.push_str(&format!("Architectures: {}\n", names.join(", ")));
@@ -253,10 +255,9 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
             t.push_str(&format!("GitCommit: {c}\n"));
         }
         t.push_str("Builder: oci-import\n");
-        let file = project
-            .image
-            .descriptor_file
-            .as_ref()
+        let file = entry
+            .build()
+            .and_then(|b| b.settings.descriptor_file.as_ref())
             .map(|d| d.value.as_str())
             .unwrap_or("index.json");
         t.push_str(&format!("File: {file}\n"));

@@ -1,13 +1,18 @@
 //! The plan of one `ocipack build` run: every output the options select, resolved from the
-//! project file before anything is built — each architecture's layout path and image spec
-//! (with its `created`, from the project's source of it: a fixed time, `SOURCE_DATE_EPOCH`
-//! or git history), each Windows variant's directory and files — and how many images are
-//! built at once within the encoders' memory budget.
+//! project file before anything is built — each (image, architecture) layout's path, branch
+//! and image spec (with its `created`, from the project's source of it: a fixed time,
+//! `SOURCE_DATE_EPOCH` or git history), each Windows variant's directory and files — and
+//! how many images are built at once within the encoders' memory budget.
+//!
+//! `--image` selects entries and `--arch` architectures; an entry that takes its layouts
+//! `from` others selects the layouts it uses. Each layout is built once however many
+//! selected entries use it.
 //!
 //! The plan decides what is built; building, checking and committing it
 //! (`project::build`, `project::dist`) only carry it out, so they share these types
 //! without depending on each other.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
@@ -15,7 +20,9 @@ use crate::image::build::ImageSpec;
 use crate::layer::compress::{ENCODER_BUDGET, PIPELINE_MEMORY, encoder_memory, workers_within};
 use crate::media::Compression;
 use crate::project::git::Git;
-use crate::project::{CreatedSource, PROJECT_FILE, Project, WINDOWS_ARCH, WindowsVariant};
+use crate::project::{
+    CreatedSource, ImageEntry, PROJECT_FILE, Project, WINDOWS_ARCH, WindowsVariant,
+};
 use crate::project::{expand, windows};
 use crate::show;
 use crate::store::root::{Root, read_named};
@@ -28,6 +35,9 @@ const MAX_TEXT: u64 = 1024 * 1024;
 /// What to build and with what.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
+    /// `--image`: the entries to build (a `from` entry selects the layouts it uses);
+    /// empty: every entry, and the Windows variants.
+    pub images: Vec<String>,
     /// Architectures to build (bashbrew names; `windows-amd64` selects the Windows
     /// variants); empty: everything the project declares.
     pub arches: Vec<String>,
@@ -40,17 +50,35 @@ pub struct BuildOptions {
     pub commit_branch: Option<String>,
 }
 
-/// One architecture's layout to build.
+/// One layout to build: one building entry's architecture.
 #[derive(Debug, Clone)]
 pub struct ArchTarget {
+    /// The entry that builds it.
+    pub image: String,
     /// The bashbrew architecture.
     pub arch: String,
     /// The layout directory (for messages).
     pub output: PathBuf,
-    /// The layout directory relative to the project directory.
+    /// The layout directory relative to the project directory (on its branch, when it is
+    /// committed to one).
     pub output_rel: String,
+    /// Where its output template is set, for messages (`p/ocipack.toml:12: images.output`).
+    pub output_origin: String,
+    /// The branch it is committed to (`dist-amd64`, without `refs/heads/`) when the run
+    /// commits to branches ([`Plan::commit_branch`]).
+    pub branch: Option<String>,
     /// Everything that decides its bytes.
     pub spec: ImageSpec,
+}
+
+/// A selected entry and the layouts it is made of.
+#[derive(Debug, Clone)]
+pub struct PlanImage {
+    /// The entry's name.
+    pub name: String,
+    /// Per selected architecture, in the entry's order: the index in [`Plan::targets`] of
+    /// the layout it uses (its own, or for a `from` entry the one it resolves to).
+    pub layouts: Vec<(String, usize)>,
 }
 
 /// One Windows variant's directory to write.
@@ -62,51 +90,113 @@ pub struct WindowsTarget {
     pub output: PathBuf,
     /// The directory relative to the project directory.
     pub output_rel: String,
-    /// Its files, by name.
-    pub files: Vec<(&'static str, Vec<u8>)>,
+    /// Its files, by name; `None` without `[windows] text`: the directory is the project's
+    /// own, checked (a `Dockerfile` whose `FROM` names the variant) and never written.
+    pub files: Option<Vec<(&'static str, Vec<u8>)>>,
 }
 
 /// Every output of one run, resolved: paths, specs (with `created`), file contents.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The layouts, in the project's architecture order.
-    pub images: Vec<ArchTarget>,
+    /// The layouts, each once, in file order of the entries that build them, then in the
+    /// project's architecture order.
+    pub targets: Vec<ArchTarget>,
+    /// The selected entries, in file order, each with the layouts it uses.
+    pub images: Vec<PlanImage>,
+    /// Whether the project has `[[images]]`: messages then name the image of a layout.
+    pub several: bool,
     /// The Windows directories, in the project's variant order.
     pub windows: Vec<WindowsTarget>,
+    /// The commit branch template in force: `--commit-branch`, else `[library]
+    /// commit-branch`; `None`: layouts go to the work tree.
+    pub commit_branch: Option<String>,
     /// Worker threads.
     pub jobs: usize,
     /// Images built at once (at most `jobs`; fewer when their encoders would not fit in
     /// memory together).
     pub at_once: usize,
-    /// Where `output` is set (`ocipack.toml:4: output`), for messages about an output.
-    pub output_origin: String,
     /// Where `windows.output` is set.
     pub windows_output_origin: String,
     /// The project directory; outputs are resolved beneath it, refusing every symlink.
     pub root: Root,
 }
 
+impl ArchTarget {
+    /// How messages name it: `amd64`, or `glibc amd64` in a project with `[[images]]`.
+    pub fn label(&self, several: bool) -> String {
+        if several {
+            format!("{} {}", self.image, self.arch)
+        } else {
+            self.arch.clone()
+        }
+    }
+}
+
 impl Plan {
     /// Resolves the outputs `opts` selects: expands templates, reads the Windows text and
-    /// obtains each architecture's `created` from its source.
+    /// obtains each layout's `created` from its source.
     pub fn new(project: &Project, opts: &BuildOptions) -> Result<Plan> {
         if opts.jobs == 0 {
             return Err(Error::usage("--jobs must be at least 1"));
         }
         let file = project.dir.join(PROJECT_FILE);
         project.check_arches(&opts.arches, true)?;
-        let selected = |a: &str| opts.arches.is_empty() || opts.arches.iter().any(|x| x == a);
-        let arches: Vec<&String> = project
-            .architectures
+        for name in &opts.images {
+            if project.entry(name).is_none() {
+                let known: Vec<&str> = project.images.iter().map(|e| e.name.as_str()).collect();
+                return Err(Error::usage(format!(
+                    "--image {}: {} has no image of that name (its images: {})",
+                    show::text(name),
+                    show::path(&file),
+                    known.join(", ")
+                )));
+            }
+        }
+        let commit_branch = opts.commit_branch.clone().or_else(|| {
+            project
+                .library
+                .as_ref()
+                .and_then(|l| l.commit_branch.clone())
+        });
+        project.check_outputs(commit_branch.as_deref())?;
+        let arch_selected = |a: &str| opts.arches.is_empty() || opts.arches.iter().any(|x| x == a);
+        let chosen: Vec<&ImageEntry> = project
+            .images
             .iter()
-            .filter(|a| selected(a))
+            .filter(|e| opts.images.is_empty() || opts.images.contains(&e.name))
             .collect();
 
-        let git = (project.created == CreatedSource::Git && !arches.is_empty())
+        // The layouts the chosen entries use: (building entry, arch).
+        let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
+        for e in &chosen {
+            let before = wanted.len();
+            for a in e.architectures.iter().filter(|a| arch_selected(a)) {
+                let source = e.source(a).expect("an entry has each of its architectures");
+                wanted.insert((source.to_string(), a.clone()));
+            }
+            if !opts.images.is_empty() && wanted.len() == before {
+                let has = e.architectures.iter().any(|a| arch_selected(a));
+                if !has {
+                    return Err(Error::usage(format!(
+                        "--image {} --arch {}: image {} has none of these architectures (its \
+                         architectures: {})",
+                        e.name,
+                        opts.arches.join(" --arch "),
+                        e.name,
+                        e.architectures.join(", ")
+                    )));
+                }
+            }
+        }
+
+        let git = (project.created == CreatedSource::Git && !wanted.is_empty())
             .then(|| Git::open(&project.dir))
             .transpose()?;
-        let mut images = Vec::new();
-        for arch in arches {
+        let mut targets: Vec<ArchTarget> = Vec::new();
+        for (entry, arch, rel) in project.layouts() {
+            if !wanted.contains(&(entry.name.clone(), arch.to_string())) {
+                continue;
+            }
             let created = match (project.created, &git) {
                 (CreatedSource::Fixed(t), _) => t,
                 (CreatedSource::SourceDateEpoch, _) => Timestamp::from_source_date_epoch(
@@ -119,9 +209,14 @@ impl Plan {
                     ))
                 })?,
                 (CreatedSource::Git, Some(g)) => {
-                    let paths = project.input_paths(arch);
+                    let paths = project.input_paths(entry, arch);
+                    let of = if project.declares_images() {
+                        format!("{} {arch}", entry.name)
+                    } else {
+                        arch.to_string()
+                    };
                     let what = format!(
-                        "created = \"git\": the inputs of {arch} ({})",
+                        "created = \"git\": the inputs of {of} ({})",
                         paths.join(", ")
                     );
                     g.last_change(&what, &paths)?.time
@@ -130,42 +225,80 @@ impl Plan {
                     return Err(Error::usage("created = \"git\" needs a git work tree"));
                 }
             };
-            images.push(ArchTarget {
-                arch: arch.clone(),
-                output: project.output_dir(arch),
-                output_rel: project.output_rel(arch),
+            let build = entry
+                .build()
+                .expect("layouts are built by building entries");
+            targets.push(ArchTarget {
+                image: entry.name.clone(),
+                arch: arch.to_string(),
+                output: project.dir.join(&rel),
+                output_rel: rel,
+                output_origin: build.output_origin.clone(),
+                branch: commit_branch
+                    .as_deref()
+                    .map(|p| project.branch_name(p, entry, arch)),
                 // Its encoder workers are set by fit_memory, once every image is known.
-                spec: project.image_spec(arch, created, 1)?,
+                spec: project.image_spec(entry, arch, created, 1)?,
             });
         }
+        let images = chosen
+            .iter()
+            .map(|e| PlanImage {
+                name: e.name.clone(),
+                layouts: e
+                    .architectures
+                    .iter()
+                    .filter(|a| arch_selected(a))
+                    .filter_map(|a| {
+                        let source = e.source(a)?;
+                        let i = targets
+                            .iter()
+                            .position(|t| t.image == source && &t.arch == a)?;
+                        Some((a.clone(), i))
+                    })
+                    .collect(),
+            })
+            .collect();
 
         let mut win = Vec::new();
-        if let Some(w) = project.windows.as_ref().filter(|_| selected(WINDOWS_ARCH)) {
-            let text_path = project.dir.join(&w.text);
-            let text = read_named(&text_path, MAX_TEXT).map_err(|e| {
-                Error::input(
-                    format!("[windows] text {}", show::path(&text_path)),
-                    e.to_string(),
-                )
-            })?;
+        let windows_selected = opts.images.is_empty() && arch_selected(WINDOWS_ARCH);
+        if let Some(w) = project.windows.as_ref().filter(|_| windows_selected) {
+            let text = match &w.text {
+                Some(t) => {
+                    let text_path = project.dir.join(t);
+                    let bytes = read_named(&text_path, MAX_TEXT).map_err(|e| {
+                        Error::input(
+                            format!("[windows] text {}", show::path(&text_path)),
+                            e.to_string(),
+                        )
+                    })?;
+                    Some((t, bytes))
+                }
+                None => None,
+            };
             for v in &w.variants {
                 let rel = expand(&w.output, "variant", &v.name);
                 win.push(WindowsTarget {
                     variant: v.clone(),
                     output: project.dir.join(&rel),
                     output_rel: rel,
-                    files: windows::render(v, &text, &w.text)?,
+                    files: text
+                        .as_ref()
+                        .map(|(name, bytes)| windows::render(v, bytes, name))
+                        .transpose()?,
                 });
             }
         }
         let root = project.root()?;
         let mut plan = Plan {
+            targets,
             images,
+            several: project.declares_images(),
             windows: win,
+            commit_branch,
             jobs: opts.jobs,
             at_once: 1,
-            output_origin: project.output_origin(false),
-            windows_output_origin: project.output_origin(true),
+            windows_output_origin: project.windows_output_origin(),
             root,
         };
         plan.fit_memory();
@@ -175,8 +308,8 @@ impl Plan {
     /// Bounds the images built at once, and each one's encoder workers, so that together
     /// they stay within [`ENCODER_BUDGET`] ([`fit_memory`]).
     fn fit_memory(&mut self) {
-        let (at_once, workers) = fit_memory(&self.images, self.jobs, false);
-        for t in &mut self.images {
+        let (at_once, workers) = fit_memory(&self.targets, self.jobs, false);
+        for t in &mut self.targets {
             t.spec.encode.jobs = workers;
         }
         self.at_once = at_once;
@@ -188,14 +321,9 @@ impl Plan {
     pub(crate) fn target(
         &self,
         rel: &str,
-        windows: bool,
+        origin: &str,
         created: Option<&CreatedDirs>,
     ) -> Result<Target> {
-        let origin = if windows {
-            &self.windows_output_origin
-        } else {
-            &self.output_origin
-        };
         let what = format!("{origin} {}", show::text(rel));
         match created {
             Some(c) => Target::beneath_creating(&self.root, rel, &what, c),
@@ -205,14 +333,14 @@ impl Plan {
 
     /// The target of `rel` when its parent directory exists, for comparisons (nothing is
     /// created); `None` when the output is missing with its parent.
-    pub(crate) fn existing_target(&self, rel: &str, windows: bool) -> Result<Option<Target>> {
+    pub(crate) fn existing_target(&self, rel: &str, origin: &str) -> Result<Option<Target>> {
         let parent = rel.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p);
         if let Some(p) = parent
             && matches!(self.root.entry_type(p), Ok(None))
         {
             return Ok(None);
         }
-        self.target(rel, windows, None).map(Some)
+        self.target(rel, origin, None).map(Some)
     }
 }
 

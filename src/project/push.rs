@@ -41,6 +41,7 @@ pub struct ArchImage {
 /// listing every missing one.
 pub fn read_images(project: &Project, arches: &[String]) -> Result<Vec<ArchImage>> {
     let file = project.dir.join(PROJECT_FILE);
+    let entry = project.single_entry("ocipack push")?;
     project.check_arches(arches, false)?;
     let mut selected: Vec<&String> = project
         .architectures
@@ -53,7 +54,7 @@ pub fn read_images(project: &Project, arches: &[String]) -> Result<Vec<ArchImage
     let mut images = Vec::new();
     let mut missing = Vec::new();
     for arch in selected {
-        let rel = project.output_rel(arch);
+        let rel = project.output_rel(entry, arch).unwrap_or_default();
         let what = || format!("{}: output {}", show::path(&file), show::text(&rel));
         let dir = match root.subdir(&rel, false) {
             Ok(dir) => dir,

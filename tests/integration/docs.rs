@@ -7,7 +7,7 @@
 //!   and the line.
 //! - `docs/reference/ocipack-toml.md` lists exactly the keys the parser knows
 //!   (`ocipack::project::project_keys`, read from serde's field lists), and each row's example
-//!   is accepted by the parser.
+//!   is accepted by the parser (an `images.…` example in an `[[images]]` entry).
 //! - `docs/reference/cli.md` is exactly what `ocipack man --markdown` prints.
 //! - Every relative link in `README.md` and `docs/` leads to a file, and every `#anchor` to a
 //!   heading of it.
@@ -885,7 +885,32 @@ fn ocipack_toml_reference_examples_are_accepted() {
             ("source", "\"a\"".to_string()),
             ("dest", "\"/a\"".to_string()),
         ]);
+        // `[[images]]` is an array of tables: the example goes into an entry "x", after
+        // two entries a `from` example may name; the top-level output then needs {image}.
+        let mut entries = String::new();
         match key.split_once('.') {
+            Some(("images", k)) => {
+                top.insert("output", "\"{image}/{arch}\"".into());
+                top.insert("architectures", "[\"amd64\", \"arm64v8\"]".into());
+                let mut x = BTreeMap::from([
+                    ("name", "\"x\"".to_string()),
+                    ("tags", "[\"x\"]".to_string()),
+                ]);
+                x.insert(k, example.to_string());
+                for (name, kv) in [
+                    ("glibc", BTreeMap::from([("tags", "[\"g\"]".to_string())])),
+                    ("musl", BTreeMap::from([("tags", "[\"m\"]".to_string())])),
+                    ("x", x),
+                ] {
+                    entries.push_str("[[images]]\n");
+                    if !kv.contains_key("name") {
+                        entries.push_str(&format!("name = \"{name}\"\n"));
+                    }
+                    for (k, v) in kv {
+                        entries.push_str(&format!("{k} = {v}\n"));
+                    }
+                }
+            }
             None => {
                 top.insert(key, example.to_string());
             }
@@ -923,6 +948,7 @@ fn ocipack_toml_reference_examples_are_accepted() {
                 toml.push_str(&format!("{k} = {v}\n"));
             }
         }
+        toml.push_str(&entries);
         if let Err(e) = ocipack::project::Project::parse(&toml, &dir.join("ocipack.toml"), dir) {
             panic!("{path}:{line}: the example of {key} is refused: {e}\n{toml}");
         }
