@@ -158,10 +158,30 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         .layouts
         .iter()
         .map(|i| (label(&i.image, &i.arch), &i.built))
-        .chain(report.branches.iter().map(|b| (b.arch.clone(), &b.built)));
+        .chain(
+            report
+                .branches
+                .iter()
+                .flat_map(|b| &b.layouts)
+                .map(|l| (label(&l.image, &l.arch), &l.built)),
+        );
     for (what, built) in warnings {
         for w in &built.warnings {
             eprintln!("ocipack: warning: {what}: {w}");
+        }
+    }
+    for b in &report.branches {
+        for o in b.others.iter().filter(|o| o.tree.is_none()) {
+            eprintln!(
+                "ocipack: warning: {} has no layout for {} at {}: this build did not select \
+                 it and the branch's previous tip did not hold it (build it with --image {} \
+                 --arch {})",
+                b.refname,
+                label(&o.image, &o.arch),
+                ocipack::show::text(&o.directory),
+                o.image,
+                o.arch
+            );
         }
     }
     if a.json {
@@ -194,19 +214,22 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 })
             })
             .collect();
+        // One row per layout committed, with its branch's commit.
         let branches: Vec<_> = report
             .branches
             .iter()
-            .map(|b| {
+            .flat_map(|b| b.layouts.iter().map(move |l| (b, l)))
+            .map(|(b, l)| {
                 json!({
-                    "arch": b.arch,
+                    "image": l.image,
+                    "arch": l.arch,
                     "ref": b.refname,
                     "commit": b.commit,
                     "parent": b.old,
                     "changed": b.changed,
-                    "directory": b.directory,
-                    "created": b.created.to_string(),
-                    "manifest": b.built.image.entry,
+                    "directory": l.directory,
+                    "created": l.created.to_string(),
+                    "manifest": l.built.image.entry,
                 })
             })
             .collect();
@@ -232,15 +255,23 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 ocipack::show::path(&i.output)
             );
         }
-        for b in &report.branches {
+        for (b, l) in report
+            .branches
+            .iter()
+            .flat_map(|b| b.layouts.iter().map(move |l| (b, l)))
+        {
             out!(
                 "{:<9} {:<9} {}  {} {}  created {}",
-                b.arch,
-                if b.changed { "committed" } else { "unchanged" },
-                b.built.image.entry.digest,
+                label(&l.image, &l.arch),
+                if b.changed && l.old_tree.as_deref() != Some(l.tree.as_str()) {
+                    "committed"
+                } else {
+                    "unchanged"
+                },
+                l.built.image.entry.digest,
                 b.refname,
                 b.commit,
-                b.created,
+                l.created,
             );
         }
         for (w, written) in report.windows.iter().zip(&report.windows_written) {
