@@ -29,9 +29,13 @@ variant.\n\
 With a [library] table in ocipack.toml, each image is checked in memory with the rules of \
 `verify --profile oci-import` before anything is written (compression = \"zstd\" and \
 names = \"files\" are refused at once: the Official Images pipeline refuses them).\n\
-With --commit-branch (or [library] commit-branch), each layout becomes a commit on its own \
-branch, reproducibly (fixed identity ocipack <ocipack@ocipack.invalid>, dated from created, \
-parent the previous tip); Windows outputs are still written to the work tree.\n\
+With --commit-branch (or [library] commit-branch), the layouts are committed to the branches \
+the pattern names instead ('dist-{arch}': one commit per architecture holding every image's \
+layout for it; with {image}: one branch per image and architecture), reproducibly (fixed \
+identity ocipack <ocipack@ocipack.invalid>, dated from created, parent the previous tip); a \
+layout not selected by --image/--arch is carried over from the tip; a branch checked out in a \
+work tree or that is a symbolic ref is refused; Windows outputs are still written to the work \
+tree.\n\
 With --index OUT, only one multi-platform OCI layout is written, at OUT (relative to the \
 working directory, never one of the project's outputs): every Linux architecture's image \
 (or those --arch selects), built as for the per-architecture layouts, each blob once, and \
@@ -62,9 +66,9 @@ pub struct BuildArgs {
     /// Print each layout's layer size uncompressed, gzip and zstd; writes nothing.
     #[arg(long)]
     compare_compression: bool,
-    /// Commit each layout on its own branch (e.g. 'dist-{arch}') instead of writing it to
-    /// the work tree; the work tree and the index are not touched. Default: [library]
-    /// commit-branch in ocipack.toml.
+    /// Commit the layouts to branches (e.g. 'dist-{arch}', 'dist-{image}-{arch}') instead
+    /// of writing them to the work tree; the work tree and the index are not touched.
+    /// Default: [library] commit-branch in ocipack.toml.
     #[arg(long, value_name = "PATTERN")]
     commit_branch: Option<String>,
     /// Write one multi-platform layout (an image index of every Linux architecture of one
