@@ -448,7 +448,7 @@ fn hex_bytes(oid: &str) -> Result<Vec<u8>> {
             show::text(oid)
         ))
     };
-    if oid.len() % 2 != 0 || !(oid.len() == 40 || oid.len() == 64) {
+    if !(oid.len() == 40 || oid.len() == 64) || !oid.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad());
     }
     (0..oid.len())
