@@ -220,6 +220,40 @@ fn a_subset_build_carries_the_other_layouts_over_and_check_writes_nothing() {
     assert_eq!(refs(repo), before);
     assert!(!repo.join(".git/ocipack").exists(), "no staging left");
 
+    // A path on a branch that is none of the project's layouts: --check names the branch,
+    // and a build's commit holds exactly the project's layouts again.
+    let stray = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "set -e; tip=$(git rev-parse dist-s390x); blob=$(echo stray | git hash-object -w --stdin); \
+             tree=$( (git ls-tree dist-s390x; printf '100644 blob %s\tstray\n' $blob) | git mktree); \
+             c=$(git -c user.name=t -c user.email=t@example.invalid commit-tree -p $tip -m stray $tree); \
+             git update-ref refs/heads/dist-s390x $c $tip",
+        )
+        .current_dir(repo)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .status()
+        .unwrap();
+    assert!(stray.success());
+    fs::write(dir.join("rootfs/glibc/s390x/etc/id"), "glibc s390x\n").unwrap();
+    let o = run(&dir, &["build", "--check", "--arch", "s390x"]);
+    assert_exit(&o, 1);
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("same     glibc s390x refs/heads/dist-s390x\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("DIFFERS  dist-s390x refs/heads/dist-s390x\n"),
+        "{out}"
+    );
+    assert!(out.contains("(the output directory): extra"), "{out}");
+    let o = run(&dir, &["build", "--arch", "s390x"]);
+    assert_exit(&o, 0);
+    let listing = git(repo, &["ls-tree", "--name-only", "dist-s390x"], None);
+    assert_eq!(listing, "busybox\n");
+    assert_exit(&run(&dir, &["build", "--check"]), 0);
+
     // A subset on new branches: what the run did not build and no tip holds is absent,
     // and named.
     let o = run(
