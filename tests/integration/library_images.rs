@@ -582,3 +582,58 @@ fn an_ubuntu_shaped_project_has_ubuntus_structure() {
         "{text}"
     );
 }
+
+/// With Windows entries beside `[[images]]`, Builder and File stay in each oci-import entry
+/// (a Windows entry must never inherit them); in the work tree, each entry whose outputs
+/// agree on a commit other than the header's names it once.
+#[test]
+fn images_beside_windows_entries_keep_builder_in_each_entry() {
+    let t = tempfile::tempdir().unwrap();
+    let toml = "name = \"hello-world\"\ncreated = 2026-07-31T00:00:00Z\n\
+                architectures = [\"amd64\", \"arm64v8\"]\n\n\
+                [[input]]\nrootfs = \"rootfs/{image}/{arch}\"\n\n\
+                [windows]\nvariants = [\"nanoserver-ltsc2025\"]\n\n\
+                [library]\nmaintainers = [\"A <a@example.invalid> (@a)\"]\n\
+                git-repo = \"https://example.invalid/hello-world.git\"\n\
+                windows-shared-tags = [\"latest\"]\n\n\
+                [[images]]\nname = \"linux\"\ntags = [\"linux\"]\nshared-tags = [\"latest\"]\n\
+                output = \"{image}/{arch}\"\n\n\
+                [[images]]\nname = \"other\"\ntags = [\"other\"]\narchitectures = [\"amd64\"]\n\
+                output = \"{image}/{arch}\"\n";
+    let layouts: Vec<(String, String)> =
+        [("linux", "amd64"), ("linux", "arm64v8"), ("other", "amd64")]
+            .iter()
+            .map(|(i, a)| (i.to_string(), a.to_string()))
+            .collect();
+    let root = t.path();
+    let win = root.join("amd64/nanoserver-ltsc2025");
+    fs::create_dir_all(&win).unwrap();
+    fs::write(
+        win.join("Dockerfile"),
+        "FROM mcr.microsoft.com/windows/nanoserver:ltsc2025\nCMD [\"cmd\"]\n",
+    )
+    .unwrap();
+    let dir = project_repo(root, "", toml, &layouts);
+    // The Windows directory is the project's own, committed with the inputs.
+    let c0 = git(root, &["rev-parse", "HEAD"], None).trim().to_string();
+    assert_exit(&ocipack_in(&dir, &["build"]), 0);
+    let c1 = commit_all(root, "@1785000100 +0000");
+    fs::write(root.join("rootfs/other/amd64/etc/id"), "other, later\n").unwrap();
+    assert_exit(&ocipack_in(&dir, &["build", "--image", "other"]), 0);
+    let c2 = commit_all(root, "@1785000200 +0000");
+    let expected = format!(
+        "# hello-world: written by `ocipack library` from ocipack.toml\n\n\
+         Maintainers: A <a@example.invalid> (@a)\n\
+         GitRepo: https://example.invalid/hello-world.git\n\
+         GitFetch: refs/heads/master\nGitCommit: {c2}\n\n\
+         Tags: linux\nSharedTags: latest\nArchitectures: amd64, arm64v8\nGitCommit: {c1}\n\
+         Builder: oci-import\nFile: index.json\n\
+         amd64-Directory: linux/amd64\narm64v8-Directory: linux/arm64v8\n\n\
+         Tags: other\nArchitectures: amd64\nBuilder: oci-import\nFile: index.json\n\
+         amd64-Directory: other/amd64\n\n\
+         Tags: nanoserver-ltsc2025\nSharedTags: latest\nArchitectures: windows-amd64\n\
+         GitCommit: {c0}\nwindows-amd64-Directory: amd64/nanoserver-ltsc2025\n\
+         Constraints: nanoserver-ltsc2025\n"
+    );
+    assert_eq!(library_of(&dir), expected);
+}
