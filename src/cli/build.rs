@@ -116,17 +116,10 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 .collect();
             print_json(&json!(rows))?;
         } else {
-            let several = sizes.iter().any(|s| s.image != sizes[0].image);
-            let label = |image: &str, arch: &str| {
-                if several {
-                    format!("{image} {arch}")
-                } else {
-                    arch.to_string()
-                }
-            };
+            let several = sizes.iter().any(|s| s.label != s.arch);
             let w = sizes
                 .iter()
-                .map(|s| label(&s.image, &s.arch).len())
+                .map(|s| s.label.len())
                 .max()
                 .unwrap_or(0)
                 .max(10);
@@ -140,7 +133,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             for s in &sizes {
                 out!(
                     "{:<w$} {:>14} {:>14} {:>14}",
-                    label(&s.image, &s.arch),
+                    s.label,
                     s.uncompressed,
                     format!("{} (-{})", s.gzip, s.gzip_level),
                     format!("{} (-{})", s.zstd, s.zstd_level)

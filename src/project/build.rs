@@ -243,6 +243,7 @@ impl Plan {
             let (gz, zs) = r?;
             out.push(CompressionSizes {
                 image: t.image.clone(),
+                label: t.label(self.several),
                 arch: t.arch.clone(),
                 uncompressed: gz.uncompressed_size,
                 gzip: gz.size,
@@ -531,6 +532,9 @@ fn level_used(layer: &LayerInfo, spec: &ImageSpec) -> i32 {
 pub struct CompressionSizes {
     /// The entry that builds it.
     pub image: String,
+    /// How summaries name it: the architecture, with the image in a project with
+    /// `[[images]]` (`glibc amd64`).
+    pub label: String,
     /// The bashbrew architecture.
     pub arch: String,
     /// The tar's size.

@@ -22,6 +22,7 @@ mod export;
 mod fix;
 mod hello_world;
 mod image;
+mod images;
 mod index;
 mod interop;
 mod layers;
