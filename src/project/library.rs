@@ -1,10 +1,16 @@
 //! `ocipack library`: the Docker Official Images library file for a project, in the
 //! RFC 2822 style bashbrew parses.
 //!
-//! A header block (`Maintainers`, `GitRepo`, `GitFetch`, `GitCommit`), then one entry for
-//! the Linux layouts (`Builder: oci-import`, per architecture that has a layout its
-//! `<arch>-Directory`) and one entry per Windows variant that has a Dockerfile on disk.
-//! Directories are relative to the repository root.
+//! A header block (`Maintainers`, `GitRepo`, `GitFetch`, `GitCommit`), then one entry per
+//! library entry of the project (each `[[images]]` table, or the implicit one) that has a
+//! layout, and one entry per Windows variant that has a Dockerfile on disk. An image's
+//! entry: `Tags`, `SharedTags`, `Architectures` (those with a layout, in bashbrew's order:
+//! bashbrew sorts the list when it parses it), `Builder: oci-import` and `File` (in the
+//! header instead when the project has `[[images]]` and every entry is an oci-import one
+//! with the same File, so that no Windows entry inherits them), then `Directory:` when every
+//! architecture's layout is at one path, else `<arch>-Directory:` lines. Directories are
+//! relative to the repository root; a project path that is not UTF-8 is refused
+//! ([`Git::prefix`]), never printed with U+FFFD.
 //!
 //! Which commit each output is in:
 //! - `GitFetch:` is `[library] git-fetch`, else the branch `HEAD` is on (bashbrew's default,
@@ -17,9 +23,11 @@
 //!   `<arch>-GitCommit:`. An output that is uncommitted, ignored by git or differs from
 //!   `HEAD` (work tree or index) is refused (exit 1, naming the paths): no commit would
 //!   contain what is on disk. `--allow-dirty` names the newest commit anyway.
-//! - On dist branches (`[library] commit-branch` or `--commit-branch`), each architecture's
-//!   commit is the tip of its branch, named with `<arch>-GitFetch:` and `<arch>-GitCommit:`
-//!   as busybox's generate script does; only Windows outputs are read from the work tree.
+//! - On dist branches (`[library] commit-branch` or `--commit-branch`), each layout's commit
+//!   is the tip of its branch, named with `<arch>-GitFetch:` and `<arch>-GitCommit:` as
+//!   busybox's generate script does: in the header when the pattern has no `{image}` (one
+//!   branch per architecture for every image, busybox and debian), else in each entry
+//!   (ubuntu); only Windows outputs are read from the work tree.
 //! - With `[library] git-fetch` set, the `GitCommit:` ids taken from the work tree's history
 //!   need not be on that ref: each one not reachable from it here is a warning (bashbrew
 //!   fetches GitFetch and would not find the commit), and so is a ref this repository does
