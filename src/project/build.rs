@@ -9,15 +9,13 @@
 //! are the project's own: checked, never written.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage, ImageSpec, IndexLayout};
 use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
 use crate::media::Compression;
-use crate::project::plan::{BuildOptions, Plan, WindowsTarget, fit_memory};
+use crate::project::plan::{BuildOptions, Plan, WindowsTarget, fit_memory, parallel_map};
 use crate::project::{Project, WINDOWS_ARCH};
 use crate::project::{dist, windows};
 use crate::show;
@@ -418,20 +416,6 @@ impl IndexReport {
     }
 }
 
-/// Dist branches hold one image's layouts so far: a project with `[[images]]` and a commit
-/// branch is refused until they hold every image's.
-fn dist_single_image(project: &Project, pattern: &str) -> Result<()> {
-    if project.declares_images() {
-        return Err(Error::input(
-            format!("commit branch \"{}\"", show::text(pattern)),
-            "committing the layouts of a project with [[images]] to dist branches is not \
-             supported yet; build into the work tree (without --commit-branch and [library] \
-             commit-branch)",
-        ));
-    }
-    Ok(())
-}
-
 /// `ocipack build DIR`: builds every selected output of the project in `dir` and swaps
 /// them into place; with a commit branch, the layouts are committed to their branches
 /// instead ([`dist`]) and only the Windows directories are written.
@@ -441,10 +425,8 @@ pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let Some(pattern) = plan.commit_branch.clone() else {
         return plan.build();
     };
-    dist_single_image(&project, &pattern)?;
     let targets = std::mem::take(&mut plan.targets);
-    let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &targets, &pattern, arches, false)?;
+    let commits = dist::prepare(&project, &pattern, &targets, plan.at_once, false)?;
     let mut report = plan.build()?;
     dist::publish(&project.dir, &commits)?;
     report.branches = commits;
@@ -452,42 +434,82 @@ pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
 }
 
 /// `ocipack build --check DIR`: compares a fresh build with the disk (see [`Plan::check`]);
-/// with a commit branch, each layout's tree with its branch tip's.
+/// with a commit branch, each layout's tree with the one its branch's tip holds, computed
+/// without writing any object ([`dist::prepare`]).
 pub fn check_project(dir: &Path, opts: &BuildOptions) -> Result<Vec<OutputCheck>> {
     let project = Project::load(dir)?;
     let mut plan = Plan::new(&project, opts)?;
     let Some(pattern) = plan.commit_branch.clone() else {
         return plan.check();
     };
-    dist_single_image(&project, &pattern)?;
     let targets = std::mem::take(&mut plan.targets);
-    let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &targets, &pattern, arches, true)?;
-    let mut checks: Vec<OutputCheck> = commits
-        .iter()
-        .map(|c| OutputCheck {
-            label: c.arch.clone(),
-            output: PathBuf::from(&c.refname),
-            differences: match (&c.old, c.changed) {
-                (_, false) => Vec::new(),
-                (None, true) => vec![Difference::whole_output_missing()],
-                (Some(_), true) => vec![Difference {
-                    path: String::new(),
-                    kind: DiffKind::DifferentBytes,
-                }],
-            },
-            explanation: match (&c.old, c.changed) {
-                (_, false) => Vec::new(),
-                (None, true) => vec!["the branch does not exist".into()],
-                (Some(tip), true) => vec![format!(
-                    "the tree of its tip {tip} differs from a fresh build's {} at {}",
-                    c.tree, c.directory
-                )],
-            },
-        })
-        .collect();
+    let commits = dist::prepare(&project, &pattern, &targets, plan.at_once, true)?;
+    let mut checks = dist_checks(&commits, plan.several);
     checks.extend(plan.check()?);
     Ok(checks)
+}
+
+/// One check per layout committed to a branch (its tree against the one the branch's tip
+/// holds at its directory), and one per branch whose tip differs elsewhere (a path that is
+/// none of the project's layouts, which a build would drop).
+fn dist_checks(commits: &[dist::DistCommit], several: bool) -> Vec<OutputCheck> {
+    let mut checks = Vec::new();
+    for c in commits {
+        let mut all_same = true;
+        for l in &c.layouts {
+            let same = l.old_tree.as_deref() == Some(l.tree.as_str());
+            all_same &= same;
+            let (differences, explanation) = match (&c.old, &l.old_tree) {
+                _ if same => (Vec::new(), Vec::new()),
+                (None, _) => (
+                    vec![Difference::whole_output_missing()],
+                    vec![format!("the branch {} does not exist", c.branch)],
+                ),
+                (Some(tip), None) => (
+                    vec![Difference::whole_output_missing()],
+                    vec![format!("its tip {tip} has no layout at {}", l.directory)],
+                ),
+                (Some(tip), Some(old)) => (
+                    vec![Difference {
+                        path: String::new(),
+                        kind: DiffKind::DifferentBytes,
+                    }],
+                    vec![format!(
+                        "the tree of its tip {tip} at {} is {old}, a fresh build's is {}",
+                        l.directory, l.tree
+                    )],
+                ),
+            };
+            checks.push(OutputCheck {
+                label: if several {
+                    format!("{} {}", l.image, l.arch)
+                } else {
+                    l.arch.clone()
+                },
+                output: PathBuf::from(&c.refname),
+                differences,
+                explanation,
+            });
+        }
+        if all_same && c.changed {
+            checks.push(OutputCheck {
+                label: c.branch.clone(),
+                output: PathBuf::from(&c.refname),
+                differences: vec![Difference {
+                    path: String::new(),
+                    kind: DiffKind::Extra,
+                }],
+                explanation: vec![format!(
+                    "the tree of its tip {} is not the project's layouts for this branch \
+                     (a fresh build's tree is {}): it holds another path, or lacks a layout \
+                     the project puts there",
+                    c.old.as_deref().unwrap_or("(none)"),
+                    c.tree
+                )],
+            });
+        }
+    }
+    checks
 }
 
 /// `ocipack build --compare-compression DIR` (see [`Plan::compare_compression`]).
@@ -547,65 +569,5 @@ fn explain_layout_difference(fresh: &Path, on_disk: &Path) -> Vec<String> {
     match crate::diff::diff_layouts(on_disk, fresh) {
         Ok(d) => d.iter().map(ToString::to_string).collect(),
         Err(e) => vec![format!("cannot compare: {e}")],
-    }
-}
-
-/// Runs `f` on every item with at most `workers` threads; results in item order.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&T) -> Result<R> + Sync,
-) -> Vec<Result<R>> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(Error::usage("a build worker stopped unexpectedly")))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parallel_map_keeps_order_and_bounds_workers() {
-        let running = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
-        let items: Vec<usize> = (0..20).collect();
-        let r = parallel_map(&items, 3, |i| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            running.fetch_sub(1, Ordering::SeqCst);
-            if *i == 7 {
-                Err(Error::usage("seven"))
-            } else {
-                Ok(i * 2)
-            }
-        });
-        assert!(peak.load(Ordering::SeqCst) <= 3);
-        assert_eq!(r.len(), 20);
-        assert_eq!(*r[19].as_ref().unwrap(), 38);
-        assert!(r[7].is_err());
     }
 }
