@@ -269,9 +269,10 @@ pub fn check_against(
     })
 }
 
-/// A registry document decoded as ocipack reads documents (strictly).
+/// A registry document decoded as the rules decode documents (properties ocipack does not
+/// know are ignored, as the image spec requires; `verify` names them).
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str, digest: &Digest) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    crate::image::rules::docs::decode_lenient(bytes).map_err(|e| {
         Error::input(
             format!("the registry's {what} {digest}"),
             format!("is not one ocipack reads: {e}"),

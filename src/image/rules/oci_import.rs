@@ -139,6 +139,37 @@ pub fn check_layout(
         }
     }
     check_files(p, files, &blobs);
+    check_unknown(p, layout);
+}
+
+/// bashbrew decodes `oci-layout`, the file it is given (`index.json`, or the descriptor
+/// file), the selected image's manifest and its config with Go's `DisallowUnknownFields`
+/// (ocipack's types declare the image spec's properties, as bashbrew's do): a property
+/// neither knows fails the import there, although the plain rules only warn (the image spec
+/// tells readers to ignore it). In any other document it stays that warning.
+fn check_unknown(p: &mut Problems, layout: &LayoutRead) {
+    let mut read = vec!["oci-layout".to_string()];
+    read.push(match &layout.descriptor_file {
+        Some((name, _)) => name.clone(),
+        None => "index.json".into(),
+    });
+    if let Some(img) = layout.selected.map(|n| &layout.images[n]) {
+        read.push(img.manifest_path.clone());
+        read.push(img.config_path.clone());
+    }
+    for (file, path) in &layout.unknown {
+        if read.contains(file) {
+            p.by(
+                Severity::Error,
+                BASHBREW,
+                file,
+                Some(path.clone()),
+                "a property bashbrew does not know: its strict decoder \
+                 (DisallowUnknownFields) refuses the document, although the image spec tells \
+                 readers to ignore it",
+            );
+        }
+    }
 }
 
 /// The profile's rules over an image the builder made in memory: its index entry (as
