@@ -130,7 +130,30 @@ pub fn export(
     };
     let checked = verify::open(source, &opts)?.single()?;
     let (read, image) = (checked.layout, checked.image);
-    let sizes: Vec<u64> = checked.layers.iter().map(|l| l.uncompressed_size).collect();
+    for (i, d) in image.layers().iter().enumerate() {
+        let held = checked.layers.get(i).is_some_and(Option::is_some);
+        if crate::media::foreign_layer(&d.media_type).is_some() && !held {
+            return Err(image.bad(
+                &format!("layer {i} ({})", d.digest),
+                format!(
+                    "is a foreign layer ({}), whose content is not in {}: an archive needs \
+                     every layer's content, and ocipack never fetches a foreign layer",
+                    crate::show::text(&d.media_type),
+                    if source.is_remote() {
+                        "the registry"
+                    } else {
+                        "the layout"
+                    }
+                ),
+            ));
+        }
+    }
+    let sizes: Vec<u64> = checked
+        .layers
+        .iter()
+        .flatten()
+        .map(|l| l.uncompressed_size)
+        .collect();
     let tags = match format {
         ArchiveFormat::DockerArchive => match source {
             Source::Registry(r, _) if tags.is_empty() && r.tag.is_some() => {

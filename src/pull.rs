@@ -27,6 +27,11 @@
 //!   lists is pulled with its blobs (attestation manifests too: an index whose manifests
 //!   are missing is not the same index), and each image of a bashbrew architecture gets its
 //!   readable names in a directory of that name (`amd64/rootfs.tar.gz`), as symlinks.
+//! - **Foreign layers stay where they are.** A foreign (non-distributable) layer, whose
+//!   content is at its `urls` and which registries do not serve (old Windows base layers),
+//!   is neither fetched nor asked for: the manifest lists it, the layout holds no blob of it
+//!   (`verify` notes that it cannot check it), exactly as `skopeo copy --preserve-digests`
+//!   leaves it, and the report names it.
 
 use std::path::Path;
 
@@ -76,6 +81,16 @@ pub struct PulledManifest {
     pub attestation: bool,
 }
 
+/// A foreign layer a pull left where it is (as `skopeo copy` does): its content is not the
+/// registry's to serve, and ocipack never fetches it from its `urls`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignLayer {
+    /// Its digest (the layout holds no blob of it).
+    pub digest: Digest,
+    /// The hosts its `urls` name, escaped.
+    pub hosts: Vec<String>,
+}
+
 /// What a pull wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct PullReport {
@@ -94,6 +109,9 @@ pub struct PullReport {
     pub bytes: u64,
     /// False when the layout at the output already held exactly these bytes.
     pub written: bool,
+    /// The foreign layers the manifests list, which were not fetched (each once).
+    #[serde(rename = "foreignLayers", skip_serializing_if = "Vec::is_empty")]
+    pub foreign_layers: Vec<ForeignLayer>,
 }
 
 /// A platform as a registry's index lists it, read leniently (Docker lists may carry
@@ -132,6 +150,8 @@ struct Listed {
     platform: Option<ListedPlatform>,
     #[serde(default)]
     annotations: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    urls: Option<Vec<String>>,
 }
 
 impl Listed {
@@ -140,7 +160,7 @@ impl Listed {
             media_type: self.media_type.clone(),
             digest: self.digest.clone(),
             size: self.size,
-            urls: None,
+            urls: self.urls.clone(),
             annotations: self.annotations.clone(),
             data: None,
             platform: self.platform.as_ref().map(ListedPlatform::platform),
@@ -191,6 +211,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         previous,
         blobs: 0,
         bytes: 0,
+        foreign: Vec::new(),
     };
     let shown = crate::show::text(&reference.with_transport());
     let (entry, manifests) = if top.kind.is_index() {
@@ -218,7 +239,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         }
         pull.single(&top, None, opts.names)?
     };
-    let (blobs, bytes) = (pull.blobs, pull.bytes);
+    let (blobs, bytes, foreign_layers) = (pull.blobs, pull.bytes, pull.foreign);
     writer.write_oci_layout()?;
     let index = Doc::canonical(Index {
         schema_version: 2,
@@ -238,6 +259,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         blobs,
         bytes,
         written,
+        foreign_layers,
     })
 }
 
@@ -249,6 +271,8 @@ struct Pull<'a> {
     previous: Option<Root>,
     blobs: usize,
     bytes: u64,
+    /// The foreign layers met, not fetched.
+    foreign: Vec<ForeignLayer>,
 }
 
 impl Pull<'_> {
@@ -371,7 +395,26 @@ impl Pull<'_> {
         };
         self.document(&config.digest, &bytes)?;
         for l in &parts.layers {
-            self.blob(&l.descriptor())?;
+            let d = l.descriptor();
+            if media::foreign_layer(&d.media_type).is_some() {
+                // As skopeo copy does: the manifest keeps it, the layout holds no blob of
+                // it (verify notes it), and nothing is asked of its urls.
+                if !self.foreign.iter().any(|f| f.digest == d.digest) {
+                    let mut hosts: Vec<String> = Vec::new();
+                    for u in d.urls.iter().flatten() {
+                        let h = crate::show::text(&crate::registry::url::host_of(u));
+                        if !hosts.contains(&h) {
+                            hosts.push(h);
+                        }
+                    }
+                    self.foreign.push(ForeignLayer {
+                        digest: d.digest,
+                        hosts,
+                    });
+                }
+                continue;
+            }
+            self.blob(&d)?;
         }
         Ok(bytes)
     }

@@ -7,7 +7,7 @@
 
 /// The `host[:port]` of an absolute URL, without any `user:password@` before it (so that
 /// `http://localhost:x@evil.example/` is `evil.example`, not loopback).
-pub(super) fn host_of(url: &str) -> String {
+pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     authority

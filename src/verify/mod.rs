@@ -226,8 +226,10 @@ pub struct Checked {
     pub layout: LayoutRead,
     /// The selected image.
     pub image: Image,
-    /// Its layers, base first, with their entries when asked for.
-    pub layers: Vec<LayerContent>,
+    /// Its layers, base first, with their entries when asked for; `None` for a foreign
+    /// layer the source does not hold (a registry's never is: ocipack does not fetch one).
+    /// Empty when only the documents were checked ([`Options::documents_only`]).
+    pub layers: Vec<Option<LayerContent>>,
 }
 
 /// What a source that passes verification holds.

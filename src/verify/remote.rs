@@ -241,6 +241,10 @@ impl Store for Remote {
             .map(|e| e.to_string())
     }
 
+    fn foreign_unchecked(&mut self, _: &Descriptor) -> Option<String> {
+        Some("registries do not serve foreign layers, and ocipack never fetches one".into())
+    }
+
     fn wrong_size(&self, n: u64, declared: i64) -> String {
         if n > declared as u64 {
             format!("the registry sends more than the {declared} bytes its descriptor declares")

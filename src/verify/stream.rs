@@ -68,6 +68,9 @@ pub(super) trait Store {
     fn open(&mut self, at: &Found, what: &str) -> Option<Stream>;
     /// Why the source does not hold `d` (a manifest's subject), if it does not.
     fn lacks(&mut self, d: &Descriptor) -> Option<String>;
+    /// Why the foreign layer `d` is not checked, if it is not: a layout that does not hold
+    /// it, or a registry (which does not serve it; ocipack never asks it, nor its `urls`).
+    fn foreign_unchecked(&mut self, d: &Descriptor) -> Option<String>;
     /// The problem of a blob that gave `n` bytes where its descriptor declares `declared`.
     fn wrong_size(&self, n: u64, declared: i64) -> String;
 }
@@ -95,6 +98,13 @@ impl Store for Reader {
             Err(OpenError::NotFound) => Some("missing".to_string()),
             Err(e) => Some(e.to_string()),
         }
+    }
+
+    fn foreign_unchecked(&mut self, d: &Descriptor) -> Option<String> {
+        self.lacks(d).map(|why| match why.as_str() {
+            "missing" => "the layout does not hold it".to_string(),
+            _ => format!("the layout's blob of it cannot be opened ({why})"),
+        })
     }
 
     fn wrong_size(&self, _: u64, _: i64) -> String {
@@ -154,8 +164,9 @@ impl<S: Store> Verifier<S> {
     /// Checks the blobs an image descriptor reaches: a non-manifest blob's bytes, or each
     /// layer's content against the config's diff_ids, whiteouts in an only layer, and
     /// whether the layout holds the manifest's subject. Returns the layers when all are
-    /// valid.
-    pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
+    /// valid, base first: `None` for a foreign layer the source does not hold (a warning:
+    /// nothing can check it).
+    pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<Option<LayerContent>>> {
         let Some(manifest) = &img.manifest else {
             if !crate::media::is_manifest(&img.found.descriptor.media_type) {
                 self.check_blob_bytes(&img.found, "blob");
@@ -201,7 +212,24 @@ impl<S: Store> Verifier<S> {
                 field: format!("layers[{i}]"),
                 descriptor: l.clone(),
             };
-            let Some(compression) = Compression::from_media_type(&l.media_type) else {
+            let foreign = crate::media::foreign_layer(&l.media_type);
+            if foreign.is_some()
+                && let Some(why) = self.store.foreign_unchecked(l)
+            {
+                self.store.problems().warn(
+                    &img.manifest_path,
+                    Some(at.field.clone()),
+                    format!(
+                        "a foreign layer ({}), whose content is at {} (its urls): {why}, \
+                         so its digest, diff_id and entries are not checked",
+                        crate::show::text(&l.media_type),
+                        url_hosts(l)
+                    ),
+                );
+                layers.push(None);
+                continue;
+            }
+            let Some(compression) = Compression::from_media_type(&l.media_type).or(foreign) else {
                 self.check_blob_bytes(&at, "layer");
                 continue;
             };
@@ -242,10 +270,10 @@ impl<S: Store> Verifier<S> {
                 continue;
             }
             if let Some(c) = outcome.content {
-                layers.push(LayerContent {
+                layers.push(Some(LayerContent {
                     descriptor: l.clone(),
                     ..c
-                });
+                }));
             }
         }
         (layers.len() == manifest.value.layers.len()).then_some(layers)
@@ -429,6 +457,23 @@ impl Verifier<Reader> {
             None,
             format!("unreferenced {what}: no descriptor points to it"),
         );
+    }
+}
+
+/// The hosts a foreign layer's `urls` name, each once and escaped (never a user or a
+/// password a URL may carry), or `no host` when it has none.
+fn url_hosts(d: &Descriptor) -> String {
+    let mut hosts: Vec<String> = Vec::new();
+    for u in d.urls.iter().flatten() {
+        let h = crate::show::text(&crate::registry::url::host_of(u));
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    if hosts.is_empty() {
+        "no host".into()
+    } else {
+        hosts.join(", ")
     }
 }
 

@@ -320,10 +320,10 @@ fn wrong_diff_id_and_diff_id_count() {
 
 #[test]
 fn foreign_and_docker_layer_media_types() {
+    // Docker's layer types, foreign or not, do not belong in an OCI manifest.
     for mt in [
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
         "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
     ] {
         let l = Layout::build(&[]);
         let mut m = l.manifest();
@@ -338,6 +338,39 @@ fn foreign_and_docker_layer_media_types() {
             ],
         );
     }
+    // OCI's non-distributable type: a layer like any other where the layout holds it
+    // (checked whole); bashbrew's oci-import builder refuses it.
+    let nondistributable = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    let l = Layout::build(&[]);
+    let mut m = l.manifest();
+    m["layers"][0]["mediaType"] = json!(nondistributable);
+    m["layers"][0]["urls"] = json!(["https://user:secret@foreign.invalid/layer"]);
+    l.set_manifest(&m);
+    let o = l.verify(&[]);
+    o.assert(0, &["valid (linux/amd64"]);
+    assert!(!o.stdout.contains("warning"), "{}", o.stdout);
+    l.verify(&["--profile", "oci-import"]).assert(
+        1,
+        &[
+            "layers[0].mediaType: [bashbrew]:",
+            "a foreign (non-distributable) layer",
+        ],
+    );
+    // Where the layout does not hold it (as skopeo copy leaves one): valid, with a warning
+    // naming the host of its urls (never the user and password), and the layer unchecked.
+    fs::remove_file(l.path(&l.layer_path())).unwrap();
+    let o = l.verify(&[]);
+    o.assert(
+        0,
+        &[
+            "valid (linux/amd64, 1 warning)",
+            "layers[0]: a foreign layer",
+            "whose content is at foreign.invalid (its urls): the layout does not hold it, so",
+            "so its digest, diff_id and entries are not checked",
+        ],
+    );
+    assert!(!o.stdout.contains("secret"), "{}", o.stdout);
+    // Anywhere else, urls are an error: every blob must be in the layout.
     let l = Layout::build(&[]);
     let mut m = l.manifest();
     m["layers"][0]["urls"] = json!(["https://example.invalid/layer"]);

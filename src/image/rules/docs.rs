@@ -397,7 +397,7 @@ pub(crate) fn check_descriptor(p: &mut Problems, file: &str, field: &str, d: &De
             format!("negative size {}", d.size),
         );
     }
-    if d.urls.is_some() {
+    if d.urls.is_some() && media::foreign_layer(&d.media_type).is_none() {
         p.error(
             file,
             Some(join_key(field, "urls")),
@@ -579,10 +579,11 @@ pub(crate) fn check_manifest(p: &mut Problems, file: &str, m: &Manifest, declare
                     Some(format!("{field}.mediaType")),
                     format!(
                         "{:?} is not a layer type of a Docker v2 manifest that ocipack reads \
-                         (only {} and {})",
+                         (only {}, {} and the foreign {})",
                         l.media_type,
                         media::DOCKER_LAYER_GZIP,
-                        media::DOCKER_LAYER_TAR
+                        media::DOCKER_LAYER_TAR,
+                        media::DOCKER_LAYER_FOREIGN_GZIP
                     ),
                 );
             }

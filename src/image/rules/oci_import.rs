@@ -501,6 +501,20 @@ pub fn check_manifest(p: &mut Problems, file: &str, m: &Manifest, entry: &Descri
     for (i, l) in m.layers.iter().enumerate() {
         let field = format!("layers[{i}]");
         check_descriptor(p, file, &field, l);
+        if media::foreign_layer(&l.media_type).is_some() {
+            p.by(
+                Severity::Error,
+                BASHBREW,
+                file,
+                Some(join_key(&field, "mediaType")),
+                format!(
+                    "{}: a foreign (non-distributable) layer, whose content is not in the \
+                     layout: bashbrew's oci-import builder takes only tar, tar+gzip and \
+                     tar+zstd layers the layout holds",
+                    l.media_type
+                ),
+            );
+        }
         if Compression::from_media_type(&l.media_type) == Some(Compression::Zstd) {
             p.by(
                 Severity::Error,
