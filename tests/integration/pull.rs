@@ -947,6 +947,79 @@ fn a_registry_that_lies_is_caught_and_nothing_is_written() {
 }
 
 #[test]
+fn export_fetches_each_layer_once_and_a_registry_that_lies_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let (hub, image) = docker_hub(t.path());
+    let layer = sha256(&image.1);
+    let reference = format!("docker://{}:amd64", hub.repository());
+    let fetched = |hub: &Hub| {
+        let cdn = hub.cdn.requests();
+        cdn.iter().filter(|r| r.path.contains(&layer[7..])).count()
+    };
+    // Each format, to a file and to standard output: the layer is fetched once (verified
+    // as it streams), and the archive is the one its pulled layout exports.
+    let pulled = t.path().join("pulled");
+    assert_exit(&run(&["pull", &reference, s(&pulled)]), 0);
+    let before = fetched(&hub);
+    for format in ["docker-archive", "oci-archive"] {
+        let out = t.path().join(format!("{format}.tar"));
+        let o = run(&["export", &reference, "--format", format, "-o", s(&out)]);
+        assert_exit(&o, 0);
+        let o = run(&["export", &reference, "--format", format, "-o", "-"]);
+        assert_exit(&o, 0);
+        assert!(
+            std::fs::read(&out).unwrap() == o.stdout,
+            "{format}: -o and stdout differ"
+        );
+        if format == "docker-archive" {
+            let tag = format!("{}:amd64", hub.repository());
+            let local = t.path().join("local.tar");
+            let o = run(&[
+                "export",
+                s(&pulled),
+                "--format",
+                format,
+                "--tag",
+                &tag,
+                "-o",
+                s(&local),
+            ]);
+            assert_exit(&o, 0);
+            assert!(
+                std::fs::read(&local).unwrap() == std::fs::read(&out).unwrap(),
+                "the registry's archive is not its layout's"
+            );
+        }
+    }
+    assert_eq!(
+        fetched(&hub) - before,
+        4,
+        "one fetch of the layer per export"
+    );
+
+    // The layer's bytes with one changed, same size: the registry's failure (exit 1), and
+    // nothing written, to a file or to standard output.
+    let mut bad = image.1.clone();
+    bad[100] ^= 0x55;
+    hub.content.lock().unwrap().blobs.insert(layer.clone(), bad);
+    let out = t.path().join("lied.tar");
+    for format in ["docker-archive", "oci-archive"] {
+        let o = run(&["export", &reference, "--format", format, "-o", s(&out)]);
+        let e = assert_error(&o, 1);
+        assert!(e.contains("content hashes to"), "{e}");
+        assert!(e.contains(&hub.repository()), "{e}");
+        assert!(!out.exists());
+        assert!(common::staging_beside(&out).is_empty());
+        let o = run(&["export", &reference, "--format", format, "-o", "-"]);
+        assert_exit(&o, 1);
+        assert!(
+            o.stdout.is_empty(),
+            "{format}: bytes reached standard output"
+        );
+    }
+}
+
+#[test]
 fn what_a_registry_names_is_escaped_before_it_is_printed() {
     let t = tempfile::tempdir().unwrap();
     let project = copy_hello_world(&t.path().join("hello-world"));
