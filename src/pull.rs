@@ -190,6 +190,10 @@ struct ConfigPlatform {
     architecture: String,
     #[serde(default)]
     variant: Option<String>,
+    #[serde(rename = "os.version", default)]
+    os_version: Option<String>,
+    #[serde(rename = "os.features", default)]
+    os_features: Option<Vec<String>>,
 }
 
 /// Pulls what `reference` names into a layout at `out` (see the module documentation).
@@ -569,11 +573,16 @@ pub fn listed(m: &FetchedManifest) -> Result<Vec<Descriptor>> {
         .collect())
 }
 
-/// The platform a config declares, if it says one.
+/// The platform a config declares, if it says one, with its OS version and features (a
+/// Windows image's `os.version`: `index.json`'s entry must say what the config says).
 pub fn config_platform(bytes: &[u8]) -> Option<Platform> {
     let c: ConfigPlatform = serde_json::from_slice(bytes).ok()?;
-    (!c.os.is_empty() && !c.architecture.is_empty())
-        .then(|| Platform::new(&c.os, &c.architecture, c.variant.as_deref()))
+    (!c.os.is_empty() && !c.architecture.is_empty()).then(|| {
+        let mut p = Platform::new(&c.os, &c.architecture, c.variant.as_deref());
+        p.os_version = c.os_version;
+        p.os_features = c.os_features;
+        p
+    })
 }
 
 /// The image of `listed` for the platform `want`: the same OS and architecture, and the
