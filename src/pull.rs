@@ -87,7 +87,7 @@ pub struct PulledManifest {
 pub struct ForeignLayer {
     /// Its digest (the layout holds no blob of it).
     pub digest: Digest,
-    /// The hosts its `urls` name, escaped.
+    /// The hosts its `urls` name, escaped (the first few, then a count).
     pub hosts: Vec<String>,
 }
 
@@ -404,16 +404,10 @@ impl Pull<'_> {
                 // As skopeo copy does: the manifest keeps it, the layout holds no blob of
                 // it (verify notes it), and nothing is asked of its urls.
                 if !self.foreign.iter().any(|f| f.digest == d.digest) {
-                    let mut hosts: Vec<String> = Vec::new();
-                    for u in d.urls.iter().flatten() {
-                        let h = crate::show::text(&crate::registry::url::host_of(u));
-                        if !hosts.contains(&h) {
-                            hosts.push(h);
-                        }
-                    }
+                    let urls = d.urls.as_deref().unwrap_or_default();
                     self.foreign.push(ForeignLayer {
+                        hosts: crate::registry::url::shown_hosts(urls),
                         digest: d.digest,
-                        hosts,
                     });
                 }
                 continue;

@@ -460,16 +460,10 @@ impl Verifier<Reader> {
     }
 }
 
-/// The hosts a foreign layer's `urls` name, each once and escaped (never a user or a
-/// password a URL may carry), or `no host` when it has none.
+/// The hosts a foreign layer's `urls` name ([`crate::registry::url::shown_hosts`]), or
+/// `no host` when it has none.
 fn url_hosts(d: &Descriptor) -> String {
-    let mut hosts: Vec<String> = Vec::new();
-    for u in d.urls.iter().flatten() {
-        let h = crate::show::text(&crate::registry::url::host_of(u));
-        if !hosts.contains(&h) {
-            hosts.push(h);
-        }
-    }
+    let hosts = crate::registry::url::shown_hosts(d.urls.as_deref().unwrap_or_default());
     if hosts.is_empty() {
         "no host".into()
     } else {

@@ -119,9 +119,46 @@ impl<'de> Visitor<'de> for NoDuplicateKeys {
 pub const UNKNOWN_PROPERTY: &str = "a property ocipack does not know: ignored, as the image \
 spec requires of readers (\"MUST ignore unknown properties\"); ocipack cannot check it";
 
+/// The characters of an unknown property's path a finding shows.
+const MAX_PATH_SHOWN: usize = 200;
+
+/// Unknown properties named one by one per document; the rest are counted in one more
+/// finding (a document of a million unknown keys is no million lines).
+pub const MAX_UNKNOWN_LISTED: usize = 20;
+
+/// Records one finding per unknown property of the document `file` (its `paths`), through
+/// `record(field, message)` with `message` naming them as `what` does: the first
+/// [`MAX_UNKNOWN_LISTED`] by their paths, the rest counted in one finding about the file.
+pub(crate) fn each_unknown(
+    paths: &[String],
+    what: &str,
+    mut record: impl FnMut(Option<String>, String),
+) {
+    // A key may be as long as the document: its path is shown up to a bound.
+    let shown = |path: &String| match path.char_indices().nth(MAX_PATH_SHOWN) {
+        Some((cut, _)) => format!("{}…", &path[..cut]),
+        None => path.clone(),
+    };
+    for path in paths.iter().take(MAX_UNKNOWN_LISTED) {
+        record(Some(shown(path)), what.to_string());
+    }
+    let rest = paths.len().saturating_sub(MAX_UNKNOWN_LISTED);
+    if rest > 0 {
+        record(
+            None,
+            format!(
+                "{rest} more {} ocipack does not know, not listed one by one (the first: {}): \
+                 {what}",
+                if rest == 1 { "property" } else { "properties" },
+                shown(&paths[MAX_UNKNOWN_LISTED])
+            ),
+        );
+    }
+}
+
 /// Parses `bytes` as JSON and decodes it as `T`, each property `T` does not declare set
-/// aside with a warning naming its JSON path ([`UNKNOWN_PROPERTY`]). Problems go to `p`
-/// under `file`. Returns the value and the paths of its unknown properties, sorted (for the
+/// aside with a warning naming its JSON path ([`UNKNOWN_PROPERTY`]; past
+/// [`MAX_UNKNOWN_LISTED`], counted). Problems go to `p` under `file`. Returns the value and the paths of its unknown properties, sorted (for the
 /// rules of a reader that refuses them, [`super::oci_import`]).
 pub(crate) fn decode<T: DeserializeOwned>(
     p: &mut Problems,
@@ -132,9 +169,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
     let value = parse(bytes).map_err(|e| p.error(file, None, e)).ok()?;
     match decode_known::<T>(&value) {
         Ok((t, unknown)) => {
-            for path in &unknown {
-                p.warn(file, Some(path.clone()), UNKNOWN_PROPERTY);
-            }
+            each_unknown(&unknown, UNKNOWN_PROPERTY, |field, m| {
+                p.warn(file, field, m)
+            });
             Some((t, unknown))
         }
         Err(e) => {
@@ -796,6 +833,27 @@ mod tests {
         );
         assert_eq!(c.config.unwrap().cmd.unwrap(), ["sh"]);
         assert_eq!(c.history.unwrap()[0].empty_layer, Some(true));
+
+        // Many unknown properties: the first are named, the rest counted.
+        let many: String = (0..1000).map(|i| format!(",\"x{i:04}\":{i}")).collect();
+        let json = format!(r#"{{"schemaVersion":2,"manifests":[]{many}}}"#);
+        let all = check_document(Document::Index, json.as_bytes());
+        assert_eq!(all.len(), MAX_UNKNOWN_LISTED + 1, "{all:?}");
+        assert_eq!(all[0].field.as_deref(), Some("x0000"));
+        assert!(
+            all[MAX_UNKNOWN_LISTED]
+                .message
+                .starts_with("980 more properties ocipack does not know, not listed one by one (the first: x0020)"),
+            "{all:?}"
+        );
+
+        // A key as long as the document is shown up to a bound, escaped.
+        let key = format!("\u{1b}{}", "k".repeat(100_000));
+        let json = serde_json::json!({"schemaVersion": 2, "manifests": [], key: 1}).to_string();
+        let all = check_document(Document::Index, json.as_bytes());
+        let field = all[0].field.as_deref().unwrap();
+        assert!(field.len() < 300 && field.ends_with('…'), "{field}");
+        assert!(!field.contains('\u{1b}'), "{field}");
 
         // What is wrong stays wrong, in serde_json's words.
         let m = messages(

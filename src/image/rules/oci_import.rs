@@ -157,20 +157,22 @@ fn check_unknown(p: &mut Problems, layout: &LayoutRead) {
         read.push(img.manifest_path.clone());
         read.push(img.config_path.clone());
     }
-    for (file, path) in &layout.unknown {
-        if read.contains(file) {
-            p.by(
-                Severity::Error,
-                BASHBREW,
-                file,
-                Some(path.clone()),
-                "a property bashbrew does not know: its strict decoder \
-                 (DisallowUnknownFields) refuses the document, although the image spec tells \
-                 readers to ignore it",
-            );
-        }
+    for file in &read {
+        let paths: Vec<String> = layout
+            .unknown
+            .iter()
+            .filter(|(f, _)| f == file)
+            .map(|(_, path)| path.clone())
+            .collect();
+        super::docs::each_unknown(&paths, UNKNOWN_TO_BASHBREW, |field, m| {
+            p.by(Severity::Error, BASHBREW, file, field, m)
+        });
     }
 }
+
+/// Why bashbrew refuses a property ocipack does not know.
+const UNKNOWN_TO_BASHBREW: &str = "a property bashbrew does not know: its strict decoder \
+(DisallowUnknownFields) refuses the document, although the image spec tells readers to ignore it";
 
 /// The profile's rules over an image the builder made in memory: its index entry (as
 /// `index.json manifests[0]`), manifest, and whether the readable-name style makes its
