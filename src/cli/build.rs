@@ -52,7 +52,10 @@ different: FIRST DIFFERENCE (from the manifest and config; --explain also fetche
 that differ and lists every difference), missing in the registry; then the index's other \
 entries: extra in the registry (a Linux image the project does not build), or not built \
 here (attestation manifests, other operating systems, architectures not selected: never a \
-failure). Exit 0 when every manifest digest equals the build's, 1 otherwise."
+failure). With [[images]], REF names the repository (no tag): each image (those --image \
+selects) is compared with what the registry serves under its first tag, an image that takes \
+its layouts from others by those layouts, and each line names the image and the tag. Exit 0 \
+when every manifest digest equals the build's, 1 otherwise."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
@@ -85,7 +88,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "OUT", conflicts_with_all = ["compare_compression", "commit_branch"])]
     index: Option<PathBuf>,
     /// With --check: compare with what the registry serves under REF
-    /// ([docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST]) instead of the disk.
+    /// ([docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST]; with [[images]], the repository:
+    /// each image under its first tag) instead of the disk.
     #[arg(long, value_name = "REF", requires = "check", conflicts_with_all = ["index", "commit_branch"])]
     against: Option<String>,
     /// With --against: also fetch the layers that differ and list every difference.

@@ -385,8 +385,8 @@ fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, Fi
     Some((layer.digest.clone(), blob.opened.file))
 }
 
-/// The JSON blob `d` points to beneath `root`, decoded strictly, if it is exactly what `d`
-/// says (size at most [`MAX_JSON`], digest).
+/// The JSON blob `d` points to beneath `root`, decoded as the rules decode a document, if it
+/// is exactly what `d` says (size at most [`MAX_JSON`], digest).
 fn read_doc<T: DeserializeOwned>(root: &Root, d: &Descriptor) -> Option<T> {
     if u64::try_from(d.size).ok()? > MAX_JSON {
         return None;
@@ -394,7 +394,7 @@ fn read_doc<T: DeserializeOwned>(root: &Root, d: &Descriptor) -> Option<T> {
     decode(&blob::open_blob(root, d).ok()?.read_whole(d).ok()?)
 }
 
-/// `bytes` decoded strictly, as the rules decode a document; `None` if they break a rule.
+/// `bytes` decoded as the rules decode a document; `None` if that fails.
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     docs::decode::<T>(&mut Problems::default(), "", bytes, &[]).map(|(value, _)| value)
 }

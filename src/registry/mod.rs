@@ -21,7 +21,7 @@ pub mod push;
 mod redact;
 pub mod reference;
 pub mod tls;
-mod url;
+pub mod url;
 
 pub use auth::Credentials;
 pub use fetch::{FetchOptions, FetchedManifest, Fetcher, ManifestKind};

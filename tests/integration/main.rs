@@ -36,6 +36,7 @@ mod push_hygiene;
 mod push_index;
 mod registry_read;
 mod seams;
+mod served;
 mod shape_rules;
 mod shape_store;
 mod tar_input;

@@ -3,13 +3,15 @@
 //! submodules: [`cli`] (command builders, output and error-convention assertions), [`fake`]
 //! (in-process registries), [`git`] (repositories of a test's own), [`layouts`] (layouts
 //! built by the CLI and rewritten one rule at a time, a watchdog), [`oci`] (layouts written
-//! blob by blob), [`tar`] (a raw tar writer).
+//! blob by blob), [`served`] (images as Docker Hub serves them: Docker's and BuildKit's
+//! configs, attestations, Windows foreign layers), [`tar`] (a raw tar writer).
 
 pub mod cli;
 pub mod fake;
 pub mod git;
 pub mod layouts;
 pub mod oci;
+pub mod served;
 pub mod tar;
 
 use std::path::{Path, PathBuf};
@@ -238,6 +240,15 @@ impl Registry {
     /// An anonymous registry.
     pub fn start() -> Registry {
         Registry::start_with("")
+    }
+
+    /// An anonymous registry that accepts manifests with foreign layers (their `urls` on
+    /// any http or https host): distribution refuses any URL on a layer unless a pattern
+    /// allows it (`validation.manifests.urls.allow`).
+    pub fn start_allowing_foreign_layers() -> Registry {
+        Registry::start_with(
+            "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
+        )
     }
 
     /// A registry that requires basic authentication as `user`/`password` (bcrypt htpasswd).
