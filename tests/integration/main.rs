@@ -28,6 +28,7 @@ mod library;
 mod oci_import;
 mod owners;
 mod push;
+mod push_entries;
 mod push_hygiene;
 mod push_index;
 mod registry_read;

@@ -3,13 +3,14 @@
 //! submodules: [`cli`] (command builders, output and error-convention assertions), [`fake`]
 //! (in-process registries), [`git`] (repositories of a test's own), [`layouts`] (layouts
 //! built by the CLI and rewritten one rule at a time, a watchdog), [`oci`] (layouts written
-//! blob by blob), [`tar`] (a raw tar writer).
+//! blob by blob), [`shapes`] (projects shaped like busybox's), [`tar`] (a raw tar writer).
 
 pub mod cli;
 pub mod fake;
 pub mod git;
 pub mod layouts;
 pub mod oci;
+pub mod shapes;
 pub mod tar;
 
 use std::path::{Path, PathBuf};
