@@ -207,8 +207,13 @@ impl LayoutWriter {
         let file = written
             .file
             .ok_or_else(|| Error::internal("the layer was not written to a file"))?;
-        self.out
-            .put_file(PARTIAL, &layer.digest.blob_path(), file, same)
+        self.out.put_file(
+            PARTIAL,
+            &layer.digest.blob_path(),
+            file,
+            same,
+            &layer.digest,
+        )
     }
 
     /// Holds `bytes` as a blob; returns its digest.
@@ -259,7 +264,7 @@ impl LayoutWriter {
                 )
             }
         })?;
-        self.out.put_file(&partial, &name, f, same)
+        self.out.put_file(&partial, &name, f, same, digest)
     }
 
     /// Holds a file at `name` (relative to the layout).
@@ -298,6 +303,12 @@ impl LayoutWriter {
             }
         }
         Ok(())
+    }
+
+    /// What the layout will hold, path by path, with each file's digest: nothing is read
+    /// back ([`Output::listing`]).
+    pub fn listing(&self) -> crate::store::listing::Listing {
+        self.out.listing()
     }
 
     /// How the target differs from this layout (empty: identical); nothing is written.
