@@ -39,7 +39,15 @@ an image index listing them in bashbrew's architecture order (the same index `oc
 DIR` pushes). index.json holds one descriptor of that index (named by [image] ref-name), \
 the form skopeo copy --all, podman and crane push read. Readable names: image-index.json \
 and ARCH/{image-manifest.json,image-config.json,rootfs.tar.*}, symlinks to the blobs \
-(none with names = \"none\")."
+(none with names = \"none\").\n\
+Incremental builds: after each build, a record of what every layout was built from (a \
+digest of its input files' bytes, its settings, the encoder and ocipack versions) and of \
+what it holds (each file's digest) is kept outside the layouts: in the git directory \
+(<git-dir>/ocipack/cache) when the project is in a git repository, else in \
+$XDG_CACHE_HOME/ocipack (~/.cache/ocipack). A layout whose record matches, and whose \
+files on disk still hash to what was recorded, is reused: its inputs are hashed, never \
+decompressed or encoded. Any change of an input, a setting or a version builds it again. \
+--check never uses the records; --no-cache neither reads nor writes them."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
@@ -71,6 +79,10 @@ pub struct BuildArgs {
     /// image; with [[images]], name it with --image) at OUT instead of the project's outputs.
     #[arg(long, value_name = "OUT", conflicts_with_all = ["compare_compression", "commit_branch"])]
     index: Option<PathBuf>,
+    /// Build every output, also those unchanged since a build recorded them, and record
+    /// nothing (see Incremental builds below).
+    #[arg(long)]
+    no_cache: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -88,6 +100,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         jobs: resolve_jobs(a.jobs)?,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
         commit_branch: a.commit_branch.clone(),
+        cache: !a.no_cache,
     };
     if let Some(out) = &a.index {
         return run_index(&a, out, &opts);
@@ -174,6 +187,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                     "arch": i.arch,
                     "output": i.output.to_string_lossy(),
                     "written": i.built.written == Some(Written::Replaced),
+                    "reused": i.reused,
                     "created": i.created.to_string(),
                     "manifest": i.built.image.entry,
                     "layer": i.built.layer.json(),

@@ -58,6 +58,11 @@ impl Tree {
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
+        // Tests record every tar input read (and decompressed).
+        crate::store::hook::test_hook_with(
+            "OCIPACK_TEST_HOOK_TAR_INPUT",
+            &tar_path.to_string_lossy(),
+        );
         let (_, input) = super::decompress::input_reader(BufReader::new(&file))
             .map_err(|e| Error::input(&what, format!("cannot be read: {e}")))?;
         let mut reader = Reader::new(input);

@@ -9,15 +9,16 @@
 //! are the project's own: checked, never written.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage, ImageSpec, IndexLayout};
 use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
 use crate::media::Compression;
-use crate::project::plan::{BuildOptions, Plan, WindowsTarget, fit_memory};
+use crate::project::cache;
+use crate::project::plan::{
+    ArchTarget, BuildOptions, Plan, WindowsTarget, fit_memory, parallel_map,
+};
 use crate::project::{Project, WINDOWS_ARCH};
 use crate::project::{dist, windows};
 use crate::show;
@@ -39,6 +40,9 @@ pub struct ArchResult {
     pub created: Timestamp,
     /// What was built.
     pub built: BuiltImage,
+    /// True when the output was reused, not built: its record showed it unchanged
+    /// ([`cache`]).
+    pub reused: bool,
 }
 
 /// What `build` wrote.
@@ -62,12 +66,18 @@ pub struct BuildReport {
 
 impl Plan {
     /// Prepares every layout in parallel (layers in anonymous files, documents in memory:
-    /// nothing written); the first error (in architecture order) if any failed.
+    /// nothing written), but those `reuse` reuses; the first error (in architecture order)
+    /// if any failed.
     fn prepare_images(
         &self,
         created: Option<&CreatedDirs>,
+        reuse: &cache::Reuse,
     ) -> Result<Vec<Option<(Target, LayoutWriter, BuiltImage)>>> {
-        let results = parallel_map(&self.targets, self.at_once, |t| {
+        let items: Vec<(usize, &ArchTarget)> = self.targets.iter().enumerate().collect();
+        let results = parallel_map(&items, self.at_once, |&(i, t)| {
+            if reuse.hit(i).is_some() {
+                return Ok(None);
+            }
             let target = if let Some(c) = created {
                 self.target(&t.output_rel, &t.output_origin, Some(c))?
             } else {
@@ -106,11 +116,29 @@ impl Plan {
         for t in &win_targets {
             windows::check_target(t)?;
         }
-        let prepared = self.prepare_images(Some(&created))?;
+        // Outputs whose record shows them unchanged are reused, not built (project::cache).
+        let mut reuse = if self.cache {
+            cache::Reuse::find(self)
+        } else {
+            cache::Reuse::none(self)
+        };
+        let prepared = self.prepare_images(Some(&created), &reuse)?;
         let mut layouts = Vec::new();
         let mut to_commit = Vec::new();
-        for (t, p) in self.targets.iter().zip(prepared) {
-            let (target, writer, mut built) = p.expect("created targets always exist");
+        for (i, (t, p)) in self.targets.iter().zip(prepared).enumerate() {
+            let Some((target, writer, mut built)) = p else {
+                let built = reuse.hit(i).expect("only reused outputs are not built");
+                layouts.push(ArchResult {
+                    image: t.image.clone(),
+                    arch: t.arch.clone(),
+                    output: t.output.clone(),
+                    created: t.spec.created(),
+                    built: built.clone(),
+                    reused: true,
+                });
+                continue;
+            };
+            reuse.built(i, writer.listing(), &built);
             let changed = writer.needs_write()?;
             if changed {
                 image_write::check_target(&target)?;
@@ -127,6 +155,7 @@ impl Plan {
                 output: t.output.clone(),
                 created: t.spec.created(),
                 built,
+                reused: false,
             });
         }
         let mut windows_written = Vec::new();
@@ -149,6 +178,7 @@ impl Plan {
         }
         let replaced = commit_all(to_commit)?;
         created.keep();
+        reuse.record(self);
         Ok(BuildReport {
             layouts,
             several: self.several,
@@ -164,7 +194,8 @@ impl Plan {
     /// (beside it, removed at once) so that `ocipack diff` can explain the difference.
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
-        let prepared = self.prepare_images(None)?;
+        // A check never trusts a record: it builds and compares.
+        let prepared = self.prepare_images(None, &cache::Reuse::none(self))?;
         for (t, p) in self.targets.iter().zip(prepared) {
             let (differences, explanation) = match p {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
@@ -306,6 +337,7 @@ impl Plan {
                 output: t.output.clone(),
                 created: t.spec.created(),
                 built: p.built.clone(),
+                reused: false,
             })
             .collect();
         images.sort_by_key(|r| {
@@ -543,65 +575,5 @@ fn explain_layout_difference(fresh: &Path, on_disk: &Path) -> Vec<String> {
     match crate::diff::diff_layouts(on_disk, fresh) {
         Ok(d) => d.iter().map(ToString::to_string).collect(),
         Err(e) => vec![format!("cannot compare: {e}")],
-    }
-}
-
-/// Runs `f` on every item with at most `workers` threads; results in item order.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&T) -> Result<R> + Sync,
-) -> Vec<Result<R>> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(Error::usage("a build worker stopped unexpectedly")))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parallel_map_keeps_order_and_bounds_workers() {
-        let running = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
-        let items: Vec<usize> = (0..20).collect();
-        let r = parallel_map(&items, 3, |i| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            running.fetch_sub(1, Ordering::SeqCst);
-            if *i == 7 {
-                Err(Error::usage("seven"))
-            } else {
-                Ok(i * 2)
-            }
-        });
-        assert!(peak.load(Ordering::SeqCst) <= 3);
-        assert_eq!(r.len(), 20);
-        assert_eq!(*r[19].as_ref().unwrap(), 38);
-        assert!(r[7].is_err());
     }
 }

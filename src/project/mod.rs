@@ -21,6 +21,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod build;
+pub mod cache;
 pub mod dist;
 pub mod git;
 pub mod images;

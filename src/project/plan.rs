@@ -14,6 +14,8 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::image::build::ImageSpec;
@@ -48,6 +50,10 @@ pub struct BuildOptions {
     /// `--commit-branch`: commit each layout on this branch template (`dist-{arch}`)
     /// instead of writing it to the work tree; default `[library] commit-branch`.
     pub commit_branch: Option<String>,
+    /// Reuse outputs whose inputs and settings are unchanged, and record what each build
+    /// made (see `project::cache`); false (`--no-cache`): build every output, record
+    /// nothing. `--check` never uses the records.
+    pub cache: bool,
 }
 
 /// One layout to build: one building entry's architecture.
@@ -112,6 +118,9 @@ pub struct Plan {
     pub commit_branch: Option<String>,
     /// Worker threads.
     pub jobs: usize,
+    /// Whether `build` reuses unchanged outputs and records what it made
+    /// ([`BuildOptions::cache`]).
+    pub cache: bool,
     /// Images built at once (at most `jobs`; fewer when their encoders would not fit in
     /// memory together).
     pub at_once: usize,
@@ -297,6 +306,7 @@ impl Plan {
             windows: win,
             commit_branch,
             jobs: opts.jobs,
+            cache: opts.cache,
             at_once: 1,
             windows_output_origin: project.windows_output_origin(),
             root,
@@ -382,4 +392,64 @@ pub(crate) fn fit_memory(images: &[ArchTarget], jobs: usize, compare: bool) -> (
         .min()
         .unwrap_or(per_image);
     (at_once, workers)
+}
+
+/// Runs `f` on every item with at most `workers` threads; results in item order.
+pub(crate) fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Vec<Result<R>> {
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(Error::usage("a build worker stopped unexpectedly")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_map_keeps_order_and_bounds_workers() {
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let items: Vec<usize> = (0..20).collect();
+        let r = parallel_map(&items, 3, |i| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            running.fetch_sub(1, Ordering::SeqCst);
+            if *i == 7 {
+                Err(Error::usage("seven"))
+            } else {
+                Ok(i * 2)
+            }
+        });
+        assert!(peak.load(Ordering::SeqCst) <= 3);
+        assert_eq!(r.len(), 20);
+        assert_eq!(*r[19].as_ref().unwrap(), 38);
+        assert!(r[7].is_err());
+    }
 }

@@ -19,3 +19,18 @@ pub fn test_hook(var: &str) {
     }
     let _ = var;
 }
+
+/// Runs the test hook named `var` (debug builds only) with `arg` as its `$1`: so a test can
+/// record what the run was doing at that moment (which output it encoded, say).
+pub fn test_hook_with(var: &str, arg: &str) {
+    #[cfg(debug_assertions)]
+    if let Some(cmd) = std::env::var_os(var) {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .arg("sh")
+            .arg(arg)
+            .status();
+    }
+    let _ = (var, arg);
+}

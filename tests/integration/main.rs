@@ -21,6 +21,7 @@ mod export;
 mod fix;
 mod hello_world;
 mod image;
+mod incremental;
 mod index;
 mod interop;
 mod layers;
