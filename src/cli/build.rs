@@ -29,9 +29,13 @@ variant.\n\
 With a [library] table in ocipack.toml, each image is checked in memory with the rules of \
 `verify --profile oci-import` before anything is written (compression = \"zstd\" and \
 names = \"files\" are refused at once: the Official Images pipeline refuses them).\n\
-With --commit-branch (or [library] commit-branch), each layout becomes a commit on its own \
-branch, reproducibly (fixed identity ocipack <ocipack@ocipack.invalid>, dated from created, \
-parent the previous tip); Windows outputs are still written to the work tree.\n\
+With --commit-branch (or [library] commit-branch), the layouts are committed to the branches \
+the pattern names instead ('dist-{arch}': one commit per architecture holding every image's \
+layout for it; with {image}: one branch per image and architecture), reproducibly (fixed \
+identity ocipack <ocipack@ocipack.invalid>, dated from created, parent the previous tip); a \
+layout not selected by --image/--arch is carried over from the tip; a branch checked out in a \
+work tree or that is a symbolic ref is refused; Windows outputs are still written to the work \
+tree.\n\
 With --index OUT, only one multi-platform OCI layout is written, at OUT (relative to the \
 working directory, never one of the project's outputs): every Linux architecture's image \
 (or those --arch selects), built as for the per-architecture layouts, each blob once, and \
@@ -70,9 +74,9 @@ pub struct BuildArgs {
     /// Print each layout's layer size uncompressed, gzip and zstd; writes nothing.
     #[arg(long)]
     compare_compression: bool,
-    /// Commit each layout on its own branch (e.g. 'dist-{arch}') instead of writing it to
-    /// the work tree; the work tree and the index are not touched. Default: [library]
-    /// commit-branch in ocipack.toml.
+    /// Commit the layouts to branches (e.g. 'dist-{arch}', 'dist-{image}-{arch}') instead
+    /// of writing them to the work tree; the work tree and the index are not touched.
+    /// Default: [library] commit-branch in ocipack.toml.
     #[arg(long, value_name = "PATTERN")]
     commit_branch: Option<String>,
     /// Write one multi-platform layout (an image index of every Linux architecture of one
@@ -125,17 +129,10 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 .collect();
             print_json(&json!(rows))?;
         } else {
-            let several = sizes.iter().any(|s| s.image != sizes[0].image);
-            let label = |image: &str, arch: &str| {
-                if several {
-                    format!("{image} {arch}")
-                } else {
-                    arch.to_string()
-                }
-            };
+            let several = sizes.iter().any(|s| s.label != s.arch);
             let w = sizes
                 .iter()
-                .map(|s| label(&s.image, &s.arch).len())
+                .map(|s| s.label.len())
                 .max()
                 .unwrap_or(0)
                 .max(10);
@@ -149,7 +146,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
             for s in &sizes {
                 out!(
                     "{:<w$} {:>14} {:>14} {:>14}",
-                    label(&s.image, &s.arch),
+                    s.label,
                     s.uncompressed,
                     format!("{} (-{})", s.gzip, s.gzip_level),
                     format!("{} (-{})", s.zstd, s.zstd_level)
@@ -171,10 +168,30 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         .layouts
         .iter()
         .map(|i| (label(&i.image, &i.arch), &i.built))
-        .chain(report.branches.iter().map(|b| (b.arch.clone(), &b.built)));
+        .chain(
+            report
+                .branches
+                .iter()
+                .flat_map(|b| &b.layouts)
+                .map(|l| (label(&l.image, &l.arch), &l.built)),
+        );
     for (what, built) in warnings {
         for w in &built.warnings {
             eprintln!("ocipack: warning: {what}: {w}");
+        }
+    }
+    for b in &report.branches {
+        for o in b.others.iter().filter(|o| o.tree.is_none()) {
+            eprintln!(
+                "ocipack: warning: {} has no layout for {} at {}: this build did not select \
+                 it and the branch's previous tip did not hold it (build it with --image {} \
+                 --arch {})",
+                b.refname,
+                label(&o.image, &o.arch),
+                ocipack::show::text(&o.directory),
+                o.image,
+                o.arch
+            );
         }
     }
     if a.json {
@@ -208,19 +225,22 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 })
             })
             .collect();
+        // One row per layout committed, with its branch's commit.
         let branches: Vec<_> = report
             .branches
             .iter()
-            .map(|b| {
+            .flat_map(|b| b.layouts.iter().map(move |l| (b, l)))
+            .map(|(b, l)| {
                 json!({
-                    "arch": b.arch,
+                    "image": l.image,
+                    "arch": l.arch,
                     "ref": b.refname,
                     "commit": b.commit,
                     "parent": b.old,
                     "changed": b.changed,
-                    "directory": b.directory,
-                    "created": b.created.to_string(),
-                    "manifest": b.built.image.entry,
+                    "directory": l.directory,
+                    "created": l.created.to_string(),
+                    "manifest": l.built.image.entry,
                 })
             })
             .collect();
@@ -246,15 +266,23 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 ocipack::show::path(&i.output)
             );
         }
-        for b in &report.branches {
+        for (b, l) in report
+            .branches
+            .iter()
+            .flat_map(|b| b.layouts.iter().map(move |l| (b, l)))
+        {
             out!(
                 "{:<9} {:<9} {}  {} {}  created {}",
-                b.arch,
-                if b.changed { "committed" } else { "unchanged" },
-                b.built.image.entry.digest,
+                label(&l.image, &l.arch),
+                if b.changed && l.old_tree.as_deref() != Some(l.tree.as_str()) {
+                    "committed"
+                } else {
+                    "unchanged"
+                },
+                l.built.image.entry.digest,
                 b.refname,
                 b.commit,
-                b.created,
+                l.created,
             );
         }
         for (w, written) in report.windows.iter().zip(&report.windows_written) {

@@ -120,7 +120,7 @@ impl Plan {
         let mut reuse = if self.cache {
             cache::Reuse::find(self)
         } else {
-            cache::Reuse::none(self)
+            cache::Reuse::none(self.targets.len())
         };
         let prepared = self.prepare_images(Some(&created), &reuse)?;
         let mut layouts = Vec::new();
@@ -178,7 +178,7 @@ impl Plan {
         }
         let replaced = commit_all(to_commit)?;
         created.keep();
-        reuse.record(self);
+        reuse.record(self.root.path(), &self.targets, self.jobs);
         Ok(BuildReport {
             layouts,
             several: self.several,
@@ -195,7 +195,7 @@ impl Plan {
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
         // A check never trusts a record: it builds and compares.
-        let prepared = self.prepare_images(None, &cache::Reuse::none(self))?;
+        let prepared = self.prepare_images(None, &cache::Reuse::none(self.targets.len()))?;
         for (t, p) in self.targets.iter().zip(prepared) {
             let (differences, explanation) = match p {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
@@ -276,6 +276,7 @@ impl Plan {
             let (gz, zs) = r?;
             out.push(CompressionSizes {
                 image: t.image.clone(),
+                label: t.label(self.several),
                 arch: t.arch.clone(),
                 uncompressed: gz.uncompressed_size,
                 gzip: gz.size,
@@ -449,20 +450,6 @@ impl IndexReport {
     }
 }
 
-/// Dist branches hold one image's layouts so far: a project with `[[images]]` and a commit
-/// branch is refused until they hold every image's.
-fn dist_single_image(project: &Project, pattern: &str) -> Result<()> {
-    if project.declares_images() {
-        return Err(Error::input(
-            format!("commit branch \"{}\"", show::text(pattern)),
-            "committing the layouts of a project with [[images]] to dist branches is not \
-             supported yet; build into the work tree (without --commit-branch and [library] \
-             commit-branch)",
-        ));
-    }
-    Ok(())
-}
-
 /// `ocipack build DIR`: builds every selected output of the project in `dir` and swaps
 /// them into place; with a commit branch, the layouts are committed to their branches
 /// instead ([`dist`]) and only the Windows directories are written.
@@ -472,53 +459,99 @@ pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let Some(pattern) = plan.commit_branch.clone() else {
         return plan.build();
     };
-    dist_single_image(&project, &pattern)?;
     let targets = std::mem::take(&mut plan.targets);
-    let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &targets, &pattern, arches, false)?;
+    let (commits, reuse) = dist::prepare(
+        &project,
+        &pattern,
+        &targets,
+        plan.at_once,
+        false,
+        plan.cache,
+    )?;
     let mut report = plan.build()?;
     dist::publish(&project.dir, &commits)?;
+    reuse.record(&project.dir, &targets, plan.jobs);
     report.branches = commits;
     Ok(report)
 }
 
 /// `ocipack build --check DIR`: compares a fresh build with the disk (see [`Plan::check`]);
-/// with a commit branch, each layout's tree with its branch tip's.
+/// with a commit branch, each layout's tree with the one its branch's tip holds, computed
+/// without writing any object ([`dist::prepare`]).
 pub fn check_project(dir: &Path, opts: &BuildOptions) -> Result<Vec<OutputCheck>> {
     let project = Project::load(dir)?;
     let mut plan = Plan::new(&project, opts)?;
     let Some(pattern) = plan.commit_branch.clone() else {
         return plan.check();
     };
-    dist_single_image(&project, &pattern)?;
     let targets = std::mem::take(&mut plan.targets);
-    let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &targets, &pattern, arches, true)?;
-    let mut checks: Vec<OutputCheck> = commits
-        .iter()
-        .map(|c| OutputCheck {
-            label: c.arch.clone(),
-            output: PathBuf::from(&c.refname),
-            differences: match (&c.old, c.changed) {
-                (_, false) => Vec::new(),
-                (None, true) => vec![Difference::whole_output_missing()],
-                (Some(_), true) => vec![Difference {
-                    path: String::new(),
-                    kind: DiffKind::DifferentBytes,
-                }],
-            },
-            explanation: match (&c.old, c.changed) {
-                (_, false) => Vec::new(),
-                (None, true) => vec!["the branch does not exist".into()],
-                (Some(tip), true) => vec![format!(
-                    "the tree of its tip {tip} differs from a fresh build's {} at {}",
-                    c.tree, c.directory
-                )],
-            },
-        })
-        .collect();
+    let (commits, _) = dist::prepare(&project, &pattern, &targets, plan.at_once, true, false)?;
+    let mut checks = dist_checks(&commits, plan.several);
     checks.extend(plan.check()?);
     Ok(checks)
+}
+
+/// One check per layout committed to a branch (its tree against the one the branch's tip
+/// holds at its directory), and one per branch whose tip differs elsewhere (a path that is
+/// none of the project's layouts, which a build would drop).
+fn dist_checks(commits: &[dist::DistCommit], several: bool) -> Vec<OutputCheck> {
+    let mut checks = Vec::new();
+    for c in commits {
+        let mut all_same = true;
+        for l in &c.layouts {
+            let same = l.old_tree.as_deref() == Some(l.tree.as_str());
+            all_same &= same;
+            let (differences, explanation) = match (&c.old, &l.old_tree) {
+                _ if same => (Vec::new(), Vec::new()),
+                (None, _) => (
+                    vec![Difference::whole_output_missing()],
+                    vec![format!("the branch {} does not exist", c.branch)],
+                ),
+                (Some(tip), None) => (
+                    vec![Difference::whole_output_missing()],
+                    vec![format!("its tip {tip} has no layout at {}", l.directory)],
+                ),
+                (Some(tip), Some(old)) => (
+                    vec![Difference {
+                        path: String::new(),
+                        kind: DiffKind::DifferentBytes,
+                    }],
+                    vec![format!(
+                        "the tree of its tip {tip} at {} is {old}, a fresh build's is {}",
+                        l.directory, l.tree
+                    )],
+                ),
+            };
+            checks.push(OutputCheck {
+                label: if several {
+                    format!("{} {}", l.image, l.arch)
+                } else {
+                    l.arch.clone()
+                },
+                output: PathBuf::from(&c.refname),
+                differences,
+                explanation,
+            });
+        }
+        if all_same && c.changed {
+            checks.push(OutputCheck {
+                label: c.branch.clone(),
+                output: PathBuf::from(&c.refname),
+                differences: vec![Difference {
+                    path: String::new(),
+                    kind: DiffKind::Extra,
+                }],
+                explanation: vec![format!(
+                    "the tree of its tip {} is not the project's layouts for this branch \
+                     (a fresh build's tree is {}): it holds another path, or lacks a layout \
+                     the project puts there",
+                    c.old.as_deref().unwrap_or("(none)"),
+                    c.tree
+                )],
+            });
+        }
+    }
+    checks
 }
 
 /// `ocipack build --compare-compression DIR` (see [`Plan::compare_compression`]).
@@ -541,6 +574,9 @@ fn level_used(layer: &LayerInfo, spec: &ImageSpec) -> i32 {
 pub struct CompressionSizes {
     /// The entry that builds it.
     pub image: String,
+    /// How summaries name it: the architecture, with the image in a project with
+    /// `[[images]]` (`glibc amd64`).
+    pub label: String,
     /// The bashbrew architecture.
     pub arch: String,
     /// The tar's size.

@@ -13,10 +13,11 @@
 //!   SHA-256 of the tar of that input alone — every entry's name, type, mode, size, link
 //!   target, owner (as kept) and content, exactly as the layer will hold them: the input is
 //!   walked and read, never encoded.
-//! - **The record** of a layout says what the build with that key made: the manifest
-//!   digest, the layer (digest, size, diff_id, uncompressed size, compression), the
-//!   warnings the inputs gave, and the exact listing of the output ([`Listing`]: every path
-//!   with its type, each file's size and SHA-256, each symlink's target). It is written
+//! - **The record** of a layout says what the build with that key made: its `index.json`
+//!   entry, manifest and config (their bytes), the layer (digest, size, diff_id,
+//!   uncompressed size, compression), the warnings the inputs gave, and the exact listing of
+//!   the output ([`Listing`]: every path with its type, each file's size and SHA-256, each
+//!   symlink's target) or, on a dist branch, its git tree. It is written
 //!   only after the output was committed, and never changes a byte of a layout: it lives
 //!   outside them, in the git directory when the project is in a git repository
 //!   (`<git-dir>/ocipack/cache/`, never committed, never in `git status`), else in
@@ -28,7 +29,9 @@
 //!   check digest), names the key the inputs give now, and the output on disk holds exactly
 //!   the recorded listing — every file hashed ([`Listing::matches`]), so a changed blob,
 //!   `index.json` or mode, an extra or a missing file, is found — and its documents agree
-//!   with the record. Otherwise the output is built as without a record. A record is
+//!   with the record. A layout committed to a dist branch is reused when its record names
+//!   the very tree the branch's tip holds at its directory (git's tree id covers every
+//!   byte of it). Otherwise the output is built as without a record. A record is
 //!   trusted as far as the git directory is (anyone who can write it can also change the
 //!   project's hooks); a corrupted or stale one, or a tampered layout, only costs a build.
 //! - After a build, each input is hashed again: a record is written only if the key is
@@ -54,10 +57,10 @@ use crate::layer::compress::encoder_versions;
 use crate::media::Compression;
 use crate::project::git::Runner;
 use crate::project::plan::{ArchTarget, Plan, parallel_map};
-use crate::spec::{ImageConfig, Index, Manifest};
+use crate::spec::{Descriptor, ImageConfig, Index, Manifest};
 use crate::store::files::write_into;
 use crate::store::listing::Listing;
-use crate::store::root::{Follow, OpenError, Root, open_named};
+use crate::store::root::{Follow, Root, open_named};
 
 /// The version of the record format; a record of another is never read.
 pub const FORMAT: u32 = 1;
@@ -183,20 +186,77 @@ struct RecordFile {
 
 /// What a record says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Body {
     /// [`FORMAT`].
     format: u32,
     /// The key document the output was built from (its SHA-256 is the key).
     key: serde_json::Value,
-    /// The layout's manifest digest.
-    manifest: Digest,
+    /// The layout's `index.json` entry (manifest digest, size, platform, annotations).
+    entry: Descriptor,
+    /// The manifest, as its bytes were written.
+    manifest: String,
+    /// The config, as its bytes were written.
+    config: String,
     /// The layer.
     layer: LayerRecord,
     /// The warnings reading the inputs gave.
     warnings: Vec<String>,
-    /// Every path of the output.
-    files: Listing,
+    /// An output in the work tree: every path of it.
+    files: Option<Listing>,
+    /// An output on a dist branch: the git tree of the layout.
+    tree: Option<String>,
+}
+
+impl Body {
+    /// A record of what `built` made, for `key`.
+    fn of(key: serde_json::Value, built: &BuiltImage) -> Option<Body> {
+        Some(Body {
+            format: FORMAT,
+            key,
+            entry: built.image.entry.clone(),
+            manifest: String::from_utf8(built.image.manifest.bytes.to_vec()).ok()?,
+            config: String::from_utf8(built.image.config.bytes.to_vec()).ok()?,
+            layer: LayerRecord::of(&built.layer),
+            warnings: built.warnings.clone(),
+            files: None,
+            tree: None,
+        })
+    }
+
+    /// The image the record describes, when its parts agree: the entry names the
+    /// manifest's bytes, the manifest the config's, and both the recorded layer.
+    fn image(&self) -> Option<BuiltImage> {
+        let manifest: Doc<Manifest> = doc(self.manifest.as_bytes())?;
+        let config: Doc<ImageConfig> = doc(self.config.as_bytes())?;
+        let layer = self.layer.info()?;
+        let [l] = manifest.value.layers.as_slice() else {
+            return None;
+        };
+        let agrees = self.entry.digest == manifest.digest()
+            && u64::try_from(self.entry.size).ok() == Some(manifest.bytes.len() as u64)
+            && self.entry.media_type == crate::media::MANIFEST
+            && manifest.value.config.digest == config.digest()
+            && l.digest == layer.digest
+            && u64::try_from(l.size).ok() == Some(layer.size)
+            && l.media_type == layer.compression.media_type()
+            && config.value.rootfs.diff_ids == [layer.diff_id.clone()];
+        agrees.then(|| BuiltImage {
+            image: Image::new(self.entry.clone(), manifest, config, None),
+            layer,
+            warnings: self.warnings.clone(),
+            written: Some(crate::image::write::Written::Unchanged),
+        })
+    }
+}
+
+/// `bytes` decoded as a document.
+fn doc<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<Doc<T>> {
+    let value: T = serde_json::from_slice(bytes).ok()?;
+    Some(Doc {
+        value: Arc::new(value),
+        bytes: bytes.into(),
+    })
 }
 
 /// A layer, as a record holds it.
@@ -374,10 +434,10 @@ fn key_bytes(doc: &serde_json::Value) -> Option<Vec<u8>> {
 struct Slot {
     /// Its key document, when every input could be read.
     key: Option<serde_json::Value>,
-    /// The image the output on disk holds, when it is reused.
-    hit: Option<BuiltImage>,
+    /// The image its output holds, and on a branch the layout's tree, when it is reused.
+    hit: Option<(BuiltImage, Option<String>)>,
     /// What a build of it made: the record to write once it is committed.
-    built: Option<(Digest, LayerRecord, Vec<String>, Listing)>,
+    built: Option<Body>,
 }
 
 /// The records of one build: which outputs are reused, and what the others were built to.
@@ -388,33 +448,62 @@ pub struct Reuse {
 }
 
 impl Reuse {
-    /// No reuse (`--no-cache`, `--check`): every output is built, nothing is recorded.
-    pub fn none(plan: &Plan) -> Reuse {
+    /// No reuse (`--no-cache`, `--check`) for `n` layouts: every one is built, nothing is
+    /// recorded.
+    pub fn none(n: usize) -> Reuse {
         Reuse {
             store: None,
-            slots: plan.targets.iter().map(|_| Slot::default()).collect(),
+            slots: (0..n).map(|_| Slot::default()).collect(),
         }
     }
 
-    /// Looks up every layout of `plan` (in parallel, `plan.jobs` at a time): its key, and
-    /// whether its output is reused (see the module documentation).
+    /// Looks up every layout of `plan`, written to the work tree (in parallel, `plan.jobs`
+    /// at a time): its key, and whether its output is reused (see the module
+    /// documentation).
     pub fn find(plan: &Plan) -> Reuse {
-        if plan.targets.is_empty() {
-            return Reuse::none(plan);
+        Reuse::find_with(plan.root.path(), &plan.targets, plan.jobs, |t, body| {
+            lookup_in_tree(plan, t, body)
+        })
+    }
+
+    /// Looks up layouts committed to branches: `trees[i]` is the tree the tip of
+    /// `targets[i]`'s branch holds at its directory. A layout is reused when its record
+    /// names that very tree (git's id of every byte of the layout) and the key.
+    pub fn find_on_branches(
+        project_dir: &Path,
+        targets: &[ArchTarget],
+        jobs: usize,
+        trees: &[Option<String>],
+    ) -> Reuse {
+        Reuse::find_with(project_dir, targets, jobs, |t, body| {
+            let i = targets.iter().position(|x| std::ptr::eq(x, t))?;
+            let tree = trees.get(i)?.as_ref()?;
+            (body.files.is_none() && body.tree.as_ref() == Some(tree))
+                .then(|| body.image().map(|b| (b, Some(tree.clone()))))
+                .flatten()
+        })
+    }
+
+    fn find_with(
+        project_dir: &Path,
+        targets: &[ArchTarget],
+        jobs: usize,
+        holds: impl Fn(&ArchTarget, &Body) -> Option<(BuiltImage, Option<String>)> + Sync,
+    ) -> Reuse {
+        if targets.is_empty() {
+            return Reuse::none(0);
         }
-        let Some(store) = Store::for_project(plan.root.path()) else {
-            return Reuse::none(plan);
+        let Some(store) = Store::for_project(project_dir) else {
+            return Reuse::none(targets.len());
         };
-        let project_dir = plan.root.path();
-        let slots = parallel_map(&plan.targets, plan.jobs, |t| {
+        let slots = parallel_map(targets, jobs, |t| {
             let key = key_document(&t.spec, project_dir);
-            let hit = key
-                .as_ref()
-                .and_then(|k| lookup(&store, plan, t, k))
-                .map(|mut built| {
-                    built.written = Some(crate::image::write::Written::Unchanged);
-                    built
-                });
+            let hit = key.as_ref().and_then(|k| {
+                let body = store.read(&store.name(t))?;
+                (key_bytes(&body.key)? == key_bytes(k)?)
+                    .then(|| holds(t, &body))
+                    .flatten()
+            });
             Ok(Slot {
                 key,
                 hit,
@@ -429,7 +518,13 @@ impl Reuse {
 
     /// The image of layout `i` when its output is reused (not built).
     pub fn hit(&self, i: usize) -> Option<&BuiltImage> {
-        self.slots.get(i).and_then(|s| s.hit.as_ref())
+        self.slots.get(i)?.hit.as_ref().map(|(b, _)| b)
+    }
+
+    /// Layout `i`'s tree and image when it is reused on its branch.
+    pub fn tree_hit(&self, i: usize) -> Option<(String, BuiltImage)> {
+        let (b, tree) = self.slots.get(i)?.hit.as_ref()?;
+        Some((tree.clone()?, b.clone()))
     }
 
     /// How many outputs are reused.
@@ -437,52 +532,47 @@ impl Reuse {
         self.slots.iter().filter(|s| s.hit.is_some()).count()
     }
 
-    /// Notes what layout `i` was built to (its listing, known before it is written).
+    /// Notes what layout `i` was built to in the work tree (its listing, known before it
+    /// is written).
     pub fn built(&mut self, i: usize, listing: Listing, built: &BuiltImage) {
+        self.note(i, built, |b| b.files = Some(listing));
+    }
+
+    /// Notes what layout `i` was built to on its branch: its tree.
+    pub fn built_tree(&mut self, i: usize, tree: &str, built: &BuiltImage) {
+        self.note(i, built, |b| b.tree = Some(tree.to_string()));
+    }
+
+    fn note(&mut self, i: usize, built: &BuiltImage, set: impl FnOnce(&mut Body)) {
         if self.store.is_none() {
             return;
         }
-        if let Some(s) = self.slots.get_mut(i) {
-            s.built = Some((
-                built.image.entry.digest.clone(),
-                LayerRecord::of(&built.layer),
-                built.warnings.clone(),
-                listing,
-            ));
-        }
+        let Some(s) = self.slots.get_mut(i) else {
+            return;
+        };
+        let Some(key) = s.key.clone() else { return };
+        s.built = Body::of(key, built).map(|mut b| {
+            set(&mut b);
+            b
+        });
     }
 
-    /// Once every output is committed: writes the record of each layout built whose inputs
-    /// still give the key they gave before the build (hashed again, in parallel).
-    pub fn record(self, plan: &Plan) {
+    /// Once every output of `targets` (the layouts looked up, in the same order) is
+    /// committed: writes the record of each layout built whose inputs still give the key
+    /// they gave before the build (hashed again, `jobs` at a time).
+    pub fn record(self, project_dir: &Path, targets: &[ArchTarget], jobs: usize) {
         let Some(store) = self.store else { return };
-        let project_dir = plan.root.path();
-        let todo: Vec<(usize, Slot)> = self
-            .slots
-            .into_iter()
-            .enumerate()
-            .filter(|(_, s)| s.key.is_some() && s.built.is_some())
+        let todo: Vec<(&ArchTarget, Body)> = targets
+            .iter()
+            .zip(self.slots)
+            .filter_map(|(t, s)| Some((t, s.built?)))
             .collect();
-        let records = parallel_map(&todo, plan.jobs, |(i, s)| {
-            let t = &plan.targets[*i];
-            let (Some(key), Some((manifest, layer, warnings, files))) = (&s.key, &s.built) else {
-                return Ok(None);
-            };
+        let records = parallel_map(&todo, jobs, |(t, body)| {
             let now = key_document(&t.spec, project_dir);
-            if now.as_ref().and_then(key_bytes) != key_bytes(key) {
+            if now.as_ref().and_then(key_bytes) != key_bytes(&body.key) {
                 return Ok(None);
             }
-            Ok(Some((
-                store.name(t),
-                Body {
-                    format: FORMAT,
-                    key: key.clone(),
-                    manifest: manifest.clone(),
-                    layer: layer.clone(),
-                    warnings: warnings.clone(),
-                    files: files.clone(),
-                },
-            )))
+            Ok(Some((store.name(t), body.clone())))
         });
         store.write(
             records
@@ -493,69 +583,39 @@ impl Reuse {
     }
 }
 
-/// The image `t`'s output holds, if the record says it was built with `key` and the output
-/// still holds exactly what was built.
-fn lookup(
-    store: &Store,
+/// The image `t`'s output in the work tree holds, with the record `body` of its key, if
+/// the output still holds exactly what was built: every file of the recorded listing
+/// (hashed), and documents equal to the record's.
+fn lookup_in_tree(
     plan: &Plan,
     t: &ArchTarget,
-    key: &serde_json::Value,
-) -> Option<BuiltImage> {
-    let body = store.read(&store.name(t))?;
-    if key_bytes(&body.key)? != key_bytes(key)? {
+    body: &Body,
+) -> Option<(BuiltImage, Option<String>)> {
+    let files = body.files.as_ref()?;
+    let built = body.image()?;
+    let out = plan.root.subdir(&t.output_rel, false).ok()?;
+    if !files.matches(&out).ok()? {
         return None;
     }
-    let out = match plan.root.subdir(&t.output_rel, false) {
-        Ok(r) => r,
-        Err(OpenError::NotFound) => return None,
-        Err(_) => return None,
-    };
-    if !body.files.matches(&out).ok()? {
-        return None;
-    }
-    // The output is exactly what was built: its documents are read from it (a few
-    // kilobytes), and must agree with the record.
+    // The output holds what was built; its documents must be the record's.
     let layout = out.with_follow(Follow::Inside);
     let index_bytes = layout.read("index.json", blob::MAX_JSON).ok()?;
     let index: Index = serde_json::from_slice(&index_bytes).ok()?;
     let [entry] = index.manifests.as_slice() else {
         return None;
     };
-    if entry.digest != body.manifest || entry.media_type != crate::media::MANIFEST {
+    if *entry != body.entry {
         return None;
     }
-    let manifest = read_doc::<Manifest>(&layout, entry)?;
-    let config = read_doc::<ImageConfig>(&layout, &manifest.value.config)?;
-    let layer = body.layer.info()?;
-    let [l] = manifest.value.layers.as_slice() else {
-        return None;
-    };
-    let agrees = l.digest == layer.digest
-        && u64::try_from(l.size).ok() == Some(layer.size)
-        && config.value.rootfs.diff_ids == [layer.diff_id.clone()]
-        && l.media_type == layer.compression.media_type();
-    if !agrees {
-        return None;
-    }
-    Some(BuiltImage {
-        image: Image::new(entry.clone(), manifest, config, None),
-        layer,
-        warnings: body.warnings,
-        written: None,
-    })
+    let manifest = read_blob(&layout, entry)?;
+    let config = read_blob(&layout, &built.image.manifest.value.config)?;
+    (manifest == body.manifest.as_bytes() && config == body.config.as_bytes())
+        .then_some((built, None))
 }
 
-/// The JSON blob `d` names beneath `layout`, checked against `d` and decoded.
-fn read_doc<T: serde::de::DeserializeOwned>(
-    layout: &Root,
-    d: &crate::spec::Descriptor,
-) -> Option<Doc<T>> {
-    let bytes = blob::open_blob(layout, d).ok()?.read_whole(d).ok()?;
-    let value: T = serde_json::from_slice(&bytes).ok()?;
-    Some(Doc {
-        value: Arc::new(value),
-        bytes: bytes.into(),
-    })
+/// The bytes of the JSON blob `d` names beneath `layout`, checked against `d`.
+fn read_blob(layout: &Root, d: &Descriptor) -> Option<Vec<u8>> {
+    blob::open_blob(layout, d).ok()?.read_whole(d).ok()
 }
 
 #[cfg(test)]
@@ -563,24 +623,51 @@ mod tests {
     use super::*;
 
     fn body() -> Body {
+        let config = r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
+        let layer = LayerRecord {
+            compression: "gzip".into(),
+            digest: Digest::sha256_of(b"l"),
+            size: 1,
+            diff_id: "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+                .parse()
+                .unwrap(),
+            uncompressed_size: 2,
+        };
+        let manifest = serde_json::to_string(&json!({
+            "schemaVersion": 2,
+            "mediaType": crate::media::MANIFEST,
+            "config": {
+                "mediaType": crate::media::CONFIG,
+                "digest": Digest::sha256_of(config.as_bytes()),
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": crate::media::LAYER_TAR_GZIP,
+                "digest": layer.digest,
+                "size": 1,
+            }],
+        }))
+        .unwrap();
         Body {
             format: FORMAT,
             key: json!({"a": 1}),
-            manifest: Digest::sha256_of(b"m"),
-            layer: LayerRecord {
-                compression: "gzip".into(),
-                digest: Digest::sha256_of(b"l"),
-                size: 1,
-                diff_id: Digest::sha256_of(b"d"),
-                uncompressed_size: 2,
-            },
+            entry: Descriptor::new(
+                crate::media::MANIFEST,
+                Digest::sha256_of(manifest.as_bytes()),
+                manifest.len() as u64,
+            ),
+            manifest,
+            config: config.into(),
+            layer,
             warnings: vec!["w".into()],
-            files: Listing::default(),
+            files: Some(Listing::default()),
+            tree: None,
         }
     }
 
     /// A record is read back as written; a record changed in any byte, truncated, of
-    /// another format or missing is not read at all.
+    /// another format or missing is not read at all; one whose parts disagree describes
+    /// no image.
     #[test]
     fn a_record_is_read_only_when_intact() {
         let t = tempfile::tempdir().unwrap();
@@ -596,6 +683,9 @@ mod tests {
         let read = store.read(&name).expect("the record written");
         assert_eq!(read.layer, body().layer);
         assert_eq!(read.key, body().key);
+        let image = read.image().expect("its parts agree");
+        assert_eq!(image.layer.uncompressed_size, 2);
+        assert_eq!(image.image.entry, body().entry);
 
         let path = t.path().join(&name);
         let good = std::fs::read(&path).unwrap();
@@ -603,7 +693,8 @@ mod tests {
         for (what, bad) in [
             (
                 "a changed size",
-                text.replace("\"size\":1", "\"size\":3").into_bytes(),
+                text.replace("\"uncompressedSize\":2", "\"uncompressedSize\":3")
+                    .into_bytes(),
             ),
             (
                 "a changed warning",
@@ -620,5 +711,24 @@ mod tests {
         other.format = FORMAT + 1;
         store.write(vec![(name.clone(), other)]);
         assert!(store.read(&name).is_none(), "another format");
+
+        for (what, change) in [
+            (
+                "another manifest",
+                (|b: &mut Body| b.manifest.push(' ')) as fn(&mut Body),
+            ),
+            ("another config", |b: &mut Body| b.config.push(' ')),
+            ("another layer", |b: &mut Body| b.layer.size = 2),
+            ("another diff_id", |b: &mut Body| {
+                b.layer.diff_id = Digest::sha256_of(b"x")
+            }),
+            ("another compression", |b: &mut Body| {
+                b.layer.compression = "zstd".into()
+            }),
+        ] {
+            let mut b = body();
+            change(&mut b);
+            assert!(b.image().is_none(), "{what}");
+        }
     }
 }

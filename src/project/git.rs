@@ -221,7 +221,8 @@ pub struct Commit {
 pub struct Git {
     dir: PathBuf,
     git: Runner,
-    prefix: String,
+    /// The path in the repository; `Err` holds it as git printed it when it is not UTF-8.
+    prefix: std::result::Result<String, Vec<u8>>,
 }
 
 impl Git {
@@ -230,7 +231,7 @@ impl Git {
         let mut git = Git {
             dir: dir.to_path_buf(),
             git: Runner::new(dir),
-            prefix: String::new(),
+            prefix: Ok(String::new()),
         };
         let out = git.git.output(&["rev-parse", "--show-prefix"])?;
         if !out.status.success() {
@@ -243,24 +244,43 @@ impl Git {
                 ),
             ));
         }
-        git.prefix = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+        let mut raw = out.stdout;
+        if raw.last() == Some(&b'\n') {
+            raw.pop();
+        }
+        git.prefix = String::from_utf8(raw).map_err(|e| e.into_bytes());
         // The prefix is written into the library file and dist directories: a directory name
         // holding a line end could forge their lines.
-        if git.prefix.contains(char::is_control) {
+        if let Ok(p) = &git.prefix
+            && p.contains(char::is_control)
+        {
             return Err(Error::input(
                 show::path(dir),
                 format!(
                     "its path in the repository, \"{}\", holds a control character",
-                    show::text(&git.prefix)
+                    show::text(p)
                 ),
             ));
         }
         Ok(git)
     }
 
-    /// The directory's path relative to the repository root, empty or ending in `/`.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
+    /// The directory's path relative to the repository root, empty or ending in `/`: the
+    /// prefix of every `Directory:` line and of every path in a dist commit. A path that is
+    /// not UTF-8 is refused here, never replaced: the library file is UTF-8 text, and a name
+    /// with U+FFFD in it would send bashbrew to a directory that does not exist.
+    pub fn prefix(&self) -> Result<&str> {
+        self.prefix.as_deref().map_err(|raw| {
+            Error::input(
+                show::path(&self.dir),
+                format!(
+                    "its path in the repository, \"{}\", is not UTF-8: the library file \
+                     names directories as UTF-8 text, so neither `ocipack library` nor a dist \
+                     commit can name it (rename the directory)",
+                    show::bytes(raw)
+                ),
+            )
+        })
     }
 
     /// `git status --porcelain` lines for `paths` (relative to the directory): modified,

@@ -843,6 +843,10 @@ from = ["glibc", "uclibc", "musl"]
             "images.from",
             &["image latest", "\"muzl\"", "glibc, uclibc, musl"],
         );
+        let e = err(&BUSYBOX.replace("\"uclibc\", \"musl\"]", "\"glibc\"]"));
+        at(&e, from_line, "images.from", &["glibc is listed twice"]);
+        let e = err(&BUSYBOX.replace("[\"glibc\", \"uclibc\", \"musl\"]", "[]"));
+        at(&e, from_line, "images.from", &["is empty"]);
         let e = err(&BUSYBOX.replace("\"uclibc\", \"musl\"]", "\"latest\"]"));
         at(
             &e,

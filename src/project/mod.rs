@@ -378,10 +378,18 @@ impl Project {
         let with_images = !raw.images.is_empty();
         let output = match &raw.output {
             Some(o) => {
-                // With [[images]], whether each (image, architecture) gets its own
+                // With [[images]], or with dist branches ([library] commit-branch: each
+                // architecture's layout is on a branch of its own, where `bookworm/oci` is
+                // the same path on each), whether each (image, architecture) gets its own
                 // directory is checked once every entry is known (check_outputs).
+                let on_branches = raw
+                    .library
+                    .as_ref()
+                    .is_some_and(|l| l.get_ref().commit_branch.is_some());
                 let (allowed, count): (&[&str], usize) = if with_images {
                     (&["arch", "image"], 1)
+                } else if on_branches {
+                    (&["arch"], 1)
                 } else {
                     (&["arch"], architectures.len())
                 };

@@ -70,9 +70,9 @@ pub fn check_listed(root: &Root, rel: &str, variant: &WindowsVariant, origin: &s
     let path = format!("{rel}/{DOCKERFILE}");
     let what = || {
         format!(
-            "{origin}: the Windows variant {}'s {}",
-            variant.name,
-            show::text(&path)
+            "{origin}: {} (the Windows variant {})",
+            show::text(&path),
+            variant.name
         )
     };
     let bytes = root

@@ -230,9 +230,11 @@ fn parent_error(what: &str, root: &Root, parent_rel: &str, e: OpenError) -> Erro
     }
 }
 
-/// Directories a build created for its outputs' parents: removed again (those still empty,
-/// innermost first) when dropped, unless the build succeeded and called [`CreatedDirs::keep`].
-/// A failed build leaves no directory behind.
+/// Directories a build created for its outputs' parents: removed again (those still empty)
+/// when dropped, unless the build succeeded and called [`CreatedDirs::keep`]. A failed build
+/// leaves no directory behind. Parallel builds record them in any order (one thread may
+/// record `latest/musl` before another records the `latest` it made), so removal repeats
+/// until a pass removes nothing, rather than trusting the order of the records.
 #[derive(Debug, Default)]
 pub struct CreatedDirs(Mutex<Vec<(Root, String)>>);
 
@@ -245,10 +247,25 @@ impl CreatedDirs {
 
 impl Drop for CreatedDirs {
     fn drop(&mut self) {
-        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for (parent, name) in list.into_iter().rev() {
-            // Only an empty directory goes: anything put there meanwhile stays.
-            let _ = rustix::fs::unlinkat(parent.fd(), name.as_str(), AtFlags::REMOVEDIR);
+        let mut left = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        loop {
+            let before = left.len();
+            // Only an empty directory goes: anything put there meanwhile stays. Innermost
+            // first in the usual order; a directory not yet empty is tried again.
+            left = left
+                .into_iter()
+                .rev()
+                .filter(|(parent, name)| {
+                    matches!(
+                        rustix::fs::unlinkat(parent.fd(), name.as_str(), AtFlags::REMOVEDIR),
+                        Err(rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST)
+                    )
+                })
+                .collect::<Vec<_>>();
+            left.reverse();
+            if left.len() == before || left.is_empty() {
+                break;
+            }
         }
     }
 }
@@ -967,6 +984,35 @@ mod tests {
         commit_all(staged).unwrap();
         created.keep();
         assert_eq!(fs::read(t.path().join("a/c/three/f")).unwrap(), b"x");
+    }
+
+    /// Parallel builds record the parents they created in any order; a failed build still
+    /// removes every one that is empty (a parent recorded after its child included).
+    #[test]
+    fn created_parents_go_whatever_order_they_were_recorded_in() {
+        let t = tempfile::tempdir().unwrap();
+        let project = Root::open(t.path()).unwrap();
+        std::fs::create_dir_all(t.path().join("latest/musl")).unwrap();
+        std::fs::create_dir_all(t.path().join("keep/x")).unwrap();
+        std::fs::write(t.path().join("keep/x/file"), b"mine").unwrap();
+        let latest = project.subdir("latest", false).unwrap();
+        let keep = project.subdir("keep", false).unwrap();
+        let created = CreatedDirs::default();
+        created.0.lock().unwrap().extend([
+            (project.clone_strict(), "latest".to_string()),
+            (latest, "musl".to_string()),
+            (project.clone_strict(), "keep".to_string()),
+            (keep, "x".to_string()),
+        ]);
+        // The child recorded first: the order a racing thread can produce.
+        created.0.lock().unwrap().swap(0, 1);
+        drop(created);
+        assert!(!t.path().join("latest").exists());
+        // A directory something was put in meanwhile stays, with its parents.
+        assert_eq!(
+            std::fs::read(t.path().join("keep/x/file")).unwrap(),
+            b"mine"
+        );
     }
 
     /// A staging entry is created (with a creation mode), locked, then given its final

@@ -52,8 +52,14 @@ fn build(p: &Path, args: &[&str]) -> (std::process::Output, Vec<String>) {
         .unwrap_or_default()
         .lines()
         .map(|l| {
-            let i = l.rfind("latest/").unwrap_or_else(|| panic!("encoded {l}"));
-            l[i + "latest/".len()..].to_string()
+            // A layout in the work tree (`…/latest/musl/amd64`), or one staged for a dist
+            // branch (`…/.git/ocipack/musl.amd64`).
+            if let Some(i) = l.rfind("latest/") {
+                l[i + "latest/".len()..].to_string()
+            } else {
+                let i = l.rfind("ocipack/").unwrap_or_else(|| panic!("encoded {l}"));
+                l[i + "ocipack/".len()..].replacen('.', "/", 1)
+            }
         })
         .collect();
     encoded.sort();
@@ -415,4 +421,93 @@ fn outside_a_git_repository_records_go_to_the_xdg_cache_and_nowhere_else() {
     assert_eq!(fs::read_dir(xdg.join("ocipack")).unwrap().count(), 22);
     // The tests' own default cache holds none of this project's records.
     let _ = xdg_cache();
+}
+
+#[test]
+fn on_dist_branches_unchanged_layouts_are_reused_and_commits_stay_the_same() {
+    let t = tempfile::tempdir().unwrap();
+    let p = repo_project(t.path());
+    let branch = ["build", "--commit-branch", "dist-{arch}"];
+    let tips = |p: &Path| -> Vec<String> {
+        common::shapes::BUSYBOX_ARCHES
+            .iter()
+            .map(|a| {
+                git(p, &["rev-parse", &format!("dist-{a}")], None)
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    };
+    let (o, encoded) = build(&p, &branch[1..]);
+    assert_exit(&o, 0);
+    assert_eq!(encoded, all_layouts());
+    let first = tips(&p);
+    assert_eq!(git(&p, &["status", "--porcelain"], None), "");
+
+    // Nothing changed: nothing built, no branch moves.
+    let (o, encoded) = build(&p, &branch[1..]);
+    assert_exit(&o, 0);
+    assert_eq!(encoded, Vec::<String>::new(), "{}", all(&o));
+    assert_eq!(tips(&p), first);
+
+    // One input: its layout is built, and only its branch moves.
+    fs::write(
+        p.join("rootfs/musl/amd64/busybox"),
+        "busybox musl amd64, patched\n",
+    )
+    .unwrap();
+    let (o, encoded) = build(&p, &branch[1..]);
+    assert_exit(&o, 0);
+    assert_eq!(encoded, ["musl/amd64"]);
+    let second = tips(&p);
+    assert_ne!(second[0], first[0], "dist-amd64 moved");
+    assert_eq!(second[1..], first[1..], "no other branch moved");
+
+    // The same commit without any record: the ids do not depend on the records.
+    git(
+        &p,
+        &["update-ref", "refs/heads/dist-amd64", &first[0]],
+        None,
+    );
+    let (o, encoded) = build(&p, &["--commit-branch", "dist-{arch}", "--no-cache"]);
+    assert_exit(&o, 0);
+    assert_eq!(encoded.len(), 22);
+    assert_eq!(
+        tips(&p),
+        second,
+        "the same commits as the incremental build"
+    );
+
+    // A branch moved under the record (its layout changed by hand): rebuilt and repaired.
+    let tip = second[0].clone();
+    let script = format!(
+        "set -e; b=$(printf x | git hash-object -w --stdin); \
+         git read-tree --index-output=.git/tmp-index {tip}; \
+         GIT_INDEX_FILE=.git/tmp-index git update-index --cacheinfo 100644,$b,latest/glibc/amd64/index.json; \
+         t=$(GIT_INDEX_FILE=.git/tmp-index git write-tree); rm .git/tmp-index; \
+         c=$(git -c user.name=t -c user.email=t@example.invalid commit-tree -p {tip} -m hand $t); \
+         git update-ref refs/heads/dist-amd64 $c"
+    );
+    let st = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (o, encoded) = build(&p, &branch[1..]);
+    assert_exit(&o, 0);
+    assert_eq!(encoded, ["glibc/amd64"]);
+    let repaired = git(&p, &["rev-parse", "dist-amd64:latest/glibc/amd64"], None);
+    let good = git(
+        &p,
+        &["rev-parse", &format!("{}:latest/glibc/amd64", second[0])],
+        None,
+    );
+    assert_eq!(repaired, good);
+
+    // --check never trusts a record either.
+    let (o, encoded) = build(&p, &["--check", "--commit-branch", "dist-{arch}"]);
+    assert_exit(&o, 0);
+    assert_eq!(encoded.len(), 22);
 }
