@@ -58,7 +58,7 @@ use crate::media::Compression;
 use crate::project::git::Runner;
 use crate::project::plan::{ArchTarget, Plan, parallel_map};
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest};
-use crate::store::files::write_into;
+use crate::store::files::write_beneath;
 use crate::store::listing::Listing;
 use crate::store::root::{Follow, Root, open_named};
 
@@ -72,8 +72,12 @@ const READ_SIZE: usize = 1 << 20;
 /// Where a project's records are kept.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// The records' directory.
-    dir: PathBuf,
+    /// The directory the records' directory is in: the git directory, or the XDG cache
+    /// base; trusted as it is named.
+    base: PathBuf,
+    /// The records' directory beneath `base` (`ocipack/cache`, `ocipack`): reached and
+    /// created without following any symlink.
+    rel: String,
     /// The project directory, absolute (part of each record's name).
     project: PathBuf,
 }
@@ -101,32 +105,31 @@ impl Store {
                 (base, "ocipack".to_string())
             }
         };
-        Some(Store {
-            dir: base.join(rel),
-            project,
-        })
+        Some(Store { base, rel, project })
     }
 
-    /// Creates the records' directory if it is missing: beneath the deepest directory of
-    /// its path that exists, refusing any symlink below that one.
-    fn create(&self) -> Option<()> {
-        let mut existing = self.dir.clone();
+    /// The records' directory, opened beneath `base` refusing every symlink (a symlinked
+    /// `ocipack/cache` is never written through); with `create`, missing directories are
+    /// made (the base's too, like `mkdir -p`, beneath the deepest one of its path that
+    /// exists).
+    fn open(&self, create: bool) -> Option<Root> {
+        let mut existing = self.base.clone();
         let mut missing: Vec<String> = Vec::new();
         while std::fs::symlink_metadata(&existing).is_err() {
+            if !create {
+                return None;
+            }
             missing.insert(0, existing.file_name()?.to_str()?.to_string());
             existing = existing.parent()?.to_path_buf();
         }
-        if missing.is_empty() {
-            return Some(());
-        }
+        missing.push(self.rel.clone());
         let root = Root::open_with(&existing, Follow::Never).ok()?;
-        root.subdir(&missing.join("/"), true).ok()?;
-        Some(())
+        root.subdir(&missing.join("/"), create).ok()
     }
 
     /// The directory records are kept in.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn dir(&self) -> PathBuf {
+        self.base.join(&self.rel)
     }
 
     /// The name of the record of `t`'s output: the SHA-256 of the project directory, the
@@ -149,7 +152,7 @@ impl Store {
 
     /// The record named `name`, if it is there, intact and of this format.
     fn read(&self, name: &str) -> Option<Body> {
-        let root = Root::open_with(&self.dir, Follow::Never).ok()?;
+        let root = self.open(false)?;
         let bytes = root.read(name, MAX_RECORD).ok()?;
         let file: RecordFile = serde_json::from_slice(&bytes).ok()?;
         if file.body.format != FORMAT {
@@ -170,8 +173,11 @@ impl Store {
                 Some((name, bytes))
             })
             .collect();
-        if !files.is_empty() && self.create().is_some() {
-            let _ = write_into(&self.dir, &files);
+        if files.is_empty() {
+            return;
+        }
+        if let Some(root) = self.open(true) {
+            let _ = write_beneath(&root, &files);
         }
     }
 }
@@ -672,7 +678,8 @@ mod tests {
     fn a_record_is_read_only_when_intact() {
         let t = tempfile::tempdir().unwrap();
         let store = Store {
-            dir: t.path().to_path_buf(),
+            base: t.path().to_path_buf(),
+            rel: "records".into(),
             project: t.path().to_path_buf(),
         };
         let name = store.name_of("amd64/oci", None);
@@ -687,7 +694,7 @@ mod tests {
         assert_eq!(image.layer.uncompressed_size, 2);
         assert_eq!(image.image.entry, body().entry);
 
-        let path = t.path().join(&name);
+        let path = store.dir().join(&name);
         let good = std::fs::read(&path).unwrap();
         let text = String::from_utf8(good.clone()).unwrap();
         for (what, bad) in [

@@ -511,3 +511,26 @@ fn on_dist_branches_unchanged_layouts_are_reused_and_commits_stay_the_same() {
     assert_exit(&o, 0);
     assert_eq!(encoded.len(), 22);
 }
+
+#[test]
+fn a_symlinked_record_directory_is_never_written_through() {
+    let t = tempfile::tempdir().unwrap();
+    let p = repo_project(t.path());
+    let elsewhere = t.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::create_dir_all(p.join(".git/ocipack")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, p.join(".git/ocipack/cache")).unwrap();
+    for _ in 0..2 {
+        let (o, encoded) = build(&p, &[]);
+        assert_exit(&o, 0);
+        // No record: each build builds everything, and nothing lands elsewhere.
+        assert_eq!(encoded, all_layouts());
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
+    // A record directory that is a file: no record, no error.
+    fs::remove_file(p.join(".git/ocipack/cache")).unwrap();
+    fs::write(p.join(".git/ocipack/cache"), "").unwrap();
+    let (o, encoded) = build(&p, &[]);
+    assert_exit(&o, 0);
+    assert_eq!(encoded, all_layouts());
+}
