@@ -208,8 +208,13 @@ impl LayoutWriter {
         let file = written
             .file
             .ok_or_else(|| Error::internal("the layer was not written to a file"))?;
-        self.out
-            .put_file(PARTIAL, &layer.digest.blob_path(), file, same)
+        self.out.put_file(
+            PARTIAL,
+            &layer.digest.blob_path(),
+            file,
+            same,
+            &layer.digest,
+        )
     }
 
     /// Holds `bytes` as a blob; returns its digest.
@@ -260,7 +265,7 @@ impl LayoutWriter {
                 )
             }
         })?;
-        self.out.put_file(&partial, &name, f, same)
+        self.out.put_file(&partial, &name, f, same, digest)
     }
 
     /// True if the layout holds the blob `digest` already.
@@ -304,6 +309,12 @@ impl LayoutWriter {
             }
         }
         Ok(())
+    }
+
+    /// What the layout will hold, path by path, with each file's digest: nothing is read
+    /// back ([`Output::listing`]).
+    pub fn listing(&self) -> crate::store::listing::Listing {
+        self.out.listing()
     }
 
     /// How the target differs from this layout (empty: identical); nothing is written.

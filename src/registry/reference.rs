@@ -115,6 +115,17 @@ impl fmt::Display for Reference {
     }
 }
 
+/// True if the reference text `s` names a tag or a digest itself (false: only a repository,
+/// whose tag `latest` is the parser's default). `ocipack push DIR REPOSITORY` takes the tags
+/// from the project when none is written.
+pub fn names_tag_or_digest(s: &str) -> bool {
+    if s.contains('@') {
+        return true;
+    }
+    let last = s.rsplit('/').next().unwrap_or(s);
+    last.contains(':')
+}
+
 /// True if `tag` is a valid tag.
 pub fn valid_tag(tag: &str) -> bool {
     let b = tag.as_bytes();
@@ -317,6 +328,28 @@ mod tests {
         let r = parse("registry.example.org/team/app");
         assert!(!is_loopback_host(&r.registry));
         assert_eq!(r.api_host(), "registry.example.org");
+    }
+
+    #[test]
+    fn a_written_tag_or_digest_is_told_from_the_default() {
+        for (s, named) in [
+            ("debian", false),
+            ("docker.io/library/debian", false),
+            ("localhost:5000/a/b", false),
+            ("[::1]:5000/x", false),
+            ("debian:bookworm", true),
+            ("localhost:5000/a/b:v1", true),
+            ("[::1]:5000/x:y", true),
+            (
+                "x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                true,
+            ),
+        ] {
+            assert_eq!(names_tag_or_digest(s), named, "{s}");
+            if !named {
+                assert_eq!(parse(s).tag.as_deref(), Some("latest"), "{s}");
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! (in-process registries), [`git`] (repositories of a test's own), [`layouts`] (layouts
 //! built by the CLI and rewritten one rule at a time, a watchdog), [`oci`] (layouts written
 //! blob by blob), [`served`] (images as Docker Hub serves them: Docker's and BuildKit's
-//! configs, attestations, Windows foreign layers), [`tar`] (a raw tar writer).
+//! configs, attestations, Windows foreign layers), [`shapes`] (projects shaped like
+//! busybox's), [`tar`] (a raw tar writer).
 
 pub mod cli;
 pub mod fake;
@@ -12,17 +13,33 @@ pub mod git;
 pub mod layouts;
 pub mod oci;
 pub mod served;
+pub mod shapes;
 pub mod tar;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `ocipack` binary under test, with an environment that cannot leak into outputs.
+/// The `ocipack` binary under test, with an environment that cannot leak into outputs, and
+/// the build records of projects outside a git repository kept in [`xdg_cache`] rather
+/// than in the user's `~/.cache`.
 pub fn ocipack() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ocipack"));
     c.env_remove("SOURCE_DATE_EPOCH");
+    c.env("XDG_CACHE_HOME", xdg_cache());
     default_signals(&mut c);
     c
+}
+
+/// The `XDG_CACHE_HOME` of every `ocipack` the tests run: `target/tmp/xdg-cache`, emptied
+/// once per run of the test binary (the projects it held records of are gone by then).
+pub fn xdg_cache() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
 }
 
 /// Starts `c` with SIGINT, SIGTERM and SIGHUP at their default dispositions. ocipack keeps a
