@@ -34,7 +34,7 @@
 //!   to, `main` say, under its work tree), a branch pointing at something other than a
 //!   commit, a project directory whose path is not UTF-8 ([`Git::prefix`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -276,9 +276,11 @@ pub fn prepare(
         })
         .collect::<Result<_>>()?;
     let mut branches: Vec<(String, Option<String>)> = Vec::new();
+    let mut tips: HashMap<&str, Option<String>> = HashMap::new();
     for b in &target_branches {
-        if !branches.iter().any(|(x, _)| x == b) {
+        if !tips.contains_key(b.as_str()) {
             let tip = movable_tip(&top, b, &busy)?;
+            tips.insert(b, tip.clone());
             branches.push((b.clone(), tip));
         }
     }
@@ -291,10 +293,7 @@ pub fn prepare(
         .iter()
         .zip(&target_branches)
         .map(|(t, b)| {
-            let tip = branches
-                .iter()
-                .find(|(x, _)| x == b)
-                .and_then(|(_, o)| o.clone());
+            let tip = tips.get(b.as_str()).cloned().flatten();
             (tip, format!("{prefix}{}", t.output_rel))
         })
         .collect();
@@ -331,18 +330,29 @@ pub fn prepare(
         ));
     }
 
+    // Grouped by branch once: a project of many branches (one per image and
+    // architecture) costs no more than its number of layouts.
+    let mut built_on: HashMap<&str, Vec<DistLayout>> = HashMap::new();
+    for (b, l) in layouts {
+        built_on.entry(b.as_str()).or_default().push(l);
+    }
+    let mut all_on: HashMap<String, Vec<(&str, &str, String)>> = HashMap::new();
+    for (e, a, rel) in project.layouts() {
+        all_on
+            .entry(project.branch_name(pattern, e, a))
+            .or_default()
+            .push((e.name.as_str(), a, rel));
+    }
     let mut out = Vec::new();
     for (branch, old) in branches {
-        let mine: Vec<DistLayout> = layouts
+        let mine: Vec<DistLayout> = built_on.remove(branch.as_str()).unwrap_or_default();
+        let built_here: HashSet<(&str, &str)> = mine
             .iter()
-            .filter(|(b, _)| **b == branch)
-            .map(|(_, l)| l.clone())
+            .map(|l| (l.image.as_str(), l.arch.as_str()))
             .collect();
         let mut others = Vec::new();
-        for (e, a, rel) in project.layouts() {
-            if project.branch_name(pattern, e, a) != branch
-                || mine.iter().any(|l| l.image == e.name && l.arch == a)
-            {
+        for (image, a, rel) in all_on.get(&branch).map(Vec::as_slice).unwrap_or_default() {
+            if built_here.contains(&(*image, *a)) {
                 continue;
             }
             let directory = format!("{prefix}{rel}");
@@ -351,7 +361,7 @@ pub fn prepare(
                 None => None,
             };
             others.push(OtherLayout {
-                image: e.name.clone(),
+                image: image.to_string(),
                 arch: a.to_string(),
                 directory,
                 tree,

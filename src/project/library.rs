@@ -213,9 +213,10 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
     }
 
     let mut in_tree: Vec<String> = Vec::new();
+    let mut listed: BTreeSet<&str> = BTreeSet::new();
     for (_, places) in &entries {
         for rel in places.iter().filter_map(|p| p.rel.as_ref()) {
-            if !in_tree.contains(rel) {
+            if listed.insert(rel) {
                 in_tree.push(rel.clone());
             }
         }

@@ -13,7 +13,7 @@
 //! top-level settings (named after the project, tagged by `[library] tags`), so that every
 //! command iterates over entries and a project of one image builds what it always built.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
@@ -168,6 +168,8 @@ pub struct Project {
     pub images: Vec<ImageEntry>,
     /// The line of `architectures`, for messages about an architecture.
     architectures_line: usize,
+    /// Each entry's index in `images` by name, so that [`Project::entry`] is a lookup.
+    by_name: BTreeMap<String, usize>,
     /// `[windows]`.
     pub windows: Option<WindowsSettings>,
     /// `[library]`.
@@ -254,16 +256,38 @@ struct RawLibrary {
 struct Source<'a> {
     path: &'a Path,
     text: &'a str,
+    /// The offset of each line end (`\n`), in order: a line number is a binary search, so
+    /// that naming the line of every value stays cheap in a file of 10,000 entries.
+    line_ends: Vec<usize>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Source<'a> {
+        let line_ends = text
+            .bytes()
+            .enumerate()
+            .filter_map(|(i, b)| (b == b'\n').then_some(i))
+            .collect();
+        Source {
+            path,
+            text,
+            line_ends,
+        }
+    }
+
+    /// The 1-based line holding byte `offset`.
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        // The line ends before `end`, plus one.
+        self.line_ends.partition_point(|&e| e < end) + 1
+    }
+
+    /// The offset at which 1-based `line` starts.
+    fn line_start(&self, line: usize) -> usize {
+        match line.checked_sub(2) {
+            Some(i) => self.line_ends.get(i).map_or(self.text.len(), |e| e + 1),
+            None => 0,
+        }
     }
 
     /// An input error at `span`: `FILE:LINE`, then `key: problem`.
@@ -332,7 +356,7 @@ impl Project {
 
     /// Parses and validates the project file text `text` read from `path` in `dir`.
     pub fn parse(text: &str, path: &Path, dir: &Path) -> Result<Project> {
-        let src = Source { path, text };
+        let src = Source::new(path, text);
         let raw: RawProject = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| src.line(s.start)).unwrap_or(1);
             let msg = e
@@ -465,7 +489,13 @@ impl Project {
         }
         images::check_tags(&src, tag_uses)?;
 
+        let by_name = images
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
         let project = Project {
+            by_name,
             dir: dir.to_path_buf(),
             name,
             created,
@@ -534,7 +564,12 @@ impl Project {
 
     /// The entry named `name`.
     pub fn entry(&self, name: &str) -> Option<&ImageEntry> {
-        self.images.iter().find(|e| e.name == name)
+        // The index is made when the file is read; `images` is public, so an entry that is
+        // not where the index says is searched for.
+        match self.by_name.get(name).and_then(|&i| self.images.get(i)) {
+            Some(e) if e.name == name => Some(e),
+            _ => self.images.iter().find(|e| e.name == name),
+        }
     }
 
     /// The one entry of a project without `[[images]]`, for commands that do not handle
@@ -708,15 +743,20 @@ impl Project {
             who: String,
             entry: Option<&'a ImageEntry>,
         }
+        let several = self.declares_images();
         let mut outs: Vec<Out> = Vec::new();
+        // Each (branch, path) once: the index of the first output there. Looked up, never
+        // searched, so that 10,000 entries cost no more than their number.
+        let mut placed: HashMap<(Option<String>, String), usize> = HashMap::new();
         for (e, a, rel) in self.layouts() {
             let branch = pattern.map(|p| self.branch_name(p, e, a));
-            let who = if self.declares_images() {
+            let who = if several {
                 format!("{} {a}", e.described())
             } else {
                 a.to_string()
             };
-            if let Some(first) = outs.iter().find(|o| o.branch == branch && o.rel == rel) {
+            if let Some(&first) = placed.get(&(branch.clone(), rel.clone())) {
+                let first = &outs[first];
                 let b = e.build().expect("layouts are built");
                 let first_entry = first.entry.expect("a layout has its entry");
                 let origin = match &b.output_origin {
@@ -746,6 +786,7 @@ impl Project {
                     ),
                 ));
             }
+            placed.insert((branch.clone(), rel.clone()), outs.len());
             outs.push(Out {
                 branch,
                 rel,
@@ -764,27 +805,53 @@ impl Project {
             }
         }
         let bad = |problem: String| Error::input(crate::show::path(&file), problem);
-        for (i, a) in outs.iter().enumerate() {
-            for b in &outs[i + 1..] {
-                // Layouts on different branches never meet; Windows directories are in
-                // the work tree, where no layout of a branch is written.
-                let meet = a.branch == b.branch || a.entry.is_none() || b.entry.is_none();
-                let nested =
-                    Path::new(&a.rel).starts_with(&b.rel) || Path::new(&b.rel).starts_with(&a.rel);
-                if meet && nested {
-                    let named = |o: &Out| {
-                        if self.declares_images() || o.entry.is_none() {
-                            format!("{} ({})", o.rel, o.who)
-                        } else {
-                            o.rel.clone()
-                        }
-                    };
-                    return Err(bad(format!(
-                        "outputs {} and {} overlap",
-                        named(a),
-                        named(b)
-                    )));
+        // Outputs meet when they are on one branch (or both in the work tree); Windows
+        // directories are in the work tree and meet every layout. Two outputs overlap when
+        // one's path is the other's or lies inside it, compared component by component
+        // (path_key): each output looks up its own path and every directory above it.
+        let keys: Vec<String> = outs.iter().map(|o| path_key(Path::new(&o.rel))).collect();
+        let mut layouts_on: HashMap<(Option<&str>, &str), usize> = HashMap::new();
+        let mut layouts_anywhere: HashMap<&str, usize> = HashMap::new();
+        let mut windows_at: HashMap<&str, usize> = HashMap::new();
+        for (i, (o, k)) in outs.iter().zip(&keys).enumerate() {
+            if o.entry.is_some() {
+                layouts_on.entry((o.branch.as_deref(), k)).or_insert(i);
+                layouts_anywhere.entry(k).or_insert(i);
+            } else {
+                windows_at.entry(k).or_insert(i);
+            }
+        }
+        for (i, (o, k)) in outs.iter().zip(&keys).enumerate() {
+            let mut other = None;
+            for up in key_and_parents(k) {
+                let found = if o.entry.is_some() {
+                    [
+                        layouts_on.get(&(o.branch.as_deref(), up)),
+                        windows_at.get(up),
+                    ]
+                } else {
+                    [windows_at.get(up), layouts_anywhere.get(up)]
+                };
+                // The output itself is found at its own path; another one there is not.
+                other = found.into_iter().flatten().copied().find(|&j| j != i);
+                if other.is_some() {
+                    break;
                 }
+            }
+            if let Some(j) = other {
+                let named = |o: &Out| {
+                    if several || o.entry.is_none() {
+                        format!("{} ({})", o.rel, o.who)
+                    } else {
+                        o.rel.clone()
+                    }
+                };
+                let (a, b) = (&outs[i.min(j)], &outs[i.max(j)]);
+                return Err(bad(format!(
+                    "outputs {} and {} overlap",
+                    named(a),
+                    named(b)
+                )));
             }
         }
         let mut inputs: BTreeSet<String> = BTreeSet::new();
@@ -796,6 +863,10 @@ impl Project {
         if let Some(t) = self.windows.as_ref().and_then(|w| w.text.as_ref()) {
             inputs.insert(t.clone());
         }
+        let mut any_output: HashMap<&str, usize> = HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            any_output.entry(k).or_insert(i);
+        }
         for input in &inputs {
             let Some(norm) = lexical_normalize(input) else {
                 continue;
@@ -805,7 +876,12 @@ impl Project {
                     "input {input} is the project directory, which holds the outputs"
                 )));
             }
-            if let Some(o) = outs.iter().find(|o| norm.starts_with(&o.rel)) {
+            let k = path_key(&norm);
+            if let Some(o) = key_and_parents(&k)
+                .filter_map(|up| any_output.get(up))
+                .min()
+                .map(|&i| &outs[i])
+            {
                 return Err(bad(format!(
                     "input {input} is inside the output {}, which a build replaces",
                     o.rel
@@ -814,6 +890,20 @@ impl Project {
         }
         Ok(())
     }
+}
+
+/// A relative path's components joined by `/`: the form in which outputs and inputs are
+/// compared (`a//b` and `a/./b` are `a/b`, as [`Path::starts_with`] sees them).
+fn path_key(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A path key, then each directory above it (`a/b/c`, `a/b`, `a`).
+fn key_and_parents(key: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(key), |k| k.rfind('/').map(|i| &k[..i]))
 }
 
 /// A layout template with `{image}` and `{arch}` expanded.

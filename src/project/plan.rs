@@ -12,7 +12,7 @@
 //! (`project::build`, `project::dist`) only carry it out, so they share these types
 //! without depending on each other.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -250,6 +250,11 @@ impl Plan {
                 spec: project.image_spec(entry, arch, created, 1)?,
             });
         }
+        let index: BTreeMap<(&str, &str), usize> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((t.image.as_str(), t.arch.as_str()), i))
+            .collect();
         let images = chosen
             .iter()
             .map(|e| PlanImage {
@@ -260,9 +265,7 @@ impl Plan {
                     .filter(|a| arch_selected(a))
                     .filter_map(|a| {
                         let source = e.source(a)?;
-                        let i = targets
-                            .iter()
-                            .position(|t| t.image == source && &t.arch == a)?;
+                        let i = *index.get(&(source, a.as_str()))?;
                         Some((a.clone(), i))
                     })
                     .collect(),
