@@ -1311,17 +1311,30 @@ pub fn expand(template: &str, name: &str, value: &str) -> String {
 }
 
 /// An output template: placeholders from `allowed` only, inside the project directory,
-/// never the directory itself.
+/// never the directory itself, written as the path it is — every `/`-separated part a
+/// name, no `.` or empty part, no space at either end. The path is printed as it is in the
+/// library file's `Directory:` (which bashbrew trims), compared with other outputs as
+/// text, and split into a dist commit's trees (where git refuses an entry named `.`).
 fn check_output_template(t: &str, allowed: &[&str]) -> std::result::Result<(), String> {
     no_control(t)?;
     check_template(t, allowed)?;
     check_relative(t, false)?;
-    let strict = Path::new(t)
-        .components()
-        .all(|c| matches!(c, Component::Normal(_)));
+    // Path::components() skips a `.` or empty part in the middle: each part is looked at.
+    let strict = t.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        && Path::new(t)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    if t.trim() != t {
+        return Err(format!(
+            "\"{}\" starts or ends with a space, which the library file's Directory: line \
+             would lose",
+            show::text(t)
+        ));
+    }
     if !strict {
         return Err(format!(
-            "\"{}\" must name a directory below the project directory, without '.' parts",
+            "\"{}\" must name a directory below the project directory, without '.' or empty \
+             parts (a/./b, a//b, a/)",
             show::text(t)
         ));
     }
@@ -1628,6 +1641,40 @@ shared-tags = ["latest"]
             "text = \"amd64/oci/greeting.txt\"",
         ));
         assert!(e.contains("inside the output amd64/oci"), "{e}");
+        // Every part a name: `.` and empty parts in the middle, which Path::components()
+        // skips, would reach the library file's Directory: as written and a dist commit's
+        // trees as an entry git refuses ("hasDot"); a space at an end, bashbrew trims.
+        for bad in [
+            "x/./{arch}",
+            "x//{arch}",
+            "{arch}/oci/",
+            "x/{arch}/.",
+            "./{arch}",
+        ] {
+            let e = err(&GOOD.replace(
+                "architectures",
+                &format!("output = \"{bad}\"\narchitectures"),
+            ));
+            assert!(e.contains("without '.' or empty parts"), "{bad}: {e}");
+            let e = err(&GOOD.replace(
+                "text = \"greeting.txt\"",
+                &format!(
+                    "text = \"greeting.txt\"\noutput = \"{}\"",
+                    bad.replace("arch", "variant")
+                ),
+            ));
+            assert!(
+                e.contains("windows.output") && e.contains("without '.' or empty parts"),
+                "{bad}: {e}"
+            );
+        }
+        for bad in [" {arch}/oci", "{arch}/oci "] {
+            let e = err(&GOOD.replace(
+                "architectures",
+                &format!("output = \"{bad}\"\narchitectures"),
+            ));
+            assert!(e.contains("starts or ends with a space"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
