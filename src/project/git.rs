@@ -11,8 +11,8 @@
 //! its repository), and git's rules for the names ocipack writes into a repository.
 //!
 //! Every git command goes through [`Runner`] (pathspecs taken literally, the variables that
-//! would point git at another repository removed, output that ocipack parses kept free of
-//! signatures, colours and pagers). A question git cannot answer truthfully is an error,
+//! would point git at another repository removed, no hook run, output that ocipack parses
+//! kept free of signatures, colours and pagers). A question git cannot answer truthfully is an error,
 //! never a guess: uncommitted changes, paths never committed, and a shallow clone whose
 //! cut-off commit is the one that would be named (its missing parent makes it look as if it
 //! touched everything).
@@ -43,6 +43,25 @@ use crate::error::{Error, Result};
 use crate::settings::check_template;
 use crate::show;
 use crate::timestamp::Timestamp;
+
+/// The variables that point git at a repository, or parts of one, other than the one
+/// holding its directory (`git rev-parse --local-env-vars` but the configuration ones,
+/// which [`Runner::pinned`] removes): every git ocipack runs has them removed.
+const REPOSITORY_VARIABLES: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_IMPLICIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_GRAFT_FILE",
+    "GIT_SHALLOW_FILE",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_REPLACE_REF_BASE",
+    "GIT_PREFIX",
+    "GIT_CONFIG",
+];
 
 /// How ocipack runs git in one directory (see the module documentation).
 #[derive(Debug, Clone)]
@@ -77,15 +96,27 @@ impl Runner {
         c.arg("-C")
             .arg(&self.dir)
             .args(["-c", "log.showSignature=false", "-c", "color.ui=false"])
+            // No hook runs: `update-ref` would run the repository's reference-transaction
+            // hook (from .git/hooks or core.hooksPath) for every dist branch it moves.
+            .args(["-c", "core.hooksPath=/dev/null"])
             .arg("--no-pager")
-            .env("GIT_LITERAL_PATHSPECS", "1")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_INDEX_FILE")
-            .env_remove("GIT_WORK_TREE");
+            .env("GIT_LITERAL_PATHSPECS", "1");
+        // git is asked about the repository holding `dir`, and nothing else: the variables
+        // that point it at another one (`git rev-parse --local-env-vars`, which git itself
+        // clears when it runs in another repository) are removed. GIT_OBJECT_DIRECTORY,
+        // say, would have dist commits written to another object store and the branches
+        // here pointed at commits this repository does not have.
+        for v in REPOSITORY_VARIABLES {
+            c.env_remove(v);
+        }
         if self.pinned {
+            // Nor any configuration given through the environment (`git -c` of a parent
+            // git, GIT_CONFIG_COUNT).
             c.args(["-c", "i18n.commitEncoding=UTF-8"])
                 .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_CONFIG_GLOBAL", "/dev/null");
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env_remove("GIT_CONFIG_PARAMETERS")
+                .env_remove("GIT_CONFIG_COUNT");
         }
         c
     }

@@ -454,3 +454,115 @@ fn on_dist_branches_a_single_images_output_needs_no_arch() {
         text(&o.stderr)
     );
 }
+
+/// The user's environment and the repository's configuration never redirect a dist build
+/// or run anything: variables pointing git at other object stores, index files or
+/// directories are ignored (GIT_OBJECT_DIRECTORY had the commits written elsewhere and the
+/// branches here pointed at commits the repository lacked), configuration given through
+/// the environment is not read, and no hook runs (update-ref ran the repository's
+/// reference-transaction hook) and nothing is signed. The commits are those of a clean
+/// environment.
+#[test]
+fn the_users_git_environment_and_hooks_change_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let clean = t.path().join("clean");
+    let dir = project(&clean, b"busybox", TOML);
+    assert_exit(&run(&dir, &["build"]), 0);
+
+    let repo = t.path().join("repo");
+    let dir = project(&repo, b"busybox", TOML);
+    // Hooks that leave a mark, where core.hooksPath and .git/hooks put them, and a
+    // signing program that does too (and fails).
+    let mark = t.path().join("ran");
+    let hooks = t.path().join("hooks");
+    fs::create_dir_all(&hooks).unwrap();
+    let script = format!("#!/bin/sh\necho \"$0\" >> '{}'\nexit 1\n", mark.display());
+    for name in [
+        "reference-transaction",
+        "post-commit",
+        "pre-commit",
+        "post-rewrite",
+    ] {
+        for d in [hooks.clone(), repo.join(".git/hooks")] {
+            let f = d.join(name);
+            fs::write(&f, &script).unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&f)
+                .status()
+                .unwrap();
+        }
+    }
+    fs::write(t.path().join("gpg"), &script).unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(t.path().join("gpg"))
+        .status()
+        .unwrap();
+    git(&repo, &["config", "commit.gpgSign", "true"], None);
+    git(
+        &repo,
+        &[
+            "config",
+            "gpg.program",
+            t.path().join("gpg").to_str().unwrap(),
+        ],
+        None,
+    );
+    let elsewhere = t.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    git(&elsewhere, &["init", "-q"], None);
+    let e = |p: &str| elsewhere.join(p).to_str().unwrap().to_string();
+    let o = ocipack()
+        .arg("build")
+        .arg(&dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_OBJECT_DIRECTORY", e(".git/objects"))
+        .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", e(".git/objects"))
+        .env("GIT_DIR", e(".git"))
+        .env("GIT_WORK_TREE", e(""))
+        .env("GIT_INDEX_FILE", e(".git/index"))
+        .env("GIT_COMMON_DIR", e(".git"))
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "core.hooksPath")
+        .env("GIT_CONFIG_VALUE_0", hooks.to_str().unwrap())
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    assert!(
+        !mark.exists(),
+        "ran: {}",
+        fs::read_to_string(&mark).unwrap()
+    );
+    let fsck = std::process::Command::new("git")
+        .args(["fsck", "--strict", "--no-dangling"])
+        .current_dir(&repo)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{}", text(&fsck.stderr));
+    let dist = |r: &Path| {
+        git(
+            r,
+            &[
+                "for-each-ref",
+                "--format=%(refname) %(objectname)",
+                "refs/heads/dist-*",
+            ],
+            None,
+        )
+    };
+    assert_eq!(
+        dist(&repo),
+        dist(&clean),
+        "the commits of a clean environment"
+    );
+    assert_eq!(dist(&repo).lines().count(), 4);
+    assert!(git(&elsewhere, &["count-objects", "-v"], None).contains("count: 0\n"));
+    for b in dist(&repo).lines() {
+        let id = b.split(' ').nth(1).unwrap();
+        let c = git(&repo, &["cat-file", "commit", id], None);
+        assert!(!c.contains("gpgsig"), "{c}");
+    }
+}
