@@ -101,11 +101,14 @@ pub fn check_listed(root: &Root, rel: &str, variant: &WindowsVariant, origin: &s
     }
 }
 
-/// The image of a Dockerfile's last `FROM` (the final stage's base), as written: comments
-/// and empty lines skipped, continuation lines joined (`\`, or the character of an
+/// The image of a Dockerfile's last `FROM` (the final stage's base), as written: a byte
+/// order mark, comments and empty lines skipped, continuation lines joined (`\`, or the character of an
 /// `# escape=` parser directive, which Windows Dockerfiles often set to a backtick), flags
 /// such as `--platform=…` skipped.
 fn final_from(text: &str) -> Option<String> {
+    // A UTF-8 byte order mark, which Windows editors write and docker skips, is not part of
+    // the first line (a parser directive, or the FROM itself).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut escape = '\\';
     let mut directives = true;
     let mut logical: Vec<String> = Vec::new();
@@ -249,6 +252,9 @@ mod tests {
             ("FROM a AS build\nRUN x\nFROM b\n", Some("b")),
             ("FROM \\\n  c:d\n", Some("c:d")),
             ("# escape=`\nFROM `\n  e:f\nRUN dir C:\\\n", Some("e:f")),
+            // CRLF line ends and a byte order mark, as Windows editors write them.
+            ("\u{feff}FROM g:h\r\nCOPY a C:\\\r\n", Some("g:h")),
+            ("\u{feff}# escape=`\r\nFROM `\r\n  i:j\r\n", Some("i:j")),
             ("RUN echo FROM x\n", None),
             ("", None),
         ] {
