@@ -178,6 +178,8 @@ pub(super) fn parse_entries(
     let mut own_arches: Vec<Option<Spanned<Vec<Spanned<String>>>>> = Vec::new();
     // Each name with the line of its entry.
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    // Each name in lowercase, with the name and its line.
+    let mut folded: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for e in raw {
         let line = src.line(e.span().start);
         let r = e.into_inner();
@@ -200,7 +202,22 @@ pub(super) fn parse_entries(
                 format!("{name} is already the name of the [[images]] entry on line {first}"),
             ));
         }
+        // Names that differ only in case name the same directory and branch on a
+        // case-insensitive file system (macOS, Windows): `Glibc/amd64` would be written
+        // over `glibc/amd64`, and the loose ref `dist-Glibc-amd64` over `dist-glibc-amd64`.
+        if let Some((other, first)) = folded.get(&name.to_ascii_lowercase()) {
+            return Err(src.err_at(
+                &r.name,
+                "images.name",
+                format!(
+                    "{name} differs only in case from {other}, the name of the [[images]] \
+                     entry on line {first}: on a case-insensitive file system they would \
+                     share directories and branches"
+                ),
+            ));
+        }
         names.insert(name.clone(), line);
+        folded.insert(name.to_ascii_lowercase(), (name.clone(), line));
         let tags = match &r.tags {
             Some(t) => {
                 let list = tag_list(src, t.get_ref(), "images.tags")?;
@@ -898,6 +915,13 @@ from = ["glibc", "uclibc", "musl"]
             musl_name,
             "images.name",
             &["uclibc is already the name", "line 17"],
+        );
+        let e = err(&BUSYBOX.replace("name = \"musl\"", "name = \"UClibc\""));
+        at(
+            &e,
+            musl_name,
+            "images.name",
+            &["UClibc differs only in case from uclibc", "line 17"],
         );
         let e = err(&BUSYBOX.replace("name = \"musl\"", "name = \"mu/sl\""));
         at(
