@@ -1148,7 +1148,11 @@ fn parse_library(
         .maintainers
         .get_ref()
         .iter()
-        .map(|m| single_line(m, "library.maintainers"))
+        .map(|m| {
+            let s = single_line(m, "library.maintainers")?;
+            check_maintainer(&s).map_err(|p| src.err_at(m, "library.maintainers", p))?;
+            Ok(s)
+        })
         .collect::<Result<Vec<_>>>()?;
     if maintainers.is_empty() {
         return Err(src.err_at(&r.maintainers, "library.maintainers", "is empty"));
@@ -1279,6 +1283,48 @@ fn windows_tag_uses(
         ));
     }
     uses
+}
+
+/// bashbrew's rule for one maintainer (manifest/rfc2822.go): `Full Name <contact> (@handle)`
+/// or `Full Name (@handle)` — a name not starting with a space, none of `<>()` in any
+/// part, no space in the contact or the handle — and, since bashbrew splits the
+/// `Maintainers:` line at every comma before it checks each part, no comma: `"Doe, John
+/// (@jd)"` would be read as two maintainers, `Doe` and `John (@jd)`, and the file refused.
+fn check_maintainer(m: &str) -> std::result::Result<(), String> {
+    let part = |s: &str| {
+        !s.is_empty() && !s.contains(|c: char| c.is_ascii_whitespace() || "<>()".contains(c))
+    };
+    let valid = (|| {
+        if m.contains(',') {
+            return None;
+        }
+        let rest = m.strip_suffix(')')?;
+        let (head, handle) = rest.rsplit_once('(')?;
+        if !part(handle.strip_prefix('@')?) {
+            return None;
+        }
+        let head = head.strip_suffix(|c: char| c.is_ascii_whitespace())?;
+        let name = match head.trim_end().strip_suffix('>') {
+            Some(h) => {
+                let (name, contact) = h.rsplit_once('<')?;
+                if !part(contact) {
+                    return None;
+                }
+                name.strip_suffix(|c: char| c.is_ascii_whitespace())?
+            }
+            None => head,
+        };
+        let first = name.chars().next()?;
+        (!first.is_ascii_whitespace() && !name.contains(['<', '>', '(', ')'])).then_some(())
+    })();
+    valid.ok_or_else(|| {
+        format!(
+            "\"{}\" is not a maintainer as bashbrew reads one: \"Full Name <contact-email-or-url> \
+             (@github-handle)\" or \"Full Name (@github-handle)\", without a comma (bashbrew \
+             splits the Maintainers: line at commas) and without <, >, ( or ) in the name",
+            show::text(m)
+        )
+    })
 }
 
 /// An image name as the Official Images and registries spell one: lowercase letters and
@@ -1599,6 +1645,46 @@ shared-tags = ["latest"]
         ] {
             assert!(!valid_name(bad), "{bad:?}");
         }
+    }
+
+    /// A maintainer bashbrew would split or refuse is refused here, naming the key: the
+    /// library file ocipack prints must parse (a comma made two maintainers of one).
+    #[test]
+    fn maintainers_are_what_bashbrew_reads() {
+        for good in [
+            "Tianon Gravi <admwiggin@gmail.com> (@tianon)",
+            "Tomáš Virtus <tomas.virtus@canonical.com> (@woky)",
+            "Name Only (@handle)",
+            "Two  Spaces <https://example.invalid/x>  (@h)",
+        ] {
+            assert_eq!(check_maintainer(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "Doe, John <j@example.invalid> (@jd)",
+            "A <a@b.invalid> (@a), B <b@b.invalid> (@b)",
+            "A <a@b.invalid>",
+            "A <a b@c> (@a)",
+            "A <> (@a)",
+            "A (@)",
+            "A (@a b)",
+            "A(@a)",
+            "A <a@b>(@a)",
+            "(@a)",
+            "A (B) (@a)",
+            "A <a@b> (a)",
+        ] {
+            assert!(check_maintainer(bad).is_err(), "{bad}");
+        }
+        let e = err(&GOOD.replace(
+            "maintainers = [\"A <a@example.org> (@a)\"]",
+            "maintainers = [\"Doe, John (@jd)\"]",
+        ));
+        assert!(
+            e.contains(
+                "library.maintainers: \"Doe, John (@jd)\" is not a maintainer as bashbrew reads one"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
