@@ -392,6 +392,22 @@ pub(super) fn parse_entries(
     Ok((entries, uses))
 }
 
+/// The most names a message lists; the rest are counted.
+const NAMES_SHOWN: usize = 20;
+
+/// `names` joined by `sep` for a message, at most [`NAMES_SHOWN`] of them — the first
+/// ones, then `… (N more) …`, then the last — so that a project of 10,000 entries gives
+/// an error a person can read.
+pub(crate) fn shown_names(names: &[&str], sep: &str) -> String {
+    if names.len() <= NAMES_SHOWN {
+        return names.join(sep);
+    }
+    let head = &names[..NAMES_SHOWN - 1];
+    let last = names[names.len() - 1];
+    let more = names.len() - NAMES_SHOWN;
+    format!("{}{sep}… ({more} more){sep}{last}", head.join(sep))
+}
+
 /// A span starting at the beginning of `line` (1-based), for errors about a whole table.
 fn line_span(src: &Source, line: usize) -> std::ops::Range<usize> {
     let start = src.line_start(line);
@@ -485,7 +501,7 @@ fn resolve_from(
                          is named (the entries: {})",
                         entries[i].name,
                         show::text(name),
-                        known.join(", ")
+                        shown_names(&known, ", ")
                     ),
                 ));
             };
@@ -545,7 +561,7 @@ fn resolve_from(
                 format!(
                     "the images take their layouts from each other in a cycle: {} (each \
                      layout must come from an image that builds it)",
-                    names.join(" → ")
+                    shown_names(&names, " → ")
                 ),
             )
         })?;
@@ -1158,6 +1174,21 @@ output = "bookworm/slim/oci"
         }
         let p = parse(&text).unwrap();
         assert_eq!(p.layouts().len(), 100_000);
+        // Messages list a few names, not 10,000: an unknown from, and a cycle of 1,001.
+        let bad = text.replace("from = [\"i0\"]", "from = [\"nothing\"]");
+        let e = err(&bad);
+        assert!(
+            e.contains("(the entries: i0, i1, i2,") && e.contains(", … (10980 more), f999)"),
+            "{e}"
+        );
+        assert!(e.len() < 1000, "{} characters", e.len());
+        let bad = text.replace("from = [\"i0\"]", "from = [\"f999\"]");
+        let e = err(&bad);
+        assert!(
+            e.contains("cycle: f0 → f999 → f998 →") && e.contains(" → … (981 more) → f0 ("),
+            "{e}"
+        );
+        assert!(e.len() < 1000, "{} characters", e.len());
         let last = p.entry("f999").unwrap();
         assert_eq!(last.source("s390x"), Some("i0"));
         assert_eq!(p.output_rel(last, "i386").as_deref(), Some("i0/i386"));

@@ -157,7 +157,7 @@ impl Plan {
                     "--image {}: {} has no image of that name (its images: {})",
                     show::text(name),
                     show::path(&file),
-                    known.join(", ")
+                    crate::project::images::shown_names(&known, ", ")
                 )));
             }
         }
