@@ -39,7 +39,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
-use crate::image::Doc;
 use crate::image::blob::Verified;
 use crate::image::build::{CONFIG_FILE_NAME, MANIFEST_FILE_NAME};
 use crate::image::index::INDEX_FILE_NAME;
@@ -49,7 +48,7 @@ use crate::media::{self, Compression};
 use crate::platform::Platform;
 use crate::registry::Reference;
 use crate::registry::fetch::{FetchOptions, FetchedManifest, Fetcher, ManifestKind, SharedFetcher};
-use crate::spec::{Descriptor, Index};
+use crate::spec::Descriptor;
 use crate::store::root::{Follow, Root};
 use crate::store::staging::{Existing, Target};
 
@@ -245,15 +244,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
     };
     let (blobs, bytes, foreign_layers) = (pull.blobs, pull.bytes, pull.foreign);
     writer.write_oci_layout()?;
-    let index = Doc::canonical(Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![entry.clone()],
-        subject: None,
-        annotations: None,
-    })?;
-    writer.write_file("index.json", &index.bytes);
+    writer.write_top_index(entry.clone())?;
     let written = writer.commit()? == Written::Replaced;
     Ok(PullReport {
         reference: shown,

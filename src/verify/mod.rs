@@ -518,6 +518,24 @@ fn finish<S: Store>(
     }
 }
 
+/// Decodes one document `file` of either reader (a layout's, a registry's): findings go to
+/// `problems`, the properties the rules do not declare to `unknown` as (file, JSON path), and
+/// the exact bytes stay beside the value.
+fn decode_doc<T: serde::de::DeserializeOwned>(
+    problems: &mut crate::problems::Problems,
+    unknown: &mut Vec<(String, String)>,
+    file: &str,
+    bytes: Vec<u8>,
+    descriptors: &[&str],
+) -> Option<crate::image::Doc<T>> {
+    let (value, found) = rules::docs::decode::<T>(problems, file, &bytes, descriptors)?;
+    unknown.extend(found.into_iter().map(|path| (file.to_string(), path)));
+    Some(crate::image::Doc {
+        value: std::sync::Arc::new(value),
+        bytes: bytes.into(),
+    })
+}
+
 /// The same OS, architecture and variant.
 fn same_platform(x: &Platform, want: &Platform) -> bool {
     x.os == want.os && x.architecture == want.architecture && x.variant == want.variant

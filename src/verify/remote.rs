@@ -18,7 +18,6 @@ use std::sync::Arc;
 use crate::digest::Digest;
 use crate::image::Doc;
 use crate::image::blob::{Blobs, MAX_JSON};
-use crate::image::rules::docs;
 use crate::image::rules::{Found, ImageRead, LayoutRead, NestedRead, identity, is_attestation};
 use crate::media;
 use crate::problems::Problems;
@@ -203,13 +202,13 @@ impl Remote {
         bytes: Vec<u8>,
         descriptors: &[&str],
     ) -> Option<Doc<T>> {
-        let (value, unknown) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
-        self.unknown
-            .extend(unknown.into_iter().map(|path| (file.to_string(), path)));
-        Some(Doc {
-            value: Arc::new(value),
-            bytes: bytes.into(),
-        })
+        super::decode_doc(
+            &mut self.problems,
+            &mut self.unknown,
+            file,
+            bytes,
+            descriptors,
+        )
     }
 }
 
