@@ -113,8 +113,8 @@ pub struct PullReport {
     pub foreign_layers: Vec<ForeignLayer>,
 }
 
-/// A platform as a registry's index lists it, read leniently (Docker lists may carry
-/// fields the OCI spec does not have, such as `features`).
+/// A platform as a registry's index lists it or a config declares it, read leniently
+/// (Docker lists may carry fields the OCI spec does not have, such as `features`).
 #[derive(Debug, Clone, Deserialize)]
 struct ListedPlatform {
     #[serde(default)]
@@ -178,21 +178,6 @@ struct Parts {
     config: Option<Listed>,
     #[serde(default)]
     layers: Vec<Listed>,
-}
-
-/// The platform a config declares, read leniently.
-#[derive(Debug, Clone, Deserialize)]
-struct ConfigPlatform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-    #[serde(rename = "os.version", default)]
-    os_version: Option<String>,
-    #[serde(rename = "os.features", default)]
-    os_features: Option<Vec<String>>,
 }
 
 /// Pulls what `reference` names into a layout at `out` (see the module documentation).
@@ -561,13 +546,8 @@ pub fn listed(m: &FetchedManifest) -> Result<Vec<Descriptor>> {
 /// The platform a config declares, if it says one, with its OS version and features (a
 /// Windows image's `os.version`: `index.json`'s entry must say what the config says).
 pub fn config_platform(bytes: &[u8]) -> Option<Platform> {
-    let c: ConfigPlatform = serde_json::from_slice(bytes).ok()?;
-    (!c.os.is_empty() && !c.architecture.is_empty()).then(|| {
-        let mut p = Platform::new(&c.os, &c.architecture, c.variant.as_deref());
-        p.os_version = c.os_version;
-        p.os_features = c.os_features;
-        p
-    })
+    let c: ListedPlatform = serde_json::from_slice(bytes).ok()?;
+    (!c.os.is_empty() && !c.architecture.is_empty()).then(|| c.platform())
 }
 
 /// The image of `listed` for the platform `want`: the same OS and architecture, and the
