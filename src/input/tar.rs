@@ -51,6 +51,7 @@ impl Tree {
     /// is read.
     pub fn add_tar(&mut self, tar_path: &Path, origin: &str, spool_dir: &Root) -> Result<()> {
         let what = origin.to_string();
+        let shared: std::sync::Arc<str> = what.as_str().into();
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
@@ -59,7 +60,7 @@ impl Tree {
         let mut reader = Reader::new(input);
         let mut buf = vec![0u8; COPY_BUFFER];
         // Hard links name their target by path; targets are resolved once all entries are in.
-        let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut links: Vec<(u32, Vec<u8>, Vec<u8>)> = Vec::new();
         while let Some(item) = reader.next_item().map_err(|e| read_error(&what, e))? {
             // A pax global header (git archive writes one holding the commit id) only
             // carries metadata that ocipack normalises away.
@@ -119,11 +120,7 @@ impl Tree {
                 }
                 EntryKind::Dir => Kind::Dir,
                 EntryKind::Symlink => Kind::Symlink(link_target()?),
-                EntryKind::Hardlink => {
-                    let target = link_target()?;
-                    links.push((path.clone(), target.clone()));
-                    Kind::Hardlink(target)
-                }
+                EntryKind::Hardlink => Kind::Hardlink(link_target()?),
                 EntryKind::Fifo => Kind::Fifo,
                 EntryKind::CharDevice | EntryKind::BlockDevice => {
                     if !self.opts.devices {
@@ -152,7 +149,11 @@ impl Tree {
                 (h.mode & 0o7777) as u32
             };
             let (uid, gid) = self.owner(h.uid, h.gid);
-            self.insert(Node {
+            let link = match &kind {
+                Kind::Hardlink(target) => Some((path.clone(), target.clone())),
+                _ => None,
+            };
+            let index = self.insert(Node {
                 header: Header {
                     path,
                     kind,
@@ -163,35 +164,45 @@ impl Tree {
                     xattrs,
                 },
                 source,
-                origin: what.clone(),
+                origin: std::sync::Arc::clone(&shared),
                 link_group: None,
                 mtime: Some(h.mtime),
             })?;
+            if let Some((path, target)) = link {
+                links.push((index, path, target));
+            }
         }
         // The whole archive was read: it must still be the file that was opened, unchanged.
         unchanged(&file, &stamp).map_err(|why| Error::input(&what, changed_message(&why)))?;
         // Turn each hard link into a member of its target's link group, so that `finish`
-        // can give the content to whichever name sorts first.
-        for (link, target) in links {
-            let tnode = self.nodes.get(&target).ok_or_else(|| {
-                Error::input(
-                    &what,
-                    format!(
-                        "hard link {} points to {}, which is not in the archive",
-                        show_path(&link),
-                        show_path(&target)
-                    ),
-                )
-            })?;
-            let (size, source, group) = match (&tnode.header.kind, &tnode.source) {
-                (Kind::File { size }, src) => (*size, src.clone(), tnode.link_group),
-                _ => {
+        // can give the content to whichever name sorts first. A target is the first entry
+        // of its path, from this archive or an earlier input.
+        let targets: std::collections::HashSet<&[u8]> =
+            links.iter().map(|(_, _, t)| t.as_slice()).collect();
+        let found = self.entries.find(&targets);
+        for (link, link_path, target) in &links {
+            let file = found
+                .get(target)
+                .and_then(|&t| Some((t, self.entries.file(t)?)));
+            let (t, group) = match (found.get(target), file) {
+                (_, Some((t, (_, group)))) => (t, group),
+                (None, _) => {
+                    return Err(Error::input(
+                        &what,
+                        format!(
+                            "hard link {} points to {}, which is not in the archive",
+                            show_path(link_path),
+                            show_path(target)
+                        ),
+                    ));
+                }
+                (Some(_), None) => {
                     return Err(Error::input(
                         &what,
                         format!(
                             "hard link {} points to {}, which is not a regular file",
-                            show_path(&link),
-                            show_path(&target)
+                            show_path(link_path),
+                            show_path(target)
                         ),
                     ));
                 }
@@ -201,17 +212,11 @@ impl Tree {
                 None => {
                     self.next_group += 1;
                     let g = (u64::MAX, self.next_group);
-                    if let Some(t) = self.nodes.get_mut(&target) {
-                        t.link_group = Some(g);
-                    }
+                    self.entries.set_group(t, g);
                     g
                 }
             };
-            if let Some(l) = self.nodes.get_mut(&link) {
-                l.header.kind = Kind::File { size };
-                l.source = source;
-                l.link_group = Some(group);
-            }
+            self.entries.link_to(*link, t, group);
         }
         Ok(())
     }
