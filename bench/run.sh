@@ -12,6 +12,8 @@
 #   SIZE_MIB  size in MiB of the generated tree (default 1024: ~3300 files)
 #   ROOTFS=n  copies of the synthetic root filesystem in the memory tree (default 150:
 #             1,016,938 entries, cached in target/bench-rootfs-n); 0 skips that part
+#   PIPELINES=0  leaves out the shell pipelines (single-threaded gzip -6 alone is most of a
+#             run's time), keeping ocipack and its limits
 #
 # The limits, timed in the same rounds as ocipack, on the same bytes:
 # - the compressor alone: `bench-limit` (bench/limit.rs) with the pinned libdeflate and
@@ -21,7 +23,9 @@
 # - SHA-256 alone, one thread, memory to memory: the diff_id every layer needs;
 # - the disk: an O_DIRECT write (`dd oflag=direct bs=1M`) of exactly the bytes ocipack
 #   wrote, from the page cache.
-# ocipack's fraction of a limit is the limit's median time over ocipack's (100 % = at it).
+# ocipack's fraction of a limit is the limit's median time over ocipack's (100 % = at it);
+# for gzip and zstd also the compressor's CPU time over ocipack's, what the fraction would be
+# with both cores kept busy (other load on the machine skews it far less).
 #
 # Needs GNU tar, gzip, pigz, zstd, coreutils, awk, jq, hyperfine and GNU time (/usr/bin/time,
 # Debian `time`). Each tree's page cache is warmed with one untimed read before it is timed.
@@ -31,6 +35,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${RUNS:-5}
 jobs=${JOBS:-$(nproc)}
 copies=${ROOTFS:-150}
+pipelines=${PIPELINES:-1}
 epoch=1700000000
 work="$root/target/bench"
 started=$(date +%s)
@@ -113,10 +118,12 @@ bench_tree() {
 	done
 	input=$(jq -r .layer.uncompressedSize "$work/$tag-ref-none.json")
 	names=() cmds=() setups=()
-	add "$tag-tar-sha256" "$tar_cmd | $sha"
-	add "$tag-tar-gzip" "$tar_cmd | tee >($sha) | gzip -n -6 | tee >(wc -c >'$work/$tag-tar-gzip.size') | $sha"
-	add "$tag-tar-pigz" "$tar_cmd | tee >($sha) | pigz -n -6 -p$jobs | tee >(wc -c >'$work/$tag-tar-pigz.size') | $sha"
-	add "$tag-tar-zstd" "$tar_cmd | tee >($sha) | zstd -q -3 -T$jobs | tee >(wc -c >'$work/$tag-tar-zstd.size') | $sha"
+	if [ "$pipelines" != 0 ]; then
+		add "$tag-tar-sha256" "$tar_cmd | $sha"
+		add "$tag-tar-gzip" "$tar_cmd | tee >($sha) | gzip -n -6 | tee >(wc -c >'$work/$tag-tar-gzip.size') | $sha"
+		add "$tag-tar-pigz" "$tar_cmd | tee >($sha) | pigz -n -6 -p$jobs | tee >(wc -c >'$work/$tag-tar-pigz.size') | $sha"
+		add "$tag-tar-zstd" "$tar_cmd | tee >($sha) | zstd -q -3 -T$jobs | tee >(wc -c >'$work/$tag-tar-zstd.size') | $sha"
+	fi
 	for c in none gzip zstd; do
 		# Each run writes a new layout rather than replacing (deleting) the previous one.
 		add "$tag-ocipack-$c" "$image --compression $c -o '$work/layout-$c' -q >/dev/null" "rm -rf '$work/layout-$c'"
@@ -147,14 +154,15 @@ bench_tree() {
 			"$(calc '%.1f' "$(field "$name" 2) + $(field "$name" 3)")" \
 			"$(calc '%.0f' "$(field "$name" 4) / 1024")" "$vs"
 	}
-	# speedup NAME REF: "2.95× vs REF at 0.995× its size"
+	# speedup NAME REF: "; 2.95× vs REF at 0.995× its size" (nothing without the pipelines)
 	speedup() {
 		local s
+		[ -f "$work/$2.time" ] || return 0
 		s="$(calc '%.2f' "$(field "$2" 1) / $(field "$1" 1)")× vs ${2#"$tag"-tar-}"
 		case $2 in *gzip | *pigz | *zstd)
 			s+=" at $(calc '%.3f' "$(cat "$work/$1.size") / $(cat "$work/$2.size")")× its size" ;;
 		esac
-		echo "$s"
+		echo "; $s"
 	}
 	# fraction NAME LIMIT...: "**97 %** of its limit (dd-none 0.55 s, limit-sha256 0.53 s)",
 	# against the slowest of the limits (the one that binds).
@@ -169,16 +177,23 @@ bench_tree() {
 		done
 		echo "**$(calc '%.0f' "100 * $bind / $t") %** of its limit ($parts)"
 	}
+	# cpu_share NAME LIMIT: the limit's CPU time over ocipack's, what the fraction would be
+	# with both kept equally busy (load on the machine skews it far less than wall times).
+	cpu_share() {
+		echo "$(calc '%.0f' "100 * ($(field "$2" 2) + $(field "$2" 3)) / ($(field "$1" 2) + $(field "$1" 3))") % by CPU time"
+	}
 
 	echo
 	echo "Tree: $tree, tar stream $input bytes, $(find "$tree" -type f | wc -l) files."
 	echo
 	echo "| command | time (s) | MB/s | output bytes | output/input | CPU (s) | peak RSS (MiB) | vs |"
 	echo "|---|---|---|---|---|---|---|---|"
-	row "$tag-tar-sha256" 'tar \| sha256sum'
-	row "$tag-tar-gzip" 'tar \| gzip -6 (+ sha256sum ×2)'
-	row "$tag-tar-pigz" "tar \\| pigz -6 -p$jobs (+ sha256sum ×2)"
-	row "$tag-tar-zstd" "tar \\| zstd -3 -T$jobs (+ sha256sum ×2)"
+	if [ "$pipelines" != 0 ]; then
+		row "$tag-tar-sha256" 'tar \| sha256sum'
+		row "$tag-tar-gzip" 'tar \| gzip -6 (+ sha256sum ×2)'
+		row "$tag-tar-pigz" "tar \\| pigz -6 -p$jobs (+ sha256sum ×2)"
+		row "$tag-tar-zstd" "tar \\| zstd -3 -T$jobs (+ sha256sum ×2)"
+	fi
 	row "$tag-limit-sha256" 'limit: SHA-256 alone (1 thread, memory to memory)'
 	row "$tag-limit-gzip" "limit: libdeflate level 5 alone, 1 MiB blocks, $jobs threads, memory to memory"
 	row "$tag-limit-zstd" "limit: libzstd level 3 alone, $jobs workers, 8 MiB jobs, memory to memory"
@@ -186,11 +201,11 @@ bench_tree() {
 		row "$tag-dd-$c" "limit: dd oflag=direct bs=1M of the $c blob"
 	done
 	row "$tag-ocipack-none" 'ocipack --compression none' \
-		"$(fraction "$tag-ocipack-none" "$tag-dd-none" "$tag-limit-sha256"); $(speedup "$tag-ocipack-none" "$tag-tar-sha256")"
+		"$(fraction "$tag-ocipack-none" "$tag-dd-none" "$tag-limit-sha256")$(speedup "$tag-ocipack-none" "$tag-tar-sha256")"
 	row "$tag-ocipack-gzip" 'ocipack --compression gzip' \
-		"$(fraction "$tag-ocipack-gzip" "$tag-limit-gzip" "$tag-dd-gzip"); $(speedup "$tag-ocipack-gzip" "$tag-tar-gzip"), $(speedup "$tag-ocipack-gzip" "$tag-tar-pigz")"
+		"$(fraction "$tag-ocipack-gzip" "$tag-limit-gzip" "$tag-dd-gzip"), $(cpu_share "$tag-ocipack-gzip" "$tag-limit-gzip")$(speedup "$tag-ocipack-gzip" "$tag-tar-gzip")$(speedup "$tag-ocipack-gzip" "$tag-tar-pigz")"
 	row "$tag-ocipack-zstd" 'ocipack --compression zstd' \
-		"$(fraction "$tag-ocipack-zstd" "$tag-limit-zstd" "$tag-dd-zstd"); $(speedup "$tag-ocipack-zstd" "$tag-tar-zstd")"
+		"$(fraction "$tag-ocipack-zstd" "$tag-limit-zstd" "$tag-dd-zstd"), $(cpu_share "$tag-ocipack-zstd" "$tag-limit-zstd")$(speedup "$tag-ocipack-zstd" "$tag-tar-zstd")"
 	rm -f "$work/$tag-"*.blob
 }
 
