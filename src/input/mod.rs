@@ -2,7 +2,7 @@
 //!
 //! Inputs are gathered into a list first, sorted, and only then streamed out, so the tar's
 //! order depends on nothing but path bytes: not on `readdir` order, not on the order in
-//! which inputs were given, not on the machine. The list is compact ([`entries`]): a tree
+//! which inputs were given, not on the machine. The list is compact (`entries.rs`): a tree
 //! of a million files fits in a few hundred MiB. Every normalisation below says why it
 //! exists.
 
