@@ -1,5 +1,5 @@
 //! Measures ways to make a build's outputs durable on this disk, for the choice in
-//! `src/store/output.rs` (`commit_all`): an `fsync` per file and directory, the same from 8
+//! `src/store/staging.rs` (`commit_all`): an `fsync` per file and directory, the same from 8
 //! threads, `sync_file_range` on every file then one `syncfs`, and one `syncfs`. The files
 //! are the hello-world example's shape: 10 layouts of one 12 KB blob, three small blobs and
 //! two small documents each, in three directories.

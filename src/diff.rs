@@ -1,7 +1,13 @@
-//! `ocipack diff A B`: why two layouts differ, most specific first.
+//! `ocipack diff A B`: why two images differ, most specific first.
 //!
-//! Both layouts are read and verified by [`crate::verify::read_image`] (a layout that fails
-//! verification is refused: explaining it is `verify`'s job), then compared:
+//! Both sources are opened and verified by [`crate::verify::open`] (one that fails
+//! verification is refused: explaining it is `verify`'s job; a `--file` that leaves the
+//! layout is a usage error, as for `verify`), then compared. A source may be a registry
+//! reference: its documents are fetched and checked, and a layer only when the documents
+//! show that it differs (it is then streamed through the verified reader and scanned, as
+//! verify would); a registry has no `index.json` and no layout files to compare.
+//! [`diff_documents`] compares documents alone, fetching nothing (`build --check
+//! --against`). The comparison:
 //!
 //! 1. the JSON documents (`index.json`, a `--file` descriptor, manifest, config) field by
 //!    field, with JSON paths and both values;
@@ -9,14 +15,16 @@
 //!    mode, owner, names, mtime, device, xattrs), or in a different order; same entries
 //!    with different tar bytes;
 //! 3. compression-only differences: same diff_id, different blob;
-//! 4. other layout files (readable names, their kind and target);
+//! 4. other layout files (readable names, their kind and target), when both are layouts;
 //! 5. last, the digests, sizes and diff_ids that changed only because of the above.
 //!
 //! `ocipack build --check` uses [`diff_layouts`] to explain a mismatch.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use serde::Serialize;
@@ -24,11 +32,13 @@ use serde_json::Value;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::image::rules::docs::join_key;
+use crate::platform::Platform;
 use crate::store::root::{EntryType, Root};
-use crate::tar::read::Entry;
 use crate::timestamp::Timestamp;
-use crate::verify::docs::join_key;
-use crate::verify::{self, Checked};
+use crate::verify::scan::Entry;
+use crate::verify::{self, Checked, Options, Source};
 
 /// One difference between layout A and layout B.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,6 +126,28 @@ pub enum Difference {
         /// The blob in B.
         b: String,
     },
+    /// The layers differ (their diff_ids do), and their content was not compared: the
+    /// documents alone were ([`diff_documents`]).
+    #[serde(rename_all = "camelCase")]
+    LayerContent {
+        /// Layer index.
+        layer: usize,
+        /// diff_id in A.
+        a: Digest,
+        /// diff_id in B.
+        b: Digest,
+    },
+    /// The layers differ (their diff_ids do), and one is a foreign layer, whose content is
+    /// never fetched: the diff_ids are all there is to compare.
+    #[serde(rename_all = "camelCase")]
+    ForeignLayer {
+        /// Layer index.
+        layer: usize,
+        /// diff_id in A.
+        a: Digest,
+        /// diff_id in B.
+        b: Digest,
+    },
     /// A layout file outside the documents differs (readable names, blob symlinks).
     #[serde(rename_all = "camelCase")]
     LayoutFile {
@@ -156,7 +188,9 @@ impl Difference {
             Difference::Field { .. } => 0,
             Difference::EntryAdded { .. }
             | Difference::EntryRemoved { .. }
-            | Difference::EntryChanged { .. } => 1,
+            | Difference::EntryChanged { .. }
+            | Difference::LayerContent { .. }
+            | Difference::ForeignLayer { .. } => 1,
             Difference::EntryOrder { .. } => 2,
             Difference::TarEncoding { .. } => 3,
             Difference::Compression { .. } => 4,
@@ -239,6 +273,16 @@ impl Difference {
                 f,
                 "layer {layer}: same files, different compressor output (diff_id {diff_id}): {a} → {b}"
             ),
+            Difference::LayerContent { layer, a, b } => write!(
+                f,
+                "layer {layer}: other files (diff_id {a} → {b}; the layers were not fetched to \
+                 compare their entries: --explain does)"
+            ),
+            Difference::ForeignLayer { layer, a, b } => write!(
+                f,
+                "layer {layer}: other files (diff_id {a} → {b}; a foreign layer, whose content \
+                 is not in the registry or the layout, is never fetched to compare entries)"
+            ),
             Difference::LayoutFile { path, a, b, .. } => {
                 write!(f, "layout file {path}: {a} → {b}{follows}")
             }
@@ -246,73 +290,145 @@ impl Difference {
     }
 }
 
-/// Which image of each layout to compare.
+/// Which image of each source to compare.
 #[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
     /// Descriptor file to use in A (bashbrew's `File:`) instead of index.json's only entry.
     pub file_a: Option<String>,
     /// Descriptor file to use in B.
     pub file_b: Option<String>,
+    /// The platform to compare, and how it was named (`--arch amd64`): the image of a
+    /// multi-platform source (a layout's image index, a registry's index), and the
+    /// platform a single image must have.
+    pub platform: Option<(Platform, String)>,
 }
 
 /// Compares the layouts `a` and `b` (each with its single image); empty when identical.
 pub fn diff_layouts(a: &Path, b: &Path) -> Result<Vec<Difference>> {
-    diff_layouts_with(a, b, &DiffOptions::default())
+    let (a, b) = (Source::Layout(a.into()), Source::Layout(b.into()));
+    diff_sources(&a, &b, &DiffOptions::default())
 }
 
-/// Compares the layouts `a` and `b`, choosing the images as `opts` says.
-pub fn diff_layouts_with(a: &Path, b: &Path, opts: &DiffOptions) -> Result<Vec<Difference>> {
-    let ia = read(a, opts.file_a.clone())?;
-    let ib = read(b, opts.file_b.clone())?;
-    let mut out = diff_images(&ia, &ib);
-    out.extend(diff_layout_files(a, &ia, b, &ib)?);
+/// Compares the images of `a` and `b`, choosing them as `opts` says.
+pub fn diff_sources(a: &Source, b: &Source, opts: &DiffOptions) -> Result<Vec<Difference>> {
+    let mut ia = open(a, opts.file_a.clone(), &opts.platform)?;
+    let mut ib = open(b, opts.file_b.clone(), &opts.platform)?;
+    let mut out = diff_images(&mut ia, &mut ib, true)?;
+    out.extend(diff_layout_files(&ia, &ib)?);
     out.sort_by_key(Difference::rank);
     Ok(out)
 }
 
-fn read(dir: &Path, file: Option<String>) -> Result<Side> {
-    verify::read_valid(dir, file, true).map(Side::from)
+/// Compares the documents of two images (the index entry, manifest and config; layers by
+/// their descriptors and diff_ids), reading no blob: what `build --check --against` says
+/// about an image it built in memory and one a registry serves. Sorted, most specific
+/// first.
+pub fn diff_documents(a: &Image, b: &Image) -> Vec<Difference> {
+    let (mut sa, mut sb) = (Side::documents(a), Side::documents(b));
+    let mut out = diff_images(&mut sa, &mut sb, false).unwrap_or_default();
+    out.sort_by_key(Difference::rank);
+    out
+}
+
+fn open(
+    source: &Source,
+    file: Option<String>,
+    platform: &Option<(Platform, String)>,
+) -> Result<Side> {
+    // A layout is verified whole, layers included (it is at hand); a registry's documents
+    // are, and its layers are fetched only if they differ.
+    let remote = source.is_remote();
+    let opts = Options {
+        file,
+        expect: platform.clone(),
+        select_platform: true,
+        keep_entries: !remote,
+        documents_only: remote,
+        ..Options::default()
+    };
+    verify::open(source, &opts)?.single().map(Side::from)
 }
 
 /// One side of a comparison: a verified image with its documents as JSON values.
 pub struct Side {
-    index: Value,
+    /// The image (its blobs read through it when a layer must be compared).
+    image: Image,
+    /// The layout the image is in, when it was read from one.
+    layout: Option<Root>,
+    /// `index.json`, when the image was read from a layout.
+    index: Option<Value>,
     descriptor_file: Option<(String, Value)>,
     descriptor: crate::spec::Descriptor,
     manifest: crate::spec::Manifest,
     manifest_value: Value,
     config_value: Value,
-    layers: Vec<verify::LayerContent>,
+    /// Each layer's entries, once read (a layout's, or a registry's that differs).
+    layers: Vec<Option<verify::LayerContent>>,
 }
 
 impl From<Checked> for Side {
     fn from(c: Checked) -> Side {
+        let mut side = Side::documents(&c.image);
+        side.index = c.layout.index.as_ref().map(|i| i.json());
+        side.descriptor_file = c
+            .layout
+            .descriptor_file
+            .as_ref()
+            .map(|(n, d)| (n.clone(), d.json()));
+        for (slot, l) in side.layers.iter_mut().zip(c.layers) {
+            *slot = l;
+        }
+        side
+    }
+}
+
+impl Side {
+    /// An image's documents, no layer read yet.
+    fn documents(image: &Image) -> Side {
         Side {
-            index: c.layout.index.as_ref().map_or(Value::Null, |i| i.json()),
-            descriptor_file: c
-                .layout
-                .descriptor_file
-                .as_ref()
-                .map(|(n, d)| (n.clone(), d.json())),
-            descriptor: c.image.entry.clone(),
-            manifest: (*c.image.manifest.value).clone(),
-            manifest_value: c.image.manifest.json(),
-            config_value: c.image.config.json(),
-            layers: c.layers,
+            image: image.clone(),
+            layout: image.layout().cloned(),
+            index: None,
+            descriptor_file: None,
+            descriptor: image.entry.clone(),
+            manifest: (*image.manifest.value).clone(),
+            manifest_value: image.manifest.json(),
+            config_value: image.config.json(),
+            layers: vec![None; image.layers().len()],
+        }
+    }
+
+    /// The entries of layer `i`, read now if they were not (through the verified reader).
+    fn layer(&mut self, i: usize) -> Result<&verify::LayerContent> {
+        if self.layers[i].is_none() {
+            let d = self.manifest.layers[i].clone();
+            let diff_id = self.image.diff_ids().get(i).cloned().ok_or_else(|| {
+                self.image.bad(
+                    &format!("layer {}", d.digest),
+                    "has no diff_id in the config",
+                )
+            })?;
+            self.layers[i] = Some(verify::scan_layer(&self.image, &d, &diff_id)?);
+        }
+        Ok(self.layers[i].as_ref().expect("read above"))
+    }
+
+    /// Layer `i`'s diff_id (its entries' when read, else the config's).
+    fn diff_id(&self, i: usize) -> Option<Digest> {
+        match &self.layers[i] {
+            Some(l) => Some(l.diff_id.clone()),
+            None => self.image.diff_ids().get(i).cloned(),
         }
     }
 }
 
-/// Compares two images read by [`verify::read_image`] (with entries kept).
-pub fn diff_images(a: &Side, b: &Side) -> Vec<Difference> {
+/// Compares two images opened by [`verify::open`]; with `fetch`, the entries of layers that
+/// differ are read (from a registry, only now), else such layers are named only.
+fn diff_images(a: &mut Side, b: &mut Side, fetch: bool) -> Result<Vec<Difference>> {
     let mut out = Vec::new();
-    diff_values(
-        "index.json",
-        String::new(),
-        Some(&a.index),
-        Some(&b.index),
-        &mut out,
-    );
+    if let (Some(ia), Some(ib)) = (&a.index, &b.index) {
+        diff_values("index.json", String::new(), Some(ia), Some(ib), &mut out);
+    }
     match (&a.descriptor_file, &b.descriptor_file) {
         (Some((na, va)), Some((_, vb))) => {
             diff_values(na, String::new(), Some(va), Some(vb), &mut out)
@@ -327,7 +443,7 @@ pub fn diff_images(a: &Side, b: &Side) -> Vec<Difference> {
         }),
     }
     if a.descriptor.digest == b.descriptor.digest {
-        return out;
+        return Ok(out);
     }
     diff_values(
         "manifest",
@@ -345,25 +461,55 @@ pub fn diff_images(a: &Side, b: &Side) -> Vec<Difference> {
             &mut out,
         );
     }
-    for (i, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
-        if la.descriptor.digest == lb.descriptor.digest {
+    let shared = a.manifest.layers.len().min(b.manifest.layers.len());
+    for i in 0..shared {
+        let (da, db) = (&a.manifest.layers[i], &b.manifest.layers[i]);
+        if da.digest == db.digest {
             continue;
         }
-        if la.diff_id == lb.diff_id {
-            let show = |l: &verify::LayerContent| {
-                format!(
-                    "{}, {} bytes, {}",
-                    l.compression, l.descriptor.size, l.descriptor.digest
-                )
+        let (ida, idb) = (a.diff_id(i), b.diff_id(i));
+        if let (Some(x), Some(y)) = (&ida, &idb)
+            && x == y
+        {
+            let show = |d: &crate::spec::Descriptor| {
+                let c = crate::media::Compression::from_media_type(&d.media_type)
+                    .map_or_else(|| crate::show::text(&d.media_type), |c| c.to_string());
+                format!("{c}, {} bytes, {}", d.size, d.digest)
             };
             out.push(Difference::Compression {
                 layer: i,
-                diff_id: la.diff_id.clone(),
-                a: show(la),
-                b: show(lb),
+                diff_id: x.clone(),
+                a: show(da),
+                b: show(db),
             });
             continue;
         }
+        // A foreign layer neither side holds is never fetched (its content is not the
+        // registry's to serve): its diff_id is all there is to compare.
+        let unheld = |s: &Side, d: &crate::spec::Descriptor| -> bool {
+            crate::media::foreign_layer(&d.media_type).is_some() && s.layers[i].is_none()
+        };
+        let foreign = unheld(a, da) || unheld(b, db);
+        if !fetch || foreign {
+            if let (Some(x), Some(y)) = (ida, idb) {
+                out.push(if foreign {
+                    Difference::ForeignLayer {
+                        layer: i,
+                        a: x,
+                        b: y,
+                    }
+                } else {
+                    Difference::LayerContent {
+                        layer: i,
+                        a: x,
+                        b: y,
+                    }
+                });
+            }
+            continue;
+        }
+        let la = a.layer(i)?.clone();
+        let lb = b.layer(i)?;
         let before = out.len();
         diff_entries(i, &la.entries, &lb.entries, &mut out);
         if out.len() == before {
@@ -374,7 +520,7 @@ pub fn diff_images(a: &Side, b: &Side) -> Vec<Difference> {
             });
         }
     }
-    out
+    Ok(out)
 }
 
 fn is_derived_path(document: &str, path: &str) -> bool {
@@ -424,7 +570,7 @@ fn show_path(p: &[u8]) -> String {
 
 fn what(e: &Entry) -> String {
     match e.kind {
-        crate::tar::read::EntryKind::File => format!("file, {} bytes", e.size),
+        crate::tar::EntryKind::File => format!("file, {} bytes", e.size),
         k => match &e.link {
             Some(l) => format!("{k} to {}", show_path(l)),
             None => k.to_string(),
@@ -581,9 +727,9 @@ fn layout_files(root: &Root, dirs: &[&str]) -> Result<BTreeMap<String, FileDesc>
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut r = opened.file.take(opened.size);
                     loop {
-                        let n = r
-                            .read(&mut buf)
-                            .map_err(|e| Error::input_io("reading", &shown, e))?;
+                        let n = r.read(&mut buf).map_err(|e| {
+                            Error::input_io("reading", root.path().join(OsStr::from_bytes(&rel)), e)
+                        })?;
                         if n == 0 {
                             break;
                         }
@@ -606,11 +752,14 @@ fn blob_digests(i: &Side) -> BTreeSet<String> {
         .collect()
 }
 
-fn diff_layout_files(a: &Path, ia: &Side, b: &Path, ib: &Side) -> Result<Vec<Difference>> {
-    let open = |p: &Path| Root::open(p).map_err(|e| Error::input_io("opening layout", p, e));
-    let (ra, rb) = (open(a)?, open(b)?);
+/// The differences of the layouts' own files, when both images were read from layouts
+/// (through the directories opened for them, never by their paths again).
+fn diff_layout_files(ia: &Side, ib: &Side) -> Result<Vec<Difference>> {
+    let (Some(ra), Some(rb)) = (&ia.layout, &ib.layout) else {
+        return Ok(Vec::new());
+    };
     let dirs = ["", "blobs", "blobs/sha256", "blobs/sha512"];
-    let (fa, fb) = (layout_files(&ra, &dirs)?, layout_files(&rb, &dirs)?);
+    let (fa, fb) = (layout_files(ra, &dirs)?, layout_files(rb, &dirs)?);
     let (da, db) = (blob_digests(ia), blob_digests(ib));
     let blob_of = |d: &FileDesc, digests: &BTreeSet<String>| match d {
         FileDesc::File(Some(h)) => digests.contains(&h.to_string()),

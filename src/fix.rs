@@ -1,14 +1,14 @@
 //! `ocipack fix`: rewrite a layout another tool made into the shape every client accepts,
 //! without changing a single digest.
 //!
-//! Contract: the layout is read by the one reader and verified by the plain rules
-//! ([`crate::verify`]); any error other than a missing `oci-layout` refuses it (exit 2),
-//! because a layout that is not valid cannot be repaired without changing what some
-//! digest names. Then a new layout is staged beside it ([`crate::store::staging`]):
-//! `index.json` (and the `--file` descriptor file) with their exact bytes, `oci-layout` as
-//! it was (or ocipack's when missing), every blob an image references copied into
-//! `blobs/<algorithm>/<hex>` as a regular file through a verifying reader (a blob whose
-//! bytes do not hash to its name stops the fix), and readable names per [`NameStyle`]. The
+//! Contract: the layout is opened and verified by the plain rules ([`crate::verify::open`]);
+//! any error other than a missing `oci-layout` refuses it (exit 2), because a layout that
+//! is not valid cannot be repaired without changing what some digest names. Then a new
+//! layout is staged beside it ([`crate::store::staging`]): `index.json` (and the `--file`
+//! descriptor file) with their exact bytes, `oci-layout` as it was (or ocipack's when
+//! missing), every blob an image references copied into `blobs/<algorithm>/<hex>` as a
+//! regular file through the image's verifying reader (a blob whose bytes do not hash to its
+//! name stops the fix), and readable names per [`NameStyle`]. The
 //! new layout replaces the old one in one `renameat2(RENAME_EXCHANGE)`; any failure leaves
 //! the old one exactly as it was. Nothing else is carried over: entries that are neither
 //! documents, referenced blobs nor readable names are listed in the report.
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::image::blob;
+use crate::image::Image;
 use crate::image::build::{CONFIG_FILE_NAME, MANIFEST_FILE_NAME};
 use crate::image::write::{LayoutWriter, NameStyle, Written};
 use crate::media::Compression;
@@ -30,7 +30,7 @@ use crate::show;
 use crate::spec::Descriptor;
 use crate::store::root::EntryType;
 use crate::store::staging::Target;
-use crate::verify::{self, Profile, VerifyOptions, oci_import};
+use crate::verify::{self, Options, Profile, Source};
 
 /// What to fix, and how.
 #[derive(Debug, Clone, Default)]
@@ -77,17 +77,16 @@ fn normal_file_name(f: &str) -> Result<String> {
 
 /// `ocipack fix DIR`: see the module documentation.
 pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
-    crate::verify::check_file_option(opts.file.as_deref())?;
+    verify::check_file_is_inside("--file", opts.file.as_deref())?;
     // The descriptor file is written back under its name: `./d.json` is `d.json`, and a
     // name that ends in `/` is a directory's, not a file's.
     let file = opts.file.as_deref().map(normal_file_name).transpose()?;
-    let vopts = VerifyOptions {
+    let vopts = Options {
         file,
-        expect: None,
-        arch_from_path: false,
         profile: Profile::Oci,
+        ..Options::default()
     };
-    let (report, checked) = verify::read_image(dir, &vopts, false)?;
+    let (report, checked) = verify::open(&Source::Layout(dir.into()), &vopts)?.into_parts();
     let missing_layout =
         |p: &verify::Problem| p.file == "oci-layout" && p.message == "does not exist";
     let errors: Vec<&verify::Problem> = report
@@ -107,21 +106,27 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
     let layout = &checked.layout;
     let added_oci_layout = report.problems.iter().any(missing_layout);
 
-    // Every blob any image of the layout references, each once.
-    let mut blobs: Vec<Descriptor> = Vec::new();
+    // Every blob any image of the layout references, each once, with its image (whose
+    // verified reader copies it). With no error, every image was read whole.
+    let mut blobs: Vec<(Descriptor, Image)> = Vec::new();
     let mut seen = BTreeSet::new();
     for img in &layout.images {
-        let manifest = img.manifest.as_ref();
-        let ds = std::iter::once(&img.found.descriptor)
-            .chain(manifest.map(|m| &m.value.config))
-            .chain(manifest.into_iter().flat_map(|m| &m.value.layers));
+        let image = img
+            .image(&layout.blobs)
+            .ok_or_else(|| refuse("holds an image that could not be read whole".into()))?;
+        let ds = std::iter::once(&image.entry)
+            .chain([&image.manifest.value.config])
+            .chain(&image.manifest.value.layers);
         for d in ds {
             if seen.insert(d.digest.clone()) {
-                blobs.push(d.clone());
+                blobs.push((d.clone(), image.clone()));
             }
         }
     }
-    let before = oci_import::survey(&layout.root);
+    let root = layout
+        .root()
+        .ok_or_else(|| refuse("is not a layout".into()))?;
+    let before = verify::survey(root);
     let was_symlink = |path: &str| {
         before
             .iter()
@@ -143,11 +148,9 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
         out.write_file(name, &doc.bytes);
     }
     let mut written = Vec::new();
-    for d in &blobs {
+    for (d, image) in &blobs {
         let path = d.digest.blob_path();
-        let opened =
-            blob::open_blob(&layout.root, d).map_err(|e| refuse(format!("{path}: {e}")))?;
-        let mut content = opened.verified(d, layout.root.shown(&path));
+        let mut content = image.open_blob(d)?;
         // A blob that is a regular file at its place was read from there, verified: the
         // copy is the same bytes. A symlinked one becomes a file.
         out.copy_blob(&d.digest, &mut content, !was_symlink(&path))?;
@@ -183,11 +186,11 @@ pub fn fix_layout(dir: &Path, opts: &FixOptions) -> Result<FixReport> {
             at = parent;
         }
     }
-    kept.extend(blobs.iter().map(|d| d.digest.blob_path()));
+    kept.extend(blobs.iter().map(|(d, _)| d.digest.blob_path()));
     kept.extend(
         blobs
             .iter()
-            .map(|d| format!("blobs/{}", d.digest.algorithm().name())),
+            .map(|(d, _)| format!("blobs/{}", d.digest.algorithm().name())),
     );
     if opts.names != NameStyle::None {
         kept.extend(names);

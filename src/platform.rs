@@ -92,6 +92,20 @@ impl Platform {
             .map(|(name, ..)| *name)
     }
 
+    /// The same OS, architecture and variant, a variant left out being the architecture's
+    /// default as containerd reads it (`arm64` is `arm64/v8`, `arm` is `arm/v7`): how an
+    /// image a registry lists is matched with one built for a platform.
+    pub fn matches(&self, other: &Platform) -> bool {
+        let variant = |p: &Platform| match (p.architecture.as_str(), p.variant.as_deref()) {
+            ("arm64", None) => Some("v8".to_string()),
+            ("arm", None) => Some("v7".to_string()),
+            (_, v) => v.map(str::to_string),
+        };
+        self.os == other.os
+            && self.architecture == other.architecture
+            && variant(self) == variant(other)
+    }
+
     /// True for bashbrew's architecture names.
     pub fn is_bashbrew_arch(name: &str) -> bool {
         BASHBREW_ARCHES.iter().any(|(n, ..)| *n == name)
@@ -141,6 +155,17 @@ impl fmt::Display for Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variant_left_out_is_the_default_one() {
+        let p = |s: &str| s.parse::<Platform>().unwrap();
+        assert!(p("linux/arm64").matches(&p("linux/arm64/v8")));
+        assert!(p("linux/arm/v7").matches(&p("linux/arm")));
+        assert!(!p("linux/arm/v6").matches(&p("linux/arm")));
+        assert!(!p("linux/amd64").matches(&p("linux/amd64/v2")));
+        assert!(!p("linux/amd64").matches(&p("windows/amd64")));
+        assert!(p("linux/s390x").matches(&p("linux/s390x")));
+    }
 
     #[test]
     fn bashbrew_mapping_matches_issue_table() {

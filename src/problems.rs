@@ -1,10 +1,14 @@
 //! Every problem found in a layout, collected rather than stopping at the first.
 //!
 //! A [`Problem`] names the file (relative to the layout), the JSON path or tar entry, and
-//! what is wrong. Reading a layout ([`crate::image::read`]) and checking it
-//! ([`crate::verify`]) both record into one [`Problems`]; a consumer that needs a valid
-//! image refuses one with any error.
+//! what is wrong. The image rules, the layout reader and the verifier above them all record
+//! into one [`Problems`]; a consumer that needs a valid image refuses one with any error.
+//! Each problem is recorded once: two rules that reach the same descriptor (an `index.json`
+//! entry is checked as one of the index's descriptors and as the image's) do not say the
+//! same thing twice. This module sits below all of them and imports nothing but the
+//! printing helpers.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::Serialize;
@@ -12,7 +16,7 @@ use serde::Serialize;
 use crate::show;
 
 /// How serious a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The layout is not valid.
@@ -31,7 +35,7 @@ impl fmt::Display for Severity {
 }
 
 /// One problem: the file (relative to the layout), the field or entry, what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Problem {
     /// Error or warning.
     pub severity: Severity,
@@ -61,9 +65,12 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A collector of problems.
+/// A collector of problems, each recorded once, in the order first found.
 #[derive(Debug, Default)]
-pub struct Problems(Vec<Problem>);
+pub struct Problems {
+    found: Vec<Problem>,
+    seen: HashSet<Problem>,
+}
 
 impl Problems {
     fn push(&mut self, severity: Severity, file: &[u8], field: Option<String>, message: String) {
@@ -78,13 +85,16 @@ impl Problems {
         field: Option<String>,
         message: String,
     ) {
-        self.0.push(Problem {
+        let problem = Problem {
             severity,
             file: show::bytes(file),
             field: field.filter(|f| !f.is_empty()).map(|f| show::line(&f)),
             origin,
             message: show::line(&message),
-        });
+        };
+        if self.seen.insert(problem.clone()) {
+            self.found.push(problem);
+        }
     }
 
     /// Records a problem of `severity` that `origin` (`bashbrew, meta-scripts`) enforces.
@@ -132,33 +142,34 @@ impl Problems {
     /// is wrong, and that meta-scripts would replace it).
     pub fn drop_restated_warnings(&mut self) {
         let errors: Vec<(String, Option<String>)> = self
-            .0
+            .found
             .iter()
             .filter(|p| p.severity == Severity::Error && p.origin.is_some())
             .map(|p| (p.file.clone(), p.field.clone()))
             .collect();
-        self.0.retain(|p| {
+        self.found.retain(|p| {
             p.severity != Severity::Warning
                 || p.origin.is_some()
                 || !errors
                     .iter()
                     .any(|(file, field)| *file == p.file && *field == p.field)
         });
+        self.seen = self.found.iter().cloned().collect();
     }
 
     /// The problems, in the order found.
     pub fn into_vec(self) -> Vec<Problem> {
-        self.0
+        self.found
     }
 
     /// The problems so far.
     pub fn as_slice(&self) -> &[Problem] {
-        &self.0
+        &self.found
     }
 
     /// Number of errors so far.
     pub fn errors(&self) -> usize {
-        self.0
+        self.found
             .iter()
             .filter(|p| p.severity == Severity::Error)
             .count()
@@ -168,7 +179,7 @@ impl Problems {
     /// recorded (what a builder says about a document it made that breaks the rules).
     pub fn fail_on_errors(&self, context: &str) -> crate::error::Result<()> {
         let errors: Vec<String> = self
-            .0
+            .found
             .iter()
             .filter(|p| p.severity == Severity::Error)
             .map(ToString::to_string)
@@ -180,5 +191,39 @@ impl Problems {
             "{context}: {}",
             errors.join("; ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_found_twice_is_recorded_once() {
+        let mut p = Problems::default();
+        p.error("index.json", Some("manifests[0].urls".into()), "no urls");
+        p.warn("index.json", Some("manifests[0]".into()), "no platform");
+        p.error("index.json", Some("manifests[0].urls".into()), "no urls");
+        // The same words about another field, or from a rule that names its origin, are
+        // other problems.
+        p.error("index.json", Some("manifests[1].urls".into()), "no urls");
+        p.by(
+            Severity::Error,
+            "crane",
+            "index.json",
+            Some("manifests[0].urls".into()),
+            "no urls",
+        );
+        let shown: Vec<String> = p.as_slice().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "error: index.json: manifests[0].urls: no urls",
+                "warning: index.json: manifests[0]: no platform",
+                "error: index.json: manifests[1].urls: no urls",
+                "error: index.json: manifests[0].urls: [crane]: no urls",
+            ]
+        );
+        assert_eq!(p.errors(), 3);
     }
 }

@@ -8,18 +8,23 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::image::build::{DEFAULT_LINUX_PATH, ImageSpec, Input, InputSource};
 use crate::image::write::NameStyle;
-use crate::input::{MtimeMode, TreeOptions};
+use crate::input::{MtimeMode, Owners, OwnersPolicy, TreeOptions};
 use crate::layer::EncodeOptions;
 use crate::media::Compression;
 use crate::platform::Platform;
 use crate::show;
 use crate::spec::{ContainerConfig, Empty};
+use crate::store::paths::check_relative;
 use crate::timestamp::Timestamp;
+
+/// The project file's name inside a project directory, whose settings this module resolves
+/// like the command line's.
+pub const PROJECT_FILE: &str = "ocipack.toml";
 
 /// Where a setting was written: a flag (`--rootfs`) or a key of a file
 /// (`p/ocipack.toml:12: input.rootfs`).
@@ -139,7 +144,10 @@ pub struct Settings {
     pub annotations: Vec<Set<String>>,
     /// `clamp` or `fixed`.
     pub mtime: Option<Set<String>>,
-    /// Keep numeric owners.
+    /// `zero` or `keep`: the owners of every tree and tar input (default: a tree's become
+    /// 0:0, a tar's are kept).
+    pub owners: Option<Set<String>>,
+    /// Keep numeric owners: `true` is `owners = "keep"`, `false` is `owners = "zero"`.
     pub preserve_owners: Option<Set<bool>>,
     /// Keep extended attributes.
     pub xattrs: Option<Set<bool>>,
@@ -165,6 +173,9 @@ pub struct Context<'a> {
     /// For a project: `{arch}` in input paths expands to this bashbrew name, and input paths
     /// must be relative. `None` for the command line (paths are taken as written).
     pub arch: Option<&'a str>,
+    /// For an entry of a project's `[[images]]`: `{image}` in input paths expands to its
+    /// name (with `arch` only). `None`: `{image}` is not a placeholder.
+    pub image: Option<&'a str>,
     /// The image's creation time.
     pub created: Timestamp,
     /// Compression worker threads (never changes the bytes).
@@ -197,11 +208,12 @@ fn flag(s: &Option<Set<bool>>, default: bool) -> bool {
 }
 
 impl Settings {
-    /// The input paths as a project writes them, with `{arch}` expanded.
-    pub fn input_paths(&self, arch: &str) -> Vec<String> {
+    /// The input paths as a project writes them, with `{arch}` (and `{image}`, when
+    /// given) expanded.
+    pub fn input_paths(&self, arch: &str, image: Option<&str>) -> Vec<String> {
         self.inputs
             .iter()
-            .map(|i| i.value.path().to_string_lossy().replace("{arch}", arch))
+            .map(|i| expand_input(&i.value.path().to_string_lossy(), arch, image))
             .collect()
     }
 
@@ -323,7 +335,7 @@ impl Settings {
             tree: TreeOptions {
                 created: cx.created,
                 mtime,
-                preserve_owners: flag(&self.preserve_owners, false),
+                owners: self.owners_policy(cx)?,
                 xattrs: flag(&self.xattrs, false),
                 devices: flag(&self.devices, false),
             },
@@ -343,6 +355,62 @@ impl Settings {
         })
     }
 
+    /// `owners` and its alias `preserve-owners` (which may both be given if they agree), with
+    /// the words a refusal needs: where the choice was written and how to keep owners.
+    fn owners_policy(&self, cx: &Context) -> Result<OwnersPolicy> {
+        let project = cx.arch.is_some();
+        // Each choice as the user wrote it: `--owners "zero"`, `--preserve-owners` (a flag:
+        // only ever true), `p/ocipack.toml:5: image.owners = "zero"`,
+        // `p/ocipack.toml:6: image.preserve-owners = false`.
+        let owners = match &self.owners {
+            Some(o) => {
+                let value = format!("\"{}\"", show::text(&o.value));
+                let said = if project {
+                    format!("{} = {value}", o.origin)
+                } else {
+                    format!("{} {value}", o.origin)
+                };
+                Some((o.value.parse::<Owners>().map_err(|e| o.bad(e))?, said))
+            }
+            None => None,
+        };
+        let preserve = self.preserve_owners.as_ref().map(|p| {
+            let o = if p.value { Owners::Keep } else { Owners::Zero };
+            let said = if project {
+                format!("{} = {}", p.origin, p.value)
+            } else {
+                p.origin.to_string()
+            };
+            (o, said)
+        });
+        let chosen = match (owners, preserve) {
+            (Some((a, a_said)), Some((b, b_said))) if a != b => {
+                return Err(Error::usage(format!(
+                    "{a_said} and {b_said} disagree: give one of them"
+                )));
+            }
+            (Some(c), _) | (None, Some(c)) => Some(c),
+            (None, None) => None,
+        };
+        let (keep, file) = if project {
+            (
+                format!(
+                    "owners = \"keep\" in [image] of {}",
+                    show::path(&cx.base.join(PROJECT_FILE))
+                ),
+                "an [[input]] with source, dest and mode".into(),
+            )
+        } else {
+            ("--owners keep".into(), "--file SRC:DEST:MODE".into())
+        };
+        Ok(OwnersPolicy {
+            chosen: chosen.as_ref().map(|c| c.0),
+            chosen_at: chosen.map(|c| c.1).unwrap_or_default(),
+            keep,
+            file,
+        })
+    }
+
     fn resolve_input(&self, i: &Set<InputSetting>, cx: &Context) -> Result<Input> {
         let path = |written: &Path| -> Result<(PathBuf, String)> {
             let as_set = Set::new(written.to_string_lossy().into_owned(), i.origin.clone());
@@ -351,9 +419,13 @@ impl Settings {
             }
             match cx.arch {
                 Some(arch) => {
-                    check_template(&as_set.value, &["arch"]).map_err(|p| as_set.bad(p))?;
+                    let allowed: &[&str] = match cx.image {
+                        Some(_) => &["arch", "image"],
+                        None => &["arch"],
+                    };
+                    check_template(&as_set.value, allowed).map_err(|p| as_set.bad(p))?;
                     check_relative(&as_set.value, true).map_err(|p| as_set.bad(p))?;
-                    let expanded = as_set.value.replace("{arch}", arch);
+                    let expanded = expand_input(&as_set.value, arch, cx.image);
                     Ok((cx.base.join(&expanded), show::text(&expanded)))
                 }
                 None => Ok((cx.base.join(written), show::path(written))),
@@ -400,6 +472,15 @@ impl Settings {
     }
 }
 
+/// A project's input path with `{arch}` and, for an `[[images]]` entry, `{image}` expanded.
+fn expand_input(path: &str, arch: &str, image: Option<&str>) -> String {
+    let p = path.replace("{arch}", arch);
+    match image {
+        Some(i) => p.replace("{image}", i),
+        None => p,
+    }
+}
+
 /// Accepts only `{name}` placeholders from `allowed`, with balanced braces.
 pub(crate) fn check_template(t: &str, allowed: &[&str]) -> std::result::Result<(), String> {
     let mut rest = t;
@@ -431,27 +512,6 @@ pub(crate) fn check_template(t: &str, allowed: &[&str]) -> std::result::Result<(
             ));
         }
         rest = &after[close + 1..];
-    }
-    Ok(())
-}
-
-/// A relative path; `..` only where `allow_parent` (inputs may live outside the project).
-pub(crate) fn check_relative(p: &str, allow_parent: bool) -> std::result::Result<(), String> {
-    if p.is_empty() {
-        return Err("is empty".into());
-    }
-    for c in Path::new(p).components() {
-        match c {
-            Component::Normal(_) | Component::CurDir => {}
-            Component::ParentDir if allow_parent => {}
-            _ => {
-                return Err(format!(
-                    "\"{}\" must be a relative path{}",
-                    show::text(p),
-                    if allow_parent { "" } else { " without '..'" }
-                ));
-            }
-        }
     }
     Ok(())
 }
@@ -523,6 +583,7 @@ mod tests {
         Context {
             base: Path::new("p"),
             arch,
+            image: None,
             created: Timestamp::from_unix(0).unwrap(),
             jobs: 1,
             default_mtime: MtimeMode::Clamp,
@@ -564,6 +625,58 @@ mod tests {
         s.labels.push(cli("label", "a=2"));
         let e = s.resolve(&cx(None)).unwrap_err().to_string();
         assert!(e.contains("given twice"), "{e}");
+    }
+
+    #[test]
+    fn owners_and_its_alias_resolve_into_one_policy_named_as_written() {
+        let flag = |v: bool| Some(Set::new(v, Origin::flag("preserve-owners")));
+        let policy = |s: &Settings, arch| s.resolve(&cx(arch)).map(|spec| spec.tree.owners);
+
+        let p = policy(&base(), None).unwrap();
+        assert_eq!((p.chosen, p.keep.as_str()), (None, "--owners keep"));
+
+        let mut s = base();
+        s.owners = Some(cli("owners", "zero"));
+        let p = policy(&s, None).unwrap();
+        assert_eq!(p.chosen, Some(Owners::Zero));
+        assert_eq!(p.chosen_at, "--owners \"zero\"");
+        s.preserve_owners = flag(true);
+        let e = policy(&s, None).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.to_string(),
+            "--owners \"zero\" and --preserve-owners disagree: give one of them"
+        );
+        s.owners = Some(cli("owners", "keep"));
+        assert_eq!(policy(&s, None).unwrap().chosen, Some(Owners::Keep));
+        s.owners = Some(cli("owners", "root\n"));
+        let e = policy(&s, None).unwrap_err().to_string();
+        assert_eq!(e, "--owners \"root\\n\": expected \"zero\" or \"keep\"");
+
+        // A project: the key and the file, as written.
+        let file = Path::new("p/ocipack.toml");
+        let mut s = base();
+        s.preserve_owners = Some(Set::new(
+            false,
+            Origin::key(file, 7, "image.preserve-owners"),
+        ));
+        let p = policy(&s, Some("amd64")).unwrap();
+        assert_eq!(p.chosen, Some(Owners::Zero));
+        assert_eq!(
+            p.chosen_at,
+            "p/ocipack.toml:7: image.preserve-owners = false"
+        );
+        assert_eq!(p.keep, "owners = \"keep\" in [image] of p/ocipack.toml");
+        s.owners = Some(Set::new(
+            "keep".into(),
+            Origin::key(file, 6, "image.owners"),
+        ));
+        let e = policy(&s, Some("amd64")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "p/ocipack.toml:6: image.owners = \"keep\" and \
+             p/ocipack.toml:7: image.preserve-owners = false disagree: give one of them"
+        );
     }
 
     #[test]

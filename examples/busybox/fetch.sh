@@ -61,7 +61,7 @@ for pair in $arches; do
 	mtime=$(stat -c %Y "$bin")
 	[ "$mtime" -gt "$epoch" ] && epoch=$mtime
 	# The applet list, from the binary that runs here. It is the same on every
-	# architecture (the package is built with one configuration); tests/busybox.rs checks
+	# architecture (the package is built with one configuration); tests/integration/busybox.rs checks
 	# the arm64 binary's own list under qemu-user.
 	if [ -z "$list" ] && "$bin" --list-full > "$tmp/applets" 2>/dev/null; then
 		list=$tmp/applets

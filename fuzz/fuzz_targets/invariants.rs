@@ -1,12 +1,14 @@
 //! What must hold for any input, checked by the fuzz targets and, over the committed seeds
-//! and regressions, by tests/verify.rs. A panic here is a finding.
+//! and regressions, by tests/integration/verify.rs. A panic here is a finding.
 #![allow(dead_code)] // each fuzz target uses one of the two
 
 use std::collections::HashSet;
 
+use ocipack::image::rules::docs::{Document, check_document};
 use ocipack::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
-use ocipack::tar::read::{EntryKind, Item, MAX_NAME_BYTES, MAX_NAME_COMPONENTS, Piece, Reader};
-use ocipack::verify::docs::{Document, check_document};
+use ocipack::tar::EntryKind;
+use ocipack::tar::name::{MAX_NAME_BYTES, MAX_NAME_COMPONENTS};
+use ocipack::tar::read::{Item, Piece, Reader};
 use ocipack::verify::scan_layer_bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

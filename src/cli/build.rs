@@ -10,21 +10,33 @@ use serde_json::json;
 use ocipack::cjson;
 use ocipack::error::{Error, Result};
 use ocipack::image::write::Written;
-use ocipack::project::build::{self as build, BuildOptions, OutputCheck};
+use ocipack::project::build::{self as build, OutputCheck};
+use ocipack::project::plan::BuildOptions;
 
 use super::image::resolve_jobs;
+use super::remote::RemoteArgs;
 
 /// Arguments of `ocipack build`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Outputs are staged beside their targets and swapped into place only \
-when every architecture has been built. The bytes never depend on --jobs.\n\
+when every layout has been built. The bytes never depend on --jobs.\n\
+A project with [[images]] builds one layout per image and architecture; --image and --arch \
+select a subset (an image that takes its layouts from others selects the layouts it uses), \
+and each summary line names the image.\n\
+Windows variant directories are written from [windows] text; without it they are the \
+project's own, and build only checks that each holds a Dockerfile whose FROM names its \
+variant.\n\
 With a [library] table in ocipack.toml, each image is checked in memory with the rules of \
 `verify --profile oci-import` before anything is written (compression = \"zstd\" and \
 names = \"files\" are refused at once: the Official Images pipeline refuses them).\n\
-With --commit-branch (or [library] commit-branch), each layout becomes a commit on its own \
-branch, reproducibly (fixed identity ocipack <ocipack@ocipack.invalid>, dated from created, \
-parent the previous tip); Windows outputs are still written to the work tree.\n\
+With --commit-branch (or [library] commit-branch), the layouts are committed to the branches \
+the pattern names instead ('dist-{arch}': one commit per architecture holding every image's \
+layout for it; with {image}: one branch per image and architecture), reproducibly (fixed \
+identity ocipack <ocipack@ocipack.invalid>, dated from created, parent the previous tip); a \
+layout not selected by --image/--arch is carried over from the tip; a branch checked out in a \
+work tree or that is a symbolic ref is refused; Windows outputs are still written to the work \
+tree.\n\
 With --index OUT, only one multi-platform OCI layout is written, at OUT (relative to the \
 working directory, never one of the project's outputs): every Linux architecture's image \
 (or those --arch selects), built as for the per-architecture layouts, each blob once, and \
@@ -32,12 +44,27 @@ an image index listing them in bashbrew's architecture order (the same index `oc
 DIR` pushes). index.json holds one descriptor of that index (named by [image] ref-name), \
 the form skopeo copy --all, podman and crane push read. Readable names: image-index.json \
 and ARCH/{image-manifest.json,image-config.json,rootfs.tar.*}, symlinks to the blobs \
-(none with names = \"none\")."
+(none with names = \"none\").\n\
+With --check --against REF, each architecture is built in memory (nothing is written) and \
+compared with what the registry serves for its platform under REF (an index: matched by \
+platform; one manifest: by its config's platform). One line per architecture: identical, \
+different: FIRST DIFFERENCE (from the manifest and config; --explain also fetches the layers \
+that differ and lists every difference), missing in the registry; then the index's other \
+entries: extra in the registry (a Linux image the project does not build), or not built \
+here (attestation manifests, other operating systems, architectures not selected: never a \
+failure). With [[images]], REF names the repository (no tag): each image (those --image \
+selects) is compared with what the registry serves under its first tag, an image that takes \
+its layouts from others by those layouts, and each line names the image and the tag. Exit 0 \
+when every manifest digest equals the build's, 1 otherwise."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Build only this image of the project's [[images]] (repeatable; an image that takes
+    /// its layouts from others selects the layouts it uses; no Windows variant is built).
+    #[arg(long, value_name = "NAME")]
+    image: Vec<String>,
     /// Build only this architecture (repeatable; windows-amd64 selects the Windows variants).
     #[arg(long, value_name = "A")]
     arch: Vec<String>,
@@ -48,21 +75,31 @@ pub struct BuildArgs {
     /// 1 listing each difference.
     #[arg(long, conflicts_with = "compare_compression")]
     check: bool,
-    /// Print each architecture's layer size uncompressed, gzip and zstd; writes nothing.
+    /// Print each layout's layer size uncompressed, gzip and zstd; writes nothing.
     #[arg(long)]
     compare_compression: bool,
-    /// Commit each layout on its own branch (e.g. 'dist-{arch}') instead of writing it to
-    /// the work tree; the work tree and the index are not touched. Default: [library]
-    /// commit-branch in ocipack.toml.
+    /// Commit the layouts to branches (e.g. 'dist-{arch}', 'dist-{image}-{arch}') instead
+    /// of writing them to the work tree; the work tree and the index are not touched.
+    /// Default: [library] commit-branch in ocipack.toml.
     #[arg(long, value_name = "PATTERN")]
     commit_branch: Option<String>,
-    /// Write one multi-platform layout (an image index of every Linux architecture) at
-    /// OUT instead of the per-architecture outputs.
+    /// Write one multi-platform layout (an image index of every Linux architecture of one
+    /// image; with [[images]], name it with --image) at OUT instead of the project's outputs.
     #[arg(long, value_name = "OUT", conflicts_with_all = ["compare_compression", "commit_branch"])]
     index: Option<PathBuf>,
+    /// With --check: compare with what the registry serves under REF
+    /// ([docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST]; with [[images]], the repository:
+    /// each image under its first tag) instead of the disk.
+    #[arg(long, value_name = "REF", requires = "check", conflicts_with_all = ["index", "commit_branch"])]
+    against: Option<String>,
+    /// With --against: also fetch the layers that differ and list every difference.
+    #[arg(long, requires = "against")]
+    explain: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 fn print_json(v: &serde_json::Value) -> Result<()> {
@@ -72,6 +109,7 @@ fn print_json(v: &serde_json::Value) -> Result<()> {
 
 pub fn run(a: BuildArgs) -> Result<u8> {
     let opts = BuildOptions {
+        images: a.image.clone(),
         arches: a.arch.clone(),
         jobs: resolve_jobs(a.jobs)?,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
@@ -79,6 +117,9 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     };
     if let Some(out) = &a.index {
         return run_index(&a, out, &opts);
+    }
+    if let Some(reference) = &a.against {
+        return super::against::run(&a.dir, reference, a.explain, a.json, &a.remote, &opts);
     }
     if a.check {
         return report_check(&a, &build::check_project(&a.dir, &opts)?);
@@ -90,6 +131,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 .iter()
                 .map(|s| {
                     json!({
+                        "image": s.image,
                         "arch": s.arch,
                         "uncompressed": s.uncompressed,
                         "gzip": {"size": s.gzip, "level": s.gzip_level},
@@ -99,17 +141,24 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 .collect();
             print_json(&json!(rows))?;
         } else {
+            let several = sizes.iter().any(|s| s.label != s.arch);
+            let w = sizes
+                .iter()
+                .map(|s| s.label.len())
+                .max()
+                .unwrap_or(0)
+                .max(10);
             out!(
-                "{:<10} {:>14} {:>14} {:>14}",
-                "arch",
+                "{:<w$} {:>14} {:>14} {:>14}",
+                if several { "layout" } else { "arch" },
                 "uncompressed",
                 "gzip",
                 "zstd"
             );
             for s in &sizes {
                 out!(
-                    "{:<10} {:>14} {:>14} {:>14}",
-                    s.arch,
+                    "{:<w$} {:>14} {:>14} {:>14}",
+                    s.label,
                     s.uncompressed,
                     format!("{} (-{})", s.gzip, s.gzip_level),
                     format!("{} (-{})", s.zstd, s.zstd_level)
@@ -120,22 +169,50 @@ pub fn run(a: BuildArgs) -> Result<u8> {
     }
 
     let report = build::build_project(&a.dir, &opts)?;
+    let label = |image: &str, arch: &str| {
+        if report.several {
+            format!("{image} {arch}")
+        } else {
+            arch.to_string()
+        }
+    };
     let warnings = report
-        .images
+        .layouts
         .iter()
-        .map(|i| (&i.arch, &i.built))
-        .chain(report.branches.iter().map(|b| (&b.arch, &b.built)));
-    for (arch, built) in warnings {
+        .map(|i| (label(&i.image, &i.arch), &i.built))
+        .chain(
+            report
+                .branches
+                .iter()
+                .flat_map(|b| &b.layouts)
+                .map(|l| (label(&l.image, &l.arch), &l.built)),
+        );
+    for (what, built) in warnings {
         for w in &built.warnings {
-            eprintln!("ocipack: warning: {arch}: {w}");
+            eprintln!("ocipack: warning: {what}: {w}");
+        }
+    }
+    for b in &report.branches {
+        for o in b.others.iter().filter(|o| o.tree.is_none()) {
+            eprintln!(
+                "ocipack: warning: {} has no layout for {} at {}: this build did not select \
+                 it and the branch's previous tip did not hold it (build it with --image {} \
+                 --arch {})",
+                b.refname,
+                label(&o.image, &o.arch),
+                ocipack::show::text(&o.directory),
+                o.image,
+                o.arch
+            );
         }
     }
     if a.json {
         let images: Vec<_> = report
-            .images
+            .layouts
             .iter()
             .map(|i| {
                 json!({
+                    "image": i.image,
                     "arch": i.arch,
                     "output": i.output.to_string_lossy(),
                     "written": i.built.written == Some(Written::Replaced),
@@ -154,32 +231,43 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                     "variant": w.variant.name,
                     "output": w.output.to_string_lossy(),
                     "written": written,
-                    "files": w.files.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+                    "checked_only": w.files.is_none(),
+                    "files": windows_files(w),
                 })
             })
             .collect();
+        // One row per layout committed, with its branch's commit.
         let branches: Vec<_> = report
             .branches
             .iter()
-            .map(|b| {
+            .flat_map(|b| b.layouts.iter().map(move |l| (b, l)))
+            .map(|(b, l)| {
                 json!({
-                    "arch": b.arch,
+                    "image": l.image,
+                    "arch": l.arch,
                     "ref": b.refname,
                     "commit": b.commit,
                     "parent": b.old,
                     "changed": b.changed,
-                    "directory": b.directory,
-                    "created": b.created.to_string(),
-                    "manifest": b.built.image.entry,
+                    "directory": l.directory,
+                    "created": l.created.to_string(),
+                    "manifest": l.built.image.entry,
                 })
             })
             .collect();
         print_json(&json!({"images": images, "windows": windows, "branches": branches}))?;
     } else {
-        for i in &report.images {
+        let w = report
+            .layouts
+            .iter()
+            .map(|i| label(&i.image, &i.arch).len())
+            .max()
+            .unwrap_or(0)
+            .max(9);
+        for i in &report.layouts {
             out!(
-                "{:<9} {:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
-                i.arch,
+                "{:<w$} {:<9} {}  layer {} bytes {} ({} uncompressed)  created {}  {}",
+                label(&i.image, &i.arch),
                 status(i.built.written == Some(Written::Replaced)),
                 i.built.image.entry.digest,
                 i.built.layer.size,
@@ -189,23 +277,35 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                 ocipack::show::path(&i.output)
             );
         }
-        for b in &report.branches {
+        for (b, l) in report
+            .branches
+            .iter()
+            .flat_map(|b| b.layouts.iter().map(move |l| (b, l)))
+        {
             out!(
                 "{:<9} {:<9} {}  {} {}  created {}",
-                b.arch,
-                if b.changed { "committed" } else { "unchanged" },
-                b.built.image.entry.digest,
+                label(&l.image, &l.arch),
+                if b.changed && l.old_tree.as_deref() != Some(l.tree.as_str()) {
+                    "committed"
+                } else {
+                    "unchanged"
+                },
+                l.built.image.entry.digest,
                 b.refname,
                 b.commit,
-                b.created,
+                l.created,
             );
         }
         for (w, written) in report.windows.iter().zip(&report.windows_written) {
-            let files: Vec<&str> = w.files.iter().map(|(n, _)| *n).collect();
+            let files = windows_files(w);
             out!(
                 "{} {:<9} {}  {}  {}",
                 ocipack::project::WINDOWS_ARCH,
-                status(*written),
+                if w.files.is_none() {
+                    "checked"
+                } else {
+                    status(*written)
+                },
                 w.variant.name,
                 files.join(", "),
                 ocipack::show::path(&w.output)
@@ -301,6 +401,14 @@ fn run_index(a: &BuildArgs, out: &std::path::Path, opts: &BuildOptions) -> Resul
         )));
     }
     Ok(0)
+}
+
+/// The files of a Windows directory: those written, or the Dockerfile checked.
+fn windows_files(w: &ocipack::project::plan::WindowsTarget) -> Vec<&'static str> {
+    match &w.files {
+        Some(files) => files.iter().map(|(n, _)| *n).collect(),
+        None => vec![ocipack::project::windows::DOCKERFILE],
+    }
 }
 
 /// `written` or `unchanged` (a build writes only outputs that differ from the disk).

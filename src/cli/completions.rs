@@ -1,4 +1,4 @@
-//! `ocipack completions SHELL` and `ocipack man [--dir DIR]`: generated at run time from the
+//! `ocipack completions SHELL` and `ocipack man [--dir DIR | --markdown]`: generated at run time from the
 //! clap definition in this module tree, so they always match the binary. The output depends
 //! only on that definition and the clap_complete / clap_mangen versions (no date, no host).
 
@@ -37,11 +37,15 @@ pub struct ManArgs {
     /// ocipack.1 on stdout.
     #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     dir: Option<PathBuf>,
+    /// Print the command-line reference as Markdown instead of the man page: every command,
+    /// argument and option with its default and meaning (ocipack's docs/reference/cli.md).
+    #[arg(long, conflicts_with = "dir")]
+    markdown: bool,
 }
 
 /// The man pages' date (`.TH`), fixed so that the pages never depend on when they were made:
 /// the date the command line last changed in a way the pages show. Bump it with such changes.
-const MAN_DATE: &str = "2026-11-27";
+const MAN_DATE: &str = "2026-12-07";
 
 /// The whole command definition, as `--help` sees it.
 fn command() -> clap::Command {
@@ -82,7 +86,7 @@ fn pages() -> Result<Vec<(String, Vec<u8>)>> {
     let mut cmd = command().disable_help_subcommand(true);
     cmd.build();
     let mut out = Vec::new();
-    add(cmd, &mut out).map_err(|e| Error::io("rendering", "the man page", e))?;
+    add(cmd, &mut out).map_err(|e| Error::io_on("rendering", "the man pages", e))?;
     Ok(out)
 }
 
@@ -97,6 +101,9 @@ fn tidy(page: Vec<u8>) -> Vec<u8> {
 }
 
 pub fn run_man(a: ManArgs) -> Result<u8> {
+    if a.markdown {
+        return to_stdout(super::reference::markdown(command()).as_bytes());
+    }
     let pages = pages()?;
     match a.dir {
         None => to_stdout(&pages[0].1),

@@ -94,7 +94,12 @@ pub struct ImageArgs {
     /// Entry mtimes: clamp (min of file mtime and created; the default) or fixed (all = created).
     #[arg(long, value_name = "MODE", value_parser = ["clamp", "fixed"], help_heading = "Reproducibility")]
     mtime: Option<String>,
-    /// Keep numeric uid/gid of the inputs (names are always dropped); default 0:0.
+    /// Owners of --rootfs and --tar entries: keep their numeric uid/gid (names are always
+    /// dropped) or make them 0:0. Default: a tree's become 0:0, a tar's are kept. --file is
+    /// always 0:0. A setuid or setgid entry whose owner would change is refused.
+    #[arg(long, value_name = "POLICY", value_parser = ["zero", "keep"], help_heading = "Reproducibility")]
+    owners: Option<String>,
+    /// Same as --owners keep.
     #[arg(long, help_heading = "Reproducibility")]
     preserve_owners: bool,
     /// Keep extended attributes.
@@ -222,6 +227,7 @@ fn settings(a: &ImageArgs) -> Result<Settings> {
         created_by: one(&a.created_by, "created-by"),
         annotations: many(&a.annotation, "annotation"),
         mtime: one(&a.mtime, "mtime"),
+        owners: one(&a.owners, "owners"),
         preserve_owners: on(a.preserve_owners, "preserve-owners"),
         xattrs: on(a.xattrs, "xattrs"),
         devices: on(a.devices, "devices"),
@@ -239,6 +245,7 @@ fn build_spec(a: &ImageArgs) -> Result<ImageSpec> {
     s.resolve(&Context {
         base: Path::new(""),
         arch: None,
+        image: None,
         created,
         jobs: resolve_jobs(a.jobs)?,
         default_mtime: MtimeMode::Clamp,

@@ -12,10 +12,13 @@ use ocipack::project::library::LibraryOptions;
 /// Arguments of `ocipack library`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "GitFetch: is [library] git-fetch, else the branch HEAD is on (a detached HEAD \
-is an error). Each architecture's GitCommit is the newest commit touching its output directory \
-(one entry-level GitCommit when they agree), or with a commit branch the tip of its dist \
-branch, with <arch>-GitFetch: and <arch>-GitCommit:.\n\
+    after_help = "One entry per image (with [[images]]), Architectures in bashbrew's order, \
+Directory: when every architecture's layout is at the same path, else <arch>-Directory:. \
+GitFetch: is [library] git-fetch, else the branch HEAD is on (a detached HEAD is an error). \
+Each architecture's GitCommit is the newest commit touching its output directory (one \
+entry-level GitCommit when they agree), or with a commit branch the tip of its dist branch, \
+with <arch>-GitFetch: and <arch>-GitCommit: (in the header when the pattern has no {image}, \
+in each entry when it has).\n\
 Exit status: 0 printed; 1 an output has uncommitted changes, is ignored or differs from HEAD \
 (no commit contains it; --allow-dirty overrides); 2 usage or input error."
 )]

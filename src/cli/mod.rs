@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use ocipack::Result;
 
+mod against;
 mod build;
 mod completions;
 mod diff;
@@ -12,7 +13,11 @@ mod fix;
 mod image;
 mod library;
 mod platform;
+mod pull;
 mod push;
+mod reference;
+mod remote;
+mod tls;
 mod verify;
 
 /// Byte-for-byte reproducible OCI image layouts for FROM-scratch images.
@@ -35,6 +40,8 @@ enum Command {
     Library(library::LibraryArgs),
     /// Push a layout's image, or a project's images and one index, to a registry, byte for byte.
     Push(push::PushArgs),
+    /// Copy an image or index from a registry into a layout, digest for digest, verified.
+    Pull(pull::PullArgs),
     /// Write a layout as one reproducible oci-archive or docker-archive tar.
     Export(export::ExportArgs),
     /// Explain how two layouts differ, most specific first.
@@ -45,7 +52,8 @@ enum Command {
     Fix(fix::FixArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions(completions::CompletionsArgs),
-    /// Print the man page (ocipack.1), or write one page per command with --dir.
+    /// Print the man page (ocipack.1), write one page per command with --dir, or print the
+    /// command-line reference as Markdown with --markdown.
     Man(completions::ManArgs),
 }
 
@@ -114,6 +122,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Build(a) => build::run(a),
         Command::Library(a) => library::run(a),
         Command::Push(a) => push::run(a),
+        Command::Pull(a) => pull::run(a),
         Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Diff(a) => diff::run(a),

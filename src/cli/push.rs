@@ -7,9 +7,11 @@ use std::time::Duration;
 use clap::Args;
 
 use super::out;
+use super::tls::TlsArgs;
 
 use ocipack::error::{Error, Result};
-use ocipack::registry::{self, Credentials, PushOptions, Reference};
+use ocipack::registry::{self, Credentials, PushOptions, Pushed, Reference};
+use ocipack::verify::{self, Options, Source, Valid};
 
 /// Arguments of `ocipack push`.
 #[derive(Debug, Args)]
@@ -25,7 +27,8 @@ size; no annotations) under the tag and each --also-tag. The index digest is pri
 the index goes last, so a failure leaves no tag. A multi-platform layout (`ocipack build\n\
 --index`) is pushed the same way, its stored index byte for byte.\n\
 \n\
-Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP.\n\
+Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP, unless\n\
+TLS is configured for them (see TLS below).\n\
 \n\
 Credentials: --username with --password-stdin; else those of the Docker config file\n\
 ($DOCKER_CONFIG/config.json or ~/.docker/config.json), resolved as docker does: the helper\n\
@@ -43,7 +46,17 @@ write that waits T seconds fails (connecting: at most T and at most 30 s). Every
 that carries no blob (blob checks, upload starts, manifests, token requests) must be\n\
 answered completely, body included, within T of its start. A blob upload may take as long\n\
 as data keeps flowing; after its last byte the registry's answer must begin within T and\n\
-its body arrive within T more. A registry that trickles an answer cannot stall a push."
+its body arrive within T more. A registry that trickles an answer cannot stall a push.\n\
+\n\
+TLS: a registry's certificate must chain to Mozilla's roots (built in), the system's store\n\
+(SSL_CERT_FILE / SSL_CERT_DIR when set), a --ca-cert FILE, or a *.crt file of the first\n\
+certs.d directory that exists for it: ~/.config/containers/certs.d/HOST[:PORT],\n\
+/etc/containers/certs.d/HOST[:PORT], /etc/docker/certs.d/HOST[:PORT] (as podman and\n\
+docker). A NAME.cert with NAME.key there is sent as the client certificate. A registry on\n\
+loopback is spoken to over HTTPS only when it has such a directory or --ca-cert is given.\n\
+A self-signed server certificate must say basicConstraints=CA:FALSE (rustls refuses a CA\n\
+certificate as a server's). --tls-verify=false checks nothing and allows plain HTTP: the\n\
+client tries https://HOST/v2/ first and falls back to http:// if that fails."
 )]
 pub struct PushArgs {
     /// The layout directory (one image, or a multi-platform layout), or a project
@@ -80,6 +93,8 @@ pub struct PushArgs {
     /// for an index, each manifest with its platform, digest and blobs).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 fn read_password() -> Result<String> {
@@ -87,7 +102,7 @@ fn read_password() -> Result<String> {
     std::io::stdin()
         .take(64 * 1024)
         .read_to_string(&mut s)
-        .map_err(|e| Error::input_io("reading the password from", "stdin", e))?;
+        .map_err(|e| Error::input_io_on("reading the password from", "standard input", e))?;
     let p = s
         .strip_suffix('\n')
         .map(|p| p.strip_suffix('\r').unwrap_or(p))
@@ -113,7 +128,9 @@ pub fn run(a: PushArgs) -> Result<u8> {
         credentials,
         chunk_size: a.chunk_size,
         timeout: Duration::from_secs(a.timeout),
+        tls: a.tls.options(),
     };
+    a.tls.warn(&reference.registry);
     let is_project =
         std::fs::symlink_metadata(a.layout.join(ocipack::project::PROJECT_FILE)).is_ok();
     if !a.arch.is_empty() && !is_project {
@@ -124,15 +141,28 @@ pub fn run(a: PushArgs) -> Result<u8> {
         )));
     }
     let pushed = if is_project {
-        registry::Pushed::Index(ocipack::project::push::push_project(
+        Pushed::Index(ocipack::project::push::push_project(
             &a.layout, &a.arch, &reference, &opts,
         )?)
     } else {
-        registry::push_layout(&a.layout, &reference, &opts)?
+        // The whole layout is verified before anything is sent: a layout `verify` refuses
+        // is never uploaded. Then its single image, or every image and the image index
+        // exactly as stored.
+        let source = Source::Layout(a.layout.clone());
+        match verify::open(&source, &Options::default())?.valid()? {
+            Valid::Image(c) => Pushed::Image(registry::push_image(&c.image, &reference, &opts)?),
+            Valid::Index(p) => Pushed::Index(registry::push_index(
+                &p.index,
+                &p.entry.media_type,
+                &p.images,
+                &reference,
+                &opts,
+            )?),
+        }
     };
     let report = match pushed {
-        registry::Pushed::Image(r) => r,
-        registry::Pushed::Index(r) => return report_index(&r, a.json),
+        Pushed::Image(r) => r,
+        Pushed::Index(r) => return report_index(&r, a.json),
     };
     if a.json {
         out!(

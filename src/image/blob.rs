@@ -1,13 +1,19 @@
-//! Blob access that trusts nothing: opened beneath the layout, checked for type and size,
-//! and read through [`Verified`], which withholds the last bytes of content whose digest is
-//! wrong.
+//! Blob access that trusts nothing: opened beneath the layout (or streamed from wherever
+//! else an image's blobs are, [`Blobs`]), checked for type and size, and read through
+//! [`Verified`], which withholds the last bytes of content whose digest is wrong. A JSON blob
+//! is read whole only up to [`MAX_JSON`] bytes, and only if it has exactly its declared size
+//! and digest ([`OpenedBlob::read_whole`]).
 
-use std::fs::File;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use crate::digest::{Digest, Hasher};
 use crate::spec::Descriptor;
 use crate::store::root::{OpenError, Opened, Root};
+
+/// The largest JSON document read (`oci-layout`, `index.json`, descriptor files, manifests,
+/// configs): the size registries accept for manifests, per the OCI distribution spec.
+pub const MAX_JSON: u64 = 4 * 1024 * 1024;
 
 /// A blob opened beneath a layout: a regular file of exactly the declared size.
 #[derive(Debug)]
@@ -65,10 +71,119 @@ pub fn open_blob(root: &Root, d: &Descriptor) -> Result<OpenedBlob, BlobError> {
     Ok(OpenedBlob { path, opened })
 }
 
+/// Why a blob's bytes could not be read whole.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Reading failed.
+    Io(io::Error),
+    /// The file had another size when it was read than when it was opened.
+    ChangedSize,
+    /// The bytes hash to this digest, not to the descriptor's.
+    Digest(Digest),
+}
+
 impl OpenedBlob {
     /// The blob's content, verified while it is read.
-    pub fn verified(self, d: &Descriptor, what: String) -> Verified<File> {
-        Verified::new(self.opened.file, d.digest.clone(), self.opened.size, what)
+    pub fn verified(self, d: &Descriptor, what: String) -> Verified<BlobReader> {
+        Verified::new(
+            BlobReader(Box::new(self.opened.file)),
+            d.digest.clone(),
+            self.opened.size,
+            what,
+        )
+    }
+
+    /// The blob's bytes, read whole: exactly the declared size of `d` (the file was opened
+    /// at that size; at most one byte more is read) and hashing to its digest. The caller
+    /// bounds the size first (a JSON blob: [`MAX_JSON`]).
+    pub fn read_whole(self, d: &Descriptor) -> Result<Vec<u8>, ReadError> {
+        let mut bytes = Vec::new();
+        self.opened
+            .file
+            .take(self.opened.size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(ReadError::Io)?;
+        if bytes.len() as u64 != self.opened.size {
+            return Err(ReadError::ChangedSize);
+        }
+        let mut h = Hasher::new(d.digest.algorithm());
+        h.update(&bytes);
+        let actual = h.finish();
+        if actual != d.digest {
+            return Err(ReadError::Digest(actual));
+        }
+        Ok(bytes)
+    }
+}
+
+/// A blob's content as its source hands it out: a file beneath a layout, or a stream from
+/// a registry. Read it through [`Verified`] ([`crate::image::Image::open_blob`]), never on
+/// its own.
+pub struct BlobReader(Box<dyn Read + Send>);
+
+impl BlobReader {
+    /// A reader of `inner`.
+    pub fn new(inner: Box<dyn Read + Send>) -> BlobReader {
+        BlobReader(inner)
+    }
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlobReader")
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+/// Blobs that are not files of a layout: a registry's repository. The image model reads
+/// them through this, not knowing where they come from (the registry client lives above
+/// the model and implements it).
+pub trait RemoteBlobs: Send + Sync {
+    /// Opens the blob `d` describes for streaming. The content is checked by the caller
+    /// ([`Verified`]), not here; an error names the source, the blob and why.
+    fn open(&self, d: &Descriptor) -> crate::error::Result<Box<dyn Read + Send>>;
+    /// The source as messages name it (`docker://host/repository`).
+    fn name(&self) -> String;
+}
+
+/// Where an image's blobs are.
+#[derive(Clone)]
+pub enum Blobs {
+    /// Files beneath a layout directory (`blobs/<algorithm>/<hex>`).
+    Layout(Root),
+    /// A registry's repository, read as a stream.
+    Remote(Arc<dyn RemoteBlobs>),
+}
+
+impl std::fmt::Debug for Blobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blobs::Layout(r) => f.debug_tuple("Layout").field(r).finish(),
+            Blobs::Remote(r) => f.debug_tuple("Remote").field(&r.name()).finish(),
+        }
+    }
+}
+
+impl Blobs {
+    /// The layout directory, for blobs in one.
+    pub fn layout(&self) -> Option<&Root> {
+        match self {
+            Blobs::Layout(r) => Some(r),
+            Blobs::Remote(_) => None,
+        }
+    }
+
+    /// The source as messages name it: the layout's path, or the registry reference.
+    pub fn shown(&self) -> String {
+        match self {
+            Blobs::Layout(r) => crate::show::path(r.path()),
+            Blobs::Remote(r) => r.name(),
+        }
     }
 }
 

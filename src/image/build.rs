@@ -1,4 +1,5 @@
-//! From inputs to a finished single-image layout: the builder.
+//! From inputs to a finished layout: the builder (one image, or several platforms' images
+//! under one image index).
 //!
 //! Order of work, one way: check the target, gather the inputs into a sorted tree, encode
 //! the layer in one pass (tar stream → diff_id → compressor → digest → blob, the blob an
@@ -9,13 +10,16 @@
 //! staged beside it, made durable and swapped into place; otherwise nothing is written.
 //! Nothing written is read back: the model the builder returns ([`Image`]) is what it wrote.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::image::index::{INDEX_FILE_NAME, layout_entry, platform_index, ref_name_annotations};
+use crate::image::rules::check_image;
+use crate::image::rules::oci_import::{self, Profile};
 use crate::image::write::{LayoutWriter, NameStyle, Written};
 use crate::image::{Doc, Image};
-use crate::input::Layer;
+use crate::input::EntryList;
 use crate::input::{Tree, TreeOptions};
 use crate::layer::BlobSink;
 use crate::layer::{self, EncodeOptions, LayerInfo};
@@ -24,15 +28,12 @@ use crate::platform::Platform;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::show;
-use crate::spec::{
-    ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, ContainerConfig, History, ImageConfig, Index,
-    Manifest, RootFs,
-};
-use crate::store::output::test_hook;
+use crate::spec::{ContainerConfig, Descriptor, History, ImageConfig, Index, Manifest, RootFs};
+use crate::store::hook::test_hook;
+use crate::store::paths::{Overlap, overlaps};
 use crate::store::root::Root;
 use crate::store::staging::Target;
 use crate::timestamp::Timestamp;
-use crate::verify::Profile;
 
 /// The `PATH` that `docker build` gives an image built `FROM scratch` on Linux.
 pub const DEFAULT_LINUX_PATH: &str =
@@ -132,7 +133,7 @@ pub struct BuiltImage {
 
 /// Gathers the inputs of `spec` into a sorted tree of entries, ready to be streamed (see
 /// [`crate::input`]). Temporary files (a `--tar` input's spool) go to `temp_dir`.
-pub fn collect_inputs(spec: &ImageSpec, temp_dir: &Root) -> Result<Layer> {
+pub fn collect_inputs(spec: &ImageSpec, temp_dir: &Root) -> Result<EntryList> {
     let mut tree = Tree::new(spec.tree.clone());
     for input in &spec.inputs {
         let origin = &input.origin;
@@ -187,8 +188,8 @@ pub fn prepare_image(
 /// Builds the image's blobs for `target` without writing anything: the layer (in an
 /// anonymous file), config and manifest, checked in memory with the layout rules (and the
 /// spec's profile). Nothing else of a layout: [`prepare_image`] adds `index.json`,
-/// `oci-layout` and readable names for a single-image layout, [`super::index`] the image
-/// index of a multi-platform one.
+/// `oci-layout` and readable names for a single-image layout, [`prepare_index_layout`] the
+/// image index of a multi-platform one.
 pub fn prepare_blobs(
     spec: &ImageSpec,
     target: &Target,
@@ -204,9 +205,10 @@ pub fn prepare_blobs(
     let image = describe(spec, &layer)?;
     let mut problems = Problems::default();
     let expect = (spec.platform.clone(), "the build's platform".to_string());
-    crate::verify::check_image(&mut problems, &image, "index.json", Some(&expect));
+    check_image(&mut problems, &image, "index.json", Some(&expect));
     if spec.profile == Profile::OciImport {
-        crate::verify::oci_import::check_built(&mut problems, &image, spec.names, Some(&expect));
+        let files_names = spec.names == NameStyle::Files;
+        oci_import::check_built(&mut problems, &image, files_names, Some(&expect));
     }
     problems.fail_on_errors("the built image breaks the layout rules, so nothing was written")?;
     out.write_doc(&image.config);
@@ -229,8 +231,28 @@ pub fn prepare_blobs(
     Ok((out, built))
 }
 
+/// The image `spec` makes, built in memory: its layer encoded into nothing but hashes and
+/// counters (the same bytes as a build's, never stored), its config and manifest checked
+/// with the rules a build runs before it writes. Nothing is written (a `--tar` input's
+/// spool goes to an anonymous file in `temp_dir`). What `build --check --against` compares
+/// with a registry.
+pub fn image_in_memory(spec: &ImageSpec, temp_dir: &Root) -> Result<(Image, LayerInfo)> {
+    let entries = collect_inputs(spec, temp_dir)?;
+    let layer = measure_layer(&entries, spec)?;
+    let image = describe(spec, &layer)?;
+    let mut problems = Problems::default();
+    let expect = (spec.platform.clone(), "the build's platform".to_string());
+    check_image(&mut problems, &image, "index.json", Some(&expect));
+    if spec.profile == Profile::OciImport {
+        let files_names = spec.names == NameStyle::Files;
+        oci_import::check_built(&mut problems, &image, files_names, Some(&expect));
+    }
+    problems.fail_on_errors("the built image breaks the layout rules")?;
+    Ok((image, layer))
+}
+
 /// The sizes and digests of the layer `spec` makes, encoded into nothing (no file).
-pub fn measure_layer(entries: &Layer, spec: &ImageSpec) -> Result<LayerInfo> {
+pub fn measure_layer(entries: &EntryList, spec: &ImageSpec) -> Result<LayerInfo> {
     layer::write_layer(entries, spec.encode, BlobSink::Count, None).map(|(info, _)| info)
 }
 
@@ -273,18 +295,6 @@ fn describe(spec: &ImageSpec, layer: &LayerInfo) -> Result<Image> {
     Ok(Image::new(entry, manifest, config, None))
 }
 
-/// The annotations naming an `index.json` entry `name`: `org.opencontainers.image.ref.name`,
-/// and `io.containerd.image.name` when `name` is a full image reference.
-pub fn ref_name_annotations(name: &str) -> BTreeMap<String, String> {
-    let mut annotations = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), name.to_string())]);
-    // containerd (and `ctr import`) expects a full image reference here; a bare tag
-    // such as `latest` is only meaningful as the OCI ref name.
-    if name.contains(['/', ':']) {
-        annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.to_string());
-    }
-    annotations
-}
-
 /// Builds the layout and writes it to `out` if it differs from what `out` holds (staged,
 /// made durable, swapped into place). On any error `out` is untouched.
 pub fn build_image(
@@ -299,10 +309,10 @@ pub fn build_image(
 }
 
 /// Refuses an output inside a `--rootfs` input (the build would read its own output) or an
-/// input inside the output (a rebuild would delete its own input).
+/// input inside the output (a rebuild would delete its own input), as the filesystem sees
+/// them ([`overlaps`]: a bind mount or a symlink is no way around it).
 fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
     let out = &target.parent().path().join(target.name());
-    let abs_out = absolute(out)?;
     for input in &spec.inputs {
         let (tree, path) = match &input.source {
             InputSource::Rootfs(p) => (true, p),
@@ -310,14 +320,14 @@ fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
             InputSource::Tar(p) => (false, p),
             InputSource::Bytes { .. } => continue,
         };
-        let abs_in = absolute(path)?;
-        if tree && abs_out.starts_with(&abs_in) {
+        let overlap = overlaps(out, path)?;
+        if tree && matches!(overlap, Some(Overlap::Same | Overlap::Inside)) {
             return Err(Error::input(
                 format!("output {}", show::path(out)),
                 format!("is inside the input tree {}", input.origin),
             ));
         }
-        if abs_in.starts_with(&abs_out) {
+        if matches!(overlap, Some(Overlap::Same | Overlap::Around)) {
             return Err(Error::input(
                 input.origin.clone(),
                 format!(
@@ -330,27 +340,85 @@ fn check_not_inside_inputs(spec: &ImageSpec, target: &Target) -> Result<()> {
     Ok(())
 }
 
-/// An absolute, symlink-resolved form of `p` (resolving the longest existing prefix).
-pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("reading current directory", ".", e))?;
-    let joined = cwd.join(p);
-    let mut existing = joined.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(c) = std::fs::canonicalize(existing) {
-            let mut out = c;
-            for r in rest.iter().rev() {
-                out.push(r);
-            }
-            return Ok(out);
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return Ok(joined),
+// ------------------------------------------------------------------ multi-platform layouts
+
+/// One platform's image for a multi-platform layout: its bashbrew architecture name (the
+/// directory of its readable names), its blobs held by `writer`, and what was built.
+pub struct Part {
+    /// The bashbrew architecture.
+    pub arch: String,
+    /// The image's blobs (layer, config, manifest), held for the layout's target.
+    pub writer: LayoutWriter,
+    /// The image.
+    pub built: BuiltImage,
+}
+
+/// What [`prepare_index_layout`] made.
+#[derive(Debug, Clone)]
+pub struct IndexLayout {
+    /// `index.json`'s only entry: the image index's descriptor.
+    pub entry: Descriptor,
+    /// The image index.
+    pub index: Doc<Index>,
+}
+
+/// Assembles a multi-platform layout for the target every part's writer holds blobs for:
+/// every blob once, the image index as a blob, `index.json` in the nested form, `oci-layout`
+/// and, unless `names` is [`NameStyle::None`], readable names that are symlinks to regular
+/// blobs (`image-index.json`, `ARCH/image-manifest.json`, `ARCH/image-config.json`,
+/// `ARCH/rootfs.tar.gz`; `crane push` refuses symlinked blobs, so `files` gives symlinks
+/// here too). Nothing is written: the caller commits the writer.
+pub fn prepare_index_layout(
+    mut out: LayoutWriter,
+    parts: Vec<Part>,
+    names: NameStyle,
+    ref_name: Option<&str>,
+) -> Result<(LayoutWriter, IndexLayout)> {
+    let mut arches = BTreeSet::new();
+    for p in &parts {
+        if !arches.insert(p.arch.clone()) {
+            return Err(Error::internal(format!(
+                "{} twice in one image index",
+                p.arch
+            )));
         }
     }
+    let images: Vec<&Image> = parts.iter().map(|p| &p.built.image).collect();
+    let index = platform_index(&images)?;
+    let entry = layout_entry(&index, ref_name);
+    let style = match names {
+        NameStyle::None => NameStyle::None,
+        NameStyle::Symlinks | NameStyle::Files => NameStyle::Symlinks,
+    };
+    let mut named = Vec::new();
+    for p in parts {
+        let image = &p.built.image;
+        let layer = p.built.layer.compression.layer_file_name();
+        named.push((format!("{}/{layer}", p.arch), p.built.layer.digest.clone()));
+        named.push((
+            format!("{}/{CONFIG_FILE_NAME}", p.arch),
+            image.config.digest(),
+        ));
+        named.push((
+            format!("{}/{MANIFEST_FILE_NAME}", p.arch),
+            image.entry.digest.clone(),
+        ));
+        out.absorb(p.writer)?;
+    }
+    out.write_doc(&index);
+    out.write_oci_layout()?;
+    let top = Doc::canonical(Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.into()),
+        artifact_type: None,
+        manifests: vec![entry.clone()],
+        subject: None,
+        annotations: None,
+    })?;
+    out.write_file("index.json", &top.bytes);
+    out.name_blob(style, INDEX_FILE_NAME, &index.digest())?;
+    for (name, digest) in &named {
+        out.name_blob(style, name, digest)?;
+    }
+    Ok((out, IndexLayout { entry, index }))
 }

@@ -11,22 +11,22 @@
 //! entry's `org.opencontainers.image.ref.name` names an image inside one layout and means
 //! nothing in a registry's index). Canonical JSON ([`crate::cjson`]), no index annotations.
 //!
-//! The layout ([`prepare_index_layout`]) is the nested form that `skopeo copy --all`,
-//! `podman run`/`podman load` and `crane push` read without flags: `index.json` holds ONE
-//! descriptor, of the image index stored as a blob (with the `ref.name` annotation when the
-//! project sets `ref-name`). A flat `index.json` listing several manifests is refused by
-//! skopeo and podman ("more than one image").
+//! The layout holding it (`image::build::prepare_index_layout`, above the writer) is the
+//! nested form that `skopeo copy --all`, `podman run`/`podman load` and `crane push` read
+//! without flags: `index.json` holds ONE descriptor, of the image index stored as a blob
+//! ([`layout_entry`], with the `ref.name` annotation when the project sets `ref-name`). A
+//! flat `index.json` listing several manifests is refused by skopeo and podman ("more than
+//! one image").
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::media;
 use crate::platform::{BASHBREW_ARCHES, Platform};
 use crate::problems::Problems;
-use crate::spec::{Descriptor, Index};
+use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor, Index};
 
-use super::build::{BuiltImage, CONFIG_FILE_NAME, MANIFEST_FILE_NAME, ref_name_annotations};
-use super::write::{LayoutWriter, NameStyle};
+use super::rules::check_platform_index;
 use super::{Doc, Image};
 
 /// The readable name of the image index in a multi-platform layout.
@@ -74,7 +74,7 @@ pub fn platform_index(images: &[&Image]) -> Result<Doc<Index>> {
         annotations: None,
     })?;
     let mut p = Problems::default();
-    crate::verify::check_platform_index(&mut p, "the image index", &doc.value);
+    check_platform_index(&mut p, "the image index", &doc.value);
     p.fail_on_errors("the image index breaks the rules, so nothing was written or pushed")?;
     Ok(doc)
 }
@@ -86,83 +86,14 @@ pub fn layout_entry(index: &Doc<Index>, ref_name: Option<&str>) -> Descriptor {
     entry
 }
 
-/// One platform's image for a multi-platform layout: its bashbrew architecture name (the
-/// directory of its readable names), its blobs held by `writer`, and what was built.
-pub struct Part {
-    /// The bashbrew architecture.
-    pub arch: String,
-    /// The image's blobs (layer, config, manifest), held for the layout's target.
-    pub writer: LayoutWriter,
-    /// The image.
-    pub built: BuiltImage,
-}
-
-/// What [`prepare_index_layout`] made.
-#[derive(Debug, Clone)]
-pub struct IndexLayout {
-    /// `index.json`'s only entry: the image index's descriptor.
-    pub entry: Descriptor,
-    /// The image index.
-    pub index: Doc<Index>,
-}
-
-/// Assembles a multi-platform layout for the target every part's writer holds blobs for:
-/// every blob once, the image index as a blob, `index.json` in the nested form, `oci-layout`
-/// and, unless `names` is [`NameStyle::None`], readable names that are symlinks to regular
-/// blobs (`image-index.json`, `ARCH/image-manifest.json`, `ARCH/image-config.json`,
-/// `ARCH/rootfs.tar.gz`; `crane push` refuses symlinked blobs, so `files` gives symlinks
-/// here too). Nothing is written: the caller commits the writer.
-pub fn prepare_index_layout(
-    mut out: LayoutWriter,
-    parts: Vec<Part>,
-    names: NameStyle,
-    ref_name: Option<&str>,
-) -> Result<(LayoutWriter, IndexLayout)> {
-    let mut arches = BTreeSet::new();
-    for p in &parts {
-        if !arches.insert(p.arch.clone()) {
-            return Err(Error::internal(format!(
-                "{} twice in one image index",
-                p.arch
-            )));
-        }
+/// The annotations naming an `index.json` entry `name`: `org.opencontainers.image.ref.name`,
+/// and `io.containerd.image.name` when `name` is a full image reference.
+pub fn ref_name_annotations(name: &str) -> BTreeMap<String, String> {
+    let mut annotations = BTreeMap::from([(ANNOTATION_REF_NAME.to_string(), name.to_string())]);
+    // containerd (and `ctr import`) expects a full image reference here; a bare tag
+    // such as `latest` is only meaningful as the OCI ref name.
+    if name.contains(['/', ':']) {
+        annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), name.to_string());
     }
-    let images: Vec<&Image> = parts.iter().map(|p| &p.built.image).collect();
-    let index = platform_index(&images)?;
-    let entry = layout_entry(&index, ref_name);
-    let style = match names {
-        NameStyle::None => NameStyle::None,
-        NameStyle::Symlinks | NameStyle::Files => NameStyle::Symlinks,
-    };
-    let mut named = Vec::new();
-    for p in parts {
-        let image = &p.built.image;
-        let layer = p.built.layer.compression.layer_file_name();
-        named.push((format!("{}/{layer}", p.arch), p.built.layer.digest.clone()));
-        named.push((
-            format!("{}/{CONFIG_FILE_NAME}", p.arch),
-            image.config.digest(),
-        ));
-        named.push((
-            format!("{}/{MANIFEST_FILE_NAME}", p.arch),
-            image.entry.digest.clone(),
-        ));
-        out.absorb(p.writer)?;
-    }
-    out.write_doc(&index);
-    out.write_oci_layout()?;
-    let top = Doc::canonical(Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![entry.clone()],
-        subject: None,
-        annotations: None,
-    })?;
-    out.write_file("index.json", &top.bytes);
-    out.name_blob(style, INDEX_FILE_NAME, &index.digest())?;
-    for (name, digest) in &named {
-        out.name_blob(style, name, digest)?;
-    }
-    Ok((out, IndexLayout { entry, index }))
+    annotations
 }

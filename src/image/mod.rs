@@ -1,19 +1,23 @@
-//! The image model: one OCI image, as the builder makes it and as the layout reader finds it.
+//! The image model: one OCI image, as the builder makes it and as a layout reader finds it.
 //!
 //! An [`Image`] is the descriptor that selects it (an `index.json` entry or a single-descriptor
 //! file), its manifest and config as decoded structs *and* their exact bytes ([`Doc`]), and
-//! verified access to its blobs. [`build`] returns one from inputs; [`read`] returns one from
-//! a layout on disk, trusting nothing. Every command works on this one type: `verify` is a set
-//! of rules over it, `diff` compares two, `push` and `export` stream its blobs, `build --check`
-//! compares a fresh one with the disk. No command keeps a reader of its own.
+//! verified access to its blobs ([`blob`]). [`build`] returns one from inputs; `verify` opens
+//! one from a layout on disk, trusting nothing. Every command works on this one type: the
+//! [`rules`] judge it, `diff` compares two, `push` and `export` stream its blobs, `build
+//! --check` compares a fresh one with the disk. No command keeps a reader of its own.
+//!
+//! The submodules are layered, each using only those before it: this model and [`blob`],
+//! then the pure [`rules`], then [`index`] (the image index of several images), [`mod@write`]
+//! (the layout writer) and [`build`] (the builder). Nothing here reads a layout for checking:
+//! that is `verify`'s job, above.
 
 pub mod blob;
 pub mod build;
 pub mod index;
-pub mod read;
+pub mod rules;
 pub mod write;
 
-use std::fs::File;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -28,7 +32,7 @@ use crate::spec::{Descriptor, ImageConfig, Manifest};
 use crate::store::root::Root;
 use crate::timestamp::Timestamp;
 
-use blob::Verified;
+use blob::{BlobReader, Blobs, Verified};
 
 /// A JSON document: its decoded value and the exact bytes it was decoded from (or written
 /// as). Both are shared, not copied, when a document is cloned: a config that a hundred
@@ -78,9 +82,10 @@ pub struct Image {
     pub manifest: Doc<Manifest>,
     /// The config.
     pub config: Doc<ImageConfig>,
-    /// The layout directory holding the blobs (`blobs/<algorithm>/<hex>`), when the image
-    /// was read from one (a freshly built image's blobs are wherever its layout was written).
-    blobs: Option<Root>,
+    /// Where the blobs are: the layout directory holding them (`blobs/<algorithm>/<hex>`)
+    /// or the registry, when the image was read from one (a freshly built image's blobs are
+    /// wherever its layout was written).
+    blobs: Option<Blobs>,
 }
 
 impl Image {
@@ -90,6 +95,16 @@ impl Image {
         manifest: Doc<Manifest>,
         config: Doc<ImageConfig>,
         blobs: Option<Root>,
+    ) -> Image {
+        Image::with_blobs(entry, manifest, config, blobs.map(Blobs::Layout))
+    }
+
+    /// An image whose blobs are wherever `blobs` says, if anywhere.
+    pub fn with_blobs(
+        entry: Descriptor,
+        manifest: Doc<Manifest>,
+        config: Doc<ImageConfig>,
+        blobs: Option<Blobs>,
     ) -> Image {
         Image {
             entry,
@@ -101,6 +116,11 @@ impl Image {
 
     /// The layout directory the blobs are in, when the image was read from one.
     pub fn layout(&self) -> Option<&Root> {
+        self.blobs.as_ref().and_then(Blobs::layout)
+    }
+
+    /// Where the blobs are, when the image was read from somewhere.
+    pub fn blob_source(&self) -> Option<&Blobs> {
         self.blobs.as_ref()
     }
 
@@ -135,36 +155,57 @@ impl Image {
         out
     }
 
-    /// The compression a layer's media type declares.
+    /// The compression a layer's media type declares (a foreign layer's too: its content,
+    /// where a layout holds it, is a tar like any other).
     pub fn layer_compression(&self, d: &Descriptor) -> Result<Compression> {
-        Compression::from_media_type(&d.media_type).ok_or_else(|| {
-            self.bad(
-                &format!("layer {}", d.digest),
-                format!(
-                    "mediaType {} is not an OCI tar layer (tar, tar+gzip, tar+zstd)",
-                    show::text(&d.media_type)
-                ),
-            )
-        })
+        let c = Compression::from_media_type(&d.media_type);
+        c.or_else(|| crate::media::foreign_layer(&d.media_type))
+            .ok_or_else(|| {
+                self.bad(
+                    &format!("layer {}", d.digest),
+                    format!(
+                        "mediaType {} is not an OCI tar layer (tar, tar+gzip, tar+zstd)",
+                        show::text(&d.media_type)
+                    ),
+                )
+            })
     }
 
     /// Opens the blob of `d` for streaming: a regular file beneath the layout of exactly
-    /// the declared size, whose content is verified as it is read.
-    pub fn open_blob(&self, d: &Descriptor) -> Result<Verified<File>> {
+    /// the declared size, or the registry's stream, whose content is verified as it is
+    /// read (size and digest). This is the only way to an image's blob content; no caller
+    /// needs to know where the blob is.
+    pub fn open_blob(&self, d: &Descriptor) -> Result<Verified<BlobReader>> {
         let blobs = self
             .blobs
             .as_ref()
             .ok_or_else(|| Error::internal("this image was not read from a layout"))?;
-        let what = blobs.shown(&d.digest.blob_path());
-        blob::open_blob(blobs, d)
-            .map(|b| b.verified(d, what.clone()))
-            .map_err(|e| Error::input(what, e.to_string()))
+        match blobs {
+            Blobs::Layout(root) => {
+                let what = root.shown(&d.digest.blob_path());
+                blob::open_blob(root, d)
+                    .map(|b| b.verified(d, what.clone()))
+                    .map_err(|e| Error::input(what, e.to_string()))
+            }
+            Blobs::Remote(remote) => {
+                let what = format!("{} blob {}", remote.name(), d.digest);
+                let size = u64::try_from(d.size)
+                    .map_err(|_| Error::input(what.clone(), format!("negative size {}", d.size)))?;
+                let stream = remote.open(d)?;
+                Ok(Verified::new(
+                    BlobReader::new(stream),
+                    d.digest.clone(),
+                    size,
+                    what,
+                ))
+            }
+        }
     }
 
-    /// An input error about `what` in this image's layout.
+    /// An input error about `what` in this image's layout (or registry).
     pub fn bad(&self, what: &str, why: impl Into<String>) -> Error {
         match &self.blobs {
-            Some(b) => Error::input(format!("{}: {what}", show::path(b.path())), why.into()),
+            Some(b) => Error::input(format!("{}: {what}", b.shown()), why.into()),
             None => Error::input(what, why.into()),
         }
     }

@@ -13,17 +13,22 @@ use std::fs::File;
 
 use rustix::fs::OFlags;
 
+use serde::de::DeserializeOwned;
+
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::layer::{BlobSink, LayerInfo, Written as LayerWritten};
+use crate::layer::{BlobSink, LayerInfo, WrittenBlob};
+use crate::media;
 use crate::platform::Platform;
-use crate::spec::OciLayout;
+use crate::problems::Problems;
+use crate::spec::{Descriptor, ImageConfig, Index, Manifest, OciLayout};
 use crate::store::output::{Difference, Output};
-use crate::store::root::{EntryType, Root};
+use crate::store::root::{EntryType, Follow, Root};
 use crate::store::staging::{Existing, Staging, Target};
 
 use super::Doc;
-use super::read::Reader;
+use super::blob::{self, MAX_JSON};
+use super::rules::docs;
 
 /// The `oci-layout` file's version.
 pub const LAYOUT_VERSION: &str = "1.0.0";
@@ -179,10 +184,11 @@ impl LayoutWriter {
     pub fn layer_sink(&mut self) -> Result<BlobSink> {
         let (file, direct) = self.out.create_file(PARTIAL, OFlags::DIRECT)?;
         let baseline = match &self.baseline {
-            Some((_, f)) => Some(
-                f.try_clone()
-                    .map_err(|e| Error::io("reading", self.out.target().parent().path(), e))?,
-            ),
+            Some((digest, f)) => Some(f.try_clone().map_err(|e| {
+                let target = self.out.target();
+                let blob = target.parent().path().join(target.name());
+                Error::io("reading", blob.join(digest.blob_path()), e)
+            })?),
             None => None,
         };
         Ok(BlobSink::File {
@@ -193,7 +199,7 @@ impl LayoutWriter {
     }
 
     /// Takes the finished layer blob, named by its digest.
-    pub fn finish_layer(&mut self, layer: &LayerInfo, written: LayerWritten) -> Result<()> {
+    pub fn finish_layer(&mut self, layer: &LayerInfo, written: WrittenBlob) -> Result<()> {
         let same = written.same_as_baseline
             && self
                 .baseline
@@ -255,6 +261,11 @@ impl LayoutWriter {
             }
         })?;
         self.out.put_file(&partial, &name, f, same)
+    }
+
+    /// True if the layout holds the blob `digest` already.
+    pub fn holds(&self, digest: &Digest) -> bool {
+        self.out.contains(&digest.blob_path())
     }
 
     /// Holds a file at `name` (relative to the layout).
@@ -344,30 +355,48 @@ impl std::io::Read for ReadSide<'_> {
 
 /// The single layer blob of the layout in `root`, if it holds a valid-looking layout with
 /// one image of one layer (or, given `platform`, a multi-platform layout whose image for
-/// that platform has one layer): opened (through the one reader, relative to the target's
-/// descriptor `root`, never by its path) to compare a new layer with.
+/// that platform has one layer): opened relative to the target's descriptor `root` (never
+/// by its path, never outside it) to compare a new layer with. Only a hint: whatever it
+/// finds is compared byte for byte, so a wrong guess costs a rewrite, never a wrong layout.
 fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, File)> {
-    let mut reader = Reader::at(root);
-    let layout = reader.read(None);
-    let image = match (layout.image(), platform) {
-        (Some(image), _) => image,
-        (None, Some(platform)) => layout
-            .platform_images()?
-            .images
-            .into_iter()
-            .find(|i| i.platform() == *platform)?,
-        (None, None) => return None,
-    };
-    let [layer] = image.layers() else {
+    let root = root.with_follow(Follow::Inside);
+    let bytes = root.read("index.json", MAX_JSON).ok()?;
+    let index: Index = decode(&bytes)?;
+    let [entry] = index.manifests.as_slice() else {
         return None;
     };
-    let at = crate::image::read::Found {
-        file: image.entry.digest.blob_path(),
-        field: "layers[0]".into(),
-        descriptor: layer.clone(),
+    let manifest: Manifest = match entry.media_type.as_str() {
+        media::MANIFEST => read_doc(&root, entry)?,
+        media::INDEX => {
+            let platform = platform?;
+            let nested: Index = read_doc(&root, entry)?;
+            nested.manifests.iter().find_map(|d| {
+                let m: Manifest = read_doc(&root, d)?;
+                let config: ImageConfig = read_doc(&root, &m.config)?;
+                (config.platform() == *platform).then_some(m)
+            })?
+        }
+        _ => return None,
     };
-    let blob = reader.open_blob(&at, "layer")?;
+    let [layer] = manifest.layers.as_slice() else {
+        return None;
+    };
+    let blob = blob::open_blob(&root, layer).ok()?;
     Some((layer.digest.clone(), blob.opened.file))
+}
+
+/// The JSON blob `d` points to beneath `root`, decoded as the rules decode a document, if it
+/// is exactly what `d` says (size at most [`MAX_JSON`], digest).
+fn read_doc<T: DeserializeOwned>(root: &Root, d: &Descriptor) -> Option<T> {
+    if u64::try_from(d.size).ok()? > MAX_JSON {
+        return None;
+    }
+    decode(&blob::open_blob(root, d).ok()?.read_whole(d).ok()?)
+}
+
+/// `bytes` decoded as the rules decode a document; `None` if that fails.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    docs::decode::<T>(&mut Problems::default(), "", bytes, &[]).map(|(value, _)| value)
 }
 
 #[cfg(test)]

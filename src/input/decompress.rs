@@ -1,21 +1,26 @@
-//! Decompression of input archives (`--tar`, `[[input]] tar`): plain, gzip, zstd, xz or
-//! bzip2, judged from the first bytes, never from the file name.
+//! Decompression, in one place: of layer streams (plain, gzip or zstd, [`Compression`]),
+//! and of input archives (`--tar`, `[[input]] tar`), which may also be xz or bzip2
+//! ([`InputCompression`]). The format is judged from the first bytes, never from a name.
 //!
-//! Layers are only ever tar, gzip or zstd ([`Compression`]); xz and bzip2 exist here, for
-//! reading what others publish (Debian's and Ubuntu's root filesystems are `.tar.xz`), and
-//! nowhere else: `verify` still refuses a layer in any other format.
+//! Why here: the entry list reads input archives with these decoders, and `verify`,
+//! `export` and the layer encoders' own check read layers with the same ones; the layer
+//! module, which encodes, sits above this one.
 //!
-//! Every decoder reads the whole input, as the `gzip`, `xz` and `bzip2` commands do:
-//! concatenated gzip members, xz streams (with stream padding) and bzip2 streams are all
-//! decoded, never silently only the first. A truncated or corrupt stream, or bytes after the
-//! last stream that start no new one, are an error. Memory is bounded: an xz block whose
-//! dictionary would need more than [`XZ_MEMORY_LIMIT`] is refused before anything is
+//! Layers are only ever tar, gzip or zstd; xz and bzip2 exist here, for reading what others
+//! publish (Debian's and Ubuntu's root filesystems are `.tar.xz`), and nowhere else: `verify`
+//! still refuses a layer in any other format.
+//!
+//! Every decoder reads the whole input, as the `gzip`, `zstd`, `xz` and `bzip2` commands
+//! do: concatenated gzip members, zstd frames, xz streams (with stream padding) and bzip2
+//! streams are all decoded, never silently only the first. For input archives
+//! ([`input_reader`]), a truncated or corrupt stream, or bytes after the last stream that
+//! start no new one, are an error explained in one line. Memory is bounded: an xz block
+//! whose dictionary would need more than [`XZ_MEMORY_LIMIT`] is refused before anything is
 //! allocated for it; bzip2 needs under 4 MiB by its design.
 
 use std::fmt;
 use std::io::{self, BufRead, Read};
 
-use crate::layer::compress;
 use crate::media::Compression;
 
 /// Most memory an xz block may need to be decoded: 128 MiB. xz's presets use dictionaries of
@@ -60,10 +65,41 @@ const BZIP2_BLOCK: [u8; 6] = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
 /// ... and an empty stream's end-of-stream marker with these (the square root of pi).
 const BZIP2_END: [u8; 6] = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
 
+/// Which compression a layer stream uses, judged from its first bytes: gzip (`1f 8b`),
+/// zstd (`28 b5 2f fd`), or else none.
+pub fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Wraps `r` in the decoder its first bytes call for (gzip, zstd or none).
+pub fn decompressing_reader<'a, R: BufRead + 'a>(mut r: R) -> io::Result<Box<dyn Read + 'a>> {
+    let kind = sniff(r.fill_buf()?);
+    decoder(r, kind)
+}
+
+/// Wraps `r` in the decoder for `compression`. gzip members are read to the end of the
+/// stream (concatenated members, as `gzip -d` does), and so are zstd frames.
+pub fn decoder<'a, R: BufRead + 'a>(
+    r: R,
+    compression: Compression,
+) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match compression {
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
+        Compression::None => Box::new(r),
+    })
+}
+
 /// Which compression an input archive uses, judged from its first bytes. bzip2's magic
 /// (`BZh` and a level digit) is printable, so a plain tar whose first name began with
 /// `BZh9` would match it: the block or end-of-stream marker after it is checked too.
-pub fn sniff(head: &[u8]) -> InputCompression {
+pub fn sniff_input(head: &[u8]) -> InputCompression {
     if head.starts_with(&XZ_MAGIC) {
         return InputCompression::Xz;
     }
@@ -74,7 +110,7 @@ pub fn sniff(head: &[u8]) -> InputCompression {
     {
         return InputCompression::Bzip2;
     }
-    match compress::sniff(head) {
+    match sniff(head) {
         Compression::None => InputCompression::None,
         Compression::Gzip => InputCompression::Gzip,
         Compression::Zstd => InputCompression::Zstd,
@@ -84,13 +120,15 @@ pub fn sniff(head: &[u8]) -> InputCompression {
 /// Wraps `r` in the decoder its first bytes call for; returns the compression found too.
 /// Errors of the decoders are explained in one line naming the format (truncated, corrupt,
 /// needing too much memory); errors reading `r` itself are passed on unchanged.
-pub fn reader<'a, R: BufRead + 'a>(r: R) -> io::Result<(InputCompression, Box<dyn Read + 'a>)> {
+pub fn input_reader<'a, R: BufRead + 'a>(
+    r: R,
+) -> io::Result<(InputCompression, Box<dyn Read + 'a>)> {
     let mut r = SourceReader(r);
-    let kind = sniff(r.fill_buf()?);
+    let kind = sniff_input(r.fill_buf()?);
     let inner: Box<dyn Read + 'a> = match kind {
         InputCompression::None => return Ok((kind, Box::new(r))),
-        InputCompression::Gzip => compress::decoder(r, Compression::Gzip)?,
-        InputCompression::Zstd => compress::decoder(r, Compression::Zstd)?,
+        InputCompression::Gzip => decoder(r, Compression::Gzip)?,
+        InputCompression::Zstd => decoder(r, Compression::Zstd)?,
         InputCompression::Xz => Box::new(lzma_rust2::XzReader::new_mem_limit(
             r,
             true,
@@ -183,20 +221,23 @@ mod tests {
 
     #[test]
     fn sniffs_each_format_from_its_bytes() {
-        assert_eq!(sniff(&XZ_MAGIC), InputCompression::Xz);
-        assert_eq!(sniff(b"BZh91AY&SYxxxx"), InputCompression::Bzip2);
+        assert_eq!(sniff_input(&XZ_MAGIC), InputCompression::Xz);
+        assert_eq!(sniff_input(b"BZh91AY&SYxxxx"), InputCompression::Bzip2);
         assert_eq!(
-            sniff(b"BZh1\x17\x72\x45\x38\x50\x90\0\0\0\0"),
+            sniff_input(b"BZh1\x17\x72\x45\x38\x50\x90\0\0\0\0"),
             InputCompression::Bzip2
         );
         // A plain tar whose first entry is named BZh9... is still a plain tar.
         let mut tar = vec![0u8; 512];
         tar[..8].copy_from_slice(b"BZh9file");
-        assert_eq!(sniff(&tar), InputCompression::None);
-        assert_eq!(sniff(&[0x1f, 0x8b, 8, 0]), InputCompression::Gzip);
-        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd]), InputCompression::Zstd);
-        assert_eq!(sniff(b""), InputCompression::None);
-        assert_eq!(sniff(&XZ_MAGIC[..5]), InputCompression::None);
+        assert_eq!(sniff_input(&tar), InputCompression::None);
+        assert_eq!(sniff_input(&[0x1f, 0x8b, 8, 0]), InputCompression::Gzip);
+        assert_eq!(
+            sniff_input(&[0x28, 0xb5, 0x2f, 0xfd]),
+            InputCompression::Zstd
+        );
+        assert_eq!(sniff_input(b""), InputCompression::None);
+        assert_eq!(sniff_input(&XZ_MAGIC[..5]), InputCompression::None);
     }
 
     #[test]
@@ -210,7 +251,7 @@ mod tests {
         let mut head = XZ_MAGIC.to_vec();
         head.extend_from_slice(&[0, 4]);
         let r = io::BufReader::with_capacity(8, head.as_slice().chain(Failing));
-        let (kind, mut d) = reader(r).unwrap();
+        let (kind, mut d) = input_reader(r).unwrap();
         assert_eq!(kind, InputCompression::Xz);
         let e = d.read_to_end(&mut Vec::new()).unwrap_err();
         assert_eq!(e.to_string(), "the disk failed");

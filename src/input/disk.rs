@@ -6,27 +6,13 @@ use std::sync::Arc;
 
 use rustix::fs::FileType;
 
-use super::{Node, Source, Tree, check_dest};
+use super::owners::{self, InputKind, Problem, Raised};
+use super::{Node, Source, Tree, check_dest, walk_error};
 use crate::error::{Error, Result};
 use crate::show;
 use crate::store::root::open_named;
 use crate::store::walk::{InputTree, Stamp, WalkError};
-use crate::tar::write::{Header, Kind};
-
-/// A walk or read failure as an input error (exit 2).
-pub(super) fn walk_error(e: WalkError) -> Error {
-    match e {
-        WalkError::Io(path, e) => Error::input(path, format!("cannot be read: {e}")),
-        WalkError::Unsupported(path, why) => Error::input(path, why),
-        WalkError::Changed(..) | WalkError::TooDeep(_) => {
-            let text = e.to_string();
-            match text.split_once(": ") {
-                Some((what, problem)) => Error::input(what, problem),
-                None => Error::input("input", text),
-            }
-        }
-    }
-}
+use crate::tar::write::{HeaderFields, Kind};
 
 impl Tree {
     /// Adds every entry below `dir` (not `dir` itself), without following symlinks.
@@ -43,7 +29,7 @@ impl Tree {
         })?;
         let index = self.trees.len();
         let opts = self.opts.clone();
-        let origin: Arc<str> = format!("{origin} {}", show::path(dir)).into();
+        let origin_shown: Arc<str> = format!("{origin} {}", show::path(dir)).into();
         // Entries go into the list as they are found (the list is compact; a whole walk
         // held as nodes first would not be). An entry the list refuses stops the walk.
         let mut refused = None;
@@ -100,13 +86,26 @@ impl Tree {
             } else {
                 w.mode
             };
-            let (uid, gid) = if opts.preserve_owners {
-                (u64::from(w.uid), u64::from(w.gid))
-            } else {
-                (0, 0)
-            };
+            let (in_uid, in_gid) = (u64::from(w.uid), u64::from(w.gid));
+            let (uid, gid) =
+                match owners::owner(&opts.owners, InputKind::Tree, mode, in_uid, in_gid) {
+                    Ok(o) => o,
+                    Err(Problem::Raised) => {
+                        self.raised.push(Raised {
+                            origin: origin.to_string(),
+                            kind: InputKind::Tree,
+                            path: w.rel.clone(),
+                            dir: kind == Kind::Dir,
+                            mode,
+                            uid: in_uid,
+                            gid: in_gid,
+                        });
+                        (0, 0)
+                    }
+                    Err(Problem::NotAnId(why)) => return Err(WalkError::Unsupported(shown(), why)),
+                };
             let node = Node {
-                header: Header {
+                header: HeaderFields {
                     path: w.rel,
                     kind,
                     mode,
@@ -116,7 +115,7 @@ impl Tree {
                     xattrs: w.xattrs,
                 },
                 source,
-                origin: Arc::clone(&origin),
+                origin: Arc::clone(&origin_shown),
                 link_group,
                 mtime: Some(w.stamp.mtime.0),
             };
@@ -160,7 +159,7 @@ impl Tree {
             0o644
         });
         self.insert(Node {
-            header: Header {
+            header: HeaderFields {
                 path,
                 kind: Kind::File { size: stamp.size },
                 mode,

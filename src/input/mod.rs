@@ -13,16 +13,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::store::walk::{InputTree, Stamp, changed_message, unchanged};
-use crate::tar::write::{Header, Kind, TarWriter};
+use crate::store::walk::{InputTree, Stamp, WalkError, changed_message, unchanged};
+use crate::tar::name::{check_limits, normalize_path};
+use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
 
 pub mod decompress;
 mod disk;
 mod entries;
+mod owners;
 mod tar;
 
 use entries::{Content, Entries, FinishError};
+pub use owners::{InputKind, Owners, OwnersPolicy};
 
 /// How entry mtimes are derived from `created`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,8 +45,9 @@ pub struct TreeOptions {
     pub created: Timestamp,
     /// How mtimes are derived.
     pub mtime: MtimeMode,
-    /// Keep numeric uid/gid from the inputs (names are always dropped); otherwise 0:0.
-    pub preserve_owners: bool,
+    /// Whose owners each input's entries get (names are always dropped): see
+    /// [`OwnersPolicy`]. `--file` inputs and generated files are always 0:0.
+    pub owners: OwnersPolicy,
     /// Keep extended attributes (as pax `SCHILY.xattr.*` records).
     pub xattrs: bool,
     /// Keep character and block devices (otherwise skipped with a warning).
@@ -80,7 +84,7 @@ enum Source {
 
 #[derive(Debug, Clone)]
 struct Node {
-    header: Header,
+    header: HeaderFields,
     source: Source,
     /// Which input defined this entry, for error messages (shared by its entries).
     origin: Arc<str>,
@@ -100,32 +104,8 @@ pub struct Tree {
     spool_len: u64,
     next_group: u64,
     warnings: Vec<String>,
-}
-
-/// Normalises a path inside the image: `/usr/bin/x`, `./usr/bin/x/` and `usr//bin/x` all
-/// become `usr/bin/x`. `..` is refused (it could climb out of the container's root when
-/// extracted); absolute names are refused when `allow_absolute` is false (tar inputs).
-pub fn normalize_path(raw: &[u8], allow_absolute: bool) -> std::result::Result<Vec<u8>, String> {
-    if raw.contains(&0) {
-        return Err("contains a NUL byte".into());
-    }
-    if !allow_absolute && raw.first() == Some(&b'/') {
-        return Err("is absolute".into());
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for comp in raw.split(|&b| b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => return Err("contains a '..' component".into()),
-            c => {
-                if !out.is_empty() {
-                    out.push(b'/');
-                }
-                out.extend_from_slice(c);
-            }
-        }
-    }
-    Ok(out)
+    /// Setuid and setgid entries whose owner would change, refused together by `finish`.
+    raised: Vec<owners::Raised>,
 }
 
 /// An entry's path in the image, for messages (escaped).
@@ -144,6 +124,7 @@ impl Tree {
             spool_len: 0,
             next_group: 0,
             warnings: Vec::new(),
+            raised: Vec::new(),
         }
     }
 
@@ -166,7 +147,7 @@ impl Tree {
     /// Adds `node`; returns its index. A path given twice is found when the tree is
     /// finished.
     fn insert(&mut self, node: Node) -> Result<u32> {
-        crate::tar::read::check_limits(&node.header.path).map_err(|why| {
+        check_limits(&node.header.path).map_err(|why| {
             Error::input(
                 show(&node.header.path),
                 format!("the name {why} (from {})", node.origin),
@@ -175,19 +156,11 @@ impl Tree {
         Ok(self.entries.push(node))
     }
 
-    fn owner(&self, uid: u64, gid: u64) -> (u64, u64) {
-        if self.opts.preserve_owners {
-            (uid, gid)
-        } else {
-            (0, 0)
-        }
-    }
-
     /// Adds a file whose bytes are given (for generated content), owner 0:0, mtime `created`.
     pub fn add_bytes(&mut self, dest: &str, bytes: Vec<u8>, mode: u32) -> Result<()> {
         let path = check_dest(dest).map_err(|p| Error::input(dest, p))?;
         self.insert(Node {
-            header: Header {
+            header: HeaderFields {
                 path,
                 kind: Kind::File {
                     size: bytes.len() as u64,
@@ -206,16 +179,50 @@ impl Tree {
         .map(|_| ())
     }
 
+    /// One warning for the entries named like whiteouts (a base name starting `.wh.`), the
+    /// first by path and how many: in the image's only layer they hide nothing, and
+    /// unpackers (umoci, containerd) drop them, so the image would not hold what the input
+    /// does. `ocipack verify` warns of the same layer.
+    fn warn_of_whiteouts(&mut self) {
+        let mut whiteouts = self.entries.paths().filter(|p| {
+            let base = p.rsplit(|&b| b == b'/').next().unwrap_or(p);
+            base.starts_with(b".wh.")
+        });
+        let Some(first) = whiteouts.next() else {
+            return;
+        };
+        let first = show(first);
+        let more = whiteouts.count();
+        let (what, them) = if more == 0 {
+            (String::new(), "it")
+        } else {
+            (
+                format!(" ({} such entries; this is the first)", more + 1),
+                "them",
+            )
+        };
+        self.warnings.push(format!(
+            "{first}: named like a whiteout{what}: the image's only layer has nothing below it \
+             to hide, and unpackers (umoci, containerd) drop whiteouts, so the image will not \
+             hold {them}"
+        ));
+    }
+
     /// Completes the tree (sorted; the same directory named by several inputs is one
     /// directory, the first definition winning, and any other path given twice is refused;
     /// implicit parent directories added; hard links resolved to the first name in sorted
     /// order) and returns the entries in stream order. Mtimes are clamped as they are
-    /// streamed.
-    pub fn finish(mut self) -> Result<Layer> {
+    /// streamed. The names of one file must carry one mode, owner and set of xattrs, else it
+    /// is an input error: extractors disagree on which name's entry a hard-linked file gets.
+    pub fn finish(mut self) -> Result<EntryList> {
+        self.entries.sort().map_err(|e| self.finish_error(e))?;
+        if !self.raised.is_empty() {
+            return Err(owners::refusal(&self.opts.owners, &self.raised));
+        }
         let implicit: Arc<str> = "an implicit parent directory".into();
         // Implicit parents: 0755, owner 0:0, mtime = created.
         let parent = |path: Vec<u8>| Node {
-            header: Header {
+            header: HeaderFields {
                 path,
                 kind: Kind::Dir,
                 mode: 0o755,
@@ -229,7 +236,25 @@ impl Tree {
             link_group: None,
             mtime: None,
         };
-        self.entries.finish(parent).map_err(|e| match e {
+        self.entries
+            .complete(parent)
+            .map_err(|e| self.finish_error(e))?;
+        self.warn_of_whiteouts();
+        Ok(EntryList {
+            entries: self.entries,
+            trees: self.trees,
+            spool: self.spool.map(|(f, _)| f),
+            warnings: self.warnings,
+            created: self.opts.created.unix(),
+            mtime: self.opts.mtime,
+        })
+    }
+}
+
+impl Tree {
+    /// The input error for why the entry list could not be finished.
+    fn finish_error(&self, e: FinishError) -> Error {
+        match e {
             // The same directory named by two inputs is one directory; anything else is
             // ambiguous and refused rather than silently overridden.
             FinishError::Twice(path, first, second) => Error::input(
@@ -243,16 +268,51 @@ impl Tree {
                     show(&parent)
                 ),
             ),
-        })?;
-        Ok(Layer {
-            entries: self.entries,
-            trees: self.trees,
-            spool: self.spool.map(|(f, _)| f),
-            warnings: self.warnings,
-            created: self.opts.created.unix(),
-            mtime: self.opts.mtime,
-        })
+            FinishError::NotOneFile(first, other) => {
+                let header = |i| {
+                    let mut h = empty_header();
+                    self.entries.header(i, &mut h, |_| 0);
+                    h
+                };
+                one_file(&header(first), &header(other), self.entries.origin(other))
+            }
+        }
     }
+}
+
+/// The names of one file (a hard link group) carry one mode, one owner and one set of
+/// xattrs: `h` (from `origin`) must agree with `first`, the group's first name in path
+/// order; this is the error when it does not. Extractors disagree on which name's header a
+/// hard-linked file gets (GNU tar and umoci keep the one that created it, containerd and
+/// podman apply each link entry's in turn, so the last one wins), and the layer gives the
+/// content to the first name in path order, not to the one the input gave it to: a
+/// difference would let the order decide what the file is. A tar whose link entry says
+/// mode 0755 owner 1000 for a setuid-root file would have become a setuid-root file to
+/// podman, which reads that very input as a plain one.
+fn one_file(first: &HeaderFields, h: &HeaderFields, origin: &str) -> Error {
+    let header =
+        |h: &HeaderFields| format!("mode {:04o}, owner {}:{}", h.mode & 0o7777, h.uid, h.gid);
+    let how = if (first.mode, first.uid, first.gid) != (h.mode, h.uid, h.gid) {
+        format!(
+            ": {} has {}, {} has {}",
+            show(&first.path),
+            header(first),
+            show(&h.path),
+            header(h)
+        )
+    } else {
+        " in their extended attributes".to_string()
+    };
+    Error::input(
+        origin,
+        format!(
+            "{} and {} are one file (hard links) whose entries differ{how}; extractors \
+             disagree on which entry the file gets, so every name of a file must carry the \
+             same mode, owner and extended attributes",
+            show(&first.path),
+            show(&h.path)
+        ),
+    )
 }
 
 fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
@@ -273,7 +333,7 @@ fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
 }
 
 /// A finished, sorted list of entries, ready to be streamed as a tar.
-pub struct Layer {
+pub struct EntryList {
     entries: Entries,
     trees: Vec<Arc<InputTree>>,
     spool: Option<File>,
@@ -283,7 +343,7 @@ pub struct Layer {
     mtime: MtimeMode,
 }
 
-impl Layer {
+impl EntryList {
     /// An entry's mtime in the stream, from its own (`None`: it has none).
     fn mtime(&self, own: Option<i64>) -> u64 {
         match (self.mtime, own) {
@@ -293,7 +353,7 @@ impl Layer {
     }
 
     /// The entry headers in stream order.
-    pub fn headers(&self) -> impl Iterator<Item = Header> + '_ {
+    pub fn headers(&self) -> impl Iterator<Item = HeaderFields> + '_ {
         self.entries.order().iter().map(|&i| {
             let mut h = empty_header();
             self.entries.header(i, &mut h, |m| self.mtime(m));
@@ -325,13 +385,12 @@ impl Layer {
                 Content::Disk { tree, stamp } => {
                     let rel = &h.path;
                     let r = &mut readers[tree];
-                    let mut f = r.open(rel, &stamp).map_err(disk::walk_error)?;
+                    let mut f = r.open(rel, &stamp).map_err(walk_error)?;
                     // Unbuffered: the tar writer already reads in large pieces.
                     let shown = || self.trees[tree].shown(rel);
                     tw.append(&h, Some(&mut f))
                         .map_err(|e| content_error(e, &shown()))?;
-                    r.check_unchanged(rel, &f, &stamp)
-                        .map_err(disk::walk_error)?;
+                    r.check_unchanged(rel, &f, &stamp).map_err(walk_error)?;
                     continue;
                 }
                 Content::Other(Source::Open { file, stamp, shown }) => {
@@ -365,16 +424,31 @@ impl Layer {
                 }
                 Content::Other(_) => return Err(Error::internal("an entry's source is misfiled")),
             };
-            res.map_err(|e| Error::io("writing layer entry", show(&h.path), e))?;
+            res.map_err(|e| Error::io_on("writing layer entry", show(&h.path), e))?;
         }
         tw.finish()
-            .map_err(|e| Error::io("writing layer", "tar end", e))
+            .map_err(|e| Error::io_on("writing", "the end of the layer's tar stream", e))
+    }
+}
+
+/// A walk or read failure as an input error (exit 2).
+fn walk_error(e: WalkError) -> Error {
+    match e {
+        WalkError::Io(path, e) => Error::input(path, format!("cannot be read: {e}")),
+        WalkError::Unsupported(path, why) => Error::input(path, why),
+        WalkError::Changed(..) | WalkError::TooDeep(_) => {
+            let text = e.to_string();
+            match text.split_once(": ") {
+                Some((what, problem)) => Error::input(what, problem),
+                None => Error::input("input", text),
+            }
+        }
     }
 }
 
 /// A header to fill ([`Entries::header`]).
-fn empty_header() -> Header {
-    Header {
+fn empty_header() -> HeaderFields {
+    HeaderFields {
         path: Vec::new(),
         kind: Kind::Dir,
         mode: 0,
@@ -422,18 +496,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalize() {
-        assert_eq!(
-            normalize_path(b"./usr//bin/x/", false).unwrap(),
-            b"usr/bin/x"
-        );
-        assert_eq!(normalize_path(b"/usr/bin", true).unwrap(), b"usr/bin");
-        assert!(normalize_path(b"/etc/passwd", false).is_err());
-        assert!(normalize_path(b"a/../../etc", false).is_err());
-        assert!(normalize_path(b"..", false).is_err());
-    }
-
-    #[test]
     fn dest_checks() {
         assert_eq!(check_dest("/hello").unwrap(), b"hello");
         for bad in ["hello", "/a/../b", "/", "/dir/"] {
@@ -444,59 +506,106 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashMap};
 
-    /// One added entry of the property below: path, directory or not, input, link group.
-    type Added = (Vec<u8>, bool, usize, Option<u64>);
+    /// One added entry of the property below: path, directory or not, input, link group,
+    /// and the variants of its mode, owner, xattrs and mtime.
+    #[derive(Debug, Clone)]
+    struct Added {
+        path: Vec<u8>,
+        dir: bool,
+        input: usize,
+        group: Option<u64>,
+        mode: u32,
+        owner: (u64, u64),
+        xattrs: Vec<(String, Vec<u8>)>,
+        mtime: Option<i64>,
+    }
+
+    impl Added {
+        fn header(&self) -> HeaderFields {
+            HeaderFields {
+                path: self.path.clone(),
+                kind: if self.dir {
+                    Kind::Dir
+                } else {
+                    Kind::File { size: 1 }
+                },
+                mode: self.mode,
+                uid: self.owner.0,
+                gid: self.owner.1,
+                mtime: 0,
+                xattrs: self.xattrs.clone(),
+            }
+        }
+    }
+
+    const CREATED: i64 = 1_700_000_000;
 
     /// What the list's order and headers were when it was a map of nodes (before the compact
     /// list): a path given twice is refused unless both are directories (the first wins),
     /// implicit parents are added, the first name of a link group in path order keeps the
-    /// content. Returns (path, kind, origin) in stream order, or the path of an error.
-    fn reference(added: &[Added]) -> Result<Vec<(Vec<u8>, Kind, String)>, ()> {
-        let mut map: BTreeMap<Vec<u8>, (bool, String, Option<u64>)> = BTreeMap::new();
-        for (path, dir, input, group) in added {
-            if let Some(prev) = map.get(path) {
-                if prev.0 && *dir {
+    /// content and every other name must carry its mode, owner and xattrs; mtimes clamped
+    /// to `CREATED`. Returns the headers in stream order, or `Err` for any refusal.
+    fn reference(added: &[Added]) -> Result<Vec<HeaderFields>, ()> {
+        let mut map: BTreeMap<Vec<u8>, &Added> = BTreeMap::new();
+        for a in added {
+            if let Some(prev) = map.get(&a.path) {
+                if prev.dir && a.dir {
                     continue;
                 }
                 return Err(());
             }
-            map.insert(path.clone(), (*dir, format!("input {input}"), *group));
+            map.insert(a.path.clone(), a);
         }
-        let paths: Vec<Vec<u8>> = map.keys().cloned().collect();
+        let mut headers: BTreeMap<Vec<u8>, (HeaderFields, Option<u64>)> = map
+            .into_iter()
+            .map(|(p, a)| {
+                let mut h = a.header();
+                h.mtime = a.mtime.map_or(CREATED, |m| m.clamp(0, CREATED)) as u64;
+                (p, (h, a.group.filter(|_| !a.dir)))
+            })
+            .collect();
+        let paths: Vec<Vec<u8>> = headers.keys().cloned().collect();
         for p in &paths {
             let mut parent = p.as_slice();
             while let Some(i) = parent.iter().rposition(|&b| b == b'/') {
                 parent = &parent[..i];
-                match map.get(parent) {
-                    Some(n) if n.0 => break,
+                match headers.get(parent) {
+                    Some((h, _)) if h.kind == Kind::Dir => break,
                     Some(_) => return Err(()),
                     None => {
-                        map.insert(
-                            parent.to_vec(),
-                            (true, "an implicit parent directory".into(), None),
-                        );
+                        let h = HeaderFields {
+                            path: parent.to_vec(),
+                            kind: Kind::Dir,
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                            mtime: CREATED as u64,
+                            xattrs: Vec::new(),
+                        };
+                        headers.insert(parent.to_vec(), (h, None));
                     }
                 }
             }
         }
-        let mut first: HashMap<u64, Vec<u8>> = HashMap::new();
-        Ok(map
-            .into_iter()
-            .map(|(path, (dir, origin, group))| {
-                let kind = match (dir, group) {
-                    (true, _) => Kind::Dir,
-                    (false, Some(g)) => match first.get(&g) {
-                        Some(f) => Kind::Hardlink(f.clone()),
-                        None => {
-                            first.insert(g, path.clone());
-                            Kind::File { size: 1 }
+        let mut first: HashMap<u64, HeaderFields> = HashMap::new();
+        let mut out = Vec::new();
+        for (_, (mut h, group)) in headers {
+            if let Some(g) = group {
+                match first.get(&g) {
+                    Some(f) => {
+                        if (f.mode, f.uid, f.gid, &f.xattrs) != (h.mode, h.uid, h.gid, &h.xattrs) {
+                            return Err(());
                         }
-                    },
-                    (false, None) => Kind::File { size: 1 },
-                };
-                (path, kind, origin)
-            })
-            .collect())
+                        h.kind = Kind::Hardlink(f.path.clone());
+                    }
+                    None => {
+                        first.insert(g, h.clone());
+                    }
+                }
+            }
+            out.push(h);
+        }
+        Ok(out)
     }
 
     fn added() -> impl Strategy<Value = Vec<Added>> {
@@ -504,58 +613,72 @@ mod tests {
         // so that a directory's contents and its neighbours interleave.
         let name = proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'-'), Just(b'.')], 1..3);
         let path = proptest::collection::vec(name, 1..4).prop_map(|c| c.join(&b'/'));
+        // Few variants of each field, so that the names of a file often agree; an owner
+        // beyond 32 bits and mtimes beyond `CREATED` and below 0 among them.
+        let mode = prop_oneof![Just(0o644u32), Just(0o4755)];
+        let owner = prop_oneof![Just((0u64, 0u64)), Just((1000, 42)), Just((1 << 40, 7))];
+        let xattrs = prop_oneof![
+            Just(Vec::new()),
+            Just(vec![("user.a".to_string(), b"1".to_vec())]),
+        ];
+        let mtime = proptest::option::of(prop_oneof![Just(-5i64), Just(5), Just(CREATED + 9)]);
         proptest::collection::vec(
             (
                 path,
                 any::<bool>(),
                 0..3usize,
                 proptest::option::of(0..3u64),
+                mode,
+                owner,
+                xattrs,
+                mtime,
             ),
             0..40,
         )
+        .prop_map(|v| {
+            v.into_iter()
+                .map(
+                    |(path, dir, input, group, mode, owner, xattrs, mtime)| Added {
+                        path,
+                        dir,
+                        input,
+                        group: group.filter(|_| !dir),
+                        mode,
+                        owner,
+                        xattrs,
+                        mtime,
+                    },
+                )
+                .collect()
+        })
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
-        /// The compact list orders, deduplicates, completes and links entries exactly as
-        /// the map it replaced did.
+        /// The compact list orders, deduplicates, completes and links entries, and carries
+        /// their modes, owners, xattrs and mtimes, exactly as the map it replaced did.
         #[test]
         fn entries_stream_as_the_sorted_map_did(added in added()) {
             let mut t = Tree::new(TreeOptions {
-                created: "@1700000000".parse::<Timestamp>().unwrap(),
+                created: format!("@{CREATED}").parse::<Timestamp>().unwrap(),
                 mtime: MtimeMode::Clamp,
-                preserve_owners: false,
-                xattrs: false,
+                owners: OwnersPolicy::default(),
+                xattrs: true,
                 devices: false,
             });
-            for (path, dir, input, group) in &added {
+            for a in &added {
                 t.insert(Node {
-                    header: Header {
-                        path: path.clone(),
-                        kind: if *dir { Kind::Dir } else { Kind::File { size: 1 } },
-                        mode: 0o644,
-                        uid: 0,
-                        gid: 0,
-                        mtime: 0,
-                        xattrs: Vec::new(),
-                    },
-                    source: if *dir { Source::Nothing } else { Source::Bytes(vec![b'x'].into()) },
-                    origin: format!("input {input}").into(),
-                    link_group: group.filter(|_| !*dir).map(|g| (u64::MAX, g)),
-                    mtime: Some(5),
+                    header: a.header(),
+                    source: if a.dir { Source::Nothing } else { Source::Bytes(vec![b'x'].into()) },
+                    origin: format!("input {}", a.input).into(),
+                    link_group: a.group.map(|g| (u64::MAX, g)),
+                    mtime: a.mtime,
                 })
                 .unwrap();
             }
-            let expected = reference(&added
-                .iter()
-                .map(|(p, d, i, g)| (p.clone(), *d, *i, g.filter(|_| !*d)))
-                .collect::<Vec<_>>());
-            match (t.finish(), expected) {
-                (Ok(layer), Ok(expected)) => {
-                    let got: Vec<(Vec<u8>, Kind)> =
-                        layer.headers().map(|h| (h.path, h.kind)).collect();
-                    let want: Vec<(Vec<u8>, Kind)> =
-                        expected.into_iter().map(|(p, k, _)| (p, k)).collect();
+            match (t.finish(), reference(&added)) {
+                (Ok(list), Ok(want)) => {
+                    let got: Vec<HeaderFields> = list.headers().collect();
                     prop_assert_eq!(got, want);
                 }
                 (Err(_), Err(())) => {}

@@ -3,23 +3,38 @@
 //! Nothing in an input tar is trusted. The reader refuses what tar readers would disagree
 //! on, bounds every size claim and checks names before anything is built from them; here
 //! each entry becomes a node as a directory input would: names normalised (absolute, `..`,
-//! empty, over-long and root-naming names refused), owners dropped unless preserved, mtimes
-//! clamped later, devices only with `--devices`, xattrs only with `--xattrs`, hard links
-//! resolved once all entries are in. Sparse files arrive expanded and are stored dense. Every
-//! problem is an input error (exit 2) naming the input and the entry.
+//! empty, over-long and root-naming names refused), numeric owners kept unless the policy
+//! says 0:0 ([`super::owners`]; user and group names dropped), mtimes clamped later, devices
+//! only with `--devices`, xattrs only with `--xattrs`, hard links resolved once all entries
+//! are in (every name of one file must then carry the same mode, owner and xattrs; a link
+//! entry without xattrs has its target's, as GNU tar writes them once). A hard link must
+//! name an earlier entry of the same archive, as every extractor
+//! needs (`ocipack verify` holds a layer to the same rule): never a later one, and never a
+//! file another input gave, which this archive alone would not hold. A directory the archive
+//! gives twice must be given alike (extractors disagree on which of two headers applies:
+//! ocipack would keep the first, GNU tar and umoci keep the last). Sparse files arrive
+//! expanded and are stored dense. Every problem is an input error (exit 2) naming the input
+//! and the entry.
 
+use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use super::owners::{self, InputKind, Problem, Raised};
 use super::{Node, Source, Tree};
 use crate::error::{Error, Result};
 use crate::show;
 use crate::store::root::{Root, open_named};
 use crate::store::walk::{Stamp, changed_message, unchanged};
-use crate::tar::read::{self, EntryKind, Item, Piece, ReadError, Reader};
-use crate::tar::write::{Header, Kind};
+use crate::tar::EntryKind;
+use crate::tar::name::display_name;
+use crate::tar::read::{Item, Piece, ReadError, Reader};
+use crate::tar::write::{HeaderFields, Kind};
+
+/// A directory entry's mode, owner and xattrs as the layer will carry them.
+type DirHeader = (u32, u64, u64, Vec<(String, Vec<u8>)>);
 
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -31,7 +46,7 @@ fn show_path(p: &[u8]) -> String {
 
 /// An entry name as stored, quoted, in a message.
 fn quoted(name: &[u8]) -> String {
-    format!("\"{}\"", read::display_name(name))
+    format!("\"{}\"", display_name(name))
 }
 
 /// A reader error as an input error of `what`, naming the entry when the message does not.
@@ -55,12 +70,18 @@ impl Tree {
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
-        let (_, input) = super::decompress::reader(BufReader::new(&file))
+        let (_, input) = super::decompress::input_reader(BufReader::new(&file))
             .map_err(|e| Error::input(&what, format!("cannot be read: {e}")))?;
         let mut reader = Reader::new(input);
         let mut buf = vec![0u8; COPY_BUFFER];
         // Hard links name their target by path; targets are resolved once all entries are in.
+        // (the link's index in the list, its path, its target)
         let mut links: Vec<(u32, Vec<u8>, Vec<u8>)> = Vec::new();
+        // This archive's entries are the list's from here on.
+        let first_entry = self.entries.len() as u32;
+        // Every path this archive has given so far (a hard link's target must be one), with
+        // a directory's mode, owner and xattrs (an entry repeating it must agree with them).
+        let mut given: HashMap<Vec<u8>, Option<DirHeader>> = HashMap::new();
         while let Some(item) = reader.next_item().map_err(|e| read_error(&what, e))? {
             // A pax global header (git archive writes one holding the commit id) only
             // carries metadata that ocipack normalises away.
@@ -120,7 +141,21 @@ impl Tree {
                 }
                 EntryKind::Dir => Kind::Dir,
                 EntryKind::Symlink => Kind::Symlink(link_target()?),
-                EntryKind::Hardlink => Kind::Hardlink(link_target()?),
+                EntryKind::Hardlink => {
+                    let target = link_target()?;
+                    if !given.contains_key(&target) {
+                        return Err(Error::input(
+                            &what,
+                            format!(
+                                "hard link {} points to {}, which is not an earlier entry of \
+                                 the archive (extractors create the target before its links)",
+                                show_path(&path),
+                                show_path(&target)
+                            ),
+                        ));
+                    }
+                    Kind::Hardlink(target)
+                }
                 EntryKind::Fifo => Kind::Fifo,
                 EntryKind::CharDevice | EntryKind::BlockDevice => {
                     if !self.opts.devices {
@@ -148,13 +183,56 @@ impl Tree {
             } else {
                 (h.mode & 0o7777) as u32
             };
-            let (uid, gid) = self.owner(h.uid, h.gid);
+            let (uid, gid) =
+                match owners::owner(&self.opts.owners, InputKind::Tar, mode, h.uid, h.gid) {
+                    Ok(o) => o,
+                    Err(Problem::Raised) => {
+                        self.raised.push(Raised {
+                            origin: what.clone(),
+                            kind: InputKind::Tar,
+                            path: path.clone(),
+                            dir: kind == Kind::Dir,
+                            mode,
+                            uid: h.uid,
+                            gid: h.gid,
+                        });
+                        (0, 0)
+                    }
+                    Err(Problem::NotAnId(why)) => {
+                        return Err(Error::input(&what, format!("entry {}: {why}", entry())));
+                    }
+                };
+            let dir = (kind == Kind::Dir).then(|| (mode, uid, gid, xattrs.clone()));
+            if let (Some(Some(first)), Some(again)) = (given.get(&path), &dir)
+                && first != again
+            {
+                let header = |(mode, uid, gid, _): &DirHeader| {
+                    format!("mode {:04o}, owner {uid}:{gid}", mode & 0o7777)
+                };
+                let how = if first.3 != again.3 {
+                    "extended attributes".to_string()
+                } else {
+                    format!("{}, then {}", header(first), header(again))
+                };
+                return Err(Error::input(
+                    &what,
+                    format!(
+                        "entry {} gives the directory {} a second time, with another mode, \
+                         owner or extended attributes ({how}): extractors disagree on which \
+                         applies (GNU tar and umoci apply the last, podman refuses the \
+                         archive)",
+                        entry(),
+                        show_path(&path)
+                    ),
+                ));
+            }
+            given.entry(path.clone()).or_insert(dir);
             let link = match &kind {
                 Kind::Hardlink(target) => Some((path.clone(), target.clone())),
                 _ => None,
             };
             let index = self.insert(Node {
-                header: Header {
+                header: HeaderFields {
                     path,
                     kind,
                     mode,
@@ -176,36 +254,22 @@ impl Tree {
         unchanged(&file, &stamp).map_err(|why| Error::input(&what, changed_message(&why)))?;
         // Turn each hard link into a member of its target's link group, so that `finish`
         // can give the content to whichever name sorts first. A target is the first entry
-        // of its path, from this archive or an earlier input.
-        let targets: std::collections::HashSet<&[u8]> =
-            links.iter().map(|(_, _, t)| t.as_slice()).collect();
-        let found = self.entries.find(&targets);
+        // of its path in this archive (an earlier one, checked above).
+        let targets: HashSet<&[u8]> = links.iter().map(|(_, _, t)| t.as_slice()).collect();
+        let found = self.entries.find(&targets, first_entry);
         for (link, link_path, target) in &links {
-            let file = found
+            let t = *found
                 .get(target)
-                .and_then(|&t| Some((t, self.entries.file(t)?)));
-            let (t, group) = match (found.get(target), file) {
-                (_, Some((t, (_, group)))) => (t, group),
-                (None, _) => {
-                    return Err(Error::input(
-                        &what,
-                        format!(
-                            "hard link {} points to {}, which is not in the archive",
-                            show_path(link_path),
-                            show_path(target)
-                        ),
-                    ));
-                }
-                (Some(_), None) => {
-                    return Err(Error::input(
-                        &what,
-                        format!(
-                            "hard link {} points to {}, which is not a regular file",
-                            show_path(link_path),
-                            show_path(target)
-                        ),
-                    ));
-                }
+                .ok_or_else(|| Error::internal("a hard link's target vanished"))?;
+            let Some((_, group)) = self.entries.file(t) else {
+                return Err(Error::input(
+                    &what,
+                    format!(
+                        "hard link {} points to {}, which is not a regular file",
+                        show_path(link_path),
+                        show_path(target)
+                    ),
+                ));
             };
             let group = match group {
                 Some(g) => g,
@@ -216,6 +280,10 @@ impl Tree {
                     g
                 }
             };
+            // GNU tar writes a file's xattrs once, with its content: a link entry that
+            // carries none of its own (or only some of the target's) names the same file,
+            // and gets the target's. One that carries others is left to disagree with it
+            // (see `one_file`).
             self.entries.link_to(*link, t, group);
         }
         Ok(())

@@ -1,4 +1,4 @@
-//! Layer encoders behind one interface, and transparent decompression for reading.
+//! Layer encoders behind one interface (their decoders are [`crate::input::decompress`]'s).
 //!
 //! zstd runs in libzstd's multithreaded mode with at least one worker, always: its output
 //! is identical for 1, 2, 4, ... workers, but differs from the single-threaded mode
@@ -6,7 +6,7 @@
 //! (a flush changes the bytes), a content checksum is included (as the `zstd` command
 //! does), and input reaches it in fixed-size chunks whatever the writes that feed us.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Write};
 
 use crate::layer::gzip::GzipEncoder;
 use crate::media::Compression;
@@ -182,39 +182,11 @@ impl<W: Write> Write for LayerEncoder<W> {
     }
 }
 
-/// Which compression a stream uses, judged from its first bytes.
-pub fn sniff(head: &[u8]) -> Compression {
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    }
-}
-
-/// Wraps `r` in the decoder its first bytes call for (gzip, zstd or none).
-pub fn decompressing_reader<'a, R: BufRead + 'a>(mut r: R) -> io::Result<Box<dyn Read + 'a>> {
-    let kind = sniff(r.fill_buf()?);
-    decoder(r, kind)
-}
-
-/// Wraps `r` in the decoder for `compression`. gzip members are read to the end of the
-/// stream (concatenated members, as `gzip -d` does).
-pub fn decoder<'a, R: BufRead + 'a>(
-    r: R,
-    compression: Compression,
-) -> io::Result<Box<dyn Read + 'a>> {
-    Ok(match compression {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(r)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
-        Compression::None => Box::new(r),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::decompress::{decompressing_reader, sniff};
+    use std::io::Read;
 
     fn sample(n: usize) -> Vec<u8> {
         let mut x: u64 = 99;

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
 use super::deflate::PieceMaker;
+use super::hooks::{flip_hook, panic_hook};
 
 /// Uncompressed bytes per independently compressed block (part of the format).
 pub const BLOCK_SIZE: usize = 1024 * 1024;
@@ -87,7 +88,7 @@ pub const CHECK_FAILED: &str =
 /// How the error of a piece whose making panicked begins.
 pub const PANICKED: &str = "the gzip encoder panicked";
 
-/// Test hooks (debug builds, see [`crate::layer::flip_hook`]): flip a byte of the first
+/// Test hooks (debug builds, see [`flip_hook`]): flip a byte of the first
 /// piece, or panic while making it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Hooks {
@@ -131,8 +132,8 @@ impl<W: Write> GzipEncoder<W> {
     /// An encoder at libdeflate `level` (1..=12) on `jobs` threads (1: in the caller's).
     pub fn new(out: W, level: u32, jobs: usize) -> io::Result<Self> {
         let hooks = Hooks {
-            flip: crate::layer::flip_hook(),
-            panic: crate::layer::panic_hook(),
+            flip: flip_hook(),
+            panic: panic_hook(),
         };
         Self::with_hooks(out, level, jobs, hooks)
     }

@@ -26,6 +26,7 @@
 pub mod compress;
 mod deflate;
 pub mod gzip;
+mod hooks;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -36,8 +37,9 @@ use rustix::fs::OFlags;
 
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, Result};
-use crate::input::Layer;
+use crate::input::EntryList;
 use crate::layer::compress::LayerEncoder;
+use crate::layer::hooks::flip_hook;
 use crate::media::Compression;
 use crate::progress::Progress;
 use crate::spec::Descriptor;
@@ -209,29 +211,6 @@ impl Write for BufSender {
     }
 }
 
-/// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=N` (debug builds only): byte N of the
-/// encoder's output is flipped before it is checked, as an encoder bug would, so that tests
-/// can show the check failing the build. `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` instead
-/// makes the gzip encoder panic on its first piece ([`panic_hook`]).
-pub(crate) fn flip_hook() -> Option<u64> {
-    #[cfg(debug_assertions)]
-    return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    #[cfg(not(debug_assertions))]
-    None
-}
-
-/// The test hook `OCIPACK_TEST_FLIP_ENCODED_BYTE=panic` (debug builds only): the gzip
-/// encoder panics while making its first piece, as an encoder bug might, so that tests can
-/// show a panicking worker failing the build (an internal error) instead of hanging it.
-pub(crate) fn panic_hook() -> bool {
-    #[cfg(debug_assertions)]
-    return std::env::var("OCIPACK_TEST_FLIP_ENCODED_BYTE").as_deref() == Ok("panic");
-    #[cfg(not(debug_assertions))]
-    false
-}
-
 /// [`flip_hook`] between an encoder whose output is checked downstream (zstd) and the blob.
 struct Flip<W> {
     inner: W,
@@ -323,9 +302,9 @@ pub enum BlobSink {
     Count,
 }
 
-/// What the sink holds once the layer is written.
+/// The blob as the sink holds it once the layer is written.
 #[derive(Debug)]
-pub struct Written {
+pub struct WrittenBlob {
     /// The blob's file (none for [`BlobSink::Count`]).
     pub file: Option<File>,
     /// True if a baseline was given and the blob equals it byte for byte.
@@ -381,7 +360,7 @@ fn write_blob(
     bufs: Receiver<Buf>,
     mut next: impl FnMut(Buf),
     hasher: &mut Option<Hasher>,
-) -> io::Result<(u64, Written)> {
+) -> io::Result<(u64, WrittenBlob)> {
     let mut size = 0u64;
     let (file, mut direct, mut baseline) = match sink {
         BlobSink::File {
@@ -416,7 +395,7 @@ fn write_blob(
     let same_as_baseline = baseline.is_some_and(Baseline::finish);
     Ok((
         size,
-        Written {
+        WrittenBlob {
             file,
             same_as_baseline,
         },
@@ -477,7 +456,7 @@ fn check_encoded(
     let mut fingerprint = Fingerprint::default();
     // Decoded in pieces of up to CHUNK bytes (io::copy's 8 KiB meant a decoder call, and a
     // hash update, per 8 KiB).
-    let decoded = crate::layer::compress::decoder(&mut input, compression).and_then(|mut d| {
+    let decoded = crate::input::decompress::decoder(&mut input, compression).and_then(|mut d| {
         let mut out = vec![0u8; CHUNK];
         loop {
             match d.read(&mut out) {
@@ -536,18 +515,18 @@ fn joined<T>(r: std::thread::Result<T>, what: &str) -> Result<T> {
     r.map_err(|_| Error::internal(format!("the {what} thread panicked")))
 }
 
-/// Streams `layer` as a tar, encodes it and writes the blob into `sink`. `progress`, if
+/// Streams `entries` as a tar, encodes it and writes the blob into `sink`. `progress`, if
 /// given, gets the estimated total and counts the uncompressed bytes as they pass.
 pub fn write_layer(
-    layer: &Layer,
+    entries: &EntryList,
     opts: EncodeOptions,
     sink: BlobSink,
     progress: Option<&Progress>,
-) -> Result<(LayerInfo, Written)> {
+) -> Result<(LayerInfo, WrittenBlob)> {
     if let Some(p) = progress {
-        p.set_total(layer.content_bytes());
+        p.set_total(entries.content_bytes());
     }
-    let io_err = |e: io::Error| Error::io("writing layer blob", "(an anonymous file)", e);
+    let io_err = |e: io::Error| Error::io_on("writing", "the layer blob", e);
     let compressed = opts.compression != Compression::None;
 
     let (in_free_tx, in_free_rx) = pool(INPUT_BUFFERS);
@@ -557,9 +536,9 @@ pub fn write_layer(
 
     let (diff, written, produced, checked) = std::thread::scope(|s| {
         let producer = s.spawn(move || -> Result<()> {
-            let w = layer.write_tar(BufSender::new(in_free_rx, tar_tx))?;
+            let w = entries.write_tar(BufSender::new(in_free_rx, tar_tx))?;
             w.finish()
-                .map_err(|e| Error::io("writing layer", "tar stream", e))
+                .map_err(|e| Error::io_on("writing", "the layer's tar stream", e))
         });
         // Uncompressed buffers go to the writer and back to the tar thread's pool;
         // compressed ones circulate between the encoder's output and the writer.
@@ -833,11 +812,11 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), &bytes[1..]);
     }
 
-    fn layer(sizes: &[usize]) -> Layer {
+    fn layer(sizes: &[usize]) -> EntryList {
         let mut t = Tree::new(TreeOptions {
             created: "@1700000000".parse::<Timestamp>().unwrap(),
             mtime: MtimeMode::Clamp,
-            preserve_owners: false,
+            owners: Default::default(),
             xattrs: false,
             devices: false,
         });
@@ -875,7 +854,7 @@ mod tests {
                 assert_eq!(Digest::sha256_of(&blob), info.digest, "{c}");
                 assert_eq!(blob.len() as u64, info.size);
                 let mut back = Vec::new();
-                crate::layer::compress::decompressing_reader(&blob[..])
+                crate::input::decompress::decompressing_reader(&blob[..])
                     .unwrap()
                     .read_to_end(&mut back)
                     .unwrap();

@@ -1,98 +1,34 @@
-//! `ocipack build`: every output of a project — one OCI layout per architecture and one
-//! Dockerfile directory per Windows variant — built, checked against the disk, or measured.
+//! `ocipack build`: every output of a project — one OCI layout per (image, architecture)
+//! and one Dockerfile directory per Windows variant — built, checked against the disk, or
+//! measured.
 //!
-//! Architectures are built in parallel (at most `jobs` at a time, the remaining workers
-//! going to compression), each into a staging directory beside its output. Only when every
-//! output has been built are they swapped into place, so a failure in one architecture
-//! changes nothing on disk. The bytes never depend on `jobs`.
+//! Layouts are built in parallel (at most `jobs` at a time, the remaining workers going to
+//! compression), each into a staging directory beside its output. Only when every output
+//! has been built are they swapped into place, so a failure in one layout changes nothing
+//! on disk. The bytes never depend on `jobs`. Windows directories without `[windows] text`
+//! are the project's own: checked, never written.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
-use crate::image::build::{self as image, BuiltImage, ImageSpec};
-use crate::image::index::{self, IndexLayout};
+use crate::image::build::{self as image, BuiltImage, ImageSpec, IndexLayout};
 use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
-use crate::layer::compress::{ENCODER_BUDGET, PIPELINE_MEMORY, encoder_memory, workers_within};
 use crate::media::Compression;
-use crate::project::git::Git;
-use crate::project::{CreatedSource, Project, WINDOWS_ARCH, WindowsVariant};
+use crate::project::plan::{BuildOptions, Plan, WindowsTarget, fit_memory, parallel_map};
+use crate::project::{Project, WINDOWS_ARCH};
 use crate::project::{dist, windows};
 use crate::show;
-use crate::store::output::{DiffKind, Difference, commit_all};
-use crate::store::root::{Root, read_named};
-use crate::store::staging::{CreatedDirs, Replaced, Target};
+use crate::store::output::{DiffKind, Difference};
+use crate::store::paths::overlaps;
+use crate::store::staging::{CreatedDirs, Replaced, Target, commit_all};
 use crate::timestamp::Timestamp;
-
-/// The largest `[windows] text` read.
-const MAX_TEXT: u64 = 1024 * 1024;
-
-/// What to build and with what.
-#[derive(Debug, Clone, Default)]
-pub struct BuildOptions {
-    /// Architectures to build (bashbrew names; `windows-amd64` selects the Windows
-    /// variants); empty: everything the project declares.
-    pub arches: Vec<String>,
-    /// Worker threads (at least 1); never changes the bytes.
-    pub jobs: usize,
-    /// The value of `SOURCE_DATE_EPOCH`, for `created = "SOURCE_DATE_EPOCH"`.
-    pub source_date_epoch: Option<String>,
-    /// `--commit-branch`: commit each layout on this branch template (`dist-{arch}`)
-    /// instead of writing it to the work tree; default `[library] commit-branch`.
-    pub commit_branch: Option<String>,
-}
-
-/// One architecture's layout to build.
-#[derive(Debug, Clone)]
-pub struct ArchTarget {
-    /// The bashbrew architecture.
-    pub arch: String,
-    /// The layout directory (for messages).
-    pub output: PathBuf,
-    /// The layout directory relative to the project directory.
-    pub output_rel: String,
-    /// Everything that decides its bytes.
-    pub spec: ImageSpec,
-}
-
-/// One Windows variant's directory to write.
-#[derive(Debug, Clone)]
-pub struct WindowsTarget {
-    /// The variant.
-    pub variant: WindowsVariant,
-    /// The directory (for messages).
-    pub output: PathBuf,
-    /// The directory relative to the project directory.
-    pub output_rel: String,
-    /// Its files, by name.
-    pub files: Vec<(&'static str, Vec<u8>)>,
-}
-
-/// Every output of one run, resolved: paths, specs (with `created`), file contents.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The layouts, in the project's architecture order.
-    pub images: Vec<ArchTarget>,
-    /// The Windows directories, in the project's variant order.
-    pub windows: Vec<WindowsTarget>,
-    /// Worker threads.
-    pub jobs: usize,
-    /// Images built at once (at most `jobs`; fewer when their encoders would not fit in
-    /// memory together).
-    pub at_once: usize,
-    /// Where `output` is set (`ocipack.toml:4: output`), for messages about an output.
-    pub output_origin: String,
-    /// Where `windows.output` is set.
-    pub windows_output_origin: String,
-    /// The project directory; outputs are resolved beneath it, refusing every symlink.
-    pub root: Root,
-}
 
 /// A built (or checked) layout.
 #[derive(Debug, Clone)]
 pub struct ArchResult {
+    /// The entry that builds it.
+    pub image: String,
     /// The bashbrew architecture.
     pub arch: String,
     /// The layout directory.
@@ -106,11 +42,14 @@ pub struct ArchResult {
 /// What `build` wrote.
 #[derive(Debug)]
 pub struct BuildReport {
-    /// The layouts.
-    pub images: Vec<ArchResult>,
+    /// The layouts written to the work tree (or found already right).
+    pub layouts: Vec<ArchResult>,
+    /// Whether the project has `[[images]]`: summaries then name each layout's image.
+    pub several: bool,
     /// The Windows directories.
     pub windows: Vec<WindowsTarget>,
-    /// For each Windows directory, whether it was written (false: it was already right).
+    /// For each Windows directory, whether it was written (false: it was already right, or
+    /// it is the project's own and was only checked).
     pub windows_written: Vec<bool>,
     /// What the replaced outputs held: removed when this is dropped, after the result is
     /// reported, so that the removal does not hold up the result.
@@ -120,127 +59,17 @@ pub struct BuildReport {
 }
 
 impl Plan {
-    /// Resolves the outputs `opts` selects: expands templates, reads the Windows text and
-    /// obtains each architecture's `created` from its source.
-    pub fn new(project: &Project, opts: &BuildOptions) -> Result<Plan> {
-        if opts.jobs == 0 {
-            return Err(Error::usage("--jobs must be at least 1"));
-        }
-        let file = project.dir.join(crate::project::PROJECT_FILE);
-        project.check_arches(&opts.arches, true)?;
-        let selected = |a: &str| opts.arches.is_empty() || opts.arches.iter().any(|x| x == a);
-        let arches: Vec<&String> = project
-            .architectures
-            .iter()
-            .filter(|a| selected(a))
-            .collect();
-
-        let git = (project.created == CreatedSource::Git && !arches.is_empty())
-            .then(|| Git::open(&project.dir))
-            .transpose()?;
-        let mut images = Vec::new();
-        for arch in arches {
-            let created = match (project.created, &git) {
-                (CreatedSource::Fixed(t), _) => t,
-                (CreatedSource::SourceDateEpoch, _) => Timestamp::from_source_date_epoch(
-                    opts.source_date_epoch.as_deref(),
-                )?
-                .ok_or_else(|| {
-                    Error::usage(format!(
-                        "{}: created = \"SOURCE_DATE_EPOCH\", but SOURCE_DATE_EPOCH is not set",
-                        crate::show::path(&file)
-                    ))
-                })?,
-                (CreatedSource::Git, Some(g)) => {
-                    let paths = project.input_paths(arch);
-                    let what = format!(
-                        "created = \"git\": the inputs of {arch} ({})",
-                        paths.join(", ")
-                    );
-                    g.last_change(&what, &paths)?.time
-                }
-                (CreatedSource::Git, None) => {
-                    return Err(Error::usage("created = \"git\" needs a git work tree"));
-                }
-            };
-            images.push(ArchTarget {
-                arch: arch.clone(),
-                output: project.output_dir(arch),
-                output_rel: project.output_rel(arch),
-                // Its encoder workers are set by fit_memory, once every image is known.
-                spec: project.image_spec(arch, created, 1)?,
-            });
-        }
-
-        let mut win = Vec::new();
-        if let Some(w) = project.windows.as_ref().filter(|_| selected(WINDOWS_ARCH)) {
-            let text_path = project.dir.join(&w.text);
-            let text = read_named(&text_path, MAX_TEXT).map_err(|e| {
-                Error::input(
-                    format!("[windows] text {}", show::path(&text_path)),
-                    e.to_string(),
-                )
-            })?;
-            for v in &w.variants {
-                let rel = crate::project::expand(&w.output, "variant", &v.name);
-                win.push(WindowsTarget {
-                    variant: v.clone(),
-                    output: project.dir.join(&rel),
-                    output_rel: rel,
-                    files: windows::render(v, &text, &w.text)?,
-                });
-            }
-        }
-        let root = project.root()?;
-        let mut plan = Plan {
-            images,
-            windows: win,
-            jobs: opts.jobs,
-            at_once: 1,
-            output_origin: project.output_origin(false),
-            windows_output_origin: project.output_origin(true),
-            root,
-        };
-        plan.fit_memory();
-        Ok(plan)
-    }
-
-    /// Bounds the images built at once, and each one's encoder workers, so that together
-    /// they stay within [`ENCODER_BUDGET`] ([`fit_memory`]).
-    fn fit_memory(&mut self) {
-        let (at_once, workers) = fit_memory(&self.images, self.jobs, false);
-        for t in &mut self.images {
-            t.spec.encode.jobs = workers;
-        }
-        self.at_once = at_once;
-    }
-
-    /// The target of a project output: beneath the project directory, every component
-    /// resolved without following a symlink; missing parents are created when `create`.
-    fn target(&self, rel: &str, windows: bool, created: Option<&CreatedDirs>) -> Result<Target> {
-        let origin = if windows {
-            &self.windows_output_origin
-        } else {
-            &self.output_origin
-        };
-        let what = format!("{origin} {}", show::text(rel));
-        match created {
-            Some(c) => Target::beneath_creating(&self.root, rel, &what, c),
-            None => Target::beneath(&self.root, rel, false, &what),
-        }
-    }
-
     /// Prepares every layout in parallel (layers in anonymous files, documents in memory:
     /// nothing written); the first error (in architecture order) if any failed.
     fn prepare_images(
         &self,
         created: Option<&CreatedDirs>,
     ) -> Result<Vec<Option<(Target, LayoutWriter, BuiltImage)>>> {
-        let results = parallel_map(&self.images, self.at_once, |t| {
+        let results = parallel_map(&self.targets, self.at_once, |t| {
             let target = if let Some(c) = created {
-                self.target(&t.output_rel, false, Some(c))?
+                self.target(&t.output_rel, &t.output_origin, Some(c))?
             } else {
-                match self.existing_target(&t.output_rel, false)? {
+                match self.existing_target(&t.output_rel, &t.output_origin)? {
                     Some(target) => target,
                     None => return Ok(None),
                 }
@@ -257,18 +86,28 @@ impl Plan {
     pub fn build(&self) -> Result<BuildReport> {
         // Parent directories made for the outputs are removed again if the build fails.
         let created = CreatedDirs::default();
-        let win_targets = self
-            .windows
+        // The project's own Windows directories are checked first, and never written.
+        for w in self.windows.iter().filter(|w| w.files.is_none()) {
+            windows::check_listed(
+                &self.root,
+                &w.output_rel,
+                &w.variant,
+                &self.windows_output_origin,
+            )?;
+        }
+        let written_windows: Vec<&WindowsTarget> =
+            self.windows.iter().filter(|w| w.files.is_some()).collect();
+        let win_targets = written_windows
             .iter()
-            .map(|w| self.target(&w.output_rel, true, Some(&created)))
+            .map(|w| self.target(&w.output_rel, &self.windows_output_origin, Some(&created)))
             .collect::<Result<Vec<_>>>()?;
         for t in &win_targets {
             windows::check_target(t)?;
         }
         let prepared = self.prepare_images(Some(&created))?;
-        let mut images = Vec::new();
+        let mut layouts = Vec::new();
         let mut to_commit = Vec::new();
-        for (t, p) in self.images.iter().zip(prepared) {
+        for (t, p) in self.targets.iter().zip(prepared) {
             let (target, writer, mut built) = p.expect("created targets always exist");
             let changed = writer.needs_write()?;
             if changed {
@@ -280,7 +119,8 @@ impl Plan {
             } else {
                 Written::Unchanged
             });
-            images.push(ArchResult {
+            layouts.push(ArchResult {
+                image: t.image.clone(),
                 arch: t.arch.clone(),
                 output: t.output.clone(),
                 created: t.spec.created(),
@@ -288,8 +128,17 @@ impl Plan {
             });
         }
         let mut windows_written = Vec::new();
-        for (w, target) in self.windows.iter().zip(&win_targets) {
-            let out = windows::output(target, &w.files);
+        for w in &self.windows {
+            let Some(files) = &w.files else {
+                windows_written.push(false);
+                continue;
+            };
+            let k = written_windows
+                .iter()
+                .position(|x| x.variant == w.variant)
+                .expect("each written directory has its target");
+            let target = &win_targets[k];
+            let out = windows::output(target, files);
             let changed = out.needs_write()?;
             if changed {
                 to_commit.push((out.stage()?, target.clone()));
@@ -299,24 +148,13 @@ impl Plan {
         let replaced = commit_all(to_commit)?;
         created.keep();
         Ok(BuildReport {
-            images,
+            layouts,
+            several: self.several,
             windows: self.windows.clone(),
             windows_written,
             replaced,
             branches: Vec::new(),
         })
-    }
-
-    /// The target of `rel` when its parent directory exists, for comparisons (nothing is
-    /// created); `None` when the output is missing with its parent.
-    fn existing_target(&self, rel: &str, windows: bool) -> Result<Option<Target>> {
-        let parent = rel.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p);
-        if let Some(p) = parent
-            && matches!(self.root.entry_type(p), Ok(None))
-        {
-            return Ok(None);
-        }
-        self.target(rel, windows, None).map(Some)
     }
 
     /// Builds everything and compares each output, byte for byte, with what is on disk;
@@ -325,7 +163,7 @@ impl Plan {
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
         let prepared = self.prepare_images(None)?;
-        for (t, p) in self.images.iter().zip(prepared) {
+        for (t, p) in self.targets.iter().zip(prepared) {
             let (differences, explanation) = match p {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
                 Some((_, writer, _)) => {
@@ -342,17 +180,34 @@ impl Plan {
                 }
             };
             checks.push(OutputCheck {
-                label: t.arch.clone(),
+                label: t.label(self.several),
                 output: t.output.clone(),
                 differences,
                 explanation,
             });
         }
         for w in &self.windows {
-            let differences = match self.existing_target(&w.output_rel, true)? {
-                None => vec![Difference::whole_output_missing()],
-                Some(target) => windows::output(&target, &w.files).differences()?,
+            let Some(files) = &w.files else {
+                // The project's own directory: it is right when its Dockerfile is.
+                windows::check_listed(
+                    &self.root,
+                    &w.output_rel,
+                    &w.variant,
+                    &self.windows_output_origin,
+                )?;
+                checks.push(OutputCheck {
+                    label: format!("{WINDOWS_ARCH} {}", w.variant.name),
+                    output: w.output.clone(),
+                    differences: Vec::new(),
+                    explanation: Vec::new(),
+                });
+                continue;
             };
+            let differences =
+                match self.existing_target(&w.output_rel, &self.windows_output_origin)? {
+                    None => vec![Difference::whole_output_missing()],
+                    Some(target) => windows::output(&target, files).differences()?,
+                };
             checks.push(OutputCheck {
                 label: format!("{WINDOWS_ARCH} {}", w.variant.name),
                 output: w.output.clone(),
@@ -367,8 +222,8 @@ impl Plan {
     /// except the project's level for its own compression): the inputs are read once and
     /// encoded twice into nothing but counters and hashes. Nothing is written.
     pub fn compare_compression(&self) -> Result<Vec<CompressionSizes>> {
-        let (at_once, workers) = fit_memory(&self.images, self.jobs, true);
-        let results = parallel_map(&self.images, at_once, |t| {
+        let (at_once, workers) = fit_memory(&self.targets, self.jobs, true);
+        let results = parallel_map(&self.targets, at_once, |t| {
             let entries = image::collect_inputs(&t.spec, &self.root)?;
             let layer = |c: Compression| -> Result<LayerInfo> {
                 let mut spec = t.spec.clone();
@@ -384,9 +239,11 @@ impl Plan {
             Ok((layer(Compression::Gzip)?, layer(Compression::Zstd)?))
         });
         let mut out = Vec::new();
-        for (t, r) in self.images.iter().zip(results) {
+        for (t, r) in self.targets.iter().zip(results) {
             let (gz, zs) = r?;
             out.push(CompressionSizes {
+                image: t.image.clone(),
+                label: t.label(self.several),
                 arch: t.arch.clone(),
                 uncompressed: gz.uncompressed_size,
                 gzip: gz.size,
@@ -397,46 +254,6 @@ impl Plan {
         }
         Ok(out)
     }
-}
-
-/// How many of `images` to build at once, and with how many encoder workers each, for
-/// their encoders and pipelines together to stay within [`ENCODER_BUDGET`] (estimated by
-/// [`encoder_memory`]) with at most `jobs` threads. `compare`: each image encodes gzip and
-/// zstd at their default levels besides its own compression, one after the other. The
-/// bytes never depend on either number.
-fn fit_memory(images: &[ArchTarget], jobs: usize, compare: bool) -> (usize, usize) {
-    let kinds = |spec: &ImageSpec| {
-        let own = (spec.encode.compression, spec.encode.level);
-        let mut k = vec![own];
-        if compare {
-            k.extend([(Compression::Gzip, None), (Compression::Zstd, None)]);
-        }
-        k
-    };
-    let need = |spec: &ImageSpec, w: usize| {
-        let most = kinds(spec)
-            .into_iter()
-            .map(|(c, l)| encoder_memory(c, l, w))
-            .max()
-            .unwrap_or(0);
-        PIPELINE_MEMORY + most
-    };
-    let Some(worst) = images.iter().map(|t| &t.spec).max_by_key(|s| need(s, 1)) else {
-        return (1, jobs.max(1));
-    };
-    let mut at_once = jobs.min(images.len()).max(1);
-    while at_once > 1 && at_once * need(worst, 1) > ENCODER_BUDGET {
-        at_once -= 1;
-    }
-    let share = ENCODER_BUDGET / at_once - PIPELINE_MEMORY;
-    let per_image = (jobs / at_once).max(1);
-    let workers = images
-        .iter()
-        .flat_map(|t| kinds(&t.spec))
-        .map(|(c, l)| workers_within(c, l, per_image, share))
-        .min()
-        .unwrap_or(per_image);
-    (at_once, workers)
 }
 
 /// What `build --index` made (or, checking, compared).
@@ -457,32 +274,33 @@ pub struct IndexReport {
 impl Plan {
     /// Builds every selected Linux architecture's image in parallel (as [`Plan::build`]
     /// does, through [`image::prepare_blobs`]) and assembles one multi-platform layout for
-    /// `target` from them ([`index::prepare_index_layout`]). Nothing is written.
+    /// `target` from them ([`image::prepare_index_layout`]). Nothing is written.
     fn prepare_index(&self, target: &Target) -> Result<(LayoutWriter, IndexReport)> {
-        let Some(first) = self.images.first() else {
+        let Some(first) = self.targets.first() else {
             return Err(Error::usage(
                 "--index: no Linux architecture selected (Windows images are Dockerfile \
                  builds and have no layout)",
             ));
         };
-        let results = parallel_map(&self.images, self.at_once, |t| {
+        let results = parallel_map(&self.targets, self.at_once, |t| {
             // The layout is for users outside the Official Images: their oci-import rules
             // (about a single-image layout's index.json) do not apply.
             let mut spec = t.spec.clone();
             spec.profile = crate::verify::Profile::Oci;
             let (writer, built) = image::prepare_blobs(&spec, target, None)?;
-            Ok(index::Part {
+            Ok(image::Part {
                 arch: t.arch.clone(),
                 writer,
                 built,
             })
         });
-        let parts: Vec<index::Part> = results.into_iter().collect::<Result<_>>()?;
+        let parts: Vec<image::Part> = results.into_iter().collect::<Result<_>>()?;
         let mut images: Vec<ArchResult> = self
-            .images
+            .targets
             .iter()
             .zip(&parts)
             .map(|(t, p)| ArchResult {
+                image: t.image.clone(),
                 arch: t.arch.clone(),
                 output: t.output.clone(),
                 created: t.spec.created(),
@@ -494,7 +312,7 @@ impl Plan {
                 .iter()
                 .position(|(n, ..)| *n == r.arch)
         });
-        let (writer, layout) = index::prepare_index_layout(
+        let (writer, layout) = image::prepare_index_layout(
             LayoutWriter::new(target)?,
             parts,
             first.spec.names,
@@ -538,12 +356,11 @@ impl Plan {
 
 /// The target of `build --index OUT DIR`: `out` (relative to the working directory, like
 /// `ocipack image -o`), which must be neither one of the project's outputs nor inside or
-/// around one (a rebuild of either would replace the other).
+/// around one (a rebuild of either would replace the other), as the filesystem sees them
+/// ([`overlaps`]: also through a bind mount or a symlink).
 fn index_target(project: &Project, out: &Path) -> Result<Target> {
-    let abs_out = crate::image::build::absolute(out)?;
     for rel in project.all_outputs_rel() {
-        let abs = crate::image::build::absolute(&project.dir.join(&rel))?;
-        if abs_out == abs || abs_out.starts_with(&abs) || abs.starts_with(&abs_out) {
+        if overlaps(out, &project.dir.join(&rel))?.is_some() {
             return Err(Error::input(
                 format!("--index {}", show::path(out)),
                 format!(
@@ -556,11 +373,27 @@ fn index_target(project: &Project, out: &Path) -> Result<Target> {
     Target::at_path(out)
 }
 
+/// The plan of `build --index`: one image's layouts. With `[[images]]`, `--image` must
+/// name that image (once); its architectures (those `--arch` selects) make the index.
+fn index_plan(project: &Project, opts: &BuildOptions) -> Result<Plan> {
+    if project.declares_images() && opts.images.len() != 1 {
+        let names: Vec<&str> = project.images.iter().map(|e| e.name.as_str()).collect();
+        return Err(Error::usage(format!(
+            "--index: {} has {} images ({}); name the one whose architectures the index \
+             lists with one --image NAME",
+            show::path(&project.dir.join(crate::project::PROJECT_FILE)),
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    Plan::new(project, opts)
+}
+
 /// `ocipack build --index OUT DIR`: see [`Plan::build_index`].
 pub fn build_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Result<IndexReport> {
     let project = Project::load(dir)?;
     let target = index_target(&project, out)?;
-    let mut report = Plan::new(&project, opts)?.build_index(&target)?;
+    let mut report = index_plan(&project, opts)?.build_index(&target)?;
     report.set_output(out);
     Ok(report)
 }
@@ -569,7 +402,7 @@ pub fn build_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Resul
 pub fn check_project_index(dir: &Path, out: &Path, opts: &BuildOptions) -> Result<IndexReport> {
     let project = Project::load(dir)?;
     let target = index_target(&project, out)?;
-    let mut report = Plan::new(&project, opts)?.check_index(&target)?;
+    let mut report = index_plan(&project, opts)?.check_index(&target)?;
     report.set_output(out);
     Ok(report)
 }
@@ -583,28 +416,17 @@ impl IndexReport {
     }
 }
 
-/// The dist branch template in force: `--commit-branch`, else `[library] commit-branch`.
-fn commit_branch(project: &Project, opts: &BuildOptions) -> Option<String> {
-    opts.commit_branch.clone().or_else(|| {
-        project
-            .library
-            .as_ref()
-            .and_then(|l| l.commit_branch.clone())
-    })
-}
-
 /// `ocipack build DIR`: builds every selected output of the project in `dir` and swaps
 /// them into place; with a commit branch, the layouts are committed to their branches
 /// instead ([`dist`]) and only the Windows directories are written.
 pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
     let project = Project::load(dir)?;
     let mut plan = Plan::new(&project, opts)?;
-    let Some(pattern) = commit_branch(&project, opts) else {
+    let Some(pattern) = plan.commit_branch.clone() else {
         return plan.build();
     };
-    let images = std::mem::take(&mut plan.images);
-    let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &images, &pattern, arches, false)?;
+    let targets = std::mem::take(&mut plan.targets);
+    let commits = dist::prepare(&project, &pattern, &targets, plan.at_once, false)?;
     let mut report = plan.build()?;
     dist::publish(&project.dir, &commits)?;
     report.branches = commits;
@@ -612,41 +434,82 @@ pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
 }
 
 /// `ocipack build --check DIR`: compares a fresh build with the disk (see [`Plan::check`]);
-/// with a commit branch, each layout's tree with its branch tip's.
+/// with a commit branch, each layout's tree with the one its branch's tip holds, computed
+/// without writing any object ([`dist::prepare`]).
 pub fn check_project(dir: &Path, opts: &BuildOptions) -> Result<Vec<OutputCheck>> {
     let project = Project::load(dir)?;
     let mut plan = Plan::new(&project, opts)?;
-    let Some(pattern) = commit_branch(&project, opts) else {
+    let Some(pattern) = plan.commit_branch.clone() else {
         return plan.check();
     };
-    let images = std::mem::take(&mut plan.images);
-    let arches = &project.architectures;
-    let commits = dist::prepare(&project.dir, &images, &pattern, arches, true)?;
-    let mut checks: Vec<OutputCheck> = commits
-        .iter()
-        .map(|c| OutputCheck {
-            label: c.arch.clone(),
-            output: PathBuf::from(&c.refname),
-            differences: match (&c.old, c.changed) {
-                (_, false) => Vec::new(),
-                (None, true) => vec![Difference::whole_output_missing()],
-                (Some(_), true) => vec![Difference {
-                    path: String::new(),
-                    kind: DiffKind::DifferentBytes,
-                }],
-            },
-            explanation: match (&c.old, c.changed) {
-                (_, false) => Vec::new(),
-                (None, true) => vec!["the branch does not exist".into()],
-                (Some(tip), true) => vec![format!(
-                    "the tree of its tip {tip} differs from a fresh build's {} at {}",
-                    c.tree, c.directory
-                )],
-            },
-        })
-        .collect();
+    let targets = std::mem::take(&mut plan.targets);
+    let commits = dist::prepare(&project, &pattern, &targets, plan.at_once, true)?;
+    let mut checks = dist_checks(&commits, plan.several);
     checks.extend(plan.check()?);
     Ok(checks)
+}
+
+/// One check per layout committed to a branch (its tree against the one the branch's tip
+/// holds at its directory), and one per branch whose tip differs elsewhere (a path that is
+/// none of the project's layouts, which a build would drop).
+fn dist_checks(commits: &[dist::DistCommit], several: bool) -> Vec<OutputCheck> {
+    let mut checks = Vec::new();
+    for c in commits {
+        let mut all_same = true;
+        for l in &c.layouts {
+            let same = l.old_tree.as_deref() == Some(l.tree.as_str());
+            all_same &= same;
+            let (differences, explanation) = match (&c.old, &l.old_tree) {
+                _ if same => (Vec::new(), Vec::new()),
+                (None, _) => (
+                    vec![Difference::whole_output_missing()],
+                    vec![format!("the branch {} does not exist", c.branch)],
+                ),
+                (Some(tip), None) => (
+                    vec![Difference::whole_output_missing()],
+                    vec![format!("its tip {tip} has no layout at {}", l.directory)],
+                ),
+                (Some(tip), Some(old)) => (
+                    vec![Difference {
+                        path: String::new(),
+                        kind: DiffKind::DifferentBytes,
+                    }],
+                    vec![format!(
+                        "the tree of its tip {tip} at {} is {old}, a fresh build's is {}",
+                        l.directory, l.tree
+                    )],
+                ),
+            };
+            checks.push(OutputCheck {
+                label: if several {
+                    format!("{} {}", l.image, l.arch)
+                } else {
+                    l.arch.clone()
+                },
+                output: PathBuf::from(&c.refname),
+                differences,
+                explanation,
+            });
+        }
+        if all_same && c.changed {
+            checks.push(OutputCheck {
+                label: c.branch.clone(),
+                output: PathBuf::from(&c.refname),
+                differences: vec![Difference {
+                    path: String::new(),
+                    kind: DiffKind::Extra,
+                }],
+                explanation: vec![format!(
+                    "the tree of its tip {} is not the project's layouts for this branch \
+                     (a fresh build's tree is {}): it holds another path, or lacks a layout \
+                     the project puts there",
+                    c.old.as_deref().unwrap_or("(none)"),
+                    c.tree
+                )],
+            });
+        }
+    }
+    checks
 }
 
 /// `ocipack build --compare-compression DIR` (see [`Plan::compare_compression`]).
@@ -664,9 +527,14 @@ fn level_used(layer: &LayerInfo, spec: &ImageSpec) -> i32 {
     own.or(layer.compression.default_level()).unwrap_or(0)
 }
 
-/// Layer sizes of one architecture under each compression.
+/// Layer sizes of one layout under each compression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompressionSizes {
+    /// The entry that builds it.
+    pub image: String,
+    /// How summaries name it: the architecture, with the image in a project with
+    /// `[[images]]` (`glibc amd64`).
+    pub label: String,
     /// The bashbrew architecture.
     pub arch: String,
     /// The tar's size.
@@ -684,7 +552,8 @@ pub struct CompressionSizes {
 /// The result of checking one output.
 #[derive(Debug, Clone)]
 pub struct OutputCheck {
-    /// `amd64`, or `windows-amd64 nanoserver-ltsc2025`.
+    /// `amd64` (`glibc amd64` in a project with `[[images]]`), or `windows-amd64
+    /// nanoserver-ltsc2025`.
     pub label: String,
     /// The output directory.
     pub output: PathBuf,
@@ -700,65 +569,5 @@ fn explain_layout_difference(fresh: &Path, on_disk: &Path) -> Vec<String> {
     match crate::diff::diff_layouts(on_disk, fresh) {
         Ok(d) => d.iter().map(ToString::to_string).collect(),
         Err(e) => vec![format!("cannot compare: {e}")],
-    }
-}
-
-/// Runs `f` on every item with at most `workers` threads; results in item order.
-fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    workers: usize,
-    f: impl Fn(&T) -> Result<R> + Sync,
-) -> Vec<Result<R>> {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, items.len().max(1)) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(Error::usage("a build worker stopped unexpectedly")))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parallel_map_keeps_order_and_bounds_workers() {
-        let running = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
-        let items: Vec<usize> = (0..20).collect();
-        let r = parallel_map(&items, 3, |i| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            running.fetch_sub(1, Ordering::SeqCst);
-            if *i == 7 {
-                Err(Error::usage("seven"))
-            } else {
-                Ok(i * 2)
-            }
-        });
-        assert!(peak.load(Ordering::SeqCst) <= 3);
-        assert_eq!(r.len(), 20);
-        assert_eq!(*r[19].as_ref().unwrap(), 38);
-        assert!(r[7].is_err());
     }
 }

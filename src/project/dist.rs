@@ -1,35 +1,44 @@
-//! Reproducible dist branches: each architecture's layout committed on a branch of its own
-//! (`dist-{arch}`), the way docker-library/busybox and debuerreotype publish theirs, so that
-//! a change to one architecture rebuilds only that one.
+//! Reproducible dist branches: the layouts committed on branches of their own, the way
+//! docker-library/busybox and debuerreotype publish theirs (`dist-{arch}`: one commit per
+//! architecture holding every image's layout for it), or ubuntu's (`dist-{image}-{arch}`:
+//! one branch per image and architecture), so that a change to one architecture or image
+//! moves only its branches.
 //!
 //! Contract:
 //! - The work tree and the index are never touched. Each layout is staged in a directory
-//!   inside the git directory (`<git-dir>/ocipack/`, removed afterwards), its files written
-//!   as objects with `git hash-object -w --stdin`, its trees made bottom-up with
-//!   `git mktree -z` (regular files 100644, symlinks 120000, directories 040000), and the
-//!   commit made with `git commit-tree`.
-//! - The commit's tree holds only the layout, at the same path from the repository root as
-//!   the in-tree output (`examples/hello-world/amd64/oci`), so `<arch>-Directory:` is the
-//!   same in both workflows.
+//!   inside the git directory (`<git-dir>/ocipack/`, removed afterwards), its files hashed
+//!   with `git hash-object --stdin` and its trees serialised here and hashed with
+//!   `git hash-object -t tree --stdin` (regular files 100644, symlinks 120000, directories
+//!   40000). Building writes them (`-w`) and makes the commit with `git commit-tree`;
+//!   checking (`build --check`) passes no `-w`, so it computes the same ids and writes no
+//!   object at all.
+//! - A branch's tree holds exactly the project's layouts that its pattern sends there, each
+//!   at the same path from the repository root as the in-tree output would have
+//!   (`examples/hello-world/amd64/oci`), so `Directory:` is the same in both workflows. A
+//!   layout the run does not build (`--image`, `--arch`) is carried over from the branch's
+//!   previous tip, never dropped; one the tip does not have either is absent (and named).
 //! - The same inputs give the same commit id on any machine: author and committer are
-//!   [`IDENTITY_NAME`] `<`[`IDENTITY_EMAIL`]`>`, both dated from the image's `created` in UTC,
-//!   the message is fixed, no user or system configuration is read (`GIT_CONFIG_NOSYSTEM`,
-//!   `GIT_CONFIG_GLOBAL=/dev/null`), commits are never signed and always UTF-8. The parent
-//!   is the branch's previous tip (none for a new branch); a tree equal to the tip's makes
-//!   no commit.
-//! - Branches move together or not at all: one `git update-ref --stdin` transaction, each
-//!   update guarded by the old value it was built on. A branch checked out in any work tree,
-//!   and a branch that points at something other than a commit, are refused.
+//!   [`IDENTITY_NAME`] `<`[`IDENTITY_EMAIL`]`>`, both dated from the newest `created` of the
+//!   layouts built for the commit, in UTC; the message is made from what was built; no user
+//!   or system configuration is read (`GIT_CONFIG_NOSYSTEM`, `GIT_CONFIG_GLOBAL=/dev/null`),
+//!   commits are never signed and always UTF-8. The parent is the branch's previous tip
+//!   (none for a new branch); a tree equal to the tip's makes no commit.
+//! - Refs are never moved by accident. Branches move together or not at all: one
+//!   `git update-ref --no-deref --stdin` transaction, each update guarded by the old value it
+//!   was built on. Refused before anything is built: a branch checked out in any work tree,
+//!   a branch that is a symbolic ref (writing through it would move the branch it points
+//!   to, `main` say, under its work tree), a branch pointing at something other than a
+//!   commit, a project directory whose path is not UTF-8 ([`Git::prefix`]).
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage};
-use crate::project::build::ArchTarget;
-use crate::project::git::Git;
+use crate::project::Project;
+use crate::project::git::{Git, Runner};
+use crate::project::plan::{ArchTarget, parallel_map};
 use crate::show;
 use crate::store::root::{EntryType, Follow, Root};
 use crate::store::staging::Target;
@@ -41,147 +50,83 @@ pub const IDENTITY_NAME: &str = "ocipack";
 /// Their e-mail address: `.invalid` (RFC 2606), because no mailbox answers for a tool.
 pub const IDENTITY_EMAIL: &str = "ocipack@ocipack.invalid";
 
-/// Checks a branch template: `{arch}` the only placeholder, required when there are
-/// several architectures (each needs its own branch), and every expansion a valid branch
-/// name.
-pub fn check_branch_pattern(pattern: &str, arches: &[String]) -> std::result::Result<(), String> {
-    crate::settings::check_template(pattern, &["arch"])?;
-    if arches.len() > 1 && !pattern.contains("{arch}") {
-        return Err(format!(
-            "\"{}\" must contain {{arch}}: each of the {} architectures needs its own branch",
-            show::text(pattern),
-            arches.len()
-        ));
-    }
-    for a in arches {
-        let name = pattern.replace("{arch}", a);
-        check_branch_name(&name).map_err(|why| {
-            format!(
-                "\"{}\" is not a valid branch name: {why}",
-                show::text(&name)
-            )
-        })?;
-    }
-    Ok(())
-}
-
-/// git's rules for a branch name (`git check-ref-format --branch`), as a pure function.
-pub fn check_branch_name(name: &str) -> std::result::Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("it is empty");
-    }
-    if name.starts_with('-') {
-        return Err("it starts with '-'");
-    }
-    if name == "@" || name == "HEAD" {
-        return Err("it is reserved");
-    }
-    if name.starts_with("refs/") {
-        return Err("give the name without refs/heads/");
-    }
-    if name.ends_with('/') || name.ends_with('.') {
-        return Err("it ends with '/' or '.'");
-    }
-    if name.contains("..") || name.contains("//") || name.contains("@{") {
-        return Err("it contains '..', '//' or '@{'");
-    }
-    if name
-        .bytes()
-        .any(|b| b < 0x20 || b == 0x7f || b" ~^:?*[\\".contains(&b))
-    {
-        return Err("it contains a space, a control character or one of ~^:?*[\\");
-    }
-    for c in name.split('/') {
-        if c.starts_with('.') || c.ends_with(".lock") {
-            return Err("a component starts with '.' or ends with '.lock'");
-        }
-    }
-    Ok(())
-}
-
-/// One architecture's layout, committed (or about to be).
+/// One layout built for a dist commit.
 #[derive(Debug, Clone)]
-pub struct DistCommit {
+pub struct DistLayout {
+    /// The entry that builds it.
+    pub image: String,
     /// The bashbrew architecture.
     pub arch: String,
-    /// `refs/heads/<branch>`.
-    pub refname: String,
-    /// The branch's tip before (the parent), if it existed.
-    pub old: Option<String>,
-    /// The commit the branch points to afterwards (the old tip when unchanged).
-    pub commit: String,
-    /// The layout's tree.
-    pub tree: String,
-    /// False when the tip already had this tree: no commit was made.
-    pub changed: bool,
-    /// `created`, the commit's date.
-    pub created: Timestamp,
-    /// The layout's directory from the repository root.
+    /// Its directory from the repository root, on the branch.
     pub directory: String,
+    /// Its tree.
+    pub tree: String,
+    /// The tree the branch's previous tip has at `directory`, if any.
+    pub old_tree: Option<String>,
+    /// Its `created`.
+    pub created: Timestamp,
     /// What was built.
     pub built: BuiltImage,
 }
 
-/// [`super::git::command`] with a pinned environment on top: no user or system
-/// configuration, so that the commits made depend on nothing but their inputs.
-fn git_cmd(dir: &Path) -> Command {
-    let mut c = super::git::command(dir);
-    c.args(["-c", "i18n.commitEncoding=UTF-8"])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null");
-    c
+/// A layout on a branch that the run did not build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherLayout {
+    /// The entry that builds it.
+    pub image: String,
+    /// The bashbrew architecture.
+    pub arch: String,
+    /// Its directory from the repository root.
+    pub directory: String,
+    /// Its tree on the previous tip (carried over); `None`: the tip does not have it, so
+    /// the commit does not either.
+    pub tree: Option<String>,
 }
 
-/// Runs git with `input` on stdin; its trimmed stdout, or an error quoting stderr.
-fn git_io(
-    dir: &Path,
-    args: &[&str],
-    env: &[(&str, String)],
-    input: &mut dyn Read,
-) -> Result<String> {
-    let what = || format!("git {}", args.join(" "));
-    let mut c = git_cmd(dir);
-    c.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().map_err(|e| Error::io("running", "git", e))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let copied = std::io::copy(input, &mut stdin);
-    drop(stdin);
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::io("running", "git", e))?;
-    copied.map_err(|e| Error::io("feeding", what(), e))?;
-    if !out.status.success() {
-        return Err(Error::CheckFailed(format!(
-            "{}: {}",
-            what(),
-            show::line(String::from_utf8_lossy(&out.stderr).trim())
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+/// One branch's commit (or, unchanged, its tip).
+#[derive(Debug, Clone)]
+pub struct DistCommit {
+    /// The branch, without `refs/heads/`.
+    pub branch: String,
+    /// `refs/heads/<branch>`.
+    pub refname: String,
+    /// The branch's tip before (the parent), if it existed.
+    pub old: Option<String>,
+    /// The commit the branch points to afterwards (the old tip when unchanged; empty when
+    /// only checking and changed).
+    pub commit: String,
+    /// The commit's tree.
+    pub tree: String,
+    /// False when the tip already had this tree: no commit was made.
+    pub changed: bool,
+    /// The commit's date: the newest `created` of the layouts built.
+    pub created: Timestamp,
+    /// The layouts built for it, in the plan's order.
+    pub layouts: Vec<DistLayout>,
+    /// The project's other layouts on this branch, in the project's order.
+    pub others: Vec<OtherLayout>,
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    git_io(dir, args, &[], &mut std::io::empty())
+/// Runs git with no user or system configuration (see [`Runner::pinned`]), so that the
+/// commits made depend on nothing but their inputs.
+fn git(dir: &Path) -> Runner {
+    Runner::pinned(dir)
+}
+
+/// A question about the repository: git's answer, trimmed.
+fn ask(dir: &Path, args: &[&str]) -> Result<String> {
+    Ok(git(dir).query(args, &[])?.trim().to_string())
 }
 
 /// The commit a branch points to; `None` if it does not exist; an error if it points to
 /// something else.
 pub fn branch_tip(dir: &Path, refname: &str) -> Result<Option<String>> {
-    let out = git_cmd(dir)
-        .args(["rev-parse", "--verify", "--quiet", refname])
-        .output()
-        .map_err(|e| Error::io("running", "git", e))?;
+    let out = git(dir).output(&["rev-parse", "--verify", "--quiet", refname])?;
     if !out.status.success() {
         return Ok(None);
     }
     let oid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let kind = git(dir, &["cat-file", "-t", &oid])?;
+    let kind = ask(dir, &["cat-file", "-t", &oid])?;
     if kind != "commit" {
         return Err(Error::input(
             refname,
@@ -194,114 +139,238 @@ pub fn branch_tip(dir: &Path, refname: &str) -> Result<Option<String>> {
     Ok(Some(oid))
 }
 
+/// The ref a symbolic ref points to; `None` for an ordinary ref or none.
+fn symbolic_target(dir: &Path, refname: &str) -> Result<Option<String>> {
+    let out = git(dir).output(&["symbolic-ref", "-q", refname])?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
 /// Branches checked out in any work tree of the repository.
 fn checked_out(dir: &Path) -> Result<Vec<String>> {
-    let list = git(dir, &["worktree", "list", "--porcelain"])?;
-    Ok(list
+    // Work tree paths are bytes: only the `branch` lines are read.
+    let list = git(dir).query_bytes(&["worktree", "list", "--porcelain"], &[])?;
+    Ok(String::from_utf8_lossy(&list)
         .lines()
         .filter_map(|l| l.strip_prefix("branch "))
         .map(str::to_string)
         .collect())
 }
 
-/// Builds each architecture's layout into a staging directory inside the git directory,
-/// writes its objects and makes its commit, without moving any branch ([`publish`] does).
-/// With `dry_run`, nothing is written to the repository: only the tree ids are computed
-/// (for `build --check`).
-pub fn prepare(
-    project_dir: &Path,
-    images: &[ArchTarget],
-    pattern: &str,
-    arches: &[String],
-    dry_run: bool,
-) -> Result<Vec<DistCommit>> {
-    check_branch_pattern(pattern, arches)
-        .map_err(|p| Error::input(format!("commit branch \"{}\"", show::text(pattern)), p))?;
-    let git_info = Git::open(project_dir)?;
-    let top = PathBuf::from(git(project_dir, &["rev-parse", "--show-toplevel"])?);
-    let busy = checked_out(project_dir)?;
-    let git_dir = PathBuf::from(git(project_dir, &["rev-parse", "--absolute-git-dir"])?);
-    let git_root = Root::open_with(&git_dir, Follow::Never)
-        .map_err(|e| Error::io("opening the git directory", &git_dir, e))?;
-    let made = make_commits(
-        &top, &git_info, &git_dir, &git_root, images, pattern, &busy, dry_run,
-    );
-    // The staging directories are gone; their parent goes too, once empty.
-    let _ = rustix::fs::unlinkat(git_root.fd(), "ocipack", rustix::fs::AtFlags::REMOVEDIR);
-    made
+/// Refuses a branch ocipack must not move (see the module documentation); its tip.
+fn movable_tip(top: &Path, branch: &str, busy: &[String]) -> Result<Option<String>> {
+    let refname = format!("refs/heads/{branch}");
+    ask(top, &["check-ref-format", &refname]).map_err(|_| {
+        Error::input(
+            format!("commit branch \"{}\"", show::text(branch)),
+            "git refuses it as a branch name",
+        )
+    })?;
+    if busy.contains(&refname) {
+        return Err(Error::input(
+            format!("commit branch {}", show::text(branch)),
+            "is checked out in a work tree; ocipack never moves a checked-out branch \
+             (it would leave that work tree out of step with its branch)",
+        ));
+    }
+    if let Some(to) = symbolic_target(top, &refname)? {
+        return Err(Error::input(
+            format!("commit branch {}", show::text(branch)),
+            format!(
+                "is a symbolic ref to {}; ocipack never writes through a symbolic ref (it \
+                 would move {} instead); delete it (git symbolic-ref -d {refname}) or choose \
+                 another --commit-branch",
+                show::text(&to),
+                show::text(&to)
+            ),
+        ));
+    }
+    branch_tip(top, &refname)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn make_commits(
-    top: &Path,
-    git_info: &Git,
-    git_dir: &Path,
-    git_root: &Root,
-    images: &[ArchTarget],
+/// The tree `commit` has at `directory`, if it has one there.
+fn tree_at(top: &Path, commit: &str, directory: &str) -> Result<Option<String>> {
+    let spec = format!("{commit}:{directory}");
+    let out = git(top).output(&["rev-parse", "--verify", "--quiet", &spec])?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let oid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok((ask(top, &["cat-file", "-t", &oid])? == "tree").then_some(oid))
+}
+
+/// Builds every target's layout into a staging directory inside the git directory (at
+/// most `at_once` at a time), hashes its objects, and makes each branch's commit from the
+/// layouts built for it and the ones carried over from its tip, without moving any branch
+/// ([`publish`] does). With `dry_run`, nothing is written to the repository: only the ids
+/// are computed (for `build --check`). Every branch is checked before anything is built.
+pub fn prepare(
+    project: &Project,
     pattern: &str,
-    busy: &[String],
+    targets: &[ArchTarget],
+    at_once: usize,
     dry_run: bool,
 ) -> Result<Vec<DistCommit>> {
-    let mut out = Vec::new();
-    for t in images {
-        let branch = pattern.replace("{arch}", &t.arch);
-        let refname = format!("refs/heads/{branch}");
-        git(top, &["check-ref-format", &refname]).map_err(|_| {
-            Error::input(
-                format!("commit branch \"{}\"", show::text(&branch)),
-                "git refuses it as a branch name",
-            )
-        })?;
-        if busy.contains(&refname) {
-            return Err(Error::input(
-                format!("commit branch {}", show::text(&branch)),
-                "is checked out in a work tree; ocipack never moves a checked-out branch \
-                 (it would leave that work tree out of step with its branch)",
-            ));
+    project
+        .check_commit_branch(pattern)
+        .map_err(|p| Error::input(format!("commit branch \"{}\"", show::text(pattern)), p))?;
+    let git_info = Git::open(&project.dir)?;
+    let prefix = git_info.prefix()?.to_string();
+    let top = git(&project.dir).query_path(&["rev-parse", "--show-toplevel"])?;
+    let busy = checked_out(&project.dir)?;
+
+    // Each target's branch, and the branches in the targets' order with their tips.
+    let target_branches: Vec<String> = targets
+        .iter()
+        .map(|t| match &t.branch {
+            Some(b) => Ok(b.clone()),
+            None => project
+                .entry(&t.image)
+                .map(|e| project.branch_name(pattern, e, &t.arch))
+                .ok_or_else(|| Error::Internal(format!("no image {}", t.image))),
+        })
+        .collect::<Result<_>>()?;
+    let mut branches: Vec<(String, Option<String>)> = Vec::new();
+    for b in &target_branches {
+        if !branches.iter().any(|(x, _)| x == b) {
+            let tip = movable_tip(&top, b, &busy)?;
+            branches.push((b.clone(), tip));
         }
-        let old = branch_tip(top, &refname)?;
-        let target = Target::beneath(
-            git_root,
-            &format!("ocipack/{}", t.arch),
-            true,
-            &format!("staging for {refname} in {}", show::path(git_dir)),
-        )?;
-        let (writer, built) = image::prepare_image(&t.spec, &target, None)?;
-        let staged = writer.stage()?;
-        let layout_tree = write_tree(top, staged.root(), "", dry_run)?;
-        drop(staged);
-        let directory = format!("{}{}", git_info.prefix(), t.output_rel);
-        let tree = wrap_tree(top, &directory, &layout_tree, dry_run)?;
-        let created = t.spec.created();
+    }
+
+    let git_dir = git(&project.dir).query_path(&["rev-parse", "--absolute-git-dir"])?;
+    let git_root = Root::open_with(&git_dir, Follow::Never)
+        .map_err(|e| Error::io("opening the git directory", &git_dir, e))?;
+    let built = parallel_map(targets, at_once, |t| {
+        stage_layout(&top, &git_dir, &git_root, t, dry_run)
+    });
+    // The staging directories are gone; their parent goes too, once empty.
+    let _ = rustix::fs::unlinkat(git_root.fd(), "ocipack", rustix::fs::AtFlags::REMOVEDIR);
+    let mut layouts: Vec<(&String, DistLayout)> = Vec::new();
+    for ((t, b), r) in targets.iter().zip(&target_branches).zip(built) {
+        let (tree, built) = r?;
+        layouts.push((
+            b,
+            DistLayout {
+                image: t.image.clone(),
+                arch: t.arch.clone(),
+                directory: format!("{prefix}{}", t.output_rel),
+                tree,
+                old_tree: None,
+                created: t.spec.created(),
+                built,
+            },
+        ));
+    }
+
+    let mut out = Vec::new();
+    for (branch, old) in branches {
+        let mut mine: Vec<DistLayout> = layouts
+            .iter()
+            .filter(|(b, _)| **b == branch)
+            .map(|(_, l)| l.clone())
+            .collect();
+        let mut others = Vec::new();
+        for (e, a, rel) in project.layouts() {
+            if project.branch_name(pattern, e, a) != branch
+                || mine.iter().any(|l| l.image == e.name && l.arch == a)
+            {
+                continue;
+            }
+            let directory = format!("{prefix}{rel}");
+            let tree = match &old {
+                Some(o) => tree_at(&top, o, &directory)?,
+                None => None,
+            };
+            others.push(OtherLayout {
+                image: e.name.clone(),
+                arch: a.to_string(),
+                directory,
+                tree,
+            });
+        }
+        if let Some(o) = &old {
+            for l in &mut mine {
+                l.old_tree = tree_at(&top, o, &l.directory)?;
+            }
+        }
+        let mut root = Dir::default();
+        for (dir, tree) in mine.iter().map(|l| (&l.directory, &l.tree)).chain(
+            others
+                .iter()
+                .filter_map(|o| Some((&o.directory, o.tree.as_ref()?))),
+        ) {
+            root.insert(dir, tree)?;
+        }
+        let tree = root.write(&top, dry_run)?;
+        let created = mine
+            .iter()
+            .map(|l| l.created)
+            .max()
+            .unwrap_or(Timestamp::EPOCH);
         let unchanged = match &old {
-            Some(o) => git(top, &["rev-parse", &format!("{o}^{{tree}}")])? == tree,
+            Some(o) => ask(&top, &["rev-parse", &format!("{o}^{{tree}}")])? == tree,
             None => false,
         };
-        let commit = if unchanged {
-            old.clone().unwrap_or_default()
-        } else if dry_run {
-            String::new()
-        } else {
-            commit_tree(top, &tree, old.as_deref(), created, &t.arch, &built)?
-        };
-        out.push(DistCommit {
-            arch: t.arch.clone(),
+        let refname = format!("refs/heads/{branch}");
+        let mut c = DistCommit {
+            branch,
             refname,
-            old,
-            commit,
+            old: old.clone(),
+            commit: String::new(),
             tree,
             changed: !unchanged,
             created,
-            directory,
-            built,
-        });
+            layouts: mine,
+            others,
+        };
+        c.commit = if unchanged {
+            old.unwrap_or_default()
+        } else if dry_run {
+            String::new()
+        } else {
+            commit_tree(&top, &c)?
+        };
+        out.push(c);
     }
     Ok(out)
 }
 
+/// Builds one layout into a staging directory inside the git directory and hashes it:
+/// its tree id (objects written unless `dry_run`) and what was built.
+fn stage_layout(
+    top: &Path,
+    git_dir: &Path,
+    git_root: &Root,
+    t: &ArchTarget,
+    dry_run: bool,
+) -> Result<(String, BuiltImage)> {
+    // Image names never hold the '.' an architecture lacks: one directory per layout.
+    let target = Target::beneath(
+        git_root,
+        &format!("ocipack/{}.{}", t.image, t.arch),
+        true,
+        &format!(
+            "staging for {} in {}",
+            t.branch.as_deref().unwrap_or(&t.arch),
+            show::path(git_dir)
+        ),
+    )?;
+    let (writer, built) = image::prepare_image(&t.spec, &target, None)?;
+    let staged = writer.stage()?;
+    let tree = write_tree(top, staged.root(), b"", dry_run)?;
+    Ok((tree, built))
+}
+
 /// Moves every changed branch to its new commit in one transaction, each guarded by the
-/// tip it was built on (a branch that moved meanwhile fails the whole transaction).
+/// tip it was built on (a branch that moved meanwhile fails the whole transaction), none
+/// through a symbolic ref.
 pub fn publish(project_dir: &Path, commits: &[DistCommit]) -> Result<()> {
+    if commits.iter().all(|c| !c.changed) {
+        return Ok(());
+    }
     let mut script = String::from("start\n");
     for c in commits.iter().filter(|c| c.changed) {
         match &c.old {
@@ -310,107 +379,183 @@ pub fn publish(project_dir: &Path, commits: &[DistCommit]) -> Result<()> {
         }
     }
     script.push_str("prepare\ncommit\n");
-    if commits.iter().all(|c| !c.changed) {
-        return Ok(());
-    }
-    git_io(
-        project_dir,
-        &[
-            "update-ref",
-            "-m",
-            "ocipack build --commit-branch",
-            "--stdin",
-        ],
-        &[],
-        &mut script.as_bytes(),
-    )
-    .map(|_| ())
+    git(project_dir)
+        .write(
+            &[
+                "update-ref",
+                "-m",
+                "ocipack build --commit-branch",
+                "--no-deref",
+                "--stdin",
+            ],
+            &[],
+            &mut script.as_bytes(),
+        )
+        .map(|_| ())
 }
 
-/// Hashes one object (`-w`: written, unless `dry_run`).
-fn hash_object(dir: &Path, input: &mut dyn Read, dry_run: bool) -> Result<String> {
+/// Hashes one blob (`-w`: written, unless `dry_run`).
+fn hash_object(dir: &Path, input: &mut (dyn Read + Send), dry_run: bool) -> Result<String> {
     let mut args = vec!["hash-object", "--no-filters", "--stdin"];
     if !dry_run {
         args.insert(1, "-w");
     }
-    git_io(dir, &args, &[], input)
+    git(dir).write(&args, &[], input)
 }
 
-/// One tree entry for `git mktree -z`.
-fn entry(mode: &str, kind: &str, oid: &str, name: &[u8]) -> Vec<u8> {
-    let mut e = format!("{mode} {kind} {oid}\t").into_bytes();
-    e.extend_from_slice(name);
-    e.push(0);
-    e
+/// One entry of a tree object.
+struct TreeEntry {
+    /// `100644`, `120000` or `40000`.
+    mode: &'static str,
+    name: Vec<u8>,
+    oid: String,
 }
 
-fn mktree(dir: &Path, entries: &[Vec<u8>], dry_run: bool) -> Result<String> {
-    let input: Vec<u8> = entries.concat();
-    let args: &[&str] = if dry_run {
-        &["mktree", "-z", "--missing"]
-    } else {
-        &["mktree", "-z"]
+/// Serialises a tree object (entries in git's order: by name, a directory's name compared
+/// as if it ended in `/`) and hashes it with `git hash-object -t tree`, which checks it
+/// as `git fsck` would; written only unless `dry_run`.
+fn make_tree(dir: &Path, mut entries: Vec<TreeEntry>, dry_run: bool) -> Result<String> {
+    let key = |e: &TreeEntry| {
+        let mut k = e.name.clone();
+        if e.mode == MODE_DIR {
+            k.push(b'/');
+        }
+        k
     };
-    git_io(dir, args, &[], &mut input.as_slice())
+    entries.sort_by_key(key);
+    let mut object = Vec::new();
+    for e in &entries {
+        object.extend_from_slice(e.mode.as_bytes());
+        object.push(b' ');
+        object.extend_from_slice(&e.name);
+        object.push(0);
+        object.extend(hex_bytes(&e.oid)?);
+    }
+    let mut args = vec!["hash-object", "-t", "tree", "--stdin"];
+    if !dry_run {
+        args.insert(1, "-w");
+    }
+    git(dir).write(&args, &[], &mut object.as_slice())
+}
+
+const MODE_DIR: &str = "40000";
+
+/// An object id's raw bytes.
+fn hex_bytes(oid: &str) -> Result<Vec<u8>> {
+    let bad = || {
+        Error::Internal(format!(
+            "git printed \"{}\" as an object id",
+            show::text(oid)
+        ))
+    };
+    if !(oid.len() == 40 || oid.len() == 64) || !oid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    (0..oid.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&oid[i..i + 2], 16).map_err(|_| bad()))
+        .collect()
 }
 
 /// Writes the staged directory `rel` of `root` as a tree; its id.
-fn write_tree(repo: &Path, root: &Root, rel: &str, dry_run: bool) -> Result<String> {
+fn write_tree(repo: &Path, root: &Root, rel: &[u8], dry_run: bool) -> Result<String> {
     let list = root
         .list_dir_bytes(rel)
-        .map_err(|e| Error::input(root.shown(rel), e.to_string()))?
+        .map_err(|e| Error::input(root.shown(&String::from_utf8_lossy(rel)), e.to_string()))?
         .unwrap_or_default();
     let mut entries = Vec::new();
     for (name, kind) in list {
-        let name_s = String::from_utf8_lossy(&name).into_owned();
-        let path = if rel.is_empty() {
-            name_s
-        } else {
-            format!("{rel}/{name_s}")
+        let mut path = rel.to_vec();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(&name);
+        let fail = |e: crate::store::root::OpenError| {
+            Error::input(root.shown(&String::from_utf8_lossy(&path)), e.to_string())
         };
-        let fail =
-            |e: crate::store::root::OpenError| Error::input(root.shown(&path), e.to_string());
-        let e = match kind {
+        let (mode, oid) = match kind {
             EntryType::File => {
                 let mut f = root.open_file(&path).map_err(fail)?;
-                let oid = hash_object(repo, &mut f.file, dry_run)?;
-                entry("100644", "blob", &oid, &name)
+                ("100644", hash_object(repo, &mut f.file, dry_run)?)
             }
             EntryType::Symlink => {
                 let target = root.read_link(&path).map_err(fail)?;
-                let oid = hash_object(repo, &mut target.as_slice(), dry_run)?;
-                entry("120000", "blob", &oid, &name)
+                (
+                    "120000",
+                    hash_object(repo, &mut target.as_slice(), dry_run)?,
+                )
             }
-            EntryType::Dir => {
-                let oid = write_tree(repo, root, &path, dry_run)?;
-                entry("040000", "tree", &oid, &name)
-            }
+            EntryType::Dir => (MODE_DIR, write_tree(repo, root, &path, dry_run)?),
             EntryType::Other(k) => {
                 return Err(Error::input(
-                    root.shown(&path),
+                    root.shown(&String::from_utf8_lossy(&path)),
                     format!("is a {k}, which git cannot store"),
                 ));
             }
         };
-        entries.push(e);
+        entries.push(TreeEntry { mode, name, oid });
     }
-    mktree(repo, &entries, dry_run)
+    make_tree(repo, entries, dry_run)
 }
 
-/// The tree holding `tree` at `directory` (`a/b/c`), made from the innermost outwards.
-fn wrap_tree(repo: &Path, directory: &str, tree: &str, dry_run: bool) -> Result<String> {
-    let mut oid = tree.to_string();
-    for name in directory.rsplit('/').filter(|c| !c.is_empty()) {
-        oid = mktree(
-            repo,
-            &[entry("040000", "tree", &oid, name.as_bytes())],
-            dry_run,
-        )?;
-    }
-    Ok(oid)
+/// The directories of a commit's tree, down to the layouts' trees.
+#[derive(Default)]
+struct Dir(BTreeMap<String, Node>);
+
+enum Node {
+    /// A layout's tree.
+    Tree(String),
+    Dir(Dir),
 }
 
-/// The commit message: fixed, from what was built.
+impl Dir {
+    /// Puts `tree` at `path` (`a/b/c`). The project's outputs never nest on one branch
+    /// ([`Project::check_outputs`]): a clash is a bug.
+    fn insert(&mut self, path: &str, tree: &str) -> Result<()> {
+        let clash = || Error::Internal(format!("two layouts of one branch meet at {path}"));
+        let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let Some((last, dirs)) = parts.split_last() else {
+            return Err(clash());
+        };
+        let mut here = self;
+        for d in dirs {
+            let node = here
+                .0
+                .entry(d.to_string())
+                .or_insert_with(|| Node::Dir(Dir::default()));
+            here = match node {
+                Node::Dir(sub) => sub,
+                Node::Tree(_) => return Err(clash()),
+            };
+        }
+        if here.0.contains_key(*last) {
+            return Err(clash());
+        }
+        here.0
+            .insert(last.to_string(), Node::Tree(tree.to_string()));
+        Ok(())
+    }
+
+    /// Writes (or with `dry_run` only hashes) the tree, innermost first; its id.
+    fn write(&self, repo: &Path, dry_run: bool) -> Result<String> {
+        let mut entries = Vec::new();
+        for (name, node) in &self.0 {
+            let oid = match node {
+                Node::Tree(t) => t.clone(),
+                Node::Dir(d) => d.write(repo, dry_run)?,
+            };
+            entries.push(TreeEntry {
+                mode: MODE_DIR,
+                name: name.clone().into_bytes(),
+                oid,
+            });
+        }
+        make_tree(repo, entries, dry_run)
+    }
+}
+
+/// The commit message of a commit holding one layout built and nothing else: fixed, from
+/// what was built.
 pub fn message(arch: &str, built: &BuiltImage, created: Timestamp) -> String {
     format!(
         "{arch}: OCI layout {}\n\nlayer {} ({})\ncreated {created}\n\nWritten by ocipack build --commit-branch.\n",
@@ -418,15 +563,43 @@ pub fn message(arch: &str, built: &BuiltImage, created: Timestamp) -> String {
     )
 }
 
-fn commit_tree(
-    repo: &Path,
-    tree: &str,
-    parent: Option<&str>,
-    created: Timestamp,
-    arch: &str,
-    built: &BuiltImage,
-) -> Result<String> {
-    let date = format!("@{} +0000", created.unix());
+/// The commit message of `c`: [`message`] for a single layout, else one paragraph per
+/// layout built and the names of the layouts carried over from the parent.
+pub fn commit_message(c: &DistCommit) -> String {
+    if let ([l], []) = (&c.layouts[..], &c.others[..]) {
+        return message(&l.arch, &l.built, l.created);
+    }
+    let mut m = format!("{}: OCI layouts\n", c.branch);
+    for l in &c.layouts {
+        m.push_str(&format!(
+            "\n{} {}: OCI layout {}\nlayer {} ({})\ncreated {}\ndirectory {}\n",
+            l.image,
+            l.arch,
+            l.built.image.entry.digest,
+            l.built.layer.digest,
+            l.built.layer.compression,
+            l.created,
+            l.directory
+        ));
+    }
+    let carried: Vec<String> = c
+        .others
+        .iter()
+        .filter(|o| o.tree.is_some())
+        .map(|o| format!("{} {}", o.image, o.arch))
+        .collect();
+    if !carried.is_empty() {
+        m.push_str(&format!(
+            "\ncarried over from the parent: {}\n",
+            carried.join(", ")
+        ));
+    }
+    m.push_str("\nWritten by ocipack build --commit-branch.\n");
+    m
+}
+
+fn commit_tree(repo: &Path, c: &DistCommit) -> Result<String> {
+    let date = format!("@{} +0000", c.created.unix());
     let env = [
         ("GIT_AUTHOR_NAME", IDENTITY_NAME.to_string()),
         ("GIT_AUTHOR_EMAIL", IDENTITY_EMAIL.to_string()),
@@ -435,78 +608,90 @@ fn commit_tree(
         ("GIT_COMMITTER_EMAIL", IDENTITY_EMAIL.to_string()),
         ("GIT_COMMITTER_DATE", date),
     ];
-    let mut args = vec!["commit-tree", "--no-gpg-sign", tree];
-    if let Some(p) = parent {
+    let mut args = vec!["commit-tree", "--no-gpg-sign", &c.tree];
+    if let Some(p) = &c.old {
         args.extend(["-p", p]);
     }
     args.extend(["-F", "-"]);
-    let msg = message(arch, built, created);
-    git_io(repo, &args, &env, &mut msg.as_bytes())
+    let msg = commit_message(c);
+    git(repo).write(&args, &env, &mut msg.as_bytes())
 }
 
-/// The dist branches of a project as `ocipack library` names them: per architecture, the
-/// branch's tip if it holds the layout at `directory`.
-pub fn library_tips(
-    project_dir: &Path,
-    pattern: &str,
-    arches: &[String],
-    directory: impl Fn(&str) -> String,
-) -> Result<BTreeMap<String, (String, String)>> {
-    check_branch_pattern(pattern, arches)
-        .map_err(|p| Error::input(format!("commit branch \"{}\"", show::text(pattern)), p))?;
-    let mut out = BTreeMap::new();
-    for a in arches {
-        let refname = format!("refs/heads/{}", pattern.replace("{arch}", a));
-        let Some(tip) = branch_tip(project_dir, &refname)? else {
-            continue;
-        };
-        let probe = format!("{tip}:{}/oci-layout", directory(a));
-        let has = git_cmd(project_dir)
-            .args(["cat-file", "-e", &probe])
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| Error::io("running", "git", e))?;
-        if has.success() {
-            out.insert(a.clone(), (refname, tip));
-        }
-    }
-    Ok(out)
+/// Where `ocipack library` finds one layout on a dist branch: the branch's tip, if the
+/// branch exists and holds `directory/oci-layout`.
+pub fn layout_tip(project_dir: &Path, branch: &str, directory: &str) -> Result<Option<String>> {
+    let refname = format!("refs/heads/{branch}");
+    let Some(tip) = branch_tip(project_dir, &refname)? else {
+        return Ok(None);
+    };
+    let probe = format!("{tip}:{directory}/oci-layout");
+    let has = git(project_dir).output(&["cat-file", "-e", &probe])?;
+    Ok(has.status.success().then_some(tip))
+}
+
+/// The repository-relative directory of a project: [`Git::prefix`], refused when not UTF-8.
+pub fn repository_prefix(project_dir: &Path) -> Result<String> {
+    Ok(Git::open(project_dir)?.prefix()?.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn arches(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
-    }
-
+    /// Trees made here are git's own: the same ids as `git mktree`, also with names that
+    /// sort differently as directories (`a` vs `a.b` vs `a/`), and a dry run writes nothing.
     #[test]
-    fn branch_patterns() {
-        let two = arches(&["amd64", "arm64v8"]);
-        assert!(check_branch_pattern("dist-{arch}", &two).is_ok());
-        assert!(check_branch_pattern("dist/{arch}/oci", &two).is_ok());
-        let e = check_branch_pattern("dist", &two).unwrap_err();
-        assert!(e.contains("must contain {arch}"), "{e}");
-        assert!(check_branch_pattern("dist", &arches(&["amd64"])).is_ok());
-        let e = check_branch_pattern("dist-{variant}", &two).unwrap_err();
-        assert!(e.contains("unknown placeholder {variant}"), "{e}");
-        let e = check_branch_pattern("dist-{arch", &two).unwrap_err();
-        assert!(e.contains("unmatched '{'"), "{e}");
-        for bad in [
-            "dist {arch}",
-            "dist..{arch}",
-            ".dist-{arch}",
-            "dist-{arch}.lock",
-            "dist-{arch}/",
-            "dist~{arch}",
-            "-{arch}",
-            "refs/heads/{arch}",
-            "a//{arch}",
-            "x@{{arch}",
-            "d\n{arch}",
-        ] {
-            assert!(check_branch_pattern(bad, &two).is_err(), "{bad:?}");
-        }
+    fn trees_hash_like_git_mktree_and_dry_runs_write_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let g = Runner::pinned(t.path());
+        g.write(&["init", "-q"], &[], &mut std::io::empty())
+            .unwrap();
+        let blob = hash_object(t.path(), &mut &b"x\n"[..], false).unwrap();
+        let sub = make_tree(
+            t.path(),
+            vec![TreeEntry {
+                mode: "100644",
+                name: b"f".to_vec(),
+                oid: blob.clone(),
+            }],
+            false,
+        )
+        .unwrap();
+        let entries = || {
+            vec![
+                TreeEntry {
+                    mode: MODE_DIR,
+                    name: b"a".to_vec(),
+                    oid: sub.clone(),
+                },
+                TreeEntry {
+                    mode: "100644",
+                    name: b"a.b".to_vec(),
+                    oid: blob.clone(),
+                },
+                TreeEntry {
+                    mode: "120000",
+                    name: b"a-".to_vec(),
+                    oid: blob.clone(),
+                },
+            ]
+        };
+        let listing =
+            format!("040000 tree {sub}\ta\0100644 blob {blob}\ta.b\0120000 blob {blob}\ta-\0");
+        let count = || {
+            g.query(&["count-objects", "-v"], &[])
+                .unwrap()
+                .lines()
+                .filter(|l| l.starts_with("count:"))
+                .collect::<String>()
+        };
+        let before = count();
+        let dry = make_tree(t.path(), entries(), true).unwrap();
+        assert_eq!(count(), before, "a dry run writes no object");
+        let by_git = g
+            .write(&["mktree", "-z"], &[], &mut listing.as_bytes())
+            .unwrap();
+        assert_eq!(dry, by_git);
+        assert_eq!(make_tree(t.path(), entries(), false).unwrap(), by_git);
     }
 }

@@ -1,10 +1,16 @@
 //! `ocipack library`: the Docker Official Images library file for a project, in the
 //! RFC 2822 style bashbrew parses.
 //!
-//! A header block (`Maintainers`, `GitRepo`, `GitFetch`, `GitCommit`), then one entry for
-//! the Linux layouts (`Builder: oci-import`, per architecture that has a layout its
-//! `<arch>-Directory`) and one entry per Windows variant that has a Dockerfile on disk.
-//! Directories are relative to the repository root.
+//! A header block (`Maintainers`, `GitRepo`, `GitFetch`, `GitCommit`), then one entry per
+//! library entry of the project (each `[[images]]` table, or the implicit one) that has a
+//! layout, and one entry per Windows variant that has a Dockerfile on disk. An image's
+//! entry: `Tags`, `SharedTags`, `Architectures` (those with a layout, in bashbrew's order:
+//! bashbrew sorts the list when it parses it), `Builder: oci-import` and `File` (in the
+//! header instead when the project has `[[images]]` and every entry is an oci-import one
+//! with the same File, so that no Windows entry inherits them), then `Directory:` when every
+//! architecture's layout is at one path, else `<arch>-Directory:` lines. Directories are
+//! relative to the repository root; a project path that is not UTF-8 is refused
+//! ([`Git::prefix`]), never printed with U+FFFD.
 //!
 //! Which commit each output is in:
 //! - `GitFetch:` is `[library] git-fetch`, else the branch `HEAD` is on (bashbrew's default,
@@ -17,20 +23,22 @@
 //!   `<arch>-GitCommit:`. An output that is uncommitted, ignored by git or differs from
 //!   `HEAD` (work tree or index) is refused (exit 1, naming the paths): no commit would
 //!   contain what is on disk. `--allow-dirty` names the newest commit anyway.
-//! - On dist branches (`[library] commit-branch` or `--commit-branch`), each architecture's
-//!   commit is the tip of its branch, named with `<arch>-GitFetch:` and `<arch>-GitCommit:`
-//!   as busybox's generate script does; only Windows outputs are read from the work tree.
+//! - On dist branches (`[library] commit-branch` or `--commit-branch`), each layout's commit
+//!   is the tip of its branch, named with `<arch>-GitFetch:` and `<arch>-GitCommit:` as
+//!   busybox's generate script does: in the header when the pattern has no `{image}` (one
+//!   branch per architecture for every image, busybox and debian), else in each entry
+//!   (ubuntu); only Windows outputs are read from the work tree.
 //! - With `[library] git-fetch` set, the `GitCommit:` ids taken from the work tree's history
 //!   need not be on that ref: each one not reachable from it here is a warning (bashbrew
 //!   fetches GitFetch and would not find the commit), and so is a ref this repository does
 //!   not have (nothing could be checked). Warnings, not errors: the local ref may lag the
 //!   remote one. A shallow clone is not checked (its history is cut off).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
-use crate::project::git::{Commit, Git};
-use crate::project::{PROJECT_FILE, Project, WINDOWS_ARCH, dist};
+use crate::project::git::Git;
+use crate::project::{ImageEntry, PROJECT_FILE, Project, WINDOWS_ARCH, dist};
 use crate::show;
 use crate::store::root::EntryType;
 
@@ -57,12 +65,27 @@ pub fn library(dir: &std::path::Path, opts: &LibraryOptions) -> Result<LibraryFi
     library_file(&Project::load(dir)?, opts)
 }
 
-/// Where one architecture's layout is: its commit, and its own `GitFetch` on a dist branch.
-struct ArchSource {
+/// Where one architecture's layout of an entry is: its directory and descriptor file, its
+/// commit, and the branch it is on when it is on a dist branch.
+struct Place {
     arch: String,
     directory: String,
+    file: String,
+    /// `refs/heads/<branch>` on a dist branch.
     fetch: Option<String>,
+    /// The commit (filled in after the dirty check for in-tree layouts).
     commit: String,
+    /// The in-tree output, relative to the project directory.
+    rel: Option<String>,
+}
+
+/// An entry's position in bashbrew's architecture order (every `Architectures:` list is
+/// sorted by it when bashbrew parses the file).
+fn bashbrew_rank(arch: &str) -> usize {
+    crate::platform::BASHBREW_ARCHES
+        .iter()
+        .position(|(n, ..)| *n == arch)
+        .unwrap_or(usize::MAX)
 }
 
 /// The library file for `project` (see the module documentation for every rule).
@@ -74,7 +97,9 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
             "has no [library] table (maintainers, git-repo, tags)",
         )
     })?;
+    let several = project.declares_images();
     let git = Git::open(&project.dir)?;
+    let prefix = git.prefix()?;
     let git_fetch = match &lib.git_fetch {
         Some(f) => f.clone(),
         None => git.current_branch()?.ok_or_else(|| {
@@ -90,9 +115,12 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
         .commit_branch
         .clone()
         .or_else(|| lib.commit_branch.clone());
+    if let Some(p) = &pattern {
+        project.check_outputs(Some(p))?;
+    }
     let root = project.root()?;
     let is_file = |rel: String| matches!(root.entry_type(&rel), Ok(Some(EntryType::File)));
-    let dir_of = |rel: &str| format!("{}{rel}", git.prefix());
+    let dir_of = |rel: &str| format!("{prefix}{rel}");
 
     let variants: Vec<(String, String)> = project
         .windows
@@ -104,19 +132,96 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
                 .then(|| (v.name.clone(), rel))
         })
         .collect();
-    let tree_arches: Vec<String> = match &pattern {
-        Some(_) => Vec::new(),
-        None => project
-            .architectures
-            .iter()
-            .filter(|a| is_file(format!("{}/oci-layout", project.output_rel(a))))
-            .cloned()
-            .collect(),
-    };
-    let mut in_tree: Vec<String> = tree_arches.iter().map(|a| project.output_rel(a)).collect();
-    in_tree.extend(variants.iter().map(|(_, rel)| rel.clone()));
 
     let mut warnings = Vec::new();
+    // Per entry, in file order, the places of its architectures in bashbrew's order.
+    let mut entries: Vec<(&ImageEntry, Vec<Place>)> = Vec::new();
+    for e in &project.images {
+        let mut arches: Vec<&String> = e.architectures.iter().collect();
+        arches.sort_by_key(|a| bashbrew_rank(a));
+        let mut places = Vec::new();
+        let mut missing = Vec::new();
+        for a in arches {
+            let (Some(source), Some(rel)) = (
+                e.source(a).and_then(|s| project.entry(s)),
+                project.output_rel(e, a),
+            ) else {
+                continue;
+            };
+            let file = source
+                .build()
+                .and_then(|b| b.settings.descriptor_file.as_ref())
+                .map(|d| d.value.clone())
+                .unwrap_or_else(|| "index.json".to_string());
+            let directory = dir_of(&rel);
+            match &pattern {
+                Some(p) => {
+                    let branch = project.branch_name(p, source, a);
+                    match dist::layout_tip(&project.dir, &branch, &directory)? {
+                        Some(tip) => places.push(Place {
+                            arch: a.clone(),
+                            directory,
+                            file,
+                            fetch: Some(format!("refs/heads/{branch}")),
+                            commit: tip,
+                            rel: None,
+                        }),
+                        None => missing.push(a.as_str()),
+                    }
+                }
+                None => {
+                    if is_file(format!("{rel}/oci-layout")) {
+                        places.push(Place {
+                            arch: a.clone(),
+                            directory,
+                            file,
+                            fetch: None,
+                            commit: String::new(),
+                            rel: Some(rel),
+                        });
+                    }
+                }
+            }
+        }
+        // Left out, not silently: an architecture without its branch is not offered.
+        if let (Some(p), false) = (&pattern, missing.is_empty()) {
+            let whose = if several {
+                format!("image {}: ", e.name)
+            } else {
+                String::new()
+            };
+            warnings.push(format!(
+                "{whose}no branch {} holds a layout for {}, so the library file leaves {} out; \
+                 run `ocipack build --commit-branch '{}'`",
+                show::text(p),
+                missing.join(", "),
+                if missing.len() == 1 { "it" } else { "them" },
+                show::text(p)
+            ));
+        }
+        if places.is_empty() {
+            if several && pattern.is_none() {
+                warnings.push(format!(
+                    "image {} has no layout in the work tree yet, so the library file leaves \
+                     it out; run `ocipack build` and commit the result",
+                    e.name
+                ));
+            }
+            continue;
+        }
+        entries.push((e, places));
+    }
+
+    let mut in_tree: Vec<String> = Vec::new();
+    for (_, places) in &entries {
+        for rel in places.iter().filter_map(|p| p.rel.as_ref()) {
+            if !in_tree.contains(rel) {
+                in_tree.push(rel.clone());
+            }
+        }
+    }
+    in_tree.extend(variants.iter().map(|(_, rel)| rel.clone()));
+
     let dirty = if in_tree.is_empty() {
         Vec::new()
     } else {
@@ -137,58 +242,38 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
         warnings.push(format!("--allow-dirty: {what}"));
     }
 
-    let commit_of = |what: String, rel: &str| -> Result<Commit> {
-        git.last_commit(&what, std::slice::from_ref(&rel.to_string()))
-    };
-    let mut sources: Vec<ArchSource> = Vec::new();
-    match &pattern {
-        Some(p) => {
-            let tips = dist::library_tips(&project.dir, p, &project.architectures, |a| {
-                dir_of(&project.output_rel(a))
-            })?;
-            let mut missing = Vec::new();
-            for a in &project.architectures {
-                if let Some((refname, tip)) = tips.get(a) {
-                    sources.push(ArchSource {
-                        arch: a.clone(),
-                        directory: dir_of(&project.output_rel(a)),
-                        fetch: Some(refname.clone()),
-                        commit: tip.clone(),
-                    });
-                } else {
-                    missing.push(a.as_str());
-                }
+    let mut commits: BTreeMap<String, String> = BTreeMap::new();
+    for (e, places) in &mut entries {
+        for p in places.iter_mut() {
+            let Some(rel) = &p.rel else { continue };
+            if let Some(c) = commits.get(rel) {
+                p.commit = c.clone();
+                continue;
             }
-            // Left out, not silently: an architecture without its branch is not offered.
-            if !missing.is_empty() {
-                warnings.push(format!(
-                    "no branch {} holds a layout for {}, so the library file leaves {} out; \
-                     run `ocipack build --commit-branch '{}'`",
-                    show::text(p),
-                    missing.join(", "),
-                    if missing.len() == 1 { "it" } else { "them" },
-                    show::text(p)
-                ));
-            }
-        }
-        None => {
-            for a in &tree_arches {
-                let rel = project.output_rel(a);
-                sources.push(ArchSource {
-                    arch: a.clone(),
-                    directory: dir_of(&rel),
-                    fetch: None,
-                    commit: commit_of(format!("the output of {a} ({rel})"), &rel)?.id,
-                });
-            }
+            let of = if several {
+                format!("{} {}", e.name, p.arch)
+            } else {
+                p.arch.clone()
+            };
+            let c = git
+                .last_commit(
+                    &format!("the output of {of} ({rel})"),
+                    std::slice::from_ref(rel),
+                )?
+                .id;
+            commits.insert(rel.clone(), c.clone());
+            p.commit = c;
         }
     }
     let mut windows: Vec<(String, String, String)> = Vec::new();
     for (name, rel) in &variants {
-        let c = commit_of(format!("the output of {name} ({rel})"), rel)?;
+        let c = git.last_commit(
+            &format!("the output of {name} ({rel})"),
+            std::slice::from_ref(rel),
+        )?;
         windows.push((name.clone(), rel.clone(), c.id));
     }
-    if sources.is_empty() && windows.is_empty() {
+    if entries.is_empty() && windows.is_empty() {
         let how = match &pattern {
             Some(p) => format!(
                 "no branch {} holds a layout yet; run `ocipack build --commit-branch '{p}'`",
@@ -210,12 +295,16 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
 
     if lib.git_fetch.is_some() {
         let mut named: Vec<(String, &str)> = vec![("GitCommit".to_string(), header.as_str())];
-        named.extend(
-            sources
-                .iter()
-                .filter(|s| s.fetch.is_none())
-                .map(|s| (format!("{}-GitCommit", s.arch), s.commit.as_str())),
-        );
+        for (e, places) in &entries {
+            named.extend(places.iter().filter(|p| p.fetch.is_none()).map(|p| {
+                let what = if several {
+                    format!("the {}-GitCommit of image {}", p.arch, e.name)
+                } else {
+                    format!("{}-GitCommit", p.arch)
+                };
+                (what, p.commit.as_str())
+            }));
+        }
         named.extend(
             windows
                 .iter()
@@ -224,11 +313,22 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
         warnings.extend(unreachable(&git, &git_fetch, &named)?);
     }
 
+    // Where the dist refs go: in the header when each architecture has one branch for
+    // every image (busybox, debian), else in each entry (ubuntu: one branch per image).
+    let refs_in_header = several && pattern.as_deref().is_some_and(|p| !p.contains("{image}"));
+    // Builder and File: in the header only when every entry is an oci-import one with the
+    // same File, so that no Windows entry inherits them; a project without [[images]]
+    // keeps them in its entry, as it always printed them.
+    let files: BTreeSet<&str> = entries
+        .iter()
+        .flat_map(|(_, ps)| ps.iter().map(|p| p.file.as_str()))
+        .collect();
+    let builder_in_header = several && windows.is_empty() && files.len() == 1;
+
     let mut t = String::new();
     t.push_str(&format!(
-        "# {}: written by `ocipack library` from {}{PROJECT_FILE}\n\n",
+        "# {}: written by `ocipack library` from {prefix}{PROJECT_FILE}\n\n",
         project.name,
-        git.prefix()
     ));
     t.push_str(&format!(
         "Maintainers: {}\n",
@@ -238,36 +338,68 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
     t.push_str(&format!("GitRepo: {}\n", lib.git_repo));
     t.push_str(&format!("GitFetch: {git_fetch}\n"));
     t.push_str(&format!("GitCommit: {header}\n"));
-
-    if !sources.is_empty() {
-        t.push_str(&format!("\nTags: {}\n", lib.tags.join(", ")));
-        if !lib.shared_tags.is_empty() {
-            t.push_str(&format!("SharedTags: {}\n", lib.shared_tags.join(", ")));
+    if builder_in_header {
+        t.push_str("Builder: oci-import\n");
+        t.push_str(&format!(
+            "File: {}\n",
+            files.iter().next().expect("one File")
+        ));
+    }
+    if refs_in_header {
+        let mut refs: BTreeMap<(usize, &str), (&str, &str)> = BTreeMap::new();
+        for (_, places) in &entries {
+            for p in places {
+                if let Some(f) = &p.fetch {
+                    refs.insert((bashbrew_rank(&p.arch), &p.arch), (f, &p.commit));
+                }
+            }
         }
-        let names: Vec<&str> = sources.iter().map(|s| s.arch.as_str()).collect();
+        for ((_, arch), (fetch, commit)) in refs {
+            t.push_str(&format!("{arch}-GitFetch: {fetch}\n"));
+            t.push_str(&format!("{arch}-GitCommit: {commit}\n"));
+        }
+    }
+
+    for (e, places) in &entries {
+        t.push_str(&format!("\nTags: {}\n", e.tags.join(", ")));
+        if !e.shared_tags.is_empty() {
+            t.push_str(&format!("SharedTags: {}\n", e.shared_tags.join(", ")));
+        }
+        let names: Vec<&str> = places.iter().map(|s| s.arch.as_str()).collect();
         t.push_str(&format!("Architectures: {}\n", names.join(", ")));
-        let distinct: BTreeMap<&str, ()> =
-            sources.iter().map(|s| (s.commit.as_str(), ())).collect();
-        let agreed = (pattern.is_none() && distinct.len() == 1).then(|| sources[0].commit.clone());
+        let distinct: BTreeSet<&str> = places.iter().map(|s| s.commit.as_str()).collect();
+        let agreed = (pattern.is_none() && distinct.len() == 1).then(|| places[0].commit.clone());
         if let Some(c) = agreed.as_ref().filter(|c| **c != header) {
             t.push_str(&format!("GitCommit: {c}\n"));
         }
-        t.push_str("Builder: oci-import\n");
-        let file = project
-            .image
-            .descriptor_file
-            .as_ref()
-            .map(|d| d.value.as_str())
-            .unwrap_or("index.json");
-        t.push_str(&format!("File: {file}\n"));
-        for s in &sources {
-            if let Some(f) = &s.fetch {
+        let own_files: BTreeSet<&str> = places.iter().map(|p| p.file.as_str()).collect();
+        let one_file = own_files.len() == 1;
+        if !builder_in_header {
+            t.push_str("Builder: oci-import\n");
+            if one_file {
+                t.push_str(&format!("File: {}\n", places[0].file));
+            }
+        }
+        // One Directory: when every architecture's layout is at the same path (on its own
+        // branch), else one line per architecture.
+        let dirs: BTreeSet<&str> = places.iter().map(|p| p.directory.as_str()).collect();
+        let one_dir = dirs.len() == 1 && places.len() > 1;
+        if one_dir {
+            t.push_str(&format!("Directory: {}\n", places[0].directory));
+        }
+        for s in places.iter() {
+            if let (Some(f), false) = (&s.fetch, refs_in_header) {
                 t.push_str(&format!("{}-GitFetch: {f}\n", s.arch));
             }
-            if agreed.is_none() {
+            if (s.fetch.is_some() && !refs_in_header) || (s.fetch.is_none() && agreed.is_none()) {
                 t.push_str(&format!("{}-GitCommit: {}\n", s.arch, s.commit));
             }
-            t.push_str(&format!("{}-Directory: {}\n", s.arch, s.directory));
+            if !builder_in_header && !one_file {
+                t.push_str(&format!("{}-File: {}\n", s.arch, s.file));
+            }
+            if !one_dir {
+                t.push_str(&format!("{}-Directory: {}\n", s.arch, s.directory));
+            }
         }
     }
     for (name, rel, commit) in &windows {

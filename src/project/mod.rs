@@ -3,8 +3,15 @@
 //! The file is strict: a key ocipack does not know is an error naming the key and its line,
 //! and so is every value it cannot use. Paths are relative to the project directory (the
 //! directory holding the file). Path templates expand `{arch}` (the bashbrew architecture
-//! name; inputs and `output`) and `{variant}` (`[windows] output`); any other `{…}` is an
-//! error. See the README for the meaning of every key.
+//! name; inputs and `output`), `{image}` (an `[[images]]` entry's name; inputs, `output`
+//! and the commit branch) and `{variant}` (`[windows] output`); any other `{…}` is an
+//! error. `docs/reference/ocipack-toml.md` gives every key; a test checks it against
+//! [`project_keys`], which reads the keys from the structs below.
+//!
+//! A project is a list of library entries, [`Project::images`] ([`images`]): each
+//! `[[images]]` table in file order, or, without one, a single implicit entry made of the
+//! top-level settings (named after the project, tagged by `[library] tags`), so that every
+//! command iterates over entries and a project of one image builds what it always built.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -13,29 +20,36 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod against;
 pub mod build;
 pub mod dist;
 pub mod git;
+pub mod images;
+mod keys;
 pub mod library;
+pub mod plan;
 pub mod push;
 pub mod windows;
+
+pub use images::{BuildEntry, EntryKind, FromEntry, ImageEntry};
+#[doc(hidden)]
+pub use keys::project_keys;
 
 use crate::error::{Error, Result};
 use crate::image::build::ImageSpec;
 use crate::input::MtimeMode;
 use crate::platform::Platform;
-use crate::settings::{
-    Context, InputSetting, Origin, Set, Settings, check_relative, check_template,
-};
+use crate::settings::{Context, InputSetting, Origin, Set, Settings, check_template};
 use crate::show;
+use crate::store::paths::check_relative;
 use crate::store::root::read_named;
 use crate::timestamp::Timestamp;
+use git::{check_branch_pattern, check_git_fetch};
 
 /// The largest project file read.
 pub const MAX_PROJECT_FILE: u64 = 1024 * 1024;
 
-/// The project file's name inside the project directory.
-pub const PROJECT_FILE: &str = "ocipack.toml";
+pub use crate::settings::PROJECT_FILE;
 /// The layout path template used when `output` is not given.
 pub const DEFAULT_OUTPUT: &str = "{arch}/oci";
 /// The Windows output template used when `[windows] output` is not given.
@@ -98,9 +112,11 @@ impl WindowsVariant {
 pub struct WindowsSettings {
     /// `variants`, in the order given.
     pub variants: Vec<WindowsVariant>,
-    /// `text`: the message source, relative to the project directory; its `{arch}`
-    /// placeholders become `windows-amd64`.
-    pub text: String,
+    /// `text`: the message source, relative to the project directory, from which ocipack
+    /// writes each variant's directory (`{arch}`, `{variant}` and `{tag}` substituted).
+    /// `None`: the directories are the project's own, only listed in the library file and
+    /// checked by `build` (each holds a `Dockerfile` whose `FROM` names its variant).
+    pub text: Option<String>,
     /// `output` template (default `amd64/{variant}`).
     pub output: String,
     /// The line of `output`, if it is written.
@@ -114,17 +130,19 @@ pub struct LibrarySettings {
     pub maintainers: Vec<String>,
     /// `git-repo`.
     pub git_repo: String,
-    /// `tags` of the Linux entry.
-    pub tags: Vec<String>,
-    /// `shared-tags` of the Linux entry.
-    pub shared_tags: Vec<String>,
     /// `windows-shared-tags` of each Windows entry (default: `shared-tags`).
     pub windows_shared_tags: Vec<String>,
     /// `git-fetch`: the `GitFetch:` ref (default: `refs/heads/<current branch>`).
     pub git_fetch: Option<String>,
     /// `commit-branch`: the branch template (`dist-{arch}`) each architecture's layout is
-    /// committed to, instead of the work tree (see [`dist`]).
+    /// committed to, instead of the work tree (see `project::dist`).
     pub commit_branch: Option<String>,
+}
+
+/// `[library] tags` and `shared-tags`: the implicit entry's tags.
+struct LibraryTags {
+    tags: Vec<String>,
+    shared_tags: Vec<String>,
 }
 
 /// A parsed, validated project file.
@@ -138,15 +156,17 @@ pub struct Project {
     pub created: CreatedSource,
     /// `architectures`, bashbrew names, in the order given.
     pub architectures: Vec<String>,
-    /// `output` template.
+    /// The top-level `output` template (or its default), which entries without their own
+    /// inherit.
     pub output: String,
-    /// `[image]` and `[[input]]`: the image settings of every architecture, as written
-    /// (validated at load time; resolved per architecture by [`Project::image_spec`]).
+    /// The top-level `[image]` and `[[input]]`, as written: what entries inherit (each
+    /// entry's merged settings are in [`BuildEntry::settings`]).
     pub image: Settings,
+    /// The library entries, in file order: each `[[images]]` table, or the one implicit
+    /// entry of a project without them. Validated at load time (see [`images`]).
+    pub images: Vec<ImageEntry>,
     /// The line of `architectures`, for messages about an architecture.
     architectures_line: usize,
-    /// The line of `output`, if it is written, for messages about an output.
-    output_line: Option<usize>,
     /// `[windows]`.
     pub windows: Option<WindowsSettings>,
     /// `[library]`.
@@ -166,9 +186,13 @@ struct RawProject {
     input: Vec<Spanned<RawInput>>,
     windows: Option<Spanned<RawWindows>>,
     library: Option<Spanned<RawLibrary>>,
+    // Last: the key walk (`keys.rs`) lists `[image]`'s and `[[input]]`'s keys first, so
+    // that `images.image` and `images.input` are one key each.
+    #[serde(default)]
+    images: Vec<Spanned<images::RawEntry>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawImage {
     cmd: Option<Spanned<Vec<String>>>,
@@ -189,6 +213,7 @@ struct RawImage {
     ref_name: Option<Spanned<String>>,
     descriptor_file: Option<Spanned<String>>,
     mtime: Option<Spanned<String>>,
+    owners: Option<Spanned<String>>,
     preserve_owners: Option<Spanned<bool>>,
     xattrs: Option<Spanned<bool>>,
     devices: Option<Spanned<bool>>,
@@ -208,7 +233,7 @@ struct RawInput {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawWindows {
     variants: Spanned<Vec<Spanned<String>>>,
-    text: Spanned<String>,
+    text: Option<Spanned<String>>,
     output: Option<Spanned<String>>,
 }
 
@@ -217,9 +242,8 @@ struct RawWindows {
 struct RawLibrary {
     maintainers: Spanned<Vec<Spanned<String>>>,
     git_repo: Spanned<String>,
-    tags: Spanned<Vec<Spanned<String>>>,
-    #[serde(default)]
-    shared_tags: Vec<Spanned<String>>,
+    tags: Option<Spanned<Vec<Spanned<String>>>>,
+    shared_tags: Option<Spanned<Vec<Spanned<String>>>>,
     windows_shared_tags: Option<Vec<Spanned<String>>>,
     git_fetch: Option<Spanned<String>>,
     commit_branch: Option<Spanned<String>>,
@@ -310,7 +334,10 @@ impl Project {
         let src = Source { path, text };
         let raw: RawProject = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| src.line(s.start)).unwrap_or(1);
-            let msg = e.message().replace("unknown field", "unknown key");
+            let msg = e
+                .message()
+                .replace("unknown field", "unknown key")
+                .replace("missing field", "missing key");
             Error::input(format!("{}:{line}", show::path(path)), show::text(&msg))
         })?;
 
@@ -348,20 +375,42 @@ impl Project {
             return Err(src.err_at(&raw.architectures, "architectures", "is empty"));
         }
 
+        let with_images = !raw.images.is_empty();
         let output = match &raw.output {
             Some(o) => {
-                check_output_template(o.get_ref(), "arch", architectures.len())
+                // With [[images]], or with dist branches ([library] commit-branch: each
+                // architecture's layout is on a branch of its own, where `bookworm/oci` is
+                // the same path on each), whether each (image, architecture) gets its own
+                // directory is checked once every entry is known (check_outputs).
+                let on_branches = raw
+                    .library
+                    .as_ref()
+                    .is_some_and(|l| l.get_ref().commit_branch.is_some());
+                let (allowed, count): (&[&str], usize) = if with_images {
+                    (&["arch", "image"], 1)
+                } else if on_branches {
+                    (&["arch"], 1)
+                } else {
+                    (&["arch"], architectures.len())
+                };
+                check_output_template(o.get_ref(), allowed)
+                    .and_then(|()| must_contain(o.get_ref(), "arch", count))
                     .map_err(|p| src.err_at(o, "output", p))?;
                 o.get_ref().clone()
             }
             None => DEFAULT_OUTPUT.to_string(),
         };
+        let output_line = raw.output.as_ref().map(|o| src.line(o.span().start));
+        let output_origin = match output_line {
+            Some(l) => format!("{}:{l}: output", show::path(path)),
+            None => format!("{}: output (the default)", show::path(path)),
+        };
 
-        let mut image = parse_image(&src, raw.image)?;
+        let mut image = parse_image(&src, raw.image.clone(), &|_| "image")?;
         for i in &raw.input {
-            image.inputs.push(parse_input(&src, i)?);
+            image.inputs.push(parse_input(&src, i, "input")?);
         }
-        if image.inputs.is_empty() {
+        if image.inputs.is_empty() && !with_images {
             return Err(Error::input(
                 show::path(path),
                 "no [[input]]: an image needs at least one input",
@@ -372,11 +421,48 @@ impl Project {
             .as_ref()
             .map(|w| parse_windows(&src, w))
             .transpose()?;
-        let library = raw
-            .library
-            .as_ref()
-            .map(|l| parse_library(&src, l, &architectures))
-            .transpose()?;
+        let (library, library_tags, mut tag_uses) = match raw.library.as_ref() {
+            Some(l) => {
+                let (lib, tags, uses) = parse_library(&src, l, with_images, &architectures, &name)?;
+                (Some(lib), tags, uses)
+            }
+            None => (None, None, Vec::new()),
+        };
+        let architectures_line = src.line(raw.architectures.span().start);
+        let images = if with_images {
+            let top = images::Inherited {
+                architectures: &architectures,
+                architectures_line,
+                image: &raw.image,
+                inputs: &raw.input,
+                output: &output,
+                output_origin: output_origin.clone(),
+            };
+            let (entries, uses) = images::parse_entries(&src, raw.images, &top)?;
+            tag_uses.extend(uses);
+            entries
+        } else {
+            let tags = library_tags.unwrap_or(LibraryTags {
+                tags: Vec::new(),
+                shared_tags: Vec::new(),
+            });
+            vec![ImageEntry {
+                name: name.clone(),
+                tags: tags.tags,
+                shared_tags: tags.shared_tags,
+                architectures: architectures.clone(),
+                kind: EntryKind::Build(Box::new(BuildEntry {
+                    settings: image.clone(),
+                    output: output.clone(),
+                    output_origin,
+                })),
+                line: None,
+            }]
+        };
+        if let (Some(w), Some(l)) = (&raw.windows, &raw.library) {
+            tag_uses.extend(windows_tag_uses(&src, w, l));
+        }
+        images::check_tags(&src, tag_uses)?;
 
         let project = Project {
             dir: dir.to_path_buf(),
@@ -385,15 +471,23 @@ impl Project {
             architectures,
             output,
             image,
-            architectures_line: src.line(raw.architectures.span().start),
-            output_line: raw.output.as_ref().map(|o| src.line(o.span().start)),
+            images,
+            architectures_line,
             windows,
             library,
         };
         // Every image setting is validated now, whatever the architecture or `created`.
-        project.check_oci_import()?;
-        project.image_spec(&project.architectures[0], Timestamp::EPOCH, 1)?;
-        project.check_paths_disjoint()?;
+        for e in &project.images {
+            if let Some(b) = e.build() {
+                project.check_oci_import(b)?;
+                project.image_spec(e, &e.architectures[0], Timestamp::EPOCH, 1)?;
+            }
+        }
+        let pattern = project
+            .library
+            .as_ref()
+            .and_then(|l| l.commit_branch.as_deref());
+        project.check_outputs(pattern)?;
         Ok(project)
     }
 
@@ -406,20 +500,21 @@ impl Project {
 
     /// A project with a `[library]` table is built for the Official Images' oci-import path:
     /// settings whose layouts that path refuses are errors naming the setting.
-    fn check_oci_import(&self) -> Result<()> {
+    fn check_oci_import(&self, entry: &BuildEntry) -> Result<()> {
         if self.library.is_none() {
             return Ok(());
         }
-        if let Some(c) = &self.image.compression
+        let settings = &entry.settings;
+        if let Some(c) = &settings.compression
             && c.value == "zstd"
         {
             return Err(c.bad(format!(
                 "this project has a [library] table, so its layouts are for the Official \
                  Images' oci-import path, where {}",
-                crate::verify::oci_import::ZSTD_REFUSED
+                crate::image::rules::oci_import::ZSTD_REFUSED
             )));
         }
-        if let Some(n) = &self.image.names
+        if let Some(n) = &settings.names
             && n.value == "files"
         {
             return Err(n.bad(
@@ -431,39 +526,96 @@ impl Project {
         Ok(())
     }
 
-    /// The layout directory of `arch`, relative to the project directory.
-    pub fn output_rel(&self, arch: &str) -> String {
-        expand(&self.output, "arch", arch)
+    /// True when the file has `[[images]]` tables (false: the one implicit entry).
+    pub fn declares_images(&self) -> bool {
+        self.images.iter().any(|e| !e.is_implicit())
     }
 
-    /// The layout directory of `arch`.
-    pub fn output_dir(&self, arch: &str) -> PathBuf {
-        self.dir.join(self.output_rel(arch))
+    /// The entry named `name`.
+    pub fn entry(&self, name: &str) -> Option<&ImageEntry> {
+        self.images.iter().find(|e| e.name == name)
     }
 
-    /// The input paths of `arch`, relative to the project directory.
-    pub fn input_paths(&self, arch: &str) -> Vec<String> {
-        self.image.input_paths(arch)
-    }
-
-    /// Where an output's setting is, for messages: `ocipack.toml:4: output` (the Windows
-    /// table's `windows.output` when `windows`), without a line when it is the default.
-    pub fn output_origin(&self, windows: bool) -> String {
-        let file = show::path(&self.dir.join(PROJECT_FILE));
-        let (line, key) = match (windows, &self.windows) {
-            (true, Some(w)) => (w.output_line, "windows.output"),
-            _ => (self.output_line, "output"),
-        };
-        match line {
-            Some(l) => format!("{file}:{l}: {key}"),
-            None => format!("{file}: {key} (the default)"),
+    /// The one entry of a project without `[[images]]`, for commands that do not handle
+    /// several yet (`what`, e.g. "ocipack library", names the command in the error).
+    pub fn single_entry(&self, what: &str) -> Result<&ImageEntry> {
+        match &self.images[..] {
+            [e] if e.is_implicit() => Ok(e),
+            _ => Err(Error::input(
+                show::path(&self.dir.join(PROJECT_FILE)),
+                format!("has [[images]] entries, which {what} does not handle yet"),
+            )),
         }
     }
 
-    /// The image spec of `arch`, with `created` and the compression worker count given:
-    /// the project's settings resolved by [`Settings::resolve`], like the command line's.
-    pub fn image_spec(&self, arch: &str, created: Timestamp, jobs: usize) -> Result<ImageSpec> {
-        let mut settings = self.image.clone();
+    /// Every layout the project builds: each building entry's architectures, in file order,
+    /// with the layout directory relative to the project directory.
+    pub fn layouts(&self) -> Vec<(&ImageEntry, &str, String)> {
+        let mut out = Vec::new();
+        for e in &self.images {
+            let Some(b) = e.build() else { continue };
+            for a in &e.architectures {
+                out.push((e, a.as_str(), expand_output(&b.output, &e.name, a)));
+            }
+        }
+        out
+    }
+
+    /// The layout directory of `image`'s `arch`, relative to the project directory: the
+    /// one of the entry that builds it (for a `from` entry, the entry it resolves to);
+    /// `None` if the image does not have `arch`.
+    pub fn output_rel(&self, image: &ImageEntry, arch: &str) -> Option<String> {
+        let source = self.entry(image.source(arch)?)?;
+        let b = source.build()?;
+        Some(expand_output(&b.output, &source.name, arch))
+    }
+
+    /// The layout directory of `image`'s `arch` (see [`Project::output_rel`]).
+    pub fn output_dir(&self, image: &ImageEntry, arch: &str) -> Option<PathBuf> {
+        self.output_rel(image, arch).map(|r| self.dir.join(r))
+    }
+
+    /// The input paths of a building entry's `arch`, relative to the project directory
+    /// (empty for a `from` entry).
+    pub fn input_paths(&self, image: &ImageEntry, arch: &str) -> Vec<String> {
+        match image.build() {
+            Some(b) => b.settings.input_paths(arch, self.image_placeholder(image)),
+            None => Vec::new(),
+        }
+    }
+
+    /// `{image}`'s value in an entry's input paths: its name, for `[[images]]` entries.
+    fn image_placeholder<'a>(&self, image: &'a ImageEntry) -> Option<&'a str> {
+        (!image.is_implicit()).then_some(image.name.as_str())
+    }
+
+    /// Where the Windows output template is set, for messages: `ocipack.toml:4:
+    /// windows.output`, without a line when it is the default.
+    pub fn windows_output_origin(&self) -> String {
+        let file = show::path(&self.dir.join(PROJECT_FILE));
+        match self.windows.as_ref().and_then(|w| w.output_line) {
+            Some(l) => format!("{file}:{l}: windows.output"),
+            None => format!("{file}: windows.output (the default)"),
+        }
+    }
+
+    /// The image spec of a building entry's `arch`, with `created` and the compression
+    /// worker count given: its settings resolved by [`Settings::resolve`], like the command
+    /// line's. An error for a `from` entry, which builds nothing.
+    pub fn image_spec(
+        &self,
+        image: &ImageEntry,
+        arch: &str,
+        created: Timestamp,
+        jobs: usize,
+    ) -> Result<ImageSpec> {
+        let Some(b) = image.build() else {
+            return Err(Error::Internal(format!(
+                "image {} builds nothing: it takes its layouts from other images",
+                image.name
+            )));
+        };
+        let mut settings = b.settings.clone();
         settings.arch = Some(Set::new(
             arch.to_string(),
             Origin::key(
@@ -475,6 +627,7 @@ impl Project {
         let mut spec = settings.resolve(&Context {
             base: &self.dir,
             arch: Some(arch),
+            image: self.image_placeholder(image),
             created,
             jobs,
             default_mtime: MtimeMode::Fixed,
@@ -494,11 +647,7 @@ impl Project {
 
     /// Every output (layouts, then Windows directories), relative to the project directory.
     pub fn all_outputs_rel(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .architectures
-            .iter()
-            .map(|a| self.output_rel(a))
-            .collect();
+        let mut out: Vec<String> = self.layouts().into_iter().map(|(_, _, r)| r).collect();
         if let Some(w) = &self.windows {
             out.extend(
                 w.variants
@@ -509,26 +658,142 @@ impl Project {
         out
     }
 
-    /// Refuses outputs that overlap each other or hold an input: a build replaces its
-    /// outputs whole, so it would delete another output or its own input.
-    fn check_paths_disjoint(&self) -> Result<()> {
+    /// The branch `pattern` gives `image`'s `arch`: `{arch}` and (for `[[images]]` entries)
+    /// `{image}` expanded.
+    pub fn branch_name(&self, pattern: &str, image: &ImageEntry, arch: &str) -> String {
+        let b = expand(pattern, "arch", arch);
+        match self.image_placeholder(image) {
+            Some(i) => expand(&b, "image", i),
+            None => b,
+        }
+    }
+
+    /// Checks a commit branch template for this project: without `[[images]]`, `{arch}`
+    /// only ([`check_branch_pattern`]); with them `{image}` too; each branch it gives a
+    /// valid branch name. Whether every layout then has a directory of its own on its
+    /// branch is [`Project::check_outputs`]'s question.
+    pub fn check_commit_branch(&self, pattern: &str) -> std::result::Result<(), String> {
+        if !self.declares_images() {
+            return check_branch_pattern(pattern, &self.architectures);
+        }
+        check_images_branch_pattern(pattern, self.architectures.len())?;
+        for (e, a, _) in self.layouts() {
+            let name = self.branch_name(pattern, e, a);
+            git::check_branch_name(&name).map_err(|why| {
+                format!(
+                    "\"{}\" is not a valid branch name: {why}",
+                    show::text(&name)
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Refuses outputs that cannot all be written: two layouts in one directory (in the
+    /// work tree, or on one branch when `pattern` commits them to branches), outputs inside
+    /// each other, and outputs holding an input — a build replaces its outputs whole, so it
+    /// would delete another output or its own input. Errors name the setting and both
+    /// entries.
+    pub fn check_outputs(&self, pattern: Option<&str>) -> Result<()> {
         let file = self.dir.join(PROJECT_FILE);
-        let outputs = self.all_outputs_rel();
+        if let Some(p) = pattern {
+            self.check_commit_branch(p)
+                .map_err(|why| Error::input(format!("commit branch \"{}\"", show::text(p)), why))?;
+        }
+        // Every output with where it goes: (branch or the work tree, path, who).
+        struct Out<'a> {
+            branch: Option<String>,
+            rel: String,
+            who: String,
+            entry: Option<&'a ImageEntry>,
+        }
+        let mut outs: Vec<Out> = Vec::new();
+        for (e, a, rel) in self.layouts() {
+            let branch = pattern.map(|p| self.branch_name(p, e, a));
+            let who = if self.declares_images() {
+                format!("{} {a}", e.described())
+            } else {
+                a.to_string()
+            };
+            if let Some(first) = outs.iter().find(|o| o.branch == branch && o.rel == rel) {
+                let b = e.build().expect("layouts are built");
+                let first_entry = first.entry.expect("a layout has its entry");
+                let origin = match &b.output_origin {
+                    o if o.ends_with("(the default)") && e.line.is_some() => format!(
+                        "{}:{}: output (the default \"{DEFAULT_OUTPUT}\")",
+                        show::path(&file),
+                        e.line.unwrap_or(0)
+                    ),
+                    o => o.clone(),
+                };
+                let on = branch
+                    .as_ref()
+                    .map(|b| format!(" on branch {}", show::text(b)))
+                    .unwrap_or_default();
+                let hint = if first_entry.name == e.name {
+                    "each architecture needs a directory of its own: use {arch}"
+                } else {
+                    "each image needs a directory of its own: use {image}"
+                };
+                return Err(Error::input(
+                    origin,
+                    format!(
+                        "\"{}\" gives {}{on} for both {} and {who}: {hint}",
+                        show::text(&b.output),
+                        show::text(&rel),
+                        first.who
+                    ),
+                ));
+            }
+            outs.push(Out {
+                branch,
+                rel,
+                who,
+                entry: Some(e),
+            });
+        }
+        if let Some(w) = &self.windows {
+            for v in &w.variants {
+                outs.push(Out {
+                    branch: None,
+                    rel: expand(&w.output, "variant", &v.name),
+                    who: format!("the Windows variant {}", v.name),
+                    entry: None,
+                });
+            }
+        }
         let bad = |problem: String| Error::input(crate::show::path(&file), problem);
-        for (i, a) in outputs.iter().enumerate() {
-            for b in &outputs[i + 1..] {
-                if Path::new(a).starts_with(b) || Path::new(b).starts_with(a) {
-                    return Err(bad(format!("outputs {a} and {b} overlap")));
+        for (i, a) in outs.iter().enumerate() {
+            for b in &outs[i + 1..] {
+                // Layouts on different branches never meet; Windows directories are in
+                // the work tree, where no layout of a branch is written.
+                let meet = a.branch == b.branch || a.entry.is_none() || b.entry.is_none();
+                let nested =
+                    Path::new(&a.rel).starts_with(&b.rel) || Path::new(&b.rel).starts_with(&a.rel);
+                if meet && nested {
+                    let named = |o: &Out| {
+                        if self.declares_images() || o.entry.is_none() {
+                            format!("{} ({})", o.rel, o.who)
+                        } else {
+                            o.rel.clone()
+                        }
+                    };
+                    return Err(bad(format!(
+                        "outputs {} and {} overlap",
+                        named(a),
+                        named(b)
+                    )));
                 }
             }
         }
-        let mut inputs: BTreeSet<String> = self
-            .architectures
-            .iter()
-            .flat_map(|a| self.input_paths(a))
-            .collect();
-        if let Some(w) = &self.windows {
-            inputs.insert(w.text.clone());
+        let mut inputs: BTreeSet<String> = BTreeSet::new();
+        for e in &self.images {
+            for a in &e.architectures {
+                inputs.extend(self.input_paths(e, a));
+            }
+        }
+        if let Some(t) = self.windows.as_ref().and_then(|w| w.text.as_ref()) {
+            inputs.insert(t.clone());
         }
         for input in &inputs {
             let Some(norm) = lexical_normalize(input) else {
@@ -539,14 +804,34 @@ impl Project {
                     "input {input} is the project directory, which holds the outputs"
                 )));
             }
-            if let Some(o) = outputs.iter().find(|o| norm.starts_with(o)) {
+            if let Some(o) = outs.iter().find(|o| norm.starts_with(&o.rel)) {
                 return Err(bad(format!(
-                    "input {input} is inside the output {o}, which a build replaces"
+                    "input {input} is inside the output {}, which a build replaces",
+                    o.rel
                 )));
             }
         }
         Ok(())
     }
+}
+
+/// A layout template with `{image}` and `{arch}` expanded.
+pub fn expand_output(template: &str, image: &str, arch: &str) -> String {
+    expand(&expand(template, "image", image), "arch", arch)
+}
+
+/// A commit branch template of a project with `[[images]]`: `{arch}` and `{image}` only,
+/// `{arch}` required with several architectures (each commit holds one architecture's
+/// layouts).
+fn check_images_branch_pattern(pattern: &str, arches: usize) -> std::result::Result<(), String> {
+    check_template(pattern, &["arch", "image"])?;
+    must_contain(pattern, "arch", arches).map_err(|_| {
+        format!(
+            "\"{}\" must contain {{arch}}: each of the {arches} architectures needs its own \
+             branch",
+            show::text(pattern)
+        )
+    })
 }
 
 fn parse_created(src: &Source, v: &Spanned<toml::Value>) -> Result<CreatedSource> {
@@ -577,9 +862,14 @@ fn parse_created(src: &Source, v: &Spanned<toml::Value>) -> Result<CreatedSource
 }
 
 /// The `[image]` table as settings: values as written, each with its line (validated by
-/// [`Settings::resolve`], like the command line's).
-fn parse_image(src: &Source, raw: RawImage) -> Result<Settings> {
-    let at = |span: Range<usize>, key: &str| src.origin(span, &format!("image.{key}"));
+/// [`Settings::resolve`], like the command line's). `table` names the table each key was
+/// written in (`image`, or `images.image` for an entry's own).
+fn parse_image(
+    src: &Source,
+    raw: RawImage,
+    table: &dyn Fn(&str) -> &'static str,
+) -> Result<Settings> {
+    let at = |span: Range<usize>, key: &str| src.origin(span, &format!("{}.{key}", table(key)));
     fn one<T>(
         v: Option<Spanned<T>>,
         key: &str,
@@ -613,7 +903,7 @@ fn parse_image(src: &Source, raw: RawImage) -> Result<Settings> {
         if let Some(k) = t.get_ref().keys().find(|k| k.contains('=')) {
             return Err(src.err_at(
                 &t,
-                &format!("image.{key}"),
+                &format!("{}.{key}", table(key)),
                 format!(
                     "the key \"{}\" holds '=', which no key may hold",
                     show::text(k)
@@ -642,6 +932,7 @@ fn parse_image(src: &Source, raw: RawImage) -> Result<Settings> {
         created_by: one(raw.created_by, "created-by", &at),
         annotations: table(raw.annotations, "annotations")?,
         mtime: one(raw.mtime, "mtime", &at),
+        owners: one(raw.owners, "owners", &at),
         preserve_owners: one(raw.preserve_owners, "preserve-owners", &at),
         xattrs: one(raw.xattrs, "xattrs", &at),
         devices: one(raw.devices, "devices", &at),
@@ -653,14 +944,16 @@ fn parse_image(src: &Source, raw: RawImage) -> Result<Settings> {
     })
 }
 
-/// One `[[input]]` as a setting.
-fn parse_input(src: &Source, i: &Spanned<RawInput>) -> Result<Set<InputSetting>> {
+/// One `[[input]]` as a setting; `table` is where it is written (`input`, or `images.input`
+/// for an entry's own).
+fn parse_input(src: &Source, i: &Spanned<RawInput>, table: &str) -> Result<Set<InputSetting>> {
     let r = i.get_ref();
+    let key = |k: &str| format!("{table}.{k}");
     let given = [r.source.is_some(), r.rootfs.is_some(), r.tar.is_some()];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(src.err_at(
             i,
-            "input",
+            table,
             "give exactly one of source (with dest), rootfs or tar",
         ));
     }
@@ -668,37 +961,37 @@ fn parse_input(src: &Source, i: &Spanned<RawInput>) -> Result<Set<InputSetting>>
         let dest = r
             .dest
             .as_ref()
-            .ok_or_else(|| src.err_at(i, "input", "source needs dest (a path in the image)"))?;
+            .ok_or_else(|| src.err_at(i, table, "source needs dest (a path in the image)"))?;
         return Ok(Set::new(
             InputSetting::File {
                 source: PathBuf::from(s.get_ref()),
                 dest: Set::new(
                     dest.get_ref().clone(),
-                    src.origin(dest.span(), "input.dest"),
+                    src.origin(dest.span(), &key("dest")),
                 ),
                 mode: r
                     .mode
                     .as_ref()
-                    .map(|m| Set::new(m.get_ref().clone(), src.origin(m.span(), "input.mode"))),
+                    .map(|m| Set::new(m.get_ref().clone(), src.origin(m.span(), &key("mode")))),
             },
-            src.origin(s.span(), "input.source"),
+            src.origin(s.span(), &key("source")),
         ));
     }
-    for (v, key) in [(&r.dest, "input.dest"), (&r.mode, "input.mode")] {
+    for (v, k) in [(&r.dest, "dest"), (&r.mode, "mode")] {
         if let Some(v) = v {
-            return Err(src.err_at(v, key, "applies to source inputs only"));
+            return Err(src.err_at(v, &key(k), "applies to source inputs only"));
         }
     }
     match (&r.rootfs, &r.tar) {
         (Some(d), _) => Ok(Set::new(
             InputSetting::Rootfs(PathBuf::from(d.get_ref())),
-            src.origin(d.span(), "input.rootfs"),
+            src.origin(d.span(), &key("rootfs")),
         )),
         (_, Some(t)) => Ok(Set::new(
             InputSetting::Tar(PathBuf::from(t.get_ref())),
-            src.origin(t.span(), "input.tar"),
+            src.origin(t.span(), &key("tar")),
         )),
-        _ => Err(src.err_at(i, "input", "give one of source, rootfs or tar")),
+        _ => Err(src.err_at(i, table, "give one of source, rootfs or tar")),
     }
 }
 
@@ -716,13 +1009,16 @@ fn parse_windows(src: &Source, w: &Spanned<RawWindows>) -> Result<WindowsSetting
     if variants.is_empty() {
         return Err(src.err_at(&r.variants, "windows.variants", "is empty"));
     }
-    check_template(r.text.get_ref(), &[])
-        .and_then(|()| check_relative(r.text.get_ref(), true))
-        .and_then(|()| no_control(r.text.get_ref()))
-        .map_err(|p| src.err_at(&r.text, "windows.text", p))?;
+    if let Some(t) = &r.text {
+        check_template(t.get_ref(), &[])
+            .and_then(|()| check_relative(t.get_ref(), true))
+            .and_then(|()| no_control(t.get_ref()))
+            .map_err(|p| src.err_at(t, "windows.text", p))?;
+    }
     let output = match &r.output {
         Some(o) => {
-            check_output_template(o.get_ref(), "variant", variants.len())
+            check_output_template(o.get_ref(), &["variant"])
+                .and_then(|()| must_contain(o.get_ref(), "variant", variants.len()))
                 .map_err(|p| src.err_at(o, "windows.output", p))?;
             o.get_ref().clone()
         }
@@ -730,17 +1026,21 @@ fn parse_windows(src: &Source, w: &Spanned<RawWindows>) -> Result<WindowsSetting
     };
     Ok(WindowsSettings {
         variants,
-        text: r.text.get_ref().clone(),
+        text: r.text.as_ref().map(|t| t.get_ref().clone()),
         output,
         output_line: r.output.as_ref().map(|o| src.line(o.span().start)),
     })
 }
 
+/// `[library]`, and the implicit entry's tags (`tags`, `shared-tags`: required without
+/// `[[images]]`, an error with them, where each entry has its own).
 fn parse_library(
     src: &Source,
     l: &Spanned<RawLibrary>,
+    with_images: bool,
     architectures: &[String],
-) -> Result<LibrarySettings> {
+    name: &str,
+) -> Result<(LibrarySettings, Option<LibraryTags>, Vec<images::TagUse>)> {
     let r = l.get_ref();
     let single_line = |v: &Spanned<String>, key: &str| -> Result<String> {
         let s = v.get_ref();
@@ -763,32 +1063,63 @@ fn parse_library(
         return Err(src.err_at(&r.maintainers, "library.maintainers", "is empty"));
     }
     let git_repo = single_line(&r.git_repo, "library.git-repo")?;
-    let tag_list = |list: &[Spanned<String>], key: &str| -> Result<Vec<String>> {
-        let mut out: Vec<String> = Vec::new();
-        for t in list {
-            let s = t.get_ref();
-            if !crate::registry::reference::valid_tag(s) {
+    let mut uses = Vec::new();
+    let tags = if with_images {
+        for (v, key) in [
+            (&r.tags, "library.tags"),
+            (&r.shared_tags, "library.shared-tags"),
+        ] {
+            if let Some(v) = v {
                 return Err(src.err_at(
-                    t,
+                    v,
                     key,
-                    format!("\"{}\" is not a valid tag", show::text(s)),
+                    "this project has [[images]], and each entry has its own tags and \
+                     shared-tags: move these into the [[images]] entries",
                 ));
             }
-            if out.contains(s) {
-                return Err(src.err_at(t, key, format!("{s} is listed twice")));
-            }
-            out.push(s.clone());
         }
-        Ok(out)
+        None
+    } else {
+        let Some(t) = &r.tags else {
+            return Err(src.err(
+                l.span(),
+                "library",
+                "missing key `tags`: the Tags of the image's library entry",
+            ));
+        };
+        let tags = images::tag_list(src, t.get_ref(), "library.tags")?;
+        if tags.is_empty() {
+            return Err(src.err_at(t, "library.tags", "is empty"));
+        }
+        let who = format!("image {name}");
+        uses.extend(images::TagUse::all(
+            src,
+            t.get_ref(),
+            false,
+            &who,
+            "library.tags",
+        ));
+        let shared_tags = match &r.shared_tags {
+            Some(s) => {
+                uses.extend(images::TagUse::all(
+                    src,
+                    s.get_ref(),
+                    true,
+                    &who,
+                    "library.shared-tags",
+                ));
+                images::tag_list(src, s.get_ref(), "library.shared-tags")?
+            }
+            None => Vec::new(),
+        };
+        Some(LibraryTags { tags, shared_tags })
     };
-    let tags = tag_list(r.tags.get_ref(), "library.tags")?;
-    if tags.is_empty() {
-        return Err(src.err_at(&r.tags, "library.tags", "is empty"));
-    }
-    let shared_tags = tag_list(&r.shared_tags, "library.shared-tags")?;
     let windows_shared_tags = match &r.windows_shared_tags {
-        Some(w) => tag_list(w, "library.windows-shared-tags")?,
-        None => shared_tags.clone(),
+        Some(w) => images::tag_list(src, w, "library.windows-shared-tags")?,
+        None => tags
+            .as_ref()
+            .map(|t| t.shared_tags.clone())
+            .unwrap_or_default(),
     };
     let git_fetch = match &r.git_fetch {
         Some(f) => {
@@ -800,43 +1131,63 @@ fn parse_library(
     };
     let commit_branch = match &r.commit_branch {
         Some(b) => {
-            dist::check_branch_pattern(b.get_ref(), architectures)
-                .map_err(|p| src.err_at(b, "library.commit-branch", p))?;
+            // With [[images]], each branch name is checked once the entries are known
+            // (Project::check_outputs).
+            let checked = if with_images {
+                check_images_branch_pattern(b.get_ref(), architectures.len())
+            } else {
+                check_branch_pattern(b.get_ref(), architectures)
+            };
+            checked.map_err(|p| src.err_at(b, "library.commit-branch", p))?;
             Some(b.get_ref().clone())
         }
         None => None,
     };
-    Ok(LibrarySettings {
-        maintainers,
-        git_repo,
+    Ok((
+        LibrarySettings {
+            maintainers,
+            git_repo,
+            windows_shared_tags,
+            git_fetch,
+            commit_branch,
+        },
         tags,
-        shared_tags,
-        windows_shared_tags,
-        git_fetch,
-        commit_branch,
-    })
+        uses,
+    ))
 }
 
-/// bashbrew's rule for an entry's `GitFetch:`: `refs/heads/…` or `refs/tags/…`, without
-/// `*`, `?` or `:`.
-pub fn check_git_fetch(s: &str) -> std::result::Result<(), String> {
-    let rest = s
-        .strip_prefix("refs/heads/")
-        .or_else(|| s.strip_prefix("refs/tags/"));
-    // A ref's name by git's rules: a revision expression (`main~0`, `main@{1}`) resolves
-    // here but is nothing bashbrew can fetch.
-    match rest.map(|r| (r, dist::check_branch_name(r))) {
-        Some((_, Ok(()))) => Ok(()),
-        Some((r, Err(why))) if !r.is_empty() => Err(format!(
-            "\"{}\" is not a ref name bashbrew can fetch: {why} (refs/heads/<branch> or \
-             refs/tags/<tag>)",
-            show::text(s)
-        )),
-        _ => Err(format!(
-            "\"{}\": bashbrew needs \"refs/heads/<branch>\" or \"refs/tags/<tag>\" (without *, ? or :)",
-            show::text(s)
-        )),
+/// The tags the Windows entries have: each variant's name, and the shared tags
+/// (`windows-shared-tags`, else `shared-tags`), for [`images::check_tags`].
+fn windows_tag_uses(
+    src: &Source,
+    w: &Spanned<RawWindows>,
+    l: &Spanned<RawLibrary>,
+) -> Vec<images::TagUse> {
+    let l = l.get_ref();
+    let shared: &[Spanned<String>] = match (&l.windows_shared_tags, &l.shared_tags) {
+        (Some(w), _) => w,
+        (None, Some(s)) => s.get_ref(),
+        (None, None) => &[],
+    };
+    let mut uses = Vec::new();
+    for v in w.get_ref().variants.get_ref() {
+        let who = format!("the Windows variant {}", show::text(v.get_ref()));
+        uses.extend(images::TagUse::all(
+            src,
+            std::slice::from_ref(v),
+            false,
+            &who,
+            "windows.variants",
+        ));
+        uses.extend(images::TagUse::all(
+            src,
+            shared,
+            true,
+            &who,
+            "library.windows-shared-tags",
+        ));
     }
+    uses
 }
 
 /// An image name as the Official Images and registries spell one: lowercase letters and
@@ -868,11 +1219,11 @@ pub fn expand(template: &str, name: &str, value: &str) -> String {
     template.replace(&format!("{{{name}}}"), value)
 }
 
-/// An output template: inside the project directory, never the directory itself, and
-/// distinct per `name` when there are several.
-fn check_output_template(t: &str, name: &str, count: usize) -> std::result::Result<(), String> {
+/// An output template: placeholders from `allowed` only, inside the project directory,
+/// never the directory itself.
+fn check_output_template(t: &str, allowed: &[&str]) -> std::result::Result<(), String> {
     no_control(t)?;
-    check_template(t, &[name])?;
+    check_template(t, allowed)?;
     check_relative(t, false)?;
     let strict = Path::new(t)
         .components()
@@ -883,6 +1234,12 @@ fn check_output_template(t: &str, name: &str, count: usize) -> std::result::Resu
             show::text(t)
         ));
     }
+    Ok(())
+}
+
+/// A template used for `count` outputs (or branches) must contain `{name}`, so that each
+/// gets its own.
+fn must_contain(t: &str, name: &str, count: usize) -> std::result::Result<(), String> {
     if count > 1 && !t.contains(&format!("{{{name}}}")) {
         return Err(format!(
             "\"{}\" must contain {{{name}}}: each of the {count} outputs needs its own directory",
@@ -958,8 +1315,19 @@ shared-tags = ["latest"]
             CreatedSource::Fixed("2026-11-26T18:58:18Z".parse().unwrap())
         );
         assert_eq!(p.architectures, ["amd64", "arm64v8"]);
-        assert_eq!(p.output_dir("arm64v8"), Path::new("p/arm64v8/oci"));
-        assert_eq!(p.input_paths("amd64"), ["amd64/hello"]);
+        let e = &p.images[0];
+        assert!(e.is_implicit() && !p.declares_images());
+        assert_eq!(
+            (e.name.as_str(), &e.tags[..]),
+            ("hello-world", &["linux".to_string()][..])
+        );
+        assert_eq!(e.shared_tags, ["latest"]);
+        assert_eq!(e.architectures, p.architectures);
+        assert_eq!(
+            p.output_dir(e, "arm64v8").unwrap(),
+            Path::new("p/arm64v8/oci")
+        );
+        assert_eq!(p.input_paths(e, "amd64"), ["amd64/hello"]);
         assert_eq!(p.image.mtime, None);
         assert_eq!(p.image.compression, None);
         let w = p.windows.as_ref().unwrap();
@@ -975,7 +1343,7 @@ shared-tags = ["latest"]
         assert_eq!(lib.windows_shared_tags, ["latest"]);
 
         let spec = p
-            .image_spec("arm64v8", Timestamp::from_unix(5).unwrap(), 1)
+            .image_spec(e, "arm64v8", Timestamp::from_unix(5).unwrap(), 1)
             .unwrap();
         assert_eq!(spec.platform.to_string(), "linux/arm64/v8");
         assert_eq!(spec.tree.mtime, MtimeMode::Fixed);
@@ -1015,6 +1383,11 @@ shared-tags = ["latest"]
             e.starts_with("p/ocipack.toml:20:") && e.contains("`colour`"),
             "{e}"
         );
+
+        let e = err(
+            "name = \"x\"\ncreated = \"@0\"\narchitectures = [\"amd64\"]\n[[images]]\ntags = [\"a\"]\n",
+        );
+        assert!(e.contains("missing key `name`"), "{e}");
 
         let e = err(&format!("{GOOD}\n[extra]\nx = 1\n"));
         assert!(

@@ -1,13 +1,13 @@
 //! `ocipack push DIR REFERENCE`: a project's layouts as one multi-platform image.
 //!
 //! Every selected Linux architecture's layout (as `ocipack build` wrote it, at its
-//! `output` beneath the project directory, reached without following any symlink) is read
-//! through the one layout reader and verified whole, as `ocipack verify` does (documents,
-//! every blob, every layer), its platform against the architecture's (a layout copied into
-//! another architecture's directory is refused); it must hold a single image. Nothing is
-//! sent before every layout has passed. Then [`crate::registry::push_index`] pushes each
-//! image and, last, the image index [`crate::image::index::platform_index`] makes of them:
-//! the same index `ocipack build --index` stores.
+//! `output` beneath the project directory, reached without following any symlink) is
+//! opened and verified whole by [`crate::verify::open`], as `ocipack verify` does
+//! (documents, every blob, every layer), its platform against the architecture's (a layout
+//! copied into another architecture's directory is refused); it must hold a single image.
+//! Nothing is sent before every layout has passed. Then [`crate::registry::push_index`]
+//! pushes each image and, last, the image index [`crate::image::index::platform_index`]
+//! makes of them: the same index `ocipack build --index` stores.
 //!
 //! Layouts are pushed as they are on disk, as any pusher would: proving them current is
 //! `ocipack build --check`'s job (a rebuild needs every input, and for `created = "git"`
@@ -17,12 +17,11 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::image::read::Reader;
 use crate::platform::{BASHBREW_ARCHES, Platform};
 use crate::registry::{IndexPushReport, PushOptions, Reference, push_index};
 use crate::show;
 use crate::store::root::OpenError;
-use crate::verify::{Valid, read_valid_contents};
+use crate::verify::{self, Options, Source, Valid};
 
 use super::{PROJECT_FILE, Project};
 
@@ -42,6 +41,7 @@ pub struct ArchImage {
 /// listing every missing one.
 pub fn read_images(project: &Project, arches: &[String]) -> Result<Vec<ArchImage>> {
     let file = project.dir.join(PROJECT_FILE);
+    let entry = project.single_entry("ocipack push")?;
     project.check_arches(arches, false)?;
     let mut selected: Vec<&String> = project
         .architectures
@@ -54,7 +54,7 @@ pub fn read_images(project: &Project, arches: &[String]) -> Result<Vec<ArchImage
     let mut images = Vec::new();
     let mut missing = Vec::new();
     for arch in selected {
-        let rel = project.output_rel(arch);
+        let rel = project.output_rel(entry, arch).unwrap_or_default();
         let what = || format!("{}: output {}", show::path(&file), show::text(&rel));
         let dir = match root.subdir(&rel, false) {
             Ok(dir) => dir,
@@ -68,8 +68,11 @@ pub fn read_images(project: &Project, arches: &[String]) -> Result<Vec<ArchImage
             Platform::from_bashbrew_arch(arch)?,
             format!("the architecture {arch} of {}", show::path(&file)),
         );
-        let shown = project.dir.join(&rel);
-        let image = match read_valid_contents(Reader::at(dir), &shown, Some(expect))? {
+        let opts = Options {
+            expect: Some(expect),
+            ..Options::default()
+        };
+        let image = match verify::open(&Source::LayoutAt(dir), &opts)?.valid()? {
             Valid::Image(c) => c.image,
             Valid::Index(p) => {
                 return Err(Error::input(
@@ -123,7 +126,6 @@ pub fn push_project(
 ) -> Result<IndexPushReport> {
     let project = Project::load(dir)?;
     let read = read_images(&project, arches)?;
-    crate::registry::push::after_verify();
     let images: Vec<Image> = read.into_iter().map(|a| a.image).collect();
     let refs: Vec<&Image> = images.iter().collect();
     let index = crate::image::index::platform_index(&refs)?;

@@ -1,7 +1,8 @@
 //! Registry credentials and authentication challenges.
 //!
-//! Credentials come from the command line or from the Docker client's config file (see
-//! [`super::docker`]). A password never appears in `Debug` output or in any message.
+//! Credentials come from the command line or from the Docker client's config file (read by
+//! `registry::docker`, which builds them with this module's types). A password never
+//! appears in `Debug` output or in any message.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -31,7 +31,7 @@
 //! bodies are also bounded in size (64 KiB of an error, 1 MiB of a token response).
 
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use ureq::http::{self, Response, StatusCode};
@@ -44,6 +44,8 @@ use super::auth::{self, Credentials};
 use super::helper;
 use super::redact::{self, Redactor};
 use super::reference::{Reference, is_loopback_host};
+use super::tls::Trust;
+use super::url::{host_of, percent_encode, same_origin};
 
 /// How much of an error response body is read to explain the error.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
@@ -93,6 +95,14 @@ pub(crate) struct Client {
     redactor: Redactor,
     /// The idle timeout and the deadline (see the module documentation).
     timeout: Duration,
+    /// TLS trust; its note ("(--tls-verify=false)") ends every message's registry name.
+    trust: Trust,
+    /// How messages start: "pushing to" or "reading from".
+    verb: &'static str,
+    /// The actions of the token scope asked for: "pull,push" or "pull".
+    actions: &'static str,
+    /// One deadline for every request, for the read client (see `fetch.rs`).
+    deadline: Option<Instant>,
 }
 
 /// The `client_id` of OAuth2 token requests.
@@ -116,16 +126,19 @@ struct ErrorEntry {
 }
 
 impl Client {
-    /// A client for `reference`'s repository. Plain HTTP is used for loopback registries
-    /// and, when `plain_http` is set, for any registry; HTTPS otherwise.
+    /// A client for `reference`'s repository. Plain HTTP is used when `plain_http` is set,
+    /// and for loopback registries unless TLS was configured for them (`trust`); HTTPS
+    /// otherwise (under `--tls-verify=false` possibly replaced by plain HTTP: see
+    /// [`Client::settle_scheme`]).
     pub(crate) fn new(
         reference: &Reference,
         plain_http: bool,
         credentials: Option<Credentials>,
         timeout: Duration,
+        trust: &Trust,
     ) -> Client {
         let host = reference.api_host().to_string();
-        let loopback = is_loopback_host(&host);
+        let loopback = is_loopback_host(&host) && !trust.configured() && trust.verify();
         let scheme = if plain_http || loopback {
             "http"
         } else {
@@ -144,8 +157,9 @@ impl Client {
             .timeout_send_request(Some(timeout))
             .timeout_recv_response(Some(timeout))
             .timeout_recv_body(Some(timeout))
-            .max_redirects(5);
-        if loopback {
+            .max_redirects(5)
+            .tls_config(trust.tls_config());
+        if is_loopback_host(&host) {
             config = config.proxy(None);
         }
         let redactor = Redactor::for_credentials(credentials.as_ref());
@@ -161,6 +175,10 @@ impl Client {
             authorization: None,
             redactor,
             timeout,
+            trust: trust.clone(),
+            verb: "pushing to",
+            actions: "pull,push",
+            deadline: None,
         }
     }
 
@@ -278,7 +296,7 @@ impl Client {
         req: http::Request<impl ureq::AsSendBody>,
         carries_blob: bool,
     ) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
-        let deadline = (!carries_blob).then_some(self.timeout);
+        let deadline = (!carries_blob).then_some(self.remaining());
         let req = self
             .agent
             .configure_request(req)
@@ -287,8 +305,12 @@ impl Client {
         self.agent.run(req)
     }
 
-    /// A transport error as one line, naming the limit that ended a wait.
-    fn transport_message(&self, e: ureq::Error) -> String {
+    /// A transport error as one line, naming the limit that ended a wait (or what a TLS
+    /// failure means).
+    pub(super) fn transport_message(&self, e: ureq::Error) -> String {
+        if let Some(tls) = self.trust.explain(&e) {
+            return tls;
+        }
         let t = self.timeout.as_secs_f64();
         let c = self.timeout.min(CONNECT_LIMIT).as_secs_f64();
         match e {
@@ -314,7 +336,7 @@ impl Client {
     }
 
     /// Handles a 401: returns true if new authorization was obtained and a retry makes sense.
-    fn authenticate(&mut self, step: &str, resp: &Response<ureq::Body>) -> Result<bool> {
+    pub(super) fn authenticate(&mut self, step: &str, resp: &Response<ureq::Body>) -> Result<bool> {
         self.ask_helper(step)?;
         let header = resp
             .headers()
@@ -353,8 +375,8 @@ impl Client {
         let step = format!("{step}: authenticating at {realm}");
         let realm_host = host_of(realm);
         if !realm.starts_with("https://") {
-            let insecure_ok =
-                realm.starts_with("http://") && (self.plain_http || is_loopback_host(&realm_host));
+            let insecure_ok = realm.starts_with("http://")
+                && (self.plain_http || !self.trust.verify() || is_loopback_host(&realm_host));
             if !insecure_ok {
                 return Err(self.fail(
                     &step,
@@ -362,7 +384,7 @@ impl Client {
                 ));
             }
         }
-        let ours = format!("repository:{}:pull,push", self.repository);
+        let ours = format!("repository:{}:{}", self.repository, self.actions);
         let mut scopes = vec![ours.as_str()];
         if let Some(scope) = c.params.get("scope").filter(|s| **s != ours) {
             scopes.push(scope);
@@ -502,6 +524,15 @@ impl Client {
                 .redactor
                 .redact(&format!("{}: {}", first.code, first.message));
             msg.push_str(&format!(" ({})", redact::bound(&detail, DETAIL_LIMIT)));
+        } else if status == StatusCode::BAD_REQUEST
+            && self.base.starts_with("http://")
+            && is_loopback_host(&self.host)
+        {
+            // What an HTTPS server answers to plain HTTP (Go's, without a registry error).
+            msg.push_str(
+                " (if this registry speaks HTTPS: a registry on loopback is spoken to over \
+                 plain HTTP unless --ca-cert or a certs.d directory is given for it)",
+            );
         }
         self.fail(step, &msg)
     }
@@ -510,8 +541,105 @@ impl Client {
     /// whole message goes through the redactor (secrets removed, control characters
     /// escaped, length bounded), whatever the registry put into `step` or `problem`.
     pub(crate) fn fail(&self, step: &str, problem: &str) -> Error {
-        self.redactor
-            .error(&format!("pushing to {}: {step}: {problem}", self.shown))
+        self.redactor.error(&format!(
+            "{} {}{}: {step}: {problem}",
+            self.verb,
+            self.shown,
+            self.trust.note()
+        ))
+    }
+}
+
+// For the read client (`fetch.rs`) and `--tls-verify=false`.
+impl Client {
+    /// Makes this a read client: messages say "reading from", tokens are asked for `pull`
+    /// only, and every request (token requests included) must end by `deadline`.
+    pub(super) fn for_reading(&mut self, deadline: Instant) {
+        self.verb = "reading from";
+        self.actions = "pull";
+        self.deadline = Some(deadline);
+    }
+
+    /// The time a request may take: the timeout, or less when a deadline is nearer.
+    fn remaining(&self) -> Duration {
+        match self.deadline {
+            Some(d) => self
+                .timeout
+                .min(d.saturating_duration_since(Instant::now())),
+            None => self.timeout,
+        }
+    }
+
+    /// True if `url` is on the registry's scheme, host and port (credentials go nowhere else).
+    pub(super) fn is_registry_url(&self, url: &str) -> bool {
+        same_origin(url, &self.base, &self.host)
+    }
+
+    /// True if a redirect may lead from https to plain http (`--plain-http`, a loopback
+    /// registry, or `--tls-verify=false`).
+    pub(super) fn plain_http_allowed(&self) -> bool {
+        self.plain_http || !self.trust.verify()
+    }
+
+    /// One request as given, without a body: `Authorization` only to the registry's own
+    /// origin, no redirect followed, within the deadline. The transport error is returned
+    /// as is, for the caller to decide on a retry.
+    pub(super) fn call(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
+        let mut b = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if let Some(a) = &self.authorization
+            && self.is_registry_url(url)
+        {
+            b = b.header("Authorization", a.as_str());
+        }
+        let req = b.body(SendBody::none()).map_err(ureq::Error::Http)?;
+        let req = self
+            .agent
+            .configure_request(req)
+            .timeout_global(Some(self.remaining()))
+            .max_redirects(0)
+            .build();
+        self.agent.run(req)
+    }
+
+    /// Under `--tls-verify=false` (and without `--plain-http`), falls back to plain HTTP as
+    /// skopeo does: asks `https://HOST/v2/`, and if that fails at the transport (not with an
+    /// HTTP status), asks `http://HOST/v2/` and uses plain HTTP if that answers with any
+    /// status but 400 (what HTTPS servers, Go's and nginx, answer to plain HTTP: a TLS
+    /// registry that wants a client certificate stays on https). Nothing is sent otherwise.
+    pub(crate) fn settle_scheme(&mut self) {
+        if self.trust.verify() || !self.base.starts_with("https://") {
+            return;
+        }
+        let ping = |base: &str| {
+            let req = http::Request::builder()
+                .method("GET")
+                .uri(format!("{base}/v2/"))
+                .body(SendBody::none())
+                .ok()?;
+            let req = self
+                .agent
+                .configure_request(req)
+                .timeout_global(Some(self.remaining().min(CONNECT_LIMIT)))
+                .max_redirects(0)
+                .build();
+            self.agent.run(req).ok().map(|r| r.status().as_u16())
+        };
+        if ping(&self.base).is_some() {
+            return;
+        }
+        let http = format!("http://{}", self.host);
+        if ping(&http).is_some_and(|status| status != 400) {
+            self.base = http;
+            self.plain_http = true;
+        }
     }
 }
 
@@ -525,75 +653,22 @@ fn transport_message(e: ureq::Error) -> String {
     }
 }
 
-/// The `host[:port]` of an absolute URL.
-/// The `host[:port]` of an absolute URL, without any `user:password@` before it (so that
-/// `http://localhost:x@evil.example/` is `evil.example`, not loopback).
-fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, h)| h)
-        .to_ascii_lowercase()
-}
-
-/// True if `url` is on the registry's host *and* scheme: credentials never follow a
-/// redirect to another host, nor from https down to plain http.
-fn same_origin(url: &str, base: &str, host: &str) -> bool {
-    let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    host_of(url) == host.to_ascii_lowercase() && scheme(url) == scheme(base)
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub(super) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn urls() {
-        assert_eq!(
-            host_of("https://Auth.example:8443/token?x"),
-            "auth.example:8443"
-        );
-        let base = "http://127.0.0.1:5000";
-        assert!(same_origin(
-            "http://127.0.0.1:5000/v2/",
-            base,
-            "127.0.0.1:5000"
-        ));
-        assert!(!same_origin(
-            "http://127.0.0.1:5001/v2/",
-            base,
-            "127.0.0.1:5000"
-        ));
-        assert!(!same_origin(
-            "http://reg.example/v2/",
-            "https://reg.example",
-            "reg.example"
-        ));
-        assert_eq!(host_of("http://localhost:x@evil.example/t"), "evil.example");
-        assert_eq!(
-            percent_encode("repository:a/b:pull,push"),
-            "repository%3Aa%2Fb%3Apull%2Cpush"
-        );
+    /// The default trust, without certs.d directories.
+    fn trust(registry: &str) -> Trust {
+        Trust::with_certs_d(registry, &super::super::tls::TlsOptions::default(), &[]).unwrap()
     }
 
     #[test]
     fn plain_http_only_for_loopback_or_when_asked() {
         let t = Duration::from_secs(1);
-        let client = |r: &str, plain| Client::new(&r.parse().unwrap(), plain, None, t);
+        let client = |r: &str, plain| {
+            let reference: Reference = r.parse().unwrap();
+            Client::new(&reference, plain, None, t, &trust(&reference.registry))
+        };
         assert_eq!(client("example.org/x", false).base, "https://example.org");
         assert_eq!(
             client("example.org:5000/x", true).base,
@@ -629,6 +704,7 @@ mod tests {
             false,
             Some(creds),
             Duration::from_secs(1),
+            &trust("127.0.0.1:1"),
         );
         let b64 = basic.strip_prefix("Basic ").unwrap();
         let e = c.fail(

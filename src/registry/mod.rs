@@ -1,8 +1,9 @@
 //! Talking to OCI distribution registries: references, credentials, and `ocipack push`.
 //!
-//! HTTP goes through `ureq` (synchronous, small, rustls with the Mozilla root
-//! certificates built in): a command-line tool that sends a handful of sequential requests
-//! needs no async runtime.
+//! HTTP goes through `ureq` (synchronous, small, rustls): a command-line tool that sends a
+//! handful of sequential requests needs no async runtime. Whom a connection trusts (Mozilla's
+//! roots, the system's store, certs.d directories, `--ca-cert`, client certificates,
+//! `--tls-verify=false`) is [`tls`]'s; the read client is [`fetch`]'s.
 //!
 //! Hygiene: every error of a push is built by one redaction step (`redact.rs`): text from a
 //! registry, a token realm, a credential helper or a config file is redacted (credentials,
@@ -14,14 +15,19 @@
 pub mod auth;
 mod client;
 pub mod docker;
+pub mod fetch;
 mod helper;
 pub mod push;
 mod redact;
 pub mod reference;
+pub mod tls;
+pub mod url;
 
 pub use auth::Credentials;
+pub use fetch::{FetchOptions, FetchedManifest, Fetcher, ManifestKind};
 pub use push::{
     IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push_image,
-    push_index, push_layout,
+    push_index,
 };
 pub use reference::Reference;
+pub use tls::{TlsOptions, Trust};

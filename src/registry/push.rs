@@ -1,17 +1,21 @@
 //! `ocipack push`: images into a registry, byte for byte.
 //!
-//! One path for every push. A single image: read and verify the layout's index, manifest
-//! and config; for each blob (layers, base first, then the config) ask the registry whether
-//! it has it (`HEAD`) and upload it if not; only then `PUT` the manifest, by tag (or
-//! digest), then under each extra tag. Several platforms' images and the image index listing
-//! them ([`push_index`]): each image's blobs, then its manifest **by digest** (skipped when
-//! the registry has it: `HEAD`), and only after every image, the index under the tags. No
-//! manifest is sent before every blob it references is in place, and no tag before every
-//! manifest: a failure at any step leaves no tag pointing at an incomplete image or at an
-//! index with missing children (registries refuse such an index anyway:
-//! `MANIFEST_BLOB_UNKNOWN`).
+//! This module sends what it is given: images that the caller opened and verified (the
+//! command line and `ocipack push DIR` verify each layout whole first, through
+//! `verify::open`, which sits above this client). It never reads a layout itself; blobs come
+//! only through the model's verified reader ([`Image::open_blob`]).
 //!
-//! Blobs are streamed from their files exactly as stored (never recompressed), through a
+//! One path for every push. A single image ([`push_image`]): for each blob (layers, base
+//! first, then the config) ask the registry whether it has it (`HEAD`) and upload it if not;
+//! only then `PUT` the manifest, by tag (or digest), then under each extra tag. Several
+//! platforms' images and the image index listing them ([`push_index`]): each image's blobs,
+//! then its manifest **by digest** (skipped when the registry has it: `HEAD`), and only
+//! after every image, the index under the tags. No manifest is sent before every blob it
+//! references is in place, and no tag before every manifest: a failure at any step leaves
+//! no tag pointing at an incomplete image or at an index with missing children (registries
+//! refuse such an index anyway: `MANIFEST_BLOB_UNKNOWN`).
+//!
+//! Blobs are streamed exactly as stored (never recompressed), through a
 //! reader that verifies size and digest and withholds the last bytes of wrong content.
 //! Uploads are monolithic (`POST` then one `PUT` with the whole blob) unless a chunk size is
 //! given, or the registry answers the monolithic `PUT` with 413 Payload Too Large: then the
@@ -25,16 +29,15 @@ use ureq::http::StatusCode;
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::image::blob::Verified;
 use crate::image::{Doc, Image};
 use crate::platform::Platform;
 use crate::spec::{Descriptor, Index};
-use crate::verify::Valid;
 
 use super::auth::Credentials;
 use super::client::{Body, Client};
 use super::docker::{self, Source};
 use super::reference::{Reference, valid_tag};
+use super::tls::{TlsOptions, Trust};
 
 /// Chunk size used after a registry refused a monolithic upload.
 pub const FALLBACK_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
@@ -56,6 +59,8 @@ pub struct PushOptions {
     /// a blob upload may run as long as data flows, then its answer gets this long for the
     /// head and again for the body).
     pub timeout: Duration,
+    /// TLS trust (`--ca-cert`, `--tls-verify`; see the `tls` module).
+    pub tls: TlsOptions,
 }
 
 impl Default for PushOptions {
@@ -66,6 +71,7 @@ impl Default for PushOptions {
             credentials: None,
             chunk_size: None,
             timeout: Duration::from_secs(300),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -139,35 +145,17 @@ pub enum Pushed {
     Index(IndexPushReport),
 }
 
-/// Pushes what the layout at `layout` holds to `reference`: its single image, or, for a
-/// multi-platform layout, every image and then the image index exactly as stored. The whole
-/// layout is verified before anything is sent: a layout `verify` refuses is never uploaded.
-pub fn push_layout(
-    layout: &std::path::Path,
-    reference: &Reference,
-    opts: &PushOptions,
-) -> Result<Pushed> {
-    let reader = crate::image::read::Reader::open(layout)?;
-    let valid = crate::verify::read_valid_contents(reader, layout, None)?;
-    after_verify();
-    match valid {
-        Valid::Image(c) => push_image(&c.image, reference, opts).map(Pushed::Image),
-        Valid::Index(p) => {
-            push_index(&p.index, &p.entry.media_type, &p.images, reference, opts).map(Pushed::Index)
-        }
-    }
+/// The images a push receives were verified by the caller; blobs read during the upload
+/// are still checked as they stream (`Verified`): a file changed after verification fails
+/// the push before the registry completes the blob. Tests change one at this moment.
+fn after_verify() {
+    crate::store::hook::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
 }
 
-/// Blobs read during the upload are still checked as they stream (`Verified`): a file
-/// changed after verification fails the push before the registry completes the blob. Tests
-/// change one at this moment.
-pub(crate) fn after_verify() {
-    crate::store::output::test_hook("OCIPACK_TEST_HOOK_AFTER_VERIFY");
-}
-
-/// Pushes `image` (read from a layout) to `reference`: its blobs, then its manifest under
-/// each tag (by digest when there is none).
+/// Pushes `image` (opened and verified by the caller) to `reference`: its blobs, then its
+/// manifest under each tag (by digest when there is none).
 pub fn push_image(image: &Image, reference: &Reference, opts: &PushOptions) -> Result<PushReport> {
+    after_verify();
     let digest = image.entry.digest.clone();
     let (mut s, tags) = Session::start(reference, opts, &digest, "the layout's manifest")?;
     let blobs = s.push_blobs(image)?;
@@ -187,11 +175,11 @@ pub fn push_image(image: &Image, reference: &Reference, opts: &PushOptions) -> R
     })
 }
 
-/// Pushes several platforms' images (read from layouts) and then the image index `index`
-/// (media type `media_type`) listing them, under each tag of `reference` (by digest when
-/// there is none). Each image's blobs go first, then its manifest by digest unless the
-/// registry has it; the index is put only after every image is in place. `index` must list
-/// exactly `images`' manifests.
+/// Pushes several platforms' images (opened and verified by the caller) and then the image
+/// index `index` (media type `media_type`) listing them, under each tag of `reference` (by
+/// digest when there is none). Each image's blobs go first, then its manifest by digest
+/// unless the registry has it; the index is put only after every image is in place. `index`
+/// must list exactly `images`' manifests.
 pub fn push_index(
     index: &Doc<Index>,
     media_type: &str,
@@ -199,6 +187,7 @@ pub fn push_index(
     reference: &Reference,
     opts: &PushOptions,
 ) -> Result<IndexPushReport> {
+    after_verify();
     for d in &index.value.manifests {
         if !images.iter().any(|i| i.entry.digest == d.digest) {
             return Err(Error::internal(format!(
@@ -310,14 +299,17 @@ impl Session {
             Some(c) => Source::Stored(Some(c.clone())),
             None => docker::source_for(&reference.registry)?,
         };
-        let client = match source {
-            Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout),
+        let trust = Trust::for_registry(&reference.registry, &opts.tls)?;
+        let mut client = match source {
+            Source::Stored(c) => Client::new(reference, opts.plain_http, c, opts.timeout, &trust),
             Source::Helper(name) => {
-                let mut client = Client::new(reference, opts.plain_http, None, opts.timeout);
+                let mut client =
+                    Client::new(reference, opts.plain_http, None, opts.timeout, &trust);
                 client.use_helper(&name, docker::server_key(&reference.registry));
                 client
             }
         };
+        client.settle_scheme();
         Ok((
             Session {
                 client,
@@ -480,7 +472,7 @@ fn upload_monolithic(client: &mut Client, image: &Image, d: &Descriptor) -> Resu
 fn upload_chunked(client: &mut Client, image: &Image, d: &Descriptor, chunk: u64) -> Result<()> {
     let (mut upload, min_chunk) = start_upload(client, d)?;
     let chunk = chunk.max(min_chunk).max(1);
-    let mut reader: Verified<File> = image.open_blob(d)?;
+    let mut reader = image.open_blob(d)?;
     let size = reader.size();
     let mut offset = 0;
     while offset < size {

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use crate::error::Error;
 
 use super::auth::Credentials;
-use super::client::percent_encode;
+use super::url::percent_encode;
 
 /// Pieces of a secret this long or longer are redacted wherever they appear.
 pub const WINDOW: usize = 12;
@@ -321,6 +321,9 @@ mod tests {
             ("mod.rs", include_str!("mod.rs")),
             ("docker.rs", include_str!("docker.rs")),
             ("helper.rs", include_str!("helper.rs")),
+            ("url.rs", include_str!("url.rs")),
+            ("tls.rs", include_str!("tls.rs")),
+            ("fetch.rs", include_str!("fetch.rs")),
         ] {
             assert!(
                 !src.contains(concat!("Error::", "Remote")),

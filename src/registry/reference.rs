@@ -1,11 +1,14 @@
-//! Image references: `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, as docker and podman read them.
+//! Image references: `[docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, as docker, podman
+//! and skopeo read them (skopeo's transport prefix `docker://` is accepted and dropped).
 //!
 //! The first path component is a registry when it contains `.` or `:`, is `localhost`, or
 //! has an uppercase letter; otherwise the registry is Docker Hub (`docker.io`), where a
 //! one-component repository gets the `library/` prefix. Repository components are
 //! lowercase alphanumerics joined by `.`, `_`, `__` or dashes; a tag is at most 128
 //! characters of `[A-Za-z0-9_.-]` not starting with `.` or `-`. Without tag or digest the
-//! tag is `latest`.
+//! tag is `latest`. Docker Hub's other names, `index.docker.io` and `registry-1.docker.io`,
+//! are `docker.io` (so `debian`, `docker.io/debian` and `index.docker.io/library/debian` are
+//! one reference).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -18,6 +21,9 @@ use crate::error::Error;
 pub const DOCKER_HUB: &str = "docker.io";
 /// The host that serves Docker Hub's registry API.
 pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// skopeo's transport prefix for a registry reference.
+pub const DOCKER_TRANSPORT: &str = "docker://";
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +51,40 @@ impl Reference {
     /// `registry/repository`, without tag or digest.
     pub fn name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// What to ask the registry for: the digest when there is one (a tag beside it is
+    /// only a name), else the tag.
+    pub fn tag_or_digest(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".to_string(),
+        }
+    }
+
+    /// `docker://registry/repository[:tag][@digest]`: the reference as skopeo spells it.
+    pub fn with_transport(&self) -> String {
+        format!("{DOCKER_TRANSPORT}{self}")
+    }
+}
+
+impl Reference {
+    /// A repository as written, `[docker://][REGISTRY/]REPOSITORY`, without a tag or a
+    /// digest (its tag is `None`): what names the repository of several images, each under
+    /// its own tag. One with a tag or a digest is an input error naming `what` (the option).
+    pub fn repository_only(s: &str, what: &str) -> Result<Reference, Error> {
+        let r: Reference = s.parse()?;
+        let raw = s.strip_prefix(DOCKER_TRANSPORT).unwrap_or(s);
+        let last = raw.rsplit('/').next().unwrap_or(raw);
+        if r.digest.is_some() || last.contains(':') {
+            return Err(Error::input(
+                format!("{what} \"{}\"", crate::show::text(s)),
+                "names a tag or a digest; it must name a repository (each image is checked \
+                 under its own first tag)",
+            ));
+        }
+        Ok(Reference { tag: None, ..r })
     }
 }
 
@@ -144,6 +184,7 @@ impl FromStr for Reference {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
+        let s = s.strip_prefix(DOCKER_TRANSPORT).unwrap_or(s);
         // A URL with credentials (`https://user:token@host/…`) is a mistake worth a clear
         // message, and the text is not echoed: it may hold a secret.
         // (A digest never holds '/'; what follows `user:token@` is a host and a path.)
@@ -196,6 +237,10 @@ impl FromStr for Reference {
             }
             _ => (DOCKER_HUB.to_string(), name.to_string()),
         };
+        let registry = match registry.as_str() {
+            "index.docker.io" | DOCKER_HUB_API => DOCKER_HUB.to_string(),
+            _ => registry,
+        };
         if !path.split('/').all(valid_component) {
             return Err(bad(
                 "invalid repository: lowercase letters and digits, separated by '.', '_', '__', '-' or '/'",
@@ -222,6 +267,26 @@ impl FromStr for Reference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_repository_alone() {
+        let r = Reference::repository_only("docker://localhost:5000/busybox", "--against").unwrap();
+        assert_eq!((r.registry.as_str(), r.tag), ("localhost:5000", None));
+        assert_eq!(
+            Reference::repository_only("busybox", "--against")
+                .unwrap()
+                .repository,
+            "library/busybox"
+        );
+        for bad in [
+            "busybox:latest",
+            "localhost:5000/b:1",
+            "b@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ] {
+            let e = Reference::repository_only(bad, "--against").unwrap_err();
+            assert!(e.to_string().contains("names a tag or a digest"), "{e}");
+        }
+    }
+
     use super::*;
 
     fn parse(s: &str) -> Reference {
@@ -263,6 +328,33 @@ mod tests {
         let r = parse("someone/app:1");
         assert_eq!(r.repository, "someone/app");
         assert_eq!(r.tag.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn skopeo_transport_and_docker_hub_names() {
+        for s in [
+            "docker://debian",
+            "debian",
+            "docker.io/debian",
+            "docker://index.docker.io/library/debian:latest",
+            "registry-1.docker.io/library/debian",
+        ] {
+            let r = parse(s);
+            assert_eq!(r.to_string(), "docker.io/library/debian:latest", "{s}");
+        }
+        let r = parse(
+            "docker://127.0.0.1:5000/a/b@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        );
+        assert_eq!(r.registry, "127.0.0.1:5000");
+        assert_eq!(r.tag_or_digest(), r.digest.as_ref().unwrap().to_string());
+        assert_eq!(
+            parse("docker://localhost:5000/x:1").with_transport(),
+            "docker://localhost:5000/x:1"
+        );
+        // Only the exact prefix is a transport; anything else with :// is refused.
+        assert!("docker:/x".parse::<Reference>().is_err());
+        assert!("oci://x".parse::<Reference>().is_err());
+        assert!("docker://docker://x".parse::<Reference>().is_err());
     }
 
     #[test]

@@ -7,8 +7,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::show;
-use crate::store::output::commit_all;
-use crate::store::staging::{Existing, Staging, Target};
+use crate::store::staging::{Existing, Staging, Target, commit_all};
 
 /// Writes each `(name, bytes)` as `dir/name`, replacing a file of that name; `dir` must
 /// exist. A name that is a directory there is refused before anything is written.

@@ -8,21 +8,22 @@
 //! file more or less). Only when something differs is the directory staged
 //! ([`Output::stage`]): a [`Staging`] directory beside the target receives the files (the
 //! anonymous ones linked in, never copied) and is later made durable and swapped into place
-//! ([`commit_all`]). A build that changes nothing creates, flushes and touches nothing: every
-//! mtime stays as it was.
+//! by the staging layer ([`commit_all`](super::staging::commit_all)). A build that changes
+//! nothing creates, flushes and touches nothing: every mtime stays as it was.
 //!
-//! The content of an anonymous file is compared while it is written (the layer pipeline
-//! compares its output with the previous blob, see [`crate::layer::BlobSink`]), so nothing
-//! is read back to learn that it is unchanged.
+//! The content of an anonymous file is compared while it is written (the layer pipeline,
+//! which sits above this module, compares its output with the previous blob), so nothing is
+//! read back to learn that it is unchanged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::root::{EntryType, OpenError, Root};
-use super::staging::{Existing, Replaced, Staging, Target, commit_lock};
+use super::staging::{Existing, Staging, Target};
+use super::{DIR_MODE, FILE_MODE};
 use crate::error::{Error, Result};
 use crate::show;
 
@@ -123,20 +124,6 @@ pub struct Output {
     staging: Option<Staging>,
 }
 
-/// The mode of every file ocipack writes into an output, whatever the umask.
-const FILE_MODE: u32 = 0o644;
-/// The mode of every directory of an output, the output itself included.
-const DIR_MODE: u32 = 0o755;
-
-fn kind_name(t: EntryType) -> &'static str {
-    match t {
-        EntryType::Symlink => "symlink",
-        EntryType::Dir => "directory",
-        EntryType::File => "regular file",
-        EntryType::Other(_) => "special file",
-    }
-}
-
 fn split(rel: &str) -> (&str, &str) {
     rel.rsplit_once('/').unwrap_or(("", rel))
 }
@@ -211,7 +198,7 @@ impl Output {
                 dir,
                 ".",
                 OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC | flags,
-                Mode::from_raw_mode(0o644),
+                Mode::from_raw_mode(FILE_MODE),
             )
         };
         let shown = || self.target.parent().path().to_path_buf();
@@ -363,12 +350,10 @@ impl Output {
                 (Some(_), None) => Some(DiffKind::Missing),
                 (None, Some(_)) => Some(DiffKind::Extra),
                 (None, None) => None,
-                (Some(e), Some((a, _))) if kind_name(*e) != kind_name(*a) => {
-                    Some(DiffKind::DifferentType {
-                        expected: kind_name(*e),
-                        actual: kind_name(*a),
-                    })
-                }
+                (Some(e), Some((a, _))) if e != a => Some(DiffKind::DifferentType {
+                    expected: e.name(),
+                    actual: a.name(),
+                }),
                 (Some(e), Some((_, mode))) => {
                     match e {
                         EntryType::Dir => modes_ok &= *mode == DIR_MODE,
@@ -421,7 +406,7 @@ impl Output {
     }
 
     /// Writes everything held into a staging directory beside the target (no flush yet:
-    /// [`commit_all`] makes all staged outputs durable at once).
+    /// [`commit_all`](super::staging::commit_all) makes all staged outputs durable at once).
     pub fn stage(mut self) -> Result<Staging> {
         let mut staging = match self.staging.take() {
             Some(s) => s,
@@ -520,103 +505,10 @@ fn list_tree(
     Ok(())
 }
 
-/// Makes every staged output durable, then swaps each into place and makes the renames
-/// durable. Durability is batched: the `fsync`s of every file and directory written, for all
-/// outputs at once, are issued from a few threads together, so that the filesystem's
-/// journal commits them as one group (ext4 here: 4–6 ms for the hello-world example's 60
-/// files and 30 directories, against 270–370 ms for the same `fsync`s one after another;
-/// `bench/durability.rs`). One `syncfs` was as fast on an idle disk, but it also writes
-/// back whatever else is dirty on the filesystem — a build's output, say — so its cost is
-/// not ocipack's to bound. Returns what the targets held, for the caller to remove once the
-/// result is reported.
-///
-/// The swaps happen under the staging registry's commit lock: a SIGINT, SIGTERM or SIGHUP
-/// arriving between two of them waits until all are done, so several outputs are committed
-/// all or none.
-pub fn commit_all(mut staged: Vec<(Staging, Target)>) -> Result<Vec<Replaced>> {
-    if staged.is_empty() {
-        return Ok(Vec::new());
-    }
-    let fds = pre_swap_fds(&staged);
-    fsync_all(&fds).map_err(|e| Error::io("syncing", staged[0].0.path(), e.into()))?;
-    drop(fds);
-    test_hook("OCIPACK_TEST_HOOK_BEFORE_SWAP");
-    let parents: Vec<Root> = staged.iter().map(|(_, t)| t.parent().clone()).collect();
-    let mut replaced = Vec::new();
-    let swapped = {
-        let mut lock = commit_lock();
-        let last = staged.len() - 1;
-        let mut swapped = Ok(());
-        for (n, (s, t)) in staged.iter_mut().enumerate() {
-            match s.swap(t, &mut lock) {
-                Ok(r) => replaced.push(r),
-                Err(e) => {
-                    swapped = Err(e);
-                    break;
-                }
-            }
-            if n < last {
-                // Tests send a signal between two swaps (debug builds only).
-                test_hook("OCIPACK_TEST_HOOK_BETWEEN_SWAPS");
-            }
-        }
-        swapped
-    };
-    // The lock is released: stagings that were not swapped remove themselves.
-    drop(staged);
-    swapped?;
-    let fds: Vec<BorrowedFd<'_>> = parents.iter().map(|p| p.fd()).collect();
-    fsync_all(&fds).map_err(|e| Error::io("syncing", parents[0].path(), e.into()))?;
-    Ok(replaced)
-}
-
-/// What is made durable before the swaps: everything written into each staging, and each
-/// directory in which a parent directory of a target was created (its new entry), each
-/// directory once.
-fn pre_swap_fds(staged: &[(Staging, Target)]) -> Vec<BorrowedFd<'_>> {
-    let mut fds: Vec<BorrowedFd<'_>> = staged
-        .iter()
-        .flat_map(|(s, _)| s.durable().iter().map(|f| f.as_fd()))
-        .collect();
-    let mut seen = BTreeSet::new();
-    for (_, t) in staged {
-        for dir in t.created_in() {
-            match rustix::fs::fstat(dir.fd()) {
-                Ok(st) if !seen.insert((st.st_dev, st.st_ino)) => {}
-                _ => fds.push(dir.fd()),
-            }
-        }
-    }
-    fds
-}
-
-/// `fsync`s every descriptor, from up to 8 threads at once.
-fn fsync_all(fds: &[BorrowedFd<'_>]) -> rustix::io::Result<()> {
-    let per = fds.len().div_ceil(8).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = fds
-            .chunks(per)
-            .map(|chunk| s.spawn(move || chunk.iter().try_for_each(rustix::fs::fsync)))
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().unwrap_or(Err(rustix::io::Errno::IO)))
-    })
-}
-
-/// Runs the test hook named `var` (debug builds only): a shell command run at that moment of
-/// a build, so that tests can interrupt or race it deterministically.
-pub fn test_hook(var: &str) {
-    #[cfg(debug_assertions)]
-    if let Some(cmd) = std::env::var_os(var) {
-        let _ = std::process::Command::new("sh").arg("-c").arg(cmd).status();
-    }
-    let _ = var;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::staging::commit_all;
 
     /// The differences of `out` from what is on disk, as printed.
     fn shown(out: &Output) -> Vec<String> {
@@ -711,45 +603,6 @@ mod tests {
                 "f\\xff: extra (a fresh build does not write it)",
             ]
         );
-    }
-
-    /// The directories a target's missing parents were created in hold new entries: they
-    /// are made durable with the output, before the swap, each once.
-    #[test]
-    fn directories_holding_created_parents_are_made_durable() {
-        use crate::store::staging::CreatedDirs;
-        let t = tempfile::tempdir().unwrap();
-        let project = Root::open(t.path()).unwrap();
-        let created = CreatedDirs::default();
-        let one = Target::beneath_creating(&project, "a/b/one", "one", &created).unwrap();
-        let two = Target::beneath_creating(&project, "a/b/two", "two", &created).unwrap();
-        let three = Target::beneath_creating(&project, "a/c/three", "three", &created).unwrap();
-        let mut staged = Vec::new();
-        for target in [one, two, three] {
-            let mut out = Output::new(&target);
-            out.put_bytes("f", b"x".to_vec());
-            staged.push((out.stage().unwrap(), target));
-        }
-        let id = |fd: BorrowedFd<'_>| {
-            let st = rustix::fs::fstat(fd).unwrap();
-            (st.st_dev, st.st_ino)
-        };
-        let synced: Vec<_> = pre_swap_fds(&staged).into_iter().map(id).collect();
-        let dir = |p: &str| {
-            let m = fs::metadata(t.path().join(p)).unwrap();
-            (
-                std::os::unix::fs::MetadataExt::dev(&m),
-                std::os::unix::fs::MetadataExt::ino(&m),
-            )
-        };
-        // `a` was created in the project directory, `a/b` and `a/c` in `a`.
-        for holder in ["", "a"] {
-            let n = synced.iter().filter(|s| **s == dir(holder)).count();
-            assert_eq!(n, 1, "{holder:?} made durable {n} times");
-        }
-        commit_all(staged).unwrap();
-        created.keep();
-        assert_eq!(fs::read(t.path().join("a/c/three/f")).unwrap(), b"x");
     }
 
     #[test]

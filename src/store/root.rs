@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
+use super::DIR_MODE;
 use crate::show;
 
 /// How the name of [`Root::tempfile`]'s named fallback begins (`.ocipack-tmp-<pid>-<n>`).
@@ -171,6 +172,18 @@ pub fn kind_name(t: FileType) -> &'static str {
         FileType::CharacterDevice => "character device",
         FileType::BlockDevice => "block device",
         FileType::Unknown => "file of unknown type",
+    }
+}
+
+impl EntryType {
+    /// The name of this kind of file in messages, as [`kind_name`] names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryType::File => kind_name(FileType::RegularFile),
+            EntryType::Dir => kind_name(FileType::Directory),
+            EntryType::Symlink => kind_name(FileType::Symlink),
+            EntryType::Other(name) => name,
+        }
     }
 }
 
@@ -526,13 +539,13 @@ impl Root {
             }
             let next = match cur.resolve(comp.as_bytes(), true) {
                 Err(OpenError::NotFound) if create => {
-                    match rustix::fs::mkdirat(cur.fd(), comp, Mode::from_raw_mode(0o755)) {
+                    match rustix::fs::mkdirat(cur.fd(), comp, Mode::from_raw_mode(DIR_MODE)) {
                         Ok(()) => created.push((cur.clone(), comp.to_string())),
                         Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
                     let fd = open_dir_at(cur.fd(), OsStr::new(comp))?;
-                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755))?;
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(DIR_MODE))?;
                     fd
                 }
                 Err(e) => return Err(e),

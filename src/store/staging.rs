@@ -11,8 +11,9 @@
 //!   `flock`ed by the process for as long as it exists.
 //! - [`Staging::commit`] makes the staged files durable, then replaces the target in one
 //!   `renameat2(RENAME_EXCHANGE)` (or one `rename` when the target does not exist): readers
-//!   see the old output or the new one, never a mixture. A staging dropped without a commit
-//!   removes itself.
+//!   see the old output or the new one, never a mixture. [`commit_all`] does the same for
+//!   several outputs at once, every `fsync` of all of them issued together before the first
+//!   swap. A staging dropped without a commit removes itself.
 //! - SIGINT, SIGTERM and SIGHUP remove every live staging before the process dies of the
 //!   signal (a handler thread does it; commits and the handler exclude each other, so a
 //!   half-removed staging is never swapped in, and a commit of several outputs swaps all of
@@ -22,6 +23,7 @@
 //!   final mode; an unlocked entry still in its creation mode may be another thread's or a
 //!   live process's that is about to lock it, so it is swept only when its process is gone.
 
+use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
@@ -33,16 +35,14 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags};
 
+use super::hook::test_hook;
 use super::root::{EntryType, Follow, OpenError, Root, TEMPFILE_PREFIX, kind_name, open_dir_at};
+use super::{DIR_MODE, FILE_MODE};
 use crate::error::{Error, Result};
 use crate::show;
 
 /// The most bytes of the target's name used in a staging name (names are at most 255).
 const MAX_BASE: usize = 200;
-/// A staged directory's final mode.
-const DIR_MODE: u32 = 0o755;
-/// A staged file's final mode.
-const FILE_MODE: u32 = 0o644;
 
 /// Where an output goes: its parent directory, held open, and its name there.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub struct Target {
     parent: Root,
     name: OsString,
     /// Directories in which a parent of the target was created ([`Target::beneath_creating`]):
-    /// their new entries are made durable with the output ([`super::output::commit_all`]).
+    /// their new entries are made durable with the output ([`commit_all`]).
     created_in: Vec<Root>,
 }
 
@@ -163,7 +163,7 @@ impl Target {
     }
 
     /// The directories a parent of the target was created in, by this process.
-    pub(crate) fn created_in(&self) -> &[Root] {
+    fn created_in(&self) -> &[Root] {
         &self.created_in
     }
 
@@ -230,9 +230,11 @@ fn parent_error(what: &str, root: &Root, parent_rel: &str, e: OpenError) -> Erro
     }
 }
 
-/// Directories a build created for its outputs' parents: removed again (those still empty,
-/// innermost first) when dropped, unless the build succeeded and called [`CreatedDirs::keep`].
-/// A failed build leaves no directory behind.
+/// Directories a build created for its outputs' parents: removed again (those still empty)
+/// when dropped, unless the build succeeded and called [`CreatedDirs::keep`]. A failed build
+/// leaves no directory behind. Parallel builds record them in any order (one thread may
+/// record `latest/musl` before another records the `latest` it made), so removal repeats
+/// until a pass removes nothing, rather than trusting the order of the records.
 #[derive(Debug, Default)]
 pub struct CreatedDirs(Mutex<Vec<(Root, String)>>);
 
@@ -245,10 +247,25 @@ impl CreatedDirs {
 
 impl Drop for CreatedDirs {
     fn drop(&mut self) {
-        let list = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for (parent, name) in list.into_iter().rev() {
-            // Only an empty directory goes: anything put there meanwhile stays.
-            let _ = rustix::fs::unlinkat(parent.fd(), name.as_str(), AtFlags::REMOVEDIR);
+        let mut left = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        loop {
+            let before = left.len();
+            // Only an empty directory goes: anything put there meanwhile stays. Innermost
+            // first in the usual order; a directory not yet empty is tried again.
+            left = left
+                .into_iter()
+                .rev()
+                .filter(|(parent, name)| {
+                    matches!(
+                        rustix::fs::unlinkat(parent.fd(), name.as_str(), AtFlags::REMOVEDIR),
+                        Err(rustix::io::Errno::NOTEMPTY | rustix::io::Errno::EXIST)
+                    )
+                })
+                .collect::<Vec<_>>();
+            left.reverse();
+            if left.len() == before || left.is_empty() {
+                break;
+            }
         }
     }
 }
@@ -271,7 +288,7 @@ pub struct Staging {
     /// The lock, held for the staging's lifetime.
     _lock: OwnedFd,
     /// Everything written into the staging (files, directories, the staging itself),
-    /// made durable together at commit ([`super::output::commit_all`]).
+    /// made durable together at commit ([`commit_all`]).
     durable: Vec<OwnedFd>,
     id: u64,
     done: bool,
@@ -418,8 +435,8 @@ impl Staging {
         }
     }
 
-    /// The descriptors of everything written (see [`super::output::commit_all`]).
-    pub(crate) fn durable(&self) -> &[OwnedFd] {
+    /// The descriptors of everything written (see [`commit_all`]).
+    fn durable(&self) -> &[OwnedFd] {
         &self.durable
     }
 
@@ -450,9 +467,9 @@ impl Staging {
                 | OFlags::NOFOLLOW
                 | OFlags::CLOEXEC
                 | extra,
-            Mode::from_raw_mode(0o644),
+            Mode::from_raw_mode(FILE_MODE),
         )?;
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(FILE_MODE))?;
         self.keep(fd.as_fd());
         Ok(File::from(fd))
     }
@@ -520,10 +537,10 @@ impl Staging {
     }
 
     /// Makes the staging durable and puts it in the place of `target` in one atomic step
-    /// (see [`super::output::commit_all`], which does it for several at once). Returns what
+    /// (see [`commit_all`], which does it for several at once). Returns what
     /// the target held before, for the caller to remove (dropping it does).
     pub fn commit(self, target: &Target) -> Result<Replaced> {
-        let mut r = super::output::commit_all(vec![(self, target.clone())])?;
+        let mut r = commit_all(vec![(self, target.clone())])?;
         Ok(r.pop().expect("one commit, one result"))
     }
 
@@ -531,7 +548,7 @@ impl Staging {
     /// anything (the caller does, before and after). `lock` keeps the signal handler out
     /// ([`commit_lock`]); the caller holds it across every swap of a commit and drops it
     /// before dropping a staging whose swap failed (which removes itself).
-    pub(crate) fn swap(&mut self, target: &Target, lock: &mut CommitLock) -> Result<Replaced> {
+    fn swap(&mut self, target: &Target, lock: &mut CommitLock) -> Result<Replaced> {
         let replacing = |e: rustix::io::Errno| {
             Error::io(
                 "replacing",
@@ -624,6 +641,90 @@ impl Drop for Replaced {
     fn drop(&mut self) {
         self.remove_now();
     }
+}
+
+/// Makes every staged output durable, then swaps each into place and makes the renames
+/// durable. Durability is batched: the `fsync`s of every file and directory written, for all
+/// outputs at once, are issued from a few threads together, so that the filesystem's
+/// journal commits them as one group (ext4 here: 4–6 ms for the hello-world example's 60
+/// files and 30 directories, against 270–370 ms for the same `fsync`s one after another;
+/// `bench/durability.rs`). One `syncfs` was as fast on an idle disk, but it also writes
+/// back whatever else is dirty on the filesystem — a build's output, say — so its cost is
+/// not ocipack's to bound. Returns what the targets held, for the caller to remove once the
+/// result is reported.
+///
+/// The swaps happen under the staging registry's commit lock: a SIGINT, SIGTERM or SIGHUP
+/// arriving between two of them waits until all are done, so several outputs are committed
+/// all or none.
+pub fn commit_all(mut staged: Vec<(Staging, Target)>) -> Result<Vec<Replaced>> {
+    if staged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fds = pre_swap_fds(&staged);
+    fsync_all(&fds).map_err(|e| Error::io("syncing", staged[0].0.path(), e.into()))?;
+    drop(fds);
+    test_hook("OCIPACK_TEST_HOOK_BEFORE_SWAP");
+    let parents: Vec<Root> = staged.iter().map(|(_, t)| t.parent().clone()).collect();
+    let mut replaced = Vec::new();
+    let swapped = {
+        let mut lock = commit_lock();
+        let last = staged.len() - 1;
+        let mut swapped = Ok(());
+        for (n, (s, t)) in staged.iter_mut().enumerate() {
+            match s.swap(t, &mut lock) {
+                Ok(r) => replaced.push(r),
+                Err(e) => {
+                    swapped = Err(e);
+                    break;
+                }
+            }
+            if n < last {
+                // Tests send a signal between two swaps (debug builds only).
+                test_hook("OCIPACK_TEST_HOOK_BETWEEN_SWAPS");
+            }
+        }
+        swapped
+    };
+    // The lock is released: stagings that were not swapped remove themselves.
+    drop(staged);
+    swapped?;
+    let fds: Vec<BorrowedFd<'_>> = parents.iter().map(|p| p.fd()).collect();
+    fsync_all(&fds).map_err(|e| Error::io("syncing", parents[0].path(), e.into()))?;
+    Ok(replaced)
+}
+
+/// What is made durable before the swaps: everything written into each staging, and each
+/// directory in which a parent directory of a target was created (its new entry), each
+/// directory once.
+fn pre_swap_fds(staged: &[(Staging, Target)]) -> Vec<BorrowedFd<'_>> {
+    let mut fds: Vec<BorrowedFd<'_>> = staged
+        .iter()
+        .flat_map(|(s, _)| s.durable().iter().map(|f| f.as_fd()))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for (_, t) in staged {
+        for dir in t.created_in() {
+            match rustix::fs::fstat(dir.fd()) {
+                Ok(st) if !seen.insert((st.st_dev, st.st_ino)) => {}
+                _ => fds.push(dir.fd()),
+            }
+        }
+    }
+    fds
+}
+
+/// `fsync`s every descriptor, from up to 8 threads at once.
+fn fsync_all(fds: &[BorrowedFd<'_>]) -> rustix::io::Result<()> {
+    let per = fds.len().div_ceil(8).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = fds
+            .chunks(per)
+            .map(|chunk| s.spawn(move || chunk.iter().try_for_each(rustix::fs::fsync)))
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or(Err(rustix::io::Errno::IO)))
+    })
 }
 
 fn open_io(e: OpenError) -> std::io::Error {
@@ -773,10 +874,10 @@ fn live() -> MutexGuard<'static, Vec<Live>> {
 
 /// Held across the swaps of a commit: the signal handler waits for it, so that a signal
 /// never removes the outputs not yet swapped of a commit whose first output is in place.
-pub(crate) struct CommitLock(MutexGuard<'static, Vec<Live>>);
+struct CommitLock(MutexGuard<'static, Vec<Live>>);
 
 /// Takes the [`CommitLock`] (no staging may be dropped, nor registered, while it is held).
-pub(crate) fn commit_lock() -> CommitLock {
+fn commit_lock() -> CommitLock {
     CommitLock(live())
 }
 
@@ -845,6 +946,74 @@ fn install_handler() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The directories a target's missing parents were created in hold new entries: they
+    /// are made durable with the output, before the swap, each once.
+    #[test]
+    fn directories_holding_created_parents_are_made_durable() {
+        use std::fs;
+        let t = tempfile::tempdir().unwrap();
+        let project = Root::open(t.path()).unwrap();
+        let created = CreatedDirs::default();
+        let one = Target::beneath_creating(&project, "a/b/one", "one", &created).unwrap();
+        let two = Target::beneath_creating(&project, "a/b/two", "two", &created).unwrap();
+        let three = Target::beneath_creating(&project, "a/c/three", "three", &created).unwrap();
+        let mut staged = Vec::new();
+        for target in [one, two, three] {
+            let mut staging = Staging::dir(&target).unwrap();
+            staging.write_file("f", b"x").unwrap();
+            staged.push((staging, target));
+        }
+        let id = |fd: BorrowedFd<'_>| {
+            let st = rustix::fs::fstat(fd).unwrap();
+            (st.st_dev, st.st_ino)
+        };
+        let synced: Vec<_> = pre_swap_fds(&staged).into_iter().map(id).collect();
+        let dir = |p: &str| {
+            let m = fs::metadata(t.path().join(p)).unwrap();
+            (
+                std::os::unix::fs::MetadataExt::dev(&m),
+                std::os::unix::fs::MetadataExt::ino(&m),
+            )
+        };
+        // `a` was created in the project directory, `a/b` and `a/c` in `a`.
+        for holder in ["", "a"] {
+            let n = synced.iter().filter(|s| **s == dir(holder)).count();
+            assert_eq!(n, 1, "{holder:?} made durable {n} times");
+        }
+        commit_all(staged).unwrap();
+        created.keep();
+        assert_eq!(fs::read(t.path().join("a/c/three/f")).unwrap(), b"x");
+    }
+
+    /// Parallel builds record the parents they created in any order; a failed build still
+    /// removes every one that is empty (a parent recorded after its child included).
+    #[test]
+    fn created_parents_go_whatever_order_they_were_recorded_in() {
+        let t = tempfile::tempdir().unwrap();
+        let project = Root::open(t.path()).unwrap();
+        std::fs::create_dir_all(t.path().join("latest/musl")).unwrap();
+        std::fs::create_dir_all(t.path().join("keep/x")).unwrap();
+        std::fs::write(t.path().join("keep/x/file"), b"mine").unwrap();
+        let latest = project.subdir("latest", false).unwrap();
+        let keep = project.subdir("keep", false).unwrap();
+        let created = CreatedDirs::default();
+        created.0.lock().unwrap().extend([
+            (project.clone_strict(), "latest".to_string()),
+            (latest, "musl".to_string()),
+            (project.clone_strict(), "keep".to_string()),
+            (keep, "x".to_string()),
+        ]);
+        // The child recorded first: the order a racing thread can produce.
+        created.0.lock().unwrap().swap(0, 1);
+        drop(created);
+        assert!(!t.path().join("latest").exists());
+        // A directory something was put in meanwhile stays, with its parents.
+        assert_eq!(
+            std::fs::read(t.path().join("keep/x/file")).unwrap(),
+            b"mine"
+        );
+    }
 
     /// A staging entry is created (with a creation mode), locked, then given its final
     /// mode. An entry still in its creation mode may belong to another thread of this

@@ -47,9 +47,11 @@ pub enum Kind {
     },
 }
 
-/// The header of one tar entry, already normalised.
+/// The fields of one entry's header as the writer is given them, already normalised
+/// (the reader's counterpart, with what it found in an archive, is
+/// [`super::read::ParsedHeader`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
+pub struct HeaderFields {
     /// Relative path without a trailing slash (`usr/bin/env`).
     pub path: Vec<u8>,
     /// What the entry is.
@@ -92,7 +94,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Appends an entry; for files, exactly `size` bytes are copied from `content`
     /// (an error if it yields fewer or more, e.g. a file that changed while being read).
-    pub fn append(&mut self, h: &Header, content: Option<&mut dyn Read>) -> io::Result<()> {
+    pub fn append(&mut self, h: &HeaderFields, content: Option<&mut dyn Read>) -> io::Result<()> {
         self.buf.clear();
         encode_header(h, &mut self.buf)?;
         self.out.write_all(&self.buf)?;
@@ -179,7 +181,7 @@ fn put_octal(field: &mut [u8], v: u64) {
     field[digits] = 0;
 }
 
-fn encode_header(h: &Header, out: &mut Vec<u8>) -> io::Result<()> {
+fn encode_header(h: &HeaderFields, out: &mut Vec<u8>) -> io::Result<()> {
     let mut name = h.path.clone();
     if h.kind == Kind::Dir {
         name.push(b'/');
@@ -295,8 +297,8 @@ fn ustar_block(
 mod tests {
     use super::*;
 
-    fn hdr(path: &str, kind: Kind) -> Header {
-        Header {
+    fn hdr(path: &str, kind: Kind) -> HeaderFields {
+        HeaderFields {
             path: path.as_bytes().to_vec(),
             kind,
             mode: 0o755,

@@ -1,17 +1,18 @@
-//! `ocipack verify`: trust nothing in a layout, report every problem.
+//! `ocipack verify`: trust nothing in an image source, report every problem; and the one
+//! way every other command reads an image to act on ([`open`]).
 //!
 //! A layout committed to git is input from strangers. Verification reads it the way the
 //! Docker Official Images `oci-import` builder does, only stricter, and collects every
-//! problem instead of stopping at the first. Reading is [`crate::image::read`]'s job (the one
-//! reader of every command); this module is the set of rules over what it read:
+//! problem instead of stopping at the first:
 //!
 //! - `oci-layout` (version 1.0.0) and `index.json` (or a `--file` single descriptor),
-//!   decoded strictly ([`docs`]); exactly one image manifest, or (a multi-platform layout,
-//!   the nested form `build --index` writes) exactly one image index, a blob listing at least
-//!   one manifest and no platform twice, each image it lists checked like a single one.
+//!   decoded strictly ([`crate::image::rules::docs`]); exactly one image manifest, or (a
+//!   multi-platform layout, the nested form `build --index` writes) exactly one image index,
+//!   a blob listing at least one manifest and no platform twice, each image it lists checked
+//!   like a single one.
 //! - Every descriptor's blob hashes to its digest and has its size, read with a bound of
 //!   the declared size (a size claim allocates nothing); JSON blobs are read only up to
-//!   [`MAX_JSON`].
+//!   [`MAX_JSON`]. A descriptor's `data` is exactly its blob, base64.
 //! - Manifest and config decoded strictly; config and layer media types; each distinct layer
 //!   blob is decompressed once as a stream and hashed against its `diff_id`, and its tar
 //!   entries are checked ([`crate::tar::read`]).
@@ -22,49 +23,106 @@
 //! - Compatibility notes: symlinked blobs (go-containerregistry ≥ 0.21.7 refuses them) and
 //!   unreferenced files in `blobs/`.
 //!
-//! The document rules ([`check_documents`], [`check_image`]) are pure functions over the
-//! model: the builder runs them on the image it made, in memory, before writing anything.
+//! The parts: `read.rs` reads the documents (the one layout reader), the pure rules of
+//! [`crate::image::rules`] judge them (the same functions the builder runs on what it made),
+//! `stream.rs` streams every blob, and `survey.rs` gathers the file facts of
+//! `--profile oci-import` ([`survey`]).
+//!
+//! One entry point: [`open`] reads and checks a [`Source`] whole and returns what it found,
+//! [`Opened`]. `verify` prints its [`Report`]; `diff`, `export`, `fix` and `push` take its
+//! image ([`Opened::single`]) or images ([`Opened::valid`]), which a source with any error
+//! never yields, and read blobs only through the model's verified reader
+//! ([`Image::open_blob`]). A source is a layout directory today; a registry reference
+//! becomes another [`Source`] without changing any caller.
 
-pub mod docs;
-pub mod oci_import;
+mod read;
+mod remote;
+pub mod scan;
+mod stream;
+mod survey;
 
-use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use serde::Serialize;
 
-use crate::digest::{Digest, Hasher};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::image::read::{
-    Found, ImageRead, LayoutRead, NestedRead, PlatformImages, Reader, identity,
-};
-use crate::layer::compress;
-use crate::media::Compression;
+use crate::image::rules::{self, oci_import};
+use crate::image::rules::{LayoutRead, PlatformImages, check_documents};
 use crate::platform::Platform;
-use crate::spec::{Descriptor, ImageConfig};
-use crate::store::root::EntryType;
-use crate::tar::read::{self as tarscan, Entry, ScanOptions};
+use crate::registry::fetch::FetchOptions;
+use crate::registry::reference::{DOCKER_TRANSPORT, Reference};
+use crate::show;
+use crate::store::root::Root;
 
-pub use crate::image::read::MAX_JSON;
+use read::Reader;
+use stream::{Store, Verifier};
+
+pub use crate::image::blob::MAX_JSON;
 pub use crate::problems::{Problem, Problems, Severity};
 pub use oci_import::Profile;
+pub use stream::{LayerContent, scan_layer_bytes};
+pub use survey::{MAX_SURVEY, survey};
 
-use docs::join_key;
+/// Where an image to check comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A registry reference (`docker://[HOST/]REPO[:TAG|@DIGEST]`), read with these
+    /// options (trust, credentials, the deadline).
+    Registry(Reference, FetchOptions),
+    /// A layout directory, as the user named it (the path itself may lead through
+    /// symlinks: the user named it; beneath it, symlinks are followed only while they stay
+    /// inside).
+    Layout(PathBuf),
+    /// A layout directory the caller has already opened (a project's output, reached
+    /// without following any symlink); named by its path in messages.
+    LayoutAt(Root),
+}
 
-/// Bytes per chunk handed from the blob-reading thread to the decompressing one.
-const CHUNK: usize = 1024 * 1024;
-/// Chunks in flight between the two threads.
-const CHUNKS_IN_FLIGHT: usize = 4;
+impl Source {
+    /// The source a command-line argument names: a registry reference when it starts with
+    /// `docker://` (skopeo's spelling; read with `fetch`), else a layout directory (a path
+    /// that looks like `host/repo:tag` stays a path).
+    pub fn from_arg(arg: impl Into<PathBuf>, fetch: &FetchOptions) -> Result<Source> {
+        let arg: PathBuf = arg.into();
+        match arg.to_str() {
+            Some(s) if s.starts_with(DOCKER_TRANSPORT) => {
+                Ok(Source::Registry(s.parse()?, fetch.clone()))
+            }
+            _ => Ok(Source::Layout(arg)),
+        }
+    }
 
-/// What to verify against.
+    /// The layout directory, for a layout source.
+    pub fn layout_path(&self) -> Option<&Path> {
+        match self {
+            Source::Layout(dir) => Some(dir),
+            Source::LayoutAt(root) => Some(root.path()),
+            Source::Registry(..) => None,
+        }
+    }
+
+    /// True for a registry reference.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Source::Registry(..))
+    }
+
+    /// The source as named, escaped for a message.
+    pub fn shown(&self) -> String {
+        match self {
+            Source::Layout(dir) => show::path(dir),
+            Source::LayoutAt(root) => show::path(root.path()),
+            Source::Registry(r, _) => show::text(&r.with_transport()),
+        }
+    }
+}
+
+/// What to check a source against, and what to keep.
 #[derive(Debug, Clone, Default)]
-pub struct VerifyOptions {
+pub struct Options {
     /// A file in the layout holding the single image descriptor to use (bashbrew's
-    /// `File:`), instead of the single entry of `index.json`.
+    /// `File:`), instead of the single entry of `index.json`. It must be a relative path
+    /// that stays inside the layout ([`check_file_is_inside`]).
     pub file: Option<String>,
     /// The platform the image must have, and where that expectation comes from
     /// (`--arch arm64v8`).
@@ -75,6 +133,18 @@ pub struct VerifyOptions {
     /// Which rules apply: the OCI spec's, or also the oci-import pipeline's
     /// ([`oci_import`]).
     pub profile: Profile,
+    /// Keep every layer's tar entries and hash the files' contents ([`LayerContent`], for
+    /// `diff`).
+    pub keep_entries: bool,
+    /// With `expect`, select the image of a multi-platform source (a layout's image index,
+    /// a registry's index) for that platform, as the single image to act on (`diff`,
+    /// `export`); without it, such a source holds no single image.
+    pub select_platform: bool,
+    /// Check the documents only: no blob is streamed, and [`Checked::layers`] is empty (the
+    /// caller streams the layers it needs through the verified reader, [`scan_layer`]). A
+    /// layout's manifests and configs, and a registry's, are still read whole and checked
+    /// against their digests.
+    pub documents_only: bool,
 }
 
 /// The result of verifying one layout.
@@ -90,6 +160,9 @@ pub struct Report {
     /// The platform expectation checked, and its origin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// Docker v2 media types the image's documents use (not OCI's, but accepted), sorted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub docker_media_types: Vec<String>,
     /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
 }
@@ -124,6 +197,12 @@ impl Report {
         if let Some(e) = &self.expected {
             parts.push(format!("checked against {e}"));
         }
+        if !self.docker_media_types.is_empty() {
+            parts.push(format!(
+                "Docker v2 media types: {}",
+                self.docker_media_types.join(", ")
+            ));
+        }
         if self.warnings() > 0 {
             parts.push(plural(self.warnings(), "warning"));
         }
@@ -140,20 +219,6 @@ impl Report {
     }
 }
 
-/// One layer as read: its descriptor, what it decompressed to, its entries if kept.
-#[derive(Debug, Clone)]
-pub struct LayerContent {
-    /// The manifest's descriptor.
-    pub descriptor: Descriptor,
-    /// The compression of its media type.
-    pub compression: Compression,
-    /// sha256 of the decompressed stream.
-    pub diff_id: Digest,
-    /// The tar entries, in stream order (only when asked for); shared, not copied, by every
-    /// listing of the same layer.
-    pub entries: std::sync::Arc<[Entry]>,
-}
-
 /// A layout read and verified: its documents, the selected image and its layers.
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -161,58 +226,13 @@ pub struct Checked {
     pub layout: LayoutRead,
     /// The selected image.
     pub image: Image,
-    /// Its layers, base first, with their entries when asked for.
-    pub layers: Vec<LayerContent>,
+    /// Its layers, base first, with their entries when asked for; `None` for a foreign
+    /// layer the source does not hold (a registry's never is: ocipack does not fetch one).
+    /// Empty when only the documents were checked ([`Options::documents_only`]).
+    pub layers: Vec<Option<LayerContent>>,
 }
 
-/// The reports of several layouts.
-#[derive(Debug, Clone, Serialize)]
-pub struct Reports {
-    /// True if every layout is valid.
-    pub valid: bool,
-    /// One report per layout, in the order given.
-    pub layouts: Vec<Report>,
-}
-
-/// Verifies each layout in `dirs` (what `ocipack verify` does).
-pub fn verify_layouts(dirs: &[PathBuf], opts: &VerifyOptions) -> Result<Reports> {
-    check_file_option(opts.file.as_deref())?;
-    let layouts = dirs
-        .iter()
-        .map(|d| verify_layout(d, opts))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Reports {
-        valid: layouts.iter().all(Report::is_ok),
-        layouts,
-    })
-}
-
-/// The selected image of a layout that passes verification, for the commands that consume
-/// one (`diff`, `push`, `export`): the whole layout is verified first — documents, every
-/// blob's digest, every layer's entries — and one that fails is refused (exit 2) naming the
-/// first problem, before anything is written or sent. With `keep_entries`, the layers'
-/// entries are kept (for `diff`).
-pub fn read_valid(dir: &Path, file: Option<String>, keep_entries: bool) -> Result<Checked> {
-    let opts = VerifyOptions {
-        file,
-        expect: None,
-        arch_from_path: false,
-        profile: Profile::default(),
-    };
-    match read_valid_with(Reader::open(dir)?, dir, &opts, keep_entries)? {
-        Valid::Image(c) => Ok(*c),
-        Valid::Index(p) => Err(crate::error::Error::input(
-            format!("layout {}", crate::show::path(dir)),
-            format!(
-                "is a multi-platform layout (an image index of {} manifests); this command \
-                 needs a layout holding a single image",
-                p.images.len()
-            ),
-        )),
-    }
-}
-
-/// What a layout that passes verification holds.
+/// What a source that passes verification holds.
 #[derive(Debug, Clone)]
 pub enum Valid {
     /// One image.
@@ -221,86 +241,169 @@ pub enum Valid {
     Index(Box<PlatformImages>),
 }
 
-/// Like [`read_valid`], for the commands that also take a multi-platform layout (`push`):
-/// the layout `reader` reads (named `dir` in messages), verified whole (every image's
-/// documents and blobs), the single image's platform (or one of the index's) against
-/// `expect`.
-pub fn read_valid_contents(
-    reader: Reader,
-    dir: &Path,
-    expect: Option<(Platform, String)>,
-) -> Result<Valid> {
-    let opts = VerifyOptions {
-        file: None,
-        expect,
-        arch_from_path: false,
-        profile: Profile::default(),
-    };
-    read_valid_with(reader, dir, &opts, false)
+/// The reports of several sources.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reports {
+    /// True if every source is valid.
+    pub valid: bool,
+    /// One report per source, in the order given.
+    pub layouts: Vec<Report>,
 }
 
-fn read_valid_with(
-    reader: Reader,
-    dir: &Path,
-    opts: &VerifyOptions,
-    keep_entries: bool,
-) -> Result<Valid> {
-    let (report, checked, layout) = verify_with(reader, dir, opts, keep_entries)?;
-    let first_error = report
-        .problems
-        .iter()
-        .find(|p| p.severity == Severity::Error);
-    let invalid =
-        |why: String| crate::error::Error::input(format!("layout {}", crate::show::path(dir)), why);
-    match (checked, first_error) {
-        (Some(c), None) => Ok(Valid::Image(Box::new(c))),
-        (None, None) => match layout.platform_images() {
-            Some(p) => Ok(Valid::Index(Box::new(p))),
-            None => Err(invalid("holds no single image to use".into())),
-        },
-        (_, first) => Err(invalid(format!(
-            "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
-            report.errors(),
-            first.map(ToString::to_string).unwrap_or_default()
-        ))),
+impl Reports {
+    /// The reports `layouts`, valid if each is.
+    pub fn new(layouts: Vec<Report>) -> Reports {
+        Reports {
+            valid: layouts.iter().all(Report::is_ok),
+            layouts,
+        }
     }
 }
 
-/// Verifies the layout at `dir`. A `dir` that is not a directory is an input error
-/// (exit 2); problems in the layout are in the report (exit 1 when there are errors).
-pub fn verify_layout(dir: &Path, opts: &VerifyOptions) -> Result<Report> {
-    read_image(dir, opts, false).map(|(r, _)| r)
+/// Reads and checks `source` whole: its documents, every blob's digest and size, every
+/// layer's entries, with `opts`' profile, platform and descriptor file. Problems in the
+/// source are in the [`Opened::report`]; an error here is about the request: a `--file` that
+/// leaves the layout (a usage error, exit 2) or a source that cannot be opened at all (an
+/// input error, exit 2).
+pub fn open(source: &Source, opts: &Options) -> Result<Opened> {
+    check_file_is_inside("--file", opts.file.as_deref())?;
+    Ok(match source {
+        Source::Layout(dir) => check(Reader::open(dir)?, dir, opts),
+        Source::LayoutAt(root) => check(Reader::at(root.clone()), root.path(), opts),
+        Source::Registry(reference, fetch) => {
+            if opts.file.is_some() {
+                return Err(Error::usage(
+                    "--file names a file in a layout; a registry reference has none",
+                ));
+            }
+            if opts.profile == Profile::OciImport {
+                return Err(Error::usage(
+                    "--profile oci-import checks a layout as the Official Images import it; \
+                     a registry holds no layout (pull it first: ocipack pull)",
+                ));
+            }
+            let mut remote = remote::Remote::connect(reference, fetch)?;
+            let layout = remote.read(reference)?;
+            let shown = remote.shown.clone();
+            finish(
+                remote,
+                layout,
+                shown,
+                opts.expect.clone(),
+                opts,
+                None,
+                |_| {},
+            )
+        }
+    })
 }
 
-/// Verifies the layout at `dir` and returns its selected image when it could be read
-/// completely; with `keep_entries`, every layer's entries are kept and file contents hashed
-/// (for [`crate::diff`]).
-pub fn read_image(
-    dir: &Path,
-    opts: &VerifyOptions,
-    keep_entries: bool,
-) -> Result<(Report, Option<Checked>)> {
-    verify_with(Reader::open(dir)?, dir, opts, keep_entries).map(|(r, c, _)| (r, c))
+/// The entries of the layer `d` of `image` (hashing file contents, as `diff` needs them),
+/// streamed through the image's verified reader: from wherever its blobs are. An error if
+/// the blob is not what `d` says (from a registry: the registry's failure, exit 1), does
+/// not decompress to the config's diff_id `diff_id`, or holds entries verify refuses.
+pub fn scan_layer(
+    image: &Image,
+    d: &crate::spec::Descriptor,
+    diff_id: &crate::digest::Digest,
+) -> Result<LayerContent> {
+    stream::scan_image_layer(image, d, diff_id, None)
 }
 
-/// `--file F` names a file in the layout: a relative path that stays inside it, or it is a
-/// usage error (exit 2), not a finding about the layout.
-pub fn check_file_option(file: Option<&str>) -> Result<()> {
+/// [`scan_layer`], writing the blob's bytes to `copy` as they stream (each blob of a
+/// registry's image read once: `export` keeps the copy, verified, to write its archive
+/// from). A failure writing the copy is an output error naming the layer.
+pub fn scan_layer_into(
+    image: &Image,
+    d: &crate::spec::Descriptor,
+    diff_id: &crate::digest::Digest,
+    copy: &mut (dyn std::io::Write + Send),
+) -> Result<LayerContent> {
+    stream::scan_image_layer(image, d, diff_id, Some(copy))
+}
+
+/// A source as [`open`] found it: the report, and what it holds.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    report: Report,
+    layout: LayoutRead,
+    checked: Option<Checked>,
+}
+
+impl Opened {
+    /// Every problem found, and a summary.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The report alone (what `ocipack verify` prints).
+    pub fn into_report(self) -> Report {
+        self.report
+    }
+
+    /// What the source holds, for the commands that act on it: refused (an input error,
+    /// exit 2, naming the first problem) if verification found any error, so that nothing is
+    /// written or sent from a source that fails.
+    pub fn valid(self) -> Result<Valid> {
+        let invalid = |why: String| Error::input(format!("layout {}", self.report.layout), why);
+        let first_error = self
+            .report
+            .problems
+            .iter()
+            .find(|p| p.severity == Severity::Error);
+        match (self.checked, first_error) {
+            (Some(c), None) => Ok(Valid::Image(Box::new(c))),
+            (None, None) => match self.layout.platform_images() {
+                Some(p) => Ok(Valid::Index(Box::new(p))),
+                None => Err(invalid("holds no single image to use".into())),
+            },
+            (_, first) => Err(invalid(format!(
+                "is not a valid layout ({} errors; the first: {}); `ocipack verify` explains",
+                self.report.errors(),
+                first.map(ToString::to_string).unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// The single image of a source that passes verification (what `diff`, `export` and
+    /// `push` of a layout act on): as [`Opened::valid`], and a multi-platform layout is
+    /// refused too.
+    pub fn single(self) -> Result<Checked> {
+        let shown = self.report.layout.clone();
+        match self.valid()? {
+            Valid::Image(c) => Ok(*c),
+            Valid::Index(p) => Err(Error::input(
+                format!("layout {shown}"),
+                format!(
+                    "is a multi-platform layout (an image index of {} manifests); this command \
+                     needs a layout holding a single image",
+                    p.images.len()
+                ),
+            )),
+        }
+    }
+
+    /// The report, and the selected image whenever it could be read completely, whatever
+    /// the report says: for a caller that judges the problems itself (`fix` tolerates a
+    /// missing `oci-layout`, and nothing else).
+    pub fn into_parts(self) -> (Report, Option<Checked>) {
+        (self.report, self.checked)
+    }
+}
+
+/// `--file F` (`option` names it) names a file in the layout: a relative path that stays
+/// inside it, or it is a usage error (exit 2), not a finding about the layout.
+pub fn check_file_is_inside(option: &str, file: Option<&str>) -> Result<()> {
     match file {
-        Some(f) => crate::settings::check_relative(f, false)
-            .map_err(|p| crate::Error::usage(format!("--file: {p}"))),
+        Some(f) => crate::store::paths::check_relative(f, false)
+            .map_err(|p| Error::usage(format!("{option}: {p}"))),
         None => Ok(()),
     }
 }
 
-/// Verifies the layout `reader` reads (named `dir`): the report, the selected image when
-/// it could be read completely, and what was read.
-fn verify_with(
-    mut reader: Reader,
-    dir: &Path,
-    opts: &VerifyOptions,
-    keep_entries: bool,
-) -> Result<(Report, Option<Checked>, LayoutRead)> {
+/// Checks the layout `reader` reads (named `dir`): the report, the selected image when it
+/// could be read completely, and what was read.
+fn check(mut reader: Reader, dir: &Path, opts: &Options) -> Opened {
     let expect = match &opts.expect {
         Some(e) => Some(e.clone()),
         None if opts.arch_from_path => arch_from_path(dir),
@@ -310,34 +413,70 @@ fn verify_with(
     // so do both profiles (the stricter one must never accept what the plain one refuses).
     let file = opts.file.as_deref().filter(|f| *f != "index.json");
     let layout = reader.read(file);
-    check_documents(&mut reader.problems, &layout, expect.as_ref());
-    if opts.profile == Profile::OciImport {
-        let files = oci_import::survey(&reader.root);
+    let files = (opts.profile == Profile::OciImport).then(|| survey(&reader.root));
+    finish(
+        reader,
+        layout,
+        show::path(dir),
+        expect,
+        opts,
+        files.as_deref(),
+        Verifier::check_blob_dir,
+    )
+}
+
+/// The checks every source gets once its documents are read into `layout`: the document
+/// rules (and the profile's, given the layout's `files`), every blob streamed from `store`
+/// (unless `opts` asks for the documents only), then `last` (the unreferenced files of a
+/// layout). `shown` names the source.
+fn finish<S: Store>(
+    store: S,
+    mut layout: LayoutRead,
+    shown: String,
+    expect: Option<(Platform, String)>,
+    opts: &Options,
+    files: Option<&[oci_import::FileFact]>,
+    last: impl FnOnce(&mut Verifier<S>),
+) -> Opened {
+    let mut v = Verifier::new(store, opts.keep_entries);
+    if let (true, Some(_), None, Some((want, _))) = (
+        opts.select_platform,
+        &layout.nested,
+        layout.selected,
+        &expect,
+    ) {
+        // A multi-platform source and a platform: that image is the one acted on.
+        layout.selected = layout.images.iter().position(|i| {
+            !rules::is_attestation(&i.found.descriptor)
+                && i.config
+                    .as_ref()
+                    .is_some_and(|c| same_platform(&c.value.platform(), want))
+        });
+    }
+    check_documents(v.store.problems(), &layout, expect.as_ref());
+    if let Some(files) = files {
         oci_import::check_layout(
-            &mut reader.problems,
+            v.store.problems(),
             &layout,
-            &files,
+            files,
             opts.file.as_deref(),
             expect.as_ref(),
         );
     }
-    let mut v = Verifier {
-        reader,
-        keep_entries,
-        checked: BTreeSet::new(),
-        layers: HashMap::new(),
-        files: HashMap::new(),
-    };
     let mut selected_layers = None;
-    for (n, img) in layout.images.iter().enumerate() {
-        let layers = v.check_blobs(img);
-        if Some(n) == layout.selected {
-            selected_layers = layers;
+    if opts.documents_only {
+        selected_layers = Some(Vec::new());
+    } else {
+        for (n, img) in layout.images.iter().enumerate() {
+            let layers = v.check_blobs(img);
+            if Some(n) == layout.selected {
+                selected_layers = layers;
+            }
         }
+        last(&mut v);
     }
-    v.check_blob_dir();
-    if opts.profile == Profile::OciImport {
-        v.reader.problems.drop_restated_warnings();
+    if files.is_some() {
+        v.store.problems().drop_restated_warnings();
     }
     let checked = match (layout.image(), selected_layers) {
         (Some(image), Some(layers)) => Some(Checked {
@@ -352,207 +491,61 @@ fn verify_with(
             let all: Vec<String> = layout
                 .images
                 .iter()
+                .filter(|i| !rules::is_attestation(&i.found.descriptor))
                 .filter_map(|i| i.config.as_ref())
-                .map(|c| crate::show::text(&c.value.platform().to_string()))
+                .map(|c| show::text(&c.value.platform().to_string()))
                 .collect();
             (!all.is_empty()).then(|| format!("image index: {}", all.join(", ")))
         }
         None => layout
             .selected
             .and_then(|n| layout.images[n].config.as_ref())
-            .map(|c| crate::show::text(&c.value.platform().to_string())),
+            .map(|c| show::text(&c.value.platform().to_string())),
     };
-    let problems = v.reader.problems.into_vec();
+    let problems = std::mem::take(v.store.problems()).into_vec();
     let report = Report {
-        layout: crate::show::path(dir),
+        layout: shown,
         valid: !problems.iter().any(|p| p.severity == Severity::Error),
         platform,
-        expected: expect.map(|(p, from)| crate::show::text(&format!("{p} from {from}"))),
+        expected: expect.map(|(p, from)| show::text(&format!("{p} from {from}"))),
+        docker_media_types: docker_media_types(&layout),
         problems,
     };
-    Ok((report, checked, layout))
-}
-
-/// The document rules over a layout as read: `oci-layout`, `index.json` (exactly one
-/// manifest unless a descriptor file selects the image), every image descriptor, manifest
-/// and config, and the selected image's platform against `expect`.
-pub fn check_documents(p: &mut Problems, layout: &LayoutRead, expect: Option<&(Platform, String)>) {
-    if let Some(l) = &layout.oci_layout {
-        docs::check_oci_layout(p, "oci-layout", &l.value);
-    }
-    if let Some(index) = &layout.index {
-        docs::check_index(p, "index.json", &index.value);
-    }
-    match &layout.descriptor_file {
-        Some((name, d))
-            if layout.index.is_some()
-                && !layout
-                    .entries
-                    .iter()
-                    .any(|e| e.descriptor.digest == d.value.digest) =>
-        {
-            p.warn(
-                name,
-                None,
-                format!(
-                    "{} is not listed in index.json: readers of index.json will not find it",
-                    d.value.digest
-                ),
-            );
-        }
-        Some(_) => {}
-        None if layout.index.is_some() => match layout.entries.len() {
-            1 => {
-                if let Some(nested) = &layout.nested {
-                    check_nested(p, layout, nested, expect);
-                }
-            }
-            0 => p.error(
-                "index.json",
-                Some("manifests".into()),
-                "no manifest; the oci-import builder needs exactly one",
-            ),
-            n => p.error(
-                "index.json",
-                Some("manifests".into()),
-                format!(
-                    "lists {n} manifests; the oci-import builder needs exactly one (or --file naming a file with a single descriptor), and skopeo and podman refuse a layout listing several (\"more than one image\"): a multi-platform layout lists one image index, stored as a blob, that lists the manifests (`ocipack build --index` writes one)"
-                ),
-            ),
-        },
-        None => {}
-    }
-    for (n, img) in layout.images.iter().enumerate() {
-        let expect = if Some(n) == layout.selected {
-            expect
-        } else {
-            None
-        };
-        check_image_read(p, img, expect);
+    Opened {
+        report,
+        layout,
+        checked,
     }
 }
 
-/// The rules over a multi-platform layout: `index.json`'s only entry is an image index
-/// (a blob) listing at least one manifest, no platform twice; with `expect`, one of them is
-/// for that platform.
-fn check_nested(
-    p: &mut Problems,
-    layout: &LayoutRead,
-    nested: &NestedRead,
-    expect: Option<&(Platform, String)>,
-) {
-    let at = &nested.found;
-    docs::check_descriptor(p, &at.file, &at.field, &at.descriptor);
-    let Some(index) = &nested.index else {
-        return;
-    };
-    check_platform_index(p, &nested.path, &index.value);
-    if let Some((want, from)) = expect {
-        let listed = layout.images.iter().any(|img| {
-            img.config
-                .as_ref()
-                .is_some_and(|c| same_platform(&c.value.platform(), want))
-        });
-        if !listed {
-            p.error(
-                &nested.path,
-                Some("manifests".into()),
-                format!("no manifest for {want}, which {from} means"),
-            );
-        }
-    }
-}
-
-/// The rules over an image index listing one manifest per platform (the blob a
-/// multi-platform layout's `index.json` points to, or the index `push` makes): the index's
-/// own fields, at least one manifest, and no platform listed twice (clients would pick the
-/// first and never see the other). Each manifest is checked as an image by the caller.
-pub fn check_platform_index(p: &mut Problems, file: &str, index: &crate::spec::Index) {
-    docs::check_index(p, file, index);
-    if index.manifests.is_empty() {
-        p.error(file, Some("manifests".into()), "lists no manifest");
-    }
-    let mut seen: Vec<(&Platform, usize)> = Vec::new();
-    for (i, d) in index.manifests.iter().enumerate() {
-        let Some(pl) = &d.platform else { continue };
-        match seen.iter().find(|(q, _)| *q == pl) {
-            Some((_, first)) => p.error(
-                file,
-                Some(format!("manifests[{i}].platform")),
-                format!(
-                    "{pl} is listed twice (also manifests[{first}]): clients pick the first and never see the other"
-                ),
-            ),
-            None => seen.push((pl, i)),
-        }
-    }
-}
-
-/// The same OS, architecture and variant (what `--arch` and a path's architecture name
-/// decide; not the OS version or features).
+/// The same OS, architecture and variant.
 fn same_platform(x: &Platform, want: &Platform) -> bool {
     x.os == want.os && x.architecture == want.architecture && x.variant == want.variant
 }
 
-/// The document rules over one image descriptor and what could be read of its image.
-fn check_image_read(p: &mut Problems, img: &ImageRead, expect: Option<&(Platform, String)>) {
-    let at = &img.found;
-    if !docs::check_manifest_descriptor(p, &at.file, &at.field, &at.descriptor) {
-        return;
-    }
-    let Some(manifest) = &img.manifest else {
-        return;
+/// The Docker v2 media types of the descriptors the documents hold (the index's, each
+/// image's, their configs' and layers'), each once, sorted: what `verify` names when it
+/// accepts them.
+fn docker_media_types(layout: &LayoutRead) -> Vec<String> {
+    let mut types = std::collections::BTreeSet::new();
+    let mut note = |t: &str| {
+        if crate::media::is_docker(t) {
+            types.insert(show::text(t));
+        }
     };
-    docs::check_manifest(p, &img.manifest_path, &manifest.value);
-    if let Some(config) = &img.config {
-        docs::check_config(
-            p,
-            &img.config_path,
-            &config.value,
-            Some(manifest.value.layers.len()),
-        );
-        check_platform(p, at, &img.config_path, &config.value, expect);
+    if let Some(n) = &layout.nested {
+        note(&n.found.descriptor.media_type);
     }
-}
-
-/// The document rules over an image in memory (what the builder runs on what it made):
-/// `entry` as found in `file`/`field`, its manifest, config and platform.
-pub fn check_image(
-    p: &mut Problems,
-    image: &Image,
-    file: &str,
-    expect: Option<&(Platform, String)>,
-) {
-    let img = ImageRead {
-        found: Found {
-            file: file.to_string(),
-            field: "manifests[0]".into(),
-            descriptor: image.entry.clone(),
-        },
-        manifest_path: image.entry.digest.blob_path(),
-        manifest: Some(image.manifest.clone()),
-        config_path: image.manifest.value.config.digest.blob_path(),
-        config: Some(image.config.clone()),
-    };
-    if image.manifest.digest() != image.entry.digest
-        || image.manifest.bytes.len() as i64 != image.entry.size
-    {
-        p.error(
-            file,
-            Some("manifests[0]".into()),
-            "the descriptor does not describe the manifest's bytes",
-        );
+    for img in &layout.images {
+        note(&img.found.descriptor.media_type);
+        if let Some(m) = &img.manifest {
+            note(&m.value.config.media_type);
+            for l in &m.value.layers {
+                note(&l.media_type);
+            }
+        }
     }
-    if image.config.digest() != image.manifest.value.config.digest
-        || image.config.bytes.len() as i64 != image.manifest.value.config.size
-    {
-        p.error(
-            &img.manifest_path,
-            Some("config".into()),
-            "the descriptor does not describe the config's bytes",
-        );
-    }
-    check_image_read(p, &img, expect);
+    types.into_iter().collect()
 }
 
 /// The platform a bashbrew architecture name in `dir`'s path stands for (the component
@@ -565,563 +558,4 @@ pub fn arch_from_path(dir: &Path) -> Option<(Platform, String)> {
             .ok()
             .map(|p| (p, format!("the path component {name:?}")))
     })
-}
-
-/// The platforms of the image descriptor, of the config and of the expectation agree.
-fn check_platform(
-    p: &mut Problems,
-    at: &Found,
-    cpath: &str,
-    config: &ImageConfig,
-    expect: Option<&(Platform, String)>,
-) {
-    let cp = config.platform();
-    match &at.descriptor.platform {
-        Some(ip) => {
-            let pairs: [(&str, Option<String>, Option<String>); 5] = [
-                ("os", Some(ip.os.clone()), Some(cp.os.clone())),
-                (
-                    "architecture",
-                    Some(ip.architecture.clone()),
-                    Some(cp.architecture.clone()),
-                ),
-                ("variant", ip.variant.clone(), cp.variant.clone()),
-                ("os.version", ip.os_version.clone(), cp.os_version.clone()),
-                (
-                    "os.features",
-                    ip.os_features.as_ref().map(|f| f.join(",")),
-                    cp.os_features.as_ref().map(|f| f.join(",")),
-                ),
-            ];
-            for (name, a, b) in pairs {
-                if a != b {
-                    p.error(
-                        &at.file,
-                        Some(join_key(&join_key(&at.field, "platform"), name)),
-                        format!(
-                            "{} here, but the config {cpath} says {}",
-                            show_opt(&a),
-                            show_opt(&b)
-                        ),
-                    );
-                }
-            }
-        }
-        None => p.warn(
-            &at.file,
-            Some(at.field.clone()),
-            format!("no platform on the image's descriptor (the config says {cp})"),
-        ),
-    }
-    if let Some((want, from)) = expect {
-        if !same_platform(&cp, want) {
-            p.error(
-                cpath,
-                Some("architecture".into()),
-                format!("the image is {cp}, but {from} means {want}"),
-            );
-        }
-        if let Some(ip) = &at.descriptor.platform
-            && !same_platform(ip, want)
-        {
-            p.error(
-                &at.file,
-                Some(join_key(&at.field, "platform")),
-                format!("{ip}, but {from} means {want}"),
-            );
-        }
-    }
-}
-
-/// Checks the blobs of a layout's images, each distinct blob once.
-struct Verifier {
-    reader: Reader,
-    keep_entries: bool,
-    /// Blobs whose bytes were checked (non-layer blobs), by digest and declared size.
-    checked: BTreeSet<(Digest, i64)>,
-    /// Each distinct layer blob's outcome, by digest, declared size and media type: its
-    /// path, its diff_id (when it could be decompressed) and its content (when its entries
-    /// are valid). A descriptor declaring another size is checked against the file again.
-    layers: HashMap<((Digest, i64), String), LayerOutcome>,
-    /// Each layer file streamed, by (device, inode, compression): blobs that are the same
-    /// file under several names (symlinks) are decompressed once. The path first streamed,
-    /// the content's digest and size, and the outcome.
-    files: HashMap<(u64, u64, Compression), StreamedFile>,
-}
-
-/// A layer file already streamed: the path it was first streamed as, its content's digest
-/// and size, and the outcome.
-type StreamedFile = (String, Digest, u64, LayerOutcome);
-
-#[derive(Clone)]
-struct LayerOutcome {
-    path: String,
-    diff_id: Option<Digest>,
-    content: Option<LayerContent>,
-}
-
-impl Verifier {
-    /// Checks the blobs an image descriptor reaches: a non-manifest blob's bytes, or each
-    /// layer's content against the config's diff_ids. Returns the layers when all are valid.
-    fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
-        let Some(manifest) = &img.manifest else {
-            if img.found.descriptor.media_type != crate::media::MANIFEST {
-                self.check_blob_bytes(&img.found, "blob");
-            }
-            return None;
-        };
-        let created = img
-            .config
-            .as_ref()
-            .and_then(|c| c.value.created.as_deref())
-            .and_then(|c| {
-                time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
-            })
-            .map(|t| t.unix_timestamp());
-        let mut layers = Vec::new();
-        for (i, l) in manifest.value.layers.iter().enumerate() {
-            let at = Found {
-                file: img.manifest_path.clone(),
-                field: format!("layers[{i}]"),
-                descriptor: l.clone(),
-            };
-            let Some(compression) = Compression::from_media_type(&l.media_type) else {
-                self.check_blob_bytes(&at, "layer");
-                continue;
-            };
-            let key = (identity(l), l.media_type.clone());
-            let outcome = match self.layers.get(&key) {
-                Some(o) => o.clone(),
-                None => {
-                    let o = self.check_layer(&at, compression, created);
-                    self.layers.insert(key, o.clone());
-                    o
-                }
-            };
-            let want = img
-                .config
-                .as_ref()
-                .and_then(|c| c.value.rootfs.diff_ids.get(i));
-            if let (Some(want), Some(got)) = (want, &outcome.diff_id)
-                && want != got
-            {
-                self.reader.problems.error(
-                    &img.config_path,
-                    Some(format!("rootfs.diff_ids[{i}]")),
-                    format!(
-                        "{want}, but layer {i} ({}) decompresses to {got}",
-                        outcome.path
-                    ),
-                );
-                continue;
-            }
-            if let Some(c) = outcome.content {
-                layers.push(LayerContent {
-                    descriptor: l.clone(),
-                    ..c
-                });
-            }
-        }
-        (layers.len() == manifest.value.layers.len()).then_some(layers)
-    }
-
-    /// Checks only that a blob has the descriptor's size and digest, streaming it (once).
-    fn check_blob_bytes(&mut self, at: &Found, what: &str) {
-        if !self.checked.insert(identity(&at.descriptor)) {
-            return;
-        }
-        let Some(blob) = self.reader.open_blob(at, what) else {
-            return;
-        };
-        match read_blob(blob.opened.file, &at.descriptor, None) {
-            Ok((digest, n)) => self.check_digest(&blob.path, at, &digest, n),
-            Err(e) => self
-                .reader
-                .problems
-                .error(&blob.path, None, format!("cannot be read: {e}")),
-        }
-    }
-
-    fn check_digest(&mut self, path: &str, at: &Found, actual: &Digest, n: u64) {
-        if n != at.descriptor.size as u64 {
-            self.reader
-                .problems
-                .error(path, None, "changed size while being read");
-        } else if *actual != at.descriptor.digest {
-            self.reader.problems.error(
-                path,
-                None,
-                format!(
-                    "the content hashes to {actual}, not to its digest {} (tampered or corrupt)",
-                    at.descriptor.digest
-                ),
-            );
-        }
-    }
-
-    /// Streams one layer blob: digest, decompression, diff_id, tar entries.
-    fn check_layer(
-        &mut self,
-        at: &Found,
-        compression: Compression,
-        created: Option<i64>,
-    ) -> LayerOutcome {
-        let path = at.descriptor.digest.blob_path();
-        let Some(blob) = self.reader.open_blob(at, "layer") else {
-            return LayerOutcome {
-                path,
-                diff_id: None,
-                content: None,
-            };
-        };
-        let key = rustix::fs::fstat(&blob.opened.file)
-            .ok()
-            .map(|st| (st.st_dev, st.st_ino, compression));
-        if let Some((first, digest, bytes, outcome)) = key.and_then(|k| self.files.get(&k)) {
-            let p = &mut self.reader.problems;
-            if *bytes == at.descriptor.size as u64 && *digest != at.descriptor.digest {
-                p.error(
-                    &path,
-                    None,
-                    format!(
-                        "the content hashes to {digest}, not to its digest {} (tampered or corrupt; the same file as {first}, whose other problems are listed there)",
-                        at.descriptor.digest
-                    ),
-                );
-            }
-            return LayerOutcome {
-                path,
-                ..outcome.clone()
-            };
-        }
-        let opts = ScanOptions {
-            created,
-            keep_entries: self.keep_entries,
-            hash_contents: self.keep_entries,
-        };
-        let p = &mut self.reader.problems;
-        let out = stream_layer(blob.opened.file, &at.descriptor, compression, &opts);
-        if out.bytes != at.descriptor.size as u64 {
-            p.error(&path, None, "changed size while being read");
-        } else if out.digest != at.descriptor.digest {
-            p.error(
-                &path,
-                None,
-                format!(
-                    "the content hashes to {}, not to its digest {} (tampered or corrupt)",
-                    out.digest, at.descriptor.digest
-                ),
-            );
-        }
-        if let Some(e) = &out.read_error {
-            p.error(&path, None, format!("cannot be read: {e}"));
-        }
-        if let Some(m) = &out.format_error {
-            p.error(&path, None, m.clone());
-        }
-        for f in &out.scan.findings {
-            let field = f
-                .entry
-                .as_ref()
-                .map(|e| format!("tar entry \"{}\"", crate::show::text(e)));
-            if f.error {
-                p.error(&path, field, f.message.clone());
-            } else {
-                p.warn(&path, field, f.message.clone());
-            }
-        }
-        let content = match (&out.diff_id, out.scan.is_ok()) {
-            (Some(d), true) => Some(LayerContent {
-                descriptor: at.descriptor.clone(),
-                compression,
-                diff_id: d.clone(),
-                entries: out.scan.entries.into(),
-            }),
-            _ => None,
-        };
-        let outcome = LayerOutcome {
-            path: path.clone(),
-            diff_id: out.diff_id,
-            content,
-        };
-        if let Some(k) = key {
-            self.files
-                .insert(k, (path, out.digest, out.bytes, outcome.clone()));
-        }
-        outcome
-    }
-
-    /// Unreferenced files in `blobs/`. Names are listed as bytes: one that is not UTF-8
-    /// cannot be a digest, and is shown escaped, never converted lossily (which could make
-    /// two names print alike).
-    fn check_blob_dir(&mut self) {
-        let root = self.reader.root.clone();
-        let top = match root.list_dir_bytes("blobs") {
-            Ok(Some(t)) => t,
-            Ok(None) => return, // every blob is reported missing already
-            Err(e) => {
-                self.reader.problems.error("blobs", None, e.to_string());
-                return;
-            }
-        };
-        for (name, kind) in top {
-            let rel = [b"blobs/".as_slice(), &name].concat();
-            // Algorithm directories (possibly reached through a symlink that stays inside).
-            let listed = match kind {
-                EntryType::Dir | EntryType::Symlink => root.list_dir_bytes(&rel).ok().flatten(),
-                _ => None,
-            };
-            match listed {
-                Some(files) => {
-                    for (f, kind) in files {
-                        self.note_unreferenced(&[rel.as_slice(), b"/", &f].concat(), kind);
-                    }
-                }
-                None => self.note_unreferenced(&rel, kind),
-            }
-        }
-    }
-
-    fn note_unreferenced(&mut self, rel: &[u8], kind: EntryType) {
-        if std::str::from_utf8(rel).is_ok_and(|r| self.reader.referenced.contains(r)) {
-            return;
-        }
-        let what = match kind {
-            EntryType::File => "file".to_string(),
-            EntryType::Dir => "directory".to_string(),
-            EntryType::Symlink => match self.reader.root.read_link(rel) {
-                Ok(t) => format!("symlink to \"{}\"", crate::show::bytes(&t)),
-                Err(_) => "symlink".to_string(),
-            },
-            EntryType::Other(k) => k.to_string(),
-        };
-        self.reader.problems.warn(
-            rel,
-            None,
-            format!("unreferenced {what}: no descriptor points to it"),
-        );
-    }
-}
-
-fn show_opt(v: &Option<String>) -> String {
-    match v {
-        Some(s) => format!("{s:?}"),
-        None => "(absent)".into(),
-    }
-}
-
-/// What streaming a layer blob found.
-struct Streamed {
-    digest: Digest,
-    bytes: u64,
-    read_error: Option<io::Error>,
-    format_error: Option<String>,
-    diff_id: Option<Digest>,
-    scan: tarscan::Scan,
-}
-
-/// Reads up to the declared size + 1 bytes of `file`, hashing them with the digest's
-/// algorithm and handing chunks to `tx` while someone listens.
-fn read_blob(
-    file: File,
-    d: &Descriptor,
-    tx: Option<mpsc::SyncSender<Vec<u8>>>,
-) -> io::Result<(Digest, u64)> {
-    let mut h = Hasher::new(d.digest.algorithm());
-    let mut r = file.take(u64::try_from(d.size).unwrap_or(0) + 1);
-    let mut tx = tx;
-    loop {
-        let mut chunk = vec![0u8; CHUNK];
-        let mut n = 0;
-        while n < CHUNK {
-            match r.read(&mut chunk[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if n == 0 {
-            break;
-        }
-        chunk.truncate(n);
-        h.update(&chunk);
-        if let Some(t) = &tx
-            && t.send(chunk).is_err()
-        {
-            // The consumer stopped early; keep hashing to check the digest.
-            tx = None;
-        }
-    }
-    let n = h.len();
-    Ok((h.finish(), n))
-}
-
-/// A `BufRead` over chunks received from the reading thread.
-struct ChunkReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for ChunkReader {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.chunk = c;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(&[]),
-            }
-        }
-        Ok(&self.chunk[self.pos..])
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.chunk.len());
-    }
-}
-
-/// A reader that hashes everything read through it and remembers the first error.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-    error: Option<String>,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.hasher.update(&buf[..n]);
-                Ok(n)
-            }
-            Err(e) => {
-                if self.error.is_none() {
-                    self.error = Some(e.to_string());
-                }
-                Err(e)
-            }
-        }
-    }
-}
-
-/// Streams a layer blob: one thread reads and hashes the compressed bytes, the calling
-/// thread decompresses, hashes the tar stream (the diff_id) and scans its entries.
-fn stream_layer(
-    file: File,
-    d: &Descriptor,
-    compression: Compression,
-    opts: &ScanOptions,
-) -> Streamed {
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-    std::thread::scope(|s| {
-        let reader = s.spawn(move || read_blob(file, d, Some(tx)));
-        let mut chunks = ChunkReader {
-            rx,
-            chunk: Vec::new(),
-            pos: 0,
-        };
-        let mut format_error = None;
-        let mut diff_id = None;
-        let mut scan = tarscan::Scan::default();
-        let head = chunks.fill_buf().map(compress::sniff).ok();
-        match head {
-            Some(looks) if looks != compression && !chunks.chunk.is_empty() => {
-                format_error = Some(format!(
-                    "the bytes are {} but the media type {} says {}",
-                    describe(looks),
-                    d.media_type,
-                    describe(compression)
-                ));
-            }
-            _ => match compress::decoder(&mut chunks, compression) {
-                Err(e) => format_error = Some(format!("cannot decompress: {e}")),
-                Ok(dec) => {
-                    let mut hr = HashingReader {
-                        inner: dec,
-                        hasher: Hasher::sha256(),
-                        error: None,
-                    };
-                    // Few large reads from the decoder, whatever the sizes the scan asks for.
-                    let mut buffered = io::BufReader::with_capacity(256 * 1024, &mut hr);
-                    scan = tarscan::scan(&mut buffered, opts);
-                    // Whatever the scan saw, the diff_id covers every byte of the stream.
-                    let drained = io::copy(&mut buffered, &mut io::sink());
-                    drop(buffered);
-                    let scan_saw_error = scan
-                        .findings
-                        .iter()
-                        .any(|f| f.message.starts_with(tarscan::READ_ERROR));
-                    match (&hr.error, drained) {
-                        (Some(e), _) => {
-                            // The scan reports a read error it met itself.
-                            if !scan_saw_error {
-                                format_error = Some(format!(
-                                    "the {compression} stream is corrupt or truncated: {e}"
-                                ));
-                            }
-                        }
-                        (None, Err(e)) => format_error = Some(format!("cannot decompress: {e}")),
-                        (None, Ok(_)) => diff_id = Some(hr.hasher.finish()),
-                    }
-                }
-            },
-        }
-        // Stop listening; the reader finishes hashing the blob on its own.
-        drop(chunks);
-        let (digest, bytes, read_error) = match reader.join() {
-            Ok(Ok((digest, n))) => (digest, n, None),
-            Ok(Err(e)) => (d.digest.clone(), d.size as u64, Some(e)),
-            Err(_) => (
-                d.digest.clone(),
-                d.size as u64,
-                Some(io::Error::other("the reading thread panicked")),
-            ),
-        };
-        Streamed {
-            digest,
-            bytes,
-            read_error,
-            format_error,
-            diff_id,
-            scan,
-        }
-    })
-}
-
-fn describe(c: Compression) -> &'static str {
-    match c {
-        Compression::None => "not gzip or zstd (a plain tar?)",
-        Compression::Gzip => "gzip",
-        Compression::Zstd => "zstd",
-    }
-}
-
-/// Scans arbitrary bytes as a layer of each compression, as verify would. Public for
-/// fuzzing: it must never panic nor allocate from a size claim, whatever the bytes.
-pub fn scan_layer_bytes(bytes: &[u8]) -> Vec<tarscan::Scan> {
-    let opts = ScanOptions {
-        created: Some(0),
-        keep_entries: true,
-        hash_contents: true,
-    };
-    Compression::ALL
-        .into_iter()
-        .filter_map(|c| {
-            let dec = compress::decoder(bytes, c).ok()?;
-            Some(tarscan::scan(dec, &opts))
-        })
-        .collect()
 }
