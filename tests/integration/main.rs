@@ -42,5 +42,6 @@ mod seams;
 mod served;
 mod shape_rules;
 mod shape_store;
+mod speed;
 mod tar_input;
 mod verify;
