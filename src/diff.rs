@@ -137,6 +137,17 @@ pub enum Difference {
         /// diff_id in B.
         b: Digest,
     },
+    /// The layers differ (their diff_ids do), and one is a foreign layer, whose content is
+    /// never fetched: the diff_ids are all there is to compare.
+    #[serde(rename_all = "camelCase")]
+    ForeignLayer {
+        /// Layer index.
+        layer: usize,
+        /// diff_id in A.
+        a: Digest,
+        /// diff_id in B.
+        b: Digest,
+    },
     /// A layout file outside the documents differs (readable names, blob symlinks).
     #[serde(rename_all = "camelCase")]
     LayoutFile {
@@ -178,7 +189,8 @@ impl Difference {
             Difference::EntryAdded { .. }
             | Difference::EntryRemoved { .. }
             | Difference::EntryChanged { .. }
-            | Difference::LayerContent { .. } => 1,
+            | Difference::LayerContent { .. }
+            | Difference::ForeignLayer { .. } => 1,
             Difference::EntryOrder { .. } => 2,
             Difference::TarEncoding { .. } => 3,
             Difference::Compression { .. } => 4,
@@ -265,6 +277,11 @@ impl Difference {
                 f,
                 "layer {layer}: other files (diff_id {a} → {b}; the layers were not fetched to \
                  compare their entries: --explain does)"
+            ),
+            Difference::ForeignLayer { layer, a, b } => write!(
+                f,
+                "layer {layer}: other files (diff_id {a} → {b}; a foreign layer, whose content \
+                 is not in the registry or the layout, is never fetched to compare entries)"
             ),
             Difference::LayoutFile { path, a, b, .. } => {
                 write!(f, "layout file {path}: {a} → {b}{follows}")
@@ -359,7 +376,7 @@ impl From<Checked> for Side {
             .as_ref()
             .map(|(n, d)| (n.clone(), d.json()));
         for (slot, l) in side.layers.iter_mut().zip(c.layers) {
-            *slot = Some(l);
+            *slot = l;
         }
         side
     }
@@ -467,12 +484,26 @@ fn diff_images(a: &mut Side, b: &mut Side, fetch: bool) -> Result<Vec<Difference
             });
             continue;
         }
-        if !fetch {
+        // A foreign layer neither side holds is never fetched (its content is not the
+        // registry's to serve): its diff_id is all there is to compare.
+        let unheld = |s: &Side, d: &crate::spec::Descriptor| -> bool {
+            crate::media::foreign_layer(&d.media_type).is_some() && s.layers[i].is_none()
+        };
+        let foreign = unheld(a, da) || unheld(b, db);
+        if !fetch || foreign {
             if let (Some(x), Some(y)) = (ida, idb) {
-                out.push(Difference::LayerContent {
-                    layer: i,
-                    a: x,
-                    b: y,
+                out.push(if foreign {
+                    Difference::ForeignLayer {
+                        layer: i,
+                        a: x,
+                        b: y,
+                    }
+                } else {
+                    Difference::LayerContent {
+                        layer: i,
+                        a: x,
+                        b: y,
+                    }
                 });
             }
             continue;

@@ -2,9 +2,18 @@
 //!
 //! The image is [`open`](crate::verify::open)ed and verified whole first (a source that
 //! fails is refused before anything is written), and every blob is then read through the
-//! model's verified reader. The source may be a registry reference (every blob is then
-//! streamed from the registry, once to verify it and once into the archive; nothing else
-//! is written), or a multi-platform source with a platform that picks one of its images.
+//! model's verified reader. The source may be a multi-platform source with a platform that
+//! picks one of its images, or a registry reference: its documents are fetched and checked
+//! first, then each layer is fetched **once**, verified as it streams (size and digest,
+//! decompressed and hashed against its diff_id, its entries checked, as `verify` does)
+//! into an unnamed temporary file (beside the output, or in the temporary directory for
+//! standard output; it has no name and vanishes with the process), and the archive is
+//! written from those copies. Content a registry sends that is not what its descriptor
+//! says is the registry's failure (exit 1) and nothing is written: a docker-archive needs
+//! each layer's uncompressed size before its content, and standard output cannot take
+//! back what it was given, so nothing is written before every layer has been checked. A
+//! foreign layer (its content elsewhere, at its `urls`) that the source does not hold is
+//! refused: an archive needs every layer, and ocipack never fetches one.
 //!
 //! Two formats:
 //! - **oci-archive** (what `skopeo`'s `oci-archive:` reads): `oci-layout`, `index.json`
@@ -26,21 +35,23 @@
 //! Both archives are written with [`crate::tar::write::TarWriter`] (ustar, entries sorted by
 //! name, owner 0:0, directories 0755, files 0644) and every mtime set to the image config's
 //! `created` time (0, the epoch, if it has none ocipack can read), so the archive is a
-//! function of the layout alone.
+//! function of the image alone: a registry's image gives the archive of its pulled layout.
 //!
 //! A layer tar's header needs its uncompressed size before its content, and a config
 //! records only the diff_id. Verification counted it while it decompressed the layer;
 //! the layer is decompressed again into the archive (and checked again against that size
-//! and the diff_id). This costs CPU rather than a temporary copy of every layer on disk,
-//! and keeps `-o -` streaming. Every blob is verified while it is read; a mismatch fails
-//! the export.
+//! and the diff_id). This costs CPU rather than a temporary copy of every layer of a layout
+//! on disk, and keeps `-o -` streaming. Every blob is verified while it is read; a mismatch
+//! fails the export.
 
 use std::cell::Cell;
 
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -48,13 +59,14 @@ use crate::cjson;
 use crate::digest::{Digest, HashingWriter};
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::image::blob::Verified;
+use crate::image::blob::{Blobs, RemoteBlobs, Verified};
 use crate::image::rules::LayoutRead;
 use crate::input::decompress;
 use crate::media::Compression;
 use crate::platform::Platform;
 use crate::registry::Reference;
 use crate::spec::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, Descriptor};
+use crate::store::root::Root;
 use crate::store::staging::{Existing, Staging, Target};
 use crate::tar::write::{HeaderFields, Kind, TarWriter};
 use crate::timestamp::Timestamp;
@@ -123,14 +135,35 @@ pub fn export(
             "--tag applies to docker-archive only (an oci-archive keeps the layout's index.json as it is)",
         ));
     }
+    // A registry's documents are checked first; its layers are fetched once, below.
+    let remote = source.is_remote();
     let opts = Options {
         expect: platform,
         select_platform: true,
+        documents_only: remote,
         ..Options::default()
     };
     let checked = verify::open(source, &opts)?.single()?;
     let (read, image) = (checked.layout, checked.image);
-    let sizes: Vec<u64> = checked.layers.iter().map(|l| l.uncompressed_size).collect();
+    for (i, d) in image.layers().iter().enumerate() {
+        let held = checked.layers.get(i).is_some_and(Option::is_some);
+        if crate::media::foreign_layer(&d.media_type).is_some() && !held {
+            return Err(image.bad(
+                &format!("layer {i} ({})", d.digest),
+                format!(
+                    "is a foreign layer ({}), whose content is not in {}: an archive needs \
+                     every layer's content, and ocipack never fetches a foreign layer",
+                    crate::show::text(&d.media_type),
+                    if remote { "the registry" } else { "the layout" }
+                ),
+            ));
+        }
+    }
+    let sizes: Vec<Option<u64>> = checked
+        .layers
+        .iter()
+        .map(|l| l.as_ref().map(|l| l.uncompressed_size))
+        .collect();
     let tags = match format {
         ArchiveFormat::DockerArchive => match source {
             Source::Registry(r, _) if tags.is_empty() && r.tag.is_some() => {
@@ -140,54 +173,38 @@ pub fn export(
         },
         ArchiveFormat::OciArchive => Vec::new(),
     };
+    // Where the archive goes, checked before anything is fetched.
+    let target = match dest {
+        Destination::Stdout => {
+            if io::stdout().is_terminal() {
+                return Err(Error::usage(
+                    "refusing to write a tar archive to a terminal (redirect it, or use -o FILE)",
+                ));
+            }
+            None
+        }
+        Destination::File(path) => Some(file_target(source, path)?),
+    };
+    let (image, sizes) = if remote {
+        let dir = match &target {
+            Some(t) => t.parent().clone(),
+            None => {
+                let tmp = std::env::temp_dir();
+                crate::store::root::Root::open(&tmp)
+                    .map_err(|e| Error::io("opening the temporary directory", &tmp, e))?
+            }
+        };
+        spool(&image, &dir)?
+    } else {
+        (image, sizes)
+    };
     let archive = Archived {
         read: &read,
         image: &image,
         sizes: &sizes,
     };
-    let (digest, size) = match dest {
-        Destination::Stdout => {
-            let stdout = io::stdout();
-            if stdout.is_terminal() {
-                return Err(Error::usage(
-                    "refusing to write a tar archive to a terminal (redirect it, or use -o FILE)",
-                ));
-            }
-            let out = BufWriter::with_capacity(1 << 20, stdout.lock());
-            let (_, digest, size) = write_archive(&archive, format, &tags, out, Path::new("-"))?;
-            (digest, size)
-        }
-        Destination::File(path) => {
-            let target = Target::at_path(path)?;
-            match target.existing()? {
-                Existing::Missing => {}
-                Existing::Dir(_) => {
-                    return Err(Error::usage(format!(
-                        "-o {}: is a directory",
-                        crate::show::path(path)
-                    )));
-                }
-                // Replaced atomically by a rename: never a device node, a FIFO or a symlink
-                // (`-o /dev/stdout` names a symlink; `-o -` writes to standard output).
-                Existing::Other(kind) if kind != "regular file" => {
-                    return Err(Error::input(
-                        format!("-o {}", crate::show::path(path)),
-                        format!("exists and is a {kind}; export replaces only a regular file"),
-                    ));
-                }
-                Existing::Other(_) => {}
-            }
-            // As the filesystem sees them: also through a bind mount or a symlink.
-            use crate::store::paths::{Overlap, overlaps};
-            if let Some(layout) = source.layout_path()
-                && let Some(Overlap::Same | Overlap::Inside) =
-                    overlaps(target.parent().path(), layout)?
-            {
-                return Err(Error::input(
-                    format!("-o {}", crate::show::path(path)),
-                    "is inside the layout being exported",
-                ));
-            }
+    let (digest, size) = match (dest, target) {
+        (Destination::File(path), Some(target)) => {
             // A staging file beside the target: created exclusively, mode 0644, removed on
             // an error or a signal, renamed into place once complete and durable.
             let (staging, file) = Staging::file(&target)?;
@@ -198,6 +215,11 @@ pub fn export(
             staging.commit(&target)?;
             (digest, size)
         }
+        _ => {
+            let out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+            let (_, digest, size) = write_archive(&archive, format, &tags, out, Path::new("-"))?;
+            (digest, size)
+        }
     };
     Ok(ExportReport {
         format,
@@ -206,6 +228,126 @@ pub fn export(
         digest,
         size,
     })
+}
+
+/// The file `-o PATH` names, checked: not a directory, not anything but a regular file
+/// (replaced by a rename), not inside the layout being exported.
+fn file_target(source: &Source, path: &Path) -> Result<Target> {
+    let target = Target::at_path(path)?;
+    match target.existing()? {
+        Existing::Missing => {}
+        Existing::Dir(_) => {
+            return Err(Error::usage(format!(
+                "-o {}: is a directory",
+                crate::show::path(path)
+            )));
+        }
+        // Replaced atomically by a rename: never a device node, a FIFO or a symlink
+        // (`-o /dev/stdout` names a symlink; `-o -` writes to standard output).
+        Existing::Other(kind) if kind != "regular file" => {
+            return Err(Error::input(
+                format!("-o {}", crate::show::path(path)),
+                format!("exists and is a {kind}; export replaces only a regular file"),
+            ));
+        }
+        Existing::Other(_) => {}
+    }
+    // As the filesystem sees them: also through a bind mount or a symlink.
+    use crate::store::paths::{Overlap, overlaps};
+    if let Some(layout) = source.layout_path()
+        && let Some(Overlap::Same | Overlap::Inside) = overlaps(target.parent().path(), layout)?
+    {
+        return Err(Error::input(
+            format!("-o {}", crate::show::path(path)),
+            "is inside the layout being exported",
+        ));
+    }
+    Ok(target)
+}
+
+/// A registry image's layers, each fetched once and verified as it streamed, held in
+/// unnamed temporary files: the blob source the archive is written from.
+struct Spool {
+    /// The registry's name, for messages.
+    name: String,
+    /// Each distinct layer's copy, by digest.
+    files: Vec<(Digest, Arc<File>)>,
+}
+
+impl RemoteBlobs for Spool {
+    fn open(&self, d: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        let (_, file) = self
+            .files
+            .iter()
+            .find(|(digest, _)| *digest == d.digest)
+            .ok_or_else(|| Error::internal(format!("blob {} was not fetched", d.digest)))?;
+        Ok(Box::new(ReadAt {
+            file: file.clone(),
+            at: 0,
+        }))
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// A reader of a file from its start, at its own position (many can read one file).
+struct ReadAt {
+    file: Arc<File>,
+    at: u64,
+}
+
+impl Read for ReadAt {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Fetches each distinct layer of the registry's `image` once into an unnamed temporary
+/// file in `dir`, verified as it streams ([`verify::scan_layer_into`]); returns the image
+/// reading its layers from those copies, and each layer's uncompressed size.
+fn spool(image: &Image, dir: &Root) -> Result<(Image, Vec<Option<u64>>)> {
+    let name = image.blob_source().map_or_else(String::new, |b| b.shown());
+    let mut files: Vec<(Digest, Arc<File>)> = Vec::new();
+    let mut done: Vec<(&Descriptor, &Digest, u64)> = Vec::new();
+    let mut sizes = Vec::new();
+    for (i, d) in image.layers().iter().enumerate() {
+        let diff_id = image.diff_ids().get(i).ok_or_else(|| {
+            image.bad(
+                &format!("layer {}", d.digest),
+                "has no diff_id in the config",
+            )
+        })?;
+        if let Some((_, _, size)) = done
+            .iter()
+            .find(|(x, id, _)| x.digest == d.digest && x.size == d.size && *id == diff_id)
+        {
+            sizes.push(Some(*size));
+            continue;
+        }
+        let mut file = dir.tempfile().map_err(|e| {
+            Error::io_on(
+                "creating",
+                format!("a temporary file in {}", crate::show::path(dir.path())),
+                e,
+            )
+        })?;
+        let content = verify::scan_layer_into(image, d, diff_id, &mut file)?;
+        sizes.push(Some(content.uncompressed_size));
+        done.push((d, diff_id, content.uncompressed_size));
+        files.push((d.digest.clone(), Arc::new(file)));
+    }
+    let spooled = Image::with_blobs(
+        image.entry.clone(),
+        image.manifest.clone(),
+        image.config.clone(),
+        Some(Blobs::Remote(Arc::new(Spool { name, files }))),
+    );
+    Ok((spooled, sizes))
 }
 
 /// The RepoTags: `--tag` values, else the index entry's name annotation, in Docker's short form.
@@ -296,11 +438,11 @@ enum Member<'a> {
 }
 
 /// What is archived: the documents read, the image, and its layers' uncompressed sizes
-/// (as verification counted them).
+/// (as verification counted them, when it did).
 struct Archived<'a> {
     read: &'a LayoutRead,
     image: &'a Image,
-    sizes: &'a [u64],
+    sizes: &'a [Option<u64>],
 }
 
 /// `oci-layout` and `index.json` of an oci-archive: the layout's own, byte for byte, when
@@ -394,8 +536,8 @@ fn write_archive<W: Write>(
                     continue;
                 }
                 let compression = image.layer_compression(desc)?;
-                let size = match archived.sizes.get(i) {
-                    Some(n) => *n,
+                let size = match archived.sizes.get(i).copied().flatten() {
+                    Some(n) => n,
                     None => uncompressed_size(image, desc, diff_id, compression)?,
                 };
                 members.push((
@@ -423,19 +565,16 @@ fn write_archive<W: Write>(
         inner: out,
         failed: failed.clone(),
     }));
-    // An error while appending is the output's if a write failed, else the layout's.
-    let classify = |e: io::Error| {
-        if failed.get() {
-            Error::io("writing", dest, e)
-        } else {
-            Error::input(
-                format!(
-                    "layout {}",
-                    image.blob_source().map_or(String::new(), |b| b.shown())
-                ),
-                e.to_string(),
-            )
-        }
+    // An error while appending is the output's if a write failed, else the source's: a
+    // layout's (an input error), or a registry's (its layers were verified as they were
+    // fetched; reading their copies failing is no input's fault).
+    let classify = |e: io::Error| match image.blob_source() {
+        _ if failed.get() => Error::io("writing", dest, e),
+        Some(Blobs::Remote(r)) => Error::Remote(format!("reading from {}: {e}", r.name())),
+        b => Error::input(
+            format!("layout {}", b.map_or(String::new(), Blobs::shown)),
+            e.to_string(),
+        ),
     };
     for (name, member) in &members {
         let result = match member {

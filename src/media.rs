@@ -30,6 +30,33 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 /// Docker's plain tar layer (rare; meta-scripts' validation lists it).
 pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
+/// Docker's foreign layer (gzip): its content is elsewhere, at the descriptor's `urls`, and
+/// registries do not hold it (the Windows base layers Microsoft's images had).
+pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/// Docker's foreign layer (plain tar).
+pub const DOCKER_LAYER_FOREIGN_TAR: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar";
+/// The OCI spec's non-distributable layer types (deprecated), the same idea in OCI.
+pub const LAYER_NONDISTRIBUTABLE: [&str; 3] = [
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+];
+
+/// For a foreign (Docker) or non-distributable (OCI) layer type, the compression of its
+/// content: a layer whose blob a registry does not hold, and which ocipack never fetches
+/// from its `urls`. `None` for every other type.
+pub fn foreign_layer(media_type: &str) -> Option<Compression> {
+    match media_type {
+        DOCKER_LAYER_FOREIGN_GZIP => Some(Compression::Gzip),
+        DOCKER_LAYER_FOREIGN_TAR => Some(Compression::None),
+        _ => LAYER_NONDISTRIBUTABLE
+            .iter()
+            .position(|t| *t == media_type)
+            .map(|i| Compression::ALL[i]),
+    }
+}
+
 /// True for a media type of a document listing manifests: an OCI image index or a Docker
 /// manifest list.
 pub fn is_index(media_type: &str) -> bool {
@@ -96,9 +123,10 @@ impl Compression {
     }
 
     /// The compression of a layer media type of the family of `manifest_type`: OCI layer
-    /// types in an OCI manifest, Docker's in a Docker v2 manifest.
+    /// types in an OCI manifest, Docker's in a Docker v2 manifest (foreign and
+    /// non-distributable layers included).
     pub fn for_manifest(manifest_type: &str, media_type: &str) -> Option<Compression> {
-        let c = Compression::from_media_type(media_type)?;
+        let c = Compression::from_media_type(media_type).or_else(|| foreign_layer(media_type))?;
         (is_docker(media_type) == (manifest_type == DOCKER_MANIFEST)).then_some(c)
     }
 
@@ -186,6 +214,23 @@ mod tests {
         assert_eq!(
             Compression::for_manifest(DOCKER_MANIFEST, LAYER_TAR_GZIP),
             None
+        );
+        assert_eq!(
+            Compression::for_manifest(DOCKER_MANIFEST, DOCKER_LAYER_FOREIGN_GZIP),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::for_manifest(MANIFEST, LAYER_NONDISTRIBUTABLE[2]),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(
+            Compression::for_manifest(MANIFEST, DOCKER_LAYER_FOREIGN_GZIP),
+            None
+        );
+        assert_eq!(foreign_layer(DOCKER_LAYER_GZIP), None);
+        assert_eq!(
+            foreign_layer(LAYER_NONDISTRIBUTABLE[0]),
+            Some(Compression::None)
         );
     }
 }

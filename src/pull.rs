@@ -27,6 +27,11 @@
 //!   lists is pulled with its blobs (attestation manifests too: an index whose manifests
 //!   are missing is not the same index), and each image of a bashbrew architecture gets its
 //!   readable names in a directory of that name (`amd64/rootfs.tar.gz`), as symlinks.
+//! - **Foreign layers stay where they are.** A foreign (non-distributable) layer, whose
+//!   content is at its `urls` and which registries do not serve (old Windows base layers),
+//!   is neither fetched nor asked for: the manifest lists it, the layout holds no blob of it
+//!   (`verify` notes that it cannot check it), exactly as `skopeo copy --preserve-digests`
+//!   leaves it, and the report names it.
 
 use std::path::Path;
 
@@ -76,6 +81,16 @@ pub struct PulledManifest {
     pub attestation: bool,
 }
 
+/// A foreign layer a pull left where it is (as `skopeo copy` does): its content is not the
+/// registry's to serve, and ocipack never fetches it from its `urls`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForeignLayer {
+    /// Its digest (the layout holds no blob of it).
+    pub digest: Digest,
+    /// The hosts its `urls` name, escaped (the first few, then a count).
+    pub hosts: Vec<String>,
+}
+
 /// What a pull wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct PullReport {
@@ -94,6 +109,9 @@ pub struct PullReport {
     pub bytes: u64,
     /// False when the layout at the output already held exactly these bytes.
     pub written: bool,
+    /// The foreign layers the manifests list, which were not fetched (each once).
+    #[serde(rename = "foreignLayers", skip_serializing_if = "Vec::is_empty")]
+    pub foreign_layers: Vec<ForeignLayer>,
 }
 
 /// A platform as a registry's index lists it, read leniently (Docker lists may carry
@@ -132,6 +150,8 @@ struct Listed {
     platform: Option<ListedPlatform>,
     #[serde(default)]
     annotations: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    urls: Option<Vec<String>>,
 }
 
 impl Listed {
@@ -140,7 +160,7 @@ impl Listed {
             media_type: self.media_type.clone(),
             digest: self.digest.clone(),
             size: self.size,
-            urls: None,
+            urls: self.urls.clone(),
             annotations: self.annotations.clone(),
             data: None,
             platform: self.platform.as_ref().map(ListedPlatform::platform),
@@ -170,6 +190,10 @@ struct ConfigPlatform {
     architecture: String,
     #[serde(default)]
     variant: Option<String>,
+    #[serde(rename = "os.version", default)]
+    os_version: Option<String>,
+    #[serde(rename = "os.features", default)]
+    os_features: Option<Vec<String>>,
 }
 
 /// Pulls what `reference` names into a layout at `out` (see the module documentation).
@@ -191,6 +215,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         previous,
         blobs: 0,
         bytes: 0,
+        foreign: Vec::new(),
     };
     let shown = crate::show::text(&reference.with_transport());
     let (entry, manifests) = if top.kind.is_index() {
@@ -218,7 +243,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         }
         pull.single(&top, None, opts.names)?
     };
-    let (blobs, bytes) = (pull.blobs, pull.bytes);
+    let (blobs, bytes, foreign_layers) = (pull.blobs, pull.bytes, pull.foreign);
     writer.write_oci_layout()?;
     let index = Doc::canonical(Index {
         schema_version: 2,
@@ -238,6 +263,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         blobs,
         bytes,
         written,
+        foreign_layers,
     })
 }
 
@@ -249,6 +275,8 @@ struct Pull<'a> {
     previous: Option<Root>,
     blobs: usize,
     bytes: u64,
+    /// The foreign layers met, not fetched.
+    foreign: Vec<ForeignLayer>,
 }
 
 impl Pull<'_> {
@@ -371,7 +399,20 @@ impl Pull<'_> {
         };
         self.document(&config.digest, &bytes)?;
         for l in &parts.layers {
-            self.blob(&l.descriptor())?;
+            let d = l.descriptor();
+            if media::foreign_layer(&d.media_type).is_some() {
+                // As skopeo copy does: the manifest keeps it, the layout holds no blob of
+                // it (verify notes it), and nothing is asked of its urls.
+                if !self.foreign.iter().any(|f| f.digest == d.digest) {
+                    let urls = d.urls.as_deref().unwrap_or_default();
+                    self.foreign.push(ForeignLayer {
+                        hosts: crate::registry::url::shown_hosts(urls),
+                        digest: d.digest,
+                    });
+                }
+                continue;
+            }
+            self.blob(&d)?;
         }
         Ok(bytes)
     }
@@ -526,11 +567,16 @@ pub fn listed(m: &FetchedManifest) -> Result<Vec<Descriptor>> {
         .collect())
 }
 
-/// The platform a config declares, if it says one.
+/// The platform a config declares, if it says one, with its OS version and features (a
+/// Windows image's `os.version`: `index.json`'s entry must say what the config says).
 pub fn config_platform(bytes: &[u8]) -> Option<Platform> {
     let c: ConfigPlatform = serde_json::from_slice(bytes).ok()?;
-    (!c.os.is_empty() && !c.architecture.is_empty())
-        .then(|| Platform::new(&c.os, &c.architecture, c.variant.as_deref()))
+    (!c.os.is_empty() && !c.architecture.is_empty()).then(|| {
+        let mut p = Platform::new(&c.os, &c.architecture, c.variant.as_deref());
+        p.os_version = c.os_version;
+        p.os_features = c.os_features;
+        p
+    })
 }
 
 /// The image of `listed` for the platform `want`: the same OS and architecture, and the

@@ -1,9 +1,12 @@
 //! The OCI documents ocipack writes and reads: descriptor, index, manifest, image config.
 //!
-//! Decoding is strict (`deny_unknown_fields`), as bashbrew's `oci-import` reader is: a field
-//! we do not know is an error, not something silently dropped. Optional fields are omitted
-//! when empty, and every map is a `BTreeMap`, so [`crate::cjson`] writes one byte sequence
-//! for one value.
+//! The types declare exactly the image spec's properties and refuse any other
+//! (`deny_unknown_fields`), so that nothing is silently dropped: documents are read through
+//! the rules' decoder (`image::rules::docs::decode_known`), which sets aside and names
+//! every property these types do not declare (the image spec tells readers to ignore them;
+//! `verify` warns, and its oci-import profile refuses them, as bashbrew's strict decoder
+//! does). Optional fields are omitted when empty, and every map is a `BTreeMap`, so
+//! [`crate::cjson`] writes one byte sequence for one value.
 
 use std::collections::BTreeMap;
 

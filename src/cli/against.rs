@@ -1,5 +1,6 @@
 //! `ocipack build --check --against REF [--explain] [DIR]`: printing what
-//! `ocipack::project::against` found.
+//! `ocipack::project::against` found (with `[[images]]`, REF is a repository and each line
+//! names the image and the tag it was checked under).
 
 use std::path::Path;
 
@@ -20,13 +21,15 @@ pub fn run(
     remote: &RemoteArgs,
     opts: &BuildOptions,
 ) -> Result<u8> {
-    let reference: Reference = reference.parse()?;
+    // Parsed here only to name its registry in the TLS warning (a repository alone parses
+    // too); the project decides whether it must be one.
+    let registry = reference.parse::<Reference>()?.registry;
     let against_opts = AgainstOptions {
         fetch: remote.fetch_options()?,
         explain,
     };
-    remote.tls.warn(&reference.registry);
-    let report = against::check_against(dir, &reference, opts, &against_opts)?;
+    remote.tls.warn(&registry);
+    let report = against::check_against(dir, reference, opts, &against_opts)?;
     if json {
         let mut v = serde_json::to_value(&report)
             .map_err(|e| Error::internal(format!("the report as JSON: {e}")))?;
@@ -40,12 +43,24 @@ pub fn run(
             .max()
             .unwrap_or(0)
             .max(9);
+        // With [[images]], each line names the entry (in its label) and the tag it is
+        // checked under.
+        let tag_width = report
+            .platforms
+            .iter()
+            .filter_map(|p| p.tag.as_ref().map(String::len))
+            .max();
         for p in &report.platforms {
             let digest = match (&p.registry, &p.built) {
                 (Some(d), _) | (None, Some(d)) => format!("{d}  "),
                 (None, None) => String::new(),
             };
-            out!("{:<width$} {digest}{}", p.label, p.verdict);
+            let tag = match (tag_width, &p.tag) {
+                (Some(w), Some(t)) => format!("{t:<w$}  "),
+                (Some(w), None) => format!("{:<w$}  ", ""),
+                (None, _) => String::new(),
+            };
+            out!("{:<width$} {tag}{digest}{}", p.label, p.verdict);
             for line in &p.explanation {
                 out!("{:<width$}   {line}", "");
             }
@@ -60,11 +75,16 @@ pub fn run(
         .filter(|p| p.verdict.fails())
         .count();
     Err(Error::CheckFailed(format!(
-        "check failed: {failing} {} of {} not what {} builds",
+        "check failed: {failing} {} of {}{} not what {} builds",
         if failing == 1 {
             "platform"
         } else {
             "platforms"
+        },
+        if report.images.is_empty() {
+            ""
+        } else {
+            "the images' tags in "
         },
         report.reference,
         ocipack::show::path(dir),

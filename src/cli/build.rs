@@ -52,7 +52,18 @@ different: FIRST DIFFERENCE (from the manifest and config; --explain also fetche
 that differ and lists every difference), missing in the registry; then the index's other \
 entries: extra in the registry (a Linux image the project does not build), or not built \
 here (attestation manifests, other operating systems, architectures not selected: never a \
-failure). Exit 0 when every manifest digest equals the build's, 1 otherwise."
+failure). With [[images]], REF names the repository (no tag): each image (those --image \
+selects) is compared with what the registry serves under its first tag, an image that takes \
+its layouts from others by those layouts, and each line names the image and the tag. Exit 0 \
+when every manifest digest equals the build's, 1 otherwise.\n\
+Incremental builds: after each build, a record of what every layout was built from (a \
+digest of its input files' bytes, its settings, the encoder and ocipack versions) and of \
+what it holds (each file's digest) is kept outside the layouts: in the git directory \
+(<git-dir>/ocipack/cache) when the project is in a git repository, else in \
+$XDG_CACHE_HOME/ocipack (~/.cache/ocipack). A layout whose record matches, and whose \
+files on disk still hash to what was recorded, is reused: its inputs are hashed, never \
+decompressed or encoded. Any change of an input, a setting or a version builds it again. \
+--check never uses the records; --no-cache neither reads nor writes them."
 )]
 pub struct BuildArgs {
     /// The project directory (holding ocipack.toml).
@@ -85,12 +96,17 @@ pub struct BuildArgs {
     #[arg(long, value_name = "OUT", conflicts_with_all = ["compare_compression", "commit_branch"])]
     index: Option<PathBuf>,
     /// With --check: compare with what the registry serves under REF
-    /// ([docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST]) instead of the disk.
+    /// ([docker://][REGISTRY/]REPOSITORY[:TAG][@DIGEST]; with [[images]], the repository:
+    /// each image under its first tag) instead of the disk.
     #[arg(long, value_name = "REF", requires = "check", conflicts_with_all = ["index", "commit_branch"])]
     against: Option<String>,
     /// With --against: also fetch the layers that differ and list every difference.
     #[arg(long, requires = "against")]
     explain: bool,
+    /// Build every output, also those unchanged since a build recorded them, and record
+    /// nothing (see Incremental builds below).
+    #[arg(long)]
+    no_cache: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -110,6 +126,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
         jobs: resolve_jobs(a.jobs)?,
         source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok(),
         commit_branch: a.commit_branch.clone(),
+        cache: !a.no_cache,
     };
     if let Some(out) = &a.index {
         return run_index(&a, out, &opts);
@@ -212,6 +229,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                     "arch": i.arch,
                     "output": i.output.to_string_lossy(),
                     "written": i.built.written == Some(Written::Replaced),
+                    "reused": i.reused,
                     "created": i.created.to_string(),
                     "manifest": i.built.image.entry,
                     "layer": i.built.layer.json(),

@@ -19,9 +19,12 @@ every mtime the image's `created` time.\n\
 docker-archive RepoTags: --tag, else the index entry's name annotation when it is an image \
 name (has a / or :), else the registry reference with its tag, else none (the image loads \
 untagged).\n\
-A registry reference (docker://[HOST/]REPO[:TAG|@DIGEST]) is verified where the registry \
-serves it and streamed into the archive; nothing else is written. A multi-platform source \
-needs --platform or --arch to pick its image."
+A registry reference (docker://[HOST/]REPO[:TAG|@DIGEST]): its documents are checked, then \
+each layer is fetched once, verified as it streams (digest, diff_id, entries) into an unnamed \
+temporary file beside FILE (in the temporary directory for -o -), and the archive is written \
+from those: a registry that sends wrong content fails the export (exit 1) before anything is \
+written. A foreign layer the source does not hold is refused. A multi-platform source needs \
+--platform or --arch to pick its image."
 )]
 pub struct ExportArgs {
     /// The layout directory (its index.json must list exactly one image manifest, or one

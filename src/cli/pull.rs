@@ -28,7 +28,8 @@ One manifest gives a single-image layout (index.json lists it with its platform;
 names as --names says). An index gives the nested multi-platform layout build --index writes \
 (every manifest it lists, attestation manifests too, with their blobs; readable names in a \
 directory per bashbrew architecture), or with --platform or --arch its image for that \
-platform as a single-image layout.\n\
+platform as a single-image layout. A foreign layer (content at its urls, which registries do \
+not serve) is neither fetched nor stored, as skopeo copy leaves it, and is named on stderr.\n\
 \n\
 Credentials come from the Docker config file (as for push); Docker Hub's anonymous tokens \
 need none. Blobs sent from another host (a CDN) never get a credential. See push --help for \
@@ -96,6 +97,18 @@ pub fn run(a: PullArgs) -> Result<u8> {
             " (the layout held them already: unchanged)"
         }
     );
+    for f in &report.foreign_layers {
+        eprintln!(
+            "ocipack: foreign layer {} not fetched (its content is at {}, not in the registry; \
+             the layout lists it and holds no blob of it, as skopeo copy does)",
+            f.digest,
+            if f.hosts.is_empty() {
+                "no host its descriptor names".to_string()
+            } else {
+                f.hosts.join(", ")
+            }
+        );
+    }
     out!("{}", report.digest);
     Ok(0)
 }

@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use serde_json::json;
 
 use super::out;
 use super::tls::TlsArgs;
 
 use ocipack::error::{Error, Result};
+use ocipack::project::push::{self, ProjectPushed, Selection, Skipped};
 use ocipack::registry::{self, Credentials, PushOptions, Pushed, Reference};
 use ocipack::verify::{self, Options, Source, Valid};
 
@@ -18,14 +20,22 @@ use ocipack::verify::{self, Options, Source, Valid};
 #[command(
     after_help = "Prints the pushed manifest digest (the one in index.json) on stdout.\n\
 \n\
-A project directory (holding ocipack.toml) is pushed as one multi-platform image: every\n\
-Linux architecture's layout (or those --arch selects) must exist (`ocipack build` writes\n\
-them), and each is verified whole, as verify does, before anything is sent. Then each\n\
-image's blobs, then its manifest by digest (skipped when the registry has it), and last\n\
-one OCI image index listing them in bashbrew's architecture order (platform, digest,\n\
-size; no annotations) under the tag and each --also-tag. The index digest is printed;\n\
-the index goes last, so a failure leaves no tag. A multi-platform layout (`ocipack build\n\
---index`) is pushed the same way, its stored index byte for byte.\n\
+A project directory (holding ocipack.toml) is pushed as multi-platform images. With a\n\
+REPOSITORY alone (no tag), every image of the project (or those --image selects) goes\n\
+under its own tags: per image one OCI image index of its architectures (or those --arch\n\
+selects) under each of its tags, and per shared tag one index of the union of the images\n\
+listing it (an architecture several have: the first image in the file wins). A shared\n\
+tag listed by an image --image leaves out is skipped (and said so). Windows entries are\n\
+Dockerfile builds and are not pushed. A project without tags is pushed under latest.\n\
+With REPOSITORY:TAG, one image (the project's only one, or one --image) goes under TAG\n\
+and each --also-tag. Every layout used must exist (`ocipack build` writes them), and each\n\
+is verified whole, as verify does, before anything is sent. Then each image's blobs, then\n\
+its manifest by digest (skipped when the registry has it), and last the image indexes,\n\
+listing the images in bashbrew's architecture order (platform, digest, size; no\n\
+annotations), under their tags. Each index digest is printed (with a REPOSITORY alone,\n\
+followed by its tags); indexes go last, so a failure leaves no tag on a partial set. A\n\
+multi-platform layout (`ocipack build --index`) is pushed like one index, its stored\n\
+index byte for byte.\n\
 \n\
 Registries on loopback (localhost, 127.0.0.0/8, ::1) are spoken to over plain HTTP, unless\n\
 TLS is configured for them (see TLS below).\n\
@@ -60,10 +70,11 @@ client tries https://HOST/v2/ first and falls back to http:// if that fails."
 )]
 pub struct PushArgs {
     /// The layout directory (one image, or a multi-platform layout), or a project
-    /// directory holding ocipack.toml (every architecture's layout and one image index).
+    /// directory holding ocipack.toml (its images' layouts, as image indexes).
     #[arg(value_name = "LAYOUT|DIR")]
     layout: PathBuf,
-    /// Where to push: [REGISTRY/]REPOSITORY[:TAG][@DIGEST] (tag default: latest).
+    /// Where to push: [REGISTRY/]REPOSITORY[:TAG][@DIGEST] (tag default: latest; for a
+    /// project, a REPOSITORY alone pushes each image under its own tags).
     reference: String,
     /// Also put the manifest (or the image index) under this tag (repeatable).
     #[arg(long, value_name = "TAG")]
@@ -85,10 +96,14 @@ pub struct PushArgs {
     /// is silent for this long, or takes this long to answer a request.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     timeout: u64,
-    /// With a project directory: push only this architecture (repeatable; the index then
-    /// lists only those selected).
+    /// With a project directory: push only this architecture (repeatable; the indexes then
+    /// list only those selected).
     #[arg(long, value_name = "A")]
     arch: Vec<String>,
+    /// With a project directory: push only this image of its [[images]] (repeatable; with
+    /// REPOSITORY:TAG, the one image pushed).
+    #[arg(long, value_name = "NAME")]
+    image: Vec<String>,
     /// Print the result as JSON (digest, tags, and each blob: uploaded or already there;
     /// for an index, each manifest with its platform, digest and blobs).
     #[arg(long)]
@@ -133,17 +148,32 @@ pub fn run(a: PushArgs) -> Result<u8> {
     a.tls.warn(&reference.registry);
     let is_project =
         std::fs::symlink_metadata(a.layout.join(ocipack::project::PROJECT_FILE)).is_ok();
-    if !a.arch.is_empty() && !is_project {
-        return Err(Error::usage(format!(
-            "--arch selects architectures of a project, and {} holds no {}",
-            ocipack::show::path(&a.layout),
-            ocipack::project::PROJECT_FILE
-        )));
+    for (flag, given) in [
+        ("--arch", !a.arch.is_empty()),
+        ("--image", !a.image.is_empty()),
+    ] {
+        if given && !is_project {
+            return Err(Error::usage(format!(
+                "{flag} selects from a project, and {} holds no {}",
+                ocipack::show::path(&a.layout),
+                ocipack::project::PROJECT_FILE
+            )));
+        }
     }
     let pushed = if is_project {
-        Pushed::Index(ocipack::project::push::push_project(
-            &a.layout, &a.arch, &reference, &opts,
-        )?)
+        let sel = Selection {
+            images: a.image.clone(),
+            arches: a.arch.clone(),
+        };
+        let written = registry::reference::names_tag_or_digest(&a.reference);
+        match push::push_project(&a.layout, &sel, &reference, written, &opts)? {
+            ProjectPushed::One(r) => Pushed::Index(r),
+            ProjectPushed::Entries {
+                report,
+                skipped,
+                entries,
+            } => return report_entries(&report, &skipped, &entries, a.json),
+        }
     } else {
         // The whole layout is verified before anything is sent: a layout `verify` refuses
         // is never uploaded. Then its single image, or every image and the image index
@@ -204,6 +234,61 @@ fn report_index(r: &registry::IndexPushReport, json: bool) -> Result<u8> {
         blobs.len() - uploaded
     );
     out!("{}", r.digest);
+    Ok(0)
+}
+
+/// A push of a project's images under their own tags: one line per image index on stdout
+/// (its digest, then its tags), a summary on stderr, each skipped shared tag on stderr.
+fn report_entries(
+    r: &registry::IndexesPushReport,
+    skipped: &[Skipped],
+    entries: &[Vec<String>],
+    json: bool,
+) -> Result<u8> {
+    if json {
+        let indexes: Vec<_> = r
+            .indexes
+            .iter()
+            .zip(entries)
+            .map(|(i, e)| {
+                json!({
+                    "digest": i.digest,
+                    "mediaType": i.media_type,
+                    "size": i.size,
+                    "tags": i.tags,
+                    "images": e,
+                })
+            })
+            .collect();
+        let v = json!({
+            "repository": r.repository,
+            "indexes": indexes,
+            "manifests": r.manifests,
+            "skipped": skipped,
+        });
+        out!("{}", String::from_utf8_lossy(&ocipack::cjson::to_vec(&v)?));
+        return Ok(0);
+    }
+    for s in skipped {
+        eprintln!("ocipack: shared tag {} not pushed: {}", s.tag, s.reason);
+    }
+    let put = r.manifests.iter().filter(|m| m.uploaded).count();
+    let blobs: Vec<_> = r.manifests.iter().flat_map(|m| &m.blobs).collect();
+    let uploaded = blobs.iter().filter(|b| b.uploaded).count();
+    let tags: Vec<String> = r.indexes.iter().flat_map(|i| i.tags.clone()).collect();
+    eprintln!(
+        "ocipack: pushed {} image indexes as {}: {} manifests put, {} already present; {} \
+         blobs uploaded, {} already present",
+        r.indexes.len(),
+        names(&r.repository, &tags),
+        put,
+        r.manifests.len() - put,
+        uploaded,
+        blobs.len() - uploaded
+    );
+    for i in &r.indexes {
+        out!("{} {}", i.digest, i.tags.join(" "));
+    }
     Ok(0)
 }
 

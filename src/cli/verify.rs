@@ -21,10 +21,16 @@ A layout holds one image (index.json lists exactly one manifest), or is a multi-
 layout (index.json's only entry is an image index, as build --index writes it): every image \
 the index lists is checked, no platform may be listed twice, and --arch A means one of them \
 is A's.\n\
+A property ocipack does not know (Docker's container_config, docker_version, BuildKit's \
+moby.buildkit.buildinfo.v1, ...) is a warning naming its JSON path: the image spec tells \
+readers to ignore unknown properties. A foreign layer (its content at its urls, not in the \
+registry) is checked where a layout holds it, else a warning naming its urls' hosts: it is \
+never fetched.\n\
 --profile oci-import adds every rule of the Docker Official Images oci-import path: bashbrew's \
 oci-import builder (pull-request CI), meta-scripts' import (production builds: only tar and \
 tar+gzip layers; urls, data and the index entry's annotations dropped; platform replaced) and \
-crane push (no symlinked blobs). Each such finding names its origin in brackets: [bashbrew], \
+crane push (no symlinked blobs); unknown properties in the documents bashbrew reads are its \
+errors, and foreign layers too. Each such finding names its origin in brackets: [bashbrew], \
 [meta-scripts], [crane], or [ocipack] where ocipack is stricter than the pipeline.\n\
 A docker://[HOST/]REPO[:TAG|@DIGEST] reference is checked where the registry serves it, by the \
 same rules: its manifest, or its index and every image the index lists (attestation manifests \
@@ -42,8 +48,8 @@ pub struct VerifyArgs {
     /// bashbrew architecture name the image must have (amd64, arm64v8, ...).
     #[arg(long, value_name = "A")]
     arch: Option<String>,
-    /// oci: the OCI spec, decoded as strictly as bashbrew does; oci-import: also every rule
-    /// of bashbrew's oci-import builder, meta-scripts' import and crane push.
+    /// oci: the OCI spec (unknown properties are warnings); oci-import: also every rule of
+    /// bashbrew's oci-import builder, meta-scripts' import and crane push.
     #[arg(long, value_name = "P", default_value = "oci", value_parser = ["oci", "oci-import"])]
     profile: String,
     /// Print one machine-readable JSON report.

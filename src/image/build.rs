@@ -29,7 +29,7 @@ use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::show;
 use crate::spec::{ContainerConfig, Descriptor, History, ImageConfig, Index, Manifest, RootFs};
-use crate::store::hook::test_hook;
+use crate::store::hook::{self, test_hook};
 use crate::store::paths::{Overlap, overlaps};
 use crate::store::root::Root;
 use crate::store::staging::Target;
@@ -198,6 +198,8 @@ pub fn prepare_blobs(
     check_not_inside_inputs(spec, target)?;
     let mut out = LayoutWriter::for_platform(target, &spec.platform)?;
     let entries = collect_inputs(spec, out.temp_dir())?;
+    // Tests record every layer encoded (an incremental build encodes only what changed).
+    hook::test_log(hook::ENCODINGS, || target.shown());
     let sink = out.layer_sink()?;
     let (layer, written) = layer::write_layer(&entries, spec.encode, sink, progress)?;
     out.finish_layer(&layer, written)?;

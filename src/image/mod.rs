@@ -155,17 +155,20 @@ impl Image {
         out
     }
 
-    /// The compression a layer's media type declares.
+    /// The compression a layer's media type declares (a foreign layer's too: its content,
+    /// where a layout holds it, is a tar like any other).
     pub fn layer_compression(&self, d: &Descriptor) -> Result<Compression> {
-        Compression::from_media_type(&d.media_type).ok_or_else(|| {
-            self.bad(
-                &format!("layer {}", d.digest),
-                format!(
-                    "mediaType {} is not an OCI tar layer (tar, tar+gzip, tar+zstd)",
-                    show::text(&d.media_type)
-                ),
-            )
-        })
+        let c = Compression::from_media_type(&d.media_type);
+        c.or_else(|| crate::media::foreign_layer(&d.media_type))
+            .ok_or_else(|| {
+                self.bad(
+                    &format!("layer {}", d.digest),
+                    format!(
+                        "mediaType {} is not an OCI tar layer (tar, tar+gzip, tar+zstd)",
+                        show::text(&d.media_type)
+                    ),
+                )
+            })
     }
 
     /// Opens the blob of `d` for streaming: a regular file beneath the layout of exactly

@@ -208,8 +208,13 @@ impl LayoutWriter {
         let file = written
             .file
             .ok_or_else(|| Error::internal("the layer was not written to a file"))?;
-        self.out
-            .put_file(PARTIAL, &layer.digest.blob_path(), file, same)
+        self.out.put_file(
+            PARTIAL,
+            &layer.digest.blob_path(),
+            file,
+            same,
+            &layer.digest,
+        )
     }
 
     /// Holds `bytes` as a blob; returns its digest.
@@ -260,7 +265,7 @@ impl LayoutWriter {
                 )
             }
         })?;
-        self.out.put_file(&partial, &name, f, same)
+        self.out.put_file(&partial, &name, f, same, digest)
     }
 
     /// True if the layout holds the blob `digest` already.
@@ -304,6 +309,12 @@ impl LayoutWriter {
             }
         }
         Ok(())
+    }
+
+    /// What the layout will hold, path by path, with each file's digest: nothing is read
+    /// back ([`Output::listing`]).
+    pub fn listing(&self) -> crate::store::listing::Listing {
+        self.out.listing()
     }
 
     /// How the target differs from this layout (empty: identical); nothing is written.
@@ -385,8 +396,8 @@ fn previous_layer(root: Root, platform: Option<&Platform>) -> Option<(Digest, Fi
     Some((layer.digest.clone(), blob.opened.file))
 }
 
-/// The JSON blob `d` points to beneath `root`, decoded strictly, if it is exactly what `d`
-/// says (size at most [`MAX_JSON`], digest).
+/// The JSON blob `d` points to beneath `root`, decoded as the rules decode a document, if it
+/// is exactly what `d` says (size at most [`MAX_JSON`], digest).
 fn read_doc<T: DeserializeOwned>(root: &Root, d: &Descriptor) -> Option<T> {
     if u64::try_from(d.size).ok()? > MAX_JSON {
         return None;
@@ -394,7 +405,7 @@ fn read_doc<T: DeserializeOwned>(root: &Root, d: &Descriptor) -> Option<T> {
     decode(&blob::open_blob(root, d).ok()?.read_whole(d).ok()?)
 }
 
-/// `bytes` decoded strictly, as the rules decode a document; `None` if they break a rule.
+/// `bytes` decoded as the rules decode a document; `None` if that fails.
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     docs::decode::<T>(&mut Problems::default(), "", bytes, &[]).map(|(value, _)| value)
 }

@@ -11,6 +11,22 @@ use std::io::{self, Write};
 use crate::layer::gzip::GzipEncoder;
 use crate::media::Compression;
 
+/// The version of the `libdeflate-sys` crate whose bundled libdeflate source the gzip
+/// encoder is compiled from, pinned exactly in Cargo.toml (a test checks it against
+/// Cargo.lock): libdeflate has no version function to ask.
+pub const LIBDEFLATE_SYS_VERSION: &str = "1.26.1";
+
+/// The encoders that decide a layer's bytes besides the settings, with their versions:
+/// libdeflate (by its crate, [`LIBDEFLATE_SYS_VERSION`]) and libzstd (as linked, asked at
+/// run time). A record of a build (`project::cache`) holds them: another encoder version
+/// may give other bytes.
+pub fn encoder_versions() -> [(&'static str, String); 2] {
+    [
+        ("libdeflate-sys", LIBDEFLATE_SYS_VERSION.to_string()),
+        ("libzstd", zstd::zstd_safe::version_string().to_string()),
+    ]
+}
+
 /// Size of the fixed chunks handed to the zstd encoder.
 const ZSTD_CHUNK: usize = 1024 * 1024;
 /// The size of one zstd job (the input one worker compresses at a time) from level
@@ -181,6 +197,18 @@ mod tests {
     use super::*;
     use crate::input::decompress::{decompressing_reader, sniff};
     use std::io::Read;
+
+    /// The libdeflate version a build record names is the one Cargo.lock compiles.
+    #[test]
+    fn the_libdeflate_version_is_the_locked_one() {
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+        let want = format!("name = \"libdeflate-sys\"\nversion = \"{LIBDEFLATE_SYS_VERSION}\"\n");
+        assert!(lock.contains(&want), "Cargo.lock does not lock {want}");
+        let [_, (name, zstd)] = encoder_versions();
+        assert_eq!(name, "libzstd");
+        assert!(zstd.starts_with("1."), "{zstd}");
+    }
 
     fn sample(n: usize) -> Vec<u8> {
         let mut x: u64 = 99;

@@ -12,11 +12,18 @@
 //! Layers are fetched only with `explain`, to compare their entries (`ocipack diff` of a
 //! staged build, removed at once, and the registry's image).
 //!
+//! A project with `[[images]]` is a repository of several images, each published under its
+//! own tags: `REF` then names the repository (no tag, no digest), and each selected entry
+//! (`--image`) is compared with what the registry serves under its first tag, the layouts
+//! it uses (its own, or for an entry that takes them `from` others, theirs) by platform. A
+//! tag the registry does not have makes each of that entry's architectures `missing in the
+//! registry`.
+//!
 //! Every entry of the registry's index gets a verdict too: an image for a platform the
-//! project builds but did not build now (`--arch`), an attestation manifest (platform
-//! `unknown/unknown`) or an image for another OS (Windows, built by other means) is
-//! `not built here`, never a failure; a Linux image for a platform the project does not
-//! build, or a second one for a platform it does, is `extra in the registry`.
+//! project (the entry) builds but did not build now (`--arch`), an attestation manifest
+//! (platform `unknown/unknown`) or an image for another OS (Windows, built by other means)
+//! is `not built here`, never a failure; a Linux image for a platform it does not build, or
+//! a second one for a platform it does, is `extra in the registry`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +41,7 @@ use crate::platform::Platform;
 use crate::project::Project;
 use crate::project::plan::{BuildOptions, Plan};
 use crate::registry::Reference;
-use crate::registry::fetch::{FetchOptions, Fetcher, SharedFetcher};
+use crate::registry::fetch::{FetchOptions, FetchedManifest, Fetcher, SharedFetcher};
 use crate::spec::{Descriptor, ImageConfig, Manifest};
 use crate::store::staging::Target;
 use crate::verify::Source;
@@ -98,7 +105,14 @@ impl std::fmt::Display for Verdict {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformCheck {
-    /// The bashbrew architecture built, or the platform the registry lists.
+    /// With `[[images]]`: the entry (image) it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// With `[[images]]`: the tag the entry is checked under (its first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The bashbrew architecture built, or the platform the registry lists (with
+    /// `[[images]]`, after the entry's name: `glibc amd64`).
     pub label: String,
     /// The platform (`linux/arm64/v8`).
     pub platform: String,
@@ -119,13 +133,32 @@ pub struct PlatformCheck {
 /// What `build --check --against` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct AgainstReport {
-    /// The reference, as skopeo spells it.
+    /// The reference, as skopeo spells it (with `[[images]]`, the repository).
     pub reference: String,
-    /// The digest of what it names (a manifest or an index).
-    pub digest: Digest,
-    /// One line per built architecture (in the project's order), then per entry of the
-    /// registry's index the build did not match (in the index's order).
+    /// The digest of what it names (a manifest or an index); with `[[images]]`, see
+    /// `images`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// With `[[images]]`: each selected entry, the reference of its first tag, and the
+    /// digest the registry serves there (none when it has no such tag).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageReference>,
+    /// One line per built architecture (in the project's order; with `[[images]]`, per
+    /// entry in file order and its architectures), then per entry of the registry's index
+    /// the build did not match (in the index's order).
     pub platforms: Vec<PlatformCheck>,
+}
+
+/// One entry of a project with `[[images]]`, and what the registry serves for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReference {
+    /// The entry's name.
+    pub image: String,
+    /// The reference of its first tag, as skopeo spells it.
+    pub reference: String,
+    /// The digest the registry serves under that tag, if it serves one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
 }
 
 impl AgainstReport {
@@ -144,15 +177,21 @@ struct Served {
     bytes: Option<Vec<u8>>,
 }
 
-/// `ocipack build --check --against REF DIR` (see the module documentation).
+/// `ocipack build --check --against REF DIR` (see the module documentation): `reference`
+/// as the user wrote it (a repository when the project has `[[images]]`).
 pub fn check_against(
     dir: &Path,
-    reference: &Reference,
+    reference: &str,
     opts: &BuildOptions,
     against: &AgainstOptions,
 ) -> Result<AgainstReport> {
     let project = Project::load(dir)?;
-    project.single_entry("build --check --against")?;
+    let several = project.declares_images();
+    let named: Reference = if several {
+        Reference::repository_only(reference, "--against")?
+    } else {
+        reference.parse()?
+    };
     let plan = Plan::new(&project, opts)?;
     // Everything is built before anything is asked of the registry: a broken build is
     // reported as such, not as a difference.
@@ -161,117 +200,211 @@ pub fn check_against(
         let (img, _) = image::image_in_memory(&t.spec, &plan.root)?;
         built.push(img);
     }
-    let fetcher = Fetcher::connect(reference, &against.fetch)?;
-    let shared = SharedFetcher::new(fetcher, reference);
-    let top = shared.with(|f| f.manifest(&reference.tag_or_digest()))?;
-    let served: Vec<Served> = if top.kind.is_index() {
-        crate::pull::listed(&top)?
-            .into_iter()
-            .map(|d| Served {
-                platform: d.platform.clone(),
-                descriptor: d,
-                bytes: None,
-            })
-            .collect()
-    } else {
-        let m: Manifest = decode(&top.bytes, "manifest", &top.digest)?;
-        let config = shared.with(|f| f.blob_to_vec(&m.config, MAX_JSON))?;
-        vec![Served {
-            descriptor: top.descriptor(),
-            platform: crate::pull::config_platform(&config),
-            bytes: Some(top.bytes.clone()),
-        }]
+    let fetcher = Fetcher::connect(&named, &against.fetch)?;
+    let shared = SharedFetcher::new(fetcher, &named);
+    let mut report = AgainstReport {
+        reference: crate::show::text(&named.with_transport()),
+        digest: None,
+        images: Vec::new(),
+        platforms: Vec::new(),
     };
-    let declared: Vec<Platform> = project
-        .architectures
-        .iter()
-        .filter_map(|a| Platform::from_bashbrew_arch(a).ok())
-        .collect();
-
-    let mut used = vec![false; served.len()];
-    let mut platforms = Vec::new();
-    for (t, img) in plan.targets.iter().zip(&built) {
-        let platform = crate::image::index::platform_of(img);
-        let found = served.iter().enumerate().position(|(i, s)| {
-            !used[i]
-                && !is_attestation(&s.descriptor)
-                && s.platform.as_ref().is_some_and(|p| p.matches(&platform))
-        });
-        let mut check = PlatformCheck {
-            label: t.arch.clone(),
-            platform: platform.to_string(),
-            built: Some(img.entry.digest.clone()),
-            registry: None,
-            verdict: Verdict::MissingInTheRegistry,
-            explanation: Vec::new(),
-        };
-        if let Some(i) = found {
-            used[i] = true;
-            let s = &served[i];
-            check.registry = Some(s.descriptor.digest.clone());
-            check.verdict = if s.descriptor.digest == img.entry.digest {
-                Verdict::Identical
-            } else {
-                Verdict::Different {
-                    first: first_difference(&shared, s, img),
-                }
-            };
-            if against.explain && check.verdict != Verdict::Identical {
-                check.explanation = explain(
-                    &plan,
-                    &t.spec,
-                    reference,
-                    &against.fetch,
-                    &s.descriptor.digest,
-                );
-            }
-        }
-        platforms.push(check);
+    let platforms_of = |arches: &[String]| -> Vec<Platform> {
+        arches
+            .iter()
+            .filter_map(|a| Platform::from_bashbrew_arch(a).ok())
+            .collect()
+    };
+    let compare = Compare {
+        plan: &plan,
+        built: &built,
+        shared: &shared,
+        against,
+    };
+    if !several {
+        let top = shared.with(|f| f.manifest(&named.tag_or_digest()))?;
+        let layouts: Vec<(String, usize)> = (0..plan.targets.len())
+            .map(|i| (plan.targets[i].arch.clone(), i))
+            .collect();
+        let declared = platforms_of(&project.architectures);
+        report.platforms = compare.image(&named, &top, &layouts, &declared, None)?;
+        report.digest = Some(top.digest);
+        return Ok(report);
     }
-    for (s, _) in served.iter().zip(&used).filter(|(_, used)| !**used) {
-        // The registry's words: escaped before they reach a terminal.
-        let platform = s
-            .platform
-            .as_ref()
-            .map_or("(no platform)".to_string(), |p| {
-                crate::show::text(&p.to_string())
-            });
-        let verdict = match &s.platform {
-            _ if is_attestation(&s.descriptor) => Verdict::NotBuiltHere {
-                why: "an attestation manifest".into(),
-            },
-            Some(p) if p.os != "linux" => Verdict::NotBuiltHere {
-                why: format!("{} is not built as a layout", crate::show::text(&p.os)),
-            },
-            Some(p)
-                if declared.iter().any(|d| d.matches(p))
-                    && !plan.targets.iter().any(|t| t.spec.platform.matches(p)) =>
-            {
-                Verdict::NotBuiltHere {
-                    why: "an architecture of the project, not selected".into(),
-                }
-            }
-            _ => Verdict::ExtraInTheRegistry,
+    for selected in &plan.images {
+        let entry = project
+            .entry(&selected.name)
+            .ok_or_else(|| Error::internal("a planned image is an entry of the project"))?;
+        let tag = entry.tags.first().ok_or_else(|| {
+            Error::input(
+                format!("image {}", crate::show::text(&entry.name)),
+                "has no tags to check it under",
+            )
+        })?;
+        let tagged = Reference {
+            tag: Some(tag.clone()),
+            ..named.clone()
         };
-        platforms.push(PlatformCheck {
-            label: platform.clone(),
-            platform,
-            built: None,
-            registry: Some(s.descriptor.digest.clone()),
-            verdict,
-            explanation: Vec::new(),
+        let top = shared.with(|f| f.manifest_if_tagged(tag))?;
+        report.images.push(ImageReference {
+            image: entry.name.clone(),
+            reference: crate::show::text(&tagged.with_transport()),
+            digest: top.as_ref().map(|t| t.digest.clone()),
         });
+        let declared = platforms_of(&entry.architectures);
+        let who = Some((entry.name.as_str(), tag.as_str()));
+        let lines = match &top {
+            Some(top) => compare.image(&tagged, top, &selected.layouts, &declared, who)?,
+            None => selected
+                .layouts
+                .iter()
+                .map(|(arch, i)| PlatformCheck {
+                    image: Some(entry.name.clone()),
+                    tag: Some(tag.clone()),
+                    label: format!("{} {arch}", entry.name),
+                    platform: crate::image::index::platform_of(&built[*i]).to_string(),
+                    built: Some(built[*i].entry.digest.clone()),
+                    registry: None,
+                    verdict: Verdict::MissingInTheRegistry,
+                    explanation: Vec::new(),
+                })
+                .collect(),
+        };
+        report.platforms.extend(lines);
     }
-    Ok(AgainstReport {
-        reference: crate::show::text(&reference.with_transport()),
-        digest: top.digest,
-        platforms,
-    })
+    Ok(report)
 }
 
-/// A registry document decoded as ocipack reads documents (strictly).
+/// What one comparison needs: the plan and its images built, the registry, the options.
+struct Compare<'a> {
+    plan: &'a Plan,
+    built: &'a [Image],
+    shared: &'a SharedFetcher,
+    against: &'a AgainstOptions,
+}
+
+impl Compare<'_> {
+    /// The lines of one image the registry serves (`top`, under `reference`) against the
+    /// layouts it should be (`(arch, index in the plan's targets)`), of an entry that
+    /// declares the platforms `declared`; `who` (entry, tag) with `[[images]]`.
+    fn image(
+        &self,
+        reference: &Reference,
+        top: &FetchedManifest,
+        layouts: &[(String, usize)],
+        declared: &[Platform],
+        who: Option<(&str, &str)>,
+    ) -> Result<Vec<PlatformCheck>> {
+        let shared = self.shared;
+        let served: Vec<Served> = if top.kind.is_index() {
+            crate::pull::listed(top)?
+                .into_iter()
+                .map(|d| Served {
+                    platform: d.platform.clone(),
+                    descriptor: d,
+                    bytes: None,
+                })
+                .collect()
+        } else {
+            let m: Manifest = decode(&top.bytes, "manifest", &top.digest)?;
+            let config = shared.with(|f| f.blob_to_vec(&m.config, MAX_JSON))?;
+            vec![Served {
+                descriptor: top.descriptor(),
+                platform: crate::pull::config_platform(&config),
+                bytes: Some(top.bytes.clone()),
+            }]
+        };
+        let label = |what: &str| match who {
+            Some((image, _)) => format!("{image} {what}"),
+            None => what.to_string(),
+        };
+        let line = |label: String, platform: String, verdict: Verdict| PlatformCheck {
+            image: who.map(|(i, _)| i.to_string()),
+            tag: who.map(|(_, t)| t.to_string()),
+            label,
+            platform,
+            built: None,
+            registry: None,
+            verdict,
+            explanation: Vec::new(),
+        };
+        let mut used = vec![false; served.len()];
+        let mut platforms = Vec::new();
+        for (arch, i) in layouts {
+            let (t, img) = (&self.plan.targets[*i], &self.built[*i]);
+            let platform = crate::image::index::platform_of(img);
+            let found = served.iter().enumerate().position(|(i, s)| {
+                !used[i]
+                    && !is_attestation(&s.descriptor)
+                    && s.platform.as_ref().is_some_and(|p| p.matches(&platform))
+            });
+            let mut check = line(
+                label(arch),
+                platform.to_string(),
+                Verdict::MissingInTheRegistry,
+            );
+            check.built = Some(img.entry.digest.clone());
+            if let Some(i) = found {
+                used[i] = true;
+                let s = &served[i];
+                check.registry = Some(s.descriptor.digest.clone());
+                check.verdict = if s.descriptor.digest == img.entry.digest {
+                    Verdict::Identical
+                } else {
+                    Verdict::Different {
+                        first: first_difference(shared, s, img),
+                    }
+                };
+                if self.against.explain && check.verdict != Verdict::Identical {
+                    check.explanation = explain(
+                        self.plan,
+                        &t.spec,
+                        reference,
+                        &self.against.fetch,
+                        &s.descriptor.digest,
+                    );
+                }
+            }
+            platforms.push(check);
+        }
+        for (s, _) in served.iter().zip(&used).filter(|(_, used)| !**used) {
+            // The registry's words: escaped before they reach a terminal.
+            let platform = s
+                .platform
+                .as_ref()
+                .map_or("(no platform)".to_string(), |p| {
+                    crate::show::text(&p.to_string())
+                });
+            let verdict = match &s.platform {
+                _ if is_attestation(&s.descriptor) => Verdict::NotBuiltHere {
+                    why: "an attestation manifest".into(),
+                },
+                Some(p) if p.os != "linux" => Verdict::NotBuiltHere {
+                    why: format!("{} is not built as a layout", crate::show::text(&p.os)),
+                },
+                Some(p)
+                    if declared.iter().any(|d| d.matches(p))
+                        && !layouts
+                            .iter()
+                            .any(|(_, i)| self.plan.targets[*i].spec.platform.matches(p)) =>
+                {
+                    Verdict::NotBuiltHere {
+                        why: "an architecture of the project, not selected".into(),
+                    }
+                }
+                _ => Verdict::ExtraInTheRegistry,
+            };
+            let mut check = line(label(&platform), platform, verdict);
+            check.registry = Some(s.descriptor.digest.clone());
+            platforms.push(check);
+        }
+        Ok(platforms)
+    }
+}
+
+/// A registry document decoded as the rules decode documents (properties ocipack does not
+/// know are ignored, as the image spec requires; `verify` names them).
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str, digest: &Digest) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    crate::image::rules::docs::decode_lenient(bytes).map_err(|e| {
         Error::input(
             format!("the registry's {what} {digest}"),
             format!("is not one ocipack reads: {e}"),

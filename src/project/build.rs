@@ -15,7 +15,10 @@ use crate::image::build::{self as image, BuiltImage, ImageSpec, IndexLayout};
 use crate::image::write::{self as image_write, LayoutWriter, Written};
 use crate::layer::LayerInfo;
 use crate::media::Compression;
-use crate::project::plan::{BuildOptions, Plan, WindowsTarget, fit_memory, parallel_map};
+use crate::project::cache;
+use crate::project::plan::{
+    ArchTarget, BuildOptions, Plan, WindowsTarget, fit_memory, parallel_map,
+};
 use crate::project::{Project, WINDOWS_ARCH};
 use crate::project::{dist, windows};
 use crate::show;
@@ -37,6 +40,9 @@ pub struct ArchResult {
     pub created: Timestamp,
     /// What was built.
     pub built: BuiltImage,
+    /// True when the output was reused, not built: its record showed it unchanged
+    /// ([`cache`]).
+    pub reused: bool,
 }
 
 /// What `build` wrote.
@@ -60,12 +66,18 @@ pub struct BuildReport {
 
 impl Plan {
     /// Prepares every layout in parallel (layers in anonymous files, documents in memory:
-    /// nothing written); the first error (in architecture order) if any failed.
+    /// nothing written), but those `reuse` reuses; the first error (in architecture order)
+    /// if any failed.
     fn prepare_images(
         &self,
         created: Option<&CreatedDirs>,
+        reuse: &cache::Reuse,
     ) -> Result<Vec<Option<(Target, LayoutWriter, BuiltImage)>>> {
-        let results = parallel_map(&self.targets, self.at_once, |t| {
+        let items: Vec<(usize, &ArchTarget)> = self.targets.iter().enumerate().collect();
+        let results = parallel_map(&items, self.at_once, |&(i, t)| {
+            if reuse.hit(i).is_some() {
+                return Ok(None);
+            }
             let target = if let Some(c) = created {
                 self.target(&t.output_rel, &t.output_origin, Some(c))?
             } else {
@@ -104,11 +116,29 @@ impl Plan {
         for t in &win_targets {
             windows::check_target(t)?;
         }
-        let prepared = self.prepare_images(Some(&created))?;
+        // Outputs whose record shows them unchanged are reused, not built (project::cache).
+        let mut reuse = if self.cache {
+            cache::Reuse::find(self)
+        } else {
+            cache::Reuse::none(self.targets.len())
+        };
+        let prepared = self.prepare_images(Some(&created), &reuse)?;
         let mut layouts = Vec::new();
         let mut to_commit = Vec::new();
-        for (t, p) in self.targets.iter().zip(prepared) {
-            let (target, writer, mut built) = p.expect("created targets always exist");
+        for (i, (t, p)) in self.targets.iter().zip(prepared).enumerate() {
+            let Some((target, writer, mut built)) = p else {
+                let built = reuse.hit(i).expect("only reused outputs are not built");
+                layouts.push(ArchResult {
+                    image: t.image.clone(),
+                    arch: t.arch.clone(),
+                    output: t.output.clone(),
+                    created: t.spec.created(),
+                    built: built.clone(),
+                    reused: true,
+                });
+                continue;
+            };
+            reuse.built(i, writer.listing(), &built);
             let changed = writer.needs_write()?;
             if changed {
                 image_write::check_target(&target)?;
@@ -125,6 +155,7 @@ impl Plan {
                 output: t.output.clone(),
                 created: t.spec.created(),
                 built,
+                reused: false,
             });
         }
         let mut windows_written = Vec::new();
@@ -147,6 +178,7 @@ impl Plan {
         }
         let replaced = commit_all(to_commit)?;
         created.keep();
+        reuse.record(self.root.path(), &self.targets, self.jobs);
         Ok(BuildReport {
             layouts,
             several: self.several,
@@ -162,7 +194,8 @@ impl Plan {
     /// (beside it, removed at once) so that `ocipack diff` can explain the difference.
     pub fn check(&self) -> Result<Vec<OutputCheck>> {
         let mut checks = Vec::new();
-        let prepared = self.prepare_images(None)?;
+        // A check never trusts a record: it builds and compares.
+        let prepared = self.prepare_images(None, &cache::Reuse::none(self.targets.len()))?;
         for (t, p) in self.targets.iter().zip(prepared) {
             let (differences, explanation) = match p {
                 None => (vec![Difference::whole_output_missing()], Vec::new()),
@@ -305,6 +338,7 @@ impl Plan {
                 output: t.output.clone(),
                 created: t.spec.created(),
                 built: p.built.clone(),
+                reused: false,
             })
             .collect();
         images.sort_by_key(|r| {
@@ -426,9 +460,17 @@ pub fn build_project(dir: &Path, opts: &BuildOptions) -> Result<BuildReport> {
         return plan.build();
     };
     let targets = std::mem::take(&mut plan.targets);
-    let commits = dist::prepare(&project, &pattern, &targets, plan.at_once, false)?;
+    let (commits, reuse) = dist::prepare(
+        &project,
+        &pattern,
+        &targets,
+        plan.at_once,
+        false,
+        plan.cache,
+    )?;
     let mut report = plan.build()?;
     dist::publish(&project.dir, &commits)?;
+    reuse.record(&project.dir, &targets, plan.jobs);
     report.branches = commits;
     Ok(report)
 }
@@ -443,7 +485,7 @@ pub fn check_project(dir: &Path, opts: &BuildOptions) -> Result<Vec<OutputCheck>
         return plan.check();
     };
     let targets = std::mem::take(&mut plan.targets);
-    let commits = dist::prepare(&project, &pattern, &targets, plan.at_once, true)?;
+    let (commits, _) = dist::prepare(&project, &pattern, &targets, plan.at_once, true, false)?;
     let mut checks = dist_checks(&commits, plan.several);
     checks.extend(plan.check()?);
     Ok(checks)

@@ -23,6 +23,10 @@
 //!   or system configuration is read (`GIT_CONFIG_NOSYSTEM`, `GIT_CONFIG_GLOBAL=/dev/null`),
 //!   commits are never signed and always UTF-8. The parent is the branch's previous tip
 //!   (none for a new branch); a tree equal to the tip's makes no commit.
+//! - A layout whose build record (`project::cache`) names the key its inputs give now and
+//!   the very tree its branch's tip holds at its directory is not built again: that tree
+//!   is used as it is (git's tree id covers every byte of the layout). Records are written
+//!   only after the branches moved; `--check` never reads them.
 //! - Refs are never moved by accident. Branches move together or not at all: one
 //!   `git update-ref --no-deref --stdin` transaction, each update guarded by the old value it
 //!   was built on. Refused before anything is built: a branch checked out in any work tree,
@@ -37,6 +41,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage};
 use crate::project::Project;
+use crate::project::cache;
 use crate::project::git::{Git, Runner};
 use crate::project::plan::{ArchTarget, parallel_map};
 use crate::show;
@@ -201,18 +206,56 @@ fn tree_at(top: &Path, commit: &str, directory: &str) -> Result<Option<String>> 
     Ok((ask(top, &["cat-file", "-t", &oid])? == "tree").then_some(oid))
 }
 
+/// The tree each `(commit, directory)` holds (`None` without a commit, or when it has no
+/// tree there), asked of one `git cat-file --batch-check`.
+fn trees_at(top: &Path, at: &[(Option<String>, String)]) -> Result<Vec<Option<String>>> {
+    let asked: Vec<String> = at
+        .iter()
+        .filter_map(|(c, d)| Some(format!("{}:{d}\n", c.as_ref()?)))
+        .collect();
+    if asked.is_empty() {
+        return Ok(vec![None; at.len()]);
+    }
+    let input = asked.concat();
+    let answer = git(top).write(
+        &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        &[],
+        &mut input.as_bytes(),
+    )?;
+    let mut lines = answer.lines();
+    let mut out = Vec::with_capacity(at.len());
+    for (c, _) in at {
+        if c.is_none() {
+            out.push(None);
+            continue;
+        }
+        let line = lines
+            .next()
+            .ok_or_else(|| Error::Internal("git cat-file answered too few lines".into()))?;
+        out.push(match line.split_once(' ') {
+            Some((oid, "tree")) => Some(oid.to_string()),
+            _ => None,
+        });
+    }
+    Ok(out)
+}
+
 /// Builds every target's layout into a staging directory inside the git directory (at
 /// most `at_once` at a time), hashes its objects, and makes each branch's commit from the
 /// layouts built for it and the ones carried over from its tip, without moving any branch
 /// ([`publish`] does). With `dry_run`, nothing is written to the repository: only the ids
 /// are computed (for `build --check`). Every branch is checked before anything is built.
+/// With `cache` (never with `dry_run`), a layout whose record names the tree its branch's
+/// tip holds for it, and its inputs' key, is not built again ([`cache`]); the records of
+/// the layouts built are written by the returned [`cache::Reuse`] once the branches moved.
 pub fn prepare(
     project: &Project,
     pattern: &str,
     targets: &[ArchTarget],
     at_once: usize,
     dry_run: bool,
-) -> Result<Vec<DistCommit>> {
+    cache: bool,
+) -> Result<(Vec<DistCommit>, cache::Reuse)> {
     project
         .check_commit_branch(pattern)
         .map_err(|p| Error::input(format!("commit branch \"{}\"", show::text(pattern)), p))?;
@@ -243,22 +286,45 @@ pub fn prepare(
     let git_dir = git(&project.dir).query_path(&["rev-parse", "--absolute-git-dir"])?;
     let git_root = Root::open_with(&git_dir, Follow::Never)
         .map_err(|e| Error::io("opening the git directory", &git_dir, e))?;
-    let built = parallel_map(targets, at_once, |t| {
-        stage_layout(&top, &git_dir, &git_root, t, dry_run)
+    // The tree each target's branch tip holds at its directory (one git process).
+    let at: Vec<(Option<String>, String)> = targets
+        .iter()
+        .zip(&target_branches)
+        .map(|(t, b)| {
+            let tip = branches
+                .iter()
+                .find(|(x, _)| x == b)
+                .and_then(|(_, o)| o.clone());
+            (tip, format!("{prefix}{}", t.output_rel))
+        })
+        .collect();
+    let old_trees = trees_at(&top, &at)?;
+    let mut reuse = if cache && !dry_run {
+        cache::Reuse::find_on_branches(&project.dir, targets, at_once, &old_trees)
+    } else {
+        cache::Reuse::none(targets.len())
+    };
+    let items: Vec<(usize, &ArchTarget)> = targets.iter().enumerate().collect();
+    let built = parallel_map(&items, at_once, |&(i, t)| match reuse.tree_hit(i) {
+        Some(hit) => Ok((hit, true)),
+        None => stage_layout(&top, &git_dir, &git_root, t, dry_run).map(|b| (b, false)),
     });
     // The staging directories are gone; their parent goes too, once empty.
     let _ = rustix::fs::unlinkat(git_root.fd(), "ocipack", rustix::fs::AtFlags::REMOVEDIR);
     let mut layouts: Vec<(&String, DistLayout)> = Vec::new();
-    for ((t, b), r) in targets.iter().zip(&target_branches).zip(built) {
-        let (tree, built) = r?;
+    for (i, ((t, b), r)) in targets.iter().zip(&target_branches).zip(built).enumerate() {
+        let ((tree, built), reused) = r?;
+        if !reused {
+            reuse.built_tree(i, &tree, &built);
+        }
         layouts.push((
             b,
             DistLayout {
                 image: t.image.clone(),
                 arch: t.arch.clone(),
-                directory: format!("{prefix}{}", t.output_rel),
+                directory: at[i].1.clone(),
                 tree,
-                old_tree: None,
+                old_tree: old_trees[i].clone(),
                 created: t.spec.created(),
                 built,
             },
@@ -267,7 +333,7 @@ pub fn prepare(
 
     let mut out = Vec::new();
     for (branch, old) in branches {
-        let mut mine: Vec<DistLayout> = layouts
+        let mine: Vec<DistLayout> = layouts
             .iter()
             .filter(|(b, _)| **b == branch)
             .map(|(_, l)| l.clone())
@@ -290,11 +356,6 @@ pub fn prepare(
                 directory,
                 tree,
             });
-        }
-        if let Some(o) = &old {
-            for l in &mut mine {
-                l.old_tree = tree_at(&top, o, &l.directory)?;
-            }
         }
         let mut root = Dir::default();
         for (dir, tree) in mine.iter().map(|l| (&l.directory, &l.tree)).chain(
@@ -335,7 +396,7 @@ pub fn prepare(
         };
         out.push(c);
     }
-    Ok(out)
+    Ok((out, reuse))
 }
 
 /// Builds one layout into a staging directory inside the git directory and hashes it:

@@ -22,6 +22,7 @@ use toml::Spanned;
 
 pub mod against;
 pub mod build;
+pub mod cache;
 pub mod dist;
 pub mod git;
 pub mod images;

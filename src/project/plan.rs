@@ -50,6 +50,10 @@ pub struct BuildOptions {
     /// `--commit-branch`: commit each layout on this branch template (`dist-{arch}`)
     /// instead of writing it to the work tree; default `[library] commit-branch`.
     pub commit_branch: Option<String>,
+    /// Reuse outputs whose inputs and settings are unchanged, and record what each build
+    /// made (see `project::cache`); false (`--no-cache`): build every output, record
+    /// nothing. `--check` never uses the records.
+    pub cache: bool,
 }
 
 /// One layout to build: one building entry's architecture.
@@ -114,6 +118,9 @@ pub struct Plan {
     pub commit_branch: Option<String>,
     /// Worker threads.
     pub jobs: usize,
+    /// Whether `build` reuses unchanged outputs and records what it made
+    /// ([`BuildOptions::cache`]).
+    pub cache: bool,
     /// Images built at once (at most `jobs`; fewer when their encoders would not fit in
     /// memory together).
     pub at_once: usize,
@@ -299,6 +306,7 @@ impl Plan {
             windows: win,
             commit_branch,
             jobs: opts.jobs,
+            cache: opts.cache,
             at_once: 1,
             windows_output_origin: project.windows_output_origin(),
             root,

@@ -277,6 +277,20 @@ impl Fetcher {
         self.read_manifest(&step, tag_or_digest, expected.as_ref(), None, None)
     }
 
+    /// The manifest or index the tag `tag` names, or `None` when the registry answers that
+    /// it has none (404: `build --check --against` reports the images it builds as missing
+    /// there, rather than stopping).
+    pub fn manifest_if_tagged(&mut self, tag: &str) -> Result<Option<FetchedManifest>> {
+        if !valid_tag(tag) {
+            return Err(Error::usage(format!(
+                "\"{}\" is not a valid tag",
+                crate::show::text(tag)
+            )));
+        }
+        let step = format!("reading manifest {}", crate::show::text(tag));
+        self.read_manifest_or_absent(&step, tag, None, None, None, true)
+    }
+
     /// The manifest or index `d` describes (a child of an index): its digest, its size and
     /// its media type must be the descriptor's.
     pub fn manifest_for(&mut self, d: &Descriptor) -> Result<FetchedManifest> {
@@ -419,8 +433,25 @@ impl Fetcher {
         size: Option<u64>,
         kind: Option<ManifestKind>,
     ) -> Result<FetchedManifest> {
+        self.read_manifest_or_absent(step, reference, expected, size, kind, false)?
+            .ok_or_else(|| Error::internal("a manifest asked for as present came back absent"))
+    }
+
+    /// [`Fetcher::read_manifest`]; with `absent_ok`, a 404 is `None` instead of an error.
+    fn read_manifest_or_absent(
+        &mut self,
+        step: &str,
+        reference: &str,
+        expected: Option<&Digest>,
+        size: Option<u64>,
+        kind: Option<ManifestKind>,
+        absent_ok: bool,
+    ) -> Result<Option<FetchedManifest>> {
         let path = format!("manifests/{reference}");
         let (mut resp, url) = self.get(step, &path, Some(MANIFEST_ACCEPT))?;
+        if absent_ok && resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
         if resp.status() != StatusCode::OK {
             return Err(self.client.status_error(step, &mut resp));
         }
@@ -495,11 +526,11 @@ impl Fetcher {
                 ),
             ));
         }
-        Ok(FetchedManifest {
+        Ok(Some(FetchedManifest {
             kind: found,
             digest,
             bytes,
-        })
+        }))
     }
 
     /// `GET` of `path` below the repository: redirects followed by hand, authentication on

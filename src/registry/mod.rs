@@ -21,13 +21,13 @@ pub mod push;
 mod redact;
 pub mod reference;
 pub mod tls;
-mod url;
+pub mod url;
 
 pub use auth::Credentials;
 pub use fetch::{FetchOptions, FetchedManifest, Fetcher, ManifestKind};
 pub use push::{
-    IndexPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedManifest, push_image,
-    push_index,
+    IndexPushReport, IndexesPushReport, PushOptions, PushReport, Pushed, PushedBlob, PushedIndex,
+    PushedManifest, TaggedIndex, push_image, push_index, push_indexes,
 };
 pub use reference::Reference;
 pub use tls::{TlsOptions, Trust};

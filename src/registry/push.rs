@@ -8,9 +8,10 @@
 //! One path for every push. A single image ([`push_image`]): for each blob (layers, base
 //! first, then the config) ask the registry whether it has it (`HEAD`) and upload it if not;
 //! only then `PUT` the manifest, by tag (or digest), then under each extra tag. Several
-//! platforms' images and the image index listing them ([`push_index`]): each image's blobs,
+//! platforms' images and the image index listing them ([`push_index`]), or several indexes
+//! each under tags of its own (a project's entries: [`push_indexes`]): each image's blobs,
 //! then its manifest **by digest** (skipped when the registry has it: `HEAD`), and only
-//! after every image, the index under the tags. No manifest is sent before every blob it
+//! after every image, each index under its tags. No manifest is sent before every blob it
 //! references is in place, and no tag before every manifest: a failure at any step leaves
 //! no tag pointing at an incomplete image or at an index with missing children (registries
 //! refuse such an index anyway: `MANIFEST_BLOB_UNKNOWN`).
@@ -200,23 +201,7 @@ pub fn push_index(
     let (mut s, tags) = Session::start(reference, opts, &digest, "the image index")?;
     let mut manifests: Vec<PushedManifest> = Vec::new();
     for image in images {
-        let blobs = s.push_blobs(image)?;
-        let manifest = Manifest::of(image);
-        let uploaded = if s.manifest_exists(&manifest)? {
-            false
-        } else {
-            s.put_manifest(&manifest, &image.entry.digest.to_string())?;
-            true
-        };
-        let platform = crate::image::index::platform_of(image);
-        manifests.push(PushedManifest {
-            arch: platform.bashbrew_arch().map(str::to_string),
-            platform,
-            digest: image.entry.digest.clone(),
-            size: manifest.bytes.len() as u64,
-            uploaded,
-            blobs,
-        });
+        manifests.push(s.push_child(image)?);
     }
     let top = Manifest {
         bytes: &index.bytes,
@@ -236,6 +221,114 @@ pub fn push_index(
         size: index.bytes.len() as u64,
         tags,
         manifests,
+    })
+}
+
+/// One image index of a push of several ([`push_indexes`]) and the tags it goes under.
+#[derive(Debug, Clone)]
+pub struct TaggedIndex {
+    /// The image index.
+    pub index: Doc<Index>,
+    /// Its media type.
+    pub media_type: String,
+    /// The tags to put it under, in order (at least one).
+    pub tags: Vec<String>,
+}
+
+/// One image index of a push of several, as pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PushedIndex {
+    /// The image index digest.
+    pub digest: Digest,
+    /// Its media type.
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+    /// The tags now pointing at it, in the order they were set.
+    pub tags: Vec<String>,
+}
+
+/// What a push of several image indexes did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexesPushReport {
+    /// `registry/repository`.
+    pub repository: String,
+    /// Every image, each once, in push order.
+    pub manifests: Vec<PushedManifest>,
+    /// Every image index, in push order.
+    pub indexes: Vec<PushedIndex>,
+}
+
+/// Pushes `images` (opened and verified by the caller; each once) and then the image
+/// indexes listing them, each under its tags, into the repository of `reference` (which
+/// names no tag or digest of its own: the tags are the indexes'). Children first, tags
+/// last: every image's blobs and its manifest by digest (skipped when the registry has
+/// it), and only after every image, each index under each of its tags. Every index must
+/// list only manifests of `images`.
+pub fn push_indexes(
+    indexes: &[TaggedIndex],
+    images: &[Image],
+    reference: &Reference,
+    opts: &PushOptions,
+) -> Result<IndexesPushReport> {
+    after_verify();
+    for t in indexes {
+        for d in &t.index.value.manifests {
+            if !images.iter().any(|i| i.entry.digest == d.digest) {
+                return Err(Error::internal(format!(
+                    "an image index lists {}, which is not among the images pushed",
+                    d.digest
+                )));
+            }
+        }
+        if t.tags.is_empty() {
+            return Err(Error::internal("an image index to push has no tag"));
+        }
+        for tag in &t.tags {
+            if !valid_tag(tag) {
+                return Err(Error::input(
+                    format!("tag \"{}\"", crate::show::text(tag)),
+                    "invalid tag: at most 128 of A-Z a-z 0-9 _ . -, not starting with . or -",
+                ));
+            }
+        }
+    }
+    if reference.digest.is_some() || !opts.also_tags.is_empty() {
+        return Err(Error::internal(
+            "a push of several image indexes takes its tags from them",
+        ));
+    }
+    let mut s = Session::connect(reference, opts)?;
+    let mut manifests: Vec<PushedManifest> = Vec::new();
+    for image in images {
+        if manifests.iter().any(|m| m.digest == image.entry.digest) {
+            continue;
+        }
+        manifests.push(s.push_child(image)?);
+    }
+    let mut pushed = Vec::new();
+    for t in indexes {
+        let digest = t.index.digest();
+        let top = Manifest {
+            bytes: &t.index.bytes,
+            media_type: &t.media_type,
+            digest: &digest,
+        };
+        for tag in &t.tags {
+            s.put_manifest(&top, tag)?;
+        }
+        pushed.push(PushedIndex {
+            digest,
+            media_type: t.media_type.clone(),
+            size: t.index.bytes.len() as u64,
+            tags: t.tags.clone(),
+        });
+    }
+    Ok(IndexesPushReport {
+        repository: reference.name(),
+        manifests,
+        indexes: pushed,
     })
 }
 
@@ -290,6 +383,12 @@ impl Session {
                 tags.push(t.clone());
             }
         }
+        Ok((Session::connect(reference, opts)?, tags))
+    }
+
+    /// Checks the options, reads the Docker config file, and connects to the registry of
+    /// `reference`.
+    fn connect(reference: &Reference, opts: &PushOptions) -> Result<Session> {
         if opts.chunk_size == Some(0) {
             return Err(Error::usage("--chunk-size must be at least 1"));
         }
@@ -310,13 +409,32 @@ impl Session {
             }
         };
         client.settle_scheme();
-        Ok((
-            Session {
-                client,
-                chunk_size: opts.chunk_size,
-            },
-            tags,
-        ))
+        Ok(Session {
+            client,
+            chunk_size: opts.chunk_size,
+        })
+    }
+
+    /// One image of an image index: its blobs, then its manifest by digest unless the
+    /// registry has it.
+    fn push_child(&mut self, image: &Image) -> Result<PushedManifest> {
+        let blobs = self.push_blobs(image)?;
+        let manifest = Manifest::of(image);
+        let uploaded = if self.manifest_exists(&manifest)? {
+            false
+        } else {
+            self.put_manifest(&manifest, &image.entry.digest.to_string())?;
+            true
+        };
+        let platform = crate::image::index::platform_of(image);
+        Ok(PushedManifest {
+            arch: platform.bashbrew_arch().map(str::to_string),
+            platform,
+            digest: image.entry.digest.clone(),
+            size: manifest.bytes.len() as u64,
+            uploaded,
+            blobs,
+        })
     }
 
     /// Every blob of `image` the registry lacks, uploaded; the others found (`HEAD`).

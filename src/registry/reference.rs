@@ -69,6 +69,25 @@ impl Reference {
     }
 }
 
+impl Reference {
+    /// A repository as written, `[docker://][REGISTRY/]REPOSITORY`, without a tag or a
+    /// digest (its tag is `None`): what names the repository of several images, each under
+    /// its own tag. One with a tag or a digest is an input error naming `what` (the option).
+    pub fn repository_only(s: &str, what: &str) -> Result<Reference, Error> {
+        let r: Reference = s.parse()?;
+        let raw = s.strip_prefix(DOCKER_TRANSPORT).unwrap_or(s);
+        let last = raw.rsplit('/').next().unwrap_or(raw);
+        if r.digest.is_some() || last.contains(':') {
+            return Err(Error::input(
+                format!("{what} \"{}\"", crate::show::text(s)),
+                "names a tag or a digest; it must name a repository (each image is checked \
+                 under its own first tag)",
+            ));
+        }
+        Ok(Reference { tag: None, ..r })
+    }
+}
+
 /// True if `host[:port]` names this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
 pub fn is_loopback_host(host_port: &str) -> bool {
     let host = if let Some(rest) = host_port.strip_prefix('[') {
@@ -94,6 +113,17 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// True if the reference text `s` names a tag or a digest itself (false: only a repository,
+/// whose tag `latest` is the parser's default). `ocipack push DIR REPOSITORY` takes the tags
+/// from the project when none is written.
+pub fn names_tag_or_digest(s: &str) -> bool {
+    if s.contains('@') {
+        return true;
+    }
+    let last = s.rsplit('/').next().unwrap_or(s);
+    last.contains(':')
 }
 
 /// True if `tag` is a valid tag.
@@ -248,6 +278,26 @@ impl FromStr for Reference {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_repository_alone() {
+        let r = Reference::repository_only("docker://localhost:5000/busybox", "--against").unwrap();
+        assert_eq!((r.registry.as_str(), r.tag), ("localhost:5000", None));
+        assert_eq!(
+            Reference::repository_only("busybox", "--against")
+                .unwrap()
+                .repository,
+            "library/busybox"
+        );
+        for bad in [
+            "busybox:latest",
+            "localhost:5000/b:1",
+            "b@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ] {
+            let e = Reference::repository_only(bad, "--against").unwrap_err();
+            assert!(e.to_string().contains("names a tag or a digest"), "{e}");
+        }
+    }
+
     use super::*;
 
     fn parse(s: &str) -> Reference {
@@ -278,6 +328,28 @@ mod tests {
         let r = parse("registry.example.org/team/app");
         assert!(!is_loopback_host(&r.registry));
         assert_eq!(r.api_host(), "registry.example.org");
+    }
+
+    #[test]
+    fn a_written_tag_or_digest_is_told_from_the_default() {
+        for (s, named) in [
+            ("debian", false),
+            ("docker.io/library/debian", false),
+            ("localhost:5000/a/b", false),
+            ("[::1]:5000/x", false),
+            ("debian:bookworm", true),
+            ("localhost:5000/a/b:v1", true),
+            ("[::1]:5000/x:y", true),
+            (
+                "x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                true,
+            ),
+        ] {
+            assert_eq!(names_tag_or_digest(s), named, "{s}");
+            if !named {
+                assert_eq!(parse(s).tag.as_deref(), Some("latest"), "{s}");
+            }
+        }
     }
 
     #[test]

@@ -7,13 +7,38 @@
 
 /// The `host[:port]` of an absolute URL, without any `user:password@` before it (so that
 /// `http://localhost:x@evil.example/` is `evil.example`, not loopback).
-pub(super) fn host_of(url: &str) -> String {
+pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     authority
         .rsplit_once('@')
         .map_or(authority, |(_, h)| h)
         .to_ascii_lowercase()
+}
+
+/// Hosts named one by one by [`shown_hosts`].
+pub const MAX_HOSTS_SHOWN: usize = 5;
+
+/// The hosts `urls` point to, as messages name them (a foreign layer's): each once, in the
+/// order met, escaped, never with a user or password a URL carries; past
+/// [`MAX_HOSTS_SHOWN`], the rest counted (`3 more hosts`).
+pub fn shown_hosts(urls: &[String]) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for u in urls {
+        let h = crate::show::text(&host_of(u));
+        if !hosts.contains(&h) {
+            hosts.push(h);
+        }
+    }
+    if hosts.len() > MAX_HOSTS_SHOWN {
+        let rest = hosts.len() - MAX_HOSTS_SHOWN;
+        hosts.truncate(MAX_HOSTS_SHOWN);
+        hosts.push(format!(
+            "{rest} more host{}",
+            if rest == 1 { "" } else { "s" }
+        ));
+    }
+    hosts
 }
 
 /// True if `url` is on the registry's host *and* scheme: credentials never follow a
@@ -39,6 +64,21 @@ pub(super) fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_are_shown_once_without_credentials_and_bounded() {
+        let mut urls: Vec<String> = vec![
+            "https://user:secret@A.example/x".into(),
+            "https://a.example/y?token=z".into(),
+            "http://b.example:8080/\u{1b}[2J".into(),
+        ];
+        assert_eq!(shown_hosts(&urls), ["a.example", "b.example:8080"]);
+        urls.extend((0..10).map(|i| format!("https://h{i}.example/")));
+        let shown = shown_hosts(&urls);
+        assert_eq!(shown.len(), MAX_HOSTS_SHOWN + 1);
+        assert_eq!(shown[MAX_HOSTS_SHOWN], "7 more hosts");
+        assert!(shown_hosts(&["http://e\u{7}vil/".into()])[0].contains("\\u{7}"));
+    }
 
     #[test]
     fn urls() {

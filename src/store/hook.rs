@@ -17,6 +17,10 @@
 /// stream they decompress, the digest its descriptor names (see [`test_log`]).
 pub const DECOMPRESSIONS: &str = "OCIPACK_TEST_LOG_DECOMPRESSIONS";
 
+/// The work log of layer encodings: the builder appends one line per layer it encodes, the
+/// output it is for as shown to the user.
+pub const ENCODINGS: &str = "OCIPACK_TEST_LOG_ENCODINGS";
+
 /// Runs the test hook named `var` (debug builds only): the shell command in that environment
 /// variable, if set, run to completion at this moment of the run.
 pub fn test_hook(var: &str) {

@@ -21,9 +21,11 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
+use super::listing::{Listed, Listing};
 use super::root::{EntryType, OpenError, Root};
 use super::staging::{Existing, Staging, Target};
 use super::{DIR_MODE, FILE_MODE};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::show;
 
@@ -36,10 +38,21 @@ enum Pending {
     Link(String),
     /// Content in an anonymous file; `same` if it is known to equal the target's file at
     /// the same path.
-    Anonymous { file: File, same: bool },
+    Anonymous {
+        file: File,
+        same: bool,
+        content: Content,
+    },
     /// Content already written into the staging directory (filesystems without
     /// `O_TMPFILE`); `same` as above.
-    Staged { same: bool },
+    Staged { same: bool, content: Content },
+}
+
+/// The size and SHA-256 of a file written outside memory, known from when it was written.
+#[derive(Debug, Clone)]
+struct Content {
+    size: u64,
+    digest: Digest,
 }
 
 /// How one path of an output differs from the target.
@@ -237,8 +250,22 @@ impl Output {
 
     /// Holds the file made by [`Output::create_file`] for `rel` (it was created as `created`
     /// and now belongs at `rel`); `same` if its content is known to equal the target's file
-    /// at `rel`.
-    pub fn put_file(&mut self, created: &str, rel: &str, file: File, same: bool) -> Result<()> {
+    /// at `rel`; `digest` is the SHA-256 of its content, as its writer computed it.
+    pub fn put_file(
+        &mut self,
+        created: &str,
+        rel: &str,
+        file: File,
+        same: bool,
+        digest: &Digest,
+    ) -> Result<()> {
+        let size = rustix::fs::fstat(&file)
+            .map_err(|e| Error::io("reading", self.target.shown(), e.into()))?
+            .st_size;
+        let content = Content {
+            size: u64::try_from(size).unwrap_or_default(),
+            digest: digest.clone(),
+        };
         let staged = self
             .staging
             .as_ref()
@@ -251,10 +278,16 @@ impl Output {
                     .rename(created, rel)?;
             }
             self.entries
-                .insert(rel.to_string(), Pending::Staged { same });
+                .insert(rel.to_string(), Pending::Staged { same, content });
         } else {
-            self.entries
-                .insert(rel.to_string(), Pending::Anonymous { file, same });
+            self.entries.insert(
+                rel.to_string(),
+                Pending::Anonymous {
+                    file,
+                    same,
+                    content,
+                },
+            );
         }
         Ok(())
     }
@@ -399,10 +432,39 @@ impl Output {
                     actual: show::bytes(&on_disk),
                 })
             }
-            Pending::Anonymous { same, .. } | Pending::Staged { same } => {
+            Pending::Anonymous { same, .. } | Pending::Staged { same, .. } => {
                 (!same).then_some(DiffKind::DifferentBytes)
             }
         })
+    }
+
+    /// What the output will hold, path by path ([`Listing`]): known without reading
+    /// anything back (held bytes are hashed, files written outside memory carry the digest
+    /// their writer computed).
+    pub fn listing(&self) -> Listing {
+        let mut out = BTreeMap::new();
+        for (rel, p) in &self.entries {
+            let mut dir = split(rel).0;
+            while !dir.is_empty() {
+                out.insert(dir.to_string(), Listed::Dir);
+                dir = split(dir).0;
+            }
+            let listed = match p {
+                Pending::Bytes(b) => Listed::File {
+                    size: b.len() as u64,
+                    digest: Digest::sha256_of(b),
+                },
+                Pending::Link(t) => Listed::Symlink { target: t.clone() },
+                Pending::Anonymous { content, .. } | Pending::Staged { content, .. } => {
+                    Listed::File {
+                        size: content.size,
+                        digest: content.digest.clone(),
+                    }
+                }
+            };
+            out.insert(rel.clone(), listed);
+        }
+        Listing(out)
     }
 
     /// Writes everything held into a staging directory beside the target (no flush yet:
@@ -613,16 +675,23 @@ mod tests {
         let mut out = Output::new(&target);
         let (mut f, _) = out.create_file("blobs/x.partial", OFlags::empty()).unwrap();
         std::io::Write::write_all(&mut f, b"content").unwrap();
-        out.put_file("blobs/x.partial", "blobs/x", f, false)
+        let digest = crate::digest::Digest::sha256_of(b"content");
+        out.put_file("blobs/x.partial", "blobs/x", f, false, &digest)
             .unwrap();
         out.put_bytes("index.json", b"{}".to_vec());
+        out.put_link("x", "blobs/x");
         assert_eq!(
             fs::read_dir(t.path()).unwrap().count(),
             0,
             "nothing named yet"
         );
+        let listing = out.listing();
         let staged = out.stage().unwrap();
         commit_all(vec![(staged, target)]).unwrap();
+        // The listing known before anything was written is what the disk holds.
+        let root = Root::open_with(&out_dir, crate::store::root::Follow::Never).unwrap();
+        assert_eq!(listing.0.len(), 4, "{listing:?}");
+        assert!(listing.matches(&root).unwrap());
         assert_eq!(fs::read(out_dir.join("blobs/x")).unwrap(), b"content");
         assert_eq!(fs::read(out_dir.join("index.json")).unwrap(), b"{}");
         assert_eq!(

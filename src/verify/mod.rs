@@ -226,8 +226,10 @@ pub struct Checked {
     pub layout: LayoutRead,
     /// The selected image.
     pub image: Image,
-    /// Its layers, base first, with their entries when asked for.
-    pub layers: Vec<LayerContent>,
+    /// Its layers, base first, with their entries when asked for; `None` for a foreign
+    /// layer the source does not hold (a registry's never is: ocipack does not fetch one).
+    /// Empty when only the documents were checked ([`Options::documents_only`]).
+    pub layers: Vec<Option<LayerContent>>,
 }
 
 /// What a source that passes verification holds.
@@ -298,14 +300,26 @@ pub fn open(source: &Source, opts: &Options) -> Result<Opened> {
 
 /// The entries of the layer `d` of `image` (hashing file contents, as `diff` needs them),
 /// streamed through the image's verified reader: from wherever its blobs are. An error if
-/// the blob is not what `d` says, does not decompress to the config's diff_id `diff_id`,
-/// or holds entries verify refuses.
+/// the blob is not what `d` says (from a registry: the registry's failure, exit 1), does
+/// not decompress to the config's diff_id `diff_id`, or holds entries verify refuses.
 pub fn scan_layer(
     image: &Image,
     d: &crate::spec::Descriptor,
     diff_id: &crate::digest::Digest,
 ) -> Result<LayerContent> {
-    stream::scan_image_layer(image, d, diff_id)
+    stream::scan_image_layer(image, d, diff_id, None)
+}
+
+/// [`scan_layer`], writing the blob's bytes to `copy` as they stream (each blob of a
+/// registry's image read once: `export` keeps the copy, verified, to write its archive
+/// from). A failure writing the copy is an output error naming the layer.
+pub fn scan_layer_into(
+    image: &Image,
+    d: &crate::spec::Descriptor,
+    diff_id: &crate::digest::Digest,
+    copy: &mut (dyn std::io::Write + Send),
+) -> Result<LayerContent> {
+    stream::scan_image_layer(image, d, diff_id, Some(copy))
 }
 
 /// A source as [`open`] found it: the report, and what it holds.

@@ -3,8 +3,10 @@
 //! A layout may come from anyone (a git checkout, an archive), so nothing in it is trusted.
 //! Every file is opened through [`Root`] (never outside the layout, never a FIFO or a
 //! device); `oci-layout`, `index.json`, a single-descriptor file and every JSON blob are read
-//! with a bound of [`MAX_JSON`] bytes, decoded strictly (unknown fields and repeated keys are
-//! errors), and a blob's bytes must hash to its digest before it is decoded. Whatever cannot
+//! with a bound of [`MAX_JSON`] bytes, decoded by the rules' decoder (repeated keys are
+//! errors; properties ocipack does not know are warnings, kept in
+//! [`LayoutRead::unknown`](crate::image::rules::LayoutRead::unknown) for the profile that
+//! refuses them), and a blob's bytes must hash to its digest before it is decoded. Whatever cannot
 //! be read is recorded as a [`Problem`](crate::problems::Problem) naming the file and field,
 //! and reading goes on, so that `verify` can report every problem at once.
 //!
@@ -45,6 +47,8 @@ pub struct Reader {
     /// share is read, verified and decoded once (a descriptor declaring another size is
     /// checked against the file on its own).
     configs: HashMap<(crate::digest::Digest, i64), Option<Doc<ImageConfig>>>,
+    /// The properties of the documents read that ocipack does not know: (file, JSON path).
+    unknown: Vec<(String, String)>,
 }
 
 impl Reader {
@@ -71,6 +75,7 @@ impl Reader {
             problems: Problems::default(),
             referenced: BTreeSet::new(),
             configs: HashMap::new(),
+            unknown: Vec::new(),
         }
     }
 
@@ -135,6 +140,7 @@ impl Reader {
             nested,
             images,
             selected,
+            unknown: std::mem::take(&mut self.unknown),
         }
     }
 
@@ -181,7 +187,9 @@ impl Reader {
         bytes: Vec<u8>,
         descriptors: &[&str],
     ) -> Option<Doc<T>> {
-        let (value, _) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
+        let (value, unknown) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
+        self.unknown
+            .extend(unknown.into_iter().map(|path| (file.to_string(), path)));
         Some(Doc {
             value: Arc::new(value),
             bytes: bytes.into(),

@@ -38,6 +38,8 @@ pub(super) struct Remote {
     pub shown: String,
     /// Configs already read, by digest and declared size.
     configs: HashMap<(Digest, i64), Option<Doc<ImageConfig>>>,
+    /// The properties of the documents read that ocipack does not know: (document, path).
+    unknown: Vec<(String, String)>,
 }
 
 impl Remote {
@@ -50,6 +52,7 @@ impl Remote {
             problems: Problems::default(),
             shown: crate::show::text(&reference.with_transport()),
             configs: HashMap::new(),
+            unknown: Vec::new(),
         })
     }
 
@@ -76,6 +79,7 @@ impl Remote {
             nested: None,
             images: Vec::new(),
             selected: None,
+            unknown: Vec::new(),
         };
         if top.kind.is_index() {
             let path = self.shown.clone();
@@ -113,6 +117,7 @@ impl Remote {
             layout.images.push(self.read_image(found, Some(bytes)));
             layout.selected = Some(0);
         }
+        layout.unknown = std::mem::take(&mut self.unknown);
         Ok(layout)
     }
 
@@ -198,7 +203,9 @@ impl Remote {
         bytes: Vec<u8>,
         descriptors: &[&str],
     ) -> Option<Doc<T>> {
-        let (value, _) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
+        let (value, unknown) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
+        self.unknown
+            .extend(unknown.into_iter().map(|path| (file.to_string(), path)));
         Some(Doc {
             value: Arc::new(value),
             bytes: bytes.into(),
@@ -232,6 +239,10 @@ impl Store for Remote {
             .with(|f| f.manifest_for(&d))
             .err()
             .map(|e| e.to_string())
+    }
+
+    fn foreign_unchecked(&mut self, _: &Descriptor) -> Option<String> {
+        Some("registries do not serve foreign layers, and ocipack never fetches one".into())
     }
 
     fn wrong_size(&self, n: u64, declared: i64) -> String {

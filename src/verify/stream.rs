@@ -13,7 +13,7 @@
 //! in `blobs/` that no descriptor reaches, by name or through a symlink, is noted.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc;
 
 use super::scan::{self as tarscan, Entry, ScanOptions};
@@ -68,6 +68,9 @@ pub(super) trait Store {
     fn open(&mut self, at: &Found, what: &str) -> Option<Stream>;
     /// Why the source does not hold `d` (a manifest's subject), if it does not.
     fn lacks(&mut self, d: &Descriptor) -> Option<String>;
+    /// Why the foreign layer `d` is not checked, if it is not: a layout that does not hold
+    /// it, or a registry (which does not serve it; ocipack never asks it, nor its `urls`).
+    fn foreign_unchecked(&mut self, d: &Descriptor) -> Option<String>;
     /// The problem of a blob that gave `n` bytes where its descriptor declares `declared`.
     fn wrong_size(&self, n: u64, declared: i64) -> String;
 }
@@ -95,6 +98,13 @@ impl Store for Reader {
             Err(OpenError::NotFound) => Some("missing".to_string()),
             Err(e) => Some(e.to_string()),
         }
+    }
+
+    fn foreign_unchecked(&mut self, d: &Descriptor) -> Option<String> {
+        self.lacks(d).map(|why| match why.as_str() {
+            "missing" => "the layout does not hold it".to_string(),
+            _ => format!("the layout's blob of it cannot be opened ({why})"),
+        })
     }
 
     fn wrong_size(&self, _: u64, _: i64) -> String {
@@ -154,8 +164,9 @@ impl<S: Store> Verifier<S> {
     /// Checks the blobs an image descriptor reaches: a non-manifest blob's bytes, or each
     /// layer's content against the config's diff_ids, whiteouts in an only layer, and
     /// whether the layout holds the manifest's subject. Returns the layers when all are
-    /// valid.
-    pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<LayerContent>> {
+    /// valid, base first: `None` for a foreign layer the source does not hold (a warning:
+    /// nothing can check it).
+    pub(super) fn check_blobs(&mut self, img: &ImageRead) -> Option<Vec<Option<LayerContent>>> {
         let Some(manifest) = &img.manifest else {
             if !crate::media::is_manifest(&img.found.descriptor.media_type) {
                 self.check_blob_bytes(&img.found, "blob");
@@ -201,7 +212,24 @@ impl<S: Store> Verifier<S> {
                 field: format!("layers[{i}]"),
                 descriptor: l.clone(),
             };
-            let Some(compression) = Compression::from_media_type(&l.media_type) else {
+            let foreign = crate::media::foreign_layer(&l.media_type);
+            if foreign.is_some()
+                && let Some(why) = self.store.foreign_unchecked(l)
+            {
+                self.store.problems().warn(
+                    &img.manifest_path,
+                    Some(at.field.clone()),
+                    format!(
+                        "a foreign layer ({}), whose content is at {} (its urls): {why}, \
+                         so its digest, diff_id and entries are not checked",
+                        crate::show::text(&l.media_type),
+                        url_hosts(l)
+                    ),
+                );
+                layers.push(None);
+                continue;
+            }
+            let Some(compression) = Compression::from_media_type(&l.media_type).or(foreign) else {
                 self.check_blob_bytes(&at, "layer");
                 continue;
             };
@@ -242,10 +270,10 @@ impl<S: Store> Verifier<S> {
                 continue;
             }
             if let Some(c) = outcome.content {
-                layers.push(LayerContent {
+                layers.push(Some(LayerContent {
                     descriptor: l.clone(),
                     ..c
-                });
+                }));
             }
         }
         (layers.len() == manifest.value.layers.len()).then_some(layers)
@@ -259,8 +287,8 @@ impl<S: Store> Verifier<S> {
         let Some(blob) = self.store.open(at, what) else {
             return;
         };
-        match read_blob(blob.reader, &at.descriptor, None) {
-            Ok((digest, n)) => self.check_digest(&blob.path, at, &digest, n),
+        match read_blob(blob.reader, &at.descriptor, None, None) {
+            Ok((digest, n, _)) => self.check_digest(&blob.path, at, &digest, n),
             Err(e) => self
                 .store
                 .problems()
@@ -323,7 +351,7 @@ impl<S: Store> Verifier<S> {
             keep_entries: self.keep_entries,
             hash_contents: self.keep_entries,
         };
-        let out = stream_layer(blob.reader, &at.descriptor, compression, &opts);
+        let out = stream_layer(blob.reader, &at.descriptor, compression, &opts, None);
         let wrong_size = self.store.wrong_size(out.bytes, at.descriptor.size);
         let p = self.store.problems();
         if out.bytes != at.descriptor.size as u64 {
@@ -432,11 +460,24 @@ impl Verifier<Reader> {
     }
 }
 
+/// The hosts a foreign layer's `urls` name ([`crate::registry::url::shown_hosts`]), or
+/// `no host` when it has none.
+fn url_hosts(d: &Descriptor) -> String {
+    let hosts = crate::registry::url::shown_hosts(d.urls.as_deref().unwrap_or_default());
+    if hosts.is_empty() {
+        "no host".into()
+    } else {
+        hosts.join(", ")
+    }
+}
+
 /// What streaming a layer blob found.
 struct Streamed {
     digest: Digest,
     bytes: u64,
     read_error: Option<io::Error>,
+    /// Writing the copy of the blob failed.
+    copy_error: Option<io::Error>,
     format_error: Option<String>,
     diff_id: Option<Digest>,
     /// The decompressed stream's length, when it was read whole.
@@ -444,16 +485,23 @@ struct Streamed {
     scan: tarscan::Scan,
 }
 
+/// Where a copy of a blob's bytes goes as they are read (the caller's temporary file).
+pub(super) type Copy<'a> = Option<&'a mut (dyn Write + Send)>;
+
 /// Reads up to the declared size + 1 bytes of `file`, hashing them with the digest's
-/// algorithm and handing chunks to `tx` while someone listens.
+/// algorithm, writing them to `copy` and handing chunks to `tx` while someone listens.
+/// Returns the digest, the number of bytes, and the error writing the copy, if any (the
+/// copy stops there; the blob is still read to its end).
 fn read_blob(
     file: impl Read,
     d: &Descriptor,
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
-) -> io::Result<(Digest, u64)> {
+    mut copy: Copy,
+) -> io::Result<(Digest, u64, Option<io::Error>)> {
     let mut h = Hasher::new(d.digest.algorithm());
     let mut r = file.take(u64::try_from(d.size).unwrap_or(0) + 1);
     let mut tx = tx;
+    let mut copy_error = None;
     loop {
         let mut chunk = vec![0u8; CHUNK];
         let mut n = 0;
@@ -470,6 +518,12 @@ fn read_blob(
         }
         chunk.truncate(n);
         h.update(&chunk);
+        if let Some(c) = copy.as_mut()
+            && let Err(e) = c.write_all(&chunk)
+        {
+            copy_error = Some(e);
+            copy = None;
+        }
         if let Some(t) = &tx
             && t.send(chunk).is_err()
         {
@@ -478,7 +532,7 @@ fn read_blob(
         }
     }
     let n = h.len();
-    Ok((h.finish(), n))
+    Ok((h.finish(), n, copy_error))
 }
 
 /// A `BufRead` over chunks received from the reading thread.
@@ -548,10 +602,11 @@ fn stream_layer(
     d: &Descriptor,
     compression: Compression,
     opts: &ScanOptions,
+    copy: Copy,
 ) -> Streamed {
     let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
     std::thread::scope(|s| {
-        let reader = s.spawn(move || read_blob(file, d, Some(tx)));
+        let reader = s.spawn(move || read_blob(file, d, Some(tx), copy));
         let mut chunks = ChunkReader {
             rx,
             chunk: Vec::new(),
@@ -610,19 +665,21 @@ fn stream_layer(
         }
         // Stop listening; the reader finishes hashing the blob on its own.
         drop(chunks);
-        let (digest, bytes, read_error) = match reader.join() {
-            Ok(Ok((digest, n))) => (digest, n, None),
-            Ok(Err(e)) => (d.digest.clone(), d.size as u64, Some(e)),
+        let (digest, bytes, read_error, copy_error) = match reader.join() {
+            Ok(Ok((digest, n, copy_error))) => (digest, n, None, copy_error),
+            Ok(Err(e)) => (d.digest.clone(), d.size as u64, Some(e), None),
             Err(_) => (
                 d.digest.clone(),
                 d.size as u64,
                 Some(io::Error::other("the reading thread panicked")),
+                None,
             ),
         };
         Streamed {
             digest,
             bytes,
             read_error,
+            copy_error,
             format_error,
             diff_id,
             uncompressed,
@@ -657,14 +714,26 @@ pub fn scan_layer_bytes(bytes: &[u8]) -> Vec<tarscan::Scan> {
 }
 
 /// The entries of the layer `d` of `image`, streamed through the image's verified reader
-/// (see [`super::scan_layer`]).
+/// and written to `copy` as they are read (see [`super::scan_layer`]). Content that is not
+/// what `d` says (or that cannot be read) from a registry is the registry's failure
+/// ([`Error::Remote`], exit 1, as every other); from a layout, or a layer that breaks a rule
+/// (its diff_id, its entries), the input's.
 pub(super) fn scan_image_layer(
     image: &crate::image::Image,
     d: &Descriptor,
     diff_id: &Digest,
+    copy: Copy,
 ) -> crate::Result<LayerContent> {
+    use crate::error::Error;
+    use crate::image::blob::Blobs;
     let what = format!("layer {}", d.digest);
     let bad = |why: String| image.bad(&what, why);
+    let lie = |why: String| match image.blob_source() {
+        Some(Blobs::Remote(r)) => {
+            Error::Remote(format!("reading from {}: {what}: {why}", r.name()))
+        }
+        _ => bad(why),
+    };
     let compression = image.layer_compression(d)?;
     let reader = image.open_blob(d)?;
     let opts = ScanOptions {
@@ -672,12 +741,19 @@ pub(super) fn scan_image_layer(
         keep_entries: true,
         hash_contents: true,
     };
-    let out = stream_layer(reader, d, compression, &opts);
+    let out = stream_layer(reader, d, compression, &opts, copy);
+    if let Some(e) = out.copy_error {
+        return Err(Error::io_on("writing", format!("a copy of {what}"), e));
+    }
     if let Some(e) = out.read_error {
-        return Err(bad(format!("cannot be read: {e}")));
+        // The verified reader's words name the source and the blob already.
+        return Err(match image.blob_source() {
+            Some(Blobs::Remote(_)) => Error::Remote(e.to_string()),
+            _ => bad(format!("cannot be read: {e}")),
+        });
     }
     if out.bytes != d.size as u64 || out.digest != d.digest {
-        return Err(bad(format!(
+        return Err(lie(format!(
             "{} bytes hashing to {}, not what its descriptor says",
             out.bytes, out.digest
         )));

@@ -89,7 +89,7 @@ fn two_clones_make_identical_dist_commits_and_a_fetched_one_passes_the_profile()
         let o = cmd.output().unwrap();
         assert_exit(&o, 0);
         assert_eq!(state(&clone), before, "work tree and index untouched");
-        assert!(!clone.join(".git/ocipack").exists(), "no staging left");
+        common::git::assert_no_staging(&clone.join(".git"));
         let out = text(&o.stdout);
         assert!(out.contains("refs/heads/dist-amd64 "), "{out}");
         let these: Vec<String> = ARCHES
@@ -437,7 +437,7 @@ fn branches_that_must_not_move_are_refused_and_nothing_moves() {
     );
     assert_eq!(tip(t.path(), "dist-amd64"), tree.trim());
     assert!(git(t.path(), &["branch", "--list", "dist-i386"], None).is_empty());
-    assert!(!t.path().join(".git/ocipack").exists(), "no staging left");
+    common::git::assert_no_staging(&t.path().join(".git"));
     fs::remove_file(t.path().join(".git/refs/heads/dist-amd64")).unwrap();
 
     // The branch checked out in the work tree.

@@ -218,7 +218,7 @@ fn a_subset_build_carries_the_other_layouts_over_and_check_writes_nothing() {
     );
     assert_eq!(objects(repo), objs, "no object written by --check");
     assert_eq!(refs(repo), before);
-    assert!(!repo.join(".git/ocipack").exists(), "no staging left");
+    common::git::assert_no_staging(&repo.join(".git"));
 
     // A path on a branch that is none of the project's layouts: --check names the branch,
     // and a build's commit holds exactly the project's layouts again.

@@ -307,11 +307,17 @@ fn layouts_that_would_change_a_digest_are_refused_untouched() {
     let l = copy("invalid");
     fs::write(
         l.join("index.json"),
-        b"{\"schemaVersion\":2,\"manifests\":[],\"x\":1}",
+        b"{\"schemaVersion\":\"2\",\"manifests\":[],\"x\":1}",
     )
     .unwrap();
     let snap = snapshot(&l);
-    fix(&[], &l).assert(2, &["cannot be fixed", "unknown field `x`"]);
+    fix(&[], &l).assert(
+        2,
+        &[
+            "cannot be fixed",
+            "invalid type: string \"2\", expected u32",
+        ],
+    );
     assert_eq!(snapshot(&l), snap);
 
     // A blob symlink that leads out of the layout, and one with an absolute target.

@@ -16,14 +16,14 @@ use std::process::Command;
 use common::cli::{assert_error, s, stdout, text};
 use common::{assert_exit, ok, run, snapshot};
 
-const ALL: [&str; 9] = [
+pub(crate) const ALL: [&str; 9] = [
     "amd64", "arm32v5", "arm32v6", "arm32v7", "arm64v8", "i386", "ppc64le", "riscv64", "s390x",
 ];
-const GLIBC: [&str; 8] = [
+pub(crate) const GLIBC: [&str; 8] = [
     "amd64", "arm32v5", "arm32v7", "arm64v8", "i386", "ppc64le", "riscv64", "s390x",
 ];
-const UCLIBC: [&str; 6] = ["amd64", "arm32v5", "arm32v7", "arm64v8", "i386", "riscv64"];
-const MUSL: [&str; 8] = [
+pub(crate) const UCLIBC: [&str; 6] = ["amd64", "arm32v5", "arm32v7", "arm64v8", "i386", "riscv64"];
+pub(crate) const MUSL: [&str; 8] = [
     "amd64", "arm32v6", "arm32v7", "arm64v8", "i386", "ppc64le", "riscv64", "s390x",
 ];
 
@@ -77,8 +77,9 @@ from = ["glibc", "uclibc", "musl"]
 }
 
 /// A busybox-shaped project in `dir`: the project file and, per variant and architecture
-/// it builds, a tiny root filesystem naming both.
-fn busybox_project(dir: &Path) {
+/// it builds, a tiny root filesystem naming both (also the project `pull.rs` pushes to a
+/// registry and checks with `build --check --against`).
+pub(crate) fn busybox_project(dir: &Path) {
     fs::create_dir_all(dir).unwrap();
     fs::write(dir.join("ocipack.toml"), busybox_toml()).unwrap();
     for (variant, arches) in [("glibc", &GLIBC[..]), ("uclibc", &UCLIBC), ("musl", &MUSL)] {

@@ -3,7 +3,8 @@
 //! `--file` is always 0:0; and a setuid or setgid entry whose owner the build would change is
 //! refused, each listed (the first ten of each input, and a count of the rest). Checked with
 //! GNU tar and the tar crate reading the layers, `ocipack verify`, and a real Debian root
-//! filesystem (mmdebstrap) run in podman.
+//! filesystem (mmdebstrap) run in podman, which then feeds the debian example
+//! (`debian::check_example`).
 
 use crate::common;
 
@@ -1030,7 +1031,16 @@ fn facts(r: impl Read) -> BTreeMap<String, Facts> {
 /// for the setgid-shadow programs, and podman runs the image.
 #[test]
 fn a_debian_rootfs_from_mmdebstrap_keeps_its_owners_and_runs() {
-    if !require_tools(&["mmdebstrap", "xz", "tar", "podman", "runc"]) {
+    if !require_tools(&[
+        "mmdebstrap",
+        "xz",
+        "tar",
+        "podman",
+        "runc",
+        "git",
+        "debuerreotype-slimify",
+        "debuerreotype-tar",
+    ]) {
         return;
     }
     let skip = |why: String| common::skip(&why);
@@ -1148,4 +1158,8 @@ fn a_debian_rootfs_from_mmdebstrap_keeps_its_owners_and_runs() {
     let lines: Vec<&str> = said.lines().collect();
     assert!(lines[0].starts_with("apt "), "{said}");
     assert_eq!(lines[1], "42 2755", "{said}");
+
+    // The same root filesystem, bootstrapped once, is examples/debian's input: it and its
+    // debuerreotype-slimify variant as two images on a dist branch (tests/integration/debian.rs).
+    crate::debian::check_example(&tar, newest, d, &podman);
 }

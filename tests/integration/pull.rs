@@ -580,6 +580,155 @@ fn build_check_against_a_registry_after_push_and_after_one_architecture_changed(
     assert_eq!(arm["platform"], "linux/arm64/v8");
 }
 
+/// The busybox-shaped project's entries and their first tags.
+const BUSYBOX_TAGS: [(&str, &str); 4] = [
+    ("glibc", "1.38.0-glibc"),
+    ("uclibc", "1.38.0-uclibc"),
+    ("musl", "1.38.0-musl"),
+    ("latest", "1.38.0"),
+];
+
+/// Pushes the image `name` of the project `dir` to `repository:tag` as the one index
+/// `build --index --image NAME` writes (not `ocipack push DIR`).
+fn push_entry(dir: &Path, name: &str, repository: &str, tag: &str, scratch: &Path) {
+    let index = scratch.join(format!("index-{name}-{tag}"));
+    let o = run(&["build", "--index", s(&index), "--image", name, s(dir)]);
+    assert_exit(&o, 0);
+    let o = run(&["push", s(&index), &format!("{repository}:{tag}")]);
+    assert_exit(&o, 0);
+}
+
+#[test]
+fn build_check_against_a_repository_checks_each_image_under_its_first_tag() {
+    if !tools() {
+        return;
+    }
+    use crate::images::{ALL, GLIBC, MUSL, UCLIBC, busybox_project};
+    let reg = Registry::start();
+    let repository = format!("{}/busybox", reg.host());
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("busybox");
+    busybox_project(&dir);
+    for (name, tag) in BUSYBOX_TAGS {
+        push_entry(&dir, name, &repository, tag, t.path());
+    }
+    let against = |extra: &[&str]| {
+        let mut args = vec!["build", "--check", "--against", &repository];
+        args.extend(extra);
+        args.push(s(&dir));
+        run(&args)
+    };
+
+    // One line per (entry, architecture), naming both and the tag; the from entry's
+    // lines are the layouts it resolves to.
+    let o = against(&[]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.len(),
+        GLIBC.len() + UCLIBC.len() + MUSL.len() + ALL.len(),
+        "{out}"
+    );
+    for (name, arches) in [
+        ("glibc", &GLIBC[..]),
+        ("uclibc", &UCLIBC),
+        ("musl", &MUSL),
+        ("latest", &ALL),
+    ] {
+        let tag = BUSYBOX_TAGS.iter().find(|(n, _)| *n == name).unwrap().1;
+        for a in arches {
+            let label = format!("{name} {a}");
+            assert!(
+                lines.iter().any(|l| {
+                    l.starts_with(&format!("{label} "))
+                        && l.split_whitespace().nth(2) == Some(tag)
+                        && l.ends_with("identical")
+                }),
+                "{label} {tag}: {out}"
+            );
+        }
+    }
+    // --image selects entries; JSON names each image's reference and digest.
+    let o = against(&["--image", "musl", "--json"]);
+    assert_exit(&o, 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["identical"], true);
+    assert_eq!(v["reference"], format!("docker://{repository}"));
+    assert_eq!(v["images"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        v["images"][0]["reference"],
+        format!("docker://{repository}:1.38.0-musl")
+    );
+    assert!(
+        v["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["image"] == "musl" && p["tag"] == "1.38.0-musl"),
+        "{v}"
+    );
+    // A tag or a digest is refused: each image has its own.
+    let o = against_ref(&dir, &format!("{repository}:1.38.0"));
+    assert!(assert_error(&o, 2).contains("names a tag or a digest"));
+
+    // One architecture of one image re-pushed from another build: exactly that line.
+    let changed = t.path().join("changed");
+    copy_dir(&dir, &changed);
+    std::fs::write(
+        changed.join("rootfs/uclibc/arm64v8/etc/variant"),
+        "uclibc arm64v8, rebuilt\n",
+    )
+    .unwrap();
+    push_entry(&changed, "uclibc", &repository, "1.38.0-uclibc", t.path());
+    let o = against(&[]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    let different: Vec<&str> = out.lines().filter(|l| !l.ends_with("identical")).collect();
+    assert_eq!(different.len(), 1, "{out}");
+    assert!(
+        different[0].starts_with("uclibc arm64v8 ")
+            && different[0].contains("1.38.0-uclibc")
+            && different[0].contains("different: layer 0: other files"),
+        "{out}"
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("1 platform of the images' tags in docker://"),
+        "{e}"
+    );
+
+    // A repository holding only one image's tag: the others are missing there.
+    let other = format!("{}/other", reg.host());
+    push_entry(&dir, "glibc", &other, "1.38.0-glibc", t.path());
+    let o = against_ref(&dir, &other);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    for l in out.lines() {
+        if l.starts_with("glibc ") {
+            assert!(l.ends_with("identical"), "{out}");
+        } else {
+            assert!(l.ends_with("missing in the registry"), "{out}");
+        }
+    }
+}
+
+/// `build --check --against REFERENCE DIR`.
+fn against_ref(dir: &Path, reference: &str) -> Output {
+    run(&["build", "--check", "--against", reference, s(dir)])
+}
+
+/// `cp -R from to`.
+fn copy_dir(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-R")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 #[test]
 fn export_of_a_registry_image_is_the_export_of_its_layout() {
     if !tools() {
@@ -944,6 +1093,79 @@ fn a_registry_that_lies_is_caught_and_nothing_is_written() {
         "{e}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn export_fetches_each_layer_once_and_a_registry_that_lies_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let (hub, image) = docker_hub(t.path());
+    let layer = sha256(&image.1);
+    let reference = format!("docker://{}:amd64", hub.repository());
+    let fetched = |hub: &Hub| {
+        let cdn = hub.cdn.requests();
+        cdn.iter().filter(|r| r.path.contains(&layer[7..])).count()
+    };
+    // Each format, to a file and to standard output: the layer is fetched once (verified
+    // as it streams), and the archive is the one its pulled layout exports.
+    let pulled = t.path().join("pulled");
+    assert_exit(&run(&["pull", &reference, s(&pulled)]), 0);
+    let before = fetched(&hub);
+    for format in ["docker-archive", "oci-archive"] {
+        let out = t.path().join(format!("{format}.tar"));
+        let o = run(&["export", &reference, "--format", format, "-o", s(&out)]);
+        assert_exit(&o, 0);
+        let o = run(&["export", &reference, "--format", format, "-o", "-"]);
+        assert_exit(&o, 0);
+        assert!(
+            std::fs::read(&out).unwrap() == o.stdout,
+            "{format}: -o and stdout differ"
+        );
+        if format == "docker-archive" {
+            let tag = format!("{}:amd64", hub.repository());
+            let local = t.path().join("local.tar");
+            let o = run(&[
+                "export",
+                s(&pulled),
+                "--format",
+                format,
+                "--tag",
+                &tag,
+                "-o",
+                s(&local),
+            ]);
+            assert_exit(&o, 0);
+            assert!(
+                std::fs::read(&local).unwrap() == std::fs::read(&out).unwrap(),
+                "the registry's archive is not its layout's"
+            );
+        }
+    }
+    assert_eq!(
+        fetched(&hub) - before,
+        4,
+        "one fetch of the layer per export"
+    );
+
+    // The layer's bytes with one changed, same size: the registry's failure (exit 1), and
+    // nothing written, to a file or to standard output.
+    let mut bad = image.1.clone();
+    bad[100] ^= 0x55;
+    hub.content.lock().unwrap().blobs.insert(layer.clone(), bad);
+    let out = t.path().join("lied.tar");
+    for format in ["docker-archive", "oci-archive"] {
+        let o = run(&["export", &reference, "--format", format, "-o", s(&out)]);
+        let e = assert_error(&o, 1);
+        assert!(e.contains("content hashes to"), "{e}");
+        assert!(e.contains(&hub.repository()), "{e}");
+        assert!(!out.exists());
+        assert!(common::staging_beside(&out).is_empty());
+        let o = run(&["export", &reference, "--format", format, "-o", "-"]);
+        assert_exit(&o, 1);
+        assert!(
+            o.stdout.is_empty(),
+            "{format}: bytes reached standard output"
+        );
+    }
 }
 
 #[test]

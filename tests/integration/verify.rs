@@ -146,8 +146,20 @@ fn index_unknown_field_and_schema_version() {
     let mut i = l.index();
     i["foo"] = json!(1);
     l.set_index(&i);
-    l.verify(&[])
-        .assert(1, &["index.json: unknown field `foo`"]);
+    // The image spec: readers MUST ignore unknown properties. A warning naming it; under
+    // the oci-import profile an error, as bashbrew's strict decoder refuses it.
+    l.verify(&[]).assert(
+        0,
+        &[
+            "valid (linux/amd64, 1 warning)",
+            "warning: index.json: foo: a property ocipack does not know: ignored, as the \
+             image spec requires of readers",
+        ],
+    );
+    l.verify(&["--profile", "oci-import"]).assert(
+        1,
+        &["error: index.json: foo: [bashbrew]: a property bashbrew does not know"],
+    );
     let mut i = l.index();
     i.as_object_mut().unwrap().remove("foo");
     i["schemaVersion"] = json!(3);
@@ -308,10 +320,10 @@ fn wrong_diff_id_and_diff_id_count() {
 
 #[test]
 fn foreign_and_docker_layer_media_types() {
+    // Docker's layer types, foreign or not, do not belong in an OCI manifest.
     for mt in [
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
         "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
     ] {
         let l = Layout::build(&[]);
         let mut m = l.manifest();
@@ -326,6 +338,39 @@ fn foreign_and_docker_layer_media_types() {
             ],
         );
     }
+    // OCI's non-distributable type: a layer like any other where the layout holds it
+    // (checked whole); bashbrew's oci-import builder refuses it.
+    let nondistributable = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+    let l = Layout::build(&[]);
+    let mut m = l.manifest();
+    m["layers"][0]["mediaType"] = json!(nondistributable);
+    m["layers"][0]["urls"] = json!(["https://user:secret@foreign.invalid/layer"]);
+    l.set_manifest(&m);
+    let o = l.verify(&[]);
+    o.assert(0, &["valid (linux/amd64"]);
+    assert!(!o.stdout.contains("warning"), "{}", o.stdout);
+    l.verify(&["--profile", "oci-import"]).assert(
+        1,
+        &[
+            "layers[0].mediaType: [bashbrew]:",
+            "a foreign (non-distributable) layer",
+        ],
+    );
+    // Where the layout does not hold it (as skopeo copy leaves one): valid, with a warning
+    // naming the host of its urls (never the user and password), and the layer unchecked.
+    fs::remove_file(l.path(&l.layer_path())).unwrap();
+    let o = l.verify(&[]);
+    o.assert(
+        0,
+        &[
+            "valid (linux/amd64, 1 warning)",
+            "layers[0]: a foreign layer",
+            "whose content is at foreign.invalid (its urls): the layout does not hold it, so",
+            "so its digest, diff_id and entries are not checked",
+        ],
+    );
+    assert!(!o.stdout.contains("secret"), "{}", o.stdout);
+    // Anywhere else, urls are an error: every blob must be in the layout.
     let l = Layout::build(&[]);
     let mut m = l.manifest();
     m["layers"][0]["urls"] = json!(["https://example.invalid/layer"]);
@@ -349,13 +394,8 @@ fn wrong_config_and_manifest_media_types() {
     let mut i = l.index();
     i["manifests"][0]["mediaType"] = json!("application/vnd.oci.image.index.v1+json");
     l.set_index(&i);
-    l.verify(&[]).assert(
-        1,
-        &[
-            &l.manifest_digest()[7..],
-            "unknown field `config`, expected one of `schemaVersion`",
-        ],
-    );
+    l.verify(&[])
+        .assert(1, &[&l.manifest_digest()[7..], "missing field `manifests`"]);
 }
 
 #[test]
@@ -363,15 +403,62 @@ fn unknown_fields_in_manifest_and_config() {
     let l = Layout::build(&[]);
     let mut c = l.config();
     c["config"]["Healthcheck"] = json!({});
+    c["docker_version"] = json!("20.10.7");
     l.set_config(&c);
-    l.verify(&[]).assert(1, &["unknown field `Healthcheck`"]);
+    let o = l.verify(&[]);
+    o.assert(
+        0,
+        &[
+            "valid (linux/amd64, 2 warnings)",
+            ": config.Healthcheck: a property ocipack does not know",
+            ": docker_version: a property ocipack does not know",
+        ],
+    );
+    // Under the oci-import profile each is bashbrew's error, and not also a warning.
+    let o = l.verify(&["--profile", "oci-import"]);
+    o.assert(
+        1,
+        &[
+            ": config.Healthcheck: [bashbrew]: a property bashbrew does not know",
+            ": docker_version: [bashbrew]: a property bashbrew does not know",
+        ],
+    );
+    assert!(!o.stdout.contains("ocipack does not know"), "{}", o.stdout);
 
     let l = Layout::build(&[]);
     let mut m = l.manifest();
     m["layers"][0]["extra"] = json!(true);
     l.set_manifest(&m);
     l.verify(&[])
-        .assert(1, &[": layers[0]: unknown field `extra`"]);
+        .assert(0, &[": layers[0].extra: a property ocipack does not know"]);
+    l.verify(&["--profile", "oci-import"])
+        .assert(1, &[": layers[0].extra: [bashbrew]: a property bashbrew"]);
+    // A wrong type next to an unknown property is still an error, named where it is.
+    let mut m = l.manifest();
+    m["layers"][0]["size"] = json!("big");
+    l.set_manifest(&m);
+    l.verify(&[]).assert(
+        1,
+        &[": layers[0]: invalid type: string \"big\", expected i64"],
+    );
+}
+
+#[test]
+fn unknown_properties_bashbrew_does_not_read_stay_warnings_under_oci_import() {
+    // With a descriptor file (bashbrew's File:), bashbrew reads that file, not index.json:
+    // a property index.json has and ocipack does not know stays a warning.
+    let l = Layout::build(&[]);
+    let entry = l.index()["manifests"][0].clone();
+    fs::write(l.path("desc.json"), serde_json::to_vec(&entry).unwrap()).unwrap();
+    let mut i = l.index();
+    i["x-tool"] = json!("made by another tool");
+    l.set_index(&i);
+    let o = l.verify(&["--profile", "oci-import", "--file", "desc.json"]);
+    o.assert(
+        0,
+        &["warning: index.json: [\"x-tool\"]: a property ocipack does not know"],
+    );
+    assert!(!o.stdout.contains("[bashbrew]: a property"), "{}", o.stdout);
 }
 
 // ---------------------------------------------------------------- layer streams

@@ -118,6 +118,10 @@ pub struct LayoutRead {
     /// Which of `images` is selected: the descriptor file's, else `index.json`'s only entry
     /// (none in a multi-platform layout).
     pub selected: Option<usize>,
+    /// Every property of the documents read that ocipack does not know, as (file, JSON
+    /// path): each a warning already ([`docs::UNKNOWN_PROPERTY`]); the oci-import profile
+    /// makes those of the documents bashbrew reads errors.
+    pub unknown: Vec<(String, String)>,
 }
 
 impl LayoutRead {

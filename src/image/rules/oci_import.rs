@@ -139,7 +139,40 @@ pub fn check_layout(
         }
     }
     check_files(p, files, &blobs);
+    check_unknown(p, layout);
 }
+
+/// bashbrew decodes `oci-layout`, the file it is given (`index.json`, or the descriptor
+/// file), the selected image's manifest and its config with Go's `DisallowUnknownFields`
+/// (ocipack's types declare the image spec's properties, as bashbrew's do): a property
+/// neither knows fails the import there, although the plain rules only warn (the image spec
+/// tells readers to ignore it). In any other document it stays that warning.
+fn check_unknown(p: &mut Problems, layout: &LayoutRead) {
+    let mut read = vec!["oci-layout".to_string()];
+    read.push(match &layout.descriptor_file {
+        Some((name, _)) => name.clone(),
+        None => "index.json".into(),
+    });
+    if let Some(img) = layout.selected.map(|n| &layout.images[n]) {
+        read.push(img.manifest_path.clone());
+        read.push(img.config_path.clone());
+    }
+    for file in &read {
+        let paths: Vec<String> = layout
+            .unknown
+            .iter()
+            .filter(|(f, _)| f == file)
+            .map(|(_, path)| path.clone())
+            .collect();
+        super::docs::each_unknown(&paths, UNKNOWN_TO_BASHBREW, |field, m| {
+            p.by(Severity::Error, BASHBREW, file, field, m)
+        });
+    }
+}
+
+/// Why bashbrew refuses a property ocipack does not know.
+const UNKNOWN_TO_BASHBREW: &str = "a property bashbrew does not know: its strict decoder \
+(DisallowUnknownFields) refuses the document, although the image spec tells readers to ignore it";
 
 /// The profile's rules over an image the builder made in memory: its index entry (as
 /// `index.json manifests[0]`), manifest, and whether the readable-name style makes its
@@ -470,6 +503,20 @@ pub fn check_manifest(p: &mut Problems, file: &str, m: &Manifest, entry: &Descri
     for (i, l) in m.layers.iter().enumerate() {
         let field = format!("layers[{i}]");
         check_descriptor(p, file, &field, l);
+        if media::foreign_layer(&l.media_type).is_some() {
+            p.by(
+                Severity::Error,
+                BASHBREW,
+                file,
+                Some(join_key(&field, "mediaType")),
+                format!(
+                    "{}: a foreign (non-distributable) layer, whose content is not in the \
+                     layout: bashbrew's oci-import builder takes only tar, tar+gzip and \
+                     tar+zstd layers the layout holds",
+                    l.media_type
+                ),
+            );
+        }
         if Compression::from_media_type(&l.media_type) == Some(Compression::Zstd) {
             p.by(
                 Severity::Error,

@@ -60,3 +60,19 @@ pub fn example_repo(root: &Path) -> PathBuf {
     git(root, &["init", "-q"], None);
     ex
 }
+
+/// Asserts that `git_dir` holds no staging of ocipack's: `ocipack/` is absent or holds only
+/// the build records (`ocipack/cache`, see `project::cache`).
+pub fn assert_no_staging(git_dir: &Path) {
+    let left: Vec<String> = fs::read_dir(git_dir.join("ocipack"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left.iter().all(|n| n == "cache"),
+        "staging left in {}: {left:?}",
+        git_dir.display()
+    );
+}

@@ -3,24 +3,43 @@
 //! submodules: [`cli`] (command builders, output and error-convention assertions), [`fake`]
 //! (in-process registries), [`git`] (repositories of a test's own), [`layouts`] (layouts
 //! built by the CLI and rewritten one rule at a time, a watchdog), [`oci`] (layouts written
-//! blob by blob), [`tar`] (a raw tar writer).
+//! blob by blob), [`served`] (images as Docker Hub serves them: Docker's and BuildKit's
+//! configs, attestations, Windows foreign layers), [`shapes`] (projects shaped like
+//! busybox's), [`tar`] (a raw tar writer).
 
 pub mod cli;
 pub mod fake;
 pub mod git;
 pub mod layouts;
 pub mod oci;
+pub mod served;
+pub mod shapes;
 pub mod tar;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `ocipack` binary under test, with an environment that cannot leak into outputs.
+/// The `ocipack` binary under test, with an environment that cannot leak into outputs, and
+/// the build records of projects outside a git repository kept in [`xdg_cache`] rather
+/// than in the user's `~/.cache`.
 pub fn ocipack() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ocipack"));
     c.env_remove("SOURCE_DATE_EPOCH");
+    c.env("XDG_CACHE_HOME", xdg_cache());
     default_signals(&mut c);
     c
+}
+
+/// The `XDG_CACHE_HOME` of every `ocipack` the tests run: `target/tmp/xdg-cache`, emptied
+/// once per run of the test binary (the projects it held records of are gone by then).
+pub fn xdg_cache() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache");
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
 }
 
 /// Starts `c` with SIGINT, SIGTERM and SIGHUP at their default dispositions. ocipack keeps a
@@ -238,6 +257,15 @@ impl Registry {
     /// An anonymous registry.
     pub fn start() -> Registry {
         Registry::start_with("")
+    }
+
+    /// An anonymous registry that accepts manifests with foreign layers (their `urls` on
+    /// any http or https host): distribution refuses any URL on a layer unless a pattern
+    /// allows it (`validation.manifests.urls.allow`).
+    pub fn start_allowing_foreign_layers() -> Registry {
+        Registry::start_with(
+            "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://\n",
+        )
     }
 
     /// A registry that requires basic authentication as `user`/`password` (bcrypt htpasswd).
