@@ -13,6 +13,7 @@ mod build;
 mod busybox;
 mod completions;
 mod compressed_input;
+mod convert_hello_world;
 mod debian;
 mod determinism_threads;
 mod diff;
