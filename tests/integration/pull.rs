@@ -1057,6 +1057,47 @@ fn diff_fetches_a_registry_layer_only_when_the_documents_show_it_differs() {
 }
 
 #[test]
+fn a_manifest_or_config_listed_many_times_is_fetched_once() {
+    // An index listing one manifest 50 times, and a second manifest sharing its config:
+    // each document is fetched once, not once per listing (a 4 MB index could list one
+    // manifest some 25,000 times).
+    let t = tempfile::tempdir().unwrap();
+    let (hub, image) = docker_hub(t.path());
+    let mut other: Value = serde_json::from_slice(&image.2).unwrap();
+    other["annotations"] = json!({"org.example.twin": "yes"});
+    let other = other.to_string().into_bytes();
+    hub.put_manifest("other", DOCKER_MANIFEST, &other);
+    let listed = |m: &[u8], arch: &str| {
+        json!({"mediaType": DOCKER_MANIFEST, "size": m.len(), "digest": sha256(m),
+               "platform": {"architecture": arch, "os": "linux"}})
+    };
+    let mut manifests = vec![listed(&image.2, "amd64"); 50];
+    manifests.push(listed(&other, "arm64"));
+    let list = json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": manifests})
+        .to_string()
+        .into_bytes();
+    hub.put_manifest("many", DOCKER_LIST, &list);
+    let out = t.path().join("out");
+    let o = run(&["pull", &format!("{}:many", hub.repository()), s(&out)]);
+    assert_exit(&o, 0);
+    assert_eq!(std::fs::read(out.join("image-index.json")).unwrap(), list);
+    let registry = hub.registry.requests();
+    for m in [&image.2, &other] {
+        let path = format!("/manifests/{}", sha256(m));
+        let asked = registry
+            .iter()
+            .filter(|r| r.path.ends_with(&path) && r.header("authorization").is_some())
+            .count();
+        assert_eq!(asked, 1, "{path} asked {asked} times");
+    }
+    let cdn = hub.cdn.requests();
+    for b in [&image.0, &image.1] {
+        let asked = cdn.iter().filter(|r| r.path.contains(&sha256(b))).count();
+        assert_eq!(asked, 1, "{} asked {asked} times", sha256(b));
+    }
+}
+
+#[test]
 fn a_registry_that_lies_is_caught_and_nothing_is_written() {
     let t = tempfile::tempdir().unwrap();
     let (hub, image) = docker_hub(t.path());
