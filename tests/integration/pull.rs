@@ -1098,6 +1098,56 @@ fn a_manifest_or_config_listed_many_times_is_fetched_once() {
 }
 
 #[test]
+fn verify_reads_an_index_nested_in_an_index_where_registries_serve_it() {
+    // A nested index is served at manifests/, as every manifest is: verify must not ask
+    // for it as a blob and then report the registry's 404 as a missing blob.
+    let t = tempfile::tempdir().unwrap();
+    let (hub, image) = docker_hub(t.path());
+    let inner = json!({"schemaVersion": 2, "mediaType": common::oci::INDEX, "manifests": [
+        {"mediaType": DOCKER_MANIFEST, "size": image.2.len(), "digest": sha256(&image.2),
+         "platform": {"architecture": "amd64", "os": "linux"}}]})
+    .to_string()
+    .into_bytes();
+    hub.put_manifest("inner", common::oci::INDEX, &inner);
+    let outer = json!({"schemaVersion": 2, "mediaType": common::oci::INDEX, "manifests": [
+        {"mediaType": common::oci::INDEX, "size": inner.len(), "digest": sha256(&inner)}]})
+    .to_string()
+    .into_bytes();
+    hub.put_manifest("nested", common::oci::INDEX, &outer);
+    let o = run(&["verify", &format!("docker://{}:nested", hub.repository())]);
+    let out = stdout(&o);
+    assert!(
+        !out.contains("404") && !out.contains("reading blob"),
+        "{out}"
+    );
+    let inner_digest = sha256(&inner);
+    assert!(
+        hub.cdn
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains(&inner_digest)),
+        "the nested index was asked for as a blob"
+    );
+    assert!(
+        hub.registry
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with(&format!("/manifests/{inner_digest}")))
+    );
+    // Its bytes were checked: a registry that serves other bytes for it is caught.
+    let mut wrong = inner.clone();
+    wrong.push(b' ');
+    hub.content
+        .lock()
+        .unwrap()
+        .manifests
+        .insert(inner_digest.clone(), (common::oci::INDEX.into(), wrong));
+    let o = run(&["verify", &format!("docker://{}:nested", hub.repository())]);
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("descriptor says"), "{}", stdout(&o));
+}
+
+#[test]
 fn a_registry_that_lies_is_caught_and_nothing_is_written() {
     let t = tempfile::tempdir().unwrap();
     let (hub, image) = docker_hub(t.path());
