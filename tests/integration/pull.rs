@@ -697,6 +697,17 @@ fn build_check_against_a_repository_checks_each_image_under_its_first_tag() {
         e.contains("1 platform of the images' tags in docker://"),
         "{e}"
     );
+    // Nothing is written anywhere in the project, also when --explain stages a build to
+    // compare its layers.
+    let before = snapshot(&dir);
+    let o = against(&["--explain"]);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains("etc/variant"),
+        "the explanation names the file: {}",
+        stdout(&o)
+    );
+    assert!(snapshot(&dir) == before, "build --check --against wrote");
 
     // A repository holding only one image's tag: the others are missing there.
     let other = format!("{}/other", reg.host());
