@@ -498,6 +498,11 @@ impl Client {
         .to_string();
         if status == StatusCode::UNAUTHORIZED {
             match &self.credentials {
+                // The read commands take credentials from the Docker config file only.
+                None if self.reading() => msg.push_str(
+                    ": the registry requires credentials (log in, e.g. with docker login, so \
+                     that the Docker config file has them: ocipack reads them from there)",
+                ),
                 None => msg.push_str(
                     ": the registry requires credentials (pass --username and --password-stdin, \
                      or log in so that the Docker config file has them)",
@@ -569,6 +574,11 @@ impl Client {
         self.verb = "reading from";
         self.actions = "pull";
         self.deadline = Some(deadline);
+    }
+
+    /// True for the read client ([`Client::for_reading`]).
+    fn reading(&self) -> bool {
+        self.deadline.is_some()
     }
 
     /// The time a request may take: the timeout, or less when a deadline is nearer.

@@ -1328,6 +1328,35 @@ fn a_trickling_registry_ends_at_the_deadline() {
 }
 
 #[test]
+fn a_registry_that_wants_credentials_is_told_of_the_way_read_commands_take_them() {
+    // The read commands have no --username: the 401's advice must not name it.
+    let srv = Server::start(Duration::from_secs(10), |ex: &mut Exchange| {
+        ex.respond(
+            401,
+            &[("WWW-Authenticate", r#"Basic realm="private""#.into())],
+            b"",
+        );
+    });
+    let t = tempfile::tempdir().unwrap();
+    let reference = format!("docker://{}/private:latest", srv.host());
+    for args in [
+        vec!["pull", &reference, s(&t.path().join("out"))],
+        vec!["verify", &reference],
+    ] {
+        let o = run(&args);
+        let e = assert_error(&o, 1);
+        assert!(
+            e.contains("401 Unauthorized") && e.contains("Docker config file"),
+            "{e}"
+        );
+        assert!(!e.contains("--username"), "{e}");
+        // (They refuse --username indeed.)
+        let o = run(&[args[0], "--username", "alice", &reference]);
+        assert_exit(&o, 2);
+    }
+}
+
+#[test]
 fn credentials_never_follow_a_redirect_to_another_port() {
     let t = tempfile::tempdir().unwrap();
     let hello = t.path().join("hello");
