@@ -12,7 +12,8 @@
 //!   ([`crate::registry::fetch`]), which checks each against its digest, size and media type;
 //!   each blob streams through [`Verified`] into an anonymous file, so content whose size or
 //!   digest is wrong never becomes a blob of the layout. A registry that lies is an error,
-//!   and nothing is written.
+//!   and nothing is written. Each document and blob is fetched once, however often it is
+//!   listed (an index may list one manifest thousands of times).
 //! - **Atomically, like every output.** The layout is assembled by the layout writer build
 //!   uses ([`LayoutWriter`]) and swapped into place once complete; an existing layout at
 //!   `OUT` is replaced only by a complete new one (and not touched when it already holds
@@ -33,6 +34,7 @@
 //!   (`verify` notes that it cannot check it), exactly as `skopeo copy --preserve-digests`
 //!   leaves it, and the report names it.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -200,6 +202,8 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         blobs: 0,
         bytes: 0,
         foreign: Vec::new(),
+        manifests: HashMap::new(),
+        configs: HashMap::new(),
     };
     let shown = crate::show::text(&reference.with_transport());
     let (entry, manifests) = if top.kind.is_index() {
@@ -253,6 +257,11 @@ struct Pull<'a> {
     bytes: u64,
     /// The foreign layers met, not fetched.
     foreign: Vec<ForeignLayer>,
+    /// The manifests an index lists, pulled already, by (digest, size, media type): one
+    /// listed many times is fetched once.
+    manifests: HashMap<(Digest, i64, String), (FetchedManifest, Parts)>,
+    /// The configs read already, by (digest, size): images sharing one fetch it once.
+    configs: HashMap<(Digest, i64), Vec<u8>>,
 }
 
 impl Pull<'_> {
@@ -314,10 +323,19 @@ impl Pull<'_> {
                     ),
                 ));
             }
-            let m = self.shared.with(|f| f.manifest_for(&d))?;
-            let what = format!("manifest {}", m.digest);
-            let mparts = parse(&m, &what)?;
-            self.image(&m, &mparts, &what)?;
+            // A manifest listed again (the same descriptor) is fetched and pulled once.
+            let key = (d.digest.clone(), d.size, d.media_type.clone());
+            let (m, mparts) = match self.manifests.get(&key) {
+                Some(pulled) => pulled.clone(),
+                None => {
+                    let m = self.shared.with(|f| f.manifest_for(&d))?;
+                    let what = format!("manifest {}", m.digest);
+                    let mparts = parse(&m, &what)?;
+                    self.image(&m, &mparts, &what)?;
+                    self.manifests.insert(key, (m.clone(), mparts.clone()));
+                    (m, mparts)
+                }
+            };
             let attestation = is_attestation(&d);
             let platform = d.platform.clone();
             if let Some(arch) = platform.as_ref().and_then(Platform::bashbrew_arch)
@@ -358,7 +376,10 @@ impl Pull<'_> {
             return Err(Error::input(shown.to_string(), "has no config"));
         };
         let config = config.descriptor();
-        let held = self.previous.as_ref().and_then(|root| {
+        let key = (config.digest.clone(), config.size);
+        let read = self.configs.get(&key).cloned();
+        let held = read.or_else(|| {
+            let root = self.previous.as_ref()?;
             if u64::try_from(config.size).ok()? > crate::image::blob::MAX_JSON {
                 return None;
             }
@@ -373,6 +394,7 @@ impl Pull<'_> {
                 .shared
                 .with(|f| f.blob_to_vec(&config, crate::image::blob::MAX_JSON))?,
         };
+        self.configs.insert(key, bytes.clone());
         self.document(&config.digest, &bytes)?;
         for l in &parts.layers {
             let d = l.descriptor();
