@@ -1128,3 +1128,40 @@ fn redirect_loops_end_and_messages_show_targets_by_host_only() {
     );
     assert!(!e.contains("secret-signature"), "{e}");
 }
+
+/// A reference with credentials typed without `docker://` looks like a path; it is refused
+/// as a usage error that never echoes the secret, in every command that reads a source.
+#[test]
+fn credentials_typed_as_a_path_are_refused_and_never_printed() {
+    let t = tempfile::tempdir().unwrap();
+    let arg = "alice:S3cr3t-pw@registry.example/x:1";
+    let other = t.path().to_str().unwrap();
+    for args in [
+        vec!["verify", arg],
+        vec!["diff", arg, other],
+        vec!["diff", other, arg],
+        vec!["export", arg, "--format", "oci-archive", "-o", "out.tar"],
+    ] {
+        let o = ocipack()
+            .current_dir(t.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert!(!e.contains("S3cr3t"), "{args:?}: {e}");
+        assert!(
+            e.contains("<redacted>@registry.example/x:1"),
+            "{args:?}: {e}"
+        );
+    }
+    // Written as a relative path, it is a path (that does not exist), named as typed.
+    let o = ocipack()
+        .current_dir(t.path())
+        .args(["verify", &format!("./{arg}")])
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(!t.path().join("out.tar").exists());
+}
