@@ -1,156 +1,60 @@
 #!/usr/bin/env bash
-# bench/run.sh [TREE...] - times `ocipack image` against the shell pipelines a maintainer would
-# otherwise use, on the same trees in the same run, beside the disk's own ceiling, and times
-# the hello-world example three ways; prints Markdown tables.
+# bench/run.sh [TREE...] - times `ocipack image` against the machine's limits and against the
+# shell pipelines a maintainer would otherwise use, on the same trees in the same run, then
+# measures peak memory on a tree of a million entries and times the hello-world example;
+# prints Markdown tables.
 #
-# bench/run.sh debian [DIR] - times `ocipack build` of a Debian-sized project (20 images × 8
-# architectures, 1 GiB of tar, inputs .tar.xz made with xz -0, written to DIR by
-# bench/gen_debian.sh; default target/bench-debian): a full build, a build with nothing
-# changed, a build with one input changed, that input's own build, and `xz -dc | pigz` over
-# every input in the same run, per byte of tar. The project, its layouts and records are
-# deleted at the end (KEEP=1 keeps them).
+# bench/run.sh debian [DIR] - runs bench/debian.sh: incremental builds of a Debian-sized
+# project (see that script).
 #
 #   TREE...   directories to pack (default: a generated tree, cached in
 #             target/bench-tree-1024m, and /usr/lib/x86_64-linux-gnu when it exists)
-#   RUNS=n    time every command n times and report the median (default 1)
-#   JOBS=n    threads for ocipack, pigz and zstd (default: nproc)
+#   RUNS=n    rounds (default 5): every timed command runs once per round, the rounds
+#             interleave the commands, and each row is the median of its n runs
+#   JOBS=n    threads for ocipack, pigz, zstd and the compressors' limit (default: nproc)
 #   SIZE_MIB  size in MiB of the generated tree (default 1024: ~3300 files)
+#   ROOTFS=n  copies of the synthetic root filesystem in the memory tree (default 150:
+#             1,016,938 entries, cached in target/bench-rootfs-n); 0 skips that part
+#   PIPELINES=0  leaves out the shell pipelines (single-threaded gzip -6 alone is most of a
+#             run's time), keeping ocipack and its limits
 #
-# Needs GNU tar, gzip, pigz, zstd, xz, coreutils, awk, jq, hyperfine and GNU time
-# (/usr/bin/time, Debian `time`). Each tree's page cache is warmed with one untimed read
-# before it is timed. The disk ceiling is an O_DIRECT write (dd oflag=direct) of as many
-# bytes as the output: what the disk itself needs to store it, whatever computes it. Each
-# timing records the 1-minute load average at its start: the machine may be shared.
+# The limits, timed in the same rounds as ocipack, on the same bytes:
+# - the compressor alone: `bench-limit` (bench/limit.rs) with the pinned libdeflate and
+#   libzstd ocipack links, at the same levels and block or job sizes, on every core, memory
+#   to memory (the layer's tar read into memory before the clock starts; no hashing, no
+#   check, no file I/O);
+# - SHA-256 alone, one thread, memory to memory: the diff_id every layer needs;
+# - the disk: an O_DIRECT write (`dd oflag=direct bs=1M`) of exactly the bytes ocipack
+#   wrote, from the page cache.
+# ocipack's fraction of a limit is the limit's median time over ocipack's (100 % = at it);
+# for gzip and zstd also the compressor's CPU time over ocipack's, what the fraction would be
+# with both cores kept busy (other load on the machine skews it far less).
+#
+# Needs GNU tar, gzip, pigz, zstd, coreutils, awk, jq, hyperfine and GNU time (/usr/bin/time,
+# Debian `time`). Each tree's page cache is warmed with one untimed read before it is timed.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-runs=${RUNS:-1}
+if [ "${1:-}" = debian ]; then
+	shift
+	exec "$root/bench/debian.sh" "$@"
+fi
+runs=${RUNS:-5}
 jobs=${JOBS:-$(nproc)}
+copies=${ROOTFS:-150}
+pipelines=${PIPELINES:-1}
 epoch=1700000000
 work="$root/target/bench"
+started=$(date +%s)
 
-for tool in tar gzip pigz zstd xz sha256sum jq hyperfine dd /usr/bin/time; do
+for tool in tar gzip pigz zstd sha256sum jq hyperfine dd /usr/bin/time; do
 	command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 2; }
 done
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin ocipack --example bench-tree
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" --bin ocipack \
+	--example bench-tree --example bench-limit --example bench-rootfs
 ocipack="$root/target/release/ocipack"
-# measure NAME COMMAND [SETUP]: runs COMMAND (bash) $runs times, each after an untimed
-# SETUP; records the median wall time with its CPU time and peak RSS (of the largest
-# single process) in $work/NAME.time, and the load average at the start of each run in
-# $work/NAME.load.
-measure() {
-	local name=$1 cmd=$2 setup=${3:-true} i
-	echo "bench: $name" >&2
-	for ((i = 0; i < runs; i++)); do
-		bash -c "$setup"
-		cut -d' ' -f1 /proc/loadavg >>"$work/$name.load"
-		/usr/bin/time -f '%e %U %S %M' -o "$work/$name.t$i" bash -c "set -eo pipefail; $cmd"
-	done
-	cat "$work/$name".t* | sort -n | sed -n "$(((runs + 1) / 2))p" >"$work/$name.time"
-}
-
-# ceiling NAME BYTES: the time an O_DIRECT write of BYTES takes on this disk, in $work.
-ceiling() {
-	local name=$1 bytes=$2 mib
-	mib=$(((bytes + 1048575) / 1048576))
-	/usr/bin/time -f '%e' -o "$work/$name.ceiling" \
-		dd if=/dev/zero of="$work/ceiling.bin" bs=1M count="$mib" oflag=direct status=none
-	rm -f "$work/ceiling.bin"
-}
-
-field() { cut -d' ' -f"$2" "$work/$1.time"; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
-
-# loads NAME: the load averages at the start of NAME's runs ("3.1" or "2.9–3.4").
-loads() { sort -n "$work/$1.load" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print (lo == hi ? lo : lo "–" hi) }'; }
-
-# bench_debian DIR: the Debian-sized project (see the header): a full build, nothing
-# changed, one input changed, that input's own build, and the xz -dc | pigz reference.
-bench_debian() {
-	local dir=$1 xdg="$work/xdg" one=amd64/bookworm
-	"$root/bench/gen_debian.sh" "$dir"
-	local input="$dir/rootfs/$one/rootfs.tar.xz"
-	# The changed input: the same files, one second newer (every header differs), made once;
-	# each run of the "one input changed" build swaps it with the original first.
-	cp "$input" "$work/one-a.tar.xz"
-	xz -dc "$input" | tar -tf - | sed 's|^|/|' >"$work/one.list"
-	tar -C / --verbatim-files-from -T "$work/one.list" --owner=0 --group=0 --numeric-owner \
-		--mtime=@1733097601 --format=gnu -cf - 2>/dev/null | xz -0 -T1 -c >"$work/one-b.tar.xz"
-	printf '#!/bin/sh\nif cmp -s %q %q; then cp %q %q; else cp %q %q; fi\n' \
-		"$input" "$work/one-a.tar.xz" "$work/one-b.tar.xz" "$input" "$work/one-a.tar.xz" "$input" \
-		>"$work/flip-one.sh"
-	chmod +x "$work/flip-one.sh"
-	local clean="cd '$dir' && rm -rf amd64 arm32v5 arm32v7 arm64v8 i386 ppc64le riscv64 s390x '$xdg'"
-	# The project is not in a git repository: records go to $XDG_CACHE_HOME/ocipack.
-	export XDG_CACHE_HOME="$xdg"
-	echo "bench: warming the page cache with one read of $dir/rootfs" >&2
-	cat "$dir"/rootfs/*/*/rootfs.tar.xz >/dev/null
-	echo "bench: debian, full build" >&2
-	measure debian-full "'$ocipack' build -j $jobs --json '$dir' >'$work/debian-full.json'" "$clean"
-	echo "bench: debian, nothing changed" >&2
-	measure debian-none "'$ocipack' build -j $jobs '$dir' >/dev/null"
-	echo "bench: debian, one input changed" >&2
-	measure debian-one "'$ocipack' build -j $jobs '$dir' >/dev/null" "'$work/flip-one.sh'"
-	echo "bench: debian, that input alone" >&2
-	measure debian-own "'$ocipack' build -j $jobs --no-cache --image ${one#*/} --arch ${one%/*} '$dir' >/dev/null"
-	echo "bench: debian, xz -dc | pigz -p$jobs" >&2
-	measure debian-pigz "for f in '$dir'/rootfs/*/*/rootfs.tar.xz; do xz -dc \"\$f\" | tee >(sha256sum >/dev/null) | pigz -n -6 -p$jobs | tee >(wc -c >>'$work/pigz.sizes') | sha256sum >/dev/null; done" ": >'$work/pigz.sizes'"
-	cmp -s "$input" "$work/one-a.tar.xz" || cp "$work/one-a.tar.xz" "$input"
-
-	local tar_bytes gz_bytes pigz_bytes xz_bytes layouts full p
-	tar_bytes=$(jq '[.images[].layer.uncompressedSize] | add' "$work/debian-full.json")
-	gz_bytes=$(jq '[.images[].layer.size] | add' "$work/debian-full.json")
-	layouts=$(jq '.images | length' "$work/debian-full.json")
-	pigz_bytes=$(awk '{ s += $1 } END { print s }' "$work/pigz.sizes")
-	xz_bytes=$(cat "$dir"/rootfs/*/*/rootfs.tar.xz | wc -c)
-	full=$(field debian-full 1)
-	p=$(field debian-pigz 1)
-	drow() { # NAME LABEL
-		local t
-		t=$(field "$1" 1)
-		printf '| %s | %.2f | %s | %s | %s | %s |\n' "$2" "$t" "$(calc '%.1f %%' "100 * $t / $full")" \
-			"$(calc '%.1f' "$(field "$1" 2) + $(field "$1" 3)")" \
-			"$(calc '%.0f' "$(field "$1" 4) / 1024")" "$(loads "$1")"
-	}
-	prow() { # NAME LABEL BYTES
-		local t
-		t=$(field "$1" 1)
-		printf '| %s | %.2f | %s | %s | %s | %s | %s |\n' "$2" "$t" "$(calc '%.0f' "$tar_bytes / $t / 1e6")" "$3" \
-			"$(calc '%.1f' "$(field "$1" 2) + $(field "$1" 3)")" \
-			"$(calc '%.0f' "$(field "$1" 4) / 1024")" "$(loads "$1")"
-	}
-	echo
-	echo "Debian-sized project: $layouts layouts (20 images × 8 architectures), $tar_bytes bytes of tar" \
-		"in $xz_bytes bytes of .tar.xz (xz -0); layers $gz_bytes bytes (gzip)."
-	echo
-	echo "| \`ocipack build -j$jobs\` | time (s) | of the full build | CPU (s) | peak RSS (MiB) | load average |"
-	echo "|---|---|---|---|---|---|"
-	drow debian-full "full (no layouts, no records)"
-	drow debian-none "nothing changed"
-	drow debian-one "one input changed (${one#*/} ${one%/*})"
-	drow debian-own "that input's own build (\`--no-cache --image ${one#*/} --arch ${one%/*}\`)"
-	echo
-	echo "| every input, per byte of tar | time (s) | MB/s | output bytes | CPU (s) | peak RSS (MiB) | load average |"
-	echo "|---|---|---|---|---|---|---|"
-	prow debian-full "\`ocipack build\`, full" "$gz_bytes"
-	prow debian-pigz "\`xz -dc \\| pigz -n -6 -p$jobs\` (+ sha256sum ×2), one input after another" "$pigz_bytes"
-	echo
-	echo "ocipack: $(calc '%.2f' "$p / $full")× the pipeline's speed at $(calc '%.3f' "$gz_bytes / $pigz_bytes")× its size;" \
-		"$jobs threads; $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); median of $runs run(s)."
-	unset XDG_CACHE_HOME
-	if [ "${KEEP:-}" != 1 ]; then
-		rm -rf "$dir" "$xdg" "$work"/one-*.tar.xz
-	fi
-}
-
-if [ "${1:-}" = debian ]; then
-	rm -rf "$work"
-	mkdir -p "$work"
-	bench_debian "${2:-$root/target/bench-debian}"
-	exit 0
-fi
-
+limit="$root/target/release/examples/bench-limit"
 trees=()
 if [ $# -ge 1 ]; then
 	for t in "$@"; do trees+=("$(cd "$t" && pwd)"); done
@@ -164,57 +68,152 @@ rm -rf "$work"
 mkdir -p "$work"
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 
+# Timed commands: NAME, the command (bash) and an untimed setup run before it. Every round
+# runs each once, in this order; `median` then picks each one's middle run.
+names=() cmds=() setups=()
+add() { names+=("$1"); cmds+=("$2"); setups+=("${3:-true}"); }
+
+# run_rounds: runs every added command $runs times, interleaved, recording
+# `wall user sys maxrss_kib` of each run in $work/NAME.tN (N, the round, is $ROUND in the
+# command).
+run_rounds() {
+	local i k
+	for ((i = 0; i < runs; i++)); do
+		echo "bench: round $((i + 1)) of $runs ($(cut -d' ' -f1 /proc/loadavg) load)" >&2
+		for k in "${!names[@]}"; do
+			bash -c "${setups[$k]}"
+			ROUND=$i /usr/bin/time -f '%e %U %S %M' -o "$work/${names[$k]}.t$i" \
+				bash -c "set -eo pipefail; ${cmds[$k]}"
+		done
+	done
+	for k in "${!names[@]}"; do median "${names[$k]}"; done
+}
+
+# median NAME: the run with the median wall time (its CPU and RSS with it) -> NAME.time;
+# a limit that reports its own time (bench-limit: the work alone, without reading its
+# input) has NAME.oN files, whose median replaces the wall and CPU times.
+median() {
+	local name=$1 mid=$(((runs + 1) / 2))
+	cat "$work/$name".t* | sort -n | sed -n "${mid}p" >"$work/$name.time"
+	if ls "$work/$name".o* >/dev/null 2>&1; then
+		cat "$work/$name".o* | sort -n | sed -n "${mid}p" >"$work/$name.own"
+		awk 'NR == FNR { w = $1; c = $2; next } { print w, c, 0, $4 }' \
+			"$work/$name.own" "$work/$name.time" >"$work/$name.time.new"
+		mv "$work/$name.time.new" "$work/$name.time"
+	fi
+}
+
+field() { cut -d' ' -f"$2" "$work/$1.time"; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
 bench_tree() {
-	local tree=$1 tag=$2 input
+	local tree=$1 tag=$2 input c
 	echo "bench: warming the page cache with one read of $tree" >&2
 	tar -C "$tree" -cf - . | cat >/dev/null
 	local tar_cmd="tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@$epoch --clamp-mtime -C '$tree' -c ."
 	local sha="sha256sum >/dev/null"
-	measure "$tag-tar-sha256" "$tar_cmd | $sha"
-	measure "$tag-tar-gzip" "$tar_cmd | tee >($sha) | gzip -n -6 | tee >(wc -c >'$work/$tag-tar-gzip.size') | $sha"
-	measure "$tag-tar-pigz" "$tar_cmd | tee >($sha) | pigz -n -6 -p$jobs | tee >(wc -c >'$work/$tag-tar-pigz.size') | $sha"
-	measure "$tag-tar-zstd" "$tar_cmd | tee >($sha) | zstd -q -3 -T$jobs | tee >(wc -c >'$work/$tag-tar-zstd.size') | $sha"
-	bash -c "$tar_cmd" | wc -c >"$work/$tag-tar-sha256.size"
+	local image="'$ocipack' image --rootfs '$tree' --arch amd64 --created @$epoch -j $jobs"
+	# The bytes every limit works on: the layer's tar stream and each blob, copied through
+	# the page cache (written with O_DIRECT, the blobs themselves are not in it).
+	for c in none gzip zstd; do
+		"$ocipack" image --rootfs "$tree" --arch amd64 --created @$epoch -j "$jobs" \
+			--compression $c -o "$work/ref-$c" --json >"$work/$tag-ref-$c.json"
+		cat "$work/ref-$c/blobs/sha256/$(jq -r '.layer.digest | sub("sha256:"; "")' \
+			"$work/$tag-ref-$c.json")" >"$work/$tag-$c.blob"
+		jq -r .layer.size "$work/$tag-ref-$c.json" >"$work/$tag-ocipack-$c.size"
+		rm -rf "$work/ref-$c"
+	done
+	input=$(jq -r .layer.uncompressedSize "$work/$tag-ref-none.json")
+	names=() cmds=() setups=()
+	if [ "$pipelines" != 0 ]; then
+		add "$tag-tar-sha256" "$tar_cmd | $sha"
+		add "$tag-tar-gzip" "$tar_cmd | tee >($sha) | gzip -n -6 | tee >(wc -c >'$work/$tag-tar-gzip.size') | $sha"
+		add "$tag-tar-pigz" "$tar_cmd | tee >($sha) | pigz -n -6 -p$jobs | tee >(wc -c >'$work/$tag-tar-pigz.size') | $sha"
+		add "$tag-tar-zstd" "$tar_cmd | tee >($sha) | zstd -q -3 -T$jobs | tee >(wc -c >'$work/$tag-tar-zstd.size') | $sha"
+	fi
 	for c in none gzip zstd; do
 		# Each run writes a new layout rather than replacing (deleting) the previous one.
-		measure "$tag-ocipack-$c" "'$ocipack' image --rootfs '$tree' --arch amd64 --created @$epoch \
-			--compression $c -j $jobs -o '$work/layout-$c' --json >'$work/$tag-ocipack-$c.json'" \
-			"rm -rf '$work/layout-$c'"
-		jq -r .layer.size "$work/$tag-ocipack-$c.json" >"$work/$tag-ocipack-$c.size"
-		ceiling "$tag-ocipack-$c" "$(cat "$work/$tag-ocipack-$c.size")"
-		rm -rf "$work/layout-$c"
+		add "$tag-ocipack-$c" "$image --compression $c -o '$work/layout-$c' -q >/dev/null" "rm -rf '$work/layout-$c'"
+		add "$tag-dd-$c" "dd if='$work/$tag-$c.blob' of='$work/dd.bin' bs=1M oflag=direct status=none" \
+			"rm -f '$work/dd.bin'; cat '$work/$tag-$c.blob' >/dev/null"
 	done
-	input=$(jq -r .layer.uncompressedSize "$work/$tag-ocipack-none.json")
+	for c in sha256 gzip zstd; do
+		threads=$jobs
+		[ $c = sha256 ] && threads=1
+		add "$tag-limit-$c" "'$limit' $c '$work/$tag-none.blob' $threads >'$work/$tag-limit-$c.o'\$ROUND"
+	done
+	run_rounds
+	rm -rf "$work/layout-"* "$work/dd.bin"
+	for c in none gzip zstd; do
+		cp "$work/$tag-ocipack-$c.size" "$work/$tag-dd-$c.size"
+	done
+	for c in gzip zstd; do cut -d' ' -f3 "$work/$tag-limit-$c.own" >"$work/$tag-limit-$c.size"; done
+	echo "$input" >"$work/$tag-tar-sha256.size"
+	echo - >"$work/$tag-limit-sha256.size"
 
-	row() { # NAME LABEL [REFERENCE...]: one table row; ocipack's speed-up over each REFERENCE
-		local name=$1 label=$2 t size vs="" r ceil="" sz=""
-		shift 2
+	row() { # NAME LABEL [vs TEXT]: one table row
+		local name=$1 label=$2 vs=${3:-} t size
 		t=$(field "$name" 1)
 		size=$(cat "$work/$name.size")
-		for r in "$@"; do
-			vs+="$(calc '%.2f' "$(field "$r" 1) / $t")× vs ${r#"$tag"-tar-}"
-			case $r in *gzip|*pigz|*zstd) vs+=" at $(calc '%.3f' "$size / $(cat "$work/$r.size")")× its size" ;; esac
-			vs+=", "
-		done
-		[ -f "$work/$name.ceiling" ] && ceil=$(cat "$work/$name.ceiling")
-		printf '| %s | %.2f | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$t" "${ceil:--}" \
-			"$(calc '%.0f' "$input / $t / 1e6")" "$size" "$(calc '%.3f' "$size / $input")" \
+		printf '| %s | %.2f | %s | %s | %s | %s | %s | %s |\n' "$label" "$t" \
+			"$(calc '%.0f' "$input / $t / 1e6")" "$size" \
+			"$([ "$size" = - ] && echo - || calc '%.3f' "$size / $input")" \
 			"$(calc '%.1f' "$(field "$name" 2) + $(field "$name" 3)")" \
-			"$(calc '%.0f' "$(field "$name" 4) / 1024")" "${vs%, }"
+			"$(calc '%.0f' "$(field "$name" 4) / 1024")" "$vs"
+	}
+	# speedup NAME REF: "; 2.95× vs REF at 0.995× its size" (nothing without the pipelines)
+	speedup() {
+		local s
+		[ -f "$work/$2.time" ] || return 0
+		s="$(calc '%.2f' "$(field "$2" 1) / $(field "$1" 1)")× vs ${2#"$tag"-tar-}"
+		case $2 in *gzip | *pigz | *zstd)
+			s+=" at $(calc '%.3f' "$(cat "$work/$1.size") / $(cat "$work/$2.size")")× its size" ;;
+		esac
+		echo "; $s"
+	}
+	# fraction NAME LIMIT...: "**97 %** of its limit (dd-none 0.55 s, limit-sha256 0.53 s)",
+	# against the slowest of the limits (the one that binds).
+	fraction() {
+		local name=$1 t bind=0 l lt parts=""
+		shift
+		t=$(field "$name" 1)
+		for l in "$@"; do
+			lt=$(field "$l" 1)
+			parts+="${parts:+, }${l#"$tag"-} $lt s"
+			bind=$(calc '%s' "($lt > $bind) ? $lt : $bind")
+		done
+		echo "**$(calc '%.0f' "100 * $bind / $t") %** of its limit ($parts)"
+	}
+	# cpu_share NAME LIMIT: the limit's CPU time over ocipack's, what the fraction would be
+	# with both kept equally busy (load on the machine skews it far less than wall times).
+	cpu_share() {
+		echo "$(calc '%.0f' "100 * ($(field "$2" 2) + $(field "$2" 3)) / ($(field "$1" 2) + $(field "$1" 3))") % by CPU time"
 	}
 
 	echo
 	echo "Tree: $tree, tar stream $input bytes, $(find "$tree" -type f | wc -l) files."
 	echo
-	echo "| command | time (s) | disk ceiling (s) | MB/s | output bytes | output/input | CPU (s) | peak RSS (MiB) | ocipack speed-up |"
-	echo "|---|---|---|---|---|---|---|---|---|"
-	row "$tag-tar-sha256" 'tar \| sha256sum'
-	row "$tag-tar-gzip" 'tar \| gzip -6 (+ sha256sum ×2)'
-	row "$tag-tar-pigz" "tar \\| pigz -6 -p$jobs (+ sha256sum ×2)"
-	row "$tag-tar-zstd" "tar \\| zstd -3 -T$jobs (+ sha256sum ×2)"
-	row "$tag-ocipack-none" 'ocipack --compression none' "$tag-tar-sha256"
-	row "$tag-ocipack-gzip" 'ocipack --compression gzip' "$tag-tar-gzip" "$tag-tar-pigz"
-	row "$tag-ocipack-zstd" 'ocipack --compression zstd' "$tag-tar-zstd"
+	echo "| command | time (s) | MB/s | output bytes | output/input | CPU (s) | peak RSS (MiB) | vs |"
+	echo "|---|---|---|---|---|---|---|---|"
+	if [ "$pipelines" != 0 ]; then
+		row "$tag-tar-sha256" 'tar \| sha256sum'
+		row "$tag-tar-gzip" 'tar \| gzip -6 (+ sha256sum ×2)'
+		row "$tag-tar-pigz" "tar \\| pigz -6 -p$jobs (+ sha256sum ×2)"
+		row "$tag-tar-zstd" "tar \\| zstd -3 -T$jobs (+ sha256sum ×2)"
+	fi
+	row "$tag-limit-sha256" 'limit: SHA-256 alone (1 thread, memory to memory)'
+	row "$tag-limit-gzip" "limit: libdeflate level 5 alone, 1 MiB blocks, $jobs threads, memory to memory"
+	row "$tag-limit-zstd" "limit: libzstd level 3 alone, $jobs workers, 8 MiB jobs, memory to memory"
+	for c in none gzip zstd; do
+		row "$tag-dd-$c" "limit: dd oflag=direct bs=1M of the $c blob"
+	done
+	row "$tag-ocipack-none" 'ocipack --compression none' \
+		"$(fraction "$tag-ocipack-none" "$tag-dd-none" "$tag-limit-sha256")$(speedup "$tag-ocipack-none" "$tag-tar-sha256")"
+	row "$tag-ocipack-gzip" 'ocipack --compression gzip' \
+		"$(fraction "$tag-ocipack-gzip" "$tag-limit-gzip" "$tag-dd-gzip"), $(cpu_share "$tag-ocipack-gzip" "$tag-limit-gzip")$(speedup "$tag-ocipack-gzip" "$tag-tar-gzip")$(speedup "$tag-ocipack-gzip" "$tag-tar-pigz")"
+	row "$tag-ocipack-zstd" 'ocipack --compression zstd' \
+		"$(fraction "$tag-ocipack-zstd" "$tag-limit-zstd" "$tag-dd-zstd"), $(cpu_share "$tag-ocipack-zstd" "$tag-limit-zstd")$(speedup "$tag-ocipack-zstd" "$tag-tar-zstd")"
+	rm -f "$work/$tag-"*.blob
 }
 
 n=0
@@ -222,6 +221,32 @@ for tree in "${trees[@]}"; do
 	n=$((n + 1))
 	bench_tree "$tree" "t$n"
 done
+
+# Memory per entry: a tree of ~10^6 entries shaped like root filesystems, once per
+# compression (peak RSS barely varies between runs; its time is given, not compared).
+if [ "$copies" -gt 0 ]; then
+	mem_tree="$root/target/bench-rootfs-$copies"
+	entries=$("$root/target/release/examples/bench-rootfs" "$mem_tree" "$copies")
+	echo "bench: warming the page cache with one read of $mem_tree" >&2
+	tar -C "$mem_tree" -cf - . | cat >/dev/null
+	echo
+	echo "Memory: $mem_tree, $entries entries ($(find "$mem_tree" -type d | wc -l) directories), one run each:"
+	echo
+	echo "| command | time (s) | CPU (s) | peak RSS (MiB) | tar stream bytes |"
+	echo "|---|---|---|---|---|"
+	for c in none gzip zstd; do
+		echo "bench: memory, $c" >&2
+		rm -rf "$work/layout-mem"
+		/usr/bin/time -f '%e %U %S %M' -o "$work/mem-$c.time" "$ocipack" image --rootfs "$mem_tree" \
+			--arch amd64 --created @$epoch -j "$jobs" --compression $c -o "$work/layout-mem" \
+			--json >"$work/mem-$c.json"
+		read -r e u s m <"$work/mem-$c.time"
+		printf '| ocipack --compression %s | %.1f | %.1f | %.0f | %s |\n' "$c" "$e" \
+			"$(calc '%.1f' "$u + $s")" "$(calc '%.0f' "$m / 1024")" \
+			"$(jq -r .layer.uncompressedSize "$work/mem-$c.json")"
+	done
+	rm -rf "$work/layout-mem"
+fi
 
 # The hello-world example: `ocipack build` of its project (ten architectures) on a copy, so
 # that the checkout is never written to: with nothing changed, with all ten changed (the
@@ -257,6 +282,6 @@ echo "| nothing changed (nothing written, flushed or touched) | $(ms hw.json unc
 echo "| all ten architectures changed | $(ms hw-changed.json all-changed) |"
 echo "| \`--check\` | $(ms hw.json check) |"
 echo
-echo "$jobs threads for ocipack, pigz and zstd; $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1));" \
-	"median of $runs run(s); load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" \
-	"(other work skews times, not CPU)."
+echo "$jobs threads for ocipack, pigz, zstd and the limits; $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1));" \
+	"median of $runs interleaved run(s); load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" \
+	"(other work skews times, not CPU); $(($(date +%s) - started)) s in all."

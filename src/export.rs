@@ -460,17 +460,8 @@ fn layout_documents(a: &Archived) -> Result<(Vec<u8>, Vec<u8>)> {
     }
     let mut entry = a.image.entry.clone();
     entry.platform.get_or_insert_with(|| a.image.platform());
-    let oci_layout = crate::image::Doc::canonical(crate::spec::OciLayout {
-        image_layout_version: crate::image::write::LAYOUT_VERSION.into(),
-    })?;
-    let index = crate::image::Doc::canonical(crate::spec::Index {
-        schema_version: 2,
-        media_type: Some(crate::media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![entry],
-        subject: None,
-        annotations: None,
-    })?;
+    let oci_layout = crate::image::write::oci_layout()?;
+    let index = crate::image::write::top_index(entry)?;
     Ok((oci_layout.bytes.to_vec(), index.bytes.to_vec()))
 }
 

@@ -12,7 +12,8 @@
 //!   ([`crate::registry::fetch`]), which checks each against its digest, size and media type;
 //!   each blob streams through [`Verified`] into an anonymous file, so content whose size or
 //!   digest is wrong never becomes a blob of the layout. A registry that lies is an error,
-//!   and nothing is written.
+//!   and nothing is written. Each document and blob is fetched once, however often it is
+//!   listed (an index may list one manifest thousands of times).
 //! - **Atomically, like every output.** The layout is assembled by the layout writer build
 //!   uses ([`LayoutWriter`]) and swapped into place once complete; an existing layout at
 //!   `OUT` is replaced only by a complete new one (and not touched when it already holds
@@ -33,13 +34,13 @@
 //!   (`verify` notes that it cannot check it), exactly as `skopeo copy --preserve-digests`
 //!   leaves it, and the report names it.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
-use crate::image::Doc;
 use crate::image::blob::Verified;
 use crate::image::build::{CONFIG_FILE_NAME, MANIFEST_FILE_NAME};
 use crate::image::index::INDEX_FILE_NAME;
@@ -49,7 +50,7 @@ use crate::media::{self, Compression};
 use crate::platform::Platform;
 use crate::registry::Reference;
 use crate::registry::fetch::{FetchOptions, FetchedManifest, Fetcher, ManifestKind, SharedFetcher};
-use crate::spec::{Descriptor, Index};
+use crate::spec::Descriptor;
 use crate::store::root::{Follow, Root};
 use crate::store::staging::{Existing, Target};
 
@@ -114,8 +115,8 @@ pub struct PullReport {
     pub foreign_layers: Vec<ForeignLayer>,
 }
 
-/// A platform as a registry's index lists it, read leniently (Docker lists may carry
-/// fields the OCI spec does not have, such as `features`).
+/// A platform as a registry's index lists it or a config declares it, read leniently
+/// (Docker lists may carry fields the OCI spec does not have, such as `features`).
 #[derive(Debug, Clone, Deserialize)]
 struct ListedPlatform {
     #[serde(default)]
@@ -181,21 +182,6 @@ struct Parts {
     layers: Vec<Listed>,
 }
 
-/// The platform a config declares, read leniently.
-#[derive(Debug, Clone, Deserialize)]
-struct ConfigPlatform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-    #[serde(rename = "os.version", default)]
-    os_version: Option<String>,
-    #[serde(rename = "os.features", default)]
-    os_features: Option<Vec<String>>,
-}
-
 /// Pulls what `reference` names into a layout at `out` (see the module documentation).
 pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<PullReport> {
     let target = Target::at_path(out)?;
@@ -216,6 +202,8 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
         blobs: 0,
         bytes: 0,
         foreign: Vec::new(),
+        manifests: HashMap::new(),
+        configs: HashMap::new(),
     };
     let shown = crate::show::text(&reference.with_transport());
     let (entry, manifests) = if top.kind.is_index() {
@@ -245,15 +233,7 @@ pub fn pull(reference: &Reference, out: &Path, opts: &PullOptions) -> Result<Pul
     };
     let (blobs, bytes, foreign_layers) = (pull.blobs, pull.bytes, pull.foreign);
     writer.write_oci_layout()?;
-    let index = Doc::canonical(Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![entry.clone()],
-        subject: None,
-        annotations: None,
-    })?;
-    writer.write_file("index.json", &index.bytes);
+    writer.write_top_index(entry.clone())?;
     let written = writer.commit()? == Written::Replaced;
     Ok(PullReport {
         reference: shown,
@@ -277,6 +257,11 @@ struct Pull<'a> {
     bytes: u64,
     /// The foreign layers met, not fetched.
     foreign: Vec<ForeignLayer>,
+    /// The manifests an index lists, pulled already, by (digest, size, media type): one
+    /// listed many times is fetched once.
+    manifests: HashMap<(Digest, i64, String), (FetchedManifest, Parts)>,
+    /// The configs read already, by (digest, size): images sharing one fetch it once.
+    configs: HashMap<(Digest, i64), Vec<u8>>,
 }
 
 impl Pull<'_> {
@@ -338,10 +323,19 @@ impl Pull<'_> {
                     ),
                 ));
             }
-            let m = self.shared.with(|f| f.manifest_for(&d))?;
-            let what = format!("manifest {}", m.digest);
-            let mparts = parse(&m, &what)?;
-            self.image(&m, &mparts, &what)?;
+            // A manifest listed again (the same descriptor) is fetched and pulled once.
+            let key = (d.digest.clone(), d.size, d.media_type.clone());
+            let (m, mparts) = match self.manifests.get(&key) {
+                Some(pulled) => pulled.clone(),
+                None => {
+                    let m = self.shared.with(|f| f.manifest_for(&d))?;
+                    let what = format!("manifest {}", m.digest);
+                    let mparts = parse(&m, &what)?;
+                    self.image(&m, &mparts, &what)?;
+                    self.manifests.insert(key, (m.clone(), mparts.clone()));
+                    (m, mparts)
+                }
+            };
             let attestation = is_attestation(&d);
             let platform = d.platform.clone();
             if let Some(arch) = platform.as_ref().and_then(Platform::bashbrew_arch)
@@ -382,7 +376,10 @@ impl Pull<'_> {
             return Err(Error::input(shown.to_string(), "has no config"));
         };
         let config = config.descriptor();
-        let held = self.previous.as_ref().and_then(|root| {
+        let key = (config.digest.clone(), config.size);
+        let read = self.configs.get(&key).cloned();
+        let held = read.or_else(|| {
+            let root = self.previous.as_ref()?;
             if u64::try_from(config.size).ok()? > crate::image::blob::MAX_JSON {
                 return None;
             }
@@ -397,6 +394,7 @@ impl Pull<'_> {
                 .shared
                 .with(|f| f.blob_to_vec(&config, crate::image::blob::MAX_JSON))?,
         };
+        self.configs.insert(key, bytes.clone());
         self.document(&config.digest, &bytes)?;
         for l in &parts.layers {
             let d = l.descriptor();
@@ -570,13 +568,8 @@ pub fn listed(m: &FetchedManifest) -> Result<Vec<Descriptor>> {
 /// The platform a config declares, if it says one, with its OS version and features (a
 /// Windows image's `os.version`: `index.json`'s entry must say what the config says).
 pub fn config_platform(bytes: &[u8]) -> Option<Platform> {
-    let c: ConfigPlatform = serde_json::from_slice(bytes).ok()?;
-    (!c.os.is_empty() && !c.architecture.is_empty()).then(|| {
-        let mut p = Platform::new(&c.os, &c.architecture, c.variant.as_deref());
-        p.os_version = c.os_version;
-        p.os_features = c.os_features;
-        p
-    })
+    let c: ListedPlatform = serde_json::from_slice(bytes).ok()?;
+    (!c.os.is_empty() && !c.architecture.is_empty()).then(|| c.platform())
 }
 
 /// The image of `listed` for the platform `want`: the same OS and architecture, and the

@@ -277,9 +277,14 @@ fn report_entries(
     let uploaded = blobs.iter().filter(|b| b.uploaded).count();
     let tags: Vec<String> = r.indexes.iter().flat_map(|i| i.tags.clone()).collect();
     eprintln!(
-        "ocipack: pushed {} image indexes as {}: {} manifests put, {} already present; {} \
+        "ocipack: pushed {} image {} as {}: {} manifests put, {} already present; {} \
          blobs uploaded, {} already present",
         r.indexes.len(),
+        if r.indexes.len() == 1 {
+            "index"
+        } else {
+            "indexes"
+        },
         names(&r.repository, &tags),
         put,
         r.manifests.len() - put,

@@ -163,15 +163,7 @@ pub fn prepare_image(
     let (mut out, built) = prepare_blobs(spec, target, progress)?;
     let image = &built.image;
     out.write_oci_layout()?;
-    let index = Doc::canonical(Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![image.entry.clone()],
-        subject: None,
-        annotations: None,
-    })?;
-    out.write_file("index.json", &index.bytes);
+    out.write_top_index(image.entry.clone())?;
     if let Some(name) = &spec.descriptor_file {
         out.write_file(name, &Doc::canonical(image.entry.clone())?.bytes);
     }
@@ -409,15 +401,7 @@ pub fn prepare_index_layout(
     }
     out.write_doc(&index);
     out.write_oci_layout()?;
-    let top = Doc::canonical(Index {
-        schema_version: 2,
-        media_type: Some(media::INDEX.into()),
-        artifact_type: None,
-        manifests: vec![entry.clone()],
-        subject: None,
-        annotations: None,
-    })?;
-    out.write_file("index.json", &top.bytes);
+    out.write_top_index(entry.clone())?;
     out.name_blob(style, INDEX_FILE_NAME, &index.digest())?;
     for (name, digest) in &named {
         out.name_blob(style, name, digest)?;

@@ -135,6 +135,26 @@ pub enum Written {
     Replaced,
 }
 
+/// The `oci-layout` document every layout ocipack writes holds.
+pub fn oci_layout() -> Result<Doc<OciLayout>> {
+    Doc::canonical(OciLayout {
+        image_layout_version: LAYOUT_VERSION.into(),
+    })
+}
+
+/// The `index.json` of a layout that holds one image or one image index: `entry` is its
+/// only descriptor (the builder's, pull's and export's layouts alike).
+pub fn top_index(entry: Descriptor) -> Result<Doc<Index>> {
+    Doc::canonical(Index {
+        schema_version: 2,
+        media_type: Some(media::INDEX.into()),
+        artifact_type: None,
+        manifests: vec![entry],
+        subject: None,
+        annotations: None,
+    })
+}
+
 impl LayoutWriter {
     /// Checks the target ([`check_target`]) and starts an empty layout for it; nothing is
     /// written yet.
@@ -280,10 +300,13 @@ impl LayoutWriter {
 
     /// Holds `oci-layout`.
     pub fn write_oci_layout(&mut self) -> Result<()> {
-        let doc = Doc::canonical(OciLayout {
-            image_layout_version: LAYOUT_VERSION.into(),
-        })?;
-        self.write_file("oci-layout", &doc.bytes);
+        self.write_file("oci-layout", &oci_layout()?.bytes);
+        Ok(())
+    }
+
+    /// Holds `index.json` listing `entry` alone ([`top_index`]).
+    pub fn write_top_index(&mut self, entry: Descriptor) -> Result<()> {
+        self.write_file("index.json", &top_index(entry)?.bytes);
         Ok(())
     }
 

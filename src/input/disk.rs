@@ -28,11 +28,12 @@ impl Tree {
             Error::input(format!("{origin} {}", show::path(dir)), why)
         })?;
         let index = self.trees.len();
-        let mut nodes = Vec::new();
-        let mut warnings = Vec::new();
-        let mut raised = Vec::new();
         let opts = self.opts.clone();
-        tree.walk(opts.xattrs, &mut |w| {
+        let origin_shown: Arc<str> = format!("{origin} {}", show::path(dir)).into();
+        // Entries go into the list as they are found (the list is compact; a whole walk
+        // held as nodes first would not be). An entry the list refuses stops the walk.
+        let mut refused = None;
+        let walked = tree.walk(opts.xattrs, &mut |w| {
             let shown = || show::path(&dir.join(std::ffi::OsStr::from_bytes(&w.rel)));
             let mut source = Source::Nothing;
             let mut link_group = None;
@@ -40,7 +41,6 @@ impl Tree {
                 FileType::RegularFile => {
                     source = Source::Disk {
                         tree: index,
-                        rel: w.rel.clone(),
                         stamp: w.stamp,
                     };
                     if w.nlink > 1 {
@@ -52,7 +52,7 @@ impl Tree {
                 FileType::Symlink => Kind::Symlink(w.link.clone().unwrap_or_default()),
                 FileType::Fifo => Kind::Fifo,
                 FileType::Socket => {
-                    warnings.push(format!(
+                    self.warnings.push(format!(
                         "{}: skipped a socket (sockets cannot be stored in a layer)",
                         shown()
                     ));
@@ -60,7 +60,7 @@ impl Tree {
                 }
                 FileType::CharacterDevice | FileType::BlockDevice => {
                     if !opts.devices {
-                        warnings.push(format!(
+                        self.warnings.push(format!(
                             "{}: skipped a device node (pass --devices to keep device nodes)",
                             shown()
                         ));
@@ -91,7 +91,7 @@ impl Tree {
                 match owners::owner(&opts.owners, InputKind::Tree, mode, in_uid, in_gid) {
                     Ok(o) => o,
                     Err(Problem::Raised) => {
-                        raised.push(Raised {
+                        self.raised.push(Raised {
                             origin: origin.to_string(),
                             kind: InputKind::Tree,
                             path: w.rel.clone(),
@@ -104,7 +104,7 @@ impl Tree {
                     }
                     Err(Problem::NotAnId(why)) => return Err(WalkError::Unsupported(shown(), why)),
                 };
-            nodes.push(Node {
+            let node = Node {
                 header: HeaderFields {
                     path: w.rel,
                     kind,
@@ -115,19 +115,24 @@ impl Tree {
                     xattrs: w.xattrs,
                 },
                 source,
-                origin: format!("{origin} {}", show::path(dir)),
+                origin: Arc::clone(&origin_shown),
                 link_group,
                 mtime: Some(w.stamp.mtime.0),
-            });
-            Ok(())
-        })
-        .map_err(walk_error)?;
-        self.trees.push(Arc::new(tree));
-        self.warnings.extend(warnings);
-        self.raised.extend(raised);
-        for node in nodes {
-            self.insert(node)?;
+            };
+            match self.insert(node) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let shown = e.to_string();
+                    refused = Some(e);
+                    Err(WalkError::Unsupported(shown, String::new()))
+                }
+            }
+        });
+        if let Some(e) = refused {
+            return Err(e);
         }
+        walked.map_err(walk_error)?;
+        self.trees.push(Arc::new(tree));
         Ok(())
     }
 
@@ -168,9 +173,10 @@ impl Tree {
                 stamp,
                 shown: show::path(src),
             },
-            origin: what.clone(),
+            origin: what.into(),
             link_group: None,
             mtime: Some(stamp.mtime.0),
         })
+        .map(|_| ())
     }
 }

@@ -16,7 +16,7 @@
 //! expanded and are stored dense. Every problem is an input error (exit 2) naming the input
 //! and the entry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
@@ -66,6 +66,7 @@ impl Tree {
     /// is read.
     pub fn add_tar(&mut self, tar_path: &Path, origin: &str, spool_dir: &Root) -> Result<()> {
         let what = origin.to_string();
+        let shared: std::sync::Arc<str> = what.as_str().into();
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
@@ -74,7 +75,10 @@ impl Tree {
         let mut reader = Reader::new(input);
         let mut buf = vec![0u8; COPY_BUFFER];
         // Hard links name their target by path; targets are resolved once all entries are in.
-        let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        // (the link's index in the list, its path, its target)
+        let mut links: Vec<(u32, Vec<u8>, Vec<u8>)> = Vec::new();
+        // This archive's entries are the list's from here on.
+        let first_entry = self.entries.len() as u32;
         // Every path this archive has given so far (a hard link's target must be one), with
         // a directory's mode, owner and xattrs (an entry repeating it must agree with them).
         let mut given: HashMap<Vec<u8>, Option<DirHeader>> = HashMap::new();
@@ -150,7 +154,6 @@ impl Tree {
                             ),
                         ));
                     }
-                    links.push((path.clone(), target.clone()));
                     Kind::Hardlink(target)
                 }
                 EntryKind::Fifo => Kind::Fifo,
@@ -224,7 +227,11 @@ impl Tree {
                 ));
             }
             given.entry(path.clone()).or_insert(dir);
-            self.insert(Node {
+            let link = match &kind {
+                Kind::Hardlink(target) => Some((path.clone(), target.clone())),
+                _ => None,
+            };
+            let index = self.insert(Node {
                 header: HeaderFields {
                     path,
                     kind,
@@ -235,61 +242,49 @@ impl Tree {
                     xattrs,
                 },
                 source,
-                origin: what.clone(),
+                origin: std::sync::Arc::clone(&shared),
                 link_group: None,
                 mtime: Some(h.mtime),
             })?;
+            if let Some((path, target)) = link {
+                links.push((index, path, target));
+            }
         }
         // The whole archive was read: it must still be the file that was opened, unchanged.
         unchanged(&file, &stamp).map_err(|why| Error::input(&what, changed_message(&why)))?;
         // Turn each hard link into a member of its target's link group, so that `finish`
-        // can give the content to whichever name sorts first.
-        for (link, target) in links {
-            // An earlier entry of this archive (checked above); a file is never given twice.
-            let tnode = self
-                .nodes
-                .get(&target)
+        // can give the content to whichever name sorts first. A target is the first entry
+        // of its path in this archive (an earlier one, checked above).
+        let targets: HashSet<&[u8]> = links.iter().map(|(_, _, t)| t.as_slice()).collect();
+        let found = self.entries.find(&targets, first_entry);
+        for (link, link_path, target) in &links {
+            let t = *found
+                .get(target)
                 .ok_or_else(|| Error::internal("a hard link's target vanished"))?;
-            let (size, source, group, xattrs) = match (&tnode.header.kind, &tnode.source) {
-                (Kind::File { size }, src) => (
-                    *size,
-                    src.clone(),
-                    tnode.link_group,
-                    tnode.header.xattrs.clone(),
-                ),
-                _ => {
-                    return Err(Error::input(
-                        &what,
-                        format!(
-                            "hard link {} points to {}, which is not a regular file",
-                            show_path(&link),
-                            show_path(&target)
-                        ),
-                    ));
-                }
+            let Some((_, group)) = self.entries.file(t) else {
+                return Err(Error::input(
+                    &what,
+                    format!(
+                        "hard link {} points to {}, which is not a regular file",
+                        show_path(link_path),
+                        show_path(target)
+                    ),
+                ));
             };
             let group = match group {
                 Some(g) => g,
                 None => {
                     self.next_group += 1;
                     let g = (u64::MAX, self.next_group);
-                    if let Some(t) = self.nodes.get_mut(&target) {
-                        t.link_group = Some(g);
-                    }
+                    self.entries.set_group(t, g);
                     g
                 }
             };
-            if let Some(l) = self.nodes.get_mut(&link) {
-                l.header.kind = Kind::File { size };
-                l.source = source;
-                l.link_group = Some(group);
-                // GNU tar writes a file's xattrs once, with its content: a link entry that
-                // carries none of its own (or only some of the target's) names the same file.
-                // One that carries others is left to disagree with it (see `one_file`).
-                if l.header.xattrs.iter().all(|x| xattrs.contains(x)) {
-                    l.header.xattrs = xattrs;
-                }
-            }
+            // GNU tar writes a file's xattrs once, with its content: a link entry that
+            // carries none of its own (or only some of the target's) names the same file,
+            // and gets the target's. One that carries others is left to disagree with it
+            // (see `one_file`).
+            self.entries.link_to(*link, t, group);
         }
         Ok(())
     }

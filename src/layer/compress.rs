@@ -171,6 +171,12 @@ impl<W: Write> Write for LayerEncoder<W> {
         match self {
             LayerEncoder::None(w) => w.write(buf),
             LayerEncoder::Gzip(g) => g.write(buf),
+            // A whole chunk with nothing pending (what the layer pipeline's buffers are)
+            // goes straight in: the same chunks, one copy fewer.
+            LayerEncoder::Zstd(z, pending) if pending.is_empty() && buf.len() >= ZSTD_CHUNK => {
+                z.write_all(&buf[..ZSTD_CHUNK])?;
+                Ok(ZSTD_CHUNK)
+            }
             LayerEncoder::Zstd(z, pending) => {
                 let n = buf.len().min(ZSTD_CHUNK - pending.len());
                 pending.extend_from_slice(&buf[..n]);

@@ -76,7 +76,7 @@ impl Job {
             *b ^= 0x01;
         }
         maker
-            .check(&self.out, self.last, &self.input)
+            .check(&mut self.out, self.last, &self.input)
             .map_err(|why| io::Error::other(format!("{CHECK_FAILED}: {why}")))
     }
 }

@@ -29,7 +29,7 @@ pub mod gzip;
 mod hooks;
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -454,8 +454,19 @@ fn check_encoded(
     mut input: Received,
 ) -> std::result::Result<(u128, u64), String> {
     let mut fingerprint = Fingerprint::default();
-    let decoded = crate::input::decompress::decoder(&mut input, compression)
-        .and_then(|mut d| io::copy(&mut d, &mut fingerprint));
+    // Decoded in pieces of up to CHUNK bytes (io::copy's 8 KiB meant a decoder call, and a
+    // hash update, per 8 KiB).
+    let decoded = crate::input::decompress::decoder(&mut input, compression).and_then(|mut d| {
+        let mut out = vec![0u8; CHUNK];
+        loop {
+            match d.read(&mut out) {
+                Ok(0) => return Ok(()),
+                Ok(n) => fingerprint.update(&out[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    });
     // Whatever follows the compressed stream is not part of the layer's content.
     let mut trailing = 0u64;
     loop {
@@ -497,17 +508,6 @@ impl Fingerprint {
 
     fn finish(&self) -> (u128, u64) {
         (self.hash.digest128(), self.len)
-    }
-}
-
-impl Write for Fingerprint {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.update(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -339,6 +339,23 @@ impl Project {
         Ok(())
     }
 
+    /// Checks that every `--image` names an image of the project (a usage error listing its
+    /// images otherwise).
+    pub fn check_images(&self, images: &[String]) -> Result<()> {
+        for name in images {
+            if self.entry(name).is_none() {
+                let known: Vec<&str> = self.images.iter().map(|e| e.name.as_str()).collect();
+                return Err(Error::usage(format!(
+                    "--image {}: {} has no image of that name (its images: {})",
+                    show::text(name),
+                    show::path(&self.dir.join(PROJECT_FILE)),
+                    images::shown_names(&known, ", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Reads and validates `DIR/ocipack.toml`.
     pub fn load(dir: &Path) -> Result<Project> {
         let path = dir.join(PROJECT_FILE);

@@ -150,17 +150,7 @@ impl Plan {
         }
         let file = project.dir.join(PROJECT_FILE);
         project.check_arches(&opts.arches, true)?;
-        for name in &opts.images {
-            if project.entry(name).is_none() {
-                let known: Vec<&str> = project.images.iter().map(|e| e.name.as_str()).collect();
-                return Err(Error::usage(format!(
-                    "--image {}: {} has no image of that name (its images: {})",
-                    show::text(name),
-                    show::path(&file),
-                    crate::project::images::shown_names(&known, ", ")
-                )));
-            }
-        }
+        project.check_images(&opts.images)?;
         let commit_branch = opts.commit_branch.clone().or_else(|| {
             project
                 .library

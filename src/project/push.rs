@@ -120,18 +120,7 @@ pub enum ProjectPushed {
 
 /// The selected entries, in file order; an unknown `--image` is a usage error.
 fn selected_entries<'a>(project: &'a Project, sel: &Selection) -> Result<Vec<&'a ImageEntry>> {
-    let file = project.dir.join(PROJECT_FILE);
-    for name in &sel.images {
-        if project.entry(name).is_none() {
-            let known: Vec<&str> = project.images.iter().map(|e| e.name.as_str()).collect();
-            return Err(Error::usage(format!(
-                "--image {}: {} has no image of that name (its images: {})",
-                show::text(name),
-                show::path(&file),
-                known.join(", ")
-            )));
-        }
-    }
+    project.check_images(&sel.images)?;
     project.check_arches(&sel.arches, false)?;
     Ok(project
         .images

@@ -12,7 +12,10 @@
 //! from the realm for `repository:NAME:pull,push`: with an identity token, an OAuth2
 //! `POST` with `grant_type=refresh_token`, as docker does; otherwise a `GET` with basic
 //! credentials if we have any) or `Basic` (send the credentials). Credentials are never sent
-//! unasked, and an identity token only to the realm. A request is retried after
+//! unasked, and an identity token only to the realm. A realm is asked over https; over plain
+//! HTTP only when it is on loopback itself, or `--plain-http` or `--tls-verify=false` allows
+//! it (a loopback registry, spoken to over plain HTTP, does not: its challenge could send the
+//! credentials in clear text to any host). A request is retried after
 //! authenticating only if none of its body was sent yet.
 //!
 //! Two limits bound every request, both the `--timeout` value T:
@@ -85,7 +88,12 @@ pub(crate) struct Client {
     repository: String,
     /// `registry/repository`, the prefix of every message.
     shown: String,
+    /// Plain HTTP is spoken to the registry (`--plain-http`, or a loopback registry).
     plain_http: bool,
+    /// `--plain-http` was given: plain HTTP is allowed for other hosts too (a token realm).
+    /// A loopback registry's own plain HTTP is not: its realm on another host gets
+    /// credentials only over https.
+    plain_http_asked: bool,
     credentials: Option<Credentials>,
     /// A credential helper (`docker-credential-NAME`, server URL) to ask for the
     /// credentials when the registry first asks for them.
@@ -170,6 +178,7 @@ impl Client {
             repository: reference.repository.clone(),
             shown: reference.name(),
             plain_http: plain_http || loopback,
+            plain_http_asked: plain_http,
             credentials,
             helper: None,
             authorization: None,
@@ -375,8 +384,10 @@ impl Client {
         let step = format!("{step}: authenticating at {realm}");
         let realm_host = host_of(realm);
         if !realm.starts_with("https://") {
+            // Plain HTTP to the realm only on loopback, or when asked for: a loopback
+            // registry spoken to over plain HTTP does not make a realm elsewhere local.
             let insecure_ok = realm.starts_with("http://")
-                && (self.plain_http || !self.trust.verify() || is_loopback_host(&realm_host));
+                && (self.plain_http_asked || !self.trust.verify() || is_loopback_host(&realm_host));
             if !insecure_ok {
                 return Err(self.fail(
                     &step,
@@ -487,6 +498,11 @@ impl Client {
         .to_string();
         if status == StatusCode::UNAUTHORIZED {
             match &self.credentials {
+                // The read commands take credentials from the Docker config file only.
+                None if self.reading() => msg.push_str(
+                    ": the registry requires credentials (log in, e.g. with docker login, so \
+                     that the Docker config file has them: ocipack reads them from there)",
+                ),
                 None => msg.push_str(
                     ": the registry requires credentials (pass --username and --password-stdin, \
                      or log in so that the Docker config file has them)",
@@ -558,6 +574,11 @@ impl Client {
         self.verb = "reading from";
         self.actions = "pull";
         self.deadline = Some(deadline);
+    }
+
+    /// True for the read client ([`Client::for_reading`]).
+    fn reading(&self) -> bool {
+        self.deadline.is_some()
     }
 
     /// The time a request may take: the timeout, or less when a deadline is nearer.

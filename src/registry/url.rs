@@ -2,7 +2,7 @@
 //! registry's own origin (credentials never leave it), and percent-encoding.
 //!
 //! Pure functions at the bottom of the registry module: the client builds requests with
-//! them, and the redactor encodes secrets with [`percent_encode`] to find them in every form
+//! them, and the redactor encodes secrets with `percent_encode` to find them in every form
 //! in which they travel.
 
 /// The `host[:port]` of an absolute URL, without any `user:password@` before it (so that

@@ -79,6 +79,18 @@ pub enum Source {
     LayoutAt(Root),
 }
 
+/// True when `arg`'s first component is `USER:SECRET@HOST` and more follows: a reference
+/// with credentials typed without `docker://`, which must not be echoed as a path.
+fn credentials_like(arg: &str) -> bool {
+    let Some((first, rest)) = arg.split_once('/') else {
+        return false;
+    };
+    !rest.is_empty()
+        && first
+            .split_once('@')
+            .is_some_and(|(user, host)| user.contains(':') && !host.is_empty())
+}
+
 impl Source {
     /// The source a command-line argument names: a registry reference when it starts with
     /// `docker://` (skopeo's spelling; read with `fetch`), else a layout directory (a path
@@ -88,6 +100,16 @@ impl Source {
         match arg.to_str() {
             Some(s) if s.starts_with(DOCKER_TRANSPORT) => {
                 Ok(Source::Registry(s.parse()?, fetch.clone()))
+            }
+            Some(s) if credentials_like(s) => {
+                let (_, rest) = s.split_once('@').unwrap_or_default();
+                Err(Error::usage(format!(
+                    "<redacted>@{}: looks like a registry reference holding credentials, which \
+                     no reference may hold (they were not printed): a reference starts with \
+                     {DOCKER_TRANSPORT} and credentials come from the Docker config file \
+                     (docker login); a directory of that name is ./ followed by it",
+                    show::text(rest)
+                )))
             }
             _ => Ok(Source::Layout(arg)),
         }
@@ -516,6 +538,24 @@ fn finish<S: Store>(
         layout,
         checked,
     }
+}
+
+/// Decodes one document `file` of either reader (a layout's, a registry's): findings go to
+/// `problems`, the properties the rules do not declare to `unknown` as (file, JSON path), and
+/// the exact bytes stay beside the value.
+fn decode_doc<T: serde::de::DeserializeOwned>(
+    problems: &mut crate::problems::Problems,
+    unknown: &mut Vec<(String, String)>,
+    file: &str,
+    bytes: Vec<u8>,
+    descriptors: &[&str],
+) -> Option<crate::image::Doc<T>> {
+    let (value, found) = rules::docs::decode::<T>(problems, file, &bytes, descriptors)?;
+    unknown.extend(found.into_iter().map(|path| (file.to_string(), path)));
+    Some(crate::image::Doc {
+        value: std::sync::Arc::new(value),
+        bytes: bytes.into(),
+    })
 }
 
 /// The same OS, architecture and variant.

@@ -21,12 +21,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::image::Doc;
 use crate::image::blob::{self, BlobError, MAX_JSON, OpenedBlob, ReadError};
-use crate::image::rules::docs::{self, join_key};
+use crate::image::rules::docs::join_key;
 use crate::image::rules::{Found, ImageRead, LayoutRead, NestedRead, identity};
 use crate::media;
 use crate::problems::Problems;
@@ -187,13 +186,13 @@ impl Reader {
         bytes: Vec<u8>,
         descriptors: &[&str],
     ) -> Option<Doc<T>> {
-        let (value, unknown) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
-        self.unknown
-            .extend(unknown.into_iter().map(|path| (file.to_string(), path)));
-        Some(Doc {
-            value: Arc::new(value),
-            bytes: bytes.into(),
-        })
+        super::decode_doc(
+            &mut self.problems,
+            &mut self.unknown,
+            file,
+            bytes,
+            descriptors,
+        )
     }
 
     /// Reads the manifest and config an image descriptor points to. A descriptor of another

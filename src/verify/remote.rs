@@ -9,7 +9,9 @@
 //! goes on, so that `verify` reports every problem at once, as for a layout. There is no
 //! `oci-layout` nor `index.json`: the registry's document is the only entry
 //! ([`LayoutRead::reference`]). Blobs stream from the registry ([`SharedFetcher`]) through
-//! the same verifier as a layout's files, each once; nothing is written anywhere.
+//! the same verifier as a layout's files, each once; nothing is written anywhere. A
+//! manifest or index that the rules check as bytes (an index nested in the index) comes
+//! from the registry's `manifests/` endpoint, where registries serve it, not as a blob.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -18,12 +20,11 @@ use std::sync::Arc;
 use crate::digest::Digest;
 use crate::image::Doc;
 use crate::image::blob::{Blobs, MAX_JSON};
-use crate::image::rules::docs;
 use crate::image::rules::{Found, ImageRead, LayoutRead, NestedRead, identity, is_attestation};
 use crate::media;
 use crate::problems::Problems;
 use crate::registry::Reference;
-use crate::registry::fetch::{FetchOptions, Fetcher, SharedFetcher};
+use crate::registry::fetch::{FetchOptions, Fetcher, ManifestKind, SharedFetcher};
 use crate::spec::{Descriptor, ImageConfig, Index, Manifest};
 
 use super::stream::{Store, Stream};
@@ -203,13 +204,13 @@ impl Remote {
         bytes: Vec<u8>,
         descriptors: &[&str],
     ) -> Option<Doc<T>> {
-        let (value, unknown) = docs::decode::<T>(&mut self.problems, file, &bytes, descriptors)?;
-        self.unknown
-            .extend(unknown.into_iter().map(|path| (file.to_string(), path)));
-        Some(Doc {
-            value: Arc::new(value),
-            bytes: bytes.into(),
-        })
+        super::decode_doc(
+            &mut self.problems,
+            &mut self.unknown,
+            file,
+            bytes,
+            descriptors,
+        )
     }
 }
 
@@ -219,6 +220,23 @@ impl Store for Remote {
     }
 
     fn open(&mut self, at: &Found, _what: &str) -> Option<Stream> {
+        if ManifestKind::of(&at.descriptor.media_type).is_some() {
+            // A manifest or index (one an index nests) is served at `manifests/`, not as
+            // a blob: fetched there, checked against the descriptor as it arrives.
+            let d = at.descriptor.clone();
+            return match self.shared.with(|f| f.manifest_for(&d)) {
+                Ok(m) => Some(Stream {
+                    path: d.digest.to_string(),
+                    reader: Box::new(std::io::Cursor::new(m.bytes)) as Box<dyn Read + Send>,
+                    file: None,
+                }),
+                Err(e) => {
+                    self.problems
+                        .error(&at.file, Some(at.field.clone()), e.to_string());
+                    None
+                }
+            };
+        }
         match self.shared.stream(&at.descriptor) {
             Ok(s) => Some(Stream {
                 path: at.descriptor.digest.to_string(),

@@ -697,6 +697,17 @@ fn build_check_against_a_repository_checks_each_image_under_its_first_tag() {
         e.contains("1 platform of the images' tags in docker://"),
         "{e}"
     );
+    // Nothing is written anywhere in the project, also when --explain stages a build to
+    // compare its layers.
+    let before = snapshot(&dir);
+    let o = against(&["--explain"]);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains("etc/variant"),
+        "the explanation names the file: {}",
+        stdout(&o)
+    );
+    assert!(snapshot(&dir) == before, "build --check --against wrote");
 
     // A repository holding only one image's tag: the others are missing there.
     let other = format!("{}/other", reg.host());
@@ -1057,6 +1068,97 @@ fn diff_fetches_a_registry_layer_only_when_the_documents_show_it_differs() {
 }
 
 #[test]
+fn a_manifest_or_config_listed_many_times_is_fetched_once() {
+    // An index listing one manifest 50 times, and a second manifest sharing its config:
+    // each document is fetched once, not once per listing (a 4 MB index could list one
+    // manifest some 25,000 times).
+    let t = tempfile::tempdir().unwrap();
+    let (hub, image) = docker_hub(t.path());
+    let mut other: Value = serde_json::from_slice(&image.2).unwrap();
+    other["annotations"] = json!({"org.example.twin": "yes"});
+    let other = other.to_string().into_bytes();
+    hub.put_manifest("other", DOCKER_MANIFEST, &other);
+    let listed = |m: &[u8], arch: &str| {
+        json!({"mediaType": DOCKER_MANIFEST, "size": m.len(), "digest": sha256(m),
+               "platform": {"architecture": arch, "os": "linux"}})
+    };
+    let mut manifests = vec![listed(&image.2, "amd64"); 50];
+    manifests.push(listed(&other, "arm64"));
+    let list = json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": manifests})
+        .to_string()
+        .into_bytes();
+    hub.put_manifest("many", DOCKER_LIST, &list);
+    let out = t.path().join("out");
+    let o = run(&["pull", &format!("{}:many", hub.repository()), s(&out)]);
+    assert_exit(&o, 0);
+    assert_eq!(std::fs::read(out.join("image-index.json")).unwrap(), list);
+    let registry = hub.registry.requests();
+    for m in [&image.2, &other] {
+        let path = format!("/manifests/{}", sha256(m));
+        let asked = registry
+            .iter()
+            .filter(|r| r.path.ends_with(&path) && r.header("authorization").is_some())
+            .count();
+        assert_eq!(asked, 1, "{path} asked {asked} times");
+    }
+    let cdn = hub.cdn.requests();
+    for b in [&image.0, &image.1] {
+        let asked = cdn.iter().filter(|r| r.path.contains(&sha256(b))).count();
+        assert_eq!(asked, 1, "{} asked {asked} times", sha256(b));
+    }
+}
+
+#[test]
+fn verify_reads_an_index_nested_in_an_index_where_registries_serve_it() {
+    // A nested index is served at manifests/, as every manifest is: verify must not ask
+    // for it as a blob and then report the registry's 404 as a missing blob.
+    let t = tempfile::tempdir().unwrap();
+    let (hub, image) = docker_hub(t.path());
+    let inner = json!({"schemaVersion": 2, "mediaType": common::oci::INDEX, "manifests": [
+        {"mediaType": DOCKER_MANIFEST, "size": image.2.len(), "digest": sha256(&image.2),
+         "platform": {"architecture": "amd64", "os": "linux"}}]})
+    .to_string()
+    .into_bytes();
+    hub.put_manifest("inner", common::oci::INDEX, &inner);
+    let outer = json!({"schemaVersion": 2, "mediaType": common::oci::INDEX, "manifests": [
+        {"mediaType": common::oci::INDEX, "size": inner.len(), "digest": sha256(&inner)}]})
+    .to_string()
+    .into_bytes();
+    hub.put_manifest("nested", common::oci::INDEX, &outer);
+    let o = run(&["verify", &format!("docker://{}:nested", hub.repository())]);
+    let out = stdout(&o);
+    assert!(
+        !out.contains("404") && !out.contains("reading blob"),
+        "{out}"
+    );
+    let inner_digest = sha256(&inner);
+    assert!(
+        hub.cdn
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains(&inner_digest)),
+        "the nested index was asked for as a blob"
+    );
+    assert!(
+        hub.registry
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with(&format!("/manifests/{inner_digest}")))
+    );
+    // Its bytes were checked: a registry that serves other bytes for it is caught.
+    let mut wrong = inner.clone();
+    wrong.push(b' ');
+    hub.content
+        .lock()
+        .unwrap()
+        .manifests
+        .insert(inner_digest.clone(), (common::oci::INDEX.into(), wrong));
+    let o = run(&["verify", &format!("docker://{}:nested", hub.repository())]);
+    assert_exit(&o, 1);
+    assert!(stdout(&o).contains("descriptor says"), "{}", stdout(&o));
+}
+
+#[test]
 fn a_registry_that_lies_is_caught_and_nothing_is_written() {
     let t = tempfile::tempdir().unwrap();
     let (hub, image) = docker_hub(t.path());
@@ -1223,6 +1325,35 @@ fn a_trickling_registry_ends_at_the_deadline() {
     assert!(e.contains("timed out"), "{e}");
     assert!(start.elapsed() < Duration::from_secs(60));
     assert!(!out.exists());
+}
+
+#[test]
+fn a_registry_that_wants_credentials_is_told_of_the_way_read_commands_take_them() {
+    // The read commands have no --username: the 401's advice must not name it.
+    let srv = Server::start(Duration::from_secs(10), |ex: &mut Exchange| {
+        ex.respond(
+            401,
+            &[("WWW-Authenticate", r#"Basic realm="private""#.into())],
+            b"",
+        );
+    });
+    let t = tempfile::tempdir().unwrap();
+    let reference = format!("docker://{}/private:latest", srv.host());
+    for args in [
+        vec!["pull", &reference, s(&t.path().join("out"))],
+        vec!["verify", &reference],
+    ] {
+        let o = run(&args);
+        let e = assert_error(&o, 1);
+        assert!(
+            e.contains("401 Unauthorized") && e.contains("Docker config file"),
+            "{e}"
+        );
+        assert!(!e.contains("--username"), "{e}");
+        // (They refuse --username indeed.)
+        let o = run(&[args[0], "--username", "alice", &reference]);
+        assert_exit(&o, 2);
+    }
 }
 
 #[test]

@@ -653,6 +653,38 @@ fn a_401_from_a_redirect_target_asks_no_token_and_gets_no_credentials() {
     );
 }
 
+#[test]
+fn a_loopback_registry_cannot_send_credentials_to_a_plain_http_realm_elsewhere() {
+    // The registry is on loopback, so it is spoken to over plain HTTP; its challenge names
+    // a realm on another host over plain HTTP (192.0.2.1, TEST-NET-1: nothing answers
+    // there). Asking it would send the basic credentials in clear text across the network:
+    // refused before any connection, unless --plain-http allows it.
+    let srv = scripted(|ex| {
+        ex.respond(
+            401,
+            &[(
+                "WWW-Authenticate",
+                r#"Bearer realm="http://192.0.2.1/token",service="s""#.into(),
+            )],
+            b"",
+        );
+    });
+    let o = FetchOptions {
+        credentials: Some(Credentials::new("alice", "pw-0123456789abcdef")),
+        ..opts(20)
+    };
+    let mut f = connect(&format!("{}/r", srv.host()), &o);
+    let e = f.manifest("latest").unwrap_err().to_string();
+    assert!(
+        e.contains("authenticating at http://192.0.2.1/token")
+            && e.contains("the token realm is not an https:// URL"),
+        "{e}"
+    );
+    assert!(!e.contains("pw-0123456789abcdef"), "{e}");
+    // The same challenge with a realm on loopback is followed (the fake Docker Hub's).
+    assert_eq!(srv.requests().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // TLS, with the real docker-registry.
 
@@ -1095,4 +1127,41 @@ fn redirect_loops_end_and_messages_show_targets_by_host_only() {
         "{e}"
     );
     assert!(!e.contains("secret-signature"), "{e}");
+}
+
+/// A reference with credentials typed without `docker://` looks like a path; it is refused
+/// as a usage error that never echoes the secret, in every command that reads a source.
+#[test]
+fn credentials_typed_as_a_path_are_refused_and_never_printed() {
+    let t = tempfile::tempdir().unwrap();
+    let arg = "alice:S3cr3t-pw@registry.example/x:1";
+    let other = t.path().to_str().unwrap();
+    for args in [
+        vec!["verify", arg],
+        vec!["diff", arg, other],
+        vec!["diff", other, arg],
+        vec!["export", arg, "--format", "oci-archive", "-o", "out.tar"],
+    ] {
+        let o = ocipack()
+            .current_dir(t.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert!(!e.contains("S3cr3t"), "{args:?}: {e}");
+        assert!(
+            e.contains("<redacted>@registry.example/x:1"),
+            "{args:?}: {e}"
+        );
+    }
+    // Written as a relative path, it is a path (that does not exist), named as typed.
+    let o = ocipack()
+        .current_dir(t.path())
+        .args(["verify", &format!("./{arg}")])
+        .output()
+        .unwrap();
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(!t.path().join("out.tar").exists());
 }
