@@ -122,18 +122,25 @@ pub fn library_file(project: &Project, opts: &LibraryOptions) -> Result<LibraryF
     let is_file = |rel: String| matches!(root.entry_type(&rel), Ok(Some(EntryType::File)));
     let dir_of = |rel: &str| format!("{prefix}{rel}");
 
-    let variants: Vec<(String, String)> = project
-        .windows
-        .iter()
-        .flat_map(|w| &w.variants)
-        .filter_map(|v| {
-            let rel = project.windows_output_rel(&v.name)?;
-            is_file(format!("{rel}/{}", crate::project::windows::DOCKERFILE))
-                .then(|| (v.name.clone(), rel))
-        })
-        .collect();
-
     let mut warnings = Vec::new();
+    // Windows variants whose Dockerfile is on disk; the others are left out, not silently.
+    let mut variants: Vec<(String, String)> = Vec::new();
+    for v in project.windows.iter().flat_map(|w| &w.variants) {
+        let Some(rel) = project.windows_output_rel(&v.name) else {
+            continue;
+        };
+        if is_file(format!("{rel}/{}", crate::project::windows::DOCKERFILE)) {
+            variants.push((v.name.clone(), rel));
+        } else {
+            warnings.push(format!(
+                "Windows variant {}: {} holds no {}, so the library file leaves it out",
+                show::text(&v.name),
+                show::text(&rel),
+                crate::project::windows::DOCKERFILE
+            ));
+        }
+    }
+
     // Per entry, in file order, the places of its architectures in bashbrew's order.
     let mut entries: Vec<(&ImageEntry, Vec<Place>)> = Vec::new();
     for e in &project.images {

@@ -636,4 +636,19 @@ fn images_beside_windows_entries_keep_builder_in_each_entry() {
          Constraints: nanoserver-ltsc2025\n"
     );
     assert_eq!(library_of(&dir), expected);
+
+    // A variant whose Dockerfile is gone is left out, with a warning naming it.
+    fs::remove_file(win.join("Dockerfile")).unwrap();
+    let o = ocipack_in(&dir, &["library", "--allow-dirty"]);
+    assert_exit(&o, 0);
+    let out = text(&o.stdout);
+    assert!(!out.contains("nanoserver"), "{out}");
+    let e = text(&o.stderr);
+    assert!(
+        e.contains(
+            "Windows variant nanoserver-ltsc2025: amd64/nanoserver-ltsc2025 holds no \
+             Dockerfile, so the library file leaves it out"
+        ),
+        "{e}"
+    );
 }
