@@ -264,6 +264,7 @@ pub fn run(a: BuildArgs) -> Result<u8> {
                     "parent": b.old,
                     "changed": b.changed,
                     "directory": l.directory,
+                    "reused": l.reused,
                     "created": l.created.to_string(),
                     "manifest": l.built.image.entry,
                 })

@@ -29,7 +29,11 @@ tag listed by an image --image leaves out is skipped (and said so). Windows entr
 Dockerfile builds and are not pushed. A project without tags is pushed under latest.\n\
 With REPOSITORY:TAG, one image (the project's only one, or one --image) goes under TAG\n\
 and each --also-tag. Every layout used must exist (`ocipack build` writes them), and each\n\
-is verified whole, as verify does, before anything is sent. Then each image's blobs, then\n\
+is verified whole, as verify does, before anything is sent. With --commit-branch (or\n\
+[library] commit-branch), each layout is read from the tip of its dist branch, at its\n\
+directory there, never from the work tree: copied out of git into a staging directory in\n\
+the git directory, verified from there, and removed when the push ends (also on failure\n\
+or SIGINT, SIGTERM, SIGHUP). Then each image's blobs, then\n\
 its manifest by digest (skipped when the registry has it), and last the image indexes,\n\
 listing the images in bashbrew's architecture order (platform, digest, size; no\n\
 annotations), under their tags. Each index digest is printed (with a REPOSITORY alone,\n\
@@ -104,6 +108,11 @@ pub struct PushArgs {
     /// REPOSITORY:TAG, the one image pushed).
     #[arg(long, value_name = "NAME")]
     image: Vec<String>,
+    /// With a project directory: read the layouts from the tips of the branches this
+    /// pattern names (e.g. 'dist-{arch}', as `build --commit-branch`), not from the work
+    /// tree. Default: [library] commit-branch in ocipack.toml.
+    #[arg(long, value_name = "PATTERN")]
+    commit_branch: Option<String>,
     /// Print the result as JSON (digest, tags, and each blob: uploaded or already there;
     /// for an index, each manifest with its platform, digest and blobs).
     #[arg(long)]
@@ -151,6 +160,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
     for (flag, given) in [
         ("--arch", !a.arch.is_empty()),
         ("--image", !a.image.is_empty()),
+        ("--commit-branch", a.commit_branch.is_some()),
     ] {
         if given && !is_project {
             return Err(Error::usage(format!(
@@ -164,6 +174,7 @@ pub fn run(a: PushArgs) -> Result<u8> {
         let sel = Selection {
             images: a.image.clone(),
             arches: a.arch.clone(),
+            commit_branch: a.commit_branch.clone(),
         };
         let written = registry::reference::names_tag_or_digest(&a.reference);
         match push::push_project(&a.layout, &sel, &reference, written, &opts)? {

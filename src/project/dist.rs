@@ -35,18 +35,18 @@
 //!   commit, a project directory whose path is not UTF-8 ([`Git::prefix`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::image::build::{self as image, BuiltImage};
-use crate::project::Project;
 use crate::project::cache;
 use crate::project::git::{Git, Runner};
 use crate::project::plan::{ArchTarget, parallel_map};
+use crate::project::{ImageEntry, Project};
 use crate::show;
 use crate::store::root::{EntryType, Follow, Root};
-use crate::store::staging::Target;
+use crate::store::staging::{Staging, Target};
 use crate::timestamp::Timestamp;
 
 /// The author and committer name of every dist commit: the tool that made it. Who
@@ -70,8 +70,11 @@ pub struct DistLayout {
     pub old_tree: Option<String>,
     /// Its `created`.
     pub created: Timestamp,
-    /// What was built.
+    /// What was built (or, when `reused`, what its record says it holds).
     pub built: BuiltImage,
+    /// True when it was not built: its record named the inputs' key and the very tree the
+    /// branch's tip holds at its directory ([`cache`]).
+    pub reused: bool,
 }
 
 /// A layout on a branch that the run did not build.
@@ -326,6 +329,7 @@ pub fn prepare(
                 old_tree: old_trees[i].clone(),
                 created: t.spec.created(),
                 built,
+                reused,
             },
         ));
     }
@@ -705,9 +709,385 @@ pub fn repository_prefix(project_dir: &Path) -> Result<String> {
     Ok(Git::open(project_dir)?.prefix()?.to_string())
 }
 
+// ---- Reading layouts back from their branches (`ocipack push`).
+
+/// The most entries (files, symlinks, directories) of one layout read from a branch: a
+/// layout has a handful (a multi-platform one of every architecture, some fifty).
+pub const MAX_BRANCH_ENTRIES: usize = 10_000;
+/// The most bytes of all the files of one layout read from a branch (64 GiB): a bound on
+/// what a hostile branch can make push write into the git directory, far above any
+/// Official Image.
+pub const MAX_BRANCH_LAYOUT_BYTES: u64 = 64 << 30;
+/// The longest symlink target of a layout read from a branch.
+const MAX_LINK: u64 = 4096;
+/// The longest path inside a layout read from a branch.
+const MAX_PATH: u64 = 4096;
+
+/// Where a layout of a project is on its dist branch, or why it is not there.
+#[derive(Debug)]
+pub enum OnBranch {
+    /// Its files, copied into the staging directory and opened (refusing every symlink
+    /// beneath it); messages name it `BRANCH:DIRECTORY`, as git does.
+    Layout(Root),
+    /// The branch does not exist, or its tip has no directory there: the reason.
+    Missing(String),
+}
+
+/// Layouts read from the tips of their dist branches for `ocipack push`, each copied out of
+/// git into one staging directory inside the git directory (`<git-dir>/.ocipack-push.…`,
+/// beside where `build` stages the layouts it commits), so that [`crate::verify::open`]
+/// reads them as it reads a work-tree layout. The work tree is never written; the staging
+/// directory goes when this is dropped, on an error, or on SIGINT, SIGTERM or SIGHUP
+/// ([`Staging`]).
+///
+/// The copy holds what the branch's tree holds: regular files with their mode (100644 or
+/// 100755), symlinks with their target (120000), directories. Refused: any other entry (a
+/// submodule's commit), a name that is not UTF-8 or not a plain path component, a symlink
+/// whose target is absolute or leads out of the layout (where it leads inside is
+/// [`crate::verify::open`]'s to judge), more than [`MAX_BRANCH_ENTRIES`] entries or
+/// [`MAX_BRANCH_LAYOUT_BYTES`] bytes. Blobs are streamed from one `git cat-file --batch`
+/// per layout, never held in memory.
+#[derive(Debug)]
+pub struct BranchLayouts {
+    dir: std::path::PathBuf,
+    git_dir: std::path::PathBuf,
+    git_root: Root,
+    prefix: String,
+    pattern: String,
+    staging: Option<Staging>,
+}
+
+/// One entry of a layout's tree, as `git ls-tree -r -t -l -z` lists it.
+struct Listed {
+    mode: u32,
+    kind: ListedKind,
+    oid: String,
+    size: u64,
+    path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListedKind {
+    File,
+    Symlink,
+    Dir,
+}
+
+impl BranchLayouts {
+    /// Reads `project`'s layouts from the branches `pattern` names (checked as `build`
+    /// checks it: every layout a directory of its own on its branch).
+    pub fn open(project: &Project, pattern: &str) -> Result<BranchLayouts> {
+        project.check_outputs(Some(pattern))?;
+        let prefix = repository_prefix(&project.dir)?;
+        let git_dir = git(&project.dir).query_path(&["rev-parse", "--absolute-git-dir"])?;
+        let git_root = Root::open_with(&git_dir, Follow::Never)
+            .map_err(|e| Error::io("opening the git directory", &git_dir, e))?;
+        Ok(BranchLayouts {
+            dir: project.dir.clone(),
+            git_dir,
+            git_root,
+            prefix,
+            pattern: pattern.to_string(),
+            staging: None,
+        })
+    }
+
+    /// The branch of `entry`'s `arch` and the layout's directory from the repository root.
+    pub fn place(
+        &self,
+        project: &Project,
+        entry: &ImageEntry,
+        arch: &str,
+        rel: &str,
+    ) -> (String, String) {
+        (
+            project.branch_name(&self.pattern, entry, arch),
+            format!("{}{rel}", self.prefix),
+        )
+    }
+
+    /// Copies the layout of `entry` (a building entry) for `arch`, at `rel` from the
+    /// project directory, out of its branch's tip (see the type's documentation).
+    pub fn layout(
+        &mut self,
+        project: &Project,
+        entry: &ImageEntry,
+        arch: &str,
+        rel: &str,
+    ) -> Result<OnBranch> {
+        let (branch, directory) = self.place(project, entry, arch, rel);
+        let refname = format!("refs/heads/{branch}");
+        let Some(tip) = branch_tip(&self.dir, &refname)? else {
+            return Ok(OnBranch::Missing(format!(
+                "{} on branch {}, which does not exist",
+                show::text(&directory),
+                show::text(&branch)
+            )));
+        };
+        let Some(tree) = tree_at(&self.dir, &tip, &directory)? else {
+            return Ok(OnBranch::Missing(format!(
+                "{} on branch {}, whose tip {} has no directory there",
+                show::text(&directory),
+                show::text(&branch),
+                &tip[..tip.len().min(12)]
+            )));
+        };
+        let named = format!("{branch}:{directory}");
+        let entries = list_layout(&self.dir, &tree, &named)?;
+        if self.staging.is_none() {
+            let what = format!("staging for push in {}", show::path(&self.git_dir));
+            let target = Target::beneath(&self.git_root, "ocipack-push", false, &what)?;
+            self.staging = Some(Staging::dir(&target)?);
+        }
+        let staging = self.staging.as_ref().expect("created above");
+        // Image names never hold the '.' an architecture lacks: one directory per layout.
+        let sub = format!("{}.{arch}", entry.name);
+        let made = |rel: &str| {
+            staging
+                .root()
+                .subdir(rel, true)
+                .map_err(|e| Error::input(staging.root().shown(rel), e.to_string()))
+        };
+        let layout = made(&sub)?;
+        for e in entries.iter().filter(|e| e.kind == ListedKind::Dir) {
+            made(&format!("{sub}/{}", e.path))?;
+        }
+        let wanted: Vec<&Listed> = entries
+            .iter()
+            .filter(|e| e.kind != ListedKind::Dir)
+            .collect();
+        let input: String = wanted.iter().map(|e| format!("{}\n", e.oid)).collect();
+        git(&self.dir).query_stream(&["cat-file", "--batch"], input.as_bytes(), |out| {
+            for e in &wanted {
+                let at = || format!("{named}/{}", e.path);
+                let header = read_bounded(out, b'\n', 200)?
+                    .ok_or_else(|| Error::input(at(), "git cat-file ended before it"))?;
+                let header = String::from_utf8_lossy(&header);
+                let fields: Vec<&str> = header.trim_end().split(' ').collect();
+                if fields != [e.oid.as_str(), "blob", &e.size.to_string()] {
+                    return Err(Error::input(
+                        at(),
+                        format!(
+                            "git cat-file answered \"{}\" for blob {} of {} bytes",
+                            show::text(header.trim_end()),
+                            e.oid,
+                            e.size
+                        ),
+                    ));
+                }
+                let mut body = (&mut *out).take(e.size);
+                let rel = format!("{sub}/{}", e.path);
+                let copied = match e.kind {
+                    ListedKind::File => {
+                        let mut f = staging.create_scratch_file(&rel, e.mode)?;
+                        std::io::copy(&mut body, &mut f).map_err(|err| {
+                            Error::io("writing", staging.root().path().join(&rel), err)
+                        })?
+                    }
+                    _ => {
+                        let mut target = Vec::new();
+                        body.read_to_end(&mut target)
+                            .map_err(|err| Error::input_io_on("reading", at(), err))?;
+                        let target =
+                            link_target(&e.path, target).map_err(|why| Error::input(at(), why))?;
+                        staging.symlink(&target, &rel)?;
+                        e.size
+                    }
+                };
+                let mut end = [0u8; 1];
+                if copied != e.size || out.read_exact(&mut end).is_err() || end != *b"\n" {
+                    return Err(Error::input(at(), "git cat-file's answer was cut short"));
+                }
+            }
+            Ok(())
+        })?;
+        // Named as git names it, in messages: BRANCH:DIRECTORY/index.json.
+        let fd = rustix::io::fcntl_dupfd_cloexec(layout.fd(), 0)
+            .map_err(|e| Error::io("opening", layout.path(), e.into()))?;
+        Ok(OnBranch::Layout(Root::from_fd(
+            fd,
+            Path::new(&named),
+            Follow::Never,
+        )))
+    }
+}
+
+/// Reads up to and including `delim`, at most `limit` bytes; `None` at the end of the
+/// stream. The delimiter is not returned.
+fn read_bounded(r: &mut dyn BufRead, delim: u8, limit: u64) -> Result<Option<Vec<u8>>> {
+    let mut buf = Vec::new();
+    (&mut *r)
+        .take(limit + 1)
+        .read_until(delim, &mut buf)
+        .map_err(|e| Error::command("git", "reading git's answer", e.to_string()))?;
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    if buf.pop() != Some(delim) {
+        return Err(Error::command(
+            "git",
+            "reading git's answer",
+            format!("a record longer than {limit} bytes, or cut short"),
+        ));
+    }
+    Ok(Some(buf))
+}
+
+/// Every entry of the layout tree `tree` (named `named` in messages), checked (see
+/// [`BranchLayouts`]); parents before their children.
+fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
+    git(dir).query_stream(
+        &["ls-tree", "--full-tree", "-r", "-t", "-l", "-z", tree],
+        b"",
+        |out| {
+            let mut entries = Vec::new();
+            let mut total = 0u64;
+            while let Some(record) = read_bounded(out, 0, MAX_PATH + 200)? {
+                if entries.len() >= MAX_BRANCH_ENTRIES {
+                    return Err(Error::input(
+                        named,
+                        format!(
+                            "holds more than {MAX_BRANCH_ENTRIES} entries, which no layout has"
+                        ),
+                    ));
+                }
+                let bad = |why: String| Error::input(named, why);
+                let tab = record
+                    .iter()
+                    .position(|&b| b == b'\t')
+                    .ok_or_else(|| bad("git ls-tree printed a record without a path".into()))?;
+                let (meta, path) = (&record[..tab], &record[tab + 1..]);
+                let at = || format!("{named}/{}", show::bytes(path));
+                let path = std::str::from_utf8(path)
+                    .map_err(|_| Error::input(at(), "is not UTF-8, which no layout's name is"))?;
+                if path
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..")
+                {
+                    return Err(Error::input(at(), "is not a plain path"));
+                }
+                let meta = String::from_utf8_lossy(meta);
+                let f: Vec<&str> = meta.split_whitespace().collect();
+                let [mode, kind, oid, size] = f[..] else {
+                    return Err(bad(format!(
+                        "git ls-tree printed \"{}\"",
+                        show::text(&meta)
+                    )));
+                };
+                let (kind, mode) = match (mode, kind) {
+                    ("100644", "blob") => (ListedKind::File, 0o644),
+                    ("100755", "blob") => (ListedKind::File, 0o755),
+                    ("120000", "blob") => (ListedKind::Symlink, 0),
+                    ("040000", "tree") => (ListedKind::Dir, 0),
+                    ("160000", _) => {
+                        return Err(Error::input(
+                            at(),
+                            "is a submodule (a commit), which a layout cannot hold",
+                        ));
+                    }
+                    _ => {
+                        return Err(Error::input(
+                            at(),
+                            format!("has mode {mode} ({kind}), which a layout cannot hold"),
+                        ));
+                    }
+                };
+                let size = if kind == ListedKind::Dir {
+                    0
+                } else {
+                    size.parse::<u64>().map_err(|_| {
+                        bad(format!(
+                            "git ls-tree printed the size \"{}\"",
+                            show::text(size)
+                        ))
+                    })?
+                };
+                if kind == ListedKind::Symlink && size > MAX_LINK {
+                    return Err(Error::input(
+                        at(),
+                        format!("is a symlink of {size} bytes, longer than {MAX_LINK}"),
+                    ));
+                }
+                total = total.saturating_add(size);
+                if total > MAX_BRANCH_LAYOUT_BYTES {
+                    return Err(Error::input(
+                        named,
+                        format!("holds more than {MAX_BRANCH_LAYOUT_BYTES} bytes"),
+                    ));
+                }
+                entries.push(Listed {
+                    mode,
+                    kind,
+                    oid: oid.to_string(),
+                    size,
+                    path: path.to_string(),
+                });
+            }
+            Ok(entries)
+        },
+    )
+}
+
+/// A symlink's target, if it stays inside the layout: relative, UTF-8, and never above
+/// the layout's root from the link's directory (`path`).
+fn link_target(path: &str, target: Vec<u8>) -> std::result::Result<String, String> {
+    let target = String::from_utf8(target).map_err(|e| {
+        format!(
+            "is a symlink to \"{}\", not UTF-8",
+            show::bytes(e.as_bytes())
+        )
+    })?;
+    if target.is_empty() || target.starts_with('/') {
+        return Err(format!(
+            "is a symlink to \"{}\", which leaves the layout (only relative links inside it \
+             are copied)",
+            show::text(&target)
+        ));
+    }
+    let mut depth = path.split('/').count() - 1;
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                depth = depth.checked_sub(1).ok_or_else(|| {
+                    format!(
+                        "is a symlink to \"{}\", which leads out of the layout",
+                        show::text(&target)
+                    )
+                })?;
+            }
+            _ => depth += 1,
+        }
+    }
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A symlink copied out of a branch stays inside its layout, even on the way.
+    #[test]
+    fn link_targets_never_leave_the_layout() {
+        let ok = |path: &str, t: &str| link_target(path, t.as_bytes().to_vec());
+        assert_eq!(
+            ok("rootfs.tar.gz", "blobs/sha256/ab").unwrap(),
+            "blobs/sha256/ab"
+        );
+        assert!(ok("amd64/rootfs.tar.gz", "../blobs/sha256/ab").is_ok());
+        assert!(ok("amd64/x", "./../blobs").is_ok());
+        for (path, t) in [
+            ("x", "../x"),
+            ("amd64/x", "../../x"),
+            ("x", "a/../../x"),
+            ("x", "../x/../x"),
+            ("x", "/etc/passwd"),
+            ("x", ""),
+        ] {
+            assert!(ok(path, t).is_err(), "{path} -> {t}");
+        }
+        assert!(link_target("x", vec![0xff]).is_err());
+    }
 
     /// Trees made here are git's own: the same ids as `git mktree`, also with names that
     /// sort differently as directories (`a` vs `a.b` vs `a/`), and a dry run writes nothing.

@@ -34,7 +34,7 @@
 //! that its outputs are committed is a failed check).
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{BufRead, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -62,6 +62,9 @@ const REPOSITORY_VARIABLES: &[&str] = &[
     "GIT_PREFIX",
     "GIT_CONFIG",
 ];
+
+/// The most of git's standard error kept for a message.
+const MAX_STDERR: u64 = 64 * 1024;
 
 /// How ocipack runs git in one directory (see the module documentation).
 #[derive(Debug, Clone)]
@@ -216,6 +219,67 @@ impl Runner {
             out.pop();
         }
         Ok(PathBuf::from(OsString::from_vec(out)))
+    }
+
+    /// A question whose answer is too large to hold in memory (`cat-file --batch` of a
+    /// layout's blobs): git runs with `input` on its standard input while `read` consumes
+    /// its standard output as it comes. When git fails, the answer is an input error quoting
+    /// its standard error, as for [`Runner::query`]; when `read` fails (an answer it
+    /// refuses, a bound exceeded), git is killed and `read`'s error returned.
+    pub fn query_stream<T>(
+        &self,
+        args: &[&str],
+        input: &[u8],
+        read: impl FnOnce(&mut dyn BufRead) -> Result<T>,
+    ) -> Result<T> {
+        let failed = |problem: String| Error::command("git", self.shown(args), problem);
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| failed(format!("cannot be run: {e}")))?;
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let (read_result, status, err_text) = std::thread::scope(|s| {
+            // Fed and drained from threads: neither pipe can block git while it is read.
+            let feeder = stdin.map(|mut stdin| s.spawn(move || stdin.write_all(input)));
+            let errors = stderr.map(|mut e| {
+                s.spawn(move || {
+                    let mut text = Vec::new();
+                    let _ = (&mut e).take(MAX_STDERR).read_to_end(&mut text);
+                    let _ = std::io::copy(&mut e, &mut std::io::sink());
+                    text
+                })
+            });
+            let mut out = std::io::BufReader::new(stdout.expect("stdout is piped"));
+            let result = read(&mut out);
+            if result.is_err() {
+                let _ = child.kill();
+            } else {
+                // Whatever git printed beyond what was read goes nowhere.
+                let _ = std::io::copy(&mut out, &mut std::io::sink());
+            }
+            drop(out);
+            let status = child.wait();
+            if let Some(f) = feeder {
+                let _ = f.join();
+            }
+            let text = errors.and_then(|h| h.join().ok()).unwrap_or_default();
+            (result, status, text)
+        });
+        let status = status.map_err(|e| failed(format!("cannot be waited for: {e}")))?;
+        match status.code() {
+            // git failed on its own: its message says more than a truncated answer.
+            Some(code) if code != 0 => Err(Error::input(
+                self.shown(args),
+                show::text(String::from_utf8_lossy(&err_text).trim()),
+            )),
+            None if read_result.is_ok() => Err(failed(format!("was killed ({status})"))),
+            _ => read_result,
+        }
     }
 
     /// An operation on the repository, with `env` set and `input` on standard input: git's

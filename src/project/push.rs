@@ -14,8 +14,12 @@
 //!
 //! Every layout used (each once, however many entries list it: a `from` entry's are its
 //! sources') is read from the work tree at its `output` (reached without following any
-//! symlink), opened and verified whole by [`crate::verify::open`], as `ocipack verify`
-//! does (documents, every blob, every layer), its platform against the architecture's (a
+//! symlink) — or, when the project has a commit branch (`--commit-branch`, else `[library]
+//! commit-branch`), from the tip of the branch `build` commits it to, at the same
+//! directory there, copied out of git into a staging directory inside the git directory
+//! ([`BranchLayouts`]; the work tree is then not read at all: a layout left there is not
+//! the one published) — opened and verified whole by [`crate::verify::open`], as `ocipack
+//! verify` does (documents, every blob, every layer), its platform against the architecture's (a
 //! layout copied into another architecture's directory is refused); it must hold a single
 //! image. Nothing is sent before every layout has passed. Then the registry layer pushes
 //! every image (blobs, then its manifest by digest) and only then the indexes under their
@@ -44,6 +48,7 @@ use crate::spec::Index;
 use crate::store::root::OpenError;
 use crate::verify::{self, Options, Source, Valid};
 
+use super::dist::{BranchLayouts, OnBranch};
 use super::{ImageEntry, PROJECT_FILE, Project};
 
 /// One layout's image, read from the work tree.
@@ -66,6 +71,9 @@ pub struct Selection {
     pub images: Vec<String>,
     /// `--arch`: these architectures only (empty: every Linux one).
     pub arches: Vec<String>,
+    /// `--commit-branch`: read the layouts from the branches this pattern names
+    /// (`dist-{arch}`); default `[library] commit-branch`; neither: from the work tree.
+    pub commit_branch: Option<String>,
 }
 
 /// One image index a project push sends.
@@ -91,7 +99,7 @@ pub struct Skipped {
 }
 
 /// Everything a push of a project's entries sends, read and verified, before anything is.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ProjectPush {
     /// Each layout used, once, in the project's layout order.
     pub layouts: Vec<ArchImage>,
@@ -100,6 +108,8 @@ pub struct ProjectPush {
     pub indexes: Vec<PlannedIndex>,
     /// Shared tags left out because `--image` did not select every entry listing them.
     pub skipped: Vec<Skipped>,
+    /// The copies of layouts read from dist branches: kept until the push ends.
+    pub staged: Option<BranchLayouts>,
 }
 
 /// What `ocipack push DIR REPOSITORY[:TAG]` did.
@@ -141,11 +151,41 @@ fn entry_arches<'a>(entry: &'a ImageEntry, arches: &[String]) -> Vec<&'a str> {
     out
 }
 
+/// The layouts read, and where they were copied to when they came from dist branches:
+/// their images read their blobs from there, so it lives as long as they are pushed.
+#[derive(Debug)]
+pub struct ReadLayouts {
+    /// Each layout's image, in the order asked for.
+    pub images: Vec<ArchImage>,
+    /// The copies of the layouts read from dist branches (removed when dropped).
+    pub staged: Option<BranchLayouts>,
+}
+
+/// The commit branch pattern push reads layouts from: `--commit-branch`, else `[library]
+/// commit-branch`; `None`: the work tree.
+fn commit_branch(project: &Project, sel: &Selection) -> Option<String> {
+    sel.commit_branch.clone().or_else(|| {
+        project
+            .library
+            .as_ref()
+            .and_then(|l| l.commit_branch.clone())
+    })
+}
+
 /// Reads and verifies the layouts `wanted` names, as (building entry, arch), each once, in
-/// the order given; a missing layout is an error listing every missing one.
-pub fn read_layouts(project: &Project, wanted: &[(String, String)]) -> Result<Vec<ArchImage>> {
+/// the order given: from the work tree, or with a commit branch `pattern` from the tips of
+/// their branches ([`BranchLayouts`]); a missing layout is an error listing every missing
+/// one.
+pub fn read_layouts(
+    project: &Project,
+    wanted: &[(String, String)],
+    pattern: Option<&str>,
+) -> Result<ReadLayouts> {
     let file = project.dir.join(PROJECT_FILE);
     let root = project.root()?;
+    let mut branches = pattern
+        .map(|p| BranchLayouts::open(project, p))
+        .transpose()?;
     let several = project.declares_images();
     let mut images = Vec::new();
     let mut missing = Vec::new();
@@ -159,14 +199,30 @@ pub fn read_layouts(project: &Project, wanted: &[(String, String)]) -> Result<Ve
         } else {
             arch.clone()
         };
-        let what = || format!("{}: output {}", show::path(&file), show::text(&rel));
-        let dir = match root.subdir(&rel, false) {
-            Ok(dir) => dir,
-            Err(OpenError::NotFound) => {
-                missing.push(format!("{label} ({})", show::text(&rel)));
-                continue;
-            }
-            Err(e) => return Err(Error::input(what(), e.to_string())),
+        let (dir, shown) = match &mut branches {
+            Some(b) => match b.layout(project, entry, arch, &rel)? {
+                OnBranch::Layout(dir) => {
+                    let shown = show::path(dir.path());
+                    (dir, shown)
+                }
+                OnBranch::Missing(why) => {
+                    missing.push(format!("{label} ({why})"));
+                    continue;
+                }
+            },
+            None => match root.subdir(&rel, false) {
+                Ok(dir) => (dir, show::path(&project.dir.join(&rel))),
+                Err(OpenError::NotFound) => {
+                    missing.push(format!("{label} ({})", show::text(&rel)));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(Error::input(
+                        format!("{}: output {}", show::path(&file), show::text(&rel)),
+                        e.to_string(),
+                    ));
+                }
+            },
         };
         let expect = (
             Platform::from_bashbrew_arch(arch)?,
@@ -180,7 +236,7 @@ pub fn read_layouts(project: &Project, wanted: &[(String, String)]) -> Result<Ve
             Valid::Image(c) => c.image,
             Valid::Index(p) => {
                 return Err(Error::input(
-                    format!("layout {}", show::path(&project.dir.join(&rel))),
+                    format!("layout {shown}"),
                     format!(
                         "is a multi-platform layout (an image index of {} manifests), not \
                          the single image of {label}",
@@ -197,10 +253,6 @@ pub fn read_layouts(project: &Project, wanted: &[(String, String)]) -> Result<Ve
         });
     }
     if !missing.is_empty() {
-        let on_branches = project
-            .library
-            .as_ref()
-            .is_some_and(|l| l.commit_branch.is_some());
         return Err(Error::input(
             show::path(&project.dir),
             format!(
@@ -209,10 +261,8 @@ pub fn read_layouts(project: &Project, wanted: &[(String, String)]) -> Result<Ve
                 missing.len(),
                 if several { "layouts" } else { "architectures" },
                 missing.join(", "),
-                if on_branches {
-                    "this project commits its layouts to dist branches ([library] \
-                     commit-branch), not to the work tree: push from a checkout that \
-                     holds them"
+                if branches.is_some() {
+                    "`ocipack build` commits them to their branches"
                 } else {
                     "`ocipack build` writes them"
                 },
@@ -220,7 +270,10 @@ pub fn read_layouts(project: &Project, wanted: &[(String, String)]) -> Result<Ve
             ),
         ));
     }
-    Ok(images)
+    Ok(ReadLayouts {
+        images,
+        staged: branches,
+    })
 }
 
 /// The layouts (building entry, arch) the (entry, arches) pairs use, each once, in the
@@ -320,7 +373,10 @@ pub fn plan_entries(project: &Project, sel: &Selection) -> Result<ProjectPush> {
     }
 
     let wanted = layouts_used(&uses);
-    let read = read_layouts(project, &wanted)?;
+    let ReadLayouts {
+        images: read,
+        staged,
+    } = read_layouts(project, &wanted, commit_branch(project, sel).as_deref())?;
     let position = |e: &ImageEntry, a: &str| -> usize {
         let source = e.source(a).expect("an entry has each of its architectures");
         read.iter()
@@ -381,6 +437,7 @@ pub fn plan_entries(project: &Project, sel: &Selection) -> Result<ProjectPush> {
         layouts: read,
         indexes,
         skipped,
+        staged,
     })
 }
 
@@ -431,7 +488,10 @@ pub fn push_project(
         digest: None,
         ..reference.clone()
     };
-    let report = push_indexes(&tagged, &images, &repository, opts)?;
+    let report = push_indexes(&tagged, &images, &repository, opts);
+    // The copies read from branches go only now, after their blobs were sent.
+    drop(planned.staged);
+    let report = report?;
     Ok(ProjectPushed::Entries {
         report,
         skipped: planned.skipped,
@@ -472,9 +532,12 @@ fn push_one(
         )));
     }
     let wanted = layouts_used(&[(entry, arches)]);
-    let read = read_layouts(project, &wanted)?;
-    let images: Vec<Image> = read.into_iter().map(|a| a.image).collect();
+    let read = read_layouts(project, &wanted, commit_branch(project, sel).as_deref())?;
+    let images: Vec<Image> = read.images.iter().map(|a| a.image.clone()).collect();
     let refs: Vec<&Image> = images.iter().collect();
     let index = crate::image::index::platform_index(&refs)?;
-    push_index(&index, crate::media::INDEX, &images, reference, opts)
+    let pushed = push_index(&index, crate::media::INDEX, &images, reference, opts);
+    // The copies read from branches go only now, after their blobs were sent.
+    drop(read);
+    pushed
 }

@@ -474,6 +474,24 @@ impl Staging {
         Ok(File::from(fd))
     }
 
+    /// Creates the file `rel` with permission bits `mode` (whatever the umask) in a staging
+    /// that is read and dropped, never committed (a copy of a layout for `push`): unlike
+    /// [`Staging::create_file`], no descriptor is kept to make it durable.
+    pub fn create_scratch_file(&self, rel: &str, mode: u32) -> Result<File> {
+        let (dir, name) = self.dir_of(rel)?;
+        let io =
+            |e: rustix::io::Errno| Error::io("creating", self.root().path().join(rel), e.into());
+        let fd = rustix::fs::openat(
+            dir.fd(),
+            &name,
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(io)?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777)).map_err(io)?;
+        Ok(File::from(fd))
+    }
+
     /// Writes a new file `rel` holding `bytes`.
     pub fn write_file(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
         let mut f = self.create_file(rel)?;

@@ -450,9 +450,19 @@ fn on_dist_branches_unchanged_layouts_are_reused_and_commits_stay_the_same() {
         "busybox musl amd64, patched\n",
     )
     .unwrap();
-    let (o, encoded) = build(&p, &branch[1..]);
+    let mut json = branch[1..].to_vec();
+    json.push("--json");
+    let (o, encoded) = build(&p, &json);
     assert_exit(&o, 0);
     assert_eq!(encoded, ["musl/amd64"]);
+    // --json says, per layout committed, whether it was reused: all but the one built.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["branches"].as_array().unwrap();
+    assert_eq!(rows.len(), all_layouts().len(), "{v}");
+    for r in rows {
+        let built = r["image"] == "musl" && r["arch"] == "amd64";
+        assert_eq!(r["reused"], !built, "{r}");
+    }
     let second = tips(&p);
     assert_ne!(second[0], first[0], "dist-amd64 moved");
     assert_eq!(second[1..], first[1..], "no other branch moved");

@@ -35,6 +35,7 @@ mod oci_import;
 mod owners;
 mod pull;
 mod push;
+mod push_dist;
 mod push_entries;
 mod push_hygiene;
 mod push_index;
