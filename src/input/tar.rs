@@ -51,6 +51,11 @@ struct InPlace<R> {
     seek: fn(&mut R, u64) -> std::io::Result<()>,
 }
 
+/// The debug builds' work log of spool files: a test names a file in this variable, and
+/// each build that creates a spool file appends one line to it, the input that needed it
+/// (see [`crate::store::hook::test_log`]).
+pub const SPOOLS: &str = "OCIPACK_TEST_LOG_SPOOLS";
+
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -87,7 +92,7 @@ impl Tree {
     /// whole extra write of the input, on one thread, before the layer's pipeline starts.
     pub fn add_tar(&mut self, tar_path: &Path, origin: &str, spool_dir: &Root) -> Result<()> {
         let what = origin.to_string();
-        let shared: std::sync::Arc<str> = what.as_str().into();
+        let shared: Arc<str> = what.as_str().into();
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
@@ -318,7 +323,7 @@ impl Tree {
                     xattrs,
                 },
                 source,
-                origin: std::sync::Arc::clone(&shared),
+                origin: Arc::clone(shared),
                 link_group: None,
                 mtime: Some(h.mtime),
             })?;
@@ -380,6 +385,8 @@ impl Tree {
         what: &str,
     ) -> Result<u64> {
         if self.spool.is_none() {
+            // Tests see which builds spool at all (plain tars without sparse files do not).
+            crate::store::hook::test_log(SPOOLS, || what.to_string());
             let f = dir
                 .tempfile()
                 .map_err(|e| Error::io("creating a spool file in", dir.path(), e))?;

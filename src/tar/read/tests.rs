@@ -525,9 +525,12 @@ fn gnu_tar_present() -> bool {
 
 // ------------------------------------------------------------ reading in place
 
+/// An entry's name and content.
+type Named = (Vec<u8>, Vec<u8>);
+
 /// Reads `tar` as a `--tar` input read in place does: each plain file's range recorded and
 /// seeked past, its content taken from the range afterwards; a sparse file read through.
-fn read_in_place(tar: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+fn read_in_place(tar: &[u8]) -> Result<Vec<Named>, ReadError> {
     use std::io::{Cursor, Seek, SeekFrom};
     let len = tar.len() as u64;
     let mut r = Reader::new(Cursor::new(tar));
@@ -566,7 +569,7 @@ fn seeking_past_contents_reads_what_reading_them_does() {
     t.extend(header(b"d", b'5', 0, 0, b""));
     t.extend(file(b"e", &pattern(1300, 3)));
     let t = end(t);
-    let read: Vec<(Vec<u8>, Vec<u8>)> = read_all(&t)
+    let read: Vec<Named> = read_all(&t)
         .unwrap()
         .into_iter()
         .map(|(h, c)| (h.name, c))
