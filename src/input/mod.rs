@@ -76,6 +76,9 @@ enum Source {
     },
     /// A range of the spool file holding the contents of an input tar.
     Spool(u64),
+    /// A range of a plain input tar, read in place: the offset of the content in the input
+    /// tars laid end to end ([`InputTar::base`]); its length is the entry's size.
+    InTar(u64),
     /// Bytes held in memory (small generated files).
     Bytes(std::sync::Arc<[u8]>),
     /// No content (not a regular file).
@@ -94,11 +97,27 @@ struct Node {
     mtime: Option<i64>,
 }
 
+/// A plain (uncompressed) input tar whose file contents are read in place, held open:
+/// they are read from it when the layer is written, and it must then still be the file it
+/// was when listed ([`Stamp`]).
+#[derive(Debug)]
+struct InputTar {
+    file: File,
+    stamp: Stamp,
+    /// Where this tar starts among the input tars laid end to end (past the end of the one
+    /// before it), so that one offset names a tar and a place in it.
+    base: u64,
+    /// The input as the user wrote it, for messages.
+    origin: Arc<str>,
+}
+
 /// The entries of one layer, sorted by path bytes once finished.
 pub struct Tree {
     opts: TreeOptions,
     /// The input trees read so far (`--rootfs`), held open.
     trees: Vec<Arc<InputTree>>,
+    /// The plain input tars read in place so far, in order.
+    tars: Vec<InputTar>,
     entries: Entries,
     spool: Option<(File, PathBuf)>,
     spool_len: u64,
@@ -119,6 +138,7 @@ impl Tree {
         Tree {
             opts,
             trees: Vec::new(),
+            tars: Vec::new(),
             entries: Entries::default(),
             spool: None,
             spool_len: 0,
@@ -243,6 +263,7 @@ impl Tree {
         Ok(EntryList {
             entries: self.entries,
             trees: self.trees,
+            tars: self.tars,
             spool: self.spool.map(|(f, _)| f),
             warnings: self.warnings,
             created: self.opts.created.unix(),
@@ -336,6 +357,7 @@ fn check_dest(dest: &str) -> std::result::Result<Vec<u8>, String> {
 pub struct EntryList {
     entries: Entries,
     trees: Vec<Arc<InputTree>>,
+    tars: Vec<InputTar>,
     spool: Option<File>,
     warnings: Vec<String>,
     /// The image's creation time, and how entry mtimes relate to it.
@@ -422,12 +444,66 @@ impl EntryList {
                     };
                     tw.append(&h, Some(&mut r))
                 }
+                Content::InTar(off) => {
+                    self.append_in_place(&mut tw, &h, off)?;
+                    continue;
+                }
                 Content::Other(_) => return Err(Error::internal("an entry's source is misfiled")),
             };
             res.map_err(|e| Error::io_on("writing layer entry", show(&h.path), e))?;
         }
         tw.finish()
             .map_err(|e| Error::io_on("writing", "the end of the layer's tar stream", e))
+    }
+}
+
+impl EntryList {
+    /// Appends the file `h` whose content is at `off` of the input tars laid end to end,
+    /// read with positioned reads, and checks its tar unchanged since it was listed: a tar
+    /// rewritten after the listing must not give a layer that mixes its old and new
+    /// content (the headers came from the old one). Checked after every entry, as the
+    /// files of a tree are, so the last check follows the last read.
+    fn append_in_place<W: Write>(
+        &self,
+        tw: &mut TarWriter<W>,
+        h: &HeaderFields,
+        off: u64,
+    ) -> Result<()> {
+        let t = self
+            .tars
+            .partition_point(|t| t.base <= off)
+            .checked_sub(1)
+            .and_then(|i| self.tars.get(i))
+            .ok_or_else(|| Error::internal("an input tar's range is misfiled"))?;
+        let size = if let Kind::File { size } = h.kind {
+            size
+        } else {
+            0
+        };
+        let mut r = Noted {
+            inner: PositionReader {
+                file: &t.file,
+                pos: off - t.base,
+                left: size,
+            },
+            failed: false,
+        };
+        let changed = |why: String| Error::input(&*t.origin, changed_message(&why));
+        if let Err(e) = tw.append(h, Some(&mut r)) {
+            // A tar cut short reads short: say that it changed, when it did.
+            unchanged(&t.file, &t.stamp).map_err(changed)?;
+            let content = r.failed
+                || matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData
+                );
+            return Err(if content {
+                content_error(e, &t.origin)
+            } else {
+                Error::io_on("writing layer entry", show(&h.path), e)
+            });
+        }
+        unchanged(&t.file, &t.stamp).map_err(changed)
     }
 }
 
@@ -466,6 +542,18 @@ fn content_error(e: io::Error, shown: &str) -> Error {
             Error::input(shown, format!("{e}; build again once the input is stable"))
         }
         _ => Error::input(shown, format!("cannot be read: {e}")),
+    }
+}
+
+/// A reader that notes whether reading failed (and not what it was read for).
+struct Noted<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R: Read> Read for Noted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed = true)
     }
 }
 

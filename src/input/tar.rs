@@ -17,13 +17,16 @@
 //! and the entry.
 
 use std::collections::{HashMap, HashSet};
-use std::io::BufReader;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
+use super::decompress::{InputCompression, sniff_input};
 use super::owners::{self, InputKind, Problem, Raised};
-use super::{Node, Source, Tree};
+use super::{InputTar, Node, Source, Tree};
 use crate::error::{Error, Result};
 use crate::show;
 use crate::store::root::{Root, open_named};
@@ -35,6 +38,23 @@ use crate::tar::write::{HeaderFields, Kind};
 
 /// A directory entry's mode, owner and xattrs as the layer will carry them.
 type DirHeader = (u32, u64, u64, Vec<(String, Vec<u8>)>);
+
+/// The hard links of an archive: each one's index in the list, its path, its target.
+type Links = Vec<(u32, Vec<u8>, Vec<u8>)>;
+
+/// How the archive being listed is read in place: it is the tar file itself, `len` bytes
+/// long, which is `base` bytes into the plain input tars laid end to end; `seek` moves its
+/// reader on without reading.
+struct InPlace<R> {
+    base: u64,
+    len: u64,
+    seek: fn(&mut R, u64) -> std::io::Result<()>,
+}
+
+/// The debug builds' work log of spool files: a test names a file in this variable, and
+/// each build that creates a spool file appends one line to it, the input that needed it
+/// (see [`crate::store::hook::test_log`]).
+pub const SPOOLS: &str = "OCIPACK_TEST_LOG_SPOOLS";
 
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
@@ -59,26 +79,73 @@ fn read_error(what: &str, e: ReadError) -> Error {
 
 impl Tree {
     /// Adds the entries of an existing tar (plain, gzip, zstd, xz or bzip2, detected from its
-    /// first bytes: see [`super::decompress`]), re-packed entry by entry (see the module documentation). File contents are
-    /// spooled to an anonymous temporary file in `spool_dir` (the staging directory), so
-    /// memory use does not grow with the tar. `origin` names the input as the user wrote it.
-    /// The tar file is opened as a regular file (never a FIFO) and must not change while it
-    /// is read.
+    /// first bytes: see [`super::decompress`]), re-packed entry by entry (see the module
+    /// documentation). `origin` names the input as the user wrote it. The tar file is
+    /// opened as a regular file (never a FIFO) and must not change while it is read.
+    ///
+    /// The file contents of a plain tar are read in place: the list records where each
+    /// lies in the tar, the listing seeks past it, and the layer is written from the tar
+    /// itself, which must then still be unchanged (checked after every entry read from
+    /// it). Sparse files, and every file of a compressed tar, are spooled to an anonymous
+    /// temporary file in `spool_dir` (the staging directory) instead, so memory use does
+    /// not grow with the tar. Why not spool everything: for a plain tar the spool was a
+    /// whole extra write of the input, on one thread, before the layer's pipeline starts.
     pub fn add_tar(&mut self, tar_path: &Path, origin: &str, spool_dir: &Root) -> Result<()> {
         let what = origin.to_string();
-        let shared: std::sync::Arc<str> = what.as_str().into();
+        let shared: Arc<str> = what.as_str().into();
         let (file, _) = open_named(tar_path).map_err(|e| Error::input(&what, e.to_string()))?;
         let stamp = Stamp::of_fd(file.as_fd())
             .map_err(|e| Error::input_io("reading", tar_path, e.into()))?;
-        let (_, input) = super::decompress::input_reader(BufReader::new(&file))
-            .map_err(|e| Error::input(&what, format!("cannot be read: {e}")))?;
-        let mut reader = Reader::new(input);
-        let mut buf = vec![0u8; COPY_BUFFER];
-        // Hard links name their target by path; targets are resolved once all entries are in.
-        // (the link's index in the list, its path, its target)
-        let mut links: Vec<(u32, Vec<u8>, Vec<u8>)> = Vec::new();
+        let cannot_read = |e: std::io::Error| Error::input(&what, format!("cannot be read: {e}"));
+        let mut plain = BufReader::new(&file);
+        let compression = sniff_input(plain.fill_buf().map_err(cannot_read)?);
         // This archive's entries are the list's from here on.
         let first_entry = self.entries.len() as u32;
+        // Hard links name their target by path; targets are resolved once all entries are in.
+        // (the link's index in the list, its path, its target)
+        // Where this tar starts among the plain tars laid end to end, one byte apart, so
+        // that even the empty content of an entry at the very end of a tar names that tar.
+        let base = self.tars.last().map_or(0, |t| t.base + t.stamp.size + 1);
+        let (links, in_place) = if compression == InputCompression::None {
+            let place = InPlace {
+                base,
+                len: stamp.size,
+                seek: |r: &mut BufReader<&File>, n: u64| {
+                    r.seek_relative(i64::try_from(n).map_err(std::io::Error::other)?)
+                },
+            };
+            self.add_entries(Reader::new(plain), Some(place), &shared, spool_dir)?
+        } else {
+            let (_, input) = super::decompress::input_reader(plain).map_err(cannot_read)?;
+            self.add_entries(Reader::new(input), None, &shared, spool_dir)?
+        };
+        // The whole archive was read: it must still be the file that was opened, unchanged.
+        unchanged(&file, &stamp).map_err(|why| Error::input(&what, changed_message(&why)))?;
+        if in_place {
+            self.tars.push(InputTar {
+                file,
+                stamp,
+                base,
+                origin: Arc::clone(&shared),
+            });
+        }
+        self.resolve_links(&links, first_entry, &what)
+    }
+
+    /// Adds the entries `reader` finds, and returns the hard links among them (each one's
+    /// index in the list, its path, its target), and whether a content was left in place
+    /// (`place`: the reader's input is the tar file itself, read in place).
+    fn add_entries<R: Read>(
+        &mut self,
+        mut reader: Reader<R>,
+        place: Option<InPlace<R>>,
+        shared: &Arc<str>,
+        spool_dir: &Root,
+    ) -> Result<(Links, bool)> {
+        let what = shared.to_string();
+        let mut used = false;
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let mut links: Links = Vec::new();
         // Every path this archive has given so far (a hard link's target must be one), with
         // a directory's mode, owner and xattrs (an entry repeating it must agree with them).
         let mut given: HashMap<Vec<u8>, Option<DirHeader>> = HashMap::new();
@@ -134,9 +201,23 @@ impl Tree {
             let mut source = Source::Nothing;
             let kind = match et {
                 EntryKind::File => {
-                    let offset =
-                        self.spool_copy(&mut reader, &mut buf, h.size, spool_dir, &what)?;
-                    source = Source::Spool(offset);
+                    let range = reader.content_range().filter(|&(_, n)| n == h.size);
+                    source = match (&place, range) {
+                        (Some(p), Some((at, _))) => {
+                            reader
+                                .seek_past_content(p.len, p.seek)
+                                .map_err(|e| read_error(&what, e))?;
+                            used = true;
+                            Source::InTar(p.base + at)
+                        }
+                        _ => Source::Spool(self.spool_copy(
+                            &mut reader,
+                            &mut buf,
+                            h.size,
+                            spool_dir,
+                            &what,
+                        )?),
+                    };
                     Kind::File { size: h.size }
                 }
                 EntryKind::Dir => Kind::Dir,
@@ -242,7 +323,7 @@ impl Tree {
                     xattrs,
                 },
                 source,
-                origin: std::sync::Arc::clone(&shared),
+                origin: Arc::clone(shared),
                 link_group: None,
                 mtime: Some(h.mtime),
             })?;
@@ -250,20 +331,23 @@ impl Tree {
                 links.push((index, path, target));
             }
         }
-        // The whole archive was read: it must still be the file that was opened, unchanged.
-        unchanged(&file, &stamp).map_err(|why| Error::input(&what, changed_message(&why)))?;
-        // Turn each hard link into a member of its target's link group, so that `finish`
-        // can give the content to whichever name sorts first. A target is the first entry
-        // of its path in this archive (an earlier one, checked above).
+        Ok((links, used))
+    }
+
+    /// Turns each hard link of the archive whose entries start at `first_entry` into a
+    /// member of its target's link group, so that `finish` can give the content to
+    /// whichever name sorts first. A target is the first entry of its path in this archive
+    /// (an earlier one, checked when the link was read).
+    fn resolve_links(&mut self, links: &Links, first_entry: u32, what: &str) -> Result<()> {
         let targets: HashSet<&[u8]> = links.iter().map(|(_, _, t)| t.as_slice()).collect();
         let found = self.entries.find(&targets, first_entry);
-        for (link, link_path, target) in &links {
+        for (link, link_path, target) in links {
             let t = *found
                 .get(target)
                 .ok_or_else(|| Error::internal("a hard link's target vanished"))?;
             let Some((_, group)) = self.entries.file(t) else {
                 return Err(Error::input(
-                    &what,
+                    what,
                     format!(
                         "hard link {} points to {}, which is not a regular file",
                         show_path(link_path),
@@ -301,6 +385,8 @@ impl Tree {
         what: &str,
     ) -> Result<u64> {
         if self.spool.is_none() {
+            // Tests see which builds spool at all (plain tars without sparse files do not).
+            crate::store::hook::test_log(SPOOLS, || what.to_string());
             let f = dir
                 .tempfile()
                 .map_err(|e| Error::io("creating a spool file in", dir.path(), e))?;

@@ -388,6 +388,46 @@ impl<R: Read> Reader<R> {
         self.skip(pad, false)
     }
 
+    /// Where the rest of the current entry's content lies in the stream when it is stored
+    /// as it reads (a file that is not sparse): its start and length. `None` for a sparse
+    /// file, whose content is its fragments with holes between them.
+    pub fn content_range(&self) -> Option<(u64, u64)> {
+        self.expansion
+            .is_none()
+            .then_some((self.input.pos, self.left))
+    }
+
+    /// Like [`skip_content`](Reader::skip_content), without reading: for a stream that is
+    /// a file of `len` bytes read in place, whose contents the caller reads later at their
+    /// offsets ([`content_range`](Reader::content_range)). `seek(r, n)` must move the
+    /// underlying reader `n` bytes on. An entry that would end past `len` is the same
+    /// truncation error reading would have found.
+    pub fn seek_past_content(
+        &mut self,
+        len: u64,
+        seek: impl FnOnce(&mut R, u64) -> io::Result<()>,
+    ) -> Result<(), ReadError> {
+        self.expansion = None;
+        let (left, pad) = (
+            std::mem::take(&mut self.left),
+            std::mem::take(&mut self.pad),
+        );
+        let there = len.saturating_sub(self.input.pos);
+        let n = there.min(left.saturating_add(pad));
+        seek(&mut self.input.r, n).map_err(|error| ReadError::Io {
+            at: self.input.pos,
+            error,
+        })?;
+        self.input.pos += n;
+        if there < left {
+            return Err(truncated(&self.current, true, left - there));
+        }
+        if there < left.saturating_add(pad) {
+            return Err(truncated(&self.current, false, left + pad - there));
+        }
+        Ok(())
+    }
+
     /// Reads the current entry's logical content into `buf`: the data of a file, with the
     /// holes of a sparse file as zeros. Returns 0 at the end of the content (or for an
     /// empty `buf`).

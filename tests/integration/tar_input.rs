@@ -299,3 +299,316 @@ fn sparse_placeholder_names_never_reach_the_layer() {
     );
     assert!(!out.exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// Plain tars read in place (issue 18): the contents of a plain tar's files are read from
+// the tar itself when the layer is written, not copied to a spool file first.
+
+/// The debug builds' work log of spool files: one line per build that creates one.
+const SPOOLS: &str = "OCIPACK_TEST_LOG_SPOOLS";
+/// The test hook run once the inputs are listed, before any content is read.
+const AFTER_WALK: &str = "OCIPACK_TEST_HOOK_AFTER_WALK";
+
+/// `ocipack image` of the `--tar` inputs `tars` into `out` (uncompressed layer), logging
+/// spool files to `log`, with `env` set.
+fn image_of(tars: &[&Path], out: &Path, log: &Path, env: &[(&str, &str)]) -> Output {
+    let mut inputs = Vec::new();
+    for t in tars {
+        inputs.push(os("--tar"));
+        inputs.push(t.as_os_str());
+    }
+    let mut c = cli::image(&inputs, out, &["--compression", "none"]);
+    c.env(SPOOLS, log);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_bounded(&mut c, Duration::from_secs(120))
+}
+
+/// The lines of a spool log (none if it was never written).
+fn spool_lines(log: &Path) -> Vec<String> {
+    fs::read_to_string(log)
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// `data` compressed by the real `gzip -n`.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut c = Command::new("gzip")
+        .args(["-n", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    let data = data.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data));
+    let o = c.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
+    assert!(o.status.success());
+    o.stdout
+}
+
+/// The layer of `layout` extracted by GNU tar into `dir`.
+fn extract(layout: &Path, dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    let o = Command::new("tar")
+        .arg("-xf")
+        .arg(blob(layout, &layer_digest(layout)))
+        .arg("-C")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `len` bytes that differ with `seed` and do not repeat within a block.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+/// A plain tar made by GNU tar (regular files large and empty, an executable, a symlink, a
+/// hard link) is read in place: no spool file is created, and its layer is the one the same
+/// tar gzipped gives, which is spooled. GNU tar extracts the layer to the files, the hard
+/// link one file. With a sparse file in it, the plain tar spools that file alone, and the
+/// layer is still the dense tar's.
+#[test]
+fn a_plain_tar_is_read_in_place_and_gives_the_layer_its_gzipped_copy_gives() {
+    if !common::require_tools(&["tar", "gzip"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("bin")).unwrap();
+    fs::create_dir_all(src.join("etc")).unwrap();
+    fs::write(src.join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(
+        src.join("bin/tool"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    fs::write(src.join("etc/big"), noise(3_000_001, 7)).unwrap();
+    fs::write(src.join("etc/empty"), b"").unwrap();
+    fs::write(src.join("etc/small"), b"x").unwrap();
+    fs::hard_link(src.join("etc/big"), src.join("bin/big-link")).unwrap();
+    std::os::unix::fs::symlink("tool", src.join("bin/alias")).unwrap();
+    let gnu_tar = |flags: &[&str], name: &str| -> PathBuf {
+        let archive = t.path().join(name);
+        let o = Command::new("tar")
+            .args(["--sort=name", "--format=gnu"])
+            .args(flags)
+            .arg("-cf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&src)
+            .arg(".")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        archive
+    };
+    let plain = gnu_tar(&[], "plain.tar");
+    let gz = t.path().join("plain.tar.gz");
+    fs::write(&gz, gzip(&fs::read(&plain).unwrap())).unwrap();
+
+    let (out_plain, log_plain) = (t.path().join("out-plain"), t.path().join("log-plain"));
+    assert_exit(&image_of(&[&plain], &out_plain, &log_plain, &[]), 0);
+    assert_eq!(
+        spool_lines(&log_plain),
+        Vec::<String>::new(),
+        "a plain tar without sparse files was spooled"
+    );
+    let (out_gz, log_gz) = (t.path().join("out-gz"), t.path().join("log-gz"));
+    assert_exit(&image_of(&[&gz], &out_gz, &log_gz, &[]), 0);
+    assert_eq!(
+        spool_lines(&log_gz).len(),
+        1,
+        "a gzipped tar was not spooled"
+    );
+    let want = layer_digest(&out_gz);
+    assert_eq!(layer_digest(&out_plain), want);
+
+    let x = t.path().join("x");
+    extract(&out_plain, &x);
+    for f in [
+        "bin/tool",
+        "bin/big-link",
+        "etc/big",
+        "etc/empty",
+        "etc/small",
+    ] {
+        assert!(
+            fs::read(x.join(f)).unwrap() == fs::read(src.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+    assert_eq!(
+        fs::metadata(x.join("bin/big-link")).unwrap().ino(),
+        fs::metadata(x.join("etc/big")).unwrap().ino(),
+        "the hard link is not one file with its target"
+    );
+    assert_eq!(
+        fs::read_link(x.join("bin/alias")).unwrap(),
+        Path::new("tool")
+    );
+
+    // A sparse file among them: that one file is spooled, the layer is the dense tar's.
+    sparse_file(&src.join("etc/sparse"), 2 << 20, &[(1 << 20, b"MIDDLE")]);
+    if fs::metadata(src.join("etc/sparse")).unwrap().blocks() > 8 {
+        common::skip("this file system stores no holes, so GNU tar writes no sparse entries");
+        return;
+    }
+    let dense = gnu_tar(&[], "dense.tar");
+    let sparse = gnu_tar(&["--sparse"], "sparse.tar");
+    let (out_dense, log_dense) = (t.path().join("out-dense"), t.path().join("log-dense"));
+    assert_exit(&image_of(&[&dense], &out_dense, &log_dense, &[]), 0);
+    assert_eq!(spool_lines(&log_dense), Vec::<String>::new());
+    let (out_sparse, log_sparse) = (t.path().join("out-sparse"), t.path().join("log-sparse"));
+    assert_exit(&image_of(&[&sparse], &out_sparse, &log_sparse, &[]), 0);
+    assert_eq!(
+        spool_lines(&log_sparse).len(),
+        1,
+        "the sparse file was not spooled"
+    );
+    assert_eq!(layer_digest(&out_sparse), layer_digest(&out_dense));
+    let x = t.path().join("x-sparse");
+    extract(&out_sparse, &x);
+    assert!(fs::read(x.join("etc/sparse")).unwrap() == fs::read(src.join("etc/sparse")).unwrap());
+    assert!(fs::read(x.join("etc/big")).unwrap() == fs::read(src.join("etc/big")).unwrap());
+}
+
+/// A plain tar is read twice: its headers when the inputs are listed, its contents when
+/// the layer is written. Changed in between (the test hook runs after the listing) it would
+/// give a layer of old headers and new contents, so the build fails as for a tree file
+/// that changed: an input error (exit 2) naming the tar, nothing written. Every way of
+/// changing it counts: bytes overwritten with the mtime put back (its ctime still moves),
+/// the tar cut short, the tar grown, and the tar replaced by a rename (the build would
+/// still read the file it opened, but its link count, so its ctime, changed: the check is
+/// the one tree files get, and it does not tell the two apart). Unchanged, the same tar
+/// builds again, spooling nothing.
+#[test]
+fn a_plain_tar_changed_after_the_listing_fails_the_build_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let members = [
+        tar_file(b"a", &noise(100_000, 1)),
+        tar_file(b"b", &noise(70_000, 2)),
+        tar_file(b"c", b"see"),
+    ];
+    let bytes = tar_of(&members);
+    let tar = t.path().join("in.tar");
+    let (out, log) = (t.path().join("out"), t.path().join("log"));
+    fs::write(&tar, &bytes).unwrap();
+    assert_exit(&image_of(&[&tar], &out, &log, &[]), 0);
+    let want = layer_digest(&out);
+    fs::remove_dir_all(&out).unwrap();
+
+    let q = cli::sq(&tar);
+    let keep = cli::sq(&t.path().join("times"));
+    // Each at the offset of b's content (past a), in place.
+    let at = members[0].len() + 512 + 10;
+    let changes = [
+        (
+            "overwritten, mtime restored",
+            format!(
+                "touch -r {q} {keep} && printf XYZ | dd of={q} bs=1 seek={at} conv=notrunc \
+                 status=none && touch -r {keep} {q}"
+            ),
+        ),
+        ("cut short", format!("truncate -s {at} {q}")),
+        ("grown", format!("printf more >> {q}")),
+        (
+            "replaced by a rename",
+            format!("cp {q} {keep} && mv {keep} {q}"),
+        ),
+    ];
+    for (what, hook) in &changes {
+        fs::write(&tar, &bytes).unwrap();
+        let o = image_of(&[&tar], &out, &log, &[(AFTER_WALK, hook)]);
+        let e = cli::assert_error(&o, 2);
+        assert!(
+            e.contains(&format!("--tar \"{}\": ", cli::s(&tar))),
+            "{what}: the error does not name the tar\n{e}"
+        );
+        assert!(
+            e.contains("changed while ocipack was building"),
+            "{what}: the error does not say the tar changed\n{e}"
+        );
+        assert!(!out.exists(), "{what}: a layout was written");
+        assert_eq!(staging_beside(&out), Vec::<String>::new(), "{what}");
+    }
+
+    fs::write(&tar, &bytes).unwrap();
+    let o = image_of(&[&tar], &out, &log, &[(AFTER_WALK, "true")]);
+    assert_exit(&o, 0);
+    assert_eq!(layer_digest(&out), want);
+    assert_eq!(spool_lines(&log), Vec::<String>::new());
+}
+
+/// Two plain tars whose files interleave in the layer are read in place, each from its
+/// own file: the layer is that of one tar holding all their members, and that of the
+/// first given gzipped. The first ends without an end-of-archive marker, on an empty file
+/// (whose content is at the very end of that tar). A tar given twice is refused, as any
+/// file given twice is.
+#[test]
+fn two_plain_tars_are_read_in_place_each_from_its_own_file() {
+    if !require_tool("gzip") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let first = [
+        tar_file(b"x1", &noise(5000, 1)),
+        tar_file(b"x3", &noise(700, 3)),
+        tar_member(b"x3-link", b'1', b"x3", b""),
+        tar_file(b"zz", b""),
+    ];
+    let second = [
+        tar_file(b"x2", &noise(3000, 2)),
+        tar_file(b"x4", &noise(100_000, 4)),
+    ];
+    let a = t.path().join("a.tar");
+    fs::write(&a, first.concat()).unwrap();
+    let b = t.path().join("b.tar");
+    fs::write(&b, tar_of(&second)).unwrap();
+    let a_gz = t.path().join("a.tar.gz");
+    fs::write(&a_gz, gzip(&first.concat())).unwrap();
+    let all = t.path().join("all.tar");
+    fs::write(&all, tar_of(&[&first[..], &second[..]].concat())).unwrap();
+    let log = t.path().join("log");
+
+    let out = t.path().join("out");
+    assert_exit(&image_of(&[&a, &b], &out, &log, &[]), 0);
+    assert_eq!(spool_lines(&log), Vec::<String>::new());
+    let x = t.path().join("x");
+    extract(&out, &x);
+    for (name, data) in [
+        ("x1", noise(5000, 1)),
+        ("x2", noise(3000, 2)),
+        ("x3", noise(700, 3)),
+        ("x3-link", noise(700, 3)),
+        ("x4", noise(100_000, 4)),
+        ("zz", Vec::new()),
+    ] {
+        assert!(fs::read(x.join(name)).unwrap() == data, "{name} differs");
+    }
+    let want = layer_digest(&out);
+    for (what, tars) in [("one tar", vec![&all]), ("gzipped first", vec![&a_gz, &b])] {
+        let out = t.path().join(format!("out-{}", tars.len()));
+        let tars: Vec<&Path> = tars.iter().map(|p| p.as_path()).collect();
+        assert_exit(&image_of(&tars, &out, &log, &[]), 0);
+        assert_eq!(layer_digest(&out), want, "{what}");
+    }
+
+    let twice = t.path().join("twice");
+    let o = image_of(&[&b, &b], &twice, &log, &[]);
+    let e = cli::assert_error(&o, 2);
+    assert!(e.contains("given twice"), "{e}");
+    assert!(!twice.exists());
+}
