@@ -51,11 +51,6 @@ struct InPlace<R> {
     seek: fn(&mut R, u64) -> std::io::Result<()>,
 }
 
-/// The debug builds' work log of spool files: a test names a file in this variable, and
-/// each build that creates a spool file appends one line to it, the input that needed it
-/// (see [`crate::store::hook::test_log`]).
-pub const SPOOLS: &str = "OCIPACK_TEST_LOG_SPOOLS";
-
 /// Size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -386,7 +381,7 @@ impl Tree {
     ) -> Result<u64> {
         if self.spool.is_none() {
             // Tests see which builds spool at all (plain tars without sparse files do not).
-            crate::store::hook::test_log(SPOOLS, || what.to_string());
+            crate::store::hook::test_log(crate::store::hook::SPOOLS, || what.to_string());
             let f = dir
                 .tempfile()
                 .map_err(|e| Error::io("creating a spool file in", dir.path(), e))?;

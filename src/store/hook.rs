@@ -21,6 +21,10 @@ pub const DECOMPRESSIONS: &str = "OCIPACK_TEST_LOG_DECOMPRESSIONS";
 /// output it is for as shown to the user.
 pub const ENCODINGS: &str = "OCIPACK_TEST_LOG_ENCODINGS";
 
+/// The work log of spool files: each build that copies a tar input's contents into a spool
+/// file (a compressed tar, a sparse entry) appends one line, the input that needed it.
+pub const SPOOLS: &str = "OCIPACK_TEST_LOG_SPOOLS";
+
 /// Runs the test hook named `var` (debug builds only): the shell command in that environment
 /// variable, if set, run to completion at this moment of the run.
 pub fn test_hook(var: &str) {
