@@ -129,12 +129,25 @@ fn ask(dir: &Path, args: &[&str]) -> Result<String> {
 /// The commit a branch points to; `None` if it does not exist; an error if it points to
 /// something else.
 pub fn branch_tip(dir: &Path, refname: &str) -> Result<Option<String>> {
-    let out = git(dir).output(&["rev-parse", "--verify", "--quiet", refname])?;
-    if !out.status.success() {
+    // This very ref, never another git would take for it: `rev-parse refs/heads/x` also
+    // resolves `refs/refs/heads/x` or a tag named `refs/heads/x` (`refs/tags/refs/heads/x`,
+    // which a fetched repository may hold) when the branch does not exist.
+    let listed = git(dir).query(
+        &[
+            "for-each-ref",
+            "--format=%(objectname) %(objecttype) %(refname)",
+            refname,
+        ],
+        &[],
+    )?;
+    let found = listed.lines().find_map(|l| {
+        let (oid, rest) = l.split_once(' ')?;
+        let (kind, name) = rest.split_once(' ')?;
+        (name == refname).then(|| (oid.to_string(), kind.to_string()))
+    });
+    let Some((oid, kind)) = found else {
         return Ok(None);
-    }
-    let oid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let kind = ask(dir, &["cat-file", "-t", &oid])?;
+    };
     if kind != "commit" {
         return Err(Error::input(
             refname,

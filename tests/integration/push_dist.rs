@@ -418,6 +418,11 @@ fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
         })
         .collect();
     let restore = || {
+        git(
+            &repo,
+            &["update-ref", "-d", "refs/tags/refs/heads/dist-s390x"],
+            None,
+        );
         for (b, tip) in &tips {
             git(
                 &repo,
@@ -429,6 +434,18 @@ fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
     // Each case: what to do to the branches, and what the error must say.
     type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, i32, String);
     let cases: Vec<Case> = vec![
+        (
+            // `git rev-parse refs/heads/dist-s390x` would take this tag for the branch.
+            "a missing branch, and a tag named as it",
+            Box::new(|| {
+                git(&repo, &["update-ref", "-d", "refs/heads/dist-s390x"], None);
+                git(&repo, &["tag", "refs/heads/dist-s390x", &tips[3].1], None);
+            }),
+            2,
+            "glibc s390x (busybox/latest/glibc/s390x on branch dist-s390x, which does not \
+             exist)"
+                .into(),
+        ),
         (
             "a missing branch",
             Box::new(|| {
