@@ -873,8 +873,14 @@ impl BranchLayouts {
         git(&self.dir).query_stream(&["cat-file", "--batch"], input.as_bytes(), |out| {
             for e in &wanted {
                 let at = || format!("{named}/{}", e.path);
-                let header = read_bounded(out, b'\n', 200)?
-                    .ok_or_else(|| Error::input(at(), "git cat-file ended before it"))?;
+                let header = read_bounded(out, b'\n', 200, || {
+                    Error::command(
+                        "git",
+                        "reading git cat-file's answer",
+                        "a header longer than 200 bytes",
+                    )
+                })?
+                .ok_or_else(|| Error::input(at(), "git cat-file ended before it"))?;
                 let header = String::from_utf8_lossy(&header);
                 let fields: Vec<&str> = header.trim_end().split(' ').collect();
                 if fields != [e.oid.as_str(), "blob", &e.size.to_string()] {
@@ -926,8 +932,14 @@ impl BranchLayouts {
 }
 
 /// Reads up to and including `delim`, at most `limit` bytes; `None` at the end of the
-/// stream. The delimiter is not returned.
-fn read_bounded(r: &mut dyn BufRead, delim: u8, limit: u64) -> Result<Option<Vec<u8>>> {
+/// stream. The delimiter is not returned. A record longer than `limit` is `too_long`'s
+/// error (what the record is about decides whose fault it is).
+fn read_bounded(
+    r: &mut dyn BufRead,
+    delim: u8,
+    limit: u64,
+    too_long: impl FnOnce() -> Error,
+) -> Result<Option<Vec<u8>>> {
     let mut buf = Vec::new();
     (&mut *r)
         .take(limit + 1)
@@ -936,13 +948,17 @@ fn read_bounded(r: &mut dyn BufRead, delim: u8, limit: u64) -> Result<Option<Vec
     if buf.is_empty() {
         return Ok(None);
     }
-    if buf.pop() != Some(delim) {
+    if buf.last() != Some(&delim) {
+        if buf.len() as u64 > limit {
+            return Err(too_long());
+        }
         return Err(Error::command(
             "git",
             "reading git's answer",
-            format!("a record longer than {limit} bytes, or cut short"),
+            "it was cut short in the middle of a record",
         ));
     }
+    buf.pop();
     Ok(Some(buf))
 }
 
@@ -955,7 +971,13 @@ fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
         |out| {
             let mut entries = Vec::new();
             let mut total = 0u64;
-            while let Some(record) = read_bounded(out, 0, MAX_PATH + 200)? {
+            let too_long = || {
+                Error::input(
+                    named,
+                    format!("holds a path longer than {MAX_PATH} bytes, which no layout has"),
+                )
+            };
+            while let Some(record) = read_bounded(out, 0, MAX_PATH + 200, too_long)? {
                 if entries.len() >= MAX_BRANCH_ENTRIES {
                     return Err(Error::input(
                         named,

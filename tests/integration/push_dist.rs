@@ -433,6 +433,8 @@ fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
     };
     // Each case: what to do to the branches, and what the error must say.
     type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, i32, String);
+    let musl = "busybox/latest/musl/amd64";
+    let long_path = vec!["d".repeat(200); 22].join("/");
     let cases: Vec<Case> = vec![
         (
             // `git rev-parse refs/heads/dist-s390x` would take this tag for the branch.
@@ -445,6 +447,18 @@ fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
             "glibc s390x (busybox/latest/glibc/s390x on branch dist-s390x, which does not \
              exist)"
                 .into(),
+        ),
+        (
+            "a path longer than any layout's",
+            Box::new(|| {
+                rewrite(
+                    &repo,
+                    "dist-amd64",
+                    &format!("put 100644 x {musl}/{long_path}/f"),
+                )
+            }),
+            2,
+            "dist-amd64:busybox/latest/musl/amd64: holds a path longer than 4096 bytes".into(),
         ),
         (
             "a missing branch",
