@@ -872,7 +872,7 @@ impl BranchLayouts {
         let input: String = wanted.iter().map(|e| format!("{}\n", e.oid)).collect();
         git(&self.dir).query_stream(&["cat-file", "--batch"], input.as_bytes(), |out| {
             for e in &wanted {
-                let at = || format!("{named}/{}", e.path);
+                let at = || format!("{named}/{}", show::text(&e.path));
                 let header = read_bounded(out, b'\n', 200, || {
                     Error::command(
                         "git",
@@ -971,6 +971,11 @@ fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
         |out| {
             let mut entries = Vec::new();
             let mut total = 0u64;
+            // Every path listed, and the directories among them: a tree git itself would
+            // refuse (`git fsck`: duplicate entries, a name holding '/') lists a path twice
+            // (a file and a directory of one name, say) or one whose parent is no directory.
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut dirs: HashSet<String> = HashSet::new();
             let too_long = || {
                 Error::input(
                     named,
@@ -1000,6 +1005,22 @@ fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
                     .any(|c| c.is_empty() || c == "." || c == "..")
                 {
                     return Err(Error::input(at(), "is not a plain path"));
+                }
+                if let Some((parent, _)) = path.rsplit_once('/')
+                    && !dirs.contains(parent)
+                {
+                    return Err(Error::input(
+                        at(),
+                        "is not a plain path: its tree holds a name with '/' in it, which \
+                         git fsck refuses",
+                    ));
+                }
+                if !seen.insert(path.to_string()) {
+                    return Err(Error::input(
+                        at(),
+                        "is listed twice in its tree (a malformed tree, which git fsck \
+                         refuses): which of them is the layout's cannot be told",
+                    ));
                 }
                 let meta = String::from_utf8_lossy(meta);
                 let f: Vec<&str> = meta.split_whitespace().collect();
@@ -1049,6 +1070,9 @@ fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
                         named,
                         format!("holds more than {MAX_BRANCH_LAYOUT_BYTES} bytes"),
                     ));
+                }
+                if kind == ListedKind::Dir {
+                    dirs.insert(path.to_string());
                 }
                 entries.push(Listed {
                     mode,
