@@ -755,7 +755,8 @@ pub enum OnBranch {
 ///
 /// The copy holds what the branch's tree holds: regular files with their mode (100644 or
 /// 100755), symlinks with their target (120000), directories. Refused: any other entry (a
-/// submodule's commit), a name that is not UTF-8 or not a plain path component, a symlink
+/// submodule's commit), a name that is not UTF-8 or not a plain path component, a path
+/// listed twice (a malformed tree) or longer than 4096 bytes, a symlink
 /// whose target is absolute or leads out of the layout (where it leads inside is
 /// [`crate::verify::open`]'s to judge), more than [`MAX_BRANCH_ENTRIES`] entries or
 /// [`MAX_BRANCH_LAYOUT_BYTES`] bytes. Blobs are streamed from one `git cat-file --batch`
