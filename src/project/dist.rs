@@ -129,12 +129,25 @@ fn ask(dir: &Path, args: &[&str]) -> Result<String> {
 /// The commit a branch points to; `None` if it does not exist; an error if it points to
 /// something else.
 pub fn branch_tip(dir: &Path, refname: &str) -> Result<Option<String>> {
-    let out = git(dir).output(&["rev-parse", "--verify", "--quiet", refname])?;
-    if !out.status.success() {
+    // This very ref, never another git would take for it: `rev-parse refs/heads/x` also
+    // resolves `refs/refs/heads/x` or a tag named `refs/heads/x` (`refs/tags/refs/heads/x`,
+    // which a fetched repository may hold) when the branch does not exist.
+    let listed = git(dir).query(
+        &[
+            "for-each-ref",
+            "--format=%(objectname) %(objecttype) %(refname)",
+            refname,
+        ],
+        &[],
+    )?;
+    let found = listed.lines().find_map(|l| {
+        let (oid, rest) = l.split_once(' ')?;
+        let (kind, name) = rest.split_once(' ')?;
+        (name == refname).then(|| (oid.to_string(), kind.to_string()))
+    });
+    let Some((oid, kind)) = found else {
         return Ok(None);
-    }
-    let oid = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let kind = ask(dir, &["cat-file", "-t", &oid])?;
+    };
     if kind != "commit" {
         return Err(Error::input(
             refname,
@@ -742,7 +755,8 @@ pub enum OnBranch {
 ///
 /// The copy holds what the branch's tree holds: regular files with their mode (100644 or
 /// 100755), symlinks with their target (120000), directories. Refused: any other entry (a
-/// submodule's commit), a name that is not UTF-8 or not a plain path component, a symlink
+/// submodule's commit), a name that is not UTF-8 or not a plain path component, a path
+/// listed twice (a malformed tree) or longer than 4096 bytes, a symlink
 /// whose target is absolute or leads out of the layout (where it leads inside is
 /// [`crate::verify::open`]'s to judge), more than [`MAX_BRANCH_ENTRIES`] entries or
 /// [`MAX_BRANCH_LAYOUT_BYTES`] bytes. Blobs are streamed from one `git cat-file --batch`
@@ -859,9 +873,15 @@ impl BranchLayouts {
         let input: String = wanted.iter().map(|e| format!("{}\n", e.oid)).collect();
         git(&self.dir).query_stream(&["cat-file", "--batch"], input.as_bytes(), |out| {
             for e in &wanted {
-                let at = || format!("{named}/{}", e.path);
-                let header = read_bounded(out, b'\n', 200)?
-                    .ok_or_else(|| Error::input(at(), "git cat-file ended before it"))?;
+                let at = || format!("{named}/{}", show::text(&e.path));
+                let header = read_bounded(out, b'\n', 200, || {
+                    Error::command(
+                        "git",
+                        "reading git cat-file's answer",
+                        "a header longer than 200 bytes",
+                    )
+                })?
+                .ok_or_else(|| Error::input(at(), "git cat-file ended before it"))?;
                 let header = String::from_utf8_lossy(&header);
                 let fields: Vec<&str> = header.trim_end().split(' ').collect();
                 if fields != [e.oid.as_str(), "blob", &e.size.to_string()] {
@@ -913,8 +933,14 @@ impl BranchLayouts {
 }
 
 /// Reads up to and including `delim`, at most `limit` bytes; `None` at the end of the
-/// stream. The delimiter is not returned.
-fn read_bounded(r: &mut dyn BufRead, delim: u8, limit: u64) -> Result<Option<Vec<u8>>> {
+/// stream. The delimiter is not returned. A record longer than `limit` is `too_long`'s
+/// error (what the record is about decides whose fault it is).
+fn read_bounded(
+    r: &mut dyn BufRead,
+    delim: u8,
+    limit: u64,
+    too_long: impl FnOnce() -> Error,
+) -> Result<Option<Vec<u8>>> {
     let mut buf = Vec::new();
     (&mut *r)
         .take(limit + 1)
@@ -923,13 +949,17 @@ fn read_bounded(r: &mut dyn BufRead, delim: u8, limit: u64) -> Result<Option<Vec
     if buf.is_empty() {
         return Ok(None);
     }
-    if buf.pop() != Some(delim) {
+    if buf.last() != Some(&delim) {
+        if buf.len() as u64 > limit {
+            return Err(too_long());
+        }
         return Err(Error::command(
             "git",
             "reading git's answer",
-            format!("a record longer than {limit} bytes, or cut short"),
+            "it was cut short in the middle of a record",
         ));
     }
+    buf.pop();
     Ok(Some(buf))
 }
 
@@ -942,7 +972,18 @@ fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
         |out| {
             let mut entries = Vec::new();
             let mut total = 0u64;
-            while let Some(record) = read_bounded(out, 0, MAX_PATH + 200)? {
+            // Every path listed, and the directories among them: a tree git itself would
+            // refuse (`git fsck`: duplicate entries, a name holding '/') lists a path twice
+            // (a file and a directory of one name, say) or one whose parent is no directory.
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut dirs: HashSet<String> = HashSet::new();
+            let too_long = || {
+                Error::input(
+                    named,
+                    format!("holds a path longer than {MAX_PATH} bytes, which no layout has"),
+                )
+            };
+            while let Some(record) = read_bounded(out, 0, MAX_PATH + 200, too_long)? {
                 if entries.len() >= MAX_BRANCH_ENTRIES {
                     return Err(Error::input(
                         named,
@@ -965,6 +1006,22 @@ fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
                     .any(|c| c.is_empty() || c == "." || c == "..")
                 {
                     return Err(Error::input(at(), "is not a plain path"));
+                }
+                if let Some((parent, _)) = path.rsplit_once('/')
+                    && !dirs.contains(parent)
+                {
+                    return Err(Error::input(
+                        at(),
+                        "is not a plain path: its tree holds a name with '/' in it, which \
+                         git fsck refuses",
+                    ));
+                }
+                if !seen.insert(path.to_string()) {
+                    return Err(Error::input(
+                        at(),
+                        "is listed twice in its tree (a malformed tree, which git fsck \
+                         refuses): which of them is the layout's cannot be told",
+                    ));
                 }
                 let meta = String::from_utf8_lossy(meta);
                 let f: Vec<&str> = meta.split_whitespace().collect();
@@ -1014,6 +1071,9 @@ fn list_layout(dir: &Path, tree: &str, named: &str) -> Result<Vec<Listed>> {
                         named,
                         format!("holds more than {MAX_BRANCH_LAYOUT_BYTES} bytes"),
                     ));
+                }
+                if kind == ListedKind::Dir {
+                    dirs.insert(path.to_string());
                 }
                 entries.push(Listed {
                     mode,

@@ -6,7 +6,9 @@
 //! stores, read back with skopeo. A missing branch, a tip without a layout, a corrupt or
 //! hostile tree (a symlink out of the layout, a submodule) are refused before anything is
 //! sent; the git directory is left exactly as it was (no staging) after a success, a
-//! failure and SIGTERM mid-push, and nothing in the work tree changes.
+//! failure and SIGTERM mid-push, and nothing in the work tree changes. Malformed trees
+//! (a name twice, a name holding '/', a path too long) and a tag named as a missing
+//! branch are refused as input errors naming the branch.
 
 use crate::common;
 
@@ -189,6 +191,80 @@ fn rewrite(repo: &Path, branch: &str, ops: &str) {
         .output()
         .unwrap();
     assert!(o.status.success(), "{script}: {}", all(&o));
+}
+
+/// Runs git in `repo` with `input` on its standard input; its standard output, trimmed.
+fn git_with_input(repo: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut c = Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(input).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "git {args:?}");
+    o.stdout.trim_ascii().to_vec()
+}
+
+/// Adds `extra` (each a mode, a name and an object id) to the tree `branch`'s tip holds at
+/// `dir`, as raw tree entries: a tree git itself would refuse (a name twice, a name with
+/// '/' in it), which only `hash-object --literally` writes; the trees above it are
+/// rewritten to match, and the result committed onto `branch`.
+fn graft(repo: &Path, branch: &str, dir: &str, extra: &[(&str, &str, &str)]) {
+    let raw_oid = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let tip = git(repo, &["rev-parse", branch], None).trim().to_string();
+    let write = |bytes: &[u8]| -> String {
+        let oid = git_with_input(
+            repo,
+            &["hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+            bytes,
+        );
+        String::from_utf8(oid).unwrap()
+    };
+    let tree_bytes = |spec: &str| -> Vec<u8> {
+        let oid = git(repo, &["rev-parse", spec], None).trim().to_string();
+        git_with_input(repo, &["cat-file", "tree", &oid], b"")
+    };
+    let mut bytes = tree_bytes(&format!("{tip}:{dir}"));
+    for (mode, name, oid) in extra {
+        bytes.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+        bytes.extend_from_slice(&raw_oid(oid));
+    }
+    let mut oid = write(&bytes);
+    let mut parts: Vec<&str> = dir.split('/').collect();
+    while let Some(name) = parts.pop() {
+        let parent = parts.join("/");
+        let mut bytes = tree_bytes(&format!("{tip}:{parent}"));
+        // The entry `40000 NAME\0` is followed by its 20-byte id, which is replaced.
+        let key = format!("40000 {name}\0");
+        let at = bytes
+            .windows(key.len())
+            .position(|w| w == key.as_bytes())
+            .unwrap()
+            + key.len();
+        bytes.splice(at..at + 20, raw_oid(&oid));
+        oid = write(&bytes);
+    }
+    let commit = git(
+        repo,
+        &["commit-tree", "-p", &tip, "-m", "graft", &oid],
+        Some("@1785000000 +0000"),
+    );
+    git(
+        repo,
+        &["update-ref", &format!("refs/heads/{branch}"), commit.trim()],
+        None,
+    );
 }
 
 /// The raw manifest `reference` resolves to, through skopeo; `None` if it does not.
@@ -418,6 +494,11 @@ fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
         })
         .collect();
     let restore = || {
+        git(
+            &repo,
+            &["update-ref", "-d", "refs/tags/refs/heads/dist-s390x"],
+            None,
+        );
         for (b, tip) in &tips {
             git(
                 &repo,
@@ -428,7 +509,75 @@ fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
     };
     // Each case: what to do to the branches, and what the error must say.
     type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, i32, String);
+    let at = |spec: &str| git(&repo, &["rev-parse", spec], None).trim().to_string();
+    let musl = "busybox/latest/musl/amd64";
+    let blobs_tree = at(&format!("dist-amd64:{musl}/blobs"));
+    let layout_blob = at(&format!("dist-amd64:{musl}/oci-layout"));
+    let long_path = vec!["d".repeat(200); 22].join("/");
     let cases: Vec<Case> = vec![
+        (
+            // `git rev-parse refs/heads/dist-s390x` would take this tag for the branch.
+            "a missing branch, and a tag named as it",
+            Box::new(|| {
+                git(&repo, &["update-ref", "-d", "refs/heads/dist-s390x"], None);
+                git(&repo, &["tag", "refs/heads/dist-s390x", &tips[3].1], None);
+            }),
+            2,
+            "glibc s390x (busybox/latest/glibc/s390x on branch dist-s390x, which does not \
+             exist)"
+                .into(),
+        ),
+        (
+            "a file and a directory of the same name",
+            Box::new(|| {
+                graft(
+                    &repo,
+                    "dist-amd64",
+                    musl,
+                    &[("40000", "oci-layout", &blobs_tree)],
+                )
+            }),
+            2,
+            "dist-amd64:busybox/latest/musl/amd64/oci-layout: is listed twice in its tree".into(),
+        ),
+        (
+            "a file listed twice",
+            Box::new(|| {
+                graft(
+                    &repo,
+                    "dist-amd64",
+                    musl,
+                    &[("100644", "index.json", &layout_blob)],
+                )
+            }),
+            2,
+            "dist-amd64:busybox/latest/musl/amd64/index.json: is listed twice in its tree".into(),
+        ),
+        (
+            "a name holding '/'",
+            Box::new(|| {
+                graft(
+                    &repo,
+                    "dist-amd64",
+                    musl,
+                    &[("100644", "x/y", &layout_blob)],
+                )
+            }),
+            2,
+            "dist-amd64:busybox/latest/musl/amd64/x/y: is not a plain path".into(),
+        ),
+        (
+            "a path longer than any layout's",
+            Box::new(|| {
+                rewrite(
+                    &repo,
+                    "dist-amd64",
+                    &format!("put 100644 x {musl}/{long_path}/f"),
+                )
+            }),
+            2,
+            "dist-amd64:busybox/latest/musl/amd64: holds a path longer than 4096 bytes".into(),
+        ),
         (
             "a missing branch",
             Box::new(|| {
