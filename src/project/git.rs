@@ -1,21 +1,13 @@
-//! What git knows about a project: the newest commit touching some paths, whether they have
-//! uncommitted changes, and where the project sits in its repository.
-//!
-//! Everything goes through the `git` command (pathspecs taken literally). A question git
-//! cannot answer truthfully is an error, never a guess: uncommitted changes, paths never
-//! committed, and a shallow clone whose cut-off commit is the one that would be named (its
-//! missing parent makes it look as if it touched everything).
-
 //! git: the one way ocipack runs it, what it knows about a project (the newest commit
 //! touching some paths, whether they have uncommitted changes, where the project sits in
 //! its repository), and git's rules for the names ocipack writes into a repository.
 //!
 //! Every git command goes through [`Runner`] (pathspecs taken literally, the variables that
 //! would point git at another repository removed, no hook run, output that ocipack parses
-//! kept free of signatures, colours and pagers). A question git cannot answer truthfully is an error,
-//! never a guess: uncommitted changes, paths never committed, and a shallow clone whose
-//! cut-off commit is the one that would be named (its missing parent makes it look as if it
-//! touched everything).
+//! kept free of signatures, colours and pagers). A question git cannot answer truthfully is
+//! an error, never a guess: uncommitted changes, paths never committed, and a shallow clone
+//! whose cut-off commit is the one that would be named (its missing parent makes it look as
+//! if it touched everything).
 //!
 //! Exit codes, the one convention for every git command:
 //! - git that cannot be run at all (not installed, cannot be started, killed by a signal)
