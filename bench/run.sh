@@ -110,13 +110,15 @@ bench_tree() {
 	local tree=$1 tag=$2 input c
 	echo "bench: warming the page cache with one read of $tree" >&2
 	tar -C "$tree" -cf - . | cat >/dev/null
-	local tar_cmd="tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@$epoch --clamp-mtime -C '$tree' -c ."
+	# Owners are kept on both sides: a system tree such as /usr/lib holds setgid entries of
+	# other groups (utempter), which ocipack refuses to make setgid root (--owners zero).
+	local tar_cmd="tar --sort=name --numeric-owner --mtime=@$epoch --clamp-mtime -C '$tree' -c ."
 	local sha="sha256sum >/dev/null"
-	local image="'$ocipack' image --rootfs '$tree' --arch amd64 --created @$epoch -j $jobs"
+	local image="'$ocipack' image --rootfs '$tree' --owners keep --arch amd64 --created @$epoch -j $jobs"
 	# The bytes every limit works on: the layer's tar stream and each blob, copied through
 	# the page cache (written with O_DIRECT, the blobs themselves are not in it).
 	for c in none gzip zstd; do
-		"$ocipack" image --rootfs "$tree" --arch amd64 --created @$epoch -j "$jobs" \
+		"$ocipack" image --rootfs "$tree" --owners keep --arch amd64 --created @$epoch -j "$jobs" \
 			--compression $c -o "$work/ref-$c" --json >"$work/$tag-ref-$c.json"
 		cat "$work/ref-$c/blobs/sha256/$(jq -r '.layer.digest | sub("sha256:"; "")' \
 			"$work/$tag-ref-$c.json")" >"$work/$tag-$c.blob"
