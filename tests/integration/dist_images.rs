@@ -17,46 +17,7 @@ use common::cli::text;
 use common::{assert_exit, ocipack};
 use git::{commit_all, git};
 
-/// glibc and musl with their own architecture subsets, and `latest` taking each
-/// architecture from the first of them that has it; all on `dist-{arch}`.
-const TOML: &str = r#"name = "busybox"
-created = 2026-07-31T00:00:00Z
-architectures = ["amd64", "arm32v5", "arm32v6", "s390x"]
-
-[[input]]
-rootfs = "rootfs/{image}/{arch}"
-
-[library]
-maintainers = ["A <a@example.invalid> (@a)"]
-git-repo = "https://example.invalid/busybox.git"
-commit-branch = "dist-{arch}"
-
-[[images]]
-name = "glibc"
-tags = ["1-glibc", "glibc"]
-architectures = ["amd64", "arm32v5", "s390x"]
-output = "latest/glibc/{arch}"
-
-[[images]]
-name = "musl"
-tags = ["1-musl", "musl"]
-architectures = ["amd64", "arm32v6", "s390x"]
-output = "latest/musl/{arch}"
-
-[[images]]
-name = "latest"
-tags = ["1", "latest"]
-from = ["glibc", "musl"]
-"#;
-
-const LAYOUTS: [(&str, &str); 6] = [
-    ("glibc", "amd64"),
-    ("glibc", "arm32v5"),
-    ("glibc", "s390x"),
-    ("musl", "amd64"),
-    ("musl", "arm32v6"),
-    ("musl", "s390x"),
-];
+use common::shapes::{SMALL_BUSYBOX as TOML, SMALL_BUSYBOX_LAYOUTS as LAYOUTS};
 
 /// A repository at `root` whose directory `sub` holds the project, committed.
 fn project(root: &Path, sub: &[u8], toml: &str) -> std::path::PathBuf {

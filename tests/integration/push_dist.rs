@@ -28,46 +28,7 @@ use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(300);
 
-/// glibc and musl with their own architecture subsets and `latest` from them, committed to
-/// `dist-{arch}` (as in docs/guides/many-images.md); `{BRANCH}` is the `[library]` line.
-const BUSYBOX: &str = r#"name = "busybox"
-created = 2026-07-31T00:00:00Z
-architectures = ["amd64", "arm32v5", "arm32v6", "s390x"]
-
-[[input]]
-rootfs = "rootfs/{image}/{arch}"
-
-[library]
-maintainers = ["A <a@example.invalid> (@a)"]
-git-repo = "https://example.invalid/busybox.git"
-{BRANCH}
-
-[[images]]
-name = "glibc"
-tags = ["1-glibc", "glibc"]
-architectures = ["amd64", "arm32v5", "s390x"]
-output = "latest/glibc/{arch}"
-
-[[images]]
-name = "musl"
-tags = ["1-musl", "musl"]
-architectures = ["amd64", "arm32v6", "s390x"]
-output = "latest/musl/{arch}"
-
-[[images]]
-name = "latest"
-tags = ["1", "latest"]
-from = ["glibc", "musl"]
-"#;
-
-const BUSYBOX_LAYOUTS: [(&str, &str); 6] = [
-    ("glibc", "amd64"),
-    ("glibc", "arm32v5"),
-    ("glibc", "s390x"),
-    ("musl", "amd64"),
-    ("musl", "arm32v6"),
-    ("musl", "s390x"),
-];
+use common::shapes::{SMALL_BUSYBOX, SMALL_BUSYBOX_LAYOUTS as BUSYBOX_LAYOUTS};
 
 /// debian's shape: every image at one path on each architecture's branch.
 const DEBIAN: &str = r#"name = "debian"
@@ -344,8 +305,7 @@ fn a_busybox_shaped_project_is_pushed_from_its_dist_branches() {
     }
     let t = tempfile::tempdir().unwrap();
     let repo = t.path().join("repo");
-    let toml = BUSYBOX.replace("{BRANCH}", "commit-branch = \"dist-{arch}\"");
-    let p = built(&repo, "busybox", &toml, &BUSYBOX_LAYOUTS);
+    let p = built(&repo, "busybox", SMALL_BUSYBOX, &BUSYBOX_LAYOUTS);
     // A layout in the work tree is not what is published: push never reads it.
     fs::create_dir_all(p.join("latest/glibc/amd64")).unwrap();
     fs::write(p.join("latest/glibc/amd64/index.json"), "not a layout").unwrap();
@@ -483,8 +443,7 @@ fn a_debian_shaped_project_pushes_one_index_of_every_architecture_per_tag() {
 fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
     let t = tempfile::tempdir().unwrap();
     let repo = t.path().join("repo");
-    let toml = BUSYBOX.replace("{BRANCH}", "commit-branch = \"dist-{arch}\"");
-    let p = built(&repo, "busybox", &toml, &BUSYBOX_LAYOUTS);
+    let p = built(&repo, "busybox", SMALL_BUSYBOX, &BUSYBOX_LAYOUTS);
     let tips: Vec<(String, String)> = ["amd64", "arm32v5", "arm32v6", "s390x"]
         .iter()
         .map(|a| {
@@ -673,8 +632,7 @@ fn missing_and_hostile_branch_layouts_are_refused_before_anything_is_sent() {
 fn sigterm_mid_push_leaves_no_staging_in_the_git_directory() {
     let t = tempfile::tempdir().unwrap();
     let repo = t.path().join("repo");
-    let toml = BUSYBOX.replace("{BRANCH}", "commit-branch = \"dist-{arch}\"");
-    let p = built(&repo, "busybox", &toml, &BUSYBOX_LAYOUTS);
+    let p = built(&repo, "busybox", SMALL_BUSYBOX, &BUSYBOX_LAYOUTS);
     let before = listing(&repo);
     let fake = Fake::start(Behaviour::default());
     // Every layout copied and verified, the push about to send: SIGTERM.

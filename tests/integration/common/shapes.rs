@@ -1,6 +1,6 @@
 //! Projects shaped like the Official Images' repositories of many images, with tiny inputs:
 //! [`busybox`] (three variants with busybox's real architecture subsets and an unsuffixed
-//! `from` entry).
+//! `from` entry), and [`SMALL_BUSYBOX`], two of them on four architectures, on dist branches.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -118,3 +118,46 @@ pub fn busybox_source(arch: &str) -> &'static str {
         .map(|(n, _)| *n)
         .expect("every busybox architecture is in a variant")
 }
+
+/// glibc and musl with their own architecture subsets, and `latest` taking each
+/// architecture from the first of them that has it; all on `dist-{arch}` (as in
+/// docs/guides/many-images.md). Its inputs are `rootfs/IMAGE/ARCH` for [`SMALL_BUSYBOX_LAYOUTS`].
+pub const SMALL_BUSYBOX: &str = r#"name = "busybox"
+created = 2026-07-31T00:00:00Z
+architectures = ["amd64", "arm32v5", "arm32v6", "s390x"]
+
+[[input]]
+rootfs = "rootfs/{image}/{arch}"
+
+[library]
+maintainers = ["A <a@example.invalid> (@a)"]
+git-repo = "https://example.invalid/busybox.git"
+commit-branch = "dist-{arch}"
+
+[[images]]
+name = "glibc"
+tags = ["1-glibc", "glibc"]
+architectures = ["amd64", "arm32v5", "s390x"]
+output = "latest/glibc/{arch}"
+
+[[images]]
+name = "musl"
+tags = ["1-musl", "musl"]
+architectures = ["amd64", "arm32v6", "s390x"]
+output = "latest/musl/{arch}"
+
+[[images]]
+name = "latest"
+tags = ["1", "latest"]
+from = ["glibc", "musl"]
+"#;
+
+/// The layouts [`SMALL_BUSYBOX`] builds, as (image, architecture).
+pub const SMALL_BUSYBOX_LAYOUTS: [(&str, &str); 6] = [
+    ("glibc", "amd64"),
+    ("glibc", "arm32v5"),
+    ("glibc", "s390x"),
+    ("musl", "amd64"),
+    ("musl", "arm32v6"),
+    ("musl", "s390x"),
+];
