@@ -1046,19 +1046,7 @@ fn diff_fetches_a_registry_layer_only_when_the_documents_show_it_differs() {
 
     // Another file in the layer: now the registry's layer is fetched and compared.
     let other = t.path().join("other");
-    let file = t.path().join("f");
-    std::fs::write(&file, "x").unwrap();
-    let o = common::cli::image(
-        &[
-            common::cli::os("--file"),
-            common::cli::os(&format!("{}:/f:0644", file.display())),
-        ],
-        &other,
-        &[],
-    )
-    .output()
-    .unwrap();
-    assert_exit(&o, 0);
+    one_file_image(t.path(), "x", &other);
     let o = run(&["diff", s(&other), &remote]);
     assert_exit(&o, 1);
     assert!(stdout(&o).contains("layer 0: + hello"), "{}", stdout(&o));
@@ -1456,19 +1444,7 @@ fn a_signal_during_a_pull_leaves_the_output_as_it_was() {
     });
     // OUT holds another layout already.
     let out = t.path().join("out");
-    let file = t.path().join("f");
-    std::fs::write(&file, "old").unwrap();
-    let o = common::cli::image(
-        &[
-            common::cli::os("--file"),
-            common::cli::os(&format!("{}:/f:0644", file.display())),
-        ],
-        &out,
-        &[],
-    )
-    .output()
-    .unwrap();
-    assert_exit(&o, 0);
+    one_file_image(t.path(), "old", &out);
     let before = snapshot(&out);
     let config_dir = tempfile::tempdir().unwrap();
     let mut child = ocipack()
@@ -1499,4 +1475,21 @@ fn a_signal_during_a_pull_leaves_the_output_as_it_was() {
     );
     assert!(common::staging_beside(&out).is_empty());
     assert!(before == snapshot(&out), "the signal changed OUT");
+}
+
+/// Builds at `out` an image of one file `/f` holding `content` (written to `dir/f` first).
+fn one_file_image(dir: &Path, content: &str, out: &Path) {
+    let file = dir.join("f");
+    std::fs::write(&file, content).unwrap();
+    let o = common::cli::image(
+        &[
+            common::cli::os("--file"),
+            common::cli::os(&format!("{}:/f:0644", file.display())),
+        ],
+        out,
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert_exit(&o, 0);
 }
