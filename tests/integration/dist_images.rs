@@ -21,17 +21,12 @@ use common::shapes::{SMALL_BUSYBOX as TOML, SMALL_BUSYBOX_LAYOUTS as LAYOUTS};
 
 /// A repository at `root` whose directory `sub` holds the project, committed.
 fn project(root: &Path, sub: &[u8], toml: &str) -> std::path::PathBuf {
-    let dir = root.join(std::ffi::OsStr::from_bytes(sub));
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("ocipack.toml"), toml).unwrap();
-    for (image, arch) in LAYOUTS {
-        let etc = dir.join("rootfs").join(image).join(arch).join("etc");
-        fs::create_dir_all(&etc).unwrap();
-        fs::write(etc.join("id"), format!("{image} {arch}\n")).unwrap();
-    }
-    git(root, &["init", "-q", "-b", "master"], None);
-    commit_all(root, "@1785000000 +0000");
-    dir
+    common::shapes::project_repo(
+        root,
+        Path::new(std::ffi::OsStr::from_bytes(sub)),
+        toml,
+        &LAYOUTS,
+    )
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {

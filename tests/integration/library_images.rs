@@ -174,22 +174,9 @@ fn quoted(list: &[&str]) -> String {
         .join(", ")
 }
 
-/// A git repository at `root` whose subdirectory `sub` (empty: the root) holds a project
-/// with `toml` and, per `(image, arch)`, a one-file root filesystem
-/// `rootfs/<image>/<arch>/etc/id` (its content names both); committed.
+/// [`common::shapes::project_repo`] at `root`'s subdirectory `sub` (empty: the root).
 fn project_repo(root: &Path, sub: &str, toml: &str, layouts: &[(String, String)]) -> PathBuf {
-    let dir = root.join(sub);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("ocipack.toml"), toml).unwrap();
-    for (image, arch) in layouts {
-        let etc = dir.join("rootfs").join(image).join(arch).join("etc");
-        fs::create_dir_all(&etc).unwrap();
-        fs::write(etc.join("id"), format!("{image} {arch}\n")).unwrap();
-    }
-    // On master, as the real repositories: GitFetch is then bashbrew's default.
-    git(root, &["init", "-q", "-b", "master"], None);
-    commit_all(root, "@1785000000 +0000");
-    dir
+    common::shapes::project_repo(root, Path::new(sub), toml, layouts)
 }
 
 fn ocipack_in(dir: &Path, args: &[&str]) -> Output {

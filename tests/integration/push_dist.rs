@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use common::cli::{all, s, text};
 use common::fake::{Behaviour, Fake};
-use common::git::{commit_all, git};
+use common::git::git;
 use common::oci::sha256;
 use common::{Registry, assert_exit, index_digest, ocipack, push, require_tools, run_bounded};
 use serde_json::Value;
@@ -74,16 +74,7 @@ const DEBIAN_LAYOUTS: [(&str, &str); 8] = [
 /// A repository at `root` whose directory `sub` holds the project (`toml`, one tree per
 /// layout), committed, and built onto its dist branches.
 fn built(root: &Path, sub: &str, toml: &str, layouts: &[(&str, &str)]) -> PathBuf {
-    let dir = root.join(sub);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("ocipack.toml"), toml).unwrap();
-    for (image, arch) in layouts {
-        let etc = dir.join("rootfs").join(image).join(arch).join("etc");
-        fs::create_dir_all(&etc).unwrap();
-        fs::write(etc.join("id"), format!("{image} {arch}\n")).unwrap();
-    }
-    git(root, &["init", "-q", "-b", "master"], None);
-    commit_all(root, "@1785000000 +0000");
+    let dir = common::shapes::project_repo(root, Path::new(sub), toml, layouts);
     let o = run_bounded(ocipack().args(["build", s(&dir)]), LIMIT);
     assert_exit(&o, 0);
     dir

@@ -161,3 +161,27 @@ pub const SMALL_BUSYBOX_LAYOUTS: [(&str, &str); 6] = [
     ("musl", "arm32v6"),
     ("musl", "s390x"),
 ];
+
+/// A git repository at `root` (on `master`, as the real repositories: GitFetch is then
+/// bashbrew's default) whose directory `sub` (empty: the root) holds a project with `toml`
+/// and, per `(image, arch)`, a one-file root filesystem `rootfs/<image>/<arch>/etc/id` (its
+/// content names both); committed. Returns the project directory.
+pub fn project_repo<I: AsRef<str>, A: AsRef<str>>(
+    root: &Path,
+    sub: &Path,
+    toml: &str,
+    layouts: &[(I, A)],
+) -> PathBuf {
+    let dir = root.join(sub);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("ocipack.toml"), toml).unwrap();
+    for (image, arch) in layouts {
+        let (image, arch) = (image.as_ref(), arch.as_ref());
+        let etc = dir.join("rootfs").join(image).join(arch).join("etc");
+        fs::create_dir_all(&etc).unwrap();
+        fs::write(etc.join("id"), format!("{image} {arch}\n")).unwrap();
+    }
+    super::git::git(root, &["init", "-q", "-b", "master"], None);
+    super::git::commit_all(root, "@1785000000 +0000");
+    dir
+}
